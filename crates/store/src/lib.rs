@@ -1,1 +1,218 @@
-//! placeholder
+//! `aidledger-store`: the durable log of the ledger, and the only crate that
+//! touches disk.
+//!
+//! It keeps what it is given, verbatim: entry bytes, the event id each entry
+//! is indexed under, the Merkle stored hashes the caller computed for them,
+//! and signed checkpoint notes. This is the ledger's ground state; everything
+//! else is derived from it and can be rebuilt.
+//!
+//! **Architecture Invariant:** this crate knows nothing about events, rules,
+//! Merkle math, signatures or gRPC. It never decodes an entry and never
+//! hashes one. Whether the stored hashes agree with the stored entries is
+//! checked by the ledger at start-up, against a signed checkpoint; this crate
+//! only promises to give back exactly what it acknowledged.
+//!
+//! Two implementations of [`LogStore`]:
+//! - [`RedbStore`]: embedded redb file, one write transaction per batch,
+//!   fsync'd on commit. The production store.
+//! - [`MemStore`]: in memory, same semantics, with fault hooks
+//!   ([`AppendFault`]) for tests of the crates above.
+
+mod error;
+mod fault;
+mod mem;
+mod redb_store;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{Refusal, StoreError};
+pub use fault::{AppendFault, InjectedFault};
+pub use mem::MemStore;
+pub use redb_store::RedbStore;
+
+/// A 32-byte Merkle hash, as computed by the caller. Plain bytes, so this
+/// crate does not depend on the tlog crate.
+pub type Hash = [u8; 32];
+
+/// Largest entry the store accepts, in bytes.
+// SPEC §4: "An entry is at most 65,535 bytes (the C2SP entry-bundle limit)."
+// The ledger refuses larger submissions first; this is the backstop that
+// keeps an oversized entry out of the ground state.
+pub const ENTRY_BYTES_MAX: usize = 65_535;
+
+/// Most entries in one [`AppendBatch`]. Bounds the memory of one write
+/// transaction (at most 4096 x 64 KiB = 256 MiB) while leaving headroom
+/// above the group-commit sizes the ledger uses (up to 1024).
+pub const BATCH_ENTRIES_MAX: usize = 4096;
+
+/// Most stored hashes in one [`AppendBatch`]. In the tlog stored-hash layout
+/// n appended entries add at most 2n + 63 hashes (2n minus the change in the
+/// popcount of the tree size); the store does no Merkle math, it only bounds
+/// the batch.
+pub const BATCH_HASHES_MAX: usize = 2 * BATCH_ENTRIES_MAX + 64;
+
+/// Longest event id, in bytes. Event ids are UUIDs (36 bytes, SPEC §7); the
+/// bound keeps keys of the event-id index small.
+pub const EVENT_ID_BYTES_MAX: usize = 128;
+
+/// Most entries returned by one [`LogStore::entries`] call. Large enough that
+/// reading 1M entries at start-up takes ~250 read transactions, small enough
+/// that one page stays bounded (at most 4096 x 64 KiB).
+pub const ENTRIES_PAGE_MAX: usize = 4096;
+
+/// Most indexes in one [`LogStore::read_hashes`] call. A proof needs O(log n)
+/// hashes (at most 2 x 64); a tile needs 256. The bound keeps one call from
+/// pinning a read transaction for long.
+pub const READ_HASHES_MAX: usize = 4096;
+
+/// Longest checkpoint note, in bytes. A signed note with a few witness
+/// cosignatures is well under 1 KiB.
+pub const CHECKPOINT_NOTE_BYTES_MAX: usize = 16 * 1024;
+
+/// One group-committed batch of consecutive entries.
+#[derive(Debug, Clone)]
+pub struct AppendBatch {
+    /// Seq of the first entry; must equal the store's current size.
+    pub first_seq: u64,
+    /// The entries, with consecutive seqs `first_seq..`.
+    pub entries: Vec<NewEntry>,
+    /// Stored-hash index where `hashes` start; must equal the store's current
+    /// stored-hash count.
+    pub first_hash_index: u64,
+    /// Merkle stored hashes (Go sumdb/tlog layout) produced by these entries,
+    /// contiguous.
+    pub hashes: Vec<Hash>,
+}
+
+/// One entry to append.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// The entry bytes, stored and served verbatim.
+    pub bytes: Vec<u8>,
+    /// The event id the entry is indexed under; unique in the store.
+    pub event_id: String,
+}
+
+/// The durable log: entries, their event-id index, Merkle stored hashes and
+/// signed checkpoints.
+///
+/// **Durability.** When [`append`](Self::append) or
+/// [`put_checkpoint`](Self::put_checkpoint) returns `Ok`, what it wrote is on
+/// stable storage (fsync'd) and survives a crash or power loss.
+///
+/// **Atomicity.** A batch becomes visible whole or not at all: entries, their
+/// event ids and their hashes together. What `Err` means depends on the kind:
+/// - [`StoreError::Refused`]: nothing of the request was written, now or after
+///   a restart; the store is unchanged and usable.
+/// - [`StoreError::Io`] / [`StoreError::Corrupt`]: storage failed and the
+///   outcome is ambiguous. A failure before the commit point leaves no trace,
+///   but a failure reported by the commit itself (e.g. fsync) may leave the
+///   whole batch durable. Either way the batch is never partly applied. The
+///   caller must stop appending and recover from the store (reopen and read
+///   `size()`), never retry blindly.
+///
+/// **Concurrency.** One writer: callers serialise `append` and
+/// `put_checkpoint`. Any number of readers may run concurrently with the
+/// writer; each read sees only committed batches. One read call is one
+/// consistent snapshot; two calls may see different snapshots.
+pub trait LogStore: Send + Sync + std::fmt::Debug {
+    /// Appends the batch atomically and durably.
+    ///
+    /// Refused (nothing written) unless: the batch is non-empty and within
+    /// [`BATCH_ENTRIES_MAX`] / [`BATCH_HASHES_MAX`], `first_seq == size()`,
+    /// `first_hash_index == hash_count()`, every entry is at most
+    /// [`ENTRY_BYTES_MAX`], and every event id is 1 to [`EVENT_ID_BYTES_MAX`]
+    /// bytes and not already indexed (nor repeated in the batch).
+    fn append(&self, batch: &AppendBatch) -> Result<(), StoreError>;
+
+    /// Number of entries. O(1).
+    fn size(&self) -> Result<u64, StoreError>;
+
+    /// Number of stored hashes. O(1).
+    fn hash_count(&self) -> Result<u64, StoreError>;
+
+    /// The entry at `seq`, if stored.
+    fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Entries with seq in `[start, start + limit)` that exist, in order, from
+    /// one snapshot. `limit` is capped at [`ENTRIES_PAGE_MAX`].
+    fn entries(&self, start: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// The seq of the entry indexed under `event_id`, if any.
+    fn seq_of_event(&self, event_id: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Hashes at the given stored-hash indexes, same order, from one
+    /// snapshot. An index not stored is refused
+    /// ([`Refusal::HashNotStored`]); so are more than [`READ_HASHES_MAX`]
+    /// indexes.
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError>;
+
+    /// Durably records a signed checkpoint note for tree size `size`.
+    ///
+    /// Sizes never decrease: a size below the latest checkpoint's is refused,
+    /// and so is a size above `size()`. A note for the latest size replaces
+    /// the earlier one (e.g. the same checkpoint with witness cosignatures).
+    fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
+
+    /// The checkpoint with the largest size, if any.
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;
+
+    /// The checkpoint recorded for exactly `size`, if any.
+    fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError>;
+}
+
+/// Checks what can be checked of a batch without reading the store: shape and
+/// limits. Shared by both implementations so they refuse the same batches
+/// with the same reason.
+fn check_batch_shape(batch: &AppendBatch) -> Result<(), Refusal> {
+    if batch.entries.is_empty() {
+        return Err(Refusal::EmptyBatch);
+    }
+    if batch.entries.len() > BATCH_ENTRIES_MAX || batch.hashes.len() > BATCH_HASHES_MAX {
+        return Err(Refusal::BatchTooLarge {
+            entries: batch.entries.len(),
+            hashes: batch.hashes.len(),
+        });
+    }
+    let mut seq = batch.first_seq;
+    for entry in &batch.entries {
+        if entry.bytes.len() > ENTRY_BYTES_MAX {
+            return Err(Refusal::EntryTooLarge {
+                seq,
+                bytes: entry.bytes.len(),
+            });
+        }
+        if entry.event_id.is_empty() || entry.event_id.len() > EVENT_ID_BYTES_MAX {
+            return Err(Refusal::EventIdInvalid {
+                seq,
+                bytes: entry.event_id.len(),
+            });
+        }
+        // Only names the entry in a refusal; a first_seq near u64::MAX is
+        // refused later as a seq mismatch.
+        seq = seq.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Checks a checkpoint note against its limit.
+fn check_checkpoint_note(note: &str) -> Result<(), Refusal> {
+    if note.len() > CHECKPOINT_NOTE_BYTES_MAX {
+        return Err(Refusal::CheckpointNoteTooLarge { bytes: note.len() });
+    }
+    Ok(())
+}
+
+/// Checks a checkpoint size against the log size and the latest checkpoint.
+fn check_checkpoint_size(size: u64, log_size: u64, latest: Option<u64>) -> Result<(), Refusal> {
+    if size > log_size {
+        return Err(Refusal::CheckpointBeyondLog { size, log_size });
+    }
+    if let Some(latest) = latest
+        && size < latest
+    {
+        return Err(Refusal::CheckpointSizeDecreased { latest, size });
+    }
+    Ok(())
+}

@@ -1,0 +1,544 @@
+//! From event bytes to a well-formed [`Event`]: every rule of SPEC §7 that
+//! does not depend on the ledger's state (ids, text, quantities, enums,
+//! dates, hash lengths). A failure here is always `INVALID_ARGUMENT`.
+
+use aidledger_wire::{Message, pb};
+use unicode_normalization::is_nfc;
+
+use crate::event::*;
+use crate::rejection::{Reason, Rejection, reject};
+
+/// SPEC §7: ids are 1 to 64 characters.
+pub const ID_LEN_MAX: usize = 64;
+/// SPEC §7: names are at most 200 characters.
+pub const NAME_CHARS_MAX: usize = 200;
+/// SPEC §7: notes are at most 2,000 characters.
+pub const NOTE_CHARS_MAX: usize = 2_000;
+/// SPEC §7: quantities are 1 to 10^15 base units.
+pub const QUANTITY_MAX: u64 = 1_000_000_000_000_000;
+/// Programme years outside this range are typing mistakes, not plans.
+pub const YEAR_MIN: u32 = 2000;
+/// See [`YEAR_MIN`].
+pub const YEAR_MAX: u32 = 2100;
+/// Bounded so one delivery stays well inside one entry (65,535 bytes).
+pub const BENEFICIARY_TOKENS_MAX: usize = 1_500;
+/// Evidence documents per delivery.
+pub const EVIDENCE_HASHES_MAX: usize = 64;
+/// Targets in one annual plan.
+pub const PLAN_TARGETS_MAX: usize = 1_000;
+
+/// Decodes and checks the format of a serialized `aidledger.v1.Event`.
+pub fn decode_event(bytes: &[u8]) -> Result<Event, Rejection> {
+    let event = pb::Event::decode(bytes)
+        .map_err(|e| Rejection::new(Reason::UndecodableEvent, format!("event: {e}")))?;
+    event_from_pb(event)
+}
+
+/// Checks the format of an already decoded event.
+pub fn event_from_pb(event: pb::Event) -> Result<Event, Rejection> {
+    let event_id = uuid_field("event_id", &event.event_id)?;
+    let org_id = id_field("org_id", &event.org_id)?;
+    let occurred_at = match event.occurred_at {
+        Some(ts) => timestamp_field("occurred_at", ts)?,
+        None => return reject(Reason::MissingField, "occurred_at is required"),
+    };
+    let Some(body) = event.body else {
+        return reject(Reason::MissingField, "the event has no body");
+    };
+    let body = body_from_pb(body)?;
+    Ok(Event {
+        event_id,
+        org_id,
+        occurred_at,
+        body,
+    })
+}
+
+fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
+    use pb::event::Body as B;
+    Ok(match body {
+        B::Genesis(g) => Body::Genesis(Genesis {
+            origin: required_text("genesis.origin", &g.origin, NAME_CHARS_MAX)?,
+            authority_org_id: id_field("genesis.authority_org_id", &g.authority_org_id)?,
+            authority_name: required_text("genesis.authority_name", &g.authority_name, NAME_CHARS_MAX)?,
+            authority_public_key: public_key_field(
+                "genesis.authority_public_key",
+                &g.authority_public_key,
+            )?,
+            log_vkey: required_text("genesis.log_vkey", &g.log_vkey, NOTE_CHARS_MAX)?,
+        }),
+        B::RegisterOrg(o) => Body::RegisterOrg(RegisterOrganization {
+            org_id: id_field("register_org.org_id", &o.org_id)?,
+            name: required_text("register_org.name", &o.name, NAME_CHARS_MAX)?,
+            kind: org_kind_field("register_org.kind", o.kind)?,
+            parent_org_id: optional_id("register_org.parent_org_id", &o.parent_org_id)?,
+            commune_code: optional_id("register_org.commune_code", &o.commune_code)?,
+            public_name: o.public_name,
+        }),
+        B::RegisterKey(k) => Body::RegisterKey(RegisterKey {
+            org_id: id_field("register_key.org_id", &k.org_id)?,
+            public_key: public_key_field("register_key.public_key", &k.public_key)?,
+            roles: roles_field("register_key.roles", &k.roles)?,
+            label: text("register_key.label", &k.label, NAME_CHARS_MAX)?,
+        }),
+        B::RevokeKey(k) => Body::RevokeKey(RevokeKey {
+            public_key: public_key_bytes("revoke_key.public_key", &k.public_key)?,
+            reason: text("revoke_key.reason", &k.reason, NOTE_CHARS_MAX)?,
+        }),
+        B::RegisterCommune(c) => Body::RegisterCommune(RegisterCommune {
+            commune_code: id_field("register_commune.commune_code", &c.commune_code)?,
+            name: required_text("register_commune.name", &c.name, NAME_CHARS_MAX)?,
+            district: text("register_commune.district", &c.district, NAME_CHARS_MAX)?,
+            province: text("register_commune.province", &c.province, NAME_CHARS_MAX)?,
+            children_count: c.children_count,
+        }),
+        B::RegisterAsset(a) => Body::RegisterAsset(RegisterAsset {
+            asset_id: id_field("register_asset.asset_id", &a.asset_id)?,
+            name: required_text("register_asset.name", &a.name, NAME_CHARS_MAX)?,
+            unit: required_text("register_asset.unit", &a.unit, NAME_CHARS_MAX)?,
+            unit_value_vnd: bounded("register_asset.unit_value_vnd", a.unit_value_vnd)?,
+            in_kind: a.in_kind,
+        }),
+        B::PublishNeed(n) => Body::PublishNeed(PublishNeed {
+            need_id: id_field("publish_need.need_id", &n.need_id)?,
+            commune_code: id_field("publish_need.commune_code", &n.commune_code)?,
+            category: category_field("publish_need.category", n.category)?,
+            year: year_field("publish_need.year", n.year)?,
+            asset_id: id_field("publish_need.asset_id", &n.asset_id)?,
+            quantity: quantity_field("publish_need.quantity", n.quantity)?,
+            children_targeted: n.children_targeted,
+            description: text("publish_need.description", &n.description, NOTE_CHARS_MAX)?,
+        }),
+        B::PublishPlan(p) => {
+            if p.targets.is_empty() {
+                return reject(Reason::MissingField, "publish_plan.targets is empty");
+            }
+            if p.targets.len() > PLAN_TARGETS_MAX {
+                return reject(
+                    Reason::TooManyItems,
+                    format!(
+                        "publish_plan.targets has {} targets, at most {PLAN_TARGETS_MAX}",
+                        p.targets.len()
+                    ),
+                );
+            }
+            let mut targets = Vec::with_capacity(p.targets.len());
+            for (i, t) in p.targets.iter().enumerate() {
+                targets.push(PlanTarget {
+                    category: category_field(&format!("publish_plan.targets[{i}].category"), t.category)?,
+                    commune_code: optional_id(
+                        &format!("publish_plan.targets[{i}].commune_code"),
+                        &t.commune_code,
+                    )?,
+                    asset_id: id_field(&format!("publish_plan.targets[{i}].asset_id"), &t.asset_id)?,
+                    quantity: quantity_field(&format!("publish_plan.targets[{i}].quantity"), t.quantity)?,
+                    children_targeted: t.children_targeted,
+                });
+            }
+            Body::PublishPlan(PublishAnnualPlan {
+                year: year_field("publish_plan.year", p.year)?,
+                targets,
+            })
+        }
+        B::Pledge(p) => Body::Pledge(Pledge {
+            pledge_id: id_field("pledge.pledge_id", &p.pledge_id)?,
+            donor_org_id: id_field("pledge.donor_org_id", &p.donor_org_id)?,
+            recipient_org_id: id_field("pledge.recipient_org_id", &p.recipient_org_id)?,
+            asset_id: id_field("pledge.asset_id", &p.asset_id)?,
+            quantity: quantity_field("pledge.quantity", p.quantity)?,
+            earmark: earmark_field("pledge.earmark", p.earmark)?,
+            due_date: if p.due_date.is_empty() {
+                None
+            } else {
+                Some(date_field("pledge.due_date", &p.due_date)?)
+            },
+        }),
+        B::CancelPledge(c) => Body::CancelPledge(CancelPledge {
+            pledge_id: id_field("cancel_pledge.pledge_id", &c.pledge_id)?,
+            reason: required_text("cancel_pledge.reason", &c.reason, NOTE_CHARS_MAX)?,
+        }),
+        B::Receipt(r) => Body::Receipt(Receipt {
+            receipt_id: id_field("receipt.receipt_id", &r.receipt_id)?,
+            donor_org_id: id_field("receipt.donor_org_id", &r.donor_org_id)?,
+            pledge_id: optional_id("receipt.pledge_id", &r.pledge_id)?,
+            asset_id: id_field("receipt.asset_id", &r.asset_id)?,
+            quantity: quantity_field("receipt.quantity", r.quantity)?,
+            earmark: earmark_field("receipt.earmark", r.earmark)?,
+            external_ref_hash: if r.external_ref_hash.is_empty() {
+                None
+            } else {
+                Some(hash_field("receipt.external_ref_hash", &r.external_ref_hash)?)
+            },
+            note: text("receipt.note", &r.note, NOTE_CHARS_MAX)?,
+        }),
+        B::Transfer(t) => Body::Transfer(Transfer {
+            transfer_id: id_field("transfer.transfer_id", &t.transfer_id)?,
+            to_org_id: id_field("transfer.to_org_id", &t.to_org_id)?,
+            asset_id: id_field("transfer.asset_id", &t.asset_id)?,
+            quantity: quantity_field("transfer.quantity", t.quantity)?,
+            earmark: earmark_field("transfer.earmark", t.earmark)?,
+            note: text("transfer.note", &t.note, NOTE_CHARS_MAX)?,
+        }),
+        B::TransferReceived(t) => Body::TransferReceived(TransferReceived {
+            transfer_id: id_field("transfer_received.transfer_id", &t.transfer_id)?,
+            quantity_received: bounded("transfer_received.quantity_received", t.quantity_received)?,
+            note: text("transfer_received.note", &t.note, NOTE_CHARS_MAX)?,
+        }),
+        B::Delivery(d) => Body::Delivery(Delivery {
+            delivery_id: id_field("delivery.delivery_id", &d.delivery_id)?,
+            commune_code: id_field("delivery.commune_code", &d.commune_code)?,
+            category: category_field("delivery.category", d.category)?,
+            asset_id: id_field("delivery.asset_id", &d.asset_id)?,
+            quantity: quantity_field("delivery.quantity", d.quantity)?,
+            earmark: earmark_field("delivery.earmark", d.earmark)?,
+            children_reached: d.children_reached,
+            beneficiary_tokens: hash_list(
+                "delivery.beneficiary_tokens",
+                &d.beneficiary_tokens,
+                BENEFICIARY_TOKENS_MAX,
+            )?,
+            evidence_hashes: hash_list(
+                "delivery.evidence_hashes",
+                &d.evidence_hashes,
+                EVIDENCE_HASHES_MAX,
+            )?,
+            period: period_field("delivery.period", &d.period)?,
+            note: text("delivery.note", &d.note, NOTE_CHARS_MAX)?,
+        }),
+        B::Inspection(i) => Body::Inspection(GoodsInspection {
+            subject_id: id_field("inspection.subject_id", &i.subject_id)?,
+            passed: i.passed,
+            standard: text("inspection.standard", &i.standard, NAME_CHARS_MAX)?,
+            note: text("inspection.note", &i.note, NOTE_CHARS_MAX)?,
+        }),
+        B::Reversal(r) => Body::Reversal(Reversal {
+            target_event_id: uuid_field("reversal.target_event_id", &r.target_event_id)?,
+            reason: required_text("reversal.reason", &r.reason, NOTE_CHARS_MAX)?,
+        }),
+        B::Commendation(c) => Body::Commendation(Commendation {
+            honoree_org_id: id_field("commendation.honoree_org_id", &c.honoree_org_id)?,
+            year: year_field("commendation.year", c.year)?,
+            decision_ref: required_text("commendation.decision_ref", &c.decision_ref, NAME_CHARS_MAX)?,
+            reason: text("commendation.reason", &c.reason, NOTE_CHARS_MAX)?,
+        }),
+    })
+}
+
+/// SPEC §7: 1 to 64 characters of `[A-Za-z0-9._:-]`.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= ID_LEN_MAX
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// SPEC §7: a UUID, lowercase, hyphenated (8-4-4-4-12).
+pub fn is_valid_uuid(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
+}
+
+fn id_field(field: &str, value: &str) -> Result<String, Rejection> {
+    if value.is_empty() {
+        return reject(Reason::MissingField, format!("{field} is required"));
+    }
+    if !is_valid_id(value) {
+        return reject(
+            Reason::InvalidId,
+            format!("{field} {value:?} is not 1 to {ID_LEN_MAX} characters of [A-Za-z0-9._:-]"),
+        );
+    }
+    Ok(value.to_owned())
+}
+
+fn optional_id(field: &str, value: &str) -> Result<Option<String>, Rejection> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        id_field(field, value).map(Some)
+    }
+}
+
+fn uuid_field(field: &str, value: &str) -> Result<String, Rejection> {
+    if value.is_empty() {
+        return reject(Reason::MissingField, format!("{field} is required"));
+    }
+    if !is_valid_uuid(value) {
+        return reject(
+            Reason::InvalidId,
+            format!("{field} {value:?} is not a lowercase hyphenated UUID"),
+        );
+    }
+    Ok(value.to_owned())
+}
+
+/// SPEC §7: valid UTF-8 (prost has checked it), NFC, no control characters,
+/// at most `chars_max` characters.
+fn text(field: &str, value: &str, chars_max: usize) -> Result<String, Rejection> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return reject(
+            Reason::InvalidText,
+            format!("{field} contains the control character U+{:04X}", u32::from(c)),
+        );
+    }
+    if !is_nfc(value) {
+        return reject(
+            Reason::InvalidText,
+            format!("{field} is not in Unicode normalization form C (NFC)"),
+        );
+    }
+    let chars = value.chars().count();
+    if chars > chars_max {
+        return reject(
+            Reason::InvalidText,
+            format!("{field} has {chars} characters, at most {chars_max}"),
+        );
+    }
+    Ok(value.to_owned())
+}
+
+fn required_text(field: &str, value: &str, chars_max: usize) -> Result<String, Rejection> {
+    if value.is_empty() {
+        return reject(Reason::MissingField, format!("{field} is required"));
+    }
+    text(field, value, chars_max)
+}
+
+fn quantity_field(field: &str, value: u64) -> Result<u64, Rejection> {
+    if value == 0 {
+        return reject(Reason::InvalidQuantity, format!("{field} is 0"));
+    }
+    bounded(field, value)
+}
+
+fn bounded(field: &str, value: u64) -> Result<u64, Rejection> {
+    if value > QUANTITY_MAX {
+        return reject(
+            Reason::InvalidQuantity,
+            format!("{field} is {value}, over the limit of 10^15"),
+        );
+    }
+    Ok(value)
+}
+
+fn year_field(field: &str, year: u32) -> Result<u32, Rejection> {
+    if !(YEAR_MIN..=YEAR_MAX).contains(&year) {
+        return reject(
+            Reason::InvalidDate,
+            format!("{field} is {year}, not a year from {YEAR_MIN} to {YEAR_MAX}"),
+        );
+    }
+    Ok(year)
+}
+
+fn timestamp_field(field: &str, ts: aidledger_wire::Timestamp) -> Result<Timestamp, Rejection> {
+    let nanos = u32::try_from(ts.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or_else(|| {
+            Rejection::new(
+                Reason::InvalidDate,
+                format!("{field} has nanos {} outside 0..10^9", ts.nanos),
+            )
+        })?;
+    if ts.seconds < 0 {
+        return reject(Reason::InvalidDate, format!("{field} is before 1970"));
+    }
+    Ok(Timestamp {
+        seconds: ts.seconds,
+        nanos,
+    })
+}
+
+fn parse_digits(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// `YYYY-MM-DD`, a real calendar date.
+fn date_field(field: &str, value: &str) -> Result<String, Rejection> {
+    let parts: Vec<&str> = value.split('-').collect();
+    let valid = match parts.as_slice() {
+        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            match (parse_digits(y), parse_digits(m), parse_digits(d)) {
+                (Some(y), Some(m), Some(d)) => {
+                    (YEAR_MIN..=YEAR_MAX).contains(&y)
+                        && (1..=12).contains(&m)
+                        && (1..=days_in_month(y, m)).contains(&d)
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    };
+    if !valid {
+        return reject(
+            Reason::InvalidDate,
+            format!("{field} {value:?} is not a date YYYY-MM-DD"),
+        );
+    }
+    Ok(value.to_owned())
+}
+
+/// `YYYY-MM`.
+fn period_field(field: &str, value: &str) -> Result<String, Rejection> {
+    if value.is_empty() {
+        return reject(Reason::MissingField, format!("{field} is required"));
+    }
+    let valid = match value.split_once('-') {
+        Some((y, m)) if y.len() == 4 && m.len() == 2 => match (parse_digits(y), parse_digits(m)) {
+            (Some(y), Some(m)) => (YEAR_MIN..=YEAR_MAX).contains(&y) && (1..=12).contains(&m),
+            _ => false,
+        },
+        _ => false,
+    };
+    if !valid {
+        return reject(
+            Reason::InvalidDate,
+            format!("{field} {value:?} is not a month YYYY-MM"),
+        );
+    }
+    Ok(value.to_owned())
+}
+
+fn hash_field(field: &str, value: &[u8]) -> Result<[u8; 32], Rejection> {
+    <[u8; 32]>::try_from(value).map_err(|_| {
+        Rejection::new(
+            Reason::InvalidHash,
+            format!("{field} is {} bytes, not 32", value.len()),
+        )
+    })
+}
+
+fn hash_list(field: &str, values: &[Vec<u8>], max: usize) -> Result<Vec<[u8; 32]>, Rejection> {
+    if values.len() > max {
+        return reject(
+            Reason::TooManyItems,
+            format!("{field} has {} items, at most {max}", values.len()),
+        );
+    }
+    let mut hashes = Vec::with_capacity(values.len());
+    let mut seen = std::collections::HashSet::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let hash = hash_field(&format!("{field}[{i}]"), value)?;
+        if !seen.insert(hash) {
+            return reject(Reason::InvalidHash, format!("{field}[{i}] repeats an earlier item"));
+        }
+        hashes.push(hash);
+    }
+    Ok(hashes)
+}
+
+fn public_key_bytes(field: &str, value: &[u8]) -> Result<PublicKey, Rejection> {
+    <[u8; 32]>::try_from(value).map(PublicKey).map_err(|_| {
+        Rejection::new(
+            Reason::InvalidKey,
+            format!("{field} is {} bytes, not a 32-byte Ed25519 key", value.len()),
+        )
+    })
+}
+
+/// A key being registered must be one that strict verification can ever
+/// accept: a valid point that is not of small order.
+fn public_key_field(field: &str, value: &[u8]) -> Result<PublicKey, Rejection> {
+    let key = public_key_bytes(field, value)?;
+    match ed25519_dalek::VerifyingKey::from_bytes(&key.0) {
+        Ok(k) if !k.is_weak() => Ok(key),
+        Ok(_) => reject(Reason::InvalidKey, format!("{field} is a small-order point")),
+        Err(_) => reject(Reason::InvalidKey, format!("{field} is not a valid Ed25519 point")),
+    }
+}
+
+fn category_field(field: &str, value: i32) -> Result<Category, Rejection> {
+    use pb::Category as C;
+    Ok(match C::try_from(value) {
+        Ok(C::Health) => Category::Health,
+        Ok(C::Nutrition) => Category::Nutrition,
+        Ok(C::CultureRecreation) => Category::CultureRecreation,
+        Ok(C::Scholarship) => Category::Scholarship,
+        Ok(C::BooksSupplies) => Category::BooksSupplies,
+        Ok(C::Clothing) => Category::Clothing,
+        Ok(C::Other) => Category::Other,
+        Ok(C::Unspecified) => {
+            return reject(Reason::InvalidEnum, format!("{field} is CATEGORY_UNSPECIFIED"));
+        }
+        Err(_) => return reject(Reason::InvalidEnum, format!("{field} {value} is not a Category")),
+    })
+}
+
+fn earmark_field(field: &str, value: Option<pb::Earmark>) -> Result<Earmark, Rejection> {
+    let Some(value) = value else {
+        return Ok(Earmark::default());
+    };
+    Ok(Earmark {
+        commune_code: optional_id(&format!("{field}.commune_code"), &value.commune_code)?,
+        // SPEC §7: an empty earmark field means unrestricted.
+        category: if value.category == 0 {
+            None
+        } else {
+            Some(category_field(&format!("{field}.category"), value.category)?)
+        },
+    })
+}
+
+fn org_kind_field(field: &str, value: i32) -> Result<OrgKind, Rejection> {
+    use pb::OrgKind as K;
+    Ok(match K::try_from(value) {
+        Ok(K::Authority) => OrgKind::Authority,
+        Ok(K::Agency) => OrgKind::Agency,
+        Ok(K::Commune) => OrgKind::Commune,
+        Ok(K::School) => OrgKind::School,
+        Ok(K::Clinic) => OrgKind::Clinic,
+        Ok(K::DonorBusiness) => OrgKind::DonorBusiness,
+        Ok(K::DonorOrganization) => OrgKind::DonorOrganization,
+        Ok(K::DonorIndividual) => OrgKind::DonorIndividual,
+        Ok(K::Unspecified) => {
+            return reject(Reason::InvalidEnum, format!("{field} is ORG_KIND_UNSPECIFIED"));
+        }
+        Err(_) => return reject(Reason::InvalidEnum, format!("{field} {value} is not an OrgKind")),
+    })
+}
+
+fn roles_field(field: &str, values: &[i32]) -> Result<Vec<Role>, Rejection> {
+    use pb::Role as R;
+    if values.is_empty() {
+        return reject(Reason::MissingField, format!("{field} is empty"));
+    }
+    let mut roles = Vec::with_capacity(values.len());
+    for &value in values {
+        let role = match R::try_from(value) {
+            Ok(R::Authority) => Role::Authority,
+            Ok(R::Receive) => Role::Receive,
+            Ok(R::Transfer) => Role::Transfer,
+            Ok(R::Deliver) => Role::Deliver,
+            Ok(R::Pledge) => Role::Pledge,
+            Ok(R::PublishNeed) => Role::PublishNeed,
+            Ok(R::Inspect) => Role::Inspect,
+            Ok(R::Unspecified) => {
+                return reject(Reason::InvalidEnum, format!("{field} has ROLE_UNSPECIFIED"));
+            }
+            Err(_) => return reject(Reason::InvalidEnum, format!("{field} has {value}, not a Role")),
+        };
+        if roles.contains(&role) {
+            return reject(Reason::InvalidEnum, format!("{field} repeats {role:?}"));
+        }
+        roles.push(role);
+    }
+    Ok(roles)
+}

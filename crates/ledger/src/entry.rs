@@ -1,0 +1,224 @@
+//! Ledger entries (SPEC §4): encoding an entry once at append, and checking
+//! a stream of entries link by link as every reader does.
+
+use aidledger_tlog::leaf_hash;
+use aidledger_wire::{Message, Timestamp as PbTimestamp, pb};
+
+use crate::event::Timestamp;
+
+/// SPEC §4: an entry is at most 65,535 bytes, the C2SP entry-bundle limit.
+pub const ENTRY_BYTES_MAX: usize = 65_535;
+
+/// SPEC §4: `prev_hash` of entry 0.
+pub const GENESIS_PREV_HASH: [u8; 32] = [0; 32];
+
+/// Encodes a `LedgerEntry`. Done once, by the ledger, when it appends; the
+/// bytes are then stored and served verbatim (protobuf encoding is not
+/// canonical, so nobody re-encodes).
+pub fn encode_entry(
+    seq: u64,
+    prev_hash: &[u8; 32],
+    recorded_at: Timestamp,
+    signed_event: &pb::SignedEvent,
+) -> Vec<u8> {
+    pb::LedgerEntry {
+        seq,
+        prev_hash: prev_hash.to_vec(),
+        recorded_at: Some(PbTimestamp {
+            seconds: recorded_at.seconds,
+            nanos: i32::try_from(recorded_at.nanos).expect("nanos below 10^9"),
+        }),
+        signed_event: Some(signed_event.clone()),
+    }
+    .encode_to_vec()
+}
+
+/// A decoded entry whose link to its predecessor has been checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkedEntry {
+    /// Its position.
+    pub seq: u64,
+    /// Its leaf hash, `SHA-256(0x00 || entry bytes)`.
+    pub leaf_hash: [u8; 32],
+    /// When the ledger recorded it.
+    pub recorded_at: Timestamp,
+    /// The submission it carries.
+    pub signed_event: pb::SignedEvent,
+}
+
+/// Why an entry does not continue the chain.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The bytes are not a `LedgerEntry`.
+    #[error("entry {seq}: undecodable: {detail}")]
+    Undecodable {
+        /// The seq the entry was expected to have.
+        seq: u64,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// A missing or wrongly sized field.
+    #[error("entry {seq}: malformed: {detail}")]
+    Malformed {
+        /// The seq the entry was expected to have.
+        seq: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The `seq` field is not the next number.
+    #[error("entry {expected}: has seq {found}")]
+    WrongSeq {
+        /// The seq expected.
+        expected: u64,
+        /// The seq in the entry.
+        found: u64,
+    },
+    /// `prev_hash` is not the leaf hash of the previous entry.
+    #[error("entry {seq}: prev_hash does not match the leaf hash of entry {}", seq.saturating_sub(1))]
+    BrokenLink {
+        /// The entry whose prev_hash is wrong.
+        seq: u64,
+    },
+    /// `recorded_at` went back in time.
+    #[error("entry {seq}: recorded_at goes back in time")]
+    TimeWentBack {
+        /// The entry.
+        seq: u64,
+    },
+    /// The entry is over [`ENTRY_BYTES_MAX`].
+    #[error("entry {seq}: {len} bytes, over the limit of {ENTRY_BYTES_MAX}")]
+    TooLarge {
+        /// The entry.
+        seq: u64,
+        /// Its size.
+        len: usize,
+    },
+}
+
+impl ChainError {
+    /// The seq of the first entry that is wrong.
+    pub fn seq(&self) -> u64 {
+        match self {
+            ChainError::Undecodable { seq, .. }
+            | ChainError::Malformed { seq, .. }
+            | ChainError::BrokenLink { seq }
+            | ChainError::TimeWentBack { seq }
+            | ChainError::TooLarge { seq, .. } => *seq,
+            ChainError::WrongSeq { expected, .. } => *expected,
+        }
+    }
+}
+
+/// Checks a stream of entries, one at a time, as SPEC §4 asks of every
+/// reader: seq continuity, the hash chain and non-decreasing recorded time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainChecker {
+    next_seq: u64,
+    prev_hash: [u8; 32],
+    last_recorded_at: Timestamp,
+}
+
+impl Default for ChainChecker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainChecker {
+    /// A checker expecting entry 0.
+    pub fn new() -> Self {
+        ChainChecker {
+            next_seq: 0,
+            prev_hash: GENESIS_PREV_HASH,
+            last_recorded_at: Timestamp::default(),
+        }
+    }
+
+    /// A checker that resumes after an entry already checked.
+    pub fn resume(next_seq: u64, prev_hash: [u8; 32], last_recorded_at: Timestamp) -> Self {
+        ChainChecker {
+            next_seq,
+            prev_hash,
+            last_recorded_at,
+        }
+    }
+
+    /// The seq the next entry must have.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The leaf hash of the last entry checked (zeros before entry 0).
+    pub fn head(&self) -> [u8; 32] {
+        self.prev_hash
+    }
+
+    /// The recorded time of the last entry checked.
+    pub fn last_recorded_at(&self) -> Timestamp {
+        self.last_recorded_at
+    }
+
+    /// Checks the next entry and advances past it.
+    pub fn check(&mut self, bytes: &[u8]) -> Result<LinkedEntry, ChainError> {
+        let seq = self.next_seq;
+        if bytes.len() > ENTRY_BYTES_MAX {
+            return Err(ChainError::TooLarge {
+                seq,
+                len: bytes.len(),
+            });
+        }
+        let entry = pb::LedgerEntry::decode(bytes).map_err(|e| ChainError::Undecodable {
+            seq,
+            detail: e.to_string(),
+        })?;
+        if entry.seq != seq {
+            return Err(ChainError::WrongSeq {
+                expected: seq,
+                found: entry.seq,
+            });
+        }
+        if entry.prev_hash.as_slice() != self.prev_hash.as_slice() {
+            return Err(ChainError::BrokenLink { seq });
+        }
+        let recorded_at = match entry.recorded_at {
+            Some(ts) => match u32::try_from(ts.nanos) {
+                Ok(nanos) if nanos < 1_000_000_000 => Timestamp {
+                    seconds: ts.seconds,
+                    nanos,
+                },
+                _ => {
+                    return Err(ChainError::Malformed {
+                        seq,
+                        detail: format!("recorded_at has nanos {}", ts.nanos),
+                    });
+                }
+            },
+            None => {
+                return Err(ChainError::Malformed {
+                    seq,
+                    detail: "recorded_at is missing".into(),
+                });
+            }
+        };
+        if recorded_at < self.last_recorded_at {
+            return Err(ChainError::TimeWentBack { seq });
+        }
+        let Some(signed_event) = entry.signed_event else {
+            return Err(ChainError::Malformed {
+                seq,
+                detail: "signed_event is missing".into(),
+            });
+        };
+        let leaf = leaf_hash(bytes);
+        self.next_seq = seq.checked_add(1).expect("seq below 2^64");
+        self.prev_hash = leaf.0;
+        self.last_recorded_at = recorded_at;
+        Ok(LinkedEntry {
+            seq,
+            leaf_hash: leaf.0,
+            recorded_at,
+            signed_event,
+        })
+    }
+}

@@ -1,0 +1,315 @@
+//! The `LogStore` contract, one function run against each implementation:
+//! reads, ranges, event ids, hashes, refusals that leave nothing, checkpoint
+//! monotonicity, and readers that see whole batches only.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{assert_log_is, batch, entry_bytes, event_id, hash_at, snapshot, stored_hash_count};
+use crate::{
+    BATCH_ENTRIES_MAX, CHECKPOINT_NOTE_BYTES_MAX, ENTRIES_PAGE_MAX, ENTRY_BYTES_MAX,
+    EVENT_ID_BYTES_MAX, LogStore, MemStore, READ_HASHES_MAX, RedbStore, Refusal, StoreError,
+};
+
+fn refusal(result: Result<(), StoreError>) -> Refusal {
+    match result {
+        Err(StoreError::Refused(refusal)) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn check_contract(store: &dyn LogStore) {
+    // Empty store.
+    assert_log_is(store, 0);
+    assert_eq!(store.entries(0, 10).unwrap(), vec![]);
+    assert_eq!(store.read_hashes(&[]).unwrap(), Vec::<[u8; 32]>::new());
+    assert_eq!(
+        store.read_hashes(&[0]).unwrap_err().refusal(),
+        Some(&Refusal::HashNotStored {
+            index: 0,
+            hash_count: 0
+        })
+    );
+    assert_eq!(store.latest_checkpoint().unwrap(), None);
+
+    // Batches of 1, 3 and 5.
+    store.append(&batch(0, 1)).unwrap();
+    store.append(&batch(1, 3)).unwrap();
+    store.append(&batch(4, 5)).unwrap();
+    assert_log_is(store, 9);
+    assert_eq!(store.entry(4).unwrap(), Some(entry_bytes(4)));
+    assert_eq!(store.seq_of_event(&event_id(8)).unwrap(), Some(8));
+    assert_eq!(store.seq_of_event("no-such-event").unwrap(), None);
+
+    // Ranges: a middle slice, a slice cut by the end, past the end, and a
+    // start whose end would overflow.
+    let seqs = |page: Vec<(u64, Vec<u8>)>| page.into_iter().map(|(seq, _)| seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.entries(2, 3).unwrap()), vec![2, 3, 4]);
+    assert_eq!(seqs(store.entries(7, 100).unwrap()), vec![7, 8]);
+    assert_eq!(seqs(store.entries(9, 5).unwrap()), Vec::<u64>::new());
+    assert_eq!(
+        seqs(store.entries(u64::MAX, 10).unwrap()),
+        Vec::<u64>::new()
+    );
+    assert_eq!(seqs(store.entries(3, 0).unwrap()), Vec::<u64>::new());
+
+    // Hashes come back in the order asked, repeats included.
+    assert_eq!(
+        store.read_hashes(&[3, 0, 3]).unwrap(),
+        vec![hash_at(3), hash_at(0), hash_at(3)]
+    );
+    let hash_count = stored_hash_count(9);
+    assert_eq!(
+        store.read_hashes(&[0, hash_count]).unwrap_err().refusal(),
+        Some(&Refusal::HashNotStored {
+            index: hash_count,
+            hash_count
+        })
+    );
+    let too_many = vec![0; READ_HASHES_MAX + 1];
+    assert_eq!(
+        store.read_hashes(&too_many).unwrap_err().refusal(),
+        Some(&Refusal::TooManyHashIndexes {
+            requested: READ_HASHES_MAX + 1
+        })
+    );
+
+    check_refused_batches_leave_nothing(store);
+    check_checkpoints(store);
+
+    // A page is capped at ENTRIES_PAGE_MAX.
+    let size = store.size().unwrap();
+    store.append(&batch(size, ENTRIES_PAGE_MAX as u64)).unwrap();
+    let page = store.entries(size, ENTRIES_PAGE_MAX + 10).unwrap();
+    assert_eq!(page.len(), ENTRIES_PAGE_MAX);
+    for (seq, (found, bytes)) in (size..).zip(&page) {
+        assert_eq!(*found, seq);
+        assert_eq!(bytes, &entry_bytes(seq));
+    }
+    assert_eq!(
+        store.entries(0, ENTRIES_PAGE_MAX + 10).unwrap().len(),
+        ENTRIES_PAGE_MAX
+    );
+}
+
+/// Each refused batch must name its reason and leave the store exactly as
+/// it was, event-id index included.
+fn check_refused_batches_leave_nothing(store: &dyn LogStore) {
+    let size = store.size().unwrap();
+    let before = snapshot(store, 8);
+    let next = || batch(size, 3);
+
+    let mut empty = next();
+    empty.entries.clear();
+    empty.hashes.clear();
+    let mut ahead = batch(size + 1, 3);
+    ahead.first_hash_index = stored_hash_count(size);
+    let behind = batch(size - 1, 3);
+    let mut hash_ahead = next();
+    hash_ahead.first_hash_index += 1;
+    let mut too_large = next();
+    too_large.entries[1].bytes = vec![7; ENTRY_BYTES_MAX + 1];
+    let mut no_id = next();
+    no_id.entries[2].event_id.clear();
+    let mut long_id = next();
+    long_id.entries[0].event_id = "e".repeat(EVENT_ID_BYTES_MAX + 1);
+    // The duplicate comes last, so a store that writes as it goes has
+    // already written the rest of the batch when it finds it.
+    let mut stored_id = next();
+    stored_id.entries[2].event_id = event_id(0);
+    let mut repeated_id = next();
+    repeated_id.entries[2].event_id = repeated_id.entries[0].event_id.clone();
+    let huge = batch(size, BATCH_ENTRIES_MAX as u64 + 1);
+
+    let table: Vec<(&str, crate::AppendBatch, Refusal)> = vec![
+        ("empty", empty, Refusal::EmptyBatch),
+        (
+            "seq ahead",
+            ahead,
+            Refusal::SeqMismatch {
+                expected: size,
+                got: size + 1,
+            },
+        ),
+        (
+            "seq behind",
+            behind,
+            Refusal::SeqMismatch {
+                expected: size,
+                got: size - 1,
+            },
+        ),
+        (
+            "hash index ahead",
+            hash_ahead,
+            Refusal::HashIndexMismatch {
+                expected: stored_hash_count(size),
+                got: stored_hash_count(size) + 1,
+            },
+        ),
+        (
+            "entry too large",
+            too_large,
+            Refusal::EntryTooLarge {
+                seq: size + 1,
+                bytes: ENTRY_BYTES_MAX + 1,
+            },
+        ),
+        (
+            "empty event id",
+            no_id,
+            Refusal::EventIdInvalid {
+                seq: size + 2,
+                bytes: 0,
+            },
+        ),
+        (
+            "event id too long",
+            long_id,
+            Refusal::EventIdInvalid {
+                seq: size,
+                bytes: EVENT_ID_BYTES_MAX + 1,
+            },
+        ),
+        (
+            "event id already stored",
+            stored_id,
+            Refusal::DuplicateEventId {
+                event_id: event_id(0),
+                existing_seq: 0,
+            },
+        ),
+        (
+            "event id repeated in batch",
+            repeated_id,
+            Refusal::DuplicateEventId {
+                event_id: event_id(size),
+                existing_seq: size,
+            },
+        ),
+        (
+            "batch too large",
+            huge,
+            Refusal::BatchTooLarge {
+                entries: BATCH_ENTRIES_MAX + 1,
+                hashes: (stored_hash_count(size + BATCH_ENTRIES_MAX as u64 + 1)
+                    - stored_hash_count(size)) as usize,
+            },
+        ),
+    ];
+    for (name, refused, expected) in table {
+        assert_eq!(refusal(store.append(&refused)), expected, "{name}");
+        assert_eq!(snapshot(store, 8), before, "{name} left a trace");
+    }
+
+    // Still usable, and the limit itself is accepted.
+    let mut at_limit = next();
+    at_limit.entries[0].bytes = vec![9; ENTRY_BYTES_MAX];
+    store.append(&at_limit).unwrap();
+    assert_eq!(store.entry(size).unwrap(), Some(vec![9; ENTRY_BYTES_MAX]));
+    store
+        .append(&batch(size + 3, 1))
+        .expect("append after refusals");
+    assert_eq!(store.size().unwrap(), size + 4);
+}
+
+fn check_checkpoints(store: &dyn LogStore) {
+    let size = store.size().unwrap();
+    assert_eq!(store.latest_checkpoint().unwrap(), None);
+    store.put_checkpoint(0, "c0").unwrap();
+    store.put_checkpoint(5, "c5").unwrap();
+    assert_eq!(store.latest_checkpoint().unwrap(), Some((5, "c5".into())));
+
+    assert_eq!(
+        refusal(store.put_checkpoint(3, "c3")),
+        Refusal::CheckpointSizeDecreased { latest: 5, size: 3 }
+    );
+    assert_eq!(
+        refusal(store.put_checkpoint(size + 1, "beyond")),
+        Refusal::CheckpointBeyondLog {
+            size: size + 1,
+            log_size: size
+        }
+    );
+    let huge_note = "n".repeat(CHECKPOINT_NOTE_BYTES_MAX + 1);
+    assert_eq!(
+        refusal(store.put_checkpoint(size, &huge_note)),
+        Refusal::CheckpointNoteTooLarge {
+            bytes: CHECKPOINT_NOTE_BYTES_MAX + 1
+        }
+    );
+    assert_eq!(store.latest_checkpoint().unwrap(), Some((5, "c5".into())));
+    assert_eq!(store.checkpoint_at(3).unwrap(), None);
+
+    // Same size again: the newer note (say, with cosignatures) replaces it.
+    store.put_checkpoint(5, "c5 cosigned").unwrap();
+    store.put_checkpoint(size, "c-latest").unwrap();
+    assert_eq!(store.checkpoint_at(0).unwrap(), Some("c0".into()));
+    assert_eq!(store.checkpoint_at(5).unwrap(), Some("c5 cosigned".into()));
+    assert_eq!(store.checkpoint_at(size).unwrap(), Some("c-latest".into()));
+    assert_eq!(
+        store.latest_checkpoint().unwrap(),
+        Some((size, "c-latest".into()))
+    );
+}
+
+/// A reader racing the writer sees whole batches: every page it reads is a
+/// prefix of whole batches, byte-identical, and the hash count it reads is
+/// that of a whole number of batches.
+fn check_readers_see_whole_batches(store: &dyn LogStore) {
+    const BATCH_LEN: u64 = 5;
+    const BATCHES: u64 = 40;
+    let started = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let page = store.entries(0, ENTRIES_PAGE_MAX).unwrap();
+                assert_eq!(page.len() as u64 % BATCH_LEN, 0, "partial batch seen");
+                for (seq, (found, bytes)) in (0..).zip(&page) {
+                    assert_eq!(*found, seq);
+                    assert_eq!(bytes, &entry_bytes(seq));
+                }
+                let hash_count = store.hash_count().unwrap();
+                let whole = (0..=BATCHES).any(|k| stored_hash_count(k * BATCH_LEN) == hash_count);
+                assert!(whole, "hash count {hash_count} is mid-batch");
+                started.store(true, Ordering::SeqCst);
+                if finished {
+                    return;
+                }
+            }
+        });
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        for k in 0..BATCHES {
+            store.append(&batch(k * BATCH_LEN, BATCH_LEN)).unwrap();
+            std::thread::yield_now();
+        }
+        done.store(true, Ordering::SeqCst);
+        reader.join().unwrap();
+    });
+    assert_log_is(store, BATCHES * BATCH_LEN);
+}
+
+#[test]
+fn mem_store_keeps_the_contract() {
+    check_contract(&MemStore::new());
+}
+
+#[test]
+fn redb_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    check_contract(&RedbStore::open(&dir.path().join("log.redb")).unwrap());
+}
+
+#[test]
+fn mem_store_readers_see_whole_batches() {
+    check_readers_see_whole_batches(&MemStore::new());
+}
+
+#[test]
+fn redb_store_readers_see_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    check_readers_see_whole_batches(&RedbStore::open(&dir.path().join("log.redb")).unwrap());
+}

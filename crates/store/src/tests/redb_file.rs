@@ -1,0 +1,195 @@
+//! What only the file store can show: reopening keeps everything, an
+//! uncommitted transaction leaves nothing, a damaged or foreign file is
+//! refused at open, and the tamper hooks rewrite an entry in place.
+
+use ::redb::{Database, ReadableTableMetadata};
+
+use super::{assert_log_is, batch, entry_bytes, event_id, hash_at, snapshot, stored_hash_count};
+use crate::redb_store::{CHECKPOINTS, ENTRIES, EVENT_IDS, HASHES};
+use crate::{LogStore, MemStore, RedbStore, Refusal, StoreError};
+
+#[test]
+fn reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let store = RedbStore::open(&path).unwrap();
+    store.append(&batch(0, 1)).unwrap();
+    store.append(&batch(1, 64)).unwrap();
+    store.put_checkpoint(1, "c1").unwrap();
+    store.append(&batch(65, 10)).unwrap();
+    store.put_checkpoint(75, "c75").unwrap();
+    let before = snapshot(&store, 2);
+    drop(store);
+
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(snapshot(&store, 2), before);
+    assert_log_is(&store, 75);
+    assert_eq!(store.checkpoint_at(1).unwrap(), Some("c1".into()));
+    assert_eq!(store.latest_checkpoint().unwrap(), Some((75, "c75".into())));
+    // And the log goes on where it stopped.
+    store.append(&batch(75, 5)).unwrap();
+    assert_log_is(&store, 80);
+}
+
+#[test]
+fn dropped_write_transaction_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let store = RedbStore::open(&path).unwrap();
+    store.append(&batch(0, 4)).unwrap();
+    let before = snapshot(&store, 2);
+
+    // Write the next entry, its id and a hash, then drop instead of commit,
+    // as a crash or an error before the commit point does.
+    {
+        let txn = store.begin_write().unwrap();
+        let mut entries = txn.open_table(ENTRIES).unwrap();
+        entries.insert(4, entry_bytes(4).as_slice()).unwrap();
+        let mut ids = txn.open_table(EVENT_IDS).unwrap();
+        ids.insert(event_id(4).as_str(), 4).unwrap();
+        let mut hashes = txn.open_table(HASHES).unwrap();
+        hashes.insert(stored_hash_count(4), hash_at(0)).unwrap();
+        assert_eq!(
+            entries.len().unwrap(),
+            5,
+            "the transaction sees its own write"
+        );
+    }
+    assert_eq!(snapshot(&store, 2), before);
+    drop(store);
+
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(snapshot(&store, 2), before);
+    store.append(&batch(4, 2)).unwrap();
+    assert_log_is(&store, 6);
+}
+
+/// Writes raw rows the store would never write, then expects open to call
+/// the file corrupt.
+fn assert_open_finds_corrupt(damage: impl FnOnce(&Database)) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let store = RedbStore::open(&path).unwrap();
+    store.append(&batch(0, 3)).unwrap();
+    drop(store);
+    {
+        let db = Database::create(&path).unwrap();
+        damage(&db);
+    }
+    match RedbStore::open(&path) {
+        Err(StoreError::Corrupt { .. }) => {}
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn open_refuses_a_gap_in_entries() {
+    assert_open_finds_corrupt(|db| {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(ENTRIES).unwrap().remove(1).unwrap();
+        txn.open_table(EVENT_IDS)
+            .unwrap()
+            .remove(event_id(1).as_str())
+            .unwrap();
+        txn.commit().unwrap();
+    });
+}
+
+#[test]
+fn open_refuses_an_event_index_out_of_step() {
+    assert_open_finds_corrupt(|db| {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(EVENT_IDS)
+            .unwrap()
+            .insert("stray", 9)
+            .unwrap();
+        txn.commit().unwrap();
+    });
+}
+
+#[test]
+fn open_refuses_a_gap_in_hashes() {
+    assert_open_finds_corrupt(|db| {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(HASHES).unwrap().remove(0).unwrap();
+        txn.commit().unwrap();
+    });
+}
+
+#[test]
+fn open_refuses_a_checkpoint_beyond_the_log() {
+    assert_open_finds_corrupt(|db| {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(CHECKPOINTS)
+            .unwrap()
+            .insert(4, "c4")
+            .unwrap();
+        txn.commit().unwrap();
+    });
+}
+
+#[test]
+fn open_refuses_a_file_that_is_not_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    std::fs::write(&path, vec![0x5a; 16 * 1024]).unwrap();
+    let err = RedbStore::open(&path).unwrap_err();
+    assert!(!err.is_refused(), "{err}");
+}
+
+#[test]
+fn second_open_of_an_open_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let store = RedbStore::open(&path).unwrap();
+    let err = RedbStore::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    store.append(&batch(0, 1)).unwrap();
+}
+
+#[test]
+fn redb_overwrite_hook_rewrites_only_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let store = RedbStore::open(&path).unwrap();
+    store.append(&batch(0, 5)).unwrap();
+    store.overwrite_entry_for_tests(2, b"tampered").unwrap();
+    assert_eq!(
+        store
+            .overwrite_entry_for_tests(5, b"x")
+            .unwrap_err()
+            .refusal(),
+        Some(&Refusal::EntryNotStored { seq: 5, size: 5 })
+    );
+    drop(store);
+
+    let store = RedbStore::open(&path).unwrap();
+    assert_tampered_at_2(&store);
+}
+
+#[test]
+fn mem_overwrite_hook_rewrites_only_the_entry() {
+    let store = MemStore::new();
+    store.append(&batch(0, 5)).unwrap();
+    store.overwrite_entry(2, b"tampered".to_vec()).unwrap();
+    assert_eq!(
+        store
+            .overwrite_entry(5, b"x".to_vec())
+            .unwrap_err()
+            .refusal(),
+        Some(&Refusal::EntryNotStored { seq: 5, size: 5 })
+    );
+    assert_tampered_at_2(&store);
+}
+
+fn assert_tampered_at_2(store: &dyn LogStore) {
+    assert_eq!(store.size().unwrap(), 5);
+    assert_eq!(store.entry(2).unwrap(), Some(b"tampered".to_vec()));
+    assert_eq!(store.entry(1).unwrap(), Some(entry_bytes(1)));
+    assert_eq!(store.entry(3).unwrap(), Some(entry_bytes(3)));
+    assert_eq!(store.seq_of_event(&event_id(2)).unwrap(), Some(2));
+    let count = stored_hash_count(5);
+    let indexes: Vec<u64> = (0..count).collect();
+    let expected: Vec<_> = indexes.iter().map(|&i| hash_at(i)).collect();
+    assert_eq!(store.read_hashes(&indexes).unwrap(), expected);
+}
