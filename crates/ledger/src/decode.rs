@@ -60,7 +60,11 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
         B::Genesis(g) => Body::Genesis(Genesis {
             origin: required_text("genesis.origin", &g.origin, NAME_CHARS_MAX)?,
             authority_org_id: id_field("genesis.authority_org_id", &g.authority_org_id)?,
-            authority_name: required_text("genesis.authority_name", &g.authority_name, NAME_CHARS_MAX)?,
+            authority_name: required_text(
+                "genesis.authority_name",
+                &g.authority_name,
+                NAME_CHARS_MAX,
+            )?,
             authority_public_key: public_key_field(
                 "genesis.authority_public_key",
                 &g.authority_public_key,
@@ -125,13 +129,22 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
             let mut targets = Vec::with_capacity(p.targets.len());
             for (i, t) in p.targets.iter().enumerate() {
                 targets.push(PlanTarget {
-                    category: category_field(&format!("publish_plan.targets[{i}].category"), t.category)?,
+                    category: category_field(
+                        &format!("publish_plan.targets[{i}].category"),
+                        t.category,
+                    )?,
                     commune_code: optional_id(
                         &format!("publish_plan.targets[{i}].commune_code"),
                         &t.commune_code,
                     )?,
-                    asset_id: id_field(&format!("publish_plan.targets[{i}].asset_id"), &t.asset_id)?,
-                    quantity: quantity_field(&format!("publish_plan.targets[{i}].quantity"), t.quantity)?,
+                    asset_id: id_field(
+                        &format!("publish_plan.targets[{i}].asset_id"),
+                        &t.asset_id,
+                    )?,
+                    quantity: quantity_field(
+                        &format!("publish_plan.targets[{i}].quantity"),
+                        t.quantity,
+                    )?,
                     children_targeted: t.children_targeted,
                 });
             }
@@ -167,7 +180,10 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
             external_ref_hash: if r.external_ref_hash.is_empty() {
                 None
             } else {
-                Some(hash_field("receipt.external_ref_hash", &r.external_ref_hash)?)
+                Some(hash_field(
+                    "receipt.external_ref_hash",
+                    &r.external_ref_hash,
+                )?)
             },
             note: text("receipt.note", &r.note, NOTE_CHARS_MAX)?,
         }),
@@ -218,7 +234,11 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
         B::Commendation(c) => Body::Commendation(Commendation {
             honoree_org_id: id_field("commendation.honoree_org_id", &c.honoree_org_id)?,
             year: year_field("commendation.year", c.year)?,
-            decision_ref: required_text("commendation.decision_ref", &c.decision_ref, NAME_CHARS_MAX)?,
+            decision_ref: required_text(
+                "commendation.decision_ref",
+                &c.decision_ref,
+                NAME_CHARS_MAX,
+            )?,
             reason: text("commendation.reason", &c.reason, NOTE_CHARS_MAX)?,
         }),
     })
@@ -283,7 +303,10 @@ fn text(field: &str, value: &str, chars_max: usize) -> Result<String, Rejection>
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return reject(
             Reason::InvalidText,
-            format!("{field} contains the control character U+{:04X}", u32::from(c)),
+            format!(
+                "{field} contains the control character U+{:04X}",
+                u32::from(c)
+            ),
         );
     }
     if !is_nfc(value) {
@@ -438,7 +461,10 @@ fn hash_list(field: &str, values: &[Vec<u8>], max: usize) -> Result<Vec<[u8; 32]
     for (i, value) in values.iter().enumerate() {
         let hash = hash_field(&format!("{field}[{i}]"), value)?;
         if !seen.insert(hash) {
-            return reject(Reason::InvalidHash, format!("{field}[{i}] repeats an earlier item"));
+            return reject(
+                Reason::InvalidHash,
+                format!("{field}[{i}] repeats an earlier item"),
+            );
         }
         hashes.push(hash);
     }
@@ -449,7 +475,10 @@ fn public_key_bytes(field: &str, value: &[u8]) -> Result<PublicKey, Rejection> {
     <[u8; 32]>::try_from(value).map(PublicKey).map_err(|_| {
         Rejection::new(
             Reason::InvalidKey,
-            format!("{field} is {} bytes, not a 32-byte Ed25519 key", value.len()),
+            format!(
+                "{field} is {} bytes, not a 32-byte Ed25519 key",
+                value.len()
+            ),
         )
     })
 }
@@ -460,8 +489,14 @@ fn public_key_field(field: &str, value: &[u8]) -> Result<PublicKey, Rejection> {
     let key = public_key_bytes(field, value)?;
     match ed25519_dalek::VerifyingKey::from_bytes(&key.0) {
         Ok(k) if !k.is_weak() => Ok(key),
-        Ok(_) => reject(Reason::InvalidKey, format!("{field} is a small-order point")),
-        Err(_) => reject(Reason::InvalidKey, format!("{field} is not a valid Ed25519 point")),
+        Ok(_) => reject(
+            Reason::InvalidKey,
+            format!("{field} is a small-order point"),
+        ),
+        Err(_) => reject(
+            Reason::InvalidKey,
+            format!("{field} is not a valid Ed25519 point"),
+        ),
     }
 }
 
@@ -476,9 +511,17 @@ fn category_field(field: &str, value: i32) -> Result<Category, Rejection> {
         Ok(C::Clothing) => Category::Clothing,
         Ok(C::Other) => Category::Other,
         Ok(C::Unspecified) => {
-            return reject(Reason::InvalidEnum, format!("{field} is CATEGORY_UNSPECIFIED"));
+            return reject(
+                Reason::InvalidEnum,
+                format!("{field} is CATEGORY_UNSPECIFIED"),
+            );
         }
-        Err(_) => return reject(Reason::InvalidEnum, format!("{field} {value} is not a Category")),
+        Err(_) => {
+            return reject(
+                Reason::InvalidEnum,
+                format!("{field} {value} is not a Category"),
+            );
+        }
     })
 }
 
@@ -492,7 +535,10 @@ fn earmark_field(field: &str, value: Option<pb::Earmark>) -> Result<Earmark, Rej
         category: if value.category == 0 {
             None
         } else {
-            Some(category_field(&format!("{field}.category"), value.category)?)
+            Some(category_field(
+                &format!("{field}.category"),
+                value.category,
+            )?)
         },
     })
 }
@@ -509,9 +555,17 @@ fn org_kind_field(field: &str, value: i32) -> Result<OrgKind, Rejection> {
         Ok(K::DonorOrganization) => OrgKind::DonorOrganization,
         Ok(K::DonorIndividual) => OrgKind::DonorIndividual,
         Ok(K::Unspecified) => {
-            return reject(Reason::InvalidEnum, format!("{field} is ORG_KIND_UNSPECIFIED"));
+            return reject(
+                Reason::InvalidEnum,
+                format!("{field} is ORG_KIND_UNSPECIFIED"),
+            );
         }
-        Err(_) => return reject(Reason::InvalidEnum, format!("{field} {value} is not an OrgKind")),
+        Err(_) => {
+            return reject(
+                Reason::InvalidEnum,
+                format!("{field} {value} is not an OrgKind"),
+            );
+        }
     })
 }
 
@@ -533,7 +587,12 @@ fn roles_field(field: &str, values: &[i32]) -> Result<Vec<Role>, Rejection> {
             Ok(R::Unspecified) => {
                 return reject(Reason::InvalidEnum, format!("{field} has ROLE_UNSPECIFIED"));
             }
-            Err(_) => return reject(Reason::InvalidEnum, format!("{field} has {value}, not a Role")),
+            Err(_) => {
+                return reject(
+                    Reason::InvalidEnum,
+                    format!("{field} has {value}, not a Role"),
+                );
+            }
         };
         if roles.contains(&role) {
             return reject(Reason::InvalidEnum, format!("{field} repeats {role:?}"));

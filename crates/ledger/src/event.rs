@@ -142,7 +142,10 @@ pub struct Event {
 
 /// One message per event kind of SPEC §7.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(missing_docs, reason = "each variant is the SPEC §7 event of the same name")]
+#[allow(
+    missing_docs,
+    reason = "each variant is the SPEC §7 event of the same name"
+)]
 pub enum Body {
     Genesis(Genesis),
     RegisterOrg(RegisterOrganization),

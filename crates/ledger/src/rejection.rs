@@ -157,14 +157,35 @@ impl Reason {
             | InvalidEnum | InvalidDate | InvalidHash | InvalidKey | OccurredInFuture
             | TooManyItems => Code::InvalidArgument,
             BadSignature | UnknownKey => Code::Unauthenticated,
-            KeyRevoked | KeyOrgMismatch | RoleNotAllowed | NotAuthorized
+            KeyRevoked
+            | KeyOrgMismatch
+            | RoleNotAllowed
+            | NotAuthorized
             | GenesisSignerMismatch => Code::PermissionDenied,
-            GenesisRequired | GenesisNotFirst | OriginMismatch | UnknownOrganization
-            | UnknownCommune | UnknownAsset | UnknownPledge | UnknownTransfer | UnknownEvent
-            | UnknownSubject | KeyNotRegistered | KeyAlreadyRevoked | LastAuthorityKey
-            | InsufficientBalance | BalanceOverflow | EarmarkMismatch | PledgeMismatch
-            | PledgeNotOpen | TransferAlreadyReceived | TransferReversed
-            | QuantityExceedsTransfer | SelfTransfer | SubjectNotInKind | AlreadyReversed
+            GenesisRequired
+            | GenesisNotFirst
+            | OriginMismatch
+            | UnknownOrganization
+            | UnknownCommune
+            | UnknownAsset
+            | UnknownPledge
+            | UnknownTransfer
+            | UnknownEvent
+            | UnknownSubject
+            | KeyNotRegistered
+            | KeyAlreadyRevoked
+            | LastAuthorityKey
+            | InsufficientBalance
+            | BalanceOverflow
+            | EarmarkMismatch
+            | PledgeMismatch
+            | PledgeNotOpen
+            | TransferAlreadyReceived
+            | TransferReversed
+            | QuantityExceedsTransfer
+            | SelfTransfer
+            | SubjectNotInKind
+            | AlreadyReversed
             | NotReversible => Code::FailedPrecondition,
             EventIdExists | IdExists | KeyAlreadyRegistered => Code::AlreadyExists,
             EntryTooLarge => Code::ResourceExhausted,

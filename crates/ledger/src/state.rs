@@ -423,7 +423,10 @@ impl State {
         if self.events.contains_key(&event.event_id) {
             return reject(
                 Reason::EventIdExists,
-                format!("event_id {} is already used by another event", event.event_id),
+                format!(
+                    "event_id {} is already used by another event",
+                    event.event_id
+                ),
             );
         }
         if let Body::Genesis(genesis) = &event.body {
@@ -740,7 +743,11 @@ impl State {
         })
     }
 
-    fn check_cancel_pledge(&self, actor: &Actor<'_>, b: &CancelPledge) -> Result<Change, Rejection> {
+    fn check_cancel_pledge(
+        &self,
+        actor: &Actor<'_>,
+        b: &CancelPledge,
+    ) -> Result<Change, Rejection> {
         let pledge = self.require_pledge(&b.pledge_id)?;
         // SPEC §7 cancel_pledge: the organisation that recorded it.
         if pledge.recorded_by != actor.org_id {
@@ -981,10 +988,7 @@ impl State {
         if !self.assets[asset_id].in_kind {
             return reject(
                 Reason::SubjectNotInKind,
-                format!(
-                    "{} is of {asset_id}, not an in-kind asset",
-                    b.subject_id
-                ),
+                format!("{} is of {asset_id}, not an in-kind asset", b.subject_id),
             );
         }
         Ok(Change::Marker)
@@ -1074,11 +1078,7 @@ impl State {
         })
     }
 
-    fn check_commendation(
-        &self,
-        actor: &Actor<'_>,
-        b: &Commendation,
-    ) -> Result<Change, Rejection> {
+    fn check_commendation(&self, actor: &Actor<'_>, b: &Commendation) -> Result<Change, Rejection> {
         actor.require(Role::Authority, "commendation")?;
         self.require_org(&b.honoree_org_id, "commendation.honoree_org_id")?;
         Ok(Change::Marker)
@@ -1157,7 +1157,8 @@ impl State {
                         .received = received;
                 }
                 self.balances.insert(record.balance.clone(), new_balance);
-                self.entities.insert(receipt_id.clone(), EntityKind::Receipt);
+                self.entities
+                    .insert(receipt_id.clone(), EntityKind::Receipt);
                 self.receipts.insert(receipt_id, record);
             }
             Change::Transfer {

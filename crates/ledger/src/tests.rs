@@ -210,12 +210,15 @@ impl World {
         })
     }
 
-    fn receipt(&mut self, id: &str, org: &str, donor: &str, qty: u64, mark: Option<pb::Earmark>) -> u64 {
-        self.ok(
-            org,
-            org,
-            receipt_body(id, donor, "", "VND", qty, mark),
-        )
+    fn receipt(
+        &mut self,
+        id: &str,
+        org: &str,
+        donor: &str,
+        qty: u64,
+        mark: Option<pb::Earmark>,
+    ) -> u64 {
+        self.ok(org, org, receipt_body(id, donor, "", "VND", qty, mark))
     }
 }
 
@@ -327,9 +330,16 @@ fn genesis_is_refused_after_the_first_entry() {
 #[test]
 fn genesis_for_another_origin_is_refused() {
     let mut w = World::empty();
-    let B::Genesis(mut genesis) = w.genesis_body() else { unreachable!() };
+    let B::Genesis(mut genesis) = w.genesis_body() else {
+        unreachable!()
+    };
     genesis.origin = "aid.other.example/ledger".into();
-    w.refused("authority", "province", B::Genesis(genesis), Reason::OriginMismatch);
+    w.refused(
+        "authority",
+        "province",
+        B::Genesis(genesis),
+        Reason::OriginMismatch,
+    );
 }
 
 #[test]
@@ -385,7 +395,12 @@ fn a_tampered_event_is_refused() {
 fn an_unregistered_key_is_unauthenticated() {
     let mut w = World::standard();
     w.keys.insert("stranger", SecretKey::generate());
-    let r = w.refused("stranger", "fund", transfer_body("t1", "redcross", 1, None), Reason::UnknownKey);
+    let r = w.refused(
+        "stranger",
+        "fund",
+        transfer_body("t1", "redcross", 1, None),
+        Reason::UnknownKey,
+    );
     assert_eq!(r.code(), Code::Unauthenticated);
 }
 
@@ -393,14 +408,24 @@ fn an_unregistered_key_is_unauthenticated() {
 fn a_key_signs_only_for_its_own_organisation() {
     let mut w = World::standard();
     w.receipt("r1", "fund", "donor-a", 100, None);
-    w.refused("redcross", "fund", transfer_body("t1", "redcross", 1, None), Reason::KeyOrgMismatch);
+    w.refused(
+        "redcross",
+        "fund",
+        transfer_body("t1", "redcross", 1, None),
+        Reason::KeyOrgMismatch,
+    );
 }
 
 #[test]
 fn a_key_signs_only_what_its_roles_allow() {
     let mut w = World::standard();
     // donor-a's key has PLEDGE only.
-    w.refused("donor-a", "donor-a", receipt_body("r1", "donor-b", "", "VND", 1, None), Reason::RoleNotAllowed);
+    w.refused(
+        "donor-a",
+        "donor-a",
+        receipt_body("r1", "donor-b", "", "VND", 1, None),
+        Reason::RoleNotAllowed,
+    );
     let r = w.refused(
         "fund",
         "fund",
@@ -426,12 +451,27 @@ fn register_key_rules() {
             label: String::new(),
         })
     };
-    w.refused("authority", "province", body("nobody", &key), Reason::UnknownOrganization);
+    w.refused(
+        "authority",
+        "province",
+        body("nobody", &key),
+        Reason::UnknownOrganization,
+    );
     w.refused("fund", "fund", body("fund", &key), Reason::RoleNotAllowed);
     let fund_key = w.keys["fund"].public_key().to_vec();
-    let r = w.refused("authority", "province", body("redcross", &fund_key), Reason::KeyAlreadyRegistered);
+    let r = w.refused(
+        "authority",
+        "province",
+        body("redcross", &fund_key),
+        Reason::KeyAlreadyRegistered,
+    );
     assert_eq!(r.code(), Code::AlreadyExists);
-    w.refused("authority", "province", body("redcross", &vec![0u8; 32]), Reason::InvalidKey);
+    w.refused(
+        "authority",
+        "province",
+        body("redcross", &vec![0u8; 32]),
+        Reason::InvalidKey,
+    );
     w.ok("authority", "province", body("redcross", &key));
 }
 
@@ -446,15 +486,35 @@ fn revoke_key_rules() {
     };
     let fund = w.keys["fund"].public_key();
     let authority = w.keys["authority"].public_key();
-    w.refused("authority", "province", revoke([9; 32]), Reason::KeyNotRegistered);
+    w.refused(
+        "authority",
+        "province",
+        revoke([9; 32]),
+        Reason::KeyNotRegistered,
+    );
     // Another organisation without AUTHORITY may not revoke fund's key.
     w.refused("redcross", "redcross", revoke(fund), Reason::NotAuthorized);
     // The ledger must keep an authority key.
-    w.refused("authority", "province", revoke(authority), Reason::LastAuthorityKey);
+    w.refused(
+        "authority",
+        "province",
+        revoke(authority),
+        Reason::LastAuthorityKey,
+    );
     // An organisation may revoke its own key, even with that key.
     w.ok("fund", "fund", revoke(fund));
-    w.refused("authority", "province", revoke(fund), Reason::KeyAlreadyRevoked);
-    let r = w.refused("fund", "fund", transfer_body("t1", "redcross", 1, None), Reason::KeyRevoked);
+    w.refused(
+        "authority",
+        "province",
+        revoke(fund),
+        Reason::KeyAlreadyRevoked,
+    );
+    let r = w.refused(
+        "fund",
+        "fund",
+        transfer_body("t1", "redcross", 1, None),
+        Reason::KeyRevoked,
+    );
     assert_eq!(r.code(), Code::PermissionDenied);
 }
 
@@ -498,15 +558,48 @@ fn register_org_rules() {
             public_name: false,
         })
     };
-    let r = w.refused("authority", "province", org("fund", pb::OrgKind::Agency, "", ""), Reason::IdExists);
+    let r = w.refused(
+        "authority",
+        "province",
+        org("fund", pb::OrgKind::Agency, "", ""),
+        Reason::IdExists,
+    );
     assert_eq!(r.code(), Code::AlreadyExists);
-    w.refused("authority", "province", org("school-1", pb::OrgKind::School, "nobody", ""), Reason::UnknownOrganization);
-    w.refused("authority", "province", org("school-1", pb::OrgKind::School, "", "C99"), Reason::UnknownCommune);
-    w.refused("authority", "province", org("x", pb::OrgKind::Unspecified, "", ""), Reason::InvalidEnum);
-    w.ok("authority", "province", org("school-1", pb::OrgKind::School, "commune-c1", "C1"));
+    w.refused(
+        "authority",
+        "province",
+        org("school-1", pb::OrgKind::School, "nobody", ""),
+        Reason::UnknownOrganization,
+    );
+    w.refused(
+        "authority",
+        "province",
+        org("school-1", pb::OrgKind::School, "", "C99"),
+        Reason::UnknownCommune,
+    );
+    w.refused(
+        "authority",
+        "province",
+        org("x", pb::OrgKind::Unspecified, "", ""),
+        Reason::InvalidEnum,
+    );
+    w.ok(
+        "authority",
+        "province",
+        org("school-1", pb::OrgKind::School, "commune-c1", "C1"),
+    );
     // RECEIVE may register donors, and only donors.
-    w.ok("fund", "fund", org("donor-c", pb::OrgKind::DonorIndividual, "", ""));
-    w.refused("fund", "fund", org("agency-x", pb::OrgKind::Agency, "", ""), Reason::RoleNotAllowed);
+    w.ok(
+        "fund",
+        "fund",
+        org("donor-c", pb::OrgKind::DonorIndividual, "", ""),
+    );
+    w.refused(
+        "fund",
+        "fund",
+        org("agency-x", pb::OrgKind::Agency, "", ""),
+        Reason::RoleNotAllowed,
+    );
 }
 
 #[test]
@@ -553,11 +646,31 @@ fn publish_need_and_plan_reference_known_communes_and_assets() {
             description: "Bữa trưa cho học sinh".into(),
         })
     };
-    w.refused("fund", "fund", need("n1", "C99", "RICE"), Reason::UnknownCommune);
-    w.refused("fund", "fund", need("n1", "C1", "SALT"), Reason::UnknownAsset);
-    w.refused("redcross", "redcross", need("n1", "C1", "RICE"), Reason::RoleNotAllowed);
+    w.refused(
+        "fund",
+        "fund",
+        need("n1", "C99", "RICE"),
+        Reason::UnknownCommune,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        need("n1", "C1", "SALT"),
+        Reason::UnknownAsset,
+    );
+    w.refused(
+        "redcross",
+        "redcross",
+        need("n1", "C1", "RICE"),
+        Reason::RoleNotAllowed,
+    );
     w.ok("fund", "fund", need("n1", "C1", "RICE"));
-    w.refused("authority", "province", need("n1", "C2", "RICE"), Reason::IdExists);
+    w.refused(
+        "authority",
+        "province",
+        need("n1", "C2", "RICE"),
+        Reason::IdExists,
+    );
 
     let plan = |commune: &str, asset: &str| {
         B::PublishPlan(pb::PublishAnnualPlan {
@@ -571,8 +684,18 @@ fn publish_need_and_plan_reference_known_communes_and_assets() {
             }],
         })
     };
-    w.refused("authority", "province", plan("C99", "VND"), Reason::UnknownCommune);
-    w.refused("authority", "province", plan("C1", "GOLD"), Reason::UnknownAsset);
+    w.refused(
+        "authority",
+        "province",
+        plan("C99", "VND"),
+        Reason::UnknownCommune,
+    );
+    w.refused(
+        "authority",
+        "province",
+        plan("C1", "GOLD"),
+        Reason::UnknownAsset,
+    );
     w.refused("fund", "fund", plan("C1", "VND"), Reason::RoleNotAllowed);
     w.ok("authority", "province", plan("C1", "VND"));
     w.ok("authority", "province", plan("", "VND"));
@@ -583,21 +706,58 @@ fn publish_need_and_plan_reference_known_communes_and_assets() {
 #[test]
 fn pledge_is_signed_by_donor_or_recorded_by_recipient() {
     let mut w = World::standard();
-    w.ok("donor-a", "donor-a", pledge_body("p1", "donor-a", "fund", 1_000, None));
-    w.ok("fund", "fund", pledge_body("p2", "donor-b", "fund", 1_000, None));
+    w.ok(
+        "donor-a",
+        "donor-a",
+        pledge_body("p1", "donor-a", "fund", 1_000, None),
+    );
+    w.ok(
+        "fund",
+        "fund",
+        pledge_body("p2", "donor-b", "fund", 1_000, None),
+    );
     // A recipient cannot record a pledge to someone else.
-    w.refused("fund", "fund", pledge_body("p3", "donor-b", "redcross", 1, None), Reason::RoleNotAllowed);
+    w.refused(
+        "fund",
+        "fund",
+        pledge_body("p3", "donor-b", "redcross", 1, None),
+        Reason::RoleNotAllowed,
+    );
     // A donor cannot pledge in another donor's name.
-    w.refused("donor-a", "donor-a", pledge_body("p3", "donor-b", "fund", 1, None), Reason::RoleNotAllowed);
-    w.refused("fund", "fund", pledge_body("p3", "nobody", "fund", 1, None), Reason::UnknownOrganization);
-    w.refused("fund", "fund", pledge_body("p3", "donor-b", "fund", 1, earmark("C99", 0)), Reason::UnknownCommune);
-    w.refused("fund", "fund", pledge_body("p1", "donor-b", "fund", 1, None), Reason::IdExists);
+    w.refused(
+        "donor-a",
+        "donor-a",
+        pledge_body("p3", "donor-b", "fund", 1, None),
+        Reason::RoleNotAllowed,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        pledge_body("p3", "nobody", "fund", 1, None),
+        Reason::UnknownOrganization,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        pledge_body("p3", "donor-b", "fund", 1, earmark("C99", 0)),
+        Reason::UnknownCommune,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        pledge_body("p1", "donor-b", "fund", 1, None),
+        Reason::IdExists,
+    );
 }
 
 #[test]
 fn cancel_pledge_rules() {
     let mut w = World::standard();
-    w.ok("donor-a", "donor-a", pledge_body("p1", "donor-a", "fund", 1_000, None));
+    w.ok(
+        "donor-a",
+        "donor-a",
+        pledge_body("p1", "donor-a", "fund", 1_000, None),
+    );
     let cancel = |id: &str| {
         B::CancelPledge(pb::CancelPledge {
             pledge_id: id.into(),
@@ -608,35 +768,102 @@ fn cancel_pledge_rules() {
     w.refused("donor-a", "donor-a", cancel("p9"), Reason::UnknownPledge);
     w.ok("donor-a", "donor-a", cancel("p1"));
     w.refused("donor-a", "donor-a", cancel("p1"), Reason::PledgeNotOpen);
-    w.refused("fund", "fund", receipt_body("r1", "donor-a", "p1", "VND", 10, None), Reason::PledgeNotOpen);
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "p1", "VND", 10, None),
+        Reason::PledgeNotOpen,
+    );
 }
 
 #[test]
 fn receipt_against_a_pledge_must_match_it() {
     let mut w = World::standard();
-    w.ok("donor-a", "donor-a", pledge_body("p1", "donor-a", "fund", 1_000, earmark("C1", CAT_NUTRITION)));
+    w.ok(
+        "donor-a",
+        "donor-a",
+        pledge_body("p1", "donor-a", "fund", 1_000, earmark("C1", CAT_NUTRITION)),
+    );
     let mark = || earmark("C1", CAT_NUTRITION);
-    w.refused("fund", "fund", receipt_body("r1", "donor-b", "p1", "VND", 10, mark()), Reason::PledgeMismatch);
-    w.refused("fund", "fund", receipt_body("r1", "donor-a", "p1", "RICE", 10, mark()), Reason::PledgeMismatch);
-    w.refused("redcross", "redcross", receipt_body("r1", "donor-a", "p1", "VND", 10, mark()), Reason::PledgeMismatch);
-    w.refused("fund", "fund", receipt_body("r1", "donor-a", "p1", "VND", 10, None), Reason::EarmarkMismatch);
-    w.refused("fund", "fund", receipt_body("r1", "donor-a", "p9", "VND", 10, mark()), Reason::UnknownPledge);
-    w.ok("fund", "fund", receipt_body("r1", "donor-a", "p1", "VND", 600, mark()));
-    w.ok("fund", "fund", receipt_body("r2", "donor-a", "p1", "VND", 400, mark()));
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-b", "p1", "VND", 10, mark()),
+        Reason::PledgeMismatch,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "p1", "RICE", 10, mark()),
+        Reason::PledgeMismatch,
+    );
+    w.refused(
+        "redcross",
+        "redcross",
+        receipt_body("r1", "donor-a", "p1", "VND", 10, mark()),
+        Reason::PledgeMismatch,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "p1", "VND", 10, None),
+        Reason::EarmarkMismatch,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "p9", "VND", 10, mark()),
+        Reason::UnknownPledge,
+    );
+    w.ok(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "p1", "VND", 600, mark()),
+    );
+    w.ok(
+        "fund",
+        "fund",
+        receipt_body("r2", "donor-a", "p1", "VND", 400, mark()),
+    );
     assert_eq!(w.state.pledge("p1").unwrap().received, 1_000);
     assert_eq!(w.balance("fund", "VND", nutrition_c1()), 1_000);
     // Fulfilled: no more receipts against it.
-    w.refused("fund", "fund", receipt_body("r3", "donor-a", "p1", "VND", 1, mark()), Reason::PledgeNotOpen);
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r3", "donor-a", "p1", "VND", 1, mark()),
+        Reason::PledgeNotOpen,
+    );
 }
 
 #[test]
 fn receipt_rules() {
     let mut w = World::standard();
-    w.refused("fund", "fund", receipt_body("r1", "nobody", "", "VND", 10, None), Reason::UnknownOrganization);
-    w.refused("fund", "fund", receipt_body("r1", "donor-a", "", "GOLD", 10, None), Reason::UnknownAsset);
-    w.refused("fund", "fund", receipt_body("r1", "donor-a", "", "VND", 10, earmark("C99", 0)), Reason::UnknownCommune);
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "nobody", "", "VND", 10, None),
+        Reason::UnknownOrganization,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "", "GOLD", 10, None),
+        Reason::UnknownAsset,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "", "VND", 10, earmark("C99", 0)),
+        Reason::UnknownCommune,
+    );
     w.receipt("r1", "fund", "donor-a", 10, None);
-    w.refused("fund", "fund", receipt_body("r1", "donor-a", "", "VND", 10, None), Reason::IdExists);
+    w.refused(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "", "VND", 10, None),
+        Reason::IdExists,
+    );
     assert_eq!(w.balance("fund", "VND", Earmark::default()), 10);
 }
 
@@ -648,12 +875,36 @@ fn transfer_needs_the_balance_in_the_same_earmark() {
     w.receipt("r1", "fund", "donor-a", 1_000, earmark("C1", CAT_NUTRITION));
     w.receipt("r2", "fund", "donor-b", 50, None);
     // The unrestricted pool has 50; the nutrition pool's money cannot cover it.
-    let r = w.refused("fund", "fund", transfer_body("t1", "redcross", 100, None), Reason::InsufficientBalance);
+    let r = w.refused(
+        "fund",
+        "fund",
+        transfer_body("t1", "redcross", 100, None),
+        Reason::InsufficientBalance,
+    );
     assert_eq!(r.code(), Code::FailedPrecondition);
-    w.refused("fund", "fund", transfer_body("t1", "redcross", 1_001, earmark("C1", CAT_NUTRITION)), Reason::InsufficientBalance);
-    w.refused("fund", "fund", transfer_body("t1", "fund", 1, None), Reason::SelfTransfer);
-    w.refused("fund", "fund", transfer_body("t1", "nobody", 1, None), Reason::UnknownOrganization);
-    w.ok("fund", "fund", transfer_body("t1", "commune-c1", 700, earmark("C1", CAT_NUTRITION)));
+    w.refused(
+        "fund",
+        "fund",
+        transfer_body("t1", "redcross", 1_001, earmark("C1", CAT_NUTRITION)),
+        Reason::InsufficientBalance,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        transfer_body("t1", "fund", 1, None),
+        Reason::SelfTransfer,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        transfer_body("t1", "nobody", 1, None),
+        Reason::UnknownOrganization,
+    );
+    w.ok(
+        "fund",
+        "fund",
+        transfer_body("t1", "commune-c1", 700, earmark("C1", CAT_NUTRITION)),
+    );
     // Debited at once; nobody holds it while in transit.
     assert_eq!(w.balance("fund", "VND", nutrition_c1()), 300);
     assert_eq!(w.balance("commune-c1", "VND", nutrition_c1()), 0);
@@ -663,15 +914,39 @@ fn transfer_needs_the_balance_in_the_same_earmark() {
 fn transfer_received_rules() {
     let mut w = World::standard();
     w.receipt("r1", "fund", "donor-a", 1_000, earmark("C1", CAT_NUTRITION));
-    w.ok("fund", "fund", transfer_body("t1", "commune-c1", 700, earmark("C1", CAT_NUTRITION)));
-    w.refused("redcross", "redcross", received_body("t1", 700), Reason::NotAuthorized);
-    w.refused("commune-c1", "commune-c1", received_body("t9", 700), Reason::UnknownTransfer);
-    w.refused("commune-c1", "commune-c1", received_body("t1", 701), Reason::QuantityExceedsTransfer);
+    w.ok(
+        "fund",
+        "fund",
+        transfer_body("t1", "commune-c1", 700, earmark("C1", CAT_NUTRITION)),
+    );
+    w.refused(
+        "redcross",
+        "redcross",
+        received_body("t1", 700),
+        Reason::NotAuthorized,
+    );
+    w.refused(
+        "commune-c1",
+        "commune-c1",
+        received_body("t9", 700),
+        Reason::UnknownTransfer,
+    );
+    w.refused(
+        "commune-c1",
+        "commune-c1",
+        received_body("t1", 701),
+        Reason::QuantityExceedsTransfer,
+    );
     // 690 arrived: 10 is a recorded loss; the recipient holds 690 in the same earmark.
     w.ok("commune-c1", "commune-c1", received_body("t1", 690));
     assert_eq!(w.balance("commune-c1", "VND", nutrition_c1()), 690);
     assert_eq!(w.state.transfer("t1").unwrap().received, Some(690));
-    w.refused("commune-c1", "commune-c1", received_body("t1", 690), Reason::TransferAlreadyReceived);
+    w.refused(
+        "commune-c1",
+        "commune-c1",
+        received_body("t1", 690),
+        Reason::TransferAlreadyReceived,
+    );
 }
 
 // ---- deliveries -------------------------------------------------------
@@ -681,17 +956,50 @@ fn delivery_must_match_its_earmark_and_balance() {
     let mut w = World::standard();
     w.receipt("r1", "fund", "donor-a", 1_000, earmark("C1", CAT_NUTRITION));
     let mark = || earmark("C1", CAT_NUTRITION);
-    let r = w.refused("fund", "fund", delivery_body("d1", "C2", CAT_NUTRITION, 100, mark()), Reason::EarmarkMismatch);
+    let r = w.refused(
+        "fund",
+        "fund",
+        delivery_body("d1", "C2", CAT_NUTRITION, 100, mark()),
+        Reason::EarmarkMismatch,
+    );
     assert_eq!(r.code(), Code::FailedPrecondition);
-    w.refused("fund", "fund", delivery_body("d1", "C1", CAT_HEALTH, 100, mark()), Reason::EarmarkMismatch);
-    w.refused("fund", "fund", delivery_body("d1", "C1", CAT_NUTRITION, 1_001, mark()), Reason::InsufficientBalance);
-    w.refused("fund", "fund", delivery_body("d1", "C99", CAT_NUTRITION, 1, None), Reason::UnknownCommune);
-    w.refused("donor-a", "donor-a", delivery_body("d1", "C1", CAT_NUTRITION, 1, None), Reason::RoleNotAllowed);
-    w.ok("fund", "fund", delivery_body("d1", "C1", CAT_NUTRITION, 1_000, mark()));
+    w.refused(
+        "fund",
+        "fund",
+        delivery_body("d1", "C1", CAT_HEALTH, 100, mark()),
+        Reason::EarmarkMismatch,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        delivery_body("d1", "C1", CAT_NUTRITION, 1_001, mark()),
+        Reason::InsufficientBalance,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        delivery_body("d1", "C99", CAT_NUTRITION, 1, None),
+        Reason::UnknownCommune,
+    );
+    w.refused(
+        "donor-a",
+        "donor-a",
+        delivery_body("d1", "C1", CAT_NUTRITION, 1, None),
+        Reason::RoleNotAllowed,
+    );
+    w.ok(
+        "fund",
+        "fund",
+        delivery_body("d1", "C1", CAT_NUTRITION, 1_000, mark()),
+    );
     assert_eq!(w.balance("fund", "VND", nutrition_c1()), 0);
     // Category-only earmark: any commune, that category.
     w.receipt("r2", "fund", "donor-a", 10, earmark("", CAT_HEALTH));
-    w.ok("fund", "fund", delivery_body("d2", "C2", CAT_HEALTH, 10, earmark("", CAT_HEALTH)));
+    w.ok(
+        "fund",
+        "fund",
+        delivery_body("d2", "C2", CAT_HEALTH, 10, earmark("", CAT_HEALTH)),
+    );
 }
 
 // ---- inspections ------------------------------------------------------
@@ -700,7 +1008,11 @@ fn delivery_must_match_its_earmark_and_balance() {
 fn inspection_is_for_in_kind_receipts_and_transfers() {
     let mut w = World::standard();
     w.receipt("r-cash", "commune-c1", "donor-a", 10, None);
-    w.ok("commune-c1", "commune-c1", receipt_body("r-rice", "donor-a", "", "RICE", 500, None));
+    w.ok(
+        "commune-c1",
+        "commune-c1",
+        receipt_body("r-rice", "donor-a", "", "RICE", 500, None),
+    );
     let inspect = |subject: &str, passed: bool| {
         B::Inspection(pb::GoodsInspection {
             subject_id: subject.into(),
@@ -709,9 +1021,24 @@ fn inspection_is_for_in_kind_receipts_and_transfers() {
             note: "Gạo ẩm mốc".into(),
         })
     };
-    w.refused("commune-c1", "commune-c1", inspect("r-cash", false), Reason::SubjectNotInKind);
-    w.refused("commune-c1", "commune-c1", inspect("nothing", false), Reason::UnknownSubject);
-    w.refused("fund", "fund", inspect("r-rice", false), Reason::RoleNotAllowed);
+    w.refused(
+        "commune-c1",
+        "commune-c1",
+        inspect("r-cash", false),
+        Reason::SubjectNotInKind,
+    );
+    w.refused(
+        "commune-c1",
+        "commune-c1",
+        inspect("nothing", false),
+        Reason::UnknownSubject,
+    );
+    w.refused(
+        "fund",
+        "fund",
+        inspect("r-rice", false),
+        Reason::RoleNotAllowed,
+    );
     w.ok("commune-c1", "commune-c1", inspect("r-rice", false));
 }
 
@@ -730,19 +1057,42 @@ fn reversing_a_receipt_needs_the_balance_still_there() {
     w.receipt("r1", "fund", "donor-a", 1_000, None);
     let receipt_event = uuid(w.next_uuid - 1);
     w.ok("fund", "fund", transfer_body("t1", "redcross", 600, None));
-    w.refused("fund", "fund", reversal(&receipt_event), Reason::InsufficientBalance);
+    w.refused(
+        "fund",
+        "fund",
+        reversal(&receipt_event),
+        Reason::InsufficientBalance,
+    );
     w.receipt("r2", "fund", "donor-b", 600, None);
-    w.refused("redcross", "redcross", reversal(&receipt_event), Reason::NotAuthorized);
+    w.refused(
+        "redcross",
+        "redcross",
+        reversal(&receipt_event),
+        Reason::NotAuthorized,
+    );
     w.ok("fund", "fund", reversal(&receipt_event));
     assert_eq!(w.balance("fund", "VND", Earmark::default()), 0);
-    w.refused("fund", "fund", reversal(&receipt_event), Reason::AlreadyReversed);
+    w.refused(
+        "fund",
+        "fund",
+        reversal(&receipt_event),
+        Reason::AlreadyReversed,
+    );
 }
 
 #[test]
 fn reversing_a_pledged_receipt_reopens_the_pledge() {
     let mut w = World::standard();
-    w.ok("donor-a", "donor-a", pledge_body("p1", "donor-a", "fund", 100, None));
-    w.ok("fund", "fund", receipt_body("r1", "donor-a", "p1", "VND", 100, None));
+    w.ok(
+        "donor-a",
+        "donor-a",
+        pledge_body("p1", "donor-a", "fund", 100, None),
+    );
+    w.ok(
+        "fund",
+        "fund",
+        receipt_body("r1", "donor-a", "p1", "VND", 100, None),
+    );
     let receipt_event = uuid(w.next_uuid - 1);
     assert!(!w.state.pledge("p1").unwrap().is_open());
     // The authority may reverse anyone's event.
@@ -760,17 +1110,31 @@ fn a_transfer_is_reversible_only_before_it_is_received() {
     w.ok("fund", "fund", transfer_body("t2", "commune-c1", 100, None));
     let t2 = uuid(w.next_uuid - 1);
     w.ok("commune-c1", "commune-c1", received_body("t2", 100));
-    w.refused("fund", "fund", reversal(&t2), Reason::TransferAlreadyReceived);
+    w.refused(
+        "fund",
+        "fund",
+        reversal(&t2),
+        Reason::TransferAlreadyReceived,
+    );
     w.ok("fund", "fund", reversal(&t1));
     assert_eq!(w.balance("fund", "VND", Earmark::default()), 900);
-    w.refused("commune-c1", "commune-c1", received_body("t1", 400), Reason::TransferReversed);
+    w.refused(
+        "commune-c1",
+        "commune-c1",
+        received_body("t1", 400),
+        Reason::TransferReversed,
+    );
 }
 
 #[test]
 fn reversing_a_delivery_credits_the_deliverer() {
     let mut w = World::standard();
     w.receipt("r1", "fund", "donor-a", 100, None);
-    w.ok("fund", "fund", delivery_body("d1", "C1", CAT_HEALTH, 100, None));
+    w.ok(
+        "fund",
+        "fund",
+        delivery_body("d1", "C1", CAT_HEALTH, 100, None),
+    );
     let d1 = uuid(w.next_uuid - 1);
     assert_eq!(w.balance("fund", "VND", Earmark::default()), 0);
     w.ok("fund", "fund", reversal(&d1));
@@ -781,8 +1145,18 @@ fn reversing_a_delivery_credits_the_deliverer() {
 fn registrations_and_unknown_events_are_not_reversible() {
     let mut w = World::standard();
     let genesis = uuid(1);
-    w.refused("authority", "province", reversal(&genesis), Reason::NotReversible);
-    w.refused("authority", "province", reversal(&uuid(999_999)), Reason::UnknownEvent);
+    w.refused(
+        "authority",
+        "province",
+        reversal(&genesis),
+        Reason::NotReversible,
+    );
+    w.refused(
+        "authority",
+        "province",
+        reversal(&uuid(999_999)),
+        Reason::UnknownEvent,
+    );
 }
 
 // ---- commendations ----------------------------------------------------
@@ -798,7 +1172,12 @@ fn commendation_rules() {
             reason: "Đóng góp xuất sắc".into(),
         })
     };
-    w.refused("authority", "province", commend("nobody"), Reason::UnknownOrganization);
+    w.refused(
+        "authority",
+        "province",
+        commend("nobody"),
+        Reason::UnknownOrganization,
+    );
     w.refused("fund", "fund", commend("donor-a"), Reason::RoleNotAllowed);
     w.ok("authority", "province", commend("donor-a"));
 }
@@ -809,12 +1188,30 @@ fn commendation_rules() {
 fn malformed_events_are_invalid_arguments() {
     let mut w = World::standard();
     let cases: Vec<(B, Reason)> = vec![
-        (receipt_body("bad id!", "donor-a", "", "VND", 1, None), Reason::InvalidId),
-        (receipt_body(&"x".repeat(65), "donor-a", "", "VND", 1, None), Reason::InvalidId),
-        (receipt_body("r1", "donor-a", "", "VND", 0, None), Reason::InvalidQuantity),
-        (receipt_body("r1", "donor-a", "", "VND", 1_000_000_000_000_001, None), Reason::InvalidQuantity),
-        (receipt_body("r1", "", "", "VND", 1, None), Reason::MissingField),
-        (receipt_body("r1", "donor-a", "", "VND", 1, earmark("", 99)), Reason::InvalidEnum),
+        (
+            receipt_body("bad id!", "donor-a", "", "VND", 1, None),
+            Reason::InvalidId,
+        ),
+        (
+            receipt_body(&"x".repeat(65), "donor-a", "", "VND", 1, None),
+            Reason::InvalidId,
+        ),
+        (
+            receipt_body("r1", "donor-a", "", "VND", 0, None),
+            Reason::InvalidQuantity,
+        ),
+        (
+            receipt_body("r1", "donor-a", "", "VND", 1_000_000_000_000_001, None),
+            Reason::InvalidQuantity,
+        ),
+        (
+            receipt_body("r1", "", "", "VND", 1, None),
+            Reason::MissingField,
+        ),
+        (
+            receipt_body("r1", "donor-a", "", "VND", 1, earmark("", 99)),
+            Reason::InvalidEnum,
+        ),
         (delivery_body("d1", "C1", 0, 1, None), Reason::InvalidEnum),
         (
             B::Receipt(pb::Receipt {
@@ -897,24 +1294,41 @@ fn malformed_events_are_invalid_arguments() {
 #[test]
 fn event_envelope_is_checked() {
     let mut w = World::standard();
-    let sign_raw = |w: &World, event: pb::Event| {
-        sign_event(&w.keys["fund"], ORIGIN, event.encode_to_vec())
-    };
+    let sign_raw =
+        |w: &World, event: pb::Event| sign_event(&w.keys["fund"], ORIGIN, event.encode_to_vec());
     let base = pb::Event {
         event_id: uuid(500),
         org_id: "fund".into(),
-        occurred_at: Some(PbTimestamp { seconds: NOW, nanos: 0 }),
+        occurred_at: Some(PbTimestamp {
+            seconds: NOW,
+            nanos: 0,
+        }),
         body: Some(transfer_body("t1", "redcross", 1, None)),
     };
-    let uppercase = pb::Event { event_id: uuid(500).to_uppercase().replace('X', "x"), ..base.clone() };
-    let uppercase = pb::Event { event_id: uppercase.event_id.replace("4000", "4A00"), ..uppercase };
+    let uppercase = pb::Event {
+        event_id: uuid(500).to_uppercase().replace('X', "x"),
+        ..base.clone()
+    };
+    let uppercase = pb::Event {
+        event_id: uppercase.event_id.replace("4000", "4A00"),
+        ..uppercase
+    };
     w.refused_signed(sign_raw(&w, uppercase), Reason::InvalidId);
-    let no_body = pb::Event { body: None, ..base.clone() };
+    let no_body = pb::Event {
+        body: None,
+        ..base.clone()
+    };
     w.refused_signed(sign_raw(&w, no_body), Reason::MissingField);
-    let no_time = pb::Event { occurred_at: None, ..base.clone() };
+    let no_time = pb::Event {
+        occurred_at: None,
+        ..base.clone()
+    };
     w.refused_signed(sign_raw(&w, no_time), Reason::MissingField);
     let future = pb::Event {
-        occurred_at: Some(PbTimestamp { seconds: NOW + 301, nanos: 0 }),
+        occurred_at: Some(PbTimestamp {
+            seconds: NOW + 301,
+            nanos: 0,
+        }),
         ..base.clone()
     };
     w.refused_signed(sign_raw(&w, future), Reason::OccurredInFuture);
@@ -956,6 +1370,16 @@ fn identical_resubmission_is_idempotent_and_a_reused_event_id_is_refused() {
 fn entity_ids_share_one_namespace() {
     let mut w = World::standard();
     w.receipt("x1", "fund", "donor-a", 100, None);
-    w.refused("fund", "fund", transfer_body("x1", "redcross", 10, None), Reason::IdExists);
-    w.refused("donor-a", "donor-a", pledge_body("x1", "donor-a", "fund", 10, None), Reason::IdExists);
+    w.refused(
+        "fund",
+        "fund",
+        transfer_body("x1", "redcross", 10, None),
+        Reason::IdExists,
+    );
+    w.refused(
+        "donor-a",
+        "donor-a",
+        pledge_body("x1", "donor-a", "fund", 10, None),
+        Reason::IdExists,
+    );
 }

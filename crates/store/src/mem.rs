@@ -81,6 +81,21 @@ impl MemStore {
         }
     }
 
+    /// Rewrites one stored Merkle hash in place: with [`Self::overwrite_entry`],
+    /// simulates an operator who rewrites an entry and its leaf hash
+    /// consistently, which only a signed checkpoint can catch.
+    pub fn overwrite_hash(&self, index: u64, hash: Hash) -> Result<(), StoreError> {
+        let mut state = self.write("overwriting a hash")?;
+        let hash_count = state.hashes.len() as u64;
+        match self::index(index).and_then(|i| state.hashes.get_mut(i)) {
+            Some(slot) => {
+                *slot = hash;
+                Ok(())
+            }
+            None => Err(Refusal::HashNotStored { index, hash_count }.into()),
+        }
+    }
+
     fn read(&self, context: &str) -> Result<RwLockReadGuard<'_, MemState>, StoreError> {
         self.state.read().map_err(|_| poisoned(context))
     }

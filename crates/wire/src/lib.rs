@@ -7,7 +7,12 @@
 
 /// Generated code for package `aidledger.v1`.
 pub mod pb {
-    #![allow(missing_docs, missing_debug_implementations, clippy::all, clippy::pedantic)]
+    #![allow(
+        missing_docs,
+        missing_debug_implementations,
+        clippy::all,
+        clippy::pedantic
+    )]
     tonic::include_proto!("aidledger.v1");
 }
 

@@ -1,0 +1,182 @@
+//! Strict Ed25519 (SPEC §3) and the private-key file format.
+//!
+//! Verification accepts exactly what ed25519-dalek's `verify_strict` accepts:
+//! canonical S, canonical R, A and R not of small order, cofactorless
+//! equation. That set lies inside what every mainstream verifier accepts, so
+//! an auditor with any library agrees with the ledger.
+//!
+//! Private keys are stored as PKCS#8 PEM, the format
+//! `openssl genpkey -algorithm ed25519` writes, so operators can create and
+//! inspect keys with standard tools.
+
+use std::fmt;
+
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::spki::der::zeroize::Zeroize;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+
+pub use ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing;
+
+/// Length of an Ed25519 public key in bytes.
+pub const PUBLIC_KEY_LEN: usize = 32;
+/// Length of an Ed25519 signature in bytes.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Why a signature was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The 32 bytes do not encode a point on the curve.
+    #[error("public key is not the encoding of an Ed25519 point")]
+    MalformedPublicKey,
+    /// The signature does not verify under strict RFC 8032 rules (this includes
+    /// non-canonical S or R and small-order A or R).
+    #[error("signature does not verify under strict Ed25519 rules")]
+    Invalid,
+}
+
+/// Why a private key could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Not a PEM-encoded PKCS#8 Ed25519 private key (or its embedded public
+    /// key does not match the private key).
+    #[error("not an Ed25519 private key in PKCS#8 PEM form: {0}")]
+    Pkcs8(String),
+}
+
+/// Verifies `signature` over `message` with strict RFC 8032 rules (SPEC §3).
+///
+/// # Errors
+///
+/// [`SignatureError::MalformedPublicKey`] or [`SignatureError::Invalid`].
+pub fn verify_strict(
+    public_key: &[u8; PUBLIC_KEY_LEN],
+    message: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), SignatureError> {
+    let key =
+        VerifyingKey::from_bytes(public_key).map_err(|_| SignatureError::MalformedPublicKey)?;
+    verify_with_key(&key, message, signature)
+}
+
+/// [`verify_strict`] for a key that is already decoded.
+pub(crate) fn verify_with_key(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), SignatureError> {
+    // SPEC §3: `verify_strict`, never `verify`, which accepts small-order keys
+    // and so a wider set than some verifiers.
+    key.verify_strict(message, &Signature::from_bytes(signature))
+        .map_err(|_| SignatureError::Invalid)
+}
+
+/// An Ed25519 private key. Zeroized on drop; `Debug` shows only the public key.
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// A new key from the operating system's random number generator.
+    pub fn generate() -> Self {
+        Self(SigningKey::generate(&mut rand_core::OsRng))
+    }
+
+    /// The key whose RFC 8032 seed is `seed`. For reproducible test and
+    /// benchmark data; real keys come from [`Self::generate`] or a key file.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(seed))
+    }
+
+    /// Loads a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`), as
+    /// written by `openssl genpkey -algorithm ed25519` or [`Self::to_pkcs8_pem`].
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::Pkcs8`] if the text is not such a key.
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
+        SigningKey::from_pkcs8_pem(pem)
+            .map(Self)
+            .map_err(|error| KeyError::Pkcs8(error.to_string()))
+    }
+
+    /// The key as PKCS#8 v1 PEM, byte for byte what OpenSSL writes for it.
+    pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
+        // v1 (no embedded public key) rather than ed25519-dalek's v2, so the
+        // file is the one OpenSSL would write and every tool reads it.
+        let mut keypair = KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        };
+        let pem = keypair
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("a 32-byte Ed25519 seed always encodes as PKCS#8");
+        keypair.secret_key.zeroize();
+        pem
+    }
+
+    /// The 32-byte public key.
+    pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.0.verifying_key().to_bytes()
+    }
+
+    /// Signs `message` (RFC 8032, deterministic).
+    pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.0.sign(message).to_bytes()
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretKey")
+            .field("public_key", &HexBytes(&self.public_key()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Formats bytes as lowercase hex in `Debug` output.
+struct HexBytes<'a>(&'a [u8]);
+
+impl fmt::Debug for HexBytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_does_not_print_the_secret() {
+        let key = SecretKey::generate();
+        let secret_hex: String = key
+            .0
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let shown = format!("{key:?}");
+        assert!(!shown.contains(&secret_hex), "{shown}");
+        let public_hex: String = key
+            .public_key()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(shown.contains(&public_hex), "{shown}");
+    }
+
+    #[test]
+    fn sign_then_verify_strict() {
+        let key = SecretKey::generate();
+        let signature = key.sign(b"message");
+        assert_eq!(
+            verify_strict(&key.public_key(), b"message", &signature),
+            Ok(())
+        );
+        assert_eq!(
+            verify_strict(&key.public_key(), b"massage", &signature),
+            Err(SignatureError::Invalid)
+        );
+    }
+}

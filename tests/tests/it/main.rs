@@ -1,0 +1,3 @@
+//! The one integration test binary: real ledgers on real files.
+
+mod sequencer;
