@@ -309,15 +309,15 @@ impl Generator {
         if roll < 15 && !self.in_transit.is_empty() {
             return self.confirm_transfer();
         }
-        if roll < 40 {
-            if let Some(event) = self.transfer() {
-                return event;
-            }
+        if roll < 40
+            && let Some(event) = self.transfer()
+        {
+            return event;
         }
-        if roll < 60 {
-            if let Some(event) = self.delivery() {
-                return event;
-            }
+        if roll < 60
+            && let Some(event) = self.delivery()
+        {
+            return event;
         }
         self.receipt()
     }

@@ -514,16 +514,16 @@ impl State {
                 "a genesis must be signed by the authority key it registers",
             );
         }
-        if let Some(expected) = &self.params.authority_key {
-            if *expected != genesis.authority_public_key {
-                return reject(
-                    Reason::GenesisSignerMismatch,
-                    format!(
-                        "this ledger expects a genesis by authority key {expected}, not {}",
-                        genesis.authority_public_key
-                    ),
-                );
-            }
+        if let Some(expected) = &self.params.authority_key
+            && *expected != genesis.authority_public_key
+        {
+            return reject(
+                Reason::GenesisSignerMismatch,
+                format!(
+                    "this ledger expects a genesis by authority key {expected}, not {}",
+                    genesis.authority_public_key
+                ),
+            );
         }
         if genesis.origin != self.params.origin {
             return reject(
@@ -534,16 +534,16 @@ impl State {
                 ),
             );
         }
-        if let Some(vkey) = &self.params.log_vkey {
-            if *vkey != genesis.log_vkey {
-                return reject(
-                    Reason::OriginMismatch,
-                    format!(
-                        "genesis.log_vkey {:?} is not this ledger's checkpoint key {vkey:?}",
-                        genesis.log_vkey
-                    ),
-                );
-            }
+        if let Some(vkey) = &self.params.log_vkey
+            && *vkey != genesis.log_vkey
+        {
+            return reject(
+                Reason::OriginMismatch,
+                format!(
+                    "genesis.log_vkey {:?} is not this ledger's checkpoint key {vkey:?}",
+                    genesis.log_vkey
+                ),
+            );
         }
         if checked.event.org_id != genesis.authority_org_id {
             return reject(
@@ -931,27 +931,27 @@ impl State {
         self.require_commune(&b.commune_code, "delivery.commune_code")?;
         self.require_asset(&b.asset_id, "delivery.asset_id")?;
         // SPEC §7 delivery: an earmarked commune or category must match.
-        if let Some(commune) = &b.earmark.commune_code {
-            if *commune != b.commune_code {
-                return reject(
-                    Reason::EarmarkMismatch,
-                    format!(
-                        "funds earmarked for commune {commune} cannot be delivered to {}",
-                        b.commune_code
-                    ),
-                );
-            }
+        if let Some(commune) = &b.earmark.commune_code
+            && *commune != b.commune_code
+        {
+            return reject(
+                Reason::EarmarkMismatch,
+                format!(
+                    "funds earmarked for commune {commune} cannot be delivered to {}",
+                    b.commune_code
+                ),
+            );
         }
-        if let Some(category) = b.earmark.category {
-            if category != b.category {
-                return reject(
-                    Reason::EarmarkMismatch,
-                    format!(
-                        "funds earmarked for {category:?} cannot be delivered as {:?}",
-                        b.category
-                    ),
-                );
-            }
+        if let Some(category) = b.earmark.category
+            && category != b.category
+        {
+            return reject(
+                Reason::EarmarkMismatch,
+                format!(
+                    "funds earmarked for {category:?} cannot be delivered as {:?}",
+                    b.category
+                ),
+            );
         }
         let from = BalanceKey {
             org_id: actor.org_id.to_owned(),
