@@ -1184,6 +1184,27 @@ fn commendation_rules() {
 
 // ---- format and idempotency -------------------------------------------
 
+fn receipt_fields() -> pb::Receipt {
+    match receipt_body("r1", "donor-a", "", "VND", 1, None) {
+        B::Receipt(r) => r,
+        _ => unreachable!(),
+    }
+}
+
+fn pledge_fields() -> pb::Pledge {
+    match pledge_body("p1", "donor-a", "fund", 1, None) {
+        B::Pledge(p) => p,
+        _ => unreachable!(),
+    }
+}
+
+fn delivery_fields() -> pb::Delivery {
+    match delivery_body("d1", "C1", CAT_HEALTH, 1, None) {
+        B::Delivery(d) => d,
+        _ => unreachable!(),
+    }
+}
+
 #[test]
 fn malformed_events_are_invalid_arguments() {
     let mut w = World::standard();
@@ -1216,10 +1237,7 @@ fn malformed_events_are_invalid_arguments() {
         (
             B::Receipt(pb::Receipt {
                 external_ref_hash: vec![1; 31],
-                ..match receipt_body("r1", "donor-a", "", "VND", 1, None) {
-                    B::Receipt(r) => r,
-                    _ => unreachable!(),
-                }
+                ..receipt_fields()
             }),
             Reason::InvalidHash,
         ),
@@ -1227,60 +1245,42 @@ fn malformed_events_are_invalid_arguments() {
             B::Receipt(pb::Receipt {
                 // "Hòa" with a combining grave accent: not NFC.
                 note: "Ho\u{0300}a".into(),
-                ..match receipt_body("r1", "donor-a", "", "VND", 1, None) {
-                    B::Receipt(r) => r,
-                    _ => unreachable!(),
-                }
+                ..receipt_fields()
             }),
             Reason::InvalidText,
         ),
         (
             B::Receipt(pb::Receipt {
                 note: "line\nbreak".into(),
-                ..match receipt_body("r1", "donor-a", "", "VND", 1, None) {
-                    B::Receipt(r) => r,
-                    _ => unreachable!(),
-                }
+                ..receipt_fields()
             }),
             Reason::InvalidText,
         ),
         (
             B::Receipt(pb::Receipt {
                 note: "ư".repeat(2_001),
-                ..match receipt_body("r1", "donor-a", "", "VND", 1, None) {
-                    B::Receipt(r) => r,
-                    _ => unreachable!(),
-                }
+                ..receipt_fields()
             }),
             Reason::InvalidText,
         ),
         (
             B::Pledge(pb::Pledge {
                 due_date: "2025-02-30".into(),
-                ..match pledge_body("p1", "donor-a", "fund", 1, None) {
-                    B::Pledge(p) => p,
-                    _ => unreachable!(),
-                }
+                ..pledge_fields()
             }),
             Reason::InvalidDate,
         ),
         (
             B::Delivery(pb::Delivery {
                 period: "2025-13".into(),
-                ..match delivery_body("d1", "C1", CAT_HEALTH, 1, None) {
-                    B::Delivery(d) => d,
-                    _ => unreachable!(),
-                }
+                ..delivery_fields()
             }),
             Reason::InvalidDate,
         ),
         (
             B::Delivery(pb::Delivery {
                 beneficiary_tokens: vec![vec![1; 32], vec![1; 32]],
-                ..match delivery_body("d1", "C1", CAT_HEALTH, 1, None) {
-                    B::Delivery(d) => d,
-                    _ => unreachable!(),
-                }
+                ..delivery_fields()
             }),
             Reason::InvalidHash,
         ),
