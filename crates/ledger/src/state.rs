@@ -420,6 +420,21 @@ impl State {
                 ),
             );
         }
+        if seq == 0 {
+            return match &event.body {
+                Body::Genesis(genesis) => self.check_genesis(seq, checked, genesis),
+                other => reject(
+                    Reason::GenesisRequired,
+                    format!(
+                        "the first entry must be a genesis, not {}",
+                        other.kind_name()
+                    ),
+                ),
+            };
+        }
+        // Authenticate before anything else, so an unknown or revoked key
+        // learns nothing about which ids exist.
+        let key = self.signing_key(checked)?;
         if self.events.contains_key(&event.event_id) {
             return reject(
                 Reason::EventIdExists,
@@ -432,16 +447,6 @@ impl State {
         if let Body::Genesis(genesis) = &event.body {
             return self.check_genesis(seq, checked, genesis);
         }
-        if seq == 0 {
-            return reject(
-                Reason::GenesisRequired,
-                format!(
-                    "the first entry must be a genesis, not {}",
-                    event.body.kind_name()
-                ),
-            );
-        }
-        let key = self.signing_key(checked)?;
         let actor = Actor {
             org_id: &event.org_id,
             key,

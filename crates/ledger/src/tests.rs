@@ -1383,3 +1383,18 @@ fn entity_ids_share_one_namespace() {
         Reason::IdExists,
     );
 }
+
+#[test]
+fn an_unknown_key_reusing_an_event_id_learns_nothing_about_it() {
+    let mut w = World::standard();
+    // Entry 1 exists; a stranger resubmits its event id with other content.
+    let mut event = pb::Event::decode(
+        w.event_bytes("fund", transfer_body("t1", "redcross", 1, None))
+            .as_slice(),
+    )
+    .unwrap();
+    event.event_id = uuid(2);
+    w.keys.insert("stranger", SecretKey::generate());
+    let signed = sign_event(&w.keys["stranger"], ORIGIN, event.encode_to_vec());
+    w.refused_signed(signed, Reason::UnknownKey);
+}

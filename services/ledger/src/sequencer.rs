@@ -279,7 +279,14 @@ impl Sequencer {
                 let linked = chain
                     .check(&bytes)
                     .map_err(|source| OpenError::Chain { source })?;
-                debug_assert_eq!(linked.seq, seq);
+                if linked.seq != seq {
+                    return Err(OpenError::Chain {
+                        source: ChainError::Malformed {
+                            seq: linked.seq,
+                            detail: format!("stored under key {seq}"),
+                        },
+                    });
+                }
                 for hash in tree.push(Hash(linked.leaf_hash)) {
                     if stored.next() != Some(hash.0) {
                         return Err(OpenError::TreeHash { seq, index });
