@@ -145,6 +145,28 @@ impl Generator {
             .map(|(pool, amount)| (pool, *amount))
     }
 
+    /// Signs an event with the key of organisation `org` (or "authority").
+    pub fn sign_as(&self, org: &str, event: pb::Event) -> pb::SignedEvent {
+        self.sign_bytes_as(org, event.encode_to_vec())
+    }
+
+    /// Signs raw event bytes with the key of organisation `org`.
+    pub fn sign_bytes_as(&self, org: &str, bytes: Vec<u8>) -> pb::SignedEvent {
+        let key = if org == "authority" || org == "ubnd-tinh" {
+            &self.authority
+        } else {
+            &self.keys[org]
+        };
+        sign_event(key, ORIGIN, bytes)
+    }
+
+    /// `count` receipts all recorded by agency number `agency`.
+    pub fn receipts_by(&mut self, agency: usize, count: usize) -> Vec<pb::SignedEvent> {
+        (0..count)
+            .map(|_| self.receipt_for(AGENCIES[agency].0))
+            .collect()
+    }
+
     fn sign(&mut self, signer: &str, org: &str, body: B) -> pb::SignedEvent {
         self.next_event += 1;
         let event = pb::Event {
@@ -322,8 +344,18 @@ impl Generator {
         self.receipt()
     }
 
+    /// `count` receipts: each valid whatever order they are appended in, for
+    /// tests that append concurrently.
+    pub fn receipts(&mut self, count: usize) -> Vec<pb::SignedEvent> {
+        (0..count).map(|_| self.receipt()).collect()
+    }
+
     fn receipt(&mut self) -> pb::SignedEvent {
         let agency = AGENCIES[self.rng.random_range(0..AGENCIES.len())].0;
+        self.receipt_for(agency)
+    }
+
+    fn receipt_for(&mut self, agency: &str) -> pb::SignedEvent {
         let donor = format!("donor-{}", self.rng.random_range(0..DONORS));
         let earmark = self.random_earmark();
         let quantity = self.gift_amount().max(1_000);

@@ -39,3 +39,81 @@ pub fn open_redb(dir: &Path, authority: &SecretKey) -> Result<Sequencer, OpenErr
 pub fn at(seconds: i64) -> Timestamp {
     Timestamp::from_seconds(1_735_689_600 + seconds)
 }
+
+/// A real ledger server on a loopback port, stopped gracefully on drop of
+/// its handle via [`TestServer::stop`].
+#[derive(Debug)]
+pub struct TestServer {
+    /// The port it listens on.
+    pub port: u16,
+    /// The checkpoint verifier key.
+    pub vkey: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server on `dir` whose Genesis must be signed by `authority`.
+    pub async fn start(dir: &Path, authority: &SecretKey) -> TestServer {
+        Self::start_with(dir, authority, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with the config adjusted by `adjust`.
+    pub async fn start_with(
+        dir: &Path,
+        authority: &SecretKey,
+        adjust: impl FnOnce(&mut aidledger::server::ServeConfig),
+    ) -> TestServer {
+        let mut config = aidledger::server::ServeConfig::new(
+            dir.to_path_buf(),
+            "127.0.0.1:0".parse().unwrap(),
+            ORIGIN,
+            ledger_key(),
+        );
+        config.authority_key = Some(PublicKey(authority.public_key()));
+        config.ingest.checkpoint_interval = std::time::Duration::from_millis(200);
+        adjust(&mut config);
+        let app = aidledger::server::Application::build(config)
+            .await
+            .expect("the server starts");
+        let port = app.port();
+        let vkey = app.vkey().to_owned();
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until_stopped(async {
+            let _ = stop.await;
+        }));
+        TestServer {
+            port,
+            vkey,
+            shutdown: Some(shutdown),
+            handle: Some(handle),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A generated gRPC client connected to it.
+    pub async fn client(
+        &self,
+    ) -> aidledger_wire::pb::ledger_client::LedgerClient<tonic::transport::Channel> {
+        aidledger_wire::pb::ledger_client::LedgerClient::connect(self.url())
+            .await
+            .expect("connecting to the test server")
+    }
+
+    /// Graceful shutdown: waits until in-flight appends are durable.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle
+                .await
+                .expect("the server task")
+                .expect("the server stops cleanly");
+        }
+    }
+}

@@ -146,6 +146,8 @@ pub enum Reason {
     // RESOURCE_EXHAUSTED
     /// The ledger entry would be over 65,535 bytes.
     EntryTooLarge,
+    /// The signing key sent more events than its rate limit allows.
+    RateLimited,
 }
 
 impl Reason {
@@ -188,7 +190,7 @@ impl Reason {
             | AlreadyReversed
             | NotReversible => Code::FailedPrecondition,
             EventIdExists | IdExists | KeyAlreadyRegistered => Code::AlreadyExists,
-            EntryTooLarge => Code::ResourceExhausted,
+            EntryTooLarge | RateLimited => Code::ResourceExhausted,
         }
     }
 
@@ -243,6 +245,7 @@ impl Reason {
             IdExists => "ID_EXISTS",
             KeyAlreadyRegistered => "KEY_ALREADY_REGISTERED",
             EntryTooLarge => "ENTRY_TOO_LARGE",
+            RateLimited => "RATE_LIMITED",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The ledger service: it sequences verified events into the durable log,
-//! signs checkpoints and answers proofs.
+//! signs checkpoints, answers proofs, and serves `aidledger.v1.Ledger` over
+//! gRPC.
 //!
 //! Boundary: this crate orchestrates; it owns no rules (those are
 //! `aidledger-ledger`), no tree math (`aidledger-tlog`) and no disk format
@@ -7,7 +8,13 @@
 //! where the invariants linking them are asserted: `seq == tree size`,
 //! `prev_hash == head`, and "acknowledged means durable".
 
+pub mod config;
+pub mod ingest;
 pub mod proofs;
+pub mod rate_limit;
 pub mod sequencer;
+pub mod server;
+pub mod service;
+pub mod status;
 
 pub use sequencer::{LedgerConfig, LedgerError, OpenError, Outcome, Sequencer, SignedCheckpoint};

@@ -1,3 +1,4 @@
 //! The one integration test binary: real ledgers on real files.
 
+mod grpc;
 mod sequencer;

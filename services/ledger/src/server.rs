@@ -1,0 +1,263 @@
+//! The gRPC server as a library: [`Application::build`] opens the ledger and
+//! binds the port, [`Application::port`] tells where it listens (port 0 in
+//! tests), [`Application::run_until_stopped`] serves until the shutdown
+//! future completes, then finishes in-flight appends durably.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aidledger_ledger::PublicKey;
+use aidledger_store::{LogStore, RedbStore};
+use aidledger_tlog::LogSigner;
+use aidledger_tlog::ed25519::SecretKey;
+use aidledger_wire::pb::ledger_server::LedgerServer;
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+use crate::ingest::{Clock, Ingest, IngestConfig, Writer, system_clock};
+use crate::rate_limit::RateLimiter;
+use crate::sequencer::{LedgerConfig, Sequencer};
+use crate::service::{LedgerService, Limits};
+
+/// PEM material for TLS; with `client_ca_pem`, clients must present a
+/// certificate it signed (mutual TLS). `Debug` never prints the key.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    /// The server's certificate chain.
+    pub cert_pem: String,
+    /// The server's private key.
+    pub key_pem: String,
+    /// The CA client certificates must chain to, for mutual TLS.
+    pub client_ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("mutual", &self.client_ca_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything the server needs, already loaded (no file paths for keys).
+pub struct ServeConfig {
+    /// Where the log lives (`ledger.redb` inside).
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// SPEC §2 origin.
+    pub origin: String,
+    /// The checkpoint key.
+    pub ledger_key: SecretKey,
+    /// The only key whose Genesis is accepted at seq 0.
+    pub authority_key: Option<PublicKey>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Pipeline limits and checkpoint interval.
+    pub ingest: IngestConfig,
+    /// Events per second per key; 0 turns the limit off.
+    pub rate_limit_per_second: f64,
+    /// Events a key may send at once before the rate applies.
+    pub rate_limit_burst: f64,
+    /// TLS, or plaintext when `None`.
+    pub tls: Option<TlsMaterial>,
+    /// The ledger clock; the system clock in production.
+    pub clock: Option<Clock>,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("origin", &self.origin)
+            .field("authority_key", &self.authority_key)
+            .field("limits", &self.limits)
+            .field("ingest", &self.ingest)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServeConfig {
+    /// A plaintext config with default limits.
+    pub fn new(data_dir: PathBuf, listen: SocketAddr, origin: &str, ledger_key: SecretKey) -> Self {
+        ServeConfig {
+            data_dir,
+            listen,
+            origin: origin.into(),
+            ledger_key,
+            authority_key: None,
+            limits: Limits::default(),
+            ingest: IngestConfig::default(),
+            rate_limit_per_second: 0.0,
+            rate_limit_burst: 1_000.0,
+            tls: None,
+            clock: None,
+        }
+    }
+}
+
+/// A built server, bound and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    vkey: String,
+    size: u64,
+    service: LedgerService,
+    ingest: Ingest,
+    writer: Writer,
+    closing: watch::Sender<bool>,
+    tls: Option<TlsMaterial>,
+    request_bytes_max: usize,
+}
+
+impl Application {
+    /// Opens (or creates) the ledger in `config.data_dir`, verifying the
+    /// whole stored log, and binds the listening socket.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        let signer = LogSigner::new(&config.origin, config.ledger_key)
+            .with_context(|| format!("origin {:?}", config.origin))?;
+        let vkey = signer.vkey();
+        let path = config.data_dir.join("ledger.redb");
+        let authority_key = config.authority_key;
+        let (store, sequencer) = tokio::task::spawn_blocking(move || {
+            let store: Arc<dyn LogStore> = Arc::new(
+                RedbStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
+            );
+            let sequencer = Sequencer::open(
+                store.clone(),
+                LedgerConfig {
+                    signer,
+                    authority_key,
+                },
+            )
+            .with_context(|| format!("verifying the log in {}", path.display()))?;
+            anyhow::Ok((store, sequencer))
+        })
+        .await??;
+        let size = sequencer.size();
+        let (closing, closing_rx) = watch::channel(false);
+        let (ingest, writer) = Ingest::start(
+            sequencer,
+            config.ingest.clone(),
+            config.clock.unwrap_or_else(system_clock),
+            tokio::runtime::Handle::current(),
+        );
+        let rate_limiter = Arc::new(RateLimiter::new(
+            config.rate_limit_per_second,
+            config.rate_limit_burst,
+        ));
+        let request_bytes_max = config.limits.request_bytes_max;
+        let service = LedgerService::new(
+            &config.origin,
+            store,
+            ingest.clone(),
+            config.limits,
+            rate_limiter,
+            closing_rx,
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        Ok(Application {
+            listener,
+            port,
+            vkey,
+            size,
+            service,
+            ingest,
+            writer,
+            closing,
+            tls: config.tls,
+            request_bytes_max,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The checkpoint verifier key, to publish.
+    pub fn vkey(&self) -> &str {
+        &self.vkey
+    }
+
+    /// Entries in the log when it was opened.
+    pub fn size_at_start(&self) -> u64 {
+        self.size
+    }
+
+    /// Serves until `shutdown` completes. Then it stops accepting, ends
+    /// subscriptions, lets in-flight requests finish, and waits for the
+    /// writer to commit every queued append before returning.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            service,
+            ingest,
+            writer,
+            closing,
+            tls,
+            request_bytes_max,
+            ..
+        } = self;
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<LedgerServer<LedgerService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(aidledger_wire::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the reflection service")?;
+        // Our own check answers RESOURCE_EXHAUSTED at request_bytes_max; the
+        // decoder's hard bound only stops a request far past it.
+        let ledger = LedgerServer::new(service)
+            .max_decoding_message_size(request_bytes_max.saturating_mul(2))
+            .max_encoding_message_size(request_bytes_max.saturating_mul(2));
+        let mut builder = Server::builder();
+        if let Some(tls) = tls {
+            let mut tls_config =
+                ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+            if let Some(ca) = &tls.client_ca_pem {
+                tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
+            }
+            builder = builder.tls_config(tls_config).context("configuring TLS")?;
+        }
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight appends");
+            let _ = closing.send(true);
+        };
+        let served = builder
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(ledger)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+            .await;
+        health_reporter
+            .set_not_serving::<LedgerServer<LedgerService>>()
+            .await;
+        // Every request handler is gone; dropping the last ingest handle
+        // lets the writer drain its queue, sign a final checkpoint and stop.
+        drop(ingest);
+        tokio::task::spawn_blocking(move || writer.join()).await?;
+        served.context("serving gRPC")?;
+        Ok(())
+    }
+}

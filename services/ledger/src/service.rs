@@ -1,0 +1,472 @@
+//! `aidledger.v1.Ledger` over gRPC (SPEC §6).
+//!
+//! Appends go through the [`Ingest`] pipeline; reads go straight to the
+//! store, which serves committed data only, so readers never wait for the
+//! writer.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aidledger_ledger::{CheckedEvent, Rejection};
+use aidledger_store::{ENTRIES_PAGE_MAX, LogStore, StoreError};
+use aidledger_tlog::leaf_hash;
+use aidledger_wire::{Message, pb};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Request, Response, Status};
+
+use crate::ingest::{Ingest, IngestError};
+use crate::proofs;
+use crate::rate_limit::RateLimiter;
+use crate::sequencer::{Outcome, SignedCheckpoint, verify_all};
+use crate::status::{refusal, rejection_status};
+
+/// Request limits, each with its reason.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Events in one AppendBatch: bounds the work one request can queue.
+    pub batch_events_max: usize,
+    /// Bytes of one request: bounds memory per request.
+    pub request_bytes_max: usize,
+    /// Entries a subscriber may lag before it is slowed: bounds memory per stream.
+    pub subscribe_buffer_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            batch_events_max: 1_000,
+            request_bytes_max: 16 * 1024 * 1024,
+            subscribe_buffer_max: 1_024,
+        }
+    }
+}
+
+/// The service state shared by every request.
+#[derive(Clone, Debug)]
+pub struct LedgerService {
+    origin: Arc<str>,
+    store: Arc<dyn LogStore>,
+    ingest: Ingest,
+    limits: Limits,
+    rate_limiter: Arc<RateLimiter>,
+    closing: watch::Receiver<bool>,
+}
+
+impl LedgerService {
+    /// The service over a running ingest pipeline.
+    pub fn new(
+        origin: &str,
+        store: Arc<dyn LogStore>,
+        ingest: Ingest,
+        limits: Limits,
+        rate_limiter: Arc<RateLimiter>,
+        closing: watch::Receiver<bool>,
+    ) -> Self {
+        LedgerService {
+            origin: origin.into(),
+            store,
+            ingest,
+            limits,
+            rate_limiter,
+            closing,
+        }
+    }
+
+    fn check_request_size(&self, len: usize) -> Result<(), Status> {
+        if len > self.limits.request_bytes_max {
+            return Err(refusal(
+                Code::ResourceExhausted,
+                "REQUEST_TOO_LARGE",
+                &format!(
+                    "the request is {len} bytes, over the limit of {}",
+                    self.limits.request_bytes_max
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Verifies on all cores, then applies the per-key rate limit to the
+    /// keys that proved themselves.
+    async fn verify(
+        &self,
+        events: Vec<pb::SignedEvent>,
+    ) -> Result<Vec<Result<CheckedEvent, Rejection>>, Status> {
+        let origin = self.origin.clone();
+        let checked = tokio::task::spawn_blocking(move || verify_all(&origin, events))
+            .await
+            .map_err(|e| Status::internal(format!("verifying signatures: {e}")))?;
+        Ok(checked
+            .into_iter()
+            .map(|result| {
+                result.and_then(|checked| {
+                    if self.rate_limiter.allow(&checked.signer.0) {
+                        Ok(checked)
+                    } else {
+                        Err(Rejection::new(
+                            aidledger_ledger::Reason::RateLimited,
+                            format!("key {} is over its rate limit; retry later", checked.signer),
+                        ))
+                    }
+                })
+            })
+            .collect())
+    }
+
+    fn entry_at(&self, seq: u64) -> Result<Vec<u8>, Status> {
+        self.store
+            .entry(seq)
+            .map_err(store_status)?
+            .ok_or_else(|| refusal(Code::NotFound, "NOT_FOUND", &format!("no entry {seq}")))
+    }
+
+    fn checkpoint_pb(signed: &SignedCheckpoint) -> pb::Checkpoint {
+        pb::Checkpoint {
+            note: signed.note.clone(),
+            size: signed.checkpoint.size,
+            root_hash: signed.checkpoint.root.0.to_vec(),
+        }
+    }
+
+    fn latest(&self) -> Result<Arc<SignedCheckpoint>, Status> {
+        self.ingest.latest_checkpoint().ok_or_else(|| {
+            refusal(
+                Code::Unavailable,
+                "NO_CHECKPOINT",
+                "the ledger has not signed a checkpoint yet",
+            )
+        })
+    }
+
+    fn inclusion(&self, seq: u64, tree_size: u64) -> Result<pb::InclusionProof, Status> {
+        let hashes = proofs::inclusion_proof(self.store.as_ref(), seq, tree_size)
+            .map_err(|e| refusal(Code::InvalidArgument, "BAD_PROOF_REQUEST", &e.to_string()))?;
+        let checkpoint = match self.store.checkpoint_at(tree_size).map_err(store_status)? {
+            Some(note) => Some(pb::Checkpoint {
+                note,
+                size: tree_size,
+                root_hash: proofs::tree_root(self.store.as_ref(), tree_size)
+                    .map_err(|e| Status::internal(e.to_string()))?
+                    .0
+                    .to_vec(),
+            }),
+            None => None,
+        };
+        Ok(pb::InclusionProof {
+            seq,
+            tree_size,
+            hashes: hashes.into_iter().map(|h| h.0.to_vec()).collect(),
+            checkpoint,
+        })
+    }
+
+    fn committed_size(&self) -> u64 {
+        *self.ingest.committed().borrow()
+    }
+}
+
+fn store_status(error: StoreError) -> Status {
+    Status::internal(format!("reading the log: {error}"))
+}
+
+fn ingest_status(error: IngestError) -> Status {
+    refusal(Code::Unavailable, "LEDGER_STOPPED", &error.to_string())
+}
+
+fn append_result(outcome: &Result<Outcome, Rejection>, store: &dyn LogStore) -> pb::AppendResult {
+    match outcome {
+        Ok(Outcome::Appended { seq, leaf_hash, .. }) => pb::AppendResult {
+            seq: *seq,
+            leaf_hash: leaf_hash.0.to_vec(),
+            ..Default::default()
+        },
+        Ok(Outcome::Duplicate { seq }) => pb::AppendResult {
+            seq: *seq,
+            leaf_hash: proofs::leaf_hash(store, *seq)
+                .map(|h| h.0.to_vec())
+                .unwrap_or_default(),
+            duplicate: true,
+            ..Default::default()
+        },
+        Err(rejection) => pb::AppendResult {
+            code: rejection.code().as_i32(),
+            message: format!("{}: {}", rejection.reason, rejection.detail),
+            reason: rejection.reason.as_str().into(),
+            ..Default::default()
+        },
+    }
+}
+
+type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::Entry, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::ledger_server::Ledger for LedgerService {
+    async fn append(
+        &self,
+        request: Request<pb::AppendRequest>,
+    ) -> Result<Response<pb::AppendResponse>, Status> {
+        let request = request.into_inner();
+        self.check_request_size(request.encoded_len())?;
+        let Some(event) = request.event else {
+            return Err(refusal(
+                Code::InvalidArgument,
+                "MISSING_FIELD",
+                "AppendRequest.event is required",
+            ));
+        };
+        let checked = self.verify(vec![event]).await?;
+        let result = self
+            .ingest
+            .append(checked, request.wait_for_checkpoint)
+            .await
+            .map_err(ingest_status)?;
+        let outcome = result
+            .outcomes
+            .into_iter()
+            .next()
+            .expect("one outcome per event");
+        let (seq, leaf, entry, duplicate) = match outcome {
+            Ok(Outcome::Appended {
+                seq,
+                leaf_hash,
+                entry,
+            }) => (seq, leaf_hash, entry, false),
+            Ok(Outcome::Duplicate { seq }) => {
+                let entry = self.entry_at(seq)?;
+                (seq, leaf_hash(&entry), entry, true)
+            }
+            Err(rejection) => return Err(rejection_status(&rejection)),
+        };
+        let mut response = pb::AppendResponse {
+            seq,
+            leaf_hash: leaf.0.to_vec(),
+            entry,
+            duplicate,
+            checkpoint: None,
+            proof: None,
+        };
+        if request.wait_for_checkpoint {
+            let checkpoint = match result.checkpoint {
+                Some(checkpoint) if checkpoint.checkpoint.size > seq => checkpoint,
+                // A duplicate of an entry older than the batch: the latest
+                // checkpoint covers it.
+                _ => self.latest()?,
+            };
+            let mut proof = self.inclusion(seq, checkpoint.checkpoint.size)?;
+            proof.checkpoint = Some(Self::checkpoint_pb(&checkpoint));
+            response.checkpoint = Some(Self::checkpoint_pb(&checkpoint));
+            response.proof = Some(proof);
+        }
+        Ok(Response::new(response))
+    }
+
+    async fn append_batch(
+        &self,
+        request: Request<pb::AppendBatchRequest>,
+    ) -> Result<Response<pb::AppendBatchResponse>, Status> {
+        let request = request.into_inner();
+        self.check_request_size(request.encoded_len())?;
+        if request.events.len() > self.limits.batch_events_max {
+            return Err(refusal(
+                Code::ResourceExhausted,
+                "BATCH_TOO_LARGE",
+                &format!(
+                    "the batch has {} events, over the limit of {}",
+                    request.events.len(),
+                    self.limits.batch_events_max
+                ),
+            ));
+        }
+        if request.events.is_empty() {
+            return Ok(Response::new(pb::AppendBatchResponse::default()));
+        }
+        let checked = self.verify(request.events).await?;
+        let result = self
+            .ingest
+            .append(checked, false)
+            .await
+            .map_err(ingest_status)?;
+        let results = result
+            .outcomes
+            .iter()
+            .map(|outcome| append_result(outcome, self.store.as_ref()))
+            .collect();
+        Ok(Response::new(pb::AppendBatchResponse { results }))
+    }
+
+    async fn get_entry(
+        &self,
+        request: Request<pb::GetEntryRequest>,
+    ) -> Result<Response<pb::Entry>, Status> {
+        let seq = match request.into_inner().key {
+            Some(pb::get_entry_request::Key::Seq(seq)) => seq,
+            Some(pb::get_entry_request::Key::EventId(event_id)) => self
+                .store
+                .seq_of_event(&event_id)
+                .map_err(store_status)?
+                .ok_or_else(|| {
+                    refusal(
+                        Code::NotFound,
+                        "NOT_FOUND",
+                        &format!("no event with id {event_id:?}"),
+                    )
+                })?,
+            None => {
+                return Err(refusal(
+                    Code::InvalidArgument,
+                    "MISSING_FIELD",
+                    "GetEntryRequest needs a seq or an event_id",
+                ));
+            }
+        };
+        let entry = self.entry_at(seq)?;
+        Ok(Response::new(pb::Entry {
+            seq,
+            leaf_hash: leaf_hash(&entry).0.to_vec(),
+            entry,
+        }))
+    }
+
+    type SubscribeStream = EntryStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let from_seq = request.into_inner().from_seq;
+        let (sender, receiver) = mpsc::channel(self.limits.subscribe_buffer_max.max(1));
+        let store = self.store.clone();
+        let mut committed = self.ingest.committed();
+        let mut closing = self.closing.clone();
+        let page_max = ENTRIES_PAGE_MAX.min(self.limits.subscribe_buffer_max.max(1));
+        tokio::spawn(async move {
+            let mut next = from_seq;
+            loop {
+                let size = *committed.borrow_and_update();
+                // Every entry below `size` is committed, so reading by seq
+                // from `next` can neither skip nor repeat one.
+                while next < size {
+                    let store = store.clone();
+                    let limit = usize::try_from(size - next)
+                        .unwrap_or(page_max)
+                        .min(page_max);
+                    let page =
+                        tokio::task::spawn_blocking(move || store.entries(next, limit)).await;
+                    let page = match page {
+                        Ok(Ok(page)) if !page.is_empty() => page,
+                        Ok(Ok(_)) => {
+                            let _ = sender
+                                .send(Err(Status::internal(format!("entry {next} is missing"))))
+                                .await;
+                            return;
+                        }
+                        Ok(Err(error)) => {
+                            let _ = sender.send(Err(store_status(error))).await;
+                            return;
+                        }
+                        Err(error) => {
+                            let _ = sender.send(Err(Status::internal(error.to_string()))).await;
+                            return;
+                        }
+                    };
+                    for (seq, entry) in page {
+                        debug_assert_eq!(seq, next);
+                        let message = pb::Entry {
+                            seq,
+                            leaf_hash: leaf_hash(&entry).0.to_vec(),
+                            entry,
+                        };
+                        if sender.send(Ok(message)).await.is_err() {
+                            return; // the subscriber went away
+                        }
+                        next = seq + 1;
+                    }
+                }
+                // The ledger shutting down ends every stream, so graceful
+                // shutdown is not held up by idle subscribers.
+                tokio::select! {
+                    changed = committed.changed() => if changed.is_err() { return },
+                    _ = closing.wait_for(|closing| *closing) => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        _request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::Checkpoint>, Status> {
+        let latest = self.latest()?;
+        Ok(Response::new(Self::checkpoint_pb(&latest)))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::InclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        let request = request.into_inner();
+        let (tree_size, latest) = if request.tree_size == 0 {
+            let latest = self.latest()?;
+            (latest.checkpoint.size, Some(latest))
+        } else {
+            (request.tree_size, None)
+        };
+        if tree_size > self.committed_size() {
+            return Err(refusal(
+                Code::OutOfRange,
+                "BEYOND_TREE",
+                &format!(
+                    "tree size {tree_size} is beyond the log's {} entries",
+                    self.committed_size()
+                ),
+            ));
+        }
+        if request.seq >= tree_size {
+            return Err(refusal(
+                Code::InvalidArgument,
+                "BAD_PROOF_REQUEST",
+                &format!(
+                    "entry {} is not in the tree of size {tree_size}",
+                    request.seq
+                ),
+            ));
+        }
+        let mut proof = self.inclusion(request.seq, tree_size)?;
+        if let Some(latest) = latest {
+            proof.checkpoint = Some(Self::checkpoint_pb(&latest));
+        }
+        Ok(Response::new(proof))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::ConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        let request = request.into_inner();
+        let new_size = if request.new_size == 0 {
+            self.latest()?.checkpoint.size
+        } else {
+            request.new_size
+        };
+        if new_size > self.committed_size() {
+            return Err(refusal(
+                Code::OutOfRange,
+                "BEYOND_TREE",
+                &format!(
+                    "tree size {new_size} is beyond the log's {} entries",
+                    self.committed_size()
+                ),
+            ));
+        }
+        let hashes = proofs::consistency_proof(self.store.as_ref(), request.old_size, new_size)
+            .map_err(|e| refusal(Code::InvalidArgument, "BAD_PROOF_REQUEST", &e.to_string()))?;
+        Ok(Response::new(pb::ConsistencyProof {
+            old_size: request.old_size,
+            new_size,
+            hashes: hashes.into_iter().map(|h| h.0.to_vec()).collect(),
+        }))
+    }
+}

@@ -1,0 +1,569 @@
+//! The real server on a loopback port, driven by a real gRPC client: every
+//! RPC, every status code of SPEC §6 reached by a bad input of its kind with
+//! the ledger unchanged afterwards, subscriptions under concurrent appends,
+//! restart, reflection and health.
+
+use std::collections::BTreeSet;
+
+use aidledger_ledger::{ChainChecker, sign_event};
+use aidledger_tests::generator::Generator;
+use aidledger_tests::{ORIGIN, TestServer};
+use aidledger_tlog::{Hash, LogVerifier, leaf_hash, verify_consistency, verify_inclusion};
+use aidledger_wire::{Message, pb};
+use pb::ledger_client::LedgerClient;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+fn hash(bytes: &[u8]) -> Hash {
+    Hash(bytes.try_into().expect("32-byte hash"))
+}
+
+/// Appends the programme set-up and `events` generated events in batches.
+async fn populate(
+    client: &mut LedgerClient<Channel>,
+    generator: &mut Generator,
+    vkey: &str,
+    events: usize,
+) {
+    let setup = generator.setup(vkey);
+    append_batch_ok(client, setup).await;
+    let mut left = events;
+    while left > 0 {
+        let n = left.min(200);
+        append_batch_ok(client, generator.events(n)).await;
+        left -= n;
+    }
+}
+
+async fn append_batch_ok(
+    client: &mut LedgerClient<Channel>,
+    events: Vec<pb::SignedEvent>,
+) -> Vec<u64> {
+    let response = client
+        .append_batch(pb::AppendBatchRequest { events })
+        .await
+        .expect("AppendBatch")
+        .into_inner();
+    response
+        .results
+        .iter()
+        .map(|r| {
+            assert_eq!(r.code, 0, "refused: {} {}", r.reason, r.message);
+            r.seq
+        })
+        .collect()
+}
+
+async fn checkpoint(client: &mut LedgerClient<Channel>) -> pb::Checkpoint {
+    client
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .expect("GetCheckpoint")
+        .into_inner()
+}
+
+/// Size, root and latest entry, to show a refusal changed nothing.
+async fn fingerprint(client: &mut LedgerClient<Channel>, wait_ms: u64) -> (u64, Vec<u8>) {
+    // Let the next checkpoint cover everything committed.
+    tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+    let cp = checkpoint(client).await;
+    (cp.size, cp.root_hash)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_works_and_proofs_verify_against_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(101);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    populate(&mut client, &mut generator, &server.vkey, 300).await;
+    let verifier = LogVerifier::from_vkey(&server.vkey).unwrap();
+
+    // Append, waiting for the checkpoint: it comes with an inclusion proof.
+    let event = generator.events(1).remove(0);
+    let response = client
+        .append(pb::AppendRequest {
+            event: Some(event.clone()),
+            wait_for_checkpoint: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!response.duplicate);
+    assert_eq!(hash(&response.leaf_hash), leaf_hash(&response.entry));
+    let cp = response.checkpoint.expect("checkpoint when waited for");
+    let signed = verifier.verify(&cp.note).unwrap();
+    assert_eq!(signed.size, cp.size);
+    assert!(signed.size > response.seq);
+    let proof = response.proof.expect("proof when waited for");
+    let hashes: Vec<Hash> = proof.hashes.iter().map(|h| hash(h)).collect();
+    verify_inclusion(
+        &hash(&response.leaf_hash),
+        response.seq,
+        signed.size,
+        &hashes,
+        &signed.root,
+    )
+    .unwrap();
+
+    // Idempotent resubmission over the wire.
+    let again = client
+        .append(pb::AppendRequest {
+            event: Some(event),
+            wait_for_checkpoint: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.duplicate);
+    assert_eq!(again.seq, response.seq);
+    assert_eq!(again.entry, response.entry);
+
+    // GetEntry by seq and by event id.
+    let by_seq = client
+        .get_entry(pb::GetEntryRequest {
+            key: Some(pb::get_entry_request::Key::Seq(response.seq)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_seq.entry, response.entry);
+    let decoded = pb::LedgerEntry::decode(by_seq.entry.as_slice()).unwrap();
+    let event = pb::Event::decode(decoded.signed_event.unwrap().event.as_slice()).unwrap();
+    let by_id = client
+        .get_entry(pb::GetEntryRequest {
+            key: Some(pb::get_entry_request::Key::EventId(event.event_id)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_id.seq, response.seq);
+    let missing = client
+        .get_entry(pb::GetEntryRequest {
+            key: Some(pb::get_entry_request::Key::Seq(1_000_000)),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    // GetInclusionProof against the latest checkpoint (tree_size 0).
+    let latest = checkpoint(&mut client).await;
+    let latest_signed = verifier.verify(&latest.note).unwrap();
+    for seq in [0, 7, latest.size - 1] {
+        let proof = client
+            .get_inclusion_proof(pb::InclusionProofRequest { seq, tree_size: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(proof.tree_size, latest.size);
+        let entry = client
+            .get_entry(pb::GetEntryRequest {
+                key: Some(pb::get_entry_request::Key::Seq(seq)),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let hashes: Vec<Hash> = proof.hashes.iter().map(|h| hash(h)).collect();
+        verify_inclusion(
+            &leaf_hash(&entry.entry),
+            seq,
+            latest.size,
+            &hashes,
+            &latest_signed.root,
+        )
+        .unwrap();
+    }
+    let beyond = client
+        .get_inclusion_proof(pb::InclusionProofRequest {
+            seq: 0,
+            tree_size: latest.size + 10,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(beyond.code(), Code::OutOfRange);
+
+    // GetConsistencyProof between two signed checkpoints.
+    let old = signed;
+    let proof = client
+        .get_consistency_proof(pb::ConsistencyProofRequest {
+            old_size: old.size,
+            new_size: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proof.new_size, latest.size);
+    let hashes: Vec<Hash> = proof.hashes.iter().map(|h| hash(h)).collect();
+    verify_consistency(
+        old.size,
+        latest.size,
+        &old.root,
+        &latest_signed.root,
+        &hashes,
+    )
+    .unwrap();
+
+    // Subscribe from 0: every entry, in order, chained.
+    let mut stream = client
+        .subscribe(pb::SubscribeRequest { from_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut chain = ChainChecker::new();
+    while chain.next_seq() < latest.size {
+        let entry = stream.next().await.unwrap().unwrap();
+        let linked = chain.check(&entry.entry).unwrap();
+        assert_eq!(linked.seq, entry.seq);
+        assert_eq!(linked.leaf_hash.as_slice(), entry.leaf_hash.as_slice());
+    }
+    drop(stream);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(202);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    populate(&mut client, &mut generator, &server.vkey, 50).await;
+    let before = fingerprint(&mut client, 400).await;
+
+    let good = generator.receipts(1).remove(0);
+    let mut cases: Vec<(&str, pb::SignedEvent, Code, &str)> = Vec::new();
+    cases.push((
+        "undecodable event",
+        pb::SignedEvent {
+            event: vec![0xff; 5],
+            ..good.clone()
+        },
+        Code::InvalidArgument,
+        "UNDECODABLE_EVENT",
+    ));
+    let mut tampered = good.clone();
+    let last = tampered.signature.len() - 1;
+    tampered.signature[last] ^= 1;
+    cases.push((
+        "bad signature",
+        tampered,
+        Code::Unauthenticated,
+        "BAD_SIGNATURE",
+    ));
+    // A receipt signed by a commune committee key for an agency: wrong org.
+    let event = pb::Event::decode(good.event.as_slice()).unwrap();
+    let stranger = aidledger_tlog::ed25519::SecretKey::generate();
+    cases.push((
+        "unknown key",
+        sign_event(&stranger, ORIGIN, good.event.clone()),
+        Code::Unauthenticated,
+        "UNKNOWN_KEY",
+    ));
+    let authority_receipt = sign_event(generator.authority(), ORIGIN, {
+        let mut e = event.clone();
+        e.org_id = "ubnd-tinh".into();
+        e.event_id = "00000000-0000-4000-8000-00000000beef".into();
+        e.encode_to_vec()
+    });
+    cases.push((
+        "role not allowed",
+        authority_receipt,
+        Code::PermissionDenied,
+        "ROLE_NOT_ALLOWED",
+    ));
+    let overdraft = {
+        let mut g = Generator::new(202);
+        let _ = g.setup(&server.vkey);
+        let t = g.events(50);
+        let _ = t;
+        // A transfer of more than anyone holds, signed by an agency key.
+        let mut e = pb::Event::decode(good.event.as_slice()).unwrap();
+        e.event_id = "00000000-0000-4000-8000-00000000cafe".into();
+        e.body = Some(pb::event::Body::Transfer(pb::Transfer {
+            transfer_id: "t-overdraft".into(),
+            to_org_id: "ubnd-22963".into(),
+            asset_id: "VND".into(),
+            quantity: 999_999_999_999_999,
+            earmark: None,
+            note: String::new(),
+        }));
+        generator.sign_as(&e.org_id.clone(), e)
+    };
+    cases.push((
+        "insufficient balance",
+        overdraft,
+        Code::FailedPrecondition,
+        "INSUFFICIENT_BALANCE",
+    ));
+    // The event id of entry 0 with other content.
+    let genesis = client
+        .get_entry(pb::GetEntryRequest {
+            key: Some(pb::get_entry_request::Key::Seq(0)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let genesis_id = pb::Event::decode(
+        pb::LedgerEntry::decode(genesis.entry.as_slice())
+            .unwrap()
+            .signed_event
+            .unwrap()
+            .event
+            .as_slice(),
+    )
+    .unwrap()
+    .event_id;
+    let reused = {
+        let mut e = event.clone();
+        e.event_id = genesis_id;
+        generator.sign_as(&e.org_id.clone(), e)
+    };
+    cases.push((
+        "reused event id",
+        reused,
+        Code::AlreadyExists,
+        "EVENT_ID_EXISTS",
+    ));
+    let oversized = {
+        let mut e = event.clone();
+        e.event_id = "00000000-0000-4000-8000-0000000b16b1".into();
+        let mut bytes = e.encode_to_vec();
+        bytes.extend_from_slice(&[0xfa, 0x3f, 0x80, 0x80, 0x04]);
+        bytes.extend(std::iter::repeat_n(0u8, 65_536));
+        generator.sign_bytes_as(&event.org_id, bytes)
+    };
+    cases.push((
+        "oversized entry",
+        oversized,
+        Code::ResourceExhausted,
+        "ENTRY_TOO_LARGE",
+    ));
+
+    for (name, event, code, reason) in cases {
+        let status = client
+            .append(pb::AppendRequest {
+                event: Some(event.clone()),
+                wait_for_checkpoint: false,
+            })
+            .await
+            .expect_err(name);
+        assert_eq!(status.code(), code, "{name}: {status:?}");
+        assert!(
+            status.message().starts_with(reason),
+            "{name}: {}",
+            status.message()
+        );
+        let info = status.get_details_error_info().expect("ErrorInfo detail");
+        assert_eq!(info.reason, reason, "{name}");
+        assert_eq!(info.domain, "aidledger.v1");
+        // The same refusal inside a batch is a per-event result.
+        let batch = client
+            .append_batch(pb::AppendBatchRequest {
+                events: vec![event],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(batch.results[0].code, code as i32, "{name}");
+        assert_eq!(batch.results[0].reason, reason, "{name}");
+    }
+    let too_many = client
+        .append_batch(pb::AppendBatchRequest {
+            events: vec![good.clone(); 1_001],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::ResourceExhausted);
+    let missing = client
+        .append(pb::AppendRequest {
+            event: None,
+            wait_for_checkpoint: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::InvalidArgument);
+
+    assert_eq!(
+        fingerprint(&mut client, 400).await,
+        before,
+        "a refusal changed the ledger"
+    );
+    // And a good event still appends.
+    append_batch_ok(&mut client, vec![good]).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscribe_delivers_every_entry_once_in_order_while_appends_race() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(303);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    populate(&mut client, &mut generator, &server.vkey, 0).await;
+    let start = checkpoint(&mut client).await.size;
+    let appenders = 4;
+    let per_appender = 60;
+    let batches: Vec<Vec<pb::SignedEvent>> = (0..appenders)
+        .map(|_| generator.receipts(per_appender))
+        .collect();
+    let total = start + (appenders * per_appender) as u64;
+
+    // Subscribers from 0 and from the middle, started before the appends.
+    let mut subscribers = Vec::new();
+    for from_seq in [0, start / 2] {
+        let mut client = server.client().await;
+        subscribers.push(tokio::spawn(async move {
+            let mut stream = client
+                .subscribe(pb::SubscribeRequest { from_seq })
+                .await
+                .unwrap()
+                .into_inner();
+            let mut seqs = Vec::new();
+            while seqs.len() < (total - from_seq) as usize {
+                let entry = stream.next().await.expect("stream open").expect("entry");
+                assert_eq!(hash(&entry.leaf_hash), leaf_hash(&entry.entry));
+                seqs.push(entry.seq);
+            }
+            (from_seq, seqs)
+        }));
+    }
+    let mut tasks = Vec::new();
+    for batch in batches {
+        let mut client = server.client().await;
+        tasks.push(tokio::spawn(async move {
+            for event in batch {
+                client
+                    .append(pb::AppendRequest {
+                        event: Some(event),
+                        wait_for_checkpoint: false,
+                    })
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for subscriber in subscribers {
+        let (from_seq, seqs) = tokio::time::timeout(std::time::Duration::from_secs(30), subscriber)
+            .await
+            .expect("the subscriber saw every entry")
+            .unwrap();
+        let expected: Vec<u64> = (from_seq..total).collect();
+        assert_eq!(
+            seqs, expected,
+            "from {from_seq}: a gap, a duplicate or out of order"
+        );
+        assert_eq!(seqs.iter().collect::<BTreeSet<_>>().len(), seqs.len());
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(404);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    populate(&mut client, &mut generator, &server.vkey, 200).await;
+    // Graceful shutdown signs a final checkpoint covering everything.
+    server.stop().await;
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    let after = checkpoint(&mut client).await;
+    let verifier = LogVerifier::from_vkey(&server.vkey).unwrap();
+    let signed = verifier.verify(&after.note).unwrap();
+    assert!(signed.size > 200);
+    // The next event continues the same ledger.
+    let seqs = append_batch_ok(&mut client, generator.events(5)).await;
+    assert_eq!(seqs[0], signed.size);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_service_and_health_reports_serving() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let dir = tempfile::tempdir().unwrap();
+    let generator = Generator::new(505);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let channel = Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection response");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"aidledger.v1.Ledger".to_string()),
+        "{names:?}"
+    );
+
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "aidledger.v1.Ledger".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    drop(responses);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_rate_limit_refuses_with_resource_exhausted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(606);
+    let server = TestServer::start_with(dir.path(), generator.authority(), |config| {
+        config.rate_limit_per_second = 0.001;
+        config.rate_limit_burst = 1_000.0;
+    })
+    .await;
+    let mut client = server.client().await;
+    populate(&mut client, &mut generator, &server.vkey, 0).await;
+    // The set-up used most of the authority's and the fund's budget; flood one key.
+    let receipts = generator.receipts_by(0, 1_100);
+    let response = client
+        .append_batch(pb::AppendBatchRequest {
+            events: receipts[..1_000].to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let limited = response
+        .results
+        .iter()
+        .filter(|r| r.reason == "RATE_LIMITED")
+        .count();
+    assert!(limited > 0, "the key's burst was exhausted");
+    assert!(
+        response
+            .results
+            .iter()
+            .all(|r| r.code == 0 || r.code == Code::ResourceExhausted as i32)
+    );
+    server.stop().await;
+}
