@@ -2,3 +2,4 @@
 
 mod grpc;
 mod sequencer;
+mod tls;
