@@ -16,7 +16,7 @@ use aidledger_wire::pb::ledger_server::LedgerServer;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::ingest::{Clock, Ingest, IngestConfig, Writer, system_clock};
@@ -248,7 +248,14 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+            .serve_with_incoming_shutdown(
+                // Small request/response exchanges: without TCP_NODELAY, Nagle
+                // and delayed ACKs add ~40 ms to every append.
+                TcpIncoming::from(listener)
+                    .with_nodelay(Some(true))
+                    .with_keepalive(Some(std::time::Duration::from_secs(60))),
+                signal,
+            )
             .await;
         health_reporter
             .set_not_serving::<LedgerServer<LedgerService>>()

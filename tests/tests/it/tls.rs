@@ -59,14 +59,20 @@ async fn mutual_tls_admits_only_clients_with_a_trusted_certificate() {
 
     // Without a client certificate the handshake or the first call fails.
     let anonymous = match tls_client(server.port, &server_cert, None).await {
-        Ok(mut client) => client.get_checkpoint(pb::GetCheckpointRequest {}).await.is_ok(),
+        Ok(mut client) => client
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await
+            .is_ok(),
         Err(_) => false,
     };
     assert!(!anonymous, "a client without a certificate was served");
 
     // A plaintext client is not served either.
     let plaintext = match LedgerClient::connect(server.url()).await {
-        Ok(mut client) => client.get_checkpoint(pb::GetCheckpointRequest {}).await.is_ok(),
+        Ok(mut client) => client
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await
+            .is_ok(),
         Err(_) => false,
     };
     assert!(!plaintext, "a plaintext client was served by a TLS server");
