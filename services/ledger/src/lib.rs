@@ -9,6 +9,7 @@
 //! `prev_hash == head`, and "acknowledged means durable".
 
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod proofs;
 pub mod rate_limit;

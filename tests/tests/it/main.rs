@@ -1,5 +1,6 @@
 //! The one integration test binary: real ledgers on real files.
 
+mod demo;
 mod grpc;
 mod sequencer;
 mod tls;

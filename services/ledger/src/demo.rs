@@ -1,0 +1,182 @@
+//! `aidledger demo`: the whole system in one command. Starts the ledger on
+//! the embedded store in a local folder, creates its keys, submits a
+//! realistic programme year through gRPC like any agency would, prints what
+//! to try next, and keeps serving.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aidledger_demo::{DemoConfig, Programme};
+use aidledger_ledger::PublicKey;
+use aidledger_tlog::LogSigner;
+use aidledger_tlog::ed25519::SecretKey;
+use aidledger_wire::pb;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::{load_key_file, write_key_file};
+use crate::server::{Application, ServeConfig};
+
+/// The demo ledger's origin.
+pub const DEMO_ORIGIN: &str = "aid.ninhthuan.example/children-2025";
+
+/// Options of `aidledger demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Folder for the demo ledger and its key.
+    #[arg(long, default_value = "demo-data", env = "AIDLEDGER_DATA")]
+    pub data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = crate::config::DEFAULT_LISTEN, env = "AIDLEDGER_LISTEN")]
+    pub listen: SocketAddr,
+    /// Seed of the generated programme.
+    #[arg(long, default_value_t = 2025)]
+    pub seed: u64,
+    /// Steady-state events to add after the programme year (load).
+    #[arg(long, default_value_t = 0)]
+    pub extra_events: usize,
+    /// Submit the data and exit instead of serving on.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+/// Events per AppendBatch the demo sends.
+const DEMO_BATCH_EVENTS: usize = 500;
+
+/// Runs the demo until `shutdown` completes.
+pub async fn run(
+    args: DemoArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let key_path = args.data.join("ledger-key.pem");
+    if !key_path.exists() {
+        write_key_file(&key_path, &SecretKey::generate())?;
+    }
+    let ledger_key = load_key_file(&key_path)?;
+    let vkey = LogSigner::new(DEMO_ORIGIN, load_key_file(&key_path)?)?.vkey();
+    let mut programme = Programme::new(DemoConfig {
+        seed: args.seed,
+        origin: DEMO_ORIGIN.into(),
+        log_vkey: vkey.clone(),
+        extra_events: args.extra_events,
+    });
+    let mut config = ServeConfig::new(args.data.clone(), args.listen, DEMO_ORIGIN, ledger_key);
+    config.authority_key = Some(PublicKey(programme.authority_public_key()));
+    let app = Application::build(config)
+        .await
+        .context("starting the demo ledger")?;
+    let port = app.port();
+    let existing = app.size_at_start();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        tokio::select! {
+            () = shutdown => {},
+            _ = stopped => {},
+        }
+    }));
+    let url = format!("http://127.0.0.1:{port}");
+
+    if existing == 0 {
+        submit(&url, &mut programme).await?;
+    } else {
+        println!(
+            "The ledger in {} already holds {existing} entries; serving it as it is.",
+            args.data.display()
+        );
+    }
+    print_guide(&url, port, &args, &vkey, &programme);
+    if args.no_serve {
+        let _ = stop.send(());
+    } else {
+        println!("Serving. Press Ctrl-C to stop.");
+    }
+    server.await.context("the server task")??;
+    Ok(())
+}
+
+async fn submit(url: &str, programme: &mut Programme) -> anyhow::Result<()> {
+    let mut client = connect(url).await?;
+    let total = programme.total_events();
+    let progress = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events, {per_sec}, ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    progress.set_message("Submitting the programme year over gRPC");
+    let mut refused = 0usize;
+    loop {
+        let events = programme.next_batch(DEMO_BATCH_EVENTS);
+        if events.is_empty() {
+            break;
+        }
+        let count = events.len();
+        let response = client
+            .append_batch(pb::AppendBatchRequest { events })
+            .await
+            .context("submitting a batch of demo events")?
+            .into_inner();
+        for result in response.results.iter().filter(|r| r.code != 0) {
+            refused += 1;
+            progress.println(format!("refused: {} {}", result.reason, result.message));
+        }
+        progress.inc(count as u64);
+    }
+    progress.finish();
+    anyhow::ensure!(refused == 0, "{refused} demo events were refused");
+    // The next checkpoint covers everything just appended.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    Ok(())
+}
+
+async fn connect(
+    url: &str,
+) -> anyhow::Result<pb::ledger_client::LedgerClient<tonic::transport::Channel>> {
+    let mut last_error = None;
+    for _ in 0..50 {
+        match pb::ledger_client::LedgerClient::connect(url.to_owned()).await {
+            Ok(client) => return Ok(client),
+            Err(error) => last_error = Some(error),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last_error.expect("tried at least once")).with_context(|| format!("connecting to {url}"))
+}
+
+fn print_guide(url: &str, port: u16, args: &DemoArgs, vkey: &str, programme: &Programme) {
+    println!();
+    println!("aidledger demo: a year of the Ninh Thuận children's programme, verifiable.");
+    println!("  gRPC        {url}  (aidledger.v1.Ledger, health, reflection)");
+    println!("  origin      {DEMO_ORIGIN}");
+    println!("  vkey        {vkey}");
+    println!("  data        {}", args.data.display());
+    println!();
+    println!("Try:");
+    println!("  grpcurl -plaintext 127.0.0.1:{port} list");
+    println!(
+        "  cargo run -p aidctl -- --ledger {url} --origin {DEMO_ORIGIN} --vkey '{vkey}' checkpoint"
+    );
+    println!("  cargo run -p aidctl -- --ledger {url} --origin {DEMO_ORIGIN} tail --from 0");
+    let samples = programme.sample_references();
+    if !samples.is_empty() {
+        println!();
+        println!("Donations a donor can look up (receipt id, bank reference, amount):");
+        for sample in samples {
+            println!(
+                "  {}  {}  {} VND  {}",
+                sample.receipt_id,
+                sample.reference,
+                sample.amount_vnd,
+                if sample.public_name {
+                    sample.donor_name.as_str()
+                } else {
+                    "Nhà hảo tâm ẩn danh / Anonymous donor"
+                }
+            );
+        }
+    }
+    println!();
+    println!("Projections and the public web feed are not part of the demo yet (issues 4 and 6).");
+}
