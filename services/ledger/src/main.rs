@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve aidledger.v1.Ledger over gRPC on the embedded store.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start a ledger with a realistic programme year submitted over gRPC,
     /// and keep serving it.
     Demo(aidledger::demo::DemoArgs),
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Demo(args) => aidledger::demo::run(args, shutdown_signal()).await,
     }
 }
