@@ -230,6 +230,15 @@ mod tests {
     }
 
     #[test]
+    fn the_deployment_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/aidledger.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let settings: FileSettings = toml::from_str(&text).unwrap();
+        assert_eq!(settings.checkpoint_interval_ms, Some(500));
+        assert!(settings.authority_public_key.is_some());
+    }
+
+    #[test]
     fn a_key_file_readable_by_others_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let error = load_key_file(&key_file(dir.path(), 0o644)).unwrap_err();

@@ -567,3 +567,51 @@ async fn per_key_rate_limit_refuses_with_resource_exhausted() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_keeps_every_acknowledged_in_flight_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(808);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    populate(&mut client, &mut generator, &server.vkey, 0).await;
+    let mut tasks = Vec::new();
+    for event in generator.receipts(300) {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .append(pb::AppendRequest {
+                    event: Some(event),
+                    wait_for_checkpoint: false,
+                })
+                .await
+                .map(|r| r.into_inner())
+        }));
+    }
+    // Stop while the appends are in flight.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    server.stop().await;
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        if let Ok(response) = task.await.unwrap() {
+            acknowledged.push(response);
+        }
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "some appends were in flight and answered"
+    );
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    for response in acknowledged {
+        let entry = client
+            .get_entry(pb::GetEntryRequest {
+                key: Some(pb::get_entry_request::Key::Seq(response.seq)),
+            })
+            .await
+            .expect("an acknowledged entry survives shutdown")
+            .into_inner();
+        assert_eq!(entry.entry, response.entry);
+    }
+    server.stop().await;
+}
