@@ -41,6 +41,10 @@ pub struct DemoArgs {
     pub no_serve: bool,
 }
 
+/// The agency whose key the demo writes to `keys/`: the provincial
+/// children's fund, which may record receipts.
+pub const DEMO_AGENCY: &str = "quy-bao-tro-tre-em";
+
 /// Events per AppendBatch the demo sends.
 const DEMO_BATCH_EVENTS: usize = 500;
 
@@ -63,6 +67,17 @@ pub async fn run(
         log_vkey: vkey.clone(),
         extra_events: args.extra_events,
     });
+    // One agency's key on disk, so a newcomer can sign and submit an event
+    // by hand with aidctl.
+    let keys_dir = args.data.join("keys");
+    std::fs::create_dir_all(&keys_dir)
+        .with_context(|| format!("creating {}", keys_dir.display()))?;
+    let fund_key_path = keys_dir.join(format!("{DEMO_AGENCY}.pem"));
+    if let Some(key) = programme.signing_key(DEMO_AGENCY) {
+        if !fund_key_path.exists() {
+            write_key_file(&fund_key_path, key)?;
+        }
+    }
     let mut config = ServeConfig::new(args.data.clone(), args.listen, DEMO_ORIGIN, ledger_key);
     config.authority_key = Some(PublicKey(programme.authority_public_key()));
     let app = Application::build(config)

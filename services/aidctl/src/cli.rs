@@ -1,0 +1,230 @@
+//! The command line: global connection options and one subcommand per task.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The aidledger command line, for agencies and operators.
+#[derive(Debug, Parser)]
+#[command(name = "aidctl", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach and trust the ledger.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The ledger's gRPC endpoint, http:// or https://.
+    #[arg(
+        long,
+        global = true,
+        env = "AIDLEDGER_URL",
+        default_value = "http://127.0.0.1:50051",
+        value_name = "URL"
+    )]
+    pub ledger: String,
+    /// The ledger's origin (SPEC §2), bound into every event signature.
+    /// Optional when --vkey is given.
+    #[arg(long, global = true, env = "AIDLEDGER_ORIGIN", value_name = "ORIGIN")]
+    pub origin: Option<String>,
+    /// The ledger's checkpoint verifier key (C2SP vkey): checkpoints and
+    /// proofs are then verified locally against it.
+    #[arg(long, global = true, env = "AIDLEDGER_VKEY", value_name = "VKEY")]
+    pub vkey: Option<String>,
+    /// CA certificate (PEM) of the ledger's TLS certificate; needed for https://.
+    #[arg(long, global = true, env = "AIDLEDGER_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), for a ledger that requires mutual TLS.
+    #[arg(long, global = true, env = "AIDLEDGER_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM). Named --tls-key because
+    /// --key is the signing key of the commands that sign.
+    #[arg(long, global = true, env = "AIDLEDGER_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// The name expected in the server certificate, if not the URL's host.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_domain: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an Ed25519 signing key (PKCS#8 PEM, mode 0600).
+    Keygen(KeygenArgs),
+    /// Build, sign and submit the Genesis event (entry 0).
+    Genesis(GenesisArgs),
+    /// Sign and submit events written as JSON or JSON lines.
+    Submit(SubmitArgs),
+    /// Print one entry as JSON.
+    Get(GetArgs),
+    /// Follow the log, printing entries as JSON lines, chain-checked.
+    Tail(TailArgs),
+    /// Print the latest checkpoint (verified with --vkey).
+    Checkpoint,
+    /// Prove an entry's inclusion in the latest checkpoint, verified locally.
+    Prove(ProveArgs),
+    /// Import a bank statement export (CSV) as Receipt events.
+    ImportStatement(ImportStatementArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the key; never overwritten.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also print the C2SP verifier key of this key as a ledger key for this
+    /// origin.
+    #[arg(long, value_name = "ORIGIN")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenesisArgs {
+    /// The authority's first key (PKCS#8 PEM); it signs the Genesis and is
+    /// registered by it.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    #[arg(long, value_name = "ID")]
+    pub authority_org_id: String,
+    #[arg(long, value_name = "NAME")]
+    pub authority_name: String,
+    /// The ledger's checkpoint verifier key; its origin is the ledger's.
+    #[arg(long, value_name = "VKEY")]
+    pub log_vkey: String,
+}
+
+/// Limit on events per AppendBatch request: keeps one request far below
+/// gRPC's default 4 MiB message limit (entries are at most 64 KiB).
+pub const BATCH_EVENTS_MAX: usize = 50;
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The signing key (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The acting organisation of events that do not name one.
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+    /// Send N events per AppendBatch request instead of one Append each.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=BATCH_EVENTS_MAX as u64))]
+    pub batch: Option<u64>,
+    /// Wait until a checkpoint covers each event and verify its inclusion
+    /// proof (single appends only).
+    #[arg(long, conflicts_with = "batch")]
+    pub wait_checkpoint: bool,
+    /// A JSON file (one event or an array), a JSON lines file, or - for
+    /// standard input.
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
+}
+
+/// Which entry.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct EntrySelector {
+    /// By position.
+    #[arg(long, value_name = "N")]
+    pub seq: Option<u64>,
+    /// By the event id of the event it carries.
+    #[arg(long, value_name = "ID")]
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub entry: EntrySelector,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The first entry to print.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub from: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    #[command(flatten)]
+    pub entry: EntrySelector,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportStatementArgs {
+    /// The signing key (PKCS#8 PEM) of the receiving organisation.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The receiving organisation (the importer).
+    #[arg(long, value_name = "ORG")]
+    pub org: String,
+    /// The donor every line of this statement came from.
+    #[arg(long, value_name = "ORG_ID")]
+    pub donor_org: String,
+    /// The asset the amounts are in.
+    #[arg(long, value_name = "ASSET", default_value = "VND")]
+    pub asset: String,
+    /// Earmark every receipt for this commune.
+    #[arg(long, value_name = "CODE")]
+    pub earmark_commune: Option<String>,
+    /// Earmark every receipt for this category (e.g. NUTRITION).
+    #[arg(long, value_name = "CATEGORY")]
+    pub earmark_category: Option<String>,
+    /// Events per AppendBatch request.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=BATCH_EVENTS_MAX as u64))]
+    pub batch: u64,
+    /// Print the events that would be submitted, as JSON lines, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The statement (CSV with a header row: date, amount, reference, ...),
+    /// or - for standard input.
+    #[arg(value_name = "FILE.csv")]
+    pub input: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "aidctl",
+            "get",
+            "--seq",
+            "3",
+            "--ledger",
+            "http://ledger:1",
+            "--origin",
+            "aid.example/log",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.ledger, "http://ledger:1");
+        let Command::Get(get) = cli.command else {
+            panic!("get")
+        };
+        assert_eq!(get.entry.seq, Some(3));
+    }
+
+    #[test]
+    fn an_entry_is_selected_exactly_once() {
+        assert!(Cli::try_parse_from(["aidctl", "get"]).is_err());
+        assert!(Cli::try_parse_from(["aidctl", "get", "--seq", "1", "--event-id", "x"]).is_err());
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        let args = ["aidctl", "submit", "--key", "k", "--batch", "0", "e.json"];
+        assert!(Cli::try_parse_from(args).is_err());
+        let args = ["aidctl", "submit", "--key", "k", "--batch", "51", "e.json"];
+        assert!(Cli::try_parse_from(args).is_err());
+    }
+}
