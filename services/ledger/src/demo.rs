@@ -73,10 +73,10 @@ pub async fn run(
     std::fs::create_dir_all(&keys_dir)
         .with_context(|| format!("creating {}", keys_dir.display()))?;
     let fund_key_path = keys_dir.join(format!("{DEMO_AGENCY}.pem"));
-    if let Some(key) = programme.signing_key(DEMO_AGENCY) {
-        if !fund_key_path.exists() {
-            write_key_file(&fund_key_path, key)?;
-        }
+    if let Some(key) = programme.signing_key(DEMO_AGENCY)
+        && !fund_key_path.exists()
+    {
+        write_key_file(&fund_key_path, key)?;
     }
     let mut config = ServeConfig::new(args.data.clone(), args.listen, DEMO_ORIGIN, ledger_key);
     config.authority_key = Some(PublicKey(programme.authority_public_key()));
