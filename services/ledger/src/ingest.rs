@@ -136,6 +136,7 @@ impl Ingest {
                     committed: committed_tx,
                     checkpoint: checkpoint_tx,
                     last_checkpoint_at: Instant::now(),
+                    carried: None,
                 };
                 writer.run(&runtime);
             })
@@ -189,6 +190,8 @@ struct WriterLoop {
     committed: watch::Sender<u64>,
     checkpoint: watch::Sender<Option<Arc<SignedCheckpoint>>>,
     last_checkpoint_at: Instant,
+    /// A job taken from the queue that did not fit in the last group.
+    carried: Option<Job>,
 }
 
 impl WriterLoop {
@@ -200,17 +203,27 @@ impl WriterLoop {
                 .checkpoint_interval
                 .saturating_sub(self.last_checkpoint_at.elapsed())
                 .max(Duration::from_millis(1));
-            let first =
-                runtime.block_on(async { tokio::time::timeout(wait, self.jobs.recv()).await });
-            let mut batch = match first {
-                Ok(Some(job)) => vec![job],
-                // Every handle dropped: shut down after the last commit.
-                Ok(None) => break,
-                Err(_elapsed) => Vec::new(),
+            let mut batch = match self.carried.take() {
+                Some(job) => vec![job],
+                None => {
+                    let first = runtime
+                        .block_on(async { tokio::time::timeout(wait, self.jobs.recv()).await });
+                    match first {
+                        Ok(Some(job)) => vec![job],
+                        // Every handle dropped: shut down after the last commit.
+                        Ok(None) => break,
+                        Err(_elapsed) => Vec::new(),
+                    }
+                }
             };
             let mut events: usize = batch.iter().map(|job| job.events.len()).sum();
             while events < self.config.batch_events_max {
                 match self.jobs.try_recv() {
+                    // A job that would overfill the group waits for the next.
+                    Ok(job) if events + job.events.len() > self.config.batch_events_max => {
+                        self.carried = Some(job);
+                        break;
+                    }
                     Ok(job) => {
                         events += job.events.len();
                         batch.push(job);

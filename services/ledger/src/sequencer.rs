@@ -16,7 +16,8 @@ use aidledger_ledger::{
     Rejection, State, Timestamp, check_format, encode_entry, verify_submission,
 };
 use aidledger_store::{
-    AppendBatch, ENTRIES_PAGE_MAX, LogStore, NewEntry, READ_HASHES_MAX, StoreError,
+    AppendBatch, BATCH_ENTRIES_MAX, ENTRIES_PAGE_MAX, LogStore, NewEntry, READ_HASHES_MAX,
+    StoreError,
 };
 use aidledger_tlog::{
     Checkpoint, CheckpointError, Hash, LogSigner, LogVerifier, ProofError, TreeBuilder, leaf_hash,
@@ -383,10 +384,7 @@ impl Sequencer {
             return Err(LedgerError::Stopped);
         }
         let recorded_at = now.max(self.state.last_recorded_at());
-        let first_seq = self.tree.size();
-        let first_hash_index = stored_hash_count(first_seq);
-        let mut entries = Vec::new();
-        let mut hashes = Vec::new();
+        let mut pending = PendingBatch::new(self.tree.size());
         let mut results = Vec::with_capacity(submissions.len());
         // Rules are applied to the in-memory state as the batch is built; if
         // the store then fails, state and store disagree, so the sequencer
@@ -422,9 +420,11 @@ impl Sequencer {
                 continue;
             }
             let leaf = leaf_hash(&entry);
-            hashes.extend(self.tree.push(leaf));
+            pending
+                .hashes
+                .extend(self.tree.push(leaf).into_iter().map(|h| h.0));
             self.head = leaf.0;
-            entries.push(NewEntry {
+            pending.entries.push(NewEntry {
                 bytes: entry.clone(),
                 event_id: checked.event.event_id,
             });
@@ -433,24 +433,37 @@ impl Sequencer {
                 leaf_hash: leaf,
                 entry,
             }));
-        }
-        if !entries.is_empty() {
-            let batch = AppendBatch {
-                first_seq,
-                entries,
-                first_hash_index,
-                hashes: hashes.into_iter().map(|h| h.0).collect(),
-            };
-            // The commit point: once this returns Ok the batch is fsync'd and
-            // may be acknowledged. A crash before it leaves no trace of the
-            // batch; a crash inside it leaves all or nothing, and open()
-            // rebuilds the state from whatever is durable.
-            if let Err(error) = self.store.append(&batch) {
-                self.stopped = true;
-                return Err(LedgerError::Storage(error));
+            // A store transaction takes at most BATCH_ENTRIES_MAX entries; a
+            // larger group becomes several transactions, all durable before
+            // any result is returned.
+            if pending.entries.len() == BATCH_ENTRIES_MAX {
+                let next = std::mem::replace(&mut pending, PendingBatch::new(self.tree.size()));
+                self.commit(next)?;
             }
         }
+        self.commit(pending)?;
         Ok(results)
+    }
+
+    /// The commit point: once the store returns Ok the entries are fsync'd
+    /// and may be acknowledged. A crash before it leaves no trace of them; a
+    /// crash inside it leaves all or nothing, and open() rebuilds the state
+    /// from whatever is durable.
+    fn commit(&mut self, pending: PendingBatch) -> Result<(), LedgerError> {
+        if pending.entries.is_empty() {
+            return Ok(());
+        }
+        let batch = AppendBatch {
+            first_seq: pending.first_seq,
+            first_hash_index: stored_hash_count(pending.first_seq),
+            entries: pending.entries,
+            hashes: pending.hashes,
+        };
+        if let Err(error) = self.store.append(&batch) {
+            self.stopped = true;
+            return Err(LedgerError::Storage(error));
+        }
+        Ok(())
     }
 
     /// The latest signed checkpoint, if any.
@@ -522,6 +535,23 @@ impl Sequencer {
             });
         }
         Ok(())
+    }
+}
+
+/// Entries accepted but not yet handed to the store.
+struct PendingBatch {
+    first_seq: u64,
+    entries: Vec<NewEntry>,
+    hashes: Vec<[u8; 32]>,
+}
+
+impl PendingBatch {
+    fn new(first_seq: u64) -> Self {
+        PendingBatch {
+            first_seq,
+            entries: Vec::new(),
+            hashes: Vec::new(),
+        }
     }
 }
 

@@ -297,3 +297,22 @@ fn a_batch_interrupted_before_its_commit_leaves_no_trace() {
         append_all(&mut reopened, batch);
     }
 }
+
+/// Regression: the writer grouped 64 concurrent batches of 100 into one
+/// group of more than 4,096 events, the store refused a transaction that
+/// large, and the ledger stopped. A group of any size is now split into
+/// store-sized transactions.
+#[test]
+fn a_group_larger_than_one_store_transaction_is_split_not_refused() {
+    let store = Arc::new(MemStore::new());
+    let mut generator = Generator::new(31);
+    let mut ledger = Sequencer::open(store.clone(), config(generator.authority())).unwrap();
+    append_all(&mut ledger, generator.setup(&vkey()));
+    let group = aidledger_store::BATCH_ENTRIES_MAX * 2 + 100;
+    append_all(&mut ledger, generator.receipts(group));
+    let (size, root) = (ledger.size(), ledger.root());
+    drop(ledger);
+    let reopened = Sequencer::open(store, config(generator.authority())).unwrap();
+    assert_eq!(reopened.size(), size);
+    assert_eq!(reopened.root(), root);
+}
