@@ -60,8 +60,11 @@ fn main() {
 async fn bench() {
     let dir = tempfile::tempdir().unwrap();
     let mut generator = Generator::new(99);
+    // The production defaults (TestServer shortens the checkpoint interval
+    // for tests; put the default back).
     let server = TestServer::start_with(dir.path(), generator.authority(), |config| {
-        config.ingest.checkpoint_interval = Duration::from_millis(500);
+        config.ingest.checkpoint_interval =
+            aidledger::ingest::IngestConfig::default().checkpoint_interval;
     })
     .await;
     let mut client = server.client().await;

@@ -234,7 +234,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/aidledger.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let settings: FileSettings = toml::from_str(&text).unwrap();
-        assert_eq!(settings.checkpoint_interval_ms, Some(500));
+        assert_eq!(settings.checkpoint_interval_ms, Some(250));
         assert!(settings.authority_public_key.is_some());
     }
 
