@@ -11,7 +11,7 @@ use aidledger::{Outcome, Sequencer};
 use aidledger_ledger::{CheckedEvent, Rejection, signing_message};
 use aidledger_store::{AppendBatch, LogStore, NewEntry, RedbStore};
 use aidledger_tests::generator::Generator;
-use aidledger_tests::{ORIGIN, at, config, ledger_key};
+use aidledger_tests::{ORIGIN, at, config, ledger_key, scaled};
 use aidledger_tlog::{
     LogSigner, TreeBuilder, ed25519, leaf_hash, stored_hash_count, verify_consistency,
     verify_inclusion,
@@ -20,17 +20,6 @@ use aidledger_wire::pb;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-
-fn scale() -> f64 {
-    std::env::var("AIDLEDGER_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0)
-}
-
-fn scaled(n: usize) -> usize {
-    ((n as f64 * scale()) as usize).max(1)
-}
 
 fn rate(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64()

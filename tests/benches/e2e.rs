@@ -13,23 +13,12 @@ use std::time::{Duration, Instant};
 
 use aidledger_ledger::signing_message;
 use aidledger_tests::generator::Generator;
-use aidledger_tests::{ORIGIN, TestServer};
+use aidledger_tests::{ORIGIN, TestServer, scaled};
 use aidledger_tlog::ed25519;
 use aidledger_wire::pb;
 use pb::ledger_client::LedgerClient;
 use rayon::prelude::*;
 use tonic::transport::Channel;
-
-fn scale() -> f64 {
-    std::env::var("AIDLEDGER_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0)
-}
-
-fn scaled(n: usize) -> usize {
-    ((n as f64 * scale()) as usize).max(1)
-}
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]

@@ -13,6 +13,20 @@ use aidledger_store::{LogStore, RedbStore};
 use aidledger_tlog::LogSigner;
 use aidledger_tlog::ed25519::SecretKey;
 
+/// `AIDLEDGER_BENCH_SCALE` (default 1.0): below 1 for a quick benchmark
+/// smoke run.
+pub fn bench_scale() -> f64 {
+    std::env::var("AIDLEDGER_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0)
+}
+
+/// `n` scaled by [`bench_scale`], at least 1.
+pub fn scaled(n: usize) -> usize {
+    ((n as f64 * bench_scale()) as usize).max(1)
+}
+
 /// The origin every test ledger uses.
 pub const ORIGIN: &str = "aid.ninhthuan.example/children-test";
 

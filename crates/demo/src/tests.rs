@@ -22,25 +22,7 @@ const LOG_VKEY: &str =
 /// field tags (SPEC §4), generously.
 const ENTRY_OVERHEAD_BYTES: usize = 128;
 
-const EVERY_KIND: [&str; 17] = [
-    "genesis",
-    "register_org",
-    "register_key",
-    "revoke_key",
-    "register_commune",
-    "register_asset",
-    "publish_need",
-    "publish_plan",
-    "pledge",
-    "cancel_pledge",
-    "receipt",
-    "transfer",
-    "transfer_received",
-    "delivery",
-    "inspection",
-    "reversal",
-    "commendation",
-];
+use aidledger_ledger::event::KIND_NAMES as EVERY_KIND;
 
 fn config(seed: u64, extra_events: usize) -> DemoConfig {
     DemoConfig {

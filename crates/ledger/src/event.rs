@@ -166,8 +166,31 @@ pub enum Body {
     Commendation(Commendation),
 }
 
+/// The `body` field names of SPEC §7, in `.proto` order: the vocabulary of
+/// every tool that names event kinds.
+pub const KIND_NAMES: [&str; 17] = [
+    "genesis",
+    "register_org",
+    "register_key",
+    "revoke_key",
+    "register_commune",
+    "register_asset",
+    "publish_need",
+    "publish_plan",
+    "pledge",
+    "cancel_pledge",
+    "receipt",
+    "transfer",
+    "transfer_received",
+    "delivery",
+    "inspection",
+    "reversal",
+    "commendation",
+];
+
 impl Body {
-    /// The `body` field name of SPEC §7, for messages and logs.
+    /// The `body` field name of SPEC §7 (one of [`KIND_NAMES`]), for
+    /// messages and logs.
     pub fn kind_name(&self) -> &'static str {
         match self {
             Body::Genesis(_) => "genesis",

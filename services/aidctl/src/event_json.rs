@@ -31,25 +31,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// The body field names of SPEC §7, in `.proto` order.
-pub const KINDS: [&str; 17] = [
-    "genesis",
-    "register_org",
-    "register_key",
-    "revoke_key",
-    "register_commune",
-    "register_asset",
-    "publish_need",
-    "publish_plan",
-    "pledge",
-    "cancel_pledge",
-    "receipt",
-    "transfer",
-    "transfer_received",
-    "delivery",
-    "inspection",
-    "reversal",
-    "commendation",
-];
+pub use aidledger_ledger::event::KIND_NAMES as KINDS;
 
 /// A malformed JSON event: the field path and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
