@@ -17,24 +17,24 @@ use rand::{Rng, SeedableRng};
 
 use crate::ORIGIN;
 
-/// Communes the generated programme serves (codes and names of Ninh Thuận's
-/// zone III communes).
+/// Communes the generated programme serves: the official codes and names of
+/// Ninh Thuận's zone III communes.
 pub const COMMUNES: [(&str, &str, &str); 15] = [
-    ("22963", "Phước Đại", "Bác Ái"),
-    ("22966", "Phước Thành", "Bác Ái"),
-    ("22969", "Phước Chính", "Bác Ái"),
-    ("22972", "Phước Trung", "Bác Ái"),
-    ("22975", "Phước Tân", "Bác Ái"),
-    ("22978", "Phước Tiến", "Bác Ái"),
-    ("22981", "Phước Thắng", "Bác Ái"),
-    ("22984", "Phước Hòa", "Bác Ái"),
-    ("22987", "Phước Bình", "Bác Ái"),
-    ("23005", "Mỹ Sơn", "Ninh Sơn"),
-    ("23008", "Ma Nới", "Ninh Sơn"),
-    ("23041", "Phước Hà", "Thuận Nam"),
-    ("22990", "Bắc Sơn", "Thuận Bắc"),
-    ("22993", "Phước Chiến", "Thuận Bắc"),
-    ("22996", "Phước Kháng", "Thuận Bắc"),
+    ("22801", "Phước Đại", "Bác Ái"),
+    ("22798", "Phước Thành", "Bác Ái"),
+    ("22804", "Phước Chính", "Bác Ái"),
+    ("22807", "Phước Trung", "Bác Ái"),
+    ("22789", "Phước Tân", "Bác Ái"),
+    ("22792", "Phước Tiến", "Bác Ái"),
+    ("22795", "Phước Thắng", "Bác Ái"),
+    ("22786", "Phước Hòa", "Bác Ái"),
+    ("22783", "Phước Bình", "Bác Ái"),
+    ("22822", "Mỹ Sơn", "Ninh Sơn"),
+    ("22828", "Ma Nới", "Ninh Sơn"),
+    ("22885", "Phước Hà", "Thuận Nam"),
+    ("22853", "Bắc Sơn", "Thuận Bắc"),
+    ("22837", "Phước Chiến", "Thuận Bắc"),
+    ("22843", "Phước Kháng", "Thuận Bắc"),
 ];
 
 const AGENCIES: [(&str, &str); 4] = [

@@ -282,7 +282,7 @@ async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
         e.event_id = "00000000-0000-4000-8000-00000000cafe".into();
         e.body = Some(pb::event::Body::Transfer(pb::Transfer {
             transfer_id: "t-overdraft".into(),
-            to_org_id: "ubnd-22963".into(),
+            to_org_id: "ubnd-22801".into(),
             asset_id: "VND".into(),
             quantity: 999_999_999_999_999,
             earmark: None,
