@@ -24,6 +24,12 @@ use crate::rate_limit::RateLimiter;
 use crate::sequencer::{LedgerConfig, Sequencer};
 use crate::service::{LedgerService, Limits};
 
+/// Concurrent streams (requests and subscriptions) on one connection.
+pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
+
+/// How long shutdown waits for connections to finish before it stops them.
+pub const SHUTDOWN_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// PEM material for TLS; with `client_ca_pem`, clients must present a
 /// certificate it signed (mutual TLS). `Debug` never prints the key.
 #[derive(Clone)]
@@ -230,7 +236,13 @@ impl Application {
         let ledger = LedgerServer::new(service)
             .max_decoding_message_size(request_bytes_max.saturating_mul(2))
             .max_encoding_message_size(request_bytes_max.saturating_mul(2));
-        let mut builder = Server::builder();
+        // Bounds per connection, so one client cannot open streams without
+        // limit; keepalive finds dead peers, and a drain limit keeps a
+        // client that never finishes its request from holding up shutdown.
+        let mut builder = Server::builder()
+            .max_concurrent_streams(Some(STREAMS_PER_CONNECTION_MAX))
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
         if let Some(tls) = tls {
             let mut tls_config =
                 ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
@@ -244,7 +256,8 @@ impl Application {
             tracing::info!("shutting down: finishing in-flight appends");
             let _ = closing.send(true);
         };
-        let served = builder
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = builder
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger)
@@ -254,9 +267,24 @@ impl Application {
                 TcpIncoming::from(listener)
                     .with_nodelay(Some(true))
                     .with_keepalive(Some(std::time::Duration::from_secs(60))),
-                signal,
-            )
-            .await;
+                async move {
+                    signal.await;
+                    let _ = drained_tx.send(());
+                },
+            );
+        // After the shutdown signal, give connections SHUTDOWN_DRAIN_MAX to
+        // finish; then stop serving them. Appends already handed to the
+        // writer still complete: it drains its queue below.
+        let served = tokio::select! {
+            served = serve => served,
+            () = async {
+                let _ = drained_rx.await;
+                tokio::time::sleep(SHUTDOWN_DRAIN_MAX).await;
+            } => {
+                tracing::warn!("connections did not finish within {SHUTDOWN_DRAIN_MAX:?}; closing them");
+                Ok(())
+            }
+        };
         health_reporter
             .set_not_serving::<LedgerServer<LedgerService>>()
             .await;

@@ -11,7 +11,7 @@ use aidledger_ledger::{CheckedEvent, Rejection};
 use aidledger_store::{ENTRIES_PAGE_MAX, LogStore, StoreError};
 use aidledger_tlog::leaf_hash;
 use aidledger_wire::{Message, pb};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status};
@@ -29,8 +29,12 @@ pub struct Limits {
     pub batch_events_max: usize,
     /// Bytes of one request: bounds memory per request.
     pub request_bytes_max: usize,
-    /// Entries a subscriber may lag before it is slowed: bounds memory per stream.
+    /// Entries a subscriber may lag before it is slowed: bounds memory per
+    /// stream (at most this many 64 KiB entries).
     pub subscribe_buffer_max: usize,
+    /// Request bytes being verified or queued for the writer at once, over
+    /// all clients: bounds the memory appends can hold.
+    pub in_flight_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -38,7 +42,8 @@ impl Default for Limits {
         Limits {
             batch_events_max: 1_000,
             request_bytes_max: 16 * 1024 * 1024,
-            subscribe_buffer_max: 1_024,
+            subscribe_buffer_max: 64,
+            in_flight_bytes_max: 256 * 1024 * 1024,
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct LedgerService {
     limits: Limits,
     rate_limiter: Arc<RateLimiter>,
     closing: watch::Receiver<bool>,
+    /// One permit per KiB of request in flight.
+    in_flight: Arc<Semaphore>,
 }
 
 impl LedgerService {
@@ -68,10 +75,26 @@ impl LedgerService {
             origin: origin.into(),
             store,
             ingest,
+            in_flight: Arc::new(Semaphore::new(
+                (limits.in_flight_bytes_max / 1024).clamp(1, Semaphore::MAX_PERMITS),
+            )),
             limits,
             rate_limiter,
             closing,
         }
+    }
+
+    /// Waits until `len` more request bytes fit in memory.
+    async fn admit(&self, len: usize) -> Result<OwnedSemaphorePermit, Status> {
+        // A request larger than the whole budget waits for all of it, not
+        // forever.
+        let budget = (self.limits.in_flight_bytes_max / 1024).max(1);
+        let permits = u32::try_from((len / 1024).clamp(1, budget)).unwrap_or(u32::MAX);
+        self.in_flight
+            .clone()
+            .acquire_many_owned(permits)
+            .await
+            .map_err(|_| Status::unavailable("the ledger is shutting down"))
     }
 
     fn check_request_size(&self, len: usize) -> Result<(), Status> {
@@ -102,7 +125,13 @@ impl LedgerService {
             .into_iter()
             .map(|result| {
                 result.and_then(|checked| {
-                    if self.rate_limiter.allow(&checked.signer.0) {
+                    // SPEC §6: resubmitting an identical event returns the
+                    // original seq; a retry must not be refused for rate.
+                    let known = matches!(
+                        self.store.seq_of_event(&checked.event.event_id),
+                        Ok(Some(_))
+                    );
+                    if known || self.rate_limiter.allow(&checked.signer.0) {
                         Ok(checked)
                     } else {
                         Err(Rejection::new(
@@ -141,8 +170,8 @@ impl LedgerService {
     }
 
     fn inclusion(&self, seq: u64, tree_size: u64) -> Result<pb::InclusionProof, Status> {
-        let hashes = proofs::inclusion_proof(self.store.as_ref(), seq, tree_size)
-            .map_err(|e| refusal(Code::InvalidArgument, "BAD_PROOF_REQUEST", &e.to_string()))?;
+        let hashes =
+            proofs::inclusion_proof(self.store.as_ref(), seq, tree_size).map_err(proof_status)?;
         let checkpoint = match self.store.checkpoint_at(tree_size).map_err(store_status)? {
             Some(note) => Some(pb::Checkpoint {
                 note,
@@ -171,6 +200,28 @@ fn store_status(error: StoreError) -> Status {
     Status::internal(format!("reading the log: {error}"))
 }
 
+fn stopping() -> Status {
+    refusal(
+        Code::Unavailable,
+        "LEDGER_STOPPING",
+        "the ledger is shutting down; resubscribe from the next seq",
+    )
+}
+
+/// A proof the store could not read is the server's failure, not a bad request.
+fn proof_status(error: aidledger_tlog::ProofError) -> Status {
+    match error {
+        aidledger_tlog::ProofError::Read(detail) => {
+            Status::internal(format!("reading tree hashes: {detail}"))
+        }
+        other => refusal(
+            Code::InvalidArgument,
+            "BAD_PROOF_REQUEST",
+            &other.to_string(),
+        ),
+    }
+}
+
 fn ingest_status(error: IngestError) -> Status {
     refusal(Code::Unavailable, "LEDGER_STOPPED", &error.to_string())
 }
@@ -182,13 +233,22 @@ fn append_result(outcome: &Result<Outcome, Rejection>, store: &dyn LogStore) -> 
             leaf_hash: leaf_hash.0.to_vec(),
             ..Default::default()
         },
-        Ok(Outcome::Duplicate { seq }) => pb::AppendResult {
-            seq: *seq,
-            leaf_hash: proofs::leaf_hash(store, *seq)
-                .map(|h| h.0.to_vec())
-                .unwrap_or_default(),
-            duplicate: true,
-            ..Default::default()
+        Ok(Outcome::Duplicate { seq }) => match proofs::leaf_hash(store, *seq) {
+            Ok(leaf) => pb::AppendResult {
+                seq: *seq,
+                leaf_hash: leaf.0.to_vec(),
+                duplicate: true,
+                ..Default::default()
+            },
+            Err(error) => pb::AppendResult {
+                seq: *seq,
+                code: Code::Internal as i32,
+                message: format!(
+                    "the event is at seq {seq}, but reading its leaf hash failed: {error}"
+                ),
+                duplicate: true,
+                ..Default::default()
+            },
         },
         Err(rejection) => pb::AppendResult {
             code: rejection.code().as_i32(),
@@ -208,7 +268,9 @@ impl pb::ledger_server::Ledger for LedgerService {
         request: Request<pb::AppendRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
         let request = request.into_inner();
-        self.check_request_size(request.encoded_len())?;
+        let len = request.encoded_len();
+        self.check_request_size(len)?;
+        let _admitted = self.admit(len).await?;
         let Some(event) = request.event else {
             return Err(refusal(
                 Code::InvalidArgument,
@@ -267,7 +329,9 @@ impl pb::ledger_server::Ledger for LedgerService {
         request: Request<pb::AppendBatchRequest>,
     ) -> Result<Response<pb::AppendBatchResponse>, Status> {
         let request = request.into_inner();
-        self.check_request_size(request.encoded_len())?;
+        let len = request.encoded_len();
+        self.check_request_size(len)?;
+        let _admitted = self.admit(len).await?;
         if request.events.len() > self.limits.batch_events_max {
             return Err(refusal(
                 Code::ResourceExhausted,
@@ -378,8 +442,16 @@ impl pb::ledger_server::Ledger for LedgerService {
                             leaf_hash: leaf_hash(&entry).0.to_vec(),
                             entry,
                         };
-                        if sender.send(Ok(message)).await.is_err() {
-                            return; // the subscriber went away
+                        // A subscriber that stops reading must not hold up
+                        // shutdown.
+                        tokio::select! {
+                            sent = sender.send(Ok(message)) => if sent.is_err() {
+                                return; // the subscriber went away
+                            },
+                            _ = closing.wait_for(|closing| *closing) => {
+                                let _ = sender.try_send(Err(stopping()));
+                                return;
+                            }
                         }
                         next = seq + 1;
                     }
@@ -388,7 +460,11 @@ impl pb::ledger_server::Ledger for LedgerService {
                 // shutdown is not held up by idle subscribers.
                 tokio::select! {
                     changed = committed.changed() => if changed.is_err() { return },
-                    _ = closing.wait_for(|closing| *closing) => return,
+                    _ = closing.wait_for(|closing| *closing) => {
+                        // Not a normal end: the client should reconnect.
+                        let _ = sender.try_send(Err(stopping()));
+                        return;
+                    }
                 }
             }
         });
@@ -462,7 +538,7 @@ impl pb::ledger_server::Ledger for LedgerService {
             ));
         }
         let hashes = proofs::consistency_proof(self.store.as_ref(), request.old_size, new_size)
-            .map_err(|e| refusal(Code::InvalidArgument, "BAD_PROOF_REQUEST", &e.to_string()))?;
+            .map_err(proof_status)?;
         Ok(Response::new(pb::ConsistencyProof {
             old_size: request.old_size,
             new_size,

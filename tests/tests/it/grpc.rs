@@ -615,3 +615,71 @@ async fn graceful_shutdown_keeps_every_acknowledged_in_flight_append() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_stops_reading_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(909);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    // More entries than a subscriber's buffer, so its sender blocks.
+    populate(&mut client, &mut generator, &server.vkey, 400).await;
+    let mut stalled = client
+        .subscribe(pb::SubscribeRequest { from_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stalled.next().await.unwrap().unwrap();
+    assert_eq!(first.seq, 0);
+    // A second subscriber at the tip sees the shutdown as an error, not as
+    // a normal end of the stream.
+    let (tip, _) = fingerprint(&mut client, 400).await;
+    let mut at_tip = client
+        .subscribe(pb::SubscribeRequest { from_seq: tip })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server.stop())
+        .await
+        .expect("shutdown finished despite a subscriber that stopped reading");
+    let ended = at_tip.next().await;
+    assert!(
+        matches!(&ended, Some(Err(status)) if status.code() == Code::Unavailable),
+        "{ended:?}"
+    );
+    drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_an_appended_event_is_a_duplicate_even_over_the_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(910);
+    let server = TestServer::start_with(dir.path(), generator.authority(), |config| {
+        config.rate_limit_per_second = 0.001;
+        config.rate_limit_burst = 1_000.0;
+    })
+    .await;
+    let mut client = server.client().await;
+    populate(&mut client, &mut generator, &server.vkey, 0).await;
+    let receipts = generator.receipts_by(0, 1_000);
+    let first = receipts[0].clone();
+    let response = client
+        .append_batch(pb::AppendBatchRequest { events: receipts })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.results[0].code, 0);
+    assert!(response.results.iter().any(|r| r.reason == "RATE_LIMITED"));
+    // The key is now over its rate; the retry still gets its seq back.
+    let retry = client
+        .append(pb::AppendRequest {
+            event: Some(first),
+            wait_for_checkpoint: false,
+        })
+        .await
+        .expect("a retry is not rate limited")
+        .into_inner();
+    assert!(retry.duplicate);
+    assert_eq!(retry.seq, response.results[0].seq);
+    server.stop().await;
+}
