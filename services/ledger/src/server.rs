@@ -24,6 +24,38 @@ use crate::rate_limit::RateLimiter;
 use crate::sequencer::{LedgerConfig, Sequencer};
 use crate::service::{LedgerService, Limits};
 
+/// SPEC §6: a request over the configured limit is `RESOURCE_EXHAUSTED`.
+/// tonic's decoder refuses such a request itself, with `OUT_OF_RANGE`; this
+/// rewrites that one status, in the headers of a trailers-only response or
+/// in the trailers, and nothing else.
+fn oversized_is_resource_exhausted(
+    response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = response.into_parts();
+    fix_oversized_status(&mut parts.headers);
+    let body = body.map_frame(|frame| match frame.into_trailers() {
+        Ok(mut trailers) => {
+            fix_oversized_status(&mut trailers);
+            http_body::Frame::trailers(trailers)
+        }
+        Err(frame) => frame,
+    });
+    http::Response::from_parts(parts, tonic::body::Body::new(body))
+}
+
+fn fix_oversized_status(headers: &mut http::HeaderMap) {
+    let oversized = headers.get("grpc-status").map(|v| v.as_bytes()) == Some(b"11".as_slice())
+        // tonic percent-encodes the message, spaces included.
+        && headers.get("grpc-message").is_some_and(|m| {
+            m.as_bytes()
+                .starts_with(b"Error,%20decoded%20message%20length%20too%20large")
+        });
+    if oversized {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}
+
 /// Concurrent streams (requests and subscriptions) on one connection.
 pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
 
@@ -231,15 +263,18 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("building the reflection service")?;
-        // Our own check answers RESOURCE_EXHAUSTED at request_bytes_max; the
-        // decoder's hard bound only stops a request far past it.
+        // The decoder refuses a request over the limit before it is held in
+        // memory; `oversized_is_resource_exhausted` gives it SPEC §6's code.
         let ledger = LedgerServer::new(service)
-            .max_decoding_message_size(request_bytes_max.saturating_mul(2))
+            .max_decoding_message_size(request_bytes_max)
             .max_encoding_message_size(request_bytes_max.saturating_mul(2));
         // Bounds per connection, so one client cannot open streams without
         // limit; keepalive finds dead peers, and a drain limit keeps a
         // client that never finishes its request from holding up shutdown.
         let mut builder = Server::builder()
+            .layer(tower::util::MapResponseLayer::new(
+                oversized_is_resource_exhausted,
+            ))
             .max_concurrent_streams(Some(STREAMS_PER_CONNECTION_MAX))
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));

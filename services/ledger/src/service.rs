@@ -97,20 +97,6 @@ impl LedgerService {
             .map_err(|_| Status::unavailable("the ledger is shutting down"))
     }
 
-    fn check_request_size(&self, len: usize) -> Result<(), Status> {
-        if len > self.limits.request_bytes_max {
-            return Err(refusal(
-                Code::ResourceExhausted,
-                "REQUEST_TOO_LARGE",
-                &format!(
-                    "the request is {len} bytes, over the limit of {}",
-                    self.limits.request_bytes_max
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// Verifies on all cores, then applies the per-key rate limit to the
     /// keys that proved themselves.
     async fn verify(
@@ -268,9 +254,8 @@ impl pb::ledger_server::Ledger for LedgerService {
         request: Request<pb::AppendRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
         let request = request.into_inner();
-        let len = request.encoded_len();
-        self.check_request_size(len)?;
-        let _admitted = self.admit(len).await?;
+        // The decoder has already refused anything over request_bytes_max.
+        let _admitted = self.admit(request.encoded_len()).await?;
         let Some(event) = request.event else {
             return Err(refusal(
                 Code::InvalidArgument,
@@ -329,9 +314,8 @@ impl pb::ledger_server::Ledger for LedgerService {
         request: Request<pb::AppendBatchRequest>,
     ) -> Result<Response<pb::AppendBatchResponse>, Status> {
         let request = request.into_inner();
-        let len = request.encoded_len();
-        self.check_request_size(len)?;
-        let _admitted = self.admit(len).await?;
+        // The decoder has already refused anything over request_bytes_max.
+        let _admitted = self.admit(request.encoded_len()).await?;
         if request.events.len() > self.limits.batch_events_max {
             return Err(refusal(
                 Code::ResourceExhausted,

@@ -683,3 +683,28 @@ async fn a_retry_of_an_appended_event_is_a_duplicate_even_over_the_rate_limit() 
     assert_eq!(retry.seq, response.results[0].seq);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_size_limit_is_resource_exhausted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(911);
+    let server = TestServer::start_with(dir.path(), generator.authority(), |config| {
+        config.limits.request_bytes_max = 64 * 1024;
+    })
+    .await;
+    let mut client = server.client().await;
+    let setup = generator.setup(&server.vkey);
+    for chunk in setup.chunks(50) {
+        append_batch_ok(&mut client, chunk.to_vec()).await;
+    }
+    // About four times the limit.
+    let events = generator.receipts(800);
+    let status = client
+        .append_batch(pb::AppendBatchRequest { events })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    // Under the limit still works.
+    append_batch_ok(&mut client, generator.receipts(20)).await;
+    server.stop().await;
+}
