@@ -112,12 +112,14 @@ impl LedgerService {
             .map(|result| {
                 result.and_then(|checked| {
                     // SPEC §6: resubmitting an identical event returns the
-                    // original seq; a retry must not be refused for rate.
-                    let known = matches!(
-                        self.store.seq_of_event(&checked.event.event_id),
-                        Ok(Some(_))
-                    );
-                    if known || self.rate_limiter.allow(&checked.signer.0) {
+                    // original seq, so a retry over the rate is not refused;
+                    // the store is asked only when the limit would refuse.
+                    let allowed = self.rate_limiter.allow(&checked.signer.0)
+                        || matches!(
+                            self.store.seq_of_event(&checked.event.event_id),
+                            Ok(Some(_))
+                        );
+                    if allowed {
                         Ok(checked)
                     } else {
                         Err(Rejection::new(
