@@ -104,7 +104,13 @@ impl LedgerService {
         events: Vec<pb::SignedEvent>,
     ) -> Result<Vec<Result<CheckedEvent, Rejection>>, Status> {
         let origin = self.origin.clone();
-        let checked = tokio::task::spawn_blocking(move || verify_all(&origin, events))
+        // Straight onto rayon's pool (one thread per core): verification is
+        // CPU-bound, and a blocking-pool thread in between only adds a hop.
+        let (done, verified) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
+            let _ = done.send(verify_all(&origin, events));
+        });
+        let checked = verified
             .await
             .map_err(|e| Status::internal(format!("verifying signatures: {e}")))?;
         Ok(checked
