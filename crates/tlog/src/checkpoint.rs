@@ -339,6 +339,30 @@ impl LogVerifier {
     }
 }
 
+/// Splits a signed note into its text and its signature lines (each parsed,
+/// with its line text and final newline). Shared by the cosignature code,
+/// which must see lines `signed_note` does not expose.
+pub(crate) fn note_parts(
+    note: &str,
+) -> Result<(&str, Vec<(signed_note::Signature, String)>), CheckpointError> {
+    let malformed = |why: &str| CheckpointError::MalformedNote(why.to_owned());
+    // C2SP signed-note: the text, a blank line, then signature lines.
+    let (text, signatures) = note
+        .rsplit_once("\n\n")
+        .ok_or_else(|| malformed("no blank line before the signatures"))?;
+    let signatures = signatures
+        .strip_suffix('\n')
+        .ok_or_else(|| malformed("the note does not end in a newline"))?;
+    let text = &note[..text.len() + 1];
+    let mut parsed = Vec::new();
+    for line in signatures.split('\n') {
+        let signature = signed_note::Signature::from_bytes(line.as_bytes())
+            .map_err(|error| CheckpointError::MalformedNote(format!("{error}: {line:?}")))?;
+        parsed.push((signature, format!("{line}\n")));
+    }
+    Ok((text, parsed))
+}
+
 /// One pinned key, as both the `signed_note` key lookup and its verifier.
 #[derive(Clone, Debug)]
 struct StrictNoteVerifier {

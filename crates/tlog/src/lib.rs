@@ -1,5 +1,6 @@
 //! The verifiable core of aidledger: RFC 9162 Merkle hashing and proofs, C2SP
-//! checkpoints in C2SP signed notes, and strict Ed25519. This is the crate an
+//! checkpoints in C2SP signed notes, witness cosignatures (C2SP
+//! tlog-cosignature) and strict Ed25519. This is the crate an
 //! outside verifier depends on, so it is pure: no I/O, no clock, no async, no
 //! knowledge of events, storage or gRPC. The one impurity is
 //! [`ed25519::SecretKey::generate`], which asks the OS for randomness.
@@ -23,12 +24,17 @@
 //! verification answers `Ok` or an error that says what was wrong.
 
 mod checkpoint;
+mod cosignature;
 pub mod ed25519;
 mod proof;
 mod tree;
 
 pub use checkpoint::{
     Checkpoint, CheckpointError, LogSigner, LogVerifier, ORIGIN_LEN_MAX, is_valid_origin,
+};
+pub use cosignature::{
+    COSIGNATURE_TIMESTAMP_MAX, COSIGNATURE_TYPE_ED25519, Cosignature, WitnessSigner, WitnessVerifier,
+    add_signature_lines, cosignature_message,
 };
 pub use proof::{
     ProofError, TREE_SIZE_MAX, prove_consistency, prove_inclusion, tree_root, verify_consistency,

@@ -85,6 +85,29 @@ impl TreeBuilder {
         Ok(Self { size, frontier })
     }
 
+    /// The roots of the perfect subtrees that make up the tree, leftmost
+    /// (largest) first: what a follower persists to resume hashing the tree
+    /// without its leaves.
+    pub fn frontier(&self) -> &[Hash] {
+        &self.frontier
+    }
+
+    /// Resumes a tree from its size and [`TreeBuilder::frontier`].
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the frontier does not have one hash per set bit of
+    /// `size`, or `size` exceeds [`TREE_SIZE_MAX`].
+    pub fn from_frontier(size: u64, frontier: Vec<Hash>) -> Result<Self, tlog_tiles::Error> {
+        if size > TREE_SIZE_MAX || frontier.len() != size.count_ones() as usize {
+            return Err(tlog_tiles::Error::InvalidInput(format!(
+                "a frontier of {} hashes does not fit a tree of {size} leaves",
+                frontier.len()
+            )));
+        }
+        Ok(Self { size, frontier })
+    }
+
     /// Number of leaves.
     pub fn size(&self) -> u64 {
         self.size
