@@ -179,6 +179,40 @@ pub enum Refusal {
         bytes: usize,
     },
 
+    /// A cosignature of a checkpoint size for which no checkpoint is recorded.
+    #[error("no checkpoint is recorded for size {size} to cosign")]
+    CosignedCheckpointMissing {
+        /// The size the cosignature is for.
+        size: u64,
+    },
+
+    /// A witness id that is empty or over
+    /// [`WITNESS_ID_BYTES_MAX`](crate::WITNESS_ID_BYTES_MAX).
+    #[error("witness id is {bytes} bytes, outside 1..=limit")]
+    WitnessIdInvalid {
+        /// Its length.
+        bytes: usize,
+    },
+
+    /// A cosignature line that is empty or over
+    /// [`COSIGNATURE_LINE_BYTES_MAX`](crate::COSIGNATURE_LINE_BYTES_MAX).
+    #[error("cosignature line for size {size} is {bytes} bytes, outside 1..=limit")]
+    CosignatureLineInvalid {
+        /// The size the cosignature is for.
+        size: u64,
+        /// Its length.
+        bytes: usize,
+    },
+
+    /// One more witness than
+    /// [`COSIGNATURES_PER_CHECKPOINT_MAX`](crate::COSIGNATURES_PER_CHECKPOINT_MAX)
+    /// for one checkpoint.
+    #[error("the checkpoint of size {size} already has the most cosignatures kept")]
+    TooManyCosignatures {
+        /// The checkpoint's size.
+        size: u64,
+    },
+
     /// A test hook asked to overwrite an entry that is not stored.
     #[error("no entry at seq {seq} to overwrite, store size is {size}")]
     EntryNotStored {

@@ -70,6 +70,23 @@ pub const READ_HASHES_MAX: usize = 4096;
 /// cosignatures is well under 1 KiB.
 pub const CHECKPOINT_NOTE_BYTES_MAX: usize = 16 * 1024;
 
+/// Most witness cosignatures kept for one checkpoint: the ledger accepts
+/// them only from the witnesses it is configured with, and this bounds the
+/// note it serves (32 lines of at most [`COSIGNATURE_LINE_BYTES_MAX`] stay
+/// far below [`CHECKPOINT_NOTE_BYTES_MAX`]).
+pub const COSIGNATURES_PER_CHECKPOINT_MAX: usize = 32;
+
+/// Longest cosignature line, in bytes: `— <name> <base64>` with a 255-byte
+/// name and a 76-byte timestamped signature is under 400.
+pub const COSIGNATURE_LINE_BYTES_MAX: usize = 512;
+
+/// Longest witness id (`<name>+<key id>`), in bytes.
+pub const WITNESS_ID_BYTES_MAX: usize = 300;
+
+/// Most cosignature rows [`LogStore::latest_cosigned`] reads before it gives
+/// up: bounds one read transaction.
+pub const COSIGNED_SCAN_ROWS_MAX: usize = 65_536;
+
 /// One group-committed batch of consecutive entries.
 #[derive(Debug, Clone)]
 pub struct AppendBatch {
@@ -160,6 +177,30 @@ pub trait LogStore: Send + Sync + std::fmt::Debug {
 
     /// The checkpoint recorded for exactly `size`, if any.
     fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError>;
+
+    /// Durably records `line`, the cosignature by `witness` of the
+    /// checkpoint recorded for `size`, replacing that witness's earlier line
+    /// for the same size. The store does not check the signature (the
+    /// caller does); it keeps the line verbatim.
+    ///
+    /// Refused unless a checkpoint is recorded for `size`, `witness` is 1 to
+    /// [`WITNESS_ID_BYTES_MAX`] bytes, `line` is 1 to
+    /// [`COSIGNATURE_LINE_BYTES_MAX`] bytes, and the size would keep at most
+    /// [`COSIGNATURES_PER_CHECKPOINT_MAX`] witnesses.
+    ///
+    /// Unlike `append` and `put_checkpoint`, this may run concurrently with
+    /// the writer: it touches only cosignatures, and the store serialises it
+    /// with the writer's transactions.
+    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<(), StoreError>;
+
+    /// The cosignature lines recorded for the checkpoint of `size`, as
+    /// `(witness, line)` in witness order, from one snapshot.
+    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// The largest checkpoint size with at least `witnesses_min` (at least
+    /// 1) cosignatures, looking at most [`COSIGNED_SCAN_ROWS_MAX`]
+    /// cosignature rows back from the latest.
+    fn latest_cosigned(&self, witnesses_min: usize) -> Result<Option<u64>, StoreError>;
 }
 
 /// Checks what can be checked of a batch without reading the store: shape and
@@ -200,6 +241,22 @@ fn check_batch_shape(batch: &AppendBatch) -> Result<(), Refusal> {
 fn check_checkpoint_note(note: &str) -> Result<(), Refusal> {
     if note.len() > CHECKPOINT_NOTE_BYTES_MAX {
         return Err(Refusal::CheckpointNoteTooLarge { bytes: note.len() });
+    }
+    Ok(())
+}
+
+/// Checks a cosignature against its limits, before the store is read.
+fn check_cosignature(size: u64, witness: &str, line: &str) -> Result<(), Refusal> {
+    if witness.is_empty() || witness.len() > WITNESS_ID_BYTES_MAX {
+        return Err(Refusal::WitnessIdInvalid {
+            bytes: witness.len(),
+        });
+    }
+    if line.is_empty() || line.len() > COSIGNATURE_LINE_BYTES_MAX {
+        return Err(Refusal::CosignatureLineInvalid {
+            size,
+            bytes: line.len(),
+        });
     }
     Ok(())
 }

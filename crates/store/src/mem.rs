@@ -9,7 +9,8 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::fault::{FaultQueue, stop_in_entries, stop_in_hashes};
 use crate::{
     AppendBatch, AppendFault, ENTRIES_PAGE_MAX, Hash, InjectedFault, LogStore, READ_HASHES_MAX,
-    Refusal, StoreError, check_batch_shape, check_checkpoint_note, check_checkpoint_size,
+    COSIGNATURES_PER_CHECKPOINT_MAX, COSIGNED_SCAN_ROWS_MAX, Refusal, StoreError, check_batch_shape,
+    check_checkpoint_note, check_checkpoint_size, check_cosignature,
 };
 
 /// An in-memory [`LogStore`] with fault hooks.
@@ -31,6 +32,8 @@ struct MemState {
     event_ids: HashMap<String, u64>,
     hashes: Vec<Hash>,
     checkpoints: BTreeMap<u64, String>,
+    /// Cosignature lines by checkpoint size, then witness.
+    cosignatures: BTreeMap<u64, BTreeMap<String, String>>,
 }
 
 impl MemStore {
@@ -340,5 +343,48 @@ impl LogStore for MemStore {
             .checkpoints
             .get(&size)
             .cloned())
+    }
+
+    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<(), StoreError> {
+        check_cosignature(size, witness, line)?;
+        let mut state = self.write("recording a cosignature")?;
+        if !state.checkpoints.contains_key(&size) {
+            return Err(Refusal::CosignedCheckpointMissing { size }.into());
+        }
+        let lines = state.cosignatures.entry(size).or_default();
+        if !lines.contains_key(witness) && lines.len() >= COSIGNATURES_PER_CHECKPOINT_MAX {
+            return Err(Refusal::TooManyCosignatures { size }.into());
+        }
+        lines.insert(witness.to_owned(), line.to_owned());
+        Ok(())
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .read("reading cosignatures")?
+            .cosignatures
+            .get(&size)
+            .map(|lines| {
+                lines
+                    .iter()
+                    .map(|(witness, line)| (witness.clone(), line.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn latest_cosigned(&self, witnesses_min: usize) -> Result<Option<u64>, StoreError> {
+        let state = self.read("finding the latest cosigned checkpoint")?;
+        let mut rows = 0;
+        for (size, lines) in state.cosignatures.iter().rev() {
+            rows += lines.len();
+            if rows > COSIGNED_SCAN_ROWS_MAX {
+                break;
+            }
+            if lines.len() >= witnesses_min.max(1) {
+                return Ok(Some(*size));
+            }
+        }
+        Ok(None)
     }
 }

@@ -15,7 +15,8 @@ use crate::fault::FaultQueue;
 use crate::fault::{stop_in_entries, stop_in_hashes};
 use crate::{
     AppendBatch, AppendFault, ENTRIES_PAGE_MAX, Hash, InjectedFault, LogStore, READ_HASHES_MAX,
-    Refusal, StoreError, check_batch_shape, check_checkpoint_note, check_checkpoint_size,
+    COSIGNATURES_PER_CHECKPOINT_MAX, COSIGNED_SCAN_ROWS_MAX, Refusal, StoreError, check_batch_shape,
+    check_checkpoint_note, check_checkpoint_size, check_cosignature,
 };
 
 /// Entry bytes by seq. Keys are exactly `0..size`: the size is the table's
@@ -28,6 +29,21 @@ pub(crate) const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("e
 pub(crate) const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
 /// Signed checkpoint notes by tree size.
 pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
+/// Witness cosignature lines by (checkpoint size, witness id).
+pub(crate) const COSIGNATURES: TableDefinition<(u64, &str), &str> =
+    TableDefinition::new("cosignatures");
+
+/// The cosignature rows of one checkpoint size: every witness id sorts at or
+/// after `""`, so the rows are `(size, "")..(size + 1, "")`.
+fn rows_of_size<'t>(
+    table: &'t impl ReadableTable<(u64, &'static str), &'static str>,
+    size: u64,
+) -> Result<redb::Range<'t, (u64, &'static str), &'static str>, redb::StorageError> {
+    match size.checked_add(1) {
+        Some(next) => table.range((size, "")..(next, "")),
+        None => table.range((size, "")..),
+    }
+}
 
 /// A [`LogStore`] on a redb database file.
 ///
@@ -160,6 +176,7 @@ impl RedbStore {
         txn.open_table(EVENT_IDS)?;
         txn.open_table(HASHES)?;
         txn.open_table(CHECKPOINTS)?;
+        txn.open_table(COSIGNATURES)?;
         txn.commit()?;
         Ok(())
     }
@@ -460,5 +477,77 @@ impl LogStore for RedbStore {
             .get(size)
             .map_err(|e| redb_error(context(), e))?;
         Ok(note.map(|guard| guard.value().to_owned()))
+    }
+
+    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<(), StoreError> {
+        check_cosignature(size, witness, line)?;
+        let context = || format!("recording a cosignature of the checkpoint at size {size}");
+        let e = |err: redb::Error| redb_error(context(), err);
+        let txn = self.begin_write().map_err(e)?;
+        let checked = (|| -> Result<Result<(), Refusal>, redb::Error> {
+            if txn.open_table(CHECKPOINTS)?.get(size)?.is_none() {
+                return Ok(Err(Refusal::CosignedCheckpointMissing { size }));
+            }
+            let mut cosignatures = txn.open_table(COSIGNATURES)?;
+            let replacing = cosignatures.get((size, witness))?.is_some();
+            if !replacing {
+                // Bounded: at most COSIGNATURES_PER_CHECKPOINT_MAX rows per size.
+                let kept = rows_of_size(&cosignatures, size)?
+                    .take(COSIGNATURES_PER_CHECKPOINT_MAX)
+                    .count();
+                if kept >= COSIGNATURES_PER_CHECKPOINT_MAX {
+                    return Ok(Err(Refusal::TooManyCosignatures { size }));
+                }
+            }
+            cosignatures.insert((size, witness), line)?;
+            Ok(Ok(()))
+        })();
+        match checked {
+            Ok(Ok(())) => txn.commit().map_err(|err| e(err.into())),
+            Ok(Err(refusal)) => {
+                txn.abort().map_err(|err| e(err.into()))?;
+                Err(refusal.into())
+            }
+            Err(err) => Err(e(err)),
+        }
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError> {
+        let context = || format!("reading cosignatures of the checkpoint at size {size}");
+        let e = |err: redb::Error| redb_error(context(), err);
+        let txn = self.begin_read(&context())?;
+        let table = txn.open_table(COSIGNATURES).map_err(|err| e(err.into()))?;
+        let range = rows_of_size(&table, size).map_err(|err| e(err.into()))?;
+        let mut lines = Vec::new();
+        for row in range.take(COSIGNATURES_PER_CHECKPOINT_MAX) {
+            let (key, line) = row.map_err(|err| e(err.into()))?;
+            lines.push((key.value().1.to_owned(), line.value().to_owned()));
+        }
+        Ok(lines)
+    }
+
+    fn latest_cosigned(&self, witnesses_min: usize) -> Result<Option<u64>, StoreError> {
+        let context = "finding the latest cosigned checkpoint";
+        let txn = self.begin_read(context)?;
+        let table = txn.open_table(COSIGNATURES).map_err(at(context))?;
+        let mut current: Option<(u64, usize)> = None;
+        for row in table
+            .iter()
+            .map_err(at(context))?
+            .rev()
+            .take(COSIGNED_SCAN_ROWS_MAX)
+        {
+            let (key, _) = row.map_err(at(context))?;
+            let size = key.value().0;
+            let count = match current {
+                Some((current_size, count)) if current_size == size => count + 1,
+                _ => 1,
+            };
+            if count >= witnesses_min.max(1) {
+                return Ok(Some(size));
+            }
+            current = Some((size, count));
+        }
+        Ok(None)
     }
 }

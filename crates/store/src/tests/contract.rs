@@ -1,12 +1,13 @@
 //! The `LogStore` contract, one function run against each implementation:
 //! reads, ranges, event ids, hashes, refusals that leave nothing, checkpoint
-//! monotonicity, and readers that see whole batches only.
+//! monotonicity, cosignatures, and readers that see whole batches only.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{assert_log_is, batch, entry_bytes, event_id, hash_at, snapshot, stored_hash_count};
 use crate::{
-    BATCH_ENTRIES_MAX, CHECKPOINT_NOTE_BYTES_MAX, ENTRIES_PAGE_MAX, ENTRY_BYTES_MAX,
+    BATCH_ENTRIES_MAX, CHECKPOINT_NOTE_BYTES_MAX, COSIGNATURE_LINE_BYTES_MAX,
+    COSIGNATURES_PER_CHECKPOINT_MAX, ENTRIES_PAGE_MAX, ENTRY_BYTES_MAX,
     EVENT_ID_BYTES_MAX, LogStore, MemStore, READ_HASHES_MAX, RedbStore, Refusal, StoreError,
 };
 
@@ -250,6 +251,58 @@ fn check_checkpoints(store: &dyn LogStore) {
         store.latest_checkpoint().unwrap(),
         Some((size, "c-latest".into()))
     );
+    check_cosignatures(store);
+}
+
+/// Cosignatures: only of recorded checkpoints, one line per witness and
+/// size (the newer replaces the older), bounded, and found by count.
+fn check_cosignatures(store: &dyn LogStore) {
+    assert_eq!(store.latest_cosigned(1).unwrap(), None);
+    assert_eq!(
+        refusal(store.put_cosignature(3, "w1", "line")),
+        Refusal::CosignedCheckpointMissing { size: 3 }
+    );
+    assert_eq!(
+        refusal(store.put_cosignature(5, "", "line")),
+        Refusal::WitnessIdInvalid { bytes: 0 }
+    );
+    let long_line = "l".repeat(COSIGNATURE_LINE_BYTES_MAX + 1);
+    assert_eq!(
+        refusal(store.put_cosignature(5, "w1", &long_line)),
+        Refusal::CosignatureLineInvalid {
+            size: 5,
+            bytes: COSIGNATURE_LINE_BYTES_MAX + 1
+        }
+    );
+    store.put_cosignature(5, "w2", "w2 at 5").unwrap();
+    store.put_cosignature(5, "w1", "w1 at 5, old").unwrap();
+    store.put_cosignature(5, "w1", "w1 at 5").unwrap();
+    store.put_cosignature(0, "w1", "w1 at 0").unwrap();
+    assert_eq!(
+        store.cosignatures(5).unwrap(),
+        vec![
+            ("w1".to_owned(), "w1 at 5".to_owned()),
+            ("w2".to_owned(), "w2 at 5".to_owned())
+        ]
+    );
+    assert_eq!(store.cosignatures(3).unwrap(), vec![]);
+    assert_eq!(store.latest_cosigned(1).unwrap(), Some(5));
+    assert_eq!(store.latest_cosigned(2).unwrap(), Some(5));
+    assert_eq!(store.latest_cosigned(3).unwrap(), None);
+    for n in 2..=COSIGNATURES_PER_CHECKPOINT_MAX {
+        store.put_cosignature(0, &format!("w{n:02}"), "l").unwrap();
+    }
+    assert_eq!(
+        refusal(store.put_cosignature(0, "one too many", "l")),
+        Refusal::TooManyCosignatures { size: 0 }
+    );
+    // Replacing a kept witness's line is not one more.
+    store.put_cosignature(0, "w1", "w1 at 0, newer").unwrap();
+    assert_eq!(
+        store.cosignatures(0).unwrap().len(),
+        COSIGNATURES_PER_CHECKPOINT_MAX
+    );
+    assert_eq!(store.latest_cosigned(3).unwrap(), Some(0));
 }
 
 /// A reader racing the writer sees whole batches: every page it reads is a
