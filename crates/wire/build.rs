@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["aidledger/v1/events.proto", "aidledger/v1/ledger.proto"];
+    let files = [
+        "aidledger/v1/events.proto",
+        "aidledger/v1/ledger.proto",
+        "aidledger/v1/projections.proto",
+    ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", proto_root.join(file).display());
     }

@@ -17,6 +17,7 @@
 //! [`ClientError::Transport`].
 
 mod error;
+mod follow;
 mod retry;
 mod stream;
 mod verify;
@@ -340,7 +341,7 @@ impl Client {
         let served = self
             .call(
                 "GetCheckpoint",
-                pb::GetCheckpointRequest {},
+                pb::GetCheckpointRequest::default(),
                 Some(self.timeout),
                 |mut ledger, request| async move { ledger.get_checkpoint(request).await },
             )

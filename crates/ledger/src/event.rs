@@ -8,6 +8,7 @@ use std::fmt;
 
 /// A point in time, as the protobuf `Timestamp` carries it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Timestamp {
     /// Seconds since the Unix epoch.
     pub seconds: i64,
@@ -51,6 +52,7 @@ impl fmt::Display for PublicKey {
 
 /// What aid is for (SPEC §7 `Category`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Category {
     /// Medical examinations and care.
     Health,
@@ -70,6 +72,7 @@ pub enum Category {
 
 /// What a key may sign (SPEC §7 roles).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Role {
     /// Registrations, plans, commendations, any reversal.
     Authority,
@@ -89,6 +92,7 @@ pub enum Role {
 
 /// The kind of an organisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum OrgKind {
     /// The provincial authority running the programme.
     Authority,
@@ -120,6 +124,7 @@ impl OrgKind {
 
 /// Restricts how funds may be used; `None` means unrestricted.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Earmark {
     /// Only for this commune.
     pub commune_code: Option<String>,

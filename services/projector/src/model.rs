@@ -1,0 +1,1125 @@
+//! The read models: a deterministic fold of the ledger's events.
+//!
+//! [`Model::apply`] takes the events in log order and keeps every table the
+//! queries need. It is pure (no I/O, no clock): the same entries always give
+//! the same tables, which [`Model::digest`] condenses into one hash.
+//!
+//! The ledger has already judged every event by the SPEC §7 rules, so the
+//! model does not judge again; but an event that contradicts the model (a
+//! transfer from an empty pool, a reversal of an unknown event) means the
+//! log and this fold disagree, and is an error that stops projection rather
+//! than a number silently wrong.
+//!
+//! ## Tracing: first in, first out
+//!
+//! Every unit in a pool (organisation, asset, earmark) belongs to a *lot*
+//! that names the receipt it came from. A receipt adds a lot at the back of
+//! its recipient's pool. A transfer or a delivery takes units from the front
+//! of the sender's pool, oldest lot first, and records which receipts it
+//! took how much from. When a transfer is received, the parts arrive in the
+//! same order at the back of the recipient's pool; if less arrived than was
+//! sent, the first parts arrive whole and the loss falls on the last ones.
+//! Reversing a transfer (before it arrives) or a delivery puts its parts back
+//! at the front of the pool they came from, in their original order.
+//! Reversing a receipt removes its own units still in that pool, then any
+//! shortfall (units of it already spent) from the newest lots of the pool,
+//! which are recorded on those receipts as withdrawn.
+
+use std::collections::VecDeque;
+
+use aidledger_ledger::{
+    Body, Category, Earmark, Event, OrgKind, PlanTarget as EventPlanTarget, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::table::{StoredTable, Table};
+
+/// Vietnam's offset from UTC: the programme's years, months and due dates
+/// are Vietnamese calendar dates (the country has no daylight saving).
+pub const VN_OFFSET_SECONDS: i64 = 7 * 3600;
+
+/// The asset the genesis registers: đồng, one unit worth one đồng.
+pub const VND: &str = "VND";
+
+/// Why the model cannot take an event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("entry {seq}: {detail}")]
+pub struct Inconsistent {
+    /// The entry that does not fit.
+    pub seq: u64,
+    /// What does not fit.
+    pub detail: String,
+}
+
+/// A pool of one asset held by one organisation under one earmark.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PoolKey {
+    pub org_id: String,
+    pub asset_id: String,
+    pub earmark: Earmark,
+}
+
+/// Units of one receipt in a pool, or in a transfer or delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lot {
+    pub receipt_id: String,
+    pub quantity: u64,
+    /// How many transfers these units have been through.
+    pub hop: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Org {
+    pub name: String,
+    pub kind: OrgKind,
+    pub parent_org_id: Option<String>,
+    pub commune_code: Option<String>,
+    pub public_name: bool,
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commune {
+    pub name: String,
+    pub district: String,
+    pub province: String,
+    pub children_count: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    pub name: String,
+    pub unit: String,
+    pub unit_value_vnd: u64,
+    pub in_kind: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Need {
+    pub event_id: String,
+    pub seq: u64,
+    pub commune_code: String,
+    pub category: Category,
+    pub year: u32,
+    pub asset_id: String,
+    pub quantity: u64,
+    pub children_targeted: u32,
+    pub description: String,
+    pub withdrawn: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanTarget {
+    pub category: Category,
+    pub commune_code: Option<String>,
+    pub asset_id: String,
+    pub quantity: u64,
+    pub children_targeted: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub seq: u64,
+    pub year: u32,
+    pub targets: Vec<PlanTarget>,
+    pub withdrawn: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PledgeRecord {
+    pub event_id: String,
+    pub seq: u64,
+    pub donor_org_id: String,
+    pub recipient_org_id: String,
+    pub asset_id: String,
+    pub quantity: u64,
+    pub earmark: Earmark,
+    pub due_date: Option<String>,
+    pub received: u64,
+    pub cancelled: bool,
+}
+
+/// Where part of a receipt went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlowKind {
+    Transfer,
+    Delivery,
+    /// Taken from the pool by the reversal of another receipt whose own
+    /// units had already been spent.
+    Withdrawn,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowRecord {
+    pub kind: FlowKind,
+    /// The transfer, delivery, or (withdrawn) reversed receipt.
+    pub id: String,
+    pub quantity: u64,
+    pub hop: u32,
+    /// For transfers: which part of the transfer this is, to work out how
+    /// much of it arrived.
+    pub part: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRecord {
+    pub event_id: String,
+    pub seq: u64,
+    pub recipient_org_id: String,
+    pub donor_org_id: String,
+    pub pledge_id: Option<String>,
+    pub asset_id: String,
+    pub quantity: u64,
+    pub earmark: Earmark,
+    pub external_ref_hash: Option<[u8; 32]>,
+    pub note: String,
+    pub occurred_at: Timestamp,
+    pub reversed: bool,
+    pub flows: Vec<FlowRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRecord {
+    pub event_id: String,
+    pub seq: u64,
+    pub from_org_id: String,
+    pub to_org_id: String,
+    pub asset_id: String,
+    pub earmark: Earmark,
+    pub quantity: u64,
+    pub received: Option<u64>,
+    pub reversed: bool,
+    pub occurred_at: Timestamp,
+    /// The lots it carries, in the order they left the sender's pool.
+    pub parts: Vec<Lot>,
+}
+
+impl TransferRecord {
+    /// How much of part `index` arrived: parts arrive in order until the
+    /// received quantity runs out.
+    pub fn arrived_of_part(&self, index: usize) -> u64 {
+        let Some(received) = self.received else {
+            return 0;
+        };
+        let before: u64 = self.parts[..index].iter().map(|p| p.quantity).sum();
+        received
+            .saturating_sub(before)
+            .min(self.parts[index].quantity)
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.received.map_or(0, |r| self.quantity - r)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub event_id: String,
+    pub seq: u64,
+    pub org_id: String,
+    pub commune_code: String,
+    pub category: Category,
+    pub asset_id: String,
+    pub quantity: u64,
+    pub earmark: Earmark,
+    pub children_reached: u32,
+    pub beneficiary_count: u32,
+    pub evidence_count: u32,
+    pub period: String,
+    pub note: String,
+    pub occurred_at: Timestamp,
+    pub reversed: bool,
+    /// The receipts it drew on, in the order taken.
+    pub funding: Vec<Lot>,
+}
+
+impl DeliveryRecord {
+    /// `YYYY` of the `YYYY-MM` period.
+    pub fn year(&self) -> u32 {
+        self.period[..4].parse().unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inspection {
+    pub seq: u64,
+    pub org_id: String,
+    pub subject_id: String,
+    pub passed: bool,
+    pub standard: String,
+    pub withdrawn: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommendationRecord {
+    pub seq: u64,
+    pub honoree_org_id: String,
+    pub year: u32,
+    pub decision_ref: String,
+    pub reason: String,
+    pub withdrawn: bool,
+}
+
+/// What a reversal of an event would act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    Receipt(String),
+    Transfer(String),
+    Delivery(String),
+    Need(String),
+    Plan,
+    Inspection,
+    Commendation,
+}
+
+/// Running totals per asset, kept as events arrive so that totals need no
+/// scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetTotals {
+    pub received: u64,
+    pub held: u64,
+    pub in_transit: u64,
+    pub lost: u64,
+    pub delivered: u64,
+}
+
+/// Where the model is in the log: persisted with the tables in the same
+/// transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Entries applied.
+    pub size: u64,
+    /// Leaf hash of entry `size - 1`.
+    pub head: [u8; 32],
+    pub recorded_at: Timestamp,
+    /// The Merkle frontier over the applied entries, to check checkpoints.
+    pub frontier: Vec<[u8; 32]>,
+    /// The latest checkpoint proven to be a prefix of the applied entries:
+    /// its signed note, size and root.
+    pub checkpoint: Option<VerifiedCheckpoint>,
+    pub origin: String,
+    pub log_vkey: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedCheckpoint {
+    pub note: String,
+    pub size: u64,
+    pub root: [u8; 32],
+}
+
+/// Every read model.
+#[derive(Debug)]
+pub struct Model {
+    pub position: Position,
+    pub orgs: Table<String, Org>,
+    pub communes: Table<String, Commune>,
+    pub assets: Table<String, Asset>,
+    pub needs: Table<String, Need>,
+    /// By event id.
+    pub plans: Table<String, Plan>,
+    pub pledges: Table<String, PledgeRecord>,
+    pub receipts: Table<String, ReceiptRecord>,
+    pub transfers: Table<String, TransferRecord>,
+    pub deliveries: Table<String, DeliveryRecord>,
+    /// By event id.
+    pub inspections: Table<String, Inspection>,
+    /// By event id.
+    pub commendations: Table<String, CommendationRecord>,
+    /// Reversible events by event id.
+    pub targets: Table<String, Target>,
+    pub balances: Table<PoolKey, u64>,
+    pub pools: Table<PoolKey, VecDeque<Lot>>,
+    pub asset_totals: Table<String, AssetTotals>,
+    /// Receipt ids by `external_ref_hash`.
+    pub receipts_by_ref: Table<[u8; 32], Vec<String>>,
+    /// Delivery ids by commune, in log order.
+    pub deliveries_by_commune: Table<String, Vec<String>>,
+    /// Delivery ids by beneficiary token, for overlap findings.
+    pub deliveries_by_token: Table<[u8; 32], Vec<String>>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Model {
+    pub fn new() -> Self {
+        Model {
+            position: Position::default(),
+            orgs: Table::new("orgs"),
+            communes: Table::new("communes"),
+            assets: Table::new("assets"),
+            needs: Table::new("needs"),
+            plans: Table::new("plans"),
+            pledges: Table::new("pledges"),
+            receipts: Table::new("receipts"),
+            transfers: Table::new("transfers"),
+            deliveries: Table::new("deliveries"),
+            inspections: Table::new("inspections"),
+            commendations: Table::new("commendations"),
+            targets: Table::new("targets"),
+            balances: Table::new("balances"),
+            pools: Table::new("pools"),
+            asset_totals: Table::new("asset_totals"),
+            receipts_by_ref: Table::new("receipts_by_ref"),
+            deliveries_by_commune: Table::new("deliveries_by_commune"),
+            deliveries_by_token: Table::new("deliveries_by_token"),
+        }
+    }
+
+    /// Every table, in a fixed order: what the store writes and loads.
+    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 18] {
+        [
+            &mut self.orgs,
+            &mut self.communes,
+            &mut self.assets,
+            &mut self.needs,
+            &mut self.plans,
+            &mut self.pledges,
+            &mut self.receipts,
+            &mut self.transfers,
+            &mut self.deliveries,
+            &mut self.inspections,
+            &mut self.commendations,
+            &mut self.targets,
+            &mut self.balances,
+            &mut self.pools,
+            &mut self.asset_totals,
+            &mut self.receipts_by_ref,
+            &mut self.deliveries_by_commune,
+            &mut self.deliveries_by_token,
+        ]
+    }
+
+    fn tables(&self) -> [&dyn StoredTable; 18] {
+        [
+            &self.orgs,
+            &self.communes,
+            &self.assets,
+            &self.needs,
+            &self.plans,
+            &self.pledges,
+            &self.receipts,
+            &self.transfers,
+            &self.deliveries,
+            &self.inspections,
+            &self.commendations,
+            &self.targets,
+            &self.balances,
+            &self.pools,
+            &self.asset_totals,
+            &self.receipts_by_ref,
+            &self.deliveries_by_commune,
+            &self.deliveries_by_token,
+        ]
+    }
+
+    /// SHA-256 over every table, row by row in key order, and the log
+    /// position: equal digests mean equal read models.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.position.size.to_be_bytes());
+        hasher.update(self.position.head);
+        for table in self.tables() {
+            table.digest_into(&mut hasher);
+        }
+        hasher.finalize().into()
+    }
+
+    /// Rows changed since the last commit, over all tables.
+    pub fn pending_changes(&self) -> usize {
+        self.tables().iter().map(|t| t.pending_changes()).sum()
+    }
+
+    /// Applies the event of entry `seq`, recorded at `recorded_at`.
+    ///
+    /// # Errors
+    ///
+    /// [`Inconsistent`] when the event contradicts the model; the model may
+    /// then be partly changed and must be discarded (the follower stops and
+    /// the last commit stays the durable state).
+    pub fn apply(
+        &mut self,
+        seq: u64,
+        recorded_at: Timestamp,
+        event: &Event,
+    ) -> Result<(), Inconsistent> {
+        let fail = |detail: String| Inconsistent { seq, detail };
+        if seq != self.position.size {
+            return Err(fail(format!(
+                "expected entry {}, the next one after the model",
+                self.position.size
+            )));
+        }
+        match &event.body {
+            Body::Genesis(g) => {
+                self.position.origin = g.origin.clone();
+                self.position.log_vkey = g.log_vkey.clone();
+                self.orgs.insert(
+                    g.authority_org_id.clone(),
+                    Org {
+                        name: g.authority_name.clone(),
+                        kind: OrgKind::Authority,
+                        parent_org_id: None,
+                        commune_code: None,
+                        public_name: true,
+                        seq,
+                    },
+                );
+                self.assets.insert(
+                    VND.to_owned(),
+                    Asset {
+                        name: "Việt Nam đồng".to_owned(),
+                        unit: "đồng".to_owned(),
+                        unit_value_vnd: 1,
+                        in_kind: false,
+                    },
+                );
+            }
+            Body::RegisterOrg(o) => self.orgs.insert(
+                o.org_id.clone(),
+                Org {
+                    name: o.name.clone(),
+                    kind: o.kind,
+                    parent_org_id: o.parent_org_id.clone(),
+                    commune_code: o.commune_code.clone(),
+                    public_name: o.public_name,
+                    seq,
+                },
+            ),
+            Body::RegisterKey(_) | Body::RevokeKey(_) => {}
+            Body::RegisterCommune(c) => self.communes.insert(
+                c.commune_code.clone(),
+                Commune {
+                    name: c.name.clone(),
+                    district: c.district.clone(),
+                    province: c.province.clone(),
+                    children_count: c.children_count,
+                },
+            ),
+            Body::RegisterAsset(a) => self.assets.insert(
+                a.asset_id.clone(),
+                Asset {
+                    name: a.name.clone(),
+                    unit: a.unit.clone(),
+                    unit_value_vnd: a.unit_value_vnd,
+                    in_kind: a.in_kind,
+                },
+            ),
+            Body::PublishNeed(n) => {
+                self.needs.insert(
+                    n.need_id.clone(),
+                    Need {
+                        event_id: event.event_id.clone(),
+                        seq,
+                        commune_code: n.commune_code.clone(),
+                        category: n.category,
+                        year: n.year,
+                        asset_id: n.asset_id.clone(),
+                        quantity: n.quantity,
+                        children_targeted: n.children_targeted,
+                        description: n.description.clone(),
+                        withdrawn: false,
+                    },
+                );
+                self.targets
+                    .insert(event.event_id.clone(), Target::Need(n.need_id.clone()));
+            }
+            Body::PublishPlan(p) => {
+                self.plans.insert(
+                    event.event_id.clone(),
+                    Plan {
+                        seq,
+                        year: p.year,
+                        targets: p.targets.iter().map(plan_target).collect(),
+                        withdrawn: false,
+                    },
+                );
+                self.targets.insert(event.event_id.clone(), Target::Plan);
+            }
+            Body::Pledge(p) => self.pledges.insert(
+                p.pledge_id.clone(),
+                PledgeRecord {
+                    event_id: event.event_id.clone(),
+                    seq,
+                    donor_org_id: p.donor_org_id.clone(),
+                    recipient_org_id: p.recipient_org_id.clone(),
+                    asset_id: p.asset_id.clone(),
+                    quantity: p.quantity,
+                    earmark: p.earmark.clone(),
+                    due_date: p.due_date.clone(),
+                    received: 0,
+                    cancelled: false,
+                },
+            ),
+            Body::CancelPledge(c) => {
+                let pledge = self
+                    .pledges
+                    .get_mut(c.pledge_id.as_str())
+                    .ok_or_else(|| fail(format!("cancels unknown pledge {}", c.pledge_id)))?;
+                pledge.cancelled = true;
+            }
+            Body::Receipt(r) => {
+                let pool = PoolKey {
+                    org_id: event.org_id.clone(),
+                    asset_id: r.asset_id.clone(),
+                    earmark: r.earmark.clone(),
+                };
+                if let Some(pledge_id) = &r.pledge_id {
+                    let pledge = self
+                        .pledges
+                        .get_mut(pledge_id.as_str())
+                        .ok_or_else(|| fail(format!("receipt for unknown pledge {pledge_id}")))?;
+                    pledge.received = pledge.received.saturating_add(r.quantity);
+                }
+                self.credit(
+                    &pool,
+                    vec![Lot {
+                        receipt_id: r.receipt_id.clone(),
+                        quantity: r.quantity,
+                        hop: 0,
+                    }],
+                )
+                .map_err(fail)?;
+                let totals = self.asset_totals.entry(r.asset_id.clone(), Default::default);
+                totals.received += r.quantity;
+                if let Some(hash) = r.external_ref_hash {
+                    self.receipts_by_ref
+                        .entry(hash, Vec::new)
+                        .push(r.receipt_id.clone());
+                }
+                self.receipts.insert(
+                    r.receipt_id.clone(),
+                    ReceiptRecord {
+                        event_id: event.event_id.clone(),
+                        seq,
+                        recipient_org_id: event.org_id.clone(),
+                        donor_org_id: r.donor_org_id.clone(),
+                        pledge_id: r.pledge_id.clone(),
+                        asset_id: r.asset_id.clone(),
+                        quantity: r.quantity,
+                        earmark: r.earmark.clone(),
+                        external_ref_hash: r.external_ref_hash,
+                        note: r.note.clone(),
+                        occurred_at: event.occurred_at,
+                        reversed: false,
+                        flows: Vec::new(),
+                    },
+                );
+                self.targets
+                    .insert(event.event_id.clone(), Target::Receipt(r.receipt_id.clone()));
+            }
+            Body::Transfer(t) => {
+                let pool = PoolKey {
+                    org_id: event.org_id.clone(),
+                    asset_id: t.asset_id.clone(),
+                    earmark: t.earmark.clone(),
+                };
+                let parts = self.debit_fifo(&pool, t.quantity).map_err(fail)?;
+                for (index, part) in parts.iter().enumerate() {
+                    self.record_flow(
+                        part,
+                        FlowRecord {
+                            kind: FlowKind::Transfer,
+                            id: t.transfer_id.clone(),
+                            quantity: part.quantity,
+                            hop: part.hop,
+                            part: index as u32,
+                        },
+                    )
+                    .map_err(fail)?;
+                }
+                let totals = self.asset_totals.entry(t.asset_id.clone(), Default::default);
+                totals.held -= t.quantity;
+                totals.in_transit += t.quantity;
+                self.transfers.insert(
+                    t.transfer_id.clone(),
+                    TransferRecord {
+                        event_id: event.event_id.clone(),
+                        seq,
+                        from_org_id: event.org_id.clone(),
+                        to_org_id: t.to_org_id.clone(),
+                        asset_id: t.asset_id.clone(),
+                        earmark: t.earmark.clone(),
+                        quantity: t.quantity,
+                        received: None,
+                        reversed: false,
+                        occurred_at: event.occurred_at,
+                        parts,
+                    },
+                );
+                self.targets.insert(
+                    event.event_id.clone(),
+                    Target::Transfer(t.transfer_id.clone()),
+                );
+            }
+            Body::TransferReceived(r) => {
+                let transfer = self
+                    .transfers
+                    .get_mut(r.transfer_id.as_str())
+                    .ok_or_else(|| fail(format!("confirms unknown transfer {}", r.transfer_id)))?;
+                if transfer.received.is_some() || transfer.reversed {
+                    return Err(fail(format!(
+                        "confirms transfer {} which is not in transit",
+                        r.transfer_id
+                    )));
+                }
+                if r.quantity_received > transfer.quantity {
+                    return Err(fail(format!(
+                        "confirms {} of transfer {} which carried {}",
+                        r.quantity_received, r.transfer_id, transfer.quantity
+                    )));
+                }
+                transfer.received = Some(r.quantity_received);
+                let transfer = transfer.clone();
+                let arrived: Vec<Lot> = transfer
+                    .parts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, part)| {
+                        let quantity = transfer.arrived_of_part(index);
+                        (quantity > 0).then(|| Lot {
+                            receipt_id: part.receipt_id.clone(),
+                            quantity,
+                            hop: part.hop + 1,
+                        })
+                    })
+                    .collect();
+                let pool = PoolKey {
+                    org_id: transfer.to_org_id.clone(),
+                    asset_id: transfer.asset_id.clone(),
+                    earmark: transfer.earmark.clone(),
+                };
+                self.credit(&pool, arrived).map_err(fail)?;
+                let totals = self
+                    .asset_totals
+                    .entry(transfer.asset_id.clone(), Default::default);
+                totals.in_transit -= transfer.quantity;
+                totals.lost += transfer.lost();
+            }
+            Body::Delivery(d) => {
+                let pool = PoolKey {
+                    org_id: event.org_id.clone(),
+                    asset_id: d.asset_id.clone(),
+                    earmark: d.earmark.clone(),
+                };
+                let funding = self.debit_fifo(&pool, d.quantity).map_err(fail)?;
+                for part in &funding {
+                    self.record_flow(
+                        part,
+                        FlowRecord {
+                            kind: FlowKind::Delivery,
+                            id: d.delivery_id.clone(),
+                            quantity: part.quantity,
+                            hop: part.hop,
+                            part: 0,
+                        },
+                    )
+                    .map_err(fail)?;
+                }
+                let totals = self.asset_totals.entry(d.asset_id.clone(), Default::default);
+                totals.held -= d.quantity;
+                totals.delivered += d.quantity;
+                self.deliveries_by_commune
+                    .entry(d.commune_code.clone(), Vec::new)
+                    .push(d.delivery_id.clone());
+                for token in &d.beneficiary_tokens {
+                    self.deliveries_by_token
+                        .entry(*token, Vec::new)
+                        .push(d.delivery_id.clone());
+                }
+                self.deliveries.insert(
+                    d.delivery_id.clone(),
+                    DeliveryRecord {
+                        event_id: event.event_id.clone(),
+                        seq,
+                        org_id: event.org_id.clone(),
+                        commune_code: d.commune_code.clone(),
+                        category: d.category,
+                        asset_id: d.asset_id.clone(),
+                        quantity: d.quantity,
+                        earmark: d.earmark.clone(),
+                        children_reached: d.children_reached,
+                        beneficiary_count: d.beneficiary_tokens.len() as u32,
+                        evidence_count: d.evidence_hashes.len() as u32,
+                        period: d.period.clone(),
+                        note: d.note.clone(),
+                        occurred_at: event.occurred_at,
+                        reversed: false,
+                        funding,
+                    },
+                );
+                self.targets.insert(
+                    event.event_id.clone(),
+                    Target::Delivery(d.delivery_id.clone()),
+                );
+            }
+            Body::Inspection(i) => {
+                self.inspections.insert(
+                    event.event_id.clone(),
+                    Inspection {
+                        seq,
+                        org_id: event.org_id.clone(),
+                        subject_id: i.subject_id.clone(),
+                        passed: i.passed,
+                        standard: i.standard.clone(),
+                        withdrawn: false,
+                    },
+                );
+                self.targets
+                    .insert(event.event_id.clone(), Target::Inspection);
+            }
+            Body::Commendation(c) => {
+                self.commendations.insert(
+                    event.event_id.clone(),
+                    CommendationRecord {
+                        seq,
+                        honoree_org_id: c.honoree_org_id.clone(),
+                        year: c.year,
+                        decision_ref: c.decision_ref.clone(),
+                        reason: c.reason.clone(),
+                        withdrawn: false,
+                    },
+                );
+                self.targets
+                    .insert(event.event_id.clone(), Target::Commendation);
+            }
+            Body::Reversal(r) => self.reverse(&r.target_event_id).map_err(fail)?,
+        }
+        self.position.size = seq + 1;
+        self.position.recorded_at = recorded_at;
+        Ok(())
+    }
+
+    /// Records a new head after [`Model::apply`]: the entry's leaf hash and
+    /// the Merkle frontier including it.
+    pub fn set_head(&mut self, head: [u8; 32], frontier: Vec<[u8; 32]>) {
+        self.position.head = head;
+        self.position.frontier = frontier;
+    }
+
+    fn reverse(&mut self, target_event_id: &str) -> Result<(), String> {
+        let target = self
+            .targets
+            .remove(&target_event_id.to_owned())
+            .ok_or_else(|| format!("reverses event {target_event_id}, which is not reversible or already reversed"))?;
+        match target {
+            Target::Receipt(receipt_id) => self.reverse_receipt(&receipt_id),
+            Target::Transfer(transfer_id) => {
+                let transfer = self
+                    .transfers
+                    .get_mut(transfer_id.as_str())
+                    .ok_or_else(|| format!("reverses unknown transfer {transfer_id}"))?;
+                if transfer.received.is_some() {
+                    return Err(format!(
+                        "reverses transfer {transfer_id}, which was received"
+                    ));
+                }
+                transfer.reversed = true;
+                let transfer = transfer.clone();
+                let pool = PoolKey {
+                    org_id: transfer.from_org_id.clone(),
+                    asset_id: transfer.asset_id.clone(),
+                    earmark: transfer.earmark.clone(),
+                };
+                self.credit_front(&pool, transfer.parts.clone())?;
+                let totals = self
+                    .asset_totals
+                    .entry(transfer.asset_id.clone(), Default::default);
+                totals.in_transit -= transfer.quantity;
+                Ok(())
+            }
+            Target::Delivery(delivery_id) => {
+                let delivery = self
+                    .deliveries
+                    .get_mut(delivery_id.as_str())
+                    .ok_or_else(|| format!("reverses unknown delivery {delivery_id}"))?;
+                delivery.reversed = true;
+                let delivery = delivery.clone();
+                let pool = PoolKey {
+                    org_id: delivery.org_id.clone(),
+                    asset_id: delivery.asset_id.clone(),
+                    earmark: delivery.earmark.clone(),
+                };
+                self.credit_front(&pool, delivery.funding.clone())?;
+                let totals = self
+                    .asset_totals
+                    .entry(delivery.asset_id.clone(), Default::default);
+                totals.delivered -= delivery.quantity;
+                Ok(())
+            }
+            Target::Need(need_id) => {
+                if let Some(need) = self.needs.get_mut(need_id.as_str()) {
+                    need.withdrawn = true;
+                }
+                Ok(())
+            }
+            Target::Plan => {
+                if let Some(plan) = self.plans.get_mut(target_event_id) {
+                    plan.withdrawn = true;
+                }
+                Ok(())
+            }
+            Target::Inspection => {
+                if let Some(inspection) = self.inspections.get_mut(target_event_id) {
+                    inspection.withdrawn = true;
+                }
+                Ok(())
+            }
+            Target::Commendation => {
+                if let Some(commendation) = self.commendations.get_mut(target_event_id) {
+                    commendation.withdrawn = true;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn reverse_receipt(&mut self, receipt_id: &str) -> Result<(), String> {
+        let receipt = self
+            .receipts
+            .get_mut(receipt_id)
+            .ok_or_else(|| format!("reverses unknown receipt {receipt_id}"))?;
+        receipt.reversed = true;
+        let receipt = receipt.clone();
+        if let Some(pledge_id) = &receipt.pledge_id
+            && let Some(pledge) = self.pledges.get_mut(pledge_id.as_str())
+        {
+            pledge.received = pledge.received.saturating_sub(receipt.quantity);
+        }
+        let pool = PoolKey {
+            org_id: receipt.recipient_org_id.clone(),
+            asset_id: receipt.asset_id.clone(),
+            earmark: receipt.earmark.clone(),
+        };
+        let mut remaining = receipt.quantity;
+        let mut withdrawn = Vec::new();
+        {
+            let lots = self
+                .pools
+                .get_mut(&pool)
+                .ok_or_else(|| format!("reverses receipt {receipt_id} from an empty pool"))?;
+            // Its own units first, wherever they sit in the pool.
+            for lot in lots.iter_mut() {
+                if remaining == 0 {
+                    break;
+                }
+                if lot.receipt_id == receipt_id {
+                    let take = lot.quantity.min(remaining);
+                    lot.quantity -= take;
+                    remaining -= take;
+                }
+            }
+            // Then the newest units of other receipts.
+            for lot in lots.iter_mut().rev() {
+                if remaining == 0 {
+                    break;
+                }
+                if lot.quantity > 0 {
+                    let take = lot.quantity.min(remaining);
+                    lot.quantity -= take;
+                    remaining -= take;
+                    withdrawn.push(Lot {
+                        receipt_id: lot.receipt_id.clone(),
+                        quantity: take,
+                        hop: lot.hop,
+                    });
+                }
+            }
+            lots.retain(|lot| lot.quantity > 0);
+            if remaining > 0 {
+                return Err(format!(
+                    "reverses receipt {receipt_id} of {} but its pool holds {} less",
+                    receipt.quantity, remaining
+                ));
+            }
+        }
+        for lot in &withdrawn {
+            self.record_flow(
+                lot,
+                FlowRecord {
+                    kind: FlowKind::Withdrawn,
+                    id: receipt_id.to_owned(),
+                    quantity: lot.quantity,
+                    hop: lot.hop,
+                    part: 0,
+                },
+            )?;
+        }
+        self.set_balance_delta(&pool, receipt.quantity, false)?;
+        let totals = self
+            .asset_totals
+            .entry(receipt.asset_id.clone(), Default::default);
+        totals.received -= receipt.quantity;
+        totals.held -= receipt.quantity;
+        Ok(())
+    }
+
+    fn record_flow(&mut self, lot: &Lot, flow: FlowRecord) -> Result<(), String> {
+        let receipt = self
+            .receipts
+            .get_mut(lot.receipt_id.as_str())
+            .ok_or_else(|| format!("a lot names unknown receipt {}", lot.receipt_id))?;
+        receipt.flows.push(flow);
+        Ok(())
+    }
+
+    /// Adds lots at the back of a pool.
+    fn credit(&mut self, pool: &PoolKey, lots: Vec<Lot>) -> Result<(), String> {
+        let quantity: u64 = lots.iter().map(|l| l.quantity).sum();
+        self.pools
+            .entry(pool.clone(), VecDeque::new)
+            .extend(lots.into_iter().filter(|l| l.quantity > 0));
+        self.set_balance_delta(pool, quantity, true)?;
+        let totals = self
+            .asset_totals
+            .entry(pool.asset_id.clone(), Default::default);
+        totals.held += quantity;
+        Ok(())
+    }
+
+    /// Puts lots back at the front of a pool, keeping their order.
+    fn credit_front(&mut self, pool: &PoolKey, lots: Vec<Lot>) -> Result<(), String> {
+        let quantity: u64 = lots.iter().map(|l| l.quantity).sum();
+        let queue = self.pools.entry(pool.clone(), VecDeque::new);
+        for lot in lots.into_iter().rev() {
+            queue.push_front(lot);
+        }
+        self.set_balance_delta(pool, quantity, true)?;
+        let totals = self
+            .asset_totals
+            .entry(pool.asset_id.clone(), Default::default);
+        totals.held += quantity;
+        Ok(())
+    }
+
+    /// Takes `quantity` from the front of a pool, oldest lot first.
+    fn debit_fifo(&mut self, pool: &PoolKey, quantity: u64) -> Result<Vec<Lot>, String> {
+        let available = self.balances.get(pool).copied().unwrap_or(0);
+        if available < quantity {
+            return Err(format!(
+                "takes {quantity} of {} from {} which holds {available}",
+                pool.asset_id, pool.org_id
+            ));
+        }
+        let lots = self
+            .pools
+            .get_mut(pool)
+            .ok_or_else(|| format!("takes from {}'s empty pool", pool.org_id))?;
+        let mut taken = Vec::new();
+        let mut remaining = quantity;
+        while remaining > 0 {
+            let front = lots
+                .front_mut()
+                .ok_or_else(|| format!("{}'s pool has fewer units than its balance", pool.org_id))?;
+            let take = front.quantity.min(remaining);
+            taken.push(Lot {
+                receipt_id: front.receipt_id.clone(),
+                quantity: take,
+                hop: front.hop,
+            });
+            front.quantity -= take;
+            remaining -= take;
+            if front.quantity == 0 {
+                lots.pop_front();
+            }
+        }
+        if lots.is_empty() {
+            self.pools.remove(pool);
+        }
+        self.set_balance_delta(pool, quantity, false)?;
+        Ok(taken)
+    }
+
+    fn set_balance_delta(&mut self, pool: &PoolKey, delta: u64, credit: bool) -> Result<(), String> {
+        let current = self.balances.get(pool).copied().unwrap_or(0);
+        let next = if credit {
+            current.checked_add(delta)
+        } else {
+            current.checked_sub(delta)
+        }
+        .ok_or_else(|| {
+            format!(
+                "balance of {} in {} would leave the u64 range",
+                pool.org_id, pool.asset_id
+            )
+        })?;
+        if next == 0 {
+            self.balances.remove(pool);
+        } else {
+            self.balances.insert(pool.clone(), next);
+        }
+        Ok(())
+    }
+
+    /// The value in đồng of `quantity` of an asset at its registered unit
+    /// value (saturating: a total beyond u64 đồng is not a real programme).
+    pub fn value_vnd(&self, asset_id: &str, quantity: u64) -> u64 {
+        let unit = self.assets.get(asset_id).map_or(0, |a| a.unit_value_vnd);
+        quantity.saturating_mul(unit)
+    }
+
+    /// The name to show for an organisation: `None` when it asked not to be
+    /// named, or is unknown.
+    pub fn public_name(&self, org_id: &str) -> Option<&str> {
+        self.orgs
+            .get(org_id)
+            .filter(|o| o.public_name || !o.kind.is_donor())
+            .map(|o| o.name.as_str())
+    }
+}
+
+fn plan_target(t: &EventPlanTarget) -> PlanTarget {
+    PlanTarget {
+        category: t.category,
+        commune_code: t.commune_code.clone(),
+        asset_id: t.asset_id.clone(),
+        quantity: t.quantity,
+        children_targeted: t.children_targeted,
+    }
+}
+
+/// The Vietnamese calendar date of a Unix time: (year, month, day).
+pub fn vn_date(seconds: i64) -> (i32, u32, u32) {
+    civil_from_days((seconds + VN_OFFSET_SECONDS).div_euclid(86_400))
+}
+
+/// `YYYY-MM-DD` of [`vn_date`].
+pub fn vn_date_string(seconds: i64) -> String {
+    let (y, m, d) = vn_date(seconds);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn vietnamese_dates_are_seven_hours_ahead_of_utc() {
+        // 2024-12-31T17:00:00Z is 2025-01-01 00:00 in Hà Nội.
+        assert_eq!(vn_date(1_735_664_400), (2025, 1, 1));
+        assert_eq!(vn_date(1_735_664_399), (2024, 12, 31));
+        assert_eq!(vn_date_string(0), "1970-01-01");
+        // A leap day.
+        assert_eq!(vn_date_string(1_709_164_800), "2024-02-29");
+    }
+}

@@ -1,0 +1,193 @@
+//! The projector's own embedded store: every read-model table and the log
+//! position they reflect, in one redb file.
+//!
+//! A commit writes the rows changed since the previous one and the position
+//! in a single transaction, so after a crash the file holds the tables as of
+//! some applied prefix of the log and exactly that prefix's position: the
+//! follower resumes from there and the result is as if it never stopped.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+
+use crate::model::{Model, Position};
+use crate::table::RowWrite;
+
+/// Single-row facts about the store: the position and the format version.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const POSITION_KEY: &str = "position";
+const FORMAT_KEY: &str = "format";
+/// Bumped when a table's row layout changes: an old file is then rebuilt
+/// from the ledger rather than misread.
+const FORMAT_VERSION: &[u8] = b"aidledger-projections/1";
+
+/// Why the store cannot be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("projection store {path}: {detail}")]
+    Io { path: PathBuf, detail: String },
+    #[error(
+        "projection store {path} was written by another format ({found}); rebuild it with --rebuild"
+    )]
+    Format { path: PathBuf, found: String },
+}
+
+/// The rows a commit writes, taken from the model while it is locked and
+/// written after the lock is released.
+#[derive(Debug)]
+pub struct Commit {
+    tables: Vec<(&'static str, Vec<RowWrite>)>,
+    position: Vec<u8>,
+    /// The log size this commit makes durable.
+    pub size: u64,
+}
+
+impl Commit {
+    /// Rows to write, over all tables.
+    pub fn rows(&self) -> usize {
+        self.tables.iter().map(|(_, rows)| rows.len()).sum()
+    }
+}
+
+/// The projection store file.
+#[derive(Debug)]
+pub struct ProjectionStore {
+    db: Database,
+    path: PathBuf,
+}
+
+impl ProjectionStore {
+    /// Opens (or creates) the store at `path` and loads the model it holds.
+    ///
+    /// # Errors
+    ///
+    /// I/O or redb errors; a file of another format version.
+    pub fn open(path: &Path) -> Result<(ProjectionStore, Model), StoreError> {
+        let io = |detail: String| StoreError::Io {
+            path: path.to_owned(),
+            detail,
+        };
+        let db = Database::create(path).map_err(|e| io(format!("opening: {e}")))?;
+        let store = ProjectionStore {
+            db,
+            path: path.to_owned(),
+        };
+        let mut model = Model::new();
+        let txn = store
+            .db
+            .begin_read()
+            .map_err(|e| io(format!("reading: {e}")))?;
+        match txn.open_table(META) {
+            Ok(meta) => {
+                let format = meta
+                    .get(FORMAT_KEY)
+                    .map_err(|e| io(format!("reading the format: {e}")))?
+                    .map(|v| v.value().to_vec());
+                if let Some(found) = format
+                    && found != FORMAT_VERSION
+                {
+                    return Err(StoreError::Format {
+                        path: path.to_owned(),
+                        found: String::from_utf8_lossy(&found).into_owned(),
+                    });
+                }
+                if let Some(position) = meta
+                    .get(POSITION_KEY)
+                    .map_err(|e| io(format!("reading the position: {e}")))?
+                {
+                    model.position = postcard::from_bytes::<Position>(position.value())
+                        .map_err(|e| io(format!("decoding the position: {e}")))?;
+                }
+            }
+            Err(TableError::TableDoesNotExist(_)) => return Ok((store, model)),
+            Err(e) => return Err(io(format!("reading the meta table: {e}"))),
+        }
+        for table in model.tables_mut() {
+            let name = table.name();
+            let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+            let rows = match txn.open_table(definition) {
+                Ok(rows) => rows,
+                Err(TableError::TableDoesNotExist(_)) => continue,
+                Err(e) => return Err(io(format!("opening table {name}: {e}"))),
+            };
+            let iter = rows
+                .iter()
+                .map_err(|e| io(format!("reading table {name}: {e}")))?;
+            for row in iter {
+                let (key, value) = row.map_err(|e| io(format!("reading table {name}: {e}")))?;
+                table
+                    .load_row(key.value(), value.value())
+                    .map_err(|e| io(format!("decoding a row of table {name}: {e}")))?;
+            }
+        }
+        Ok((store, model))
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the model's changes since the last commit, and its position.
+    /// Cheap enough to run under the model's lock; [`ProjectionStore::write`]
+    /// does the slow part.
+    pub fn take_commit(model: &mut Model) -> Commit {
+        let position =
+            postcard::to_allocvec(&model.position).expect("the position is plain serde data");
+        let size = model.position.size;
+        let tables = model
+            .tables_mut()
+            .into_iter()
+            .map(|table| (table.name(), table.take_changes()))
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect();
+        Commit {
+            tables,
+            position,
+            size,
+        }
+    }
+
+    /// Writes a commit in one fsync'd transaction.
+    ///
+    /// # Errors
+    ///
+    /// I/O or redb errors; nothing of the commit is then stored.
+    pub fn write(&self, commit: Commit) -> Result<(), StoreError> {
+        let io = |detail: String| StoreError::Io {
+            path: self.path.clone(),
+            detail,
+        };
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| io(format!("starting a commit: {e}")))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| io(format!("starting a commit: {e}")))?;
+        for (name, rows) in &commit.tables {
+            let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+            let mut table = txn
+                .open_table(definition)
+                .map_err(|e| io(format!("opening table {name}: {e}")))?;
+            for (key, value) in rows {
+                match value {
+                    Some(value) => table.insert(key.as_slice(), value.as_slice()).map(drop),
+                    None => table.remove(key.as_slice()).map(drop),
+                }
+                .map_err(|e| io(format!("writing table {name}: {e}")))?;
+            }
+        }
+        {
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|e| io(format!("opening the meta table: {e}")))?;
+            meta.insert(FORMAT_KEY, FORMAT_VERSION)
+                .map_err(|e| io(format!("writing the format: {e}")))?;
+            meta.insert(POSITION_KEY, commit.position.as_slice())
+                .map_err(|e| io(format!("writing the position: {e}")))?;
+        }
+        txn.commit()
+            .map_err(|e| io(format!("committing entry {}: {e}", commit.size)))?;
+        Ok(())
+    }
+}

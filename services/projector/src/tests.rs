@@ -1,0 +1,790 @@
+//! Queries on small hand-made ledgers whose right answers are worked out by
+//! hand in the comments.
+
+use aidledger_ledger::*;
+use aidledger_wire::pb;
+
+use crate::model::Model;
+use crate::queries::*;
+
+/// 2025-06-01T00:00:00Z.
+const JUNE_2025: i64 = 1_748_736_000;
+
+/// Applies events in order, as the follower does, with made-up ids.
+struct Script {
+    model: Model,
+    counter: u64,
+}
+
+impl Script {
+    fn new() -> Self {
+        let mut script = Script {
+            model: Model::new(),
+            counter: 0,
+        };
+        script.apply(
+            "ubnd",
+            Body::Genesis(Genesis {
+                origin: "test.example/log".into(),
+                authority_org_id: "ubnd".into(),
+                authority_name: "UBND tỉnh".into(),
+                authority_public_key: PublicKey([1; 32]),
+                log_vkey: "test.example/log+00000000+AQ".into(),
+            }),
+        );
+        script.apply(
+            "ubnd",
+            Body::RegisterAsset(RegisterAsset {
+                asset_id: "rice-kg".into(),
+                name: "Gạo".into(),
+                unit: "kg".into(),
+                unit_value_vnd: 20_000,
+                in_kind: true,
+            }),
+        );
+        for commune in ["22783", "22786"] {
+            script.apply(
+                "ubnd",
+                Body::RegisterCommune(RegisterCommune {
+                    commune_code: commune.into(),
+                    name: format!("Xã {commune}"),
+                    district: "Bác Ái".into(),
+                    province: "Ninh Thuận".into(),
+                    children_count: 400,
+                }),
+            );
+        }
+        for (org, kind, public_name) in [
+            ("fund-a", OrgKind::Agency, true),
+            ("office-b", OrgKind::Agency, true),
+            ("school-c", OrgKind::School, true),
+            ("donor-1", OrgKind::DonorBusiness, true),
+            ("donor-2", OrgKind::DonorIndividual, false),
+        ] {
+            script.apply(
+                "ubnd",
+                Body::RegisterOrg(RegisterOrganization {
+                    org_id: org.into(),
+                    name: format!("Name of {org}"),
+                    kind,
+                    parent_org_id: None,
+                    commune_code: None,
+                    public_name,
+                }),
+            );
+        }
+        script
+    }
+
+    fn apply(&mut self, org: &str, body: Body) -> String {
+        self.apply_at(org, JUNE_2025, body)
+    }
+
+    fn apply_at(&mut self, org: &str, seconds: i64, body: Body) -> String {
+        self.counter += 1;
+        let event_id = format!("00000000-0000-4000-8000-{:012}", self.counter);
+        let seq = self.model.position.size;
+        let event = Event {
+            event_id: event_id.clone(),
+            org_id: org.into(),
+            occurred_at: Timestamp::from_seconds(seconds),
+            body,
+        };
+        self.model
+            .apply(seq, Timestamp::from_seconds(seconds), &event)
+            .unwrap_or_else(|e| panic!("{e}"));
+        event_id
+    }
+
+    fn receipt(&mut self, recipient: &str, id: &str, donor: &str, quantity: u64) -> String {
+        self.apply(
+            recipient,
+            Body::Receipt(Receipt {
+                receipt_id: id.into(),
+                donor_org_id: donor.into(),
+                pledge_id: None,
+                asset_id: "VND".into(),
+                quantity,
+                earmark: Earmark::default(),
+                external_ref_hash: Some([id.len() as u8; 32]),
+                note: String::new(),
+            }),
+        )
+    }
+
+    fn transfer(&mut self, from: &str, id: &str, to: &str, quantity: u64) -> String {
+        self.apply(
+            from,
+            Body::Transfer(Transfer {
+                transfer_id: id.into(),
+                to_org_id: to.into(),
+                asset_id: "VND".into(),
+                quantity,
+                earmark: Earmark::default(),
+                note: String::new(),
+            }),
+        )
+    }
+
+    fn received(&mut self, by: &str, id: &str, quantity: u64) -> String {
+        self.apply(
+            by,
+            Body::TransferReceived(TransferReceived {
+                transfer_id: id.into(),
+                quantity_received: quantity,
+                note: String::new(),
+            }),
+        )
+    }
+
+    fn deliver(&mut self, by: &str, id: &str, commune: &str, quantity: u64) -> String {
+        self.deliver_with(by, id, commune, Category::Nutrition, "2025-06", quantity, &[])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_with(
+        &mut self,
+        by: &str,
+        id: &str,
+        commune: &str,
+        category: Category,
+        period: &str,
+        quantity: u64,
+        tokens: &[[u8; 32]],
+    ) -> String {
+        self.apply(
+            by,
+            Body::Delivery(Delivery {
+                delivery_id: id.into(),
+                commune_code: commune.into(),
+                category,
+                asset_id: "VND".into(),
+                quantity,
+                earmark: Earmark::default(),
+                children_reached: 10,
+                beneficiary_tokens: tokens.to_vec(),
+                evidence_hashes: vec![],
+                period: period.into(),
+                note: String::new(),
+            }),
+        )
+    }
+
+    fn need(&mut self, id: &str, commune: &str, quantity: u64) -> String {
+        self.apply(
+            "ubnd",
+            Body::PublishNeed(PublishNeed {
+                need_id: id.into(),
+                commune_code: commune.into(),
+                category: Category::Nutrition,
+                year: 2025,
+                asset_id: "VND".into(),
+                quantity,
+                children_targeted: 50,
+                description: "Bữa ăn bán trú".into(),
+            }),
+        )
+    }
+
+    fn reverse(&mut self, by: &str, target_event_id: &str) -> String {
+        self.apply(
+            by,
+            Body::Reversal(Reversal {
+                target_event_id: target_event_id.into(),
+                reason: "entered twice".into(),
+            }),
+        )
+    }
+}
+
+fn balance(model: &Model, org: &str) -> u64 {
+    model
+        .balances
+        .iter()
+        .filter(|(k, _)| k.org_id == org)
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+fn trace(model: &Model, receipt_id: &str) -> pb::ReceiptTrace {
+    trace_receipt(
+        model,
+        &pb::TraceReceiptRequest {
+            key: Some(pb::trace_receipt_request::Key::ReceiptId(receipt_id.into())),
+        },
+    )
+    .unwrap()
+}
+
+/// Flows of a trace as (kind, id, quantity, arrived, hop).
+fn flows(trace: &pb::ReceiptTrace) -> Vec<(i32, &str, u64, u64, u32)> {
+    trace
+        .flows
+        .iter()
+        .map(|f| (f.kind, f.id.as_str(), f.quantity, f.arrived, f.hop))
+        .collect()
+}
+
+const TRANSFER: i32 = pb::FlowKind::Transfer as i32;
+const DELIVERY: i32 = pb::FlowKind::Delivery as i32;
+
+#[test]
+fn balances_transit_and_losses() {
+    let mut s = Script::new();
+    s.receipt("fund-a", "r1", "donor-1", 1_000);
+    s.transfer("fund-a", "t1", "office-b", 600);
+    // In transit: A holds 400, nothing at B yet.
+    let answer = list_balances(&s.model, &pb::ListBalancesRequest::default()).unwrap();
+    let vnd = answer.totals.iter().find(|t| t.asset_id == "VND").unwrap();
+    assert_eq!((vnd.held, vnd.in_transit, vnd.lost), (400, 600, 0));
+    s.received("office-b", "t1", 550);
+    s.deliver("office-b", "d1", "22783", 300);
+    assert_eq!(balance(&s.model, "fund-a"), 400);
+    assert_eq!(balance(&s.model, "office-b"), 250);
+    let answer = list_balances(&s.model, &pb::ListBalancesRequest::default()).unwrap();
+    let vnd = answer.totals.iter().find(|t| t.asset_id == "VND").unwrap();
+    assert_eq!(
+        (vnd.received_from_donors, vnd.held, vnd.in_transit, vnd.lost, vnd.delivered),
+        (1_000, 650, 0, 50, 300)
+    );
+    assert_eq!(answer.held_value_vnd, 650);
+    assert_eq!(answer.lost_value_vnd, 50);
+    // Filtered by organisation, one row per pool.
+    let b = list_balances(
+        &s.model,
+        &pb::ListBalancesRequest {
+            org_id: "office-b".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(b.balances.len(), 1);
+    assert_eq!(b.balances[0].held, 250);
+    let transfers = list_transfers(&s.model, &pb::ListTransfersRequest::default()).unwrap();
+    assert_eq!(transfers.transfers[0].lost, 50);
+    assert_eq!(transfers.transfers[0].state, pb::TransferState::Received as i32);
+    assert_eq!(answer.as_of.unwrap().size, s.model.position.size);
+}
+
+#[test]
+fn in_kind_goods_are_valued_at_their_unit_value() {
+    let mut s = Script::new();
+    s.apply(
+        "fund-a",
+        Body::Receipt(Receipt {
+            receipt_id: "rice".into(),
+            donor_org_id: "donor-1".into(),
+            pledge_id: None,
+            asset_id: "rice-kg".into(),
+            quantity: 500,
+            earmark: Earmark::default(),
+            external_ref_hash: None,
+            note: String::new(),
+        }),
+    );
+    let answer = list_balances(&s.model, &pb::ListBalancesRequest::default()).unwrap();
+    let rice = answer.totals.iter().find(|t| t.asset_id == "rice-kg").unwrap();
+    assert!(rice.in_kind);
+    assert_eq!(rice.held_value_vnd, 500 * 20_000);
+    assert_eq!(answer.held_value_vnd, 10_000_000);
+    let ranking = recognition(&s.model, &pb::GetRecognitionRequest::default()).unwrap();
+    assert_eq!(ranking.rows[0].in_kind_value_vnd, 10_000_000);
+    assert_eq!(ranking.rows[0].cash_vnd, 0);
+}
+
+#[test]
+fn pledge_statuses_follow_receipts_cancellations_and_due_dates() {
+    let mut s = Script::new();
+    let pledge = |id: &str, due: &str| {
+        Body::Pledge(Pledge {
+            pledge_id: id.into(),
+            donor_org_id: "donor-1".into(),
+            recipient_org_id: "fund-a".into(),
+            asset_id: "VND".into(),
+            quantity: 1_000,
+            earmark: Earmark::default(),
+            due_date: Some(due.into()),
+        })
+    };
+    for (id, due) in [
+        ("p-open", "2099-01-01"),
+        ("p-partly", "2099-01-01"),
+        ("p-full", "2025-01-01"),
+        ("p-cancelled", "2099-01-01"),
+        ("p-late", "2025-05-31"),
+    ] {
+        s.apply("fund-a", pledge(id, due));
+    }
+    let receipt = |id: &str, pledge: &str, quantity| {
+        Body::Receipt(Receipt {
+            receipt_id: id.into(),
+            donor_org_id: "donor-1".into(),
+            pledge_id: Some(pledge.into()),
+            asset_id: "VND".into(),
+            quantity,
+            earmark: Earmark::default(),
+            external_ref_hash: None,
+            note: String::new(),
+        })
+    };
+    s.apply("fund-a", receipt("r1", "p-partly", 400));
+    s.apply("fund-a", receipt("r2", "p-full", 1_000));
+    s.apply("fund-a", receipt("r3", "p-late", 100));
+    s.apply(
+        "fund-a",
+        Body::CancelPledge(CancelPledge {
+            pledge_id: "p-cancelled".into(),
+            reason: "company closed".into(),
+        }),
+    );
+    // "Today" is the Vietnamese date of the latest entry: 2025-06-01.
+    let answer = list_pledges(&s.model, &pb::ListPledgesRequest::default()).unwrap();
+    let status: Vec<(&str, i32, u64)> = answer
+        .pledges
+        .iter()
+        .map(|p| (p.pledge_id.as_str(), p.status, p.received))
+        .collect();
+    use pb::PledgeStatus as P;
+    assert_eq!(
+        status,
+        vec![
+            ("p-open", P::Open as i32, 0),
+            ("p-partly", P::PartlyReceived as i32, 400),
+            ("p-full", P::Fulfilled as i32, 1_000),
+            ("p-cancelled", P::Cancelled as i32, 0),
+            ("p-late", P::Overdue as i32, 100),
+        ]
+    );
+    let overdue = list_pledges(
+        &s.model,
+        &pb::ListPledgesRequest {
+            status: P::Overdue as i32,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(overdue.pledges.len(), 1);
+    // Per donor: four live pledges of 1,000, of which 1,500 received.
+    let donor = &answer.by_donor[0];
+    assert_eq!((donor.pledges, donor.pledged_value_vnd, donor.received_value_vnd), (4, 4_000, 1_500));
+    // Reversing a receipt takes it off its pledge again.
+    let r2 = s.model.receipts.get("r2").unwrap().event_id.clone();
+    s.reverse("fund-a", &r2);
+    let again = list_pledges(&s.model, &pb::ListPledgesRequest::default()).unwrap();
+    assert_eq!(again.pledges[2].status, P::Overdue as i32);
+}
+
+#[test]
+fn trace_follows_two_transfer_hops_with_partial_deliveries() {
+    let mut s = Script::new();
+    s.receipt("fund-a", "r1", "donor-1", 500);
+    s.receipt("fund-a", "r2", "donor-2", 500);
+    // FIFO: t1 takes all of r1, then 200 of r2.
+    s.transfer("fund-a", "t1", "office-b", 700);
+    s.received("office-b", "t1", 700);
+    // B's pool: r1 500, r2 200. t2 takes 400 of r1.
+    s.transfer("office-b", "t2", "school-c", 400);
+    // 50 lost on the way: the loss falls on the last part (r1's only part).
+    s.received("school-c", "t2", 350);
+    s.deliver("school-c", "d-school", "22783", 200);
+    // B's pool now: r1 100, r2 200. A 250 delivery takes r1 100, r2 150.
+    s.deliver("office-b", "d-office", "22786", 250);
+
+    let r1 = trace(&s.model, "r1");
+    assert_eq!(
+        flows(&r1),
+        vec![
+            (TRANSFER, "t1", 500, 500, 0),
+            (TRANSFER, "t2", 400, 350, 1),
+            (DELIVERY, "d-school", 200, 0, 2),
+            (DELIVERY, "d-office", 100, 0, 1),
+        ]
+    );
+    assert_eq!((r1.delivered, r1.lost, r1.in_transit, r1.held), (300, 50, 0, 150));
+    assert_eq!(r1.held_by.len(), 1);
+    assert_eq!((r1.held_by[0].org_id.as_str(), r1.held_by[0].held), ("school-c", 150));
+
+    let r2 = trace(&s.model, "r2");
+    assert_eq!(
+        flows(&r2),
+        vec![(TRANSFER, "t1", 200, 200, 0), (DELIVERY, "d-office", 150, 0, 1)]
+    );
+    assert_eq!((r2.delivered, r2.held), (150, 350));
+    let held: Vec<(&str, u64)> = r2.held_by.iter().map(|b| (b.org_id.as_str(), b.held)).collect();
+    assert_eq!(held, vec![("fund-a", 300), ("office-b", 50)]);
+    // The anonymous donor's name is not given out.
+    let receipt = r2.receipt.unwrap();
+    assert!(receipt.donor_anonymous);
+    assert_eq!(receipt.donor_name, "");
+
+    let funded = trace_delivery(
+        &s.model,
+        &pb::TraceDeliveryRequest {
+            delivery_id: "d-office".into(),
+        },
+    )
+    .unwrap();
+    let funded: Vec<(&str, u64)> = funded
+        .funded_by
+        .iter()
+        .map(|f| (f.receipt.as_ref().unwrap().receipt_id.as_str(), f.quantity))
+        .collect();
+    assert_eq!(funded, vec![("r1", 100), ("r2", 150)]);
+
+    // By bank reference hash: r1 and r2 have the same made-up hash; the
+    // earliest receipt answers.
+    let by_ref = trace_receipt(
+        &s.model,
+        &pb::TraceReceiptRequest {
+            key: Some(pb::trace_receipt_request::Key::ExternalRefHash(vec![2; 32])),
+        },
+    )
+    .unwrap();
+    assert_eq!(by_ref.receipt.unwrap().receipt_id, "r1");
+}
+
+#[test]
+fn reversals_put_units_back_in_fifo_order_and_withdraw_spent_receipts() {
+    let mut s = Script::new();
+    s.receipt("fund-a", "r1", "donor-1", 100);
+    s.receipt("fund-a", "r2", "donor-1", 100);
+    let d1 = s.deliver("fund-a", "d1", "22783", 150);
+    // The reversed delivery's units go back to the front: r1 100, r2 50,
+    // then r2's remaining 50.
+    s.reverse("fund-a", &d1);
+    assert_eq!(balance(&s.model, "fund-a"), 200);
+    assert_eq!(trace(&s.model, "r1").delivered, 0);
+    s.deliver("fund-a", "d2", "22783", 120);
+    assert_eq!(trace(&s.model, "r1").delivered, 100);
+    assert_eq!(trace(&s.model, "r2").delivered, 20);
+    // Pool: r2 80, then r3 100. Reversing r1, all spent: its 100 are
+    // withdrawn from the newest units in the pool: 100 of r3.
+    s.receipt("fund-a", "r3", "donor-2", 100);
+    let r1_event = s.model.receipts.get("r1").unwrap().event_id.clone();
+    s.reverse("fund-a", &r1_event);
+    assert_eq!(balance(&s.model, "fund-a"), 80);
+    let r3 = trace(&s.model, "r3");
+    assert_eq!((r3.delivered, r3.withdrawn, r3.held), (0, 100, 0));
+    assert_eq!(r3.flows[0].kind, pb::FlowKind::Withdrawn as i32);
+    assert_eq!(r3.flows[0].to, "r1");
+    let r2 = trace(&s.model, "r2");
+    assert_eq!((r2.delivered, r2.withdrawn, r2.held), (20, 0, 80));
+    let r1 = trace(&s.model, "r1");
+    assert!(r1.receipt.unwrap().reversed);
+    assert_eq!((r1.delivered, r1.held), (100, 0));
+}
+
+#[test]
+fn commune_view_sets_needs_against_deliveries() {
+    let mut s = Script::new();
+    s.need("n1", "22783", 1_000);
+    s.need("n2", "22783", 500);
+    s.receipt("fund-a", "r1", "donor-1", 800);
+    s.receipt("fund-a", "r2", "donor-2", 800);
+    s.deliver("fund-a", "d1", "22783", 600);
+    s.deliver("fund-a", "d2", "22783", 600);
+    s.transfer("fund-a", "t-out", "office-b", 100);
+    let view = get_commune(
+        &s.model,
+        &pb::GetCommuneRequest {
+            commune_code: "22783".into(),
+            year: 2025,
+        },
+    )
+    .unwrap();
+    let summary = view.summary.unwrap();
+    assert_eq!(summary.needed_value_vnd, 1_500);
+    assert_eq!(summary.delivered_value_vnd, 1_200);
+    assert_eq!((summary.children_targeted, summary.children_reached), (100, 20));
+    assert_eq!(view.categories.len(), 1);
+    assert_eq!(view.categories[0].category, pb::Category::Nutrition as i32);
+    // 1,200 delivered covers n1 (1,000) then 200 of n2.
+    let uncovered: Vec<(&str, u64)> = view
+        .needs
+        .iter()
+        .map(|n| (n.need_id.as_str(), n.uncovered_value_vnd))
+        .collect();
+    assert_eq!(uncovered, vec![("n1", 0), ("n2", 300)]);
+    assert_eq!(view.uncovered_needs.len(), 1);
+    // FIFO: d1 is r1's 600, d2 is r1's 200 and r2's 400.
+    let donors: Vec<(&str, u64, bool)> = view
+        .donors
+        .iter()
+        .map(|d| (d.org_id.as_str(), d.value_vnd, d.anonymous))
+        .collect();
+    assert_eq!(donors, vec![("donor-1", 800, false), ("donor-2", 400, true)]);
+    assert_eq!(view.recent_deliveries[0].delivery_id, "d2");
+    // Another year shows nothing delivered.
+    let other = get_commune(
+        &s.model,
+        &pb::GetCommuneRequest {
+            commune_code: "22783".into(),
+            year: 2024,
+        },
+    )
+    .unwrap();
+    assert_eq!(other.summary.unwrap().deliveries, 0);
+    assert!(matches!(
+        get_commune(&s.model, &pb::GetCommuneRequest { commune_code: "99999".into(), year: 0 }),
+        Err(QueryError::NotFound(_))
+    ));
+}
+
+#[test]
+fn commune_funds_held_and_in_transit_follow_the_earmark() {
+    let mut s = Script::new();
+    let earmark = Earmark {
+        commune_code: Some("22786".into()),
+        category: None,
+    };
+    s.apply(
+        "fund-a",
+        Body::Receipt(Receipt {
+            receipt_id: "r-earmarked".into(),
+            donor_org_id: "donor-1".into(),
+            pledge_id: None,
+            asset_id: "VND".into(),
+            quantity: 900,
+            earmark: earmark.clone(),
+            external_ref_hash: None,
+            note: String::new(),
+        }),
+    );
+    s.apply(
+        "fund-a",
+        Body::Transfer(Transfer {
+            transfer_id: "t".into(),
+            to_org_id: "office-b".into(),
+            asset_id: "VND".into(),
+            quantity: 400,
+            earmark,
+            note: String::new(),
+        }),
+    );
+    let view = get_commune(
+        &s.model,
+        &pb::GetCommuneRequest {
+            commune_code: "22786".into(),
+            year: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(view.funds_held[0].quantity, 500);
+    assert_eq!(view.funds_in_transit[0].quantity, 400);
+}
+
+#[test]
+fn plan_progress_counts_matching_deliveries_of_the_plan_in_force() {
+    let mut s = Script::new();
+    let target = |commune: Option<&str>, quantity| PlanTarget {
+        category: Category::Nutrition,
+        commune_code: commune.map(Into::into),
+        asset_id: "VND".into(),
+        quantity,
+        children_targeted: 100,
+    };
+    let old = s.apply(
+        "ubnd",
+        Body::PublishPlan(PublishAnnualPlan {
+            year: 2025,
+            targets: vec![target(Some("22783"), 5)],
+        }),
+    );
+    let plan = s.apply(
+        "ubnd",
+        Body::PublishPlan(PublishAnnualPlan {
+            year: 2025,
+            targets: vec![target(Some("22783"), 1_000), target(None, 2_000)],
+        }),
+    );
+    s.receipt("fund-a", "r1", "donor-1", 5_000);
+    s.deliver("fund-a", "d1", "22783", 300);
+    s.deliver("fund-a", "d2", "22786", 200);
+    s.deliver_with("fund-a", "d3", "22783", Category::Health, "2025-07", 999, &[]);
+    s.deliver_with("fund-a", "d4", "22783", Category::Nutrition, "2024-12", 999, &[]);
+    let progress = plan_progress(
+        &s.model,
+        &pb::GetPlanProgressRequest {
+            year: 2025,
+            page: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(progress.plan_event_id, plan);
+    let rows: Vec<(&str, u64, u64, u32)> = progress
+        .rows
+        .iter()
+        .map(|r| (r.commune_code.as_str(), r.target_quantity, r.delivered_quantity, r.progress_bp))
+        .collect();
+    assert_eq!(rows, vec![("22783", 1_000, 300, 3_000), ("", 2_000, 500, 2_500)]);
+    // Withdrawing the plan in force leaves none (the older one was
+    // superseded, not reinstated... it is the latest live one).
+    s.reverse("ubnd", &plan);
+    let progress = plan_progress(
+        &s.model,
+        &pb::GetPlanProgressRequest {
+            year: 2025,
+            page: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(progress.plan_event_id, old);
+}
+
+#[test]
+fn overlap_findings_of_each_kind_name_their_events() {
+    let mut s = Script::new();
+    s.receipt("fund-a", "r1", "donor-1", 10_000);
+    s.receipt("office-b", "r2", "donor-1", 10_000);
+    s.need("n1", "22783", 1_000);
+    let token = [7; 32];
+    let d1 = s.deliver_with("fund-a", "d1", "22783", Category::Nutrition, "2025-03", 600, &[token]);
+    let d2 = s.deliver_with("office-b", "d2", "22783", Category::Nutrition, "2025-03", 600, &[token]);
+    // Same token, other category: no beneficiary finding for it.
+    s.deliver_with("office-b", "d3", "22786", Category::Health, "2025-04", 10, &[token]);
+    // Same organisation twice in one month: not an overlap between agencies.
+    s.deliver_with("fund-a", "d4", "22786", Category::Health, "2025-05", 10, &[]);
+    s.deliver_with("fund-a", "d5", "22786", Category::Health, "2025-05", 10, &[]);
+
+    let answer = list_overlaps(&s.model, &pb::ListOverlapsRequest::default(), 10).unwrap();
+    let kinds: Vec<i32> = answer.findings.iter().map(|f| f.kind).collect();
+    use pb::OverlapKind as K;
+    assert_eq!(
+        kinds,
+        vec![K::SameBeneficiary as i32, K::ExceedsNeed as i32, K::SameMonth as i32]
+    );
+    let same = &answer.findings[0];
+    assert_eq!(same.org_ids, vec!["fund-a", "office-b"]);
+    assert_eq!(same.event_ids, vec![d1.clone(), d2.clone()]);
+    assert_eq!(same.beneficiary_label.len(), 8);
+    let exceeds = &answer.findings[1];
+    assert_eq!((exceeds.needed_value_vnd, exceeds.delivered_value_vnd), (1_000, 1_200));
+    assert_eq!(exceeds.event_ids.len(), 3, "the need and both deliveries");
+    let month = &answer.findings[2];
+    assert_eq!(month.period, "2025-03");
+    assert_eq!(month.event_ids, vec![d1, d2]);
+    // 1,200 is within a 25% tolerance of 1,000.
+    let tolerant = list_overlaps(
+        &s.model,
+        &pb::ListOverlapsRequest {
+            excess_percent: 25,
+            ..Default::default()
+        },
+        10,
+    )
+    .unwrap();
+    assert!(tolerant.findings.iter().all(|f| f.kind != K::ExceedsNeed as i32));
+}
+
+#[test]
+fn recognition_ranks_donors_and_counts_what_reached_children() {
+    let mut s = Script::new();
+    s.receipt("fund-a", "r1", "donor-1", 1_000);
+    s.receipt("fund-a", "r2", "donor-2", 3_000);
+    s.deliver("fund-a", "d1", "22783", 1_500);
+    s.apply(
+        "ubnd",
+        Body::Commendation(Commendation {
+            honoree_org_id: "donor-1".into(),
+            year: 2025,
+            decision_ref: "QĐ 123/QĐ-UBND".into(),
+            reason: "Đóng góp bữa ăn".into(),
+        }),
+    );
+    let answer = recognition(
+        &s.model,
+        &pb::GetRecognitionRequest {
+            year: 2025,
+            page: None,
+        },
+    )
+    .unwrap();
+    let rows: Vec<(u32, &str, u64, u64, u32)> = answer
+        .rows
+        .iter()
+        .map(|r| (r.rank, r.org_id.as_str(), r.total_value_vnd, r.delivered_value_vnd, r.delivered_share_bp))
+        .collect();
+    // FIFO: the delivery took r1's 1,000 then 500 of r2.
+    assert_eq!(
+        rows,
+        vec![(1, "donor-2", 3_000, 500, 1_666), (2, "donor-1", 1_000, 1_000, 10_000)]
+    );
+    assert!(answer.rows[0].anonymous);
+    assert_eq!(answer.rows[1].commendations[0].decision_ref, "QĐ 123/QĐ-UBND");
+    let other_year = recognition(
+        &s.model,
+        &pb::GetRecognitionRequest {
+            year: 2024,
+            page: None,
+        },
+    )
+    .unwrap();
+    assert!(other_year.rows.is_empty());
+}
+
+#[test]
+fn pages_cover_every_row_once_and_bad_tokens_are_refused() {
+    let mut s = Script::new();
+    for i in 0..25 {
+        s.receipt("fund-a", &format!("r{i:02}"), "donor-1", 10);
+        s.deliver("fund-a", &format!("d{i:02}"), "22783", 10);
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = list_deliveries(
+            &s.model,
+            &pb::ListDeliveriesRequest {
+                page: Some(pb::Page {
+                    page_size: 10,
+                    page_token: token.clone(),
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        seen.extend(page.deliveries.into_iter().map(|d| d.delivery_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("d{i:02}")).collect();
+    assert_eq!(seen, expected);
+    let bad = list_deliveries(
+        &s.model,
+        &pb::ListDeliveriesRequest {
+            page: Some(pb::Page {
+                page_size: 10,
+                page_token: "x".into(),
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(bad, Err(QueryError::InvalidArgument(_))));
+}
+
+#[test]
+fn an_event_the_model_cannot_take_is_an_error_naming_its_seq() {
+    let mut s = Script::new();
+    let seq = s.model.position.size;
+    let event = Event {
+        event_id: "00000000-0000-4000-8000-999999999999".into(),
+        org_id: "fund-a".into(),
+        occurred_at: Timestamp::from_seconds(JUNE_2025),
+        body: Body::Transfer(Transfer {
+            transfer_id: "t".into(),
+            to_org_id: "office-b".into(),
+            asset_id: "VND".into(),
+            quantity: 1,
+            earmark: Earmark::default(),
+            note: String::new(),
+        }),
+    };
+    let error = s
+        .model
+        .apply(seq, Timestamp::from_seconds(JUNE_2025), &event)
+        .unwrap_err();
+    assert_eq!(error.seq, seq);
+    assert!(error.detail.contains("holds 0"), "{error}");
+}
