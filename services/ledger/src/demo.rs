@@ -1,7 +1,7 @@
 //! `aidledger demo`: the whole system in one command. Starts the ledger on
-//! the embedded store in a local folder, creates its keys, submits a
-//! realistic programme year through gRPC like any agency would, prints what
-//! to try next, and keeps serving.
+//! the embedded store in a local folder, creates its keys, starts the
+//! projector following it, submits a realistic programme year through gRPC
+//! like any agency would, prints what to try next, and keeps serving.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use aidledger_ledger::PublicKey;
 use aidledger_tlog::LogSigner;
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_wire::pb;
+use aidledger_projector::server::{Projector, ProjectorConfig};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -36,7 +37,15 @@ pub struct DemoArgs {
     /// Steady-state events to add after the programme year (load).
     #[arg(long, default_value_t = 0)]
     pub extra_events: usize,
-    /// Submit the data and exit instead of serving on.
+    /// Address the projections (aidledger.v1.Projections) listen on.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:50052",
+        env = "AIDLEDGER_PROJECTIONS_LISTEN"
+    )]
+    pub projections_listen: SocketAddr,
+    /// Submit the data, wait until the projections have it, and exit
+    /// instead of serving on.
     #[arg(long)]
     pub no_serve: bool,
 }
@@ -85,29 +94,60 @@ pub async fn run(
         .context("starting the demo ledger")?;
     let port = app.port();
     let existing = app.size_at_start();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        tokio::select! {
-            () = shutdown => {},
-            _ = stopped => {},
+    // One stop signal for the ledger and the projector.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
         }
-    }));
+    };
     let url = format!("http://127.0.0.1:{port}");
+    let projector = Projector::build(ProjectorConfig::new(
+        args.data.join("projections.redb"),
+        args.projections_listen,
+        &url,
+        &vkey,
+    ))
+    .await
+    .context("starting the demo projector")?;
+    let projections_addr = projector.local_addr();
+    let projections = projector.shared();
+    let server = tokio::spawn(app.run_until_stopped(stopped()));
+    let projector = tokio::spawn(projector.run_until_stopped(stopped()));
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = signal.send(true);
+    });
 
-    if existing == 0 {
+    let size = if existing == 0 {
         submit(&url, &mut programme).await?;
+        programme.total_events() as u64
     } else {
         println!(
             "The ledger in {} already holds {existing} entries; serving it as it is.",
             args.data.display()
         );
+        existing
+    };
+    // The projections are current once they have applied every entry.
+    let mut applied = projections.applied();
+    tokio::select! {
+        caught_up = applied.wait_for(|applied| *applied >= size) => {
+            caught_up.context("the projector stopped before catching up")?;
+        }
+        () = tokio::time::sleep(Duration::from_secs(60)) => {
+            anyhow::bail!("the projections did not catch up with the ledger within 60 s: {:?}", projections.status());
+        }
     }
-    print_guide(&url, port, &args, &vkey, &programme);
+    print_guide(&url, port, projections_addr, &args, &vkey, &programme);
     if args.no_serve {
-        let _ = stop.send(());
+        let _ = stop.send(true);
     } else {
         println!("Serving. Press Ctrl-C to stop.");
     }
+    projector.await.context("the projector task")??;
     server.await.context("the server task")??;
     Ok(())
 }
@@ -160,16 +200,27 @@ async fn connect(
     Err(last_error.expect("tried at least once")).with_context(|| format!("connecting to {url}"))
 }
 
-fn print_guide(url: &str, port: u16, args: &DemoArgs, vkey: &str, programme: &Programme) {
+fn print_guide(
+    url: &str,
+    port: u16,
+    projections: SocketAddr,
+    args: &DemoArgs,
+    vkey: &str,
+    programme: &Programme,
+) {
     println!();
     println!("aidledger demo: a year of the Ninh Thuận children's programme, verifiable.");
     println!("  gRPC        {url}  (aidledger.v1.Ledger, health, reflection)");
+    println!("  projections {projections}  (aidledger.v1.Projections, health, reflection)");
     println!("  origin      {DEMO_ORIGIN}");
     println!("  vkey        {vkey}");
     println!("  data        {}", args.data.display());
     println!();
     println!("Try:");
     println!("  grpcurl -plaintext 127.0.0.1:{port} list");
+    println!(
+        "  grpcurl -plaintext -d '{{\"commune_code\": \"22783\"}}' {projections} aidledger.v1.Projections/GetCommune"
+    );
     println!(
         "  cargo run -p aidctl -- --ledger {url} --origin {DEMO_ORIGIN} --vkey '{vkey}' checkpoint"
     );
@@ -193,5 +244,5 @@ fn print_guide(url: &str, port: u16, args: &DemoArgs, vkey: &str, programme: &Pr
         }
     }
     println!();
-    println!("Projections and the public web feed are not part of the demo yet (issues 4 and 6).");
+    println!("The public web feed is not part of the demo yet (issue 6).");
 }

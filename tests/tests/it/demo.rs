@@ -11,6 +11,7 @@ async fn the_demo_submits_its_year_and_a_restart_serves_it_unchanged() {
     let args = DemoArgs {
         data: dir.path().join("demo-data"),
         listen: "127.0.0.1:0".parse().unwrap(),
+        projections_listen: "127.0.0.1:0".parse().unwrap(),
         seed: 7,
         extra_events: 100,
         no_serve: true,

@@ -2,5 +2,6 @@
 
 mod demo;
 mod grpc;
+mod projector;
 mod sequencer;
 mod tls;
