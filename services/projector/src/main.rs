@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
+use aidledger_projector::ProjectionStore;
 use aidledger_projector::server::{EXCESS_PERCENT_DEFAULT, Projector, ProjectorConfig};
 use anyhow::Context;
 use clap::Parser;
@@ -32,6 +35,17 @@ struct Args {
     /// percent.
     #[arg(long, default_value_t = EXCESS_PERCENT_DEFAULT)]
     excess_percent: u32,
+    /// How often applied changes are committed to the store, in ms.
+    #[arg(long, default_value_t = 1000)]
+    commit_interval_ms: u64,
+    /// How often the ledger's checkpoint is fetched and verified, in ms.
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+    /// Print the entries applied and the digest of the stored read models
+    /// (SHA-256 over every table), then exit: two stores with the same
+    /// digest hold the same projections.
+    #[arg(long)]
+    digest: bool,
 }
 
 #[tokio::main]
@@ -43,6 +57,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    if args.digest {
+        let path = args.data.join("projections.redb");
+        let (_, model) = ProjectionStore::open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        println!("{} {}", model.position.size, hex::encode(model.digest()));
+        return Ok(());
+    }
     let mut config = ProjectorConfig::new(
         args.data.join("projections.redb"),
         args.listen,
@@ -51,12 +72,24 @@ async fn main() -> anyhow::Result<()> {
     );
     config.rebuild = args.rebuild;
     config.excess_percent = args.excess_percent;
+    config.follower.commit_interval = Duration::from_millis(args.commit_interval_ms.max(1));
+    config.follower.checkpoint_interval =
+        Duration::from_millis(args.checkpoint_interval_ms.max(1));
     let projector = Projector::build(config).await?;
     tracing::info!(listen = %projector.local_addr(), ledger = %args.ledger, "projector serving");
     projector
-        .run_until_stopped(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .run_until_stopped(stop_signal())
         .await
         .context("running the projector")
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn stop_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stopping: committing what was applied");
 }
