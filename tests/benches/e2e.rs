@@ -143,7 +143,7 @@ async fn run(
             let mut last = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let cp = client
-                    .get_checkpoint(pb::GetCheckpointRequest {})
+                    .get_checkpoint(pb::GetCheckpointRequest::default())
                     .await
                     .unwrap()
                     .into_inner();

@@ -190,6 +190,13 @@ impl Ledger for FakeLedger {
     ) -> Result<Response<pb::ConsistencyProof>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+
+    async fn add_cosignature(
+        &self,
+        _request: Request<pb::AddCosignatureRequest>,
+    ) -> Result<Response<pb::AddCosignatureResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }
 
 /// Serves a fake ledger of `count` entries on a loopback port; returns its

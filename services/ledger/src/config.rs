@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// PEM CA: require client certificates it signed (mutual TLS).
     #[arg(long, env = "AIDLEDGER_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Vkey of a witness whose cosignatures the ledger records and serves
+    /// (C2SP tlog-cosignature, type 0x04); repeat for each witness.
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
 }
 
 /// The same settings in a TOML file.
@@ -76,6 +80,7 @@ struct FileSettings {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
+    witnesses: Option<Vec<String>>,
 }
 
 /// The default listening address.
@@ -132,6 +137,11 @@ impl ServeArgs {
         if let Some(burst) = self.rate_limit_burst.or(file.rate_limit_burst) {
             config.rate_limit_burst = burst;
         }
+        config.witnesses = if self.witnesses.is_empty() {
+            file.witnesses.unwrap_or_default()
+        } else {
+            self.witnesses
+        };
         let tls_cert = self.tls_cert.or(file.tls_cert);
         let tls_key = self.tls_key.or(file.tls_key);
         let tls_client_ca = self.tls_client_ca.or(file.tls_client_ca);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use aidledger_ledger::PublicKey;
 use aidledger_store::{LogStore, RedbStore};
-use aidledger_tlog::LogSigner;
+use aidledger_tlog::{LogSigner, LogVerifier, WitnessVerifier};
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_wire::pb::ledger_server::LedgerServer;
 use anyhow::Context;
@@ -22,7 +22,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::ingest::{Clock, Ingest, IngestConfig, Writer, system_clock};
 use crate::rate_limit::RateLimiter;
 use crate::sequencer::{LedgerConfig, Sequencer};
-use crate::service::{LedgerService, Limits};
+use crate::service::{Cosigning, LedgerService, Limits};
 
 /// SPEC §6: a request over the configured limit is `RESOURCE_EXHAUSTED`.
 /// tonic's decoder refuses such a request itself, with `OUT_OF_RANGE`; this
@@ -106,6 +106,9 @@ pub struct ServeConfig {
     pub tls: Option<TlsMaterial>,
     /// The ledger clock; the system clock in production.
     pub clock: Option<Clock>,
+    /// Vkeys (C2SP, type 0x04) of the witnesses whose cosignatures the
+    /// ledger records and serves.
+    pub witnesses: Vec<String>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -118,6 +121,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("limits", &self.limits)
             .field("ingest", &self.ingest)
             .field("tls", &self.tls.is_some())
+            .field("witnesses", &self.witnesses)
             .finish_non_exhaustive()
     }
 }
@@ -137,6 +141,7 @@ impl ServeConfig {
             rate_limit_burst: 1_000.0,
             tls: None,
             clock: None,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -166,6 +171,17 @@ impl Application {
         let signer = LogSigner::new(&config.origin, config.ledger_key)
             .with_context(|| format!("origin {:?}", config.origin))?;
         let vkey = signer.vkey();
+        let witnesses = config
+            .witnesses
+            .iter()
+            .map(|vkey| {
+                WitnessVerifier::from_vkey(vkey).with_context(|| format!("witness vkey {vkey:?}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let cosigning = Cosigning {
+            log_verifier: LogVerifier::from_vkey(&vkey).context("the ledger's own vkey")?,
+            witnesses,
+        };
         let path = config.data_dir.join("ledger.redb");
         let authority_key = config.authority_key;
         let (store, sequencer) = tokio::task::spawn_blocking(move || {
@@ -203,6 +219,7 @@ impl Application {
             config.limits,
             rate_limiter,
             closing_rx,
+            cosigning,
         );
         let listener = TcpListener::bind(config.listen)
             .await

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aidledger_ledger::{CheckedEvent, Rejection};
 use aidledger_store::{ENTRIES_PAGE_MAX, LogStore, StoreError};
-use aidledger_tlog::leaf_hash;
+use aidledger_tlog::{CheckpointError, LogVerifier, WitnessVerifier, add_signature_lines, leaf_hash};
 use aidledger_wire::{Message, pb};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::Stream;
@@ -59,6 +59,21 @@ pub struct LedgerService {
     closing: watch::Receiver<bool>,
     /// One permit per KiB of request in flight.
     in_flight: Arc<Semaphore>,
+    /// The ledger's own checkpoint key, to read back the notes it signed.
+    log_verifier: LogVerifier,
+    /// The witnesses whose cosignatures the ledger records.
+    witnesses: Arc<[WitnessVerifier]>,
+}
+
+/// Who may cosign the ledger's checkpoints.
+#[derive(Clone, Debug)]
+pub struct Cosigning {
+    /// The ledger's checkpoint verifier key.
+    pub log_verifier: LogVerifier,
+    /// The witnesses whose cosignatures are recorded; others are refused, so
+    /// nobody can grow the store or the served notes with lines no client
+    /// has reason to trust.
+    pub witnesses: Vec<WitnessVerifier>,
 }
 
 impl LedgerService {
@@ -70,8 +85,11 @@ impl LedgerService {
         limits: Limits,
         rate_limiter: Arc<RateLimiter>,
         closing: watch::Receiver<bool>,
+        cosigning: Cosigning,
     ) -> Self {
         LedgerService {
+            log_verifier: cosigning.log_verifier,
+            witnesses: cosigning.witnesses.into(),
             origin: origin.into(),
             store,
             ingest,
@@ -168,7 +186,7 @@ impl LedgerService {
             proofs::inclusion_proof(self.store.as_ref(), seq, tree_size).map_err(proof_status)?;
         let checkpoint = match self.store.checkpoint_at(tree_size).map_err(store_status)? {
             Some(note) => Some(pb::Checkpoint {
-                note,
+                note: self.with_cosignatures(tree_size, &note)?,
                 size: tree_size,
                 root_hash: proofs::tree_root(self.store.as_ref(), tree_size)
                     .map_err(|e| Status::internal(e.to_string()))?
@@ -183,6 +201,41 @@ impl LedgerService {
             hashes: hashes.into_iter().map(|h| h.0.to_vec()).collect(),
             checkpoint,
         })
+    }
+
+    /// The checkpoint the ledger signed at `size`, its note carrying every
+    /// cosignature recorded for it.
+    fn checkpoint_at(&self, size: u64) -> Result<pb::Checkpoint, Status> {
+        let note = self
+            .store
+            .checkpoint_at(size)
+            .map_err(store_status)?
+            .ok_or_else(|| {
+                refusal(
+                    Code::NotFound,
+                    "NO_CHECKPOINT_AT_SIZE",
+                    &format!("the ledger signed no checkpoint at tree size {size}"),
+                )
+            })?;
+        let checkpoint = self.log_verifier.verify(&note).map_err(|error| {
+            Status::internal(format!(
+                "the stored checkpoint at size {size} does not verify: {error}"
+            ))
+        })?;
+        Ok(pb::Checkpoint {
+            note: self.with_cosignatures(size, &note)?,
+            size,
+            root_hash: checkpoint.root.0.to_vec(),
+        })
+    }
+
+    /// `note` with the cosignature lines recorded for its size appended.
+    fn with_cosignatures(&self, size: u64, note: &str) -> Result<String, Status> {
+        let lines = self.store.cosignatures(size).map_err(store_status)?;
+        Ok(add_signature_lines(
+            note,
+            lines.iter().map(|(_, line)| line.as_str()),
+        ))
     }
 
     fn committed_size(&self) -> u64 {
@@ -465,10 +518,105 @@ impl pb::ledger_server::Ledger for LedgerService {
 
     async fn get_checkpoint(
         &self,
-        _request: Request<pb::GetCheckpointRequest>,
+        request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::Checkpoint>, Status> {
-        let latest = self.latest()?;
-        Ok(Response::new(Self::checkpoint_pb(&latest)))
+        let request = request.into_inner();
+        let size = match (request.tree_size, request.cosignatures_min) {
+            (0, 0) => self.latest()?.checkpoint.size,
+            (size, 0) => size,
+            (0, witnesses_min) => self
+                .store
+                .latest_cosigned(witnesses_min as usize)
+                .map_err(store_status)?
+                .ok_or_else(|| {
+                    refusal(
+                        Code::NotFound,
+                        "NO_COSIGNED_CHECKPOINT",
+                        &format!("no checkpoint carries {witnesses_min} cosignatures"),
+                    )
+                })?,
+            (_, _) => {
+                return Err(refusal(
+                    Code::InvalidArgument,
+                    "BAD_CHECKPOINT_REQUEST",
+                    "give tree_size or cosignatures_min, not both",
+                ));
+            }
+        };
+        Ok(Response::new(self.checkpoint_at(size)?))
+    }
+
+    async fn add_cosignature(
+        &self,
+        request: Request<pb::AddCosignatureRequest>,
+    ) -> Result<Response<pb::AddCosignatureResponse>, Status> {
+        let note = request.into_inner().note;
+        // The note must be one the ledger signed: its own signature line
+        // verifies, and it is the note stored for that size.
+        let checkpoint = self.log_verifier.verify(&note).map_err(|error| {
+            refusal(
+                Code::InvalidArgument,
+                "BAD_CHECKPOINT",
+                &format!("the note is not a checkpoint signed by this ledger: {error}"),
+            )
+        })?;
+        let size = checkpoint.size;
+        let stored = self.checkpoint_at(size)?;
+        if stored.root_hash != checkpoint.root.0 {
+            // Cannot happen unless the ledger key signed two trees of one size.
+            return Err(Status::internal(format!(
+                "the note's root differs from the checkpoint stored at size {size}"
+            )));
+        }
+        let mut cosignatures = Vec::new();
+        for witness in self.witnesses.iter() {
+            match witness.verify(&note) {
+                Ok(cosignature) => cosignatures.push(cosignature),
+                Err(CheckpointError::MissingSignature { .. }) => {}
+                Err(error) => {
+                    return Err(refusal(
+                        Code::Unauthenticated,
+                        "BAD_COSIGNATURE",
+                        &format!("checkpoint at size {size}: {error}"),
+                    ));
+                }
+            }
+        }
+        if cosignatures.is_empty() {
+            let known: Vec<String> = self.witnesses.iter().map(|w| w.id()).collect();
+            return Err(refusal(
+                Code::Unauthenticated,
+                "UNKNOWN_WITNESS",
+                &format!(
+                    "the note carries no cosignature by a witness this ledger records (known: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+        let store = self.store.clone();
+        let recorded = cosignatures.clone();
+        // A write transaction waits for the writer's; keep it off the runtime.
+        tokio::task::spawn_blocking(move || {
+            recorded.iter().try_for_each(|cosignature| {
+                store.put_cosignature(size, &cosignature.witness, &cosignature.line)
+            })
+        })
+        .await
+        .map_err(|error| Status::internal(format!("recording cosignatures: {error}")))?
+        .map_err(|error| Status::internal(format!("recording cosignatures: {error}")))?;
+        tracing::info!(
+            size,
+            witnesses = ?cosignatures.iter().map(|c| &c.witness).collect::<Vec<_>>(),
+            "recorded cosignatures"
+        );
+        Ok(Response::new(pb::AddCosignatureResponse {
+            witnesses: cosignatures.into_iter().map(|c| c.witness).collect(),
+            checkpoint: Some(self.checkpoint_at(size)?),
+        }))
     }
 
     async fn get_inclusion_proof(

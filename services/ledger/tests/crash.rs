@@ -271,7 +271,7 @@ async fn acknowledged_events_survive_sigkill() {
 
 async fn verify(client: &mut LedgerClient<Channel>, acked: &Acked, vkey: &str, round: usize) {
     let checkpoint = client
-        .get_checkpoint(pb::GetCheckpointRequest {})
+        .get_checkpoint(pb::GetCheckpointRequest::default())
         .await
         .unwrap()
         .into_inner();

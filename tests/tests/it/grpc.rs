@@ -58,7 +58,7 @@ async fn append_batch_ok(
 
 async fn checkpoint(client: &mut LedgerClient<Channel>) -> pb::Checkpoint {
     client
-        .get_checkpoint(pb::GetCheckpointRequest {})
+        .get_checkpoint(pb::GetCheckpointRequest::default())
         .await
         .expect("GetCheckpoint")
         .into_inner()

@@ -51,7 +51,7 @@ async fn mutual_tls_admits_only_clients_with_a_trusted_certificate() {
         .await
         .expect("a TLS connection");
     let checkpoint = trusted
-        .get_checkpoint(pb::GetCheckpointRequest {})
+        .get_checkpoint(pb::GetCheckpointRequest::default())
         .await
         .expect("a client with a trusted certificate is served")
         .into_inner();
@@ -60,7 +60,7 @@ async fn mutual_tls_admits_only_clients_with_a_trusted_certificate() {
     // Without a client certificate the handshake or the first call fails.
     let anonymous = match tls_client(server.port, &server_cert, None).await {
         Ok(mut client) => client
-            .get_checkpoint(pb::GetCheckpointRequest {})
+            .get_checkpoint(pb::GetCheckpointRequest::default())
             .await
             .is_ok(),
         Err(_) => false,
@@ -70,7 +70,7 @@ async fn mutual_tls_admits_only_clients_with_a_trusted_certificate() {
     // A plaintext client is not served either.
     let plaintext = match LedgerClient::connect(server.url()).await {
         Ok(mut client) => client
-            .get_checkpoint(pb::GetCheckpointRequest {})
+            .get_checkpoint(pb::GetCheckpointRequest::default())
             .await
             .is_ok(),
         Err(_) => false,
