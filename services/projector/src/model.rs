@@ -60,6 +60,15 @@ pub struct PoolKey {
     pub earmark: Earmark,
 }
 
+/// What a pool holds: its balance, and the lots that make it up (their
+/// quantities always sum to the balance).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    pub balance: u64,
+    /// Oldest first.
+    pub lots: VecDeque<Lot>,
+}
+
 /// Units of one receipt in a pool, or in a transfer or delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
@@ -329,8 +338,8 @@ pub struct Model {
     pub commendations: Table<String, CommendationRecord>,
     /// Reversible events by event id.
     pub targets: Table<String, Target>,
-    pub balances: Table<PoolKey, u64>,
-    pub pools: Table<PoolKey, VecDeque<Lot>>,
+    /// Non-empty pools.
+    pub pools: Table<PoolKey, Pool>,
     pub asset_totals: Table<String, AssetTotals>,
     /// Receipt ids by `external_ref_hash`.
     pub receipts_by_ref: Table<[u8; 32], Vec<String>>,
@@ -362,7 +371,6 @@ impl Model {
             inspections: Table::new("inspections"),
             commendations: Table::new("commendations"),
             targets: Table::new("targets"),
-            balances: Table::new("balances"),
             pools: Table::new("pools"),
             asset_totals: Table::new("asset_totals"),
             receipts_by_ref: Table::new("receipts_by_ref"),
@@ -372,7 +380,7 @@ impl Model {
     }
 
     /// Every table, in a fixed order: what the store writes and loads.
-    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 18] {
+    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 17] {
         [
             &mut self.orgs,
             &mut self.communes,
@@ -386,7 +394,6 @@ impl Model {
             &mut self.inspections,
             &mut self.commendations,
             &mut self.targets,
-            &mut self.balances,
             &mut self.pools,
             &mut self.asset_totals,
             &mut self.receipts_by_ref,
@@ -395,7 +402,7 @@ impl Model {
         ]
     }
 
-    fn tables(&self) -> [&dyn StoredTable; 18] {
+    fn tables(&self) -> [&dyn StoredTable; 17] {
         [
             &self.orgs,
             &self.communes,
@@ -409,7 +416,6 @@ impl Model {
             &self.inspections,
             &self.commendations,
             &self.targets,
-            &self.balances,
             &self.pools,
             &self.asset_totals,
             &self.receipts_by_ref,
@@ -585,11 +591,11 @@ impl Model {
                     }],
                 )
                 .map_err(fail)?;
-                let totals = self.asset_totals.entry(r.asset_id.clone(), Default::default);
+                let totals = self.asset_totals.entry(r.asset_id.as_str(), Default::default);
                 totals.received += r.quantity;
                 if let Some(hash) = r.external_ref_hash {
                     self.receipts_by_ref
-                        .entry(hash, Vec::new)
+                        .entry(&hash, Vec::new)
                         .push(r.receipt_id.clone());
                 }
                 self.receipts.insert(
@@ -633,7 +639,7 @@ impl Model {
                     )
                     .map_err(fail)?;
                 }
-                let totals = self.asset_totals.entry(t.asset_id.clone(), Default::default);
+                let totals = self.asset_totals.entry(t.asset_id.as_str(), Default::default);
                 totals.held -= t.quantity;
                 totals.in_transit += t.quantity;
                 self.transfers.insert(
@@ -697,7 +703,7 @@ impl Model {
                 self.credit(&pool, arrived).map_err(fail)?;
                 let totals = self
                     .asset_totals
-                    .entry(transfer.asset_id.clone(), Default::default);
+                    .entry(transfer.asset_id.as_str(), Default::default);
                 totals.in_transit -= transfer.quantity;
                 totals.lost += transfer.lost();
             }
@@ -721,15 +727,15 @@ impl Model {
                     )
                     .map_err(fail)?;
                 }
-                let totals = self.asset_totals.entry(d.asset_id.clone(), Default::default);
+                let totals = self.asset_totals.entry(d.asset_id.as_str(), Default::default);
                 totals.held -= d.quantity;
                 totals.delivered += d.quantity;
                 self.deliveries_by_commune
-                    .entry(d.commune_code.clone(), Vec::new)
+                    .entry(d.commune_code.as_str(), Vec::new)
                     .push(d.delivery_id.clone());
                 for token in &d.beneficiary_tokens {
                     self.deliveries_by_token
-                        .entry(*token, Vec::new)
+                        .entry(token, Vec::new)
                         .push(d.delivery_id.clone());
                 }
                 self.deliveries.insert(
@@ -829,7 +835,7 @@ impl Model {
                 self.credit_front(&pool, transfer.parts.clone())?;
                 let totals = self
                     .asset_totals
-                    .entry(transfer.asset_id.clone(), Default::default);
+                    .entry(transfer.asset_id.as_str(), Default::default);
                 totals.in_transit -= transfer.quantity;
                 Ok(())
             }
@@ -848,7 +854,7 @@ impl Model {
                 self.credit_front(&pool, delivery.funding.clone())?;
                 let totals = self
                     .asset_totals
-                    .entry(delivery.asset_id.clone(), Default::default);
+                    .entry(delivery.asset_id.as_str(), Default::default);
                 totals.delivered -= delivery.quantity;
                 Ok(())
             }
@@ -899,12 +905,19 @@ impl Model {
         let mut remaining = receipt.quantity;
         let mut withdrawn = Vec::new();
         {
-            let lots = self
+            let held = self
                 .pools
                 .get_mut(&pool)
                 .ok_or_else(|| format!("reverses receipt {receipt_id} from an empty pool"))?;
+            if held.balance < receipt.quantity {
+                return Err(format!(
+                    "reverses receipt {receipt_id} of {} but its pool holds {}",
+                    receipt.quantity, held.balance
+                ));
+            }
+            held.balance -= receipt.quantity;
             // Its own units first, wherever they sit in the pool.
-            for lot in lots.iter_mut() {
+            for lot in held.lots.iter_mut() {
                 if remaining == 0 {
                     break;
                 }
@@ -915,7 +928,7 @@ impl Model {
                 }
             }
             // Then the newest units of other receipts.
-            for lot in lots.iter_mut().rev() {
+            for lot in held.lots.iter_mut().rev() {
                 if remaining == 0 {
                     break;
                 }
@@ -930,13 +943,15 @@ impl Model {
                     });
                 }
             }
-            lots.retain(|lot| lot.quantity > 0);
+            held.lots.retain(|lot| lot.quantity > 0);
             if remaining > 0 {
                 return Err(format!(
-                    "reverses receipt {receipt_id} of {} but its pool holds {} less",
-                    receipt.quantity, remaining
+                    "reverses receipt {receipt_id}: the pool's lots are {remaining} short of its balance"
                 ));
             }
+        }
+        if self.pools.get(&pool).is_some_and(|p| p.balance == 0) {
+            self.pools.remove(&pool);
         }
         for lot in &withdrawn {
             self.record_flow(
@@ -950,10 +965,9 @@ impl Model {
                 },
             )?;
         }
-        self.set_balance_delta(&pool, receipt.quantity, false)?;
         let totals = self
             .asset_totals
-            .entry(receipt.asset_id.clone(), Default::default);
+            .entry(receipt.asset_id.as_str(), Default::default);
         totals.received -= receipt.quantity;
         totals.held -= receipt.quantity;
         Ok(())
@@ -970,50 +984,59 @@ impl Model {
 
     /// Adds lots at the back of a pool.
     fn credit(&mut self, pool: &PoolKey, lots: Vec<Lot>) -> Result<(), String> {
-        let quantity: u64 = lots.iter().map(|l| l.quantity).sum();
-        self.pools
-            .entry(pool.clone(), VecDeque::new)
-            .extend(lots.into_iter().filter(|l| l.quantity > 0));
-        self.set_balance_delta(pool, quantity, true)?;
-        let totals = self
-            .asset_totals
-            .entry(pool.asset_id.clone(), Default::default);
-        totals.held += quantity;
-        Ok(())
+        self.credit_at(pool, lots, false)
     }
 
     /// Puts lots back at the front of a pool, keeping their order.
     fn credit_front(&mut self, pool: &PoolKey, lots: Vec<Lot>) -> Result<(), String> {
+        self.credit_at(pool, lots, true)
+    }
+
+    fn credit_at(&mut self, pool: &PoolKey, lots: Vec<Lot>, front: bool) -> Result<(), String> {
         let quantity: u64 = lots.iter().map(|l| l.quantity).sum();
-        let queue = self.pools.entry(pool.clone(), VecDeque::new);
-        for lot in lots.into_iter().rev() {
-            queue.push_front(lot);
+        let held = self.pools.entry(pool, Pool::default);
+        held.balance = held.balance.checked_add(quantity).ok_or_else(|| {
+            format!(
+                "balance of {} in {} would leave the u64 range",
+                pool.org_id, pool.asset_id
+            )
+        })?;
+        let lots = lots.into_iter().filter(|l| l.quantity > 0);
+        if front {
+            for lot in lots.rev() {
+                held.lots.push_front(lot);
+            }
+        } else {
+            held.lots.extend(lots);
         }
-        self.set_balance_delta(pool, quantity, true)?;
+        if held.balance == 0 {
+            self.pools.remove(pool);
+        }
         let totals = self
             .asset_totals
-            .entry(pool.asset_id.clone(), Default::default);
+            .entry(pool.asset_id.as_str(), Default::default);
         totals.held += quantity;
         Ok(())
     }
 
     /// Takes `quantity` from the front of a pool, oldest lot first.
     fn debit_fifo(&mut self, pool: &PoolKey, quantity: u64) -> Result<Vec<Lot>, String> {
-        let available = self.balances.get(pool).copied().unwrap_or(0);
-        if available < quantity {
-            return Err(format!(
-                "takes {quantity} of {} from {} which holds {available}",
-                pool.asset_id, pool.org_id
-            ));
-        }
-        let lots = self
+        let held = self
             .pools
             .get_mut(pool)
-            .ok_or_else(|| format!("takes from {}'s empty pool", pool.org_id))?;
+            .ok_or_else(|| format!("takes {quantity} of {} from {} which holds 0", pool.asset_id, pool.org_id))?;
+        if held.balance < quantity {
+            return Err(format!(
+                "takes {quantity} of {} from {} which holds {}",
+                pool.asset_id, pool.org_id, held.balance
+            ));
+        }
+        held.balance -= quantity;
         let mut taken = Vec::new();
         let mut remaining = quantity;
         while remaining > 0 {
-            let front = lots
+            let front = held
+                .lots
                 .front_mut()
                 .ok_or_else(|| format!("{}'s pool has fewer units than its balance", pool.org_id))?;
             let take = front.quantity.min(remaining);
@@ -1025,35 +1048,13 @@ impl Model {
             front.quantity -= take;
             remaining -= take;
             if front.quantity == 0 {
-                lots.pop_front();
+                held.lots.pop_front();
             }
         }
-        if lots.is_empty() {
+        if held.balance == 0 {
             self.pools.remove(pool);
         }
-        self.set_balance_delta(pool, quantity, false)?;
         Ok(taken)
-    }
-
-    fn set_balance_delta(&mut self, pool: &PoolKey, delta: u64, credit: bool) -> Result<(), String> {
-        let current = self.balances.get(pool).copied().unwrap_or(0);
-        let next = if credit {
-            current.checked_add(delta)
-        } else {
-            current.checked_sub(delta)
-        }
-        .ok_or_else(|| {
-            format!(
-                "balance of {} in {} would leave the u64 range",
-                pool.org_id, pool.asset_id
-            )
-        })?;
-        if next == 0 {
-            self.balances.remove(pool);
-        } else {
-            self.balances.insert(pool.clone(), next);
-        }
-        Ok(())
     }
 
     /// The value in đồng of `quantity` of an asset at its registered unit

@@ -169,16 +169,17 @@ pub fn list_balances(
     request: &pb::ListBalancesRequest,
 ) -> QueryResult<pb::ListBalancesResponse> {
     let rows = model
-        .balances
-        .iter()
+        .pools
+        .sorted()
+        .into_iter()
         .filter(|(key, _)| request.org_id.is_empty() || key.org_id == request.org_id)
         .filter(|(key, _)| request.asset_id.is_empty() || key.asset_id == request.asset_id)
-        .map(|(key, held)| pb::Balance {
+        .map(|(key, pool)| pb::Balance {
             org_id: key.org_id.clone(),
             asset_id: key.asset_id.clone(),
             earmark: Some(earmark_pb(&key.earmark)),
-            held: *held,
-            held_value_vnd: model.value_vnd(&key.asset_id, *held),
+            held: pool.balance,
+            held_value_vnd: model.value_vnd(&key.asset_id, pool.balance),
         });
     let (balances, next_page_token) = paginate(rows, request.page.as_ref())?;
     let mut response = pb::ListBalancesResponse {
@@ -187,7 +188,7 @@ pub fn list_balances(
         next_page_token,
         ..Default::default()
     };
-    for (asset_id, totals) in model.asset_totals.iter() {
+    for (asset_id, totals) in model.asset_totals.sorted() {
         let in_kind = model.assets.get(asset_id).is_some_and(|a| a.in_kind);
         let value = |q| model.value_vnd(asset_id, q);
         let total = pb::AssetTotal {
@@ -248,7 +249,7 @@ pub fn list_transfers(
 ) -> QueryResult<pb::ListTransfersResponse> {
     let mut rows: Vec<(&String, &TransferRecord)> = model
         .transfers
-        .iter()
+        .iter_any_order()
         .filter(|(_, t)| {
             request.org_id.is_empty()
                 || t.from_org_id == request.org_id
@@ -291,7 +292,7 @@ pub fn list_pledges(
     let today = vn_date_string(model.position.recorded_at.seconds);
     let mut by_donor: BTreeMap<&str, pb::PledgeSummary> = BTreeMap::new();
     let mut by_recipient: BTreeMap<&str, pb::PledgeSummary> = BTreeMap::new();
-    for pledge in model.pledges.values().filter(|p| !p.cancelled) {
+    for pledge in model.pledges.values_any_order().filter(|p| !p.cancelled) {
         let pledged = model.value_vnd(&pledge.asset_id, pledge.quantity);
         let received = model.value_vnd(&pledge.asset_id, pledge.received);
         for (map, org) in [
@@ -309,7 +310,7 @@ pub fn list_pledges(
     }
     let mut rows: Vec<(&String, &PledgeRecord)> = model
         .pledges
-        .iter()
+        .iter_any_order()
         .filter(|(_, p)| request.donor_org_id.is_empty() || p.donor_org_id == request.donor_org_id)
         .filter(|(_, p)| {
             request.recipient_org_id.is_empty() || p.recipient_org_id == request.recipient_org_id
@@ -348,7 +349,8 @@ pub fn list_organizations(
 ) -> QueryResult<pb::ListOrganizationsResponse> {
     let rows = model
         .orgs
-        .iter()
+        .sorted()
+        .into_iter()
         .filter(|(_, org)| request.kind == 0 || org_kind_pb(org.kind) == request.kind)
         .map(|(id, org)| {
             let (name, anonymous) = shown_name(model, id);
@@ -397,7 +399,7 @@ fn commune_summary(model: &Model, code: &str, year: u32) -> pb::CommuneSummary {
     };
     for need in model
         .needs
-        .values()
+        .values_any_order()
         .filter(|n| n.commune_code == code && !n.withdrawn && year_matches(year, n.year))
     {
         summary.needed_value_vnd = summary
@@ -421,7 +423,8 @@ pub fn list_communes(
 ) -> QueryResult<pb::ListCommunesResponse> {
     let rows = model
         .communes
-        .iter()
+        .sorted()
+        .into_iter()
         .map(|(code, _)| commune_summary(model, code, request.year));
     let (communes, next_page_token) = paginate(rows, request.page.as_ref())?;
     Ok(pb::ListCommunesResponse {
@@ -469,7 +472,7 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
     let mut categories: BTreeMap<Category, Progress> = BTreeMap::new();
     let mut needs: Vec<(&String, &crate::model::Need)> = model
         .needs
-        .iter()
+        .iter_any_order()
         .filter(|(_, n)| n.commune_code == code && !n.withdrawn && year_matches(year, n.year))
         .collect();
     needs.sort_by_key(|(_, n)| n.seq);
@@ -545,13 +548,13 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
         .collect();
 
     let mut held = BTreeMap::new();
-    for (key, quantity) in model.balances.iter() {
+    for (key, pool) in model.pools.iter_any_order() {
         if key.earmark.commune_code.as_deref() == Some(code) {
-            add(&mut held, &key.asset_id, *quantity);
+            add(&mut held, &key.asset_id, pool.balance);
         }
     }
     let mut in_transit = BTreeMap::new();
-    for transfer in model.transfers.values() {
+    for transfer in model.transfers.values_any_order() {
         if transfer.earmark.commune_code.as_deref() == Some(code)
             && transfer.received.is_none()
             && !transfer.reversed
@@ -597,7 +600,7 @@ pub fn list_deliveries(
 ) -> QueryResult<pb::ListDeliveriesResponse> {
     let mut rows: Vec<(&String, &DeliveryRecord)> = model
         .deliveries
-        .iter()
+        .iter_any_order()
         .filter(|(_, d)| request.commune_code.is_empty() || d.commune_code == request.commune_code)
         .filter(|(_, d)| request.org_id.is_empty() || d.org_id == request.org_id)
         .filter(|(_, d)| year_matches(request.year, d.year()))
@@ -621,7 +624,7 @@ pub fn plan_progress(
     }
     let plan = model
         .plans
-        .iter()
+        .iter_any_order()
         .filter(|(_, p)| p.year == request.year && !p.withdrawn)
         .max_by_key(|(_, p)| p.seq);
     let mut response = pb::PlanProgress {
@@ -634,7 +637,7 @@ pub fn plan_progress(
     };
     let deliveries: Vec<&DeliveryRecord> = model
         .deliveries
-        .values()
+        .values_any_order()
         .filter(|d| !d.reversed && d.year() == plan.year)
         .collect();
     let rows = plan.targets.iter().map(|target| {
@@ -686,7 +689,7 @@ pub fn list_overlaps(
     let mut findings = Vec::new();
 
     // Same beneficiary, category and year from several organisations.
-    for (token, ids) in model.deliveries_by_token.iter() {
+    for (token, ids) in model.deliveries_by_token.iter_any_order() {
         let mut groups: BTreeMap<(u32, Category), Vec<&DeliveryRecord>> = BTreeMap::new();
         for delivery in ids.iter().filter_map(|id| model.deliveries.get(id.as_str())) {
             if !delivery.reversed && year_matches(year, delivery.year()) {
@@ -726,7 +729,7 @@ pub fn list_overlaps(
     let mut coverage: BTreeMap<(&str, Category, u32), Coverage> = BTreeMap::new();
     for need in model
         .needs
-        .values()
+        .values_any_order()
         .filter(|n| !n.withdrawn && year_matches(year, n.year))
     {
         let c = coverage
@@ -739,7 +742,7 @@ pub fn list_overlaps(
     let mut months: BTreeMap<(&str, Category, &str), Vec<&DeliveryRecord>> = BTreeMap::new();
     for delivery in model
         .deliveries
-        .values()
+        .values_any_order()
         .filter(|d| !d.reversed && year_matches(year, d.year()))
     {
         if let Some(c) =
@@ -797,15 +800,16 @@ pub fn list_overlaps(
             ..Default::default()
         });
     }
+    // Tokens come out of the index in no particular order: sort on
+    // everything a finding shows, down to its events.
     findings.sort_by(|a, b| {
-        (a.kind, a.year, &a.commune_code, a.category, &a.period, &a.beneficiary_label).cmp(&(
-            b.kind,
-            b.year,
-            &b.commune_code,
-            b.category,
-            &b.period,
-            &b.beneficiary_label,
-        ))
+        let key = |f: &pb::OverlapFinding| {
+            (f.kind, f.year, f.commune_code.clone(), f.category, f.period.clone())
+        };
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.beneficiary_label.cmp(&b.beneficiary_label))
+            .then_with(|| a.seqs.cmp(&b.seqs))
     });
     let (findings, next_page_token) = paginate(findings, request.page.as_ref())?;
     Ok(pb::ListOverlapsResponse {
@@ -829,7 +833,7 @@ pub fn recognition(
     let mut rows: BTreeMap<&str, pb::RecognitionRow> = BTreeMap::new();
     for receipt in model
         .receipts
-        .values()
+        .values_any_order()
         .filter(|r| !r.reversed && year_matches(year, receipt_year(r)))
     {
         let row = rows
@@ -858,7 +862,7 @@ pub fn recognition(
             .saturating_add(model.value_vnd(&receipt.asset_id, delivered));
     }
     let mut commendations: BTreeMap<&str, Vec<(u64, pb::Commended)>> = BTreeMap::new();
-    for (event_id, c) in model.commendations.iter() {
+    for (event_id, c) in model.commendations.iter_any_order() {
         if !c.withdrawn && year_matches(year, c.year) {
             commendations
                 .entry(c.honoree_org_id.as_str())
@@ -920,7 +924,7 @@ fn receipt_view(model: &Model, id: &str, r: &ReceiptRecord) -> pb::ReceiptView {
     let (donor_name, donor_anonymous) = shown_name(model, &r.donor_org_id);
     let mut inspections: Vec<pb::InspectionView> = model
         .inspections
-        .iter()
+        .iter_any_order()
         .filter(|(_, i)| i.subject_id == id && !i.withdrawn)
         .map(|(event_id, i)| pb::InspectionView {
             event_id: event_id.clone(),
@@ -1042,8 +1046,9 @@ pub fn trace_receipt(
         }
         trace.flows.push(view);
     }
-    for (key, lots) in model.pools.iter() {
-        let held: u64 = lots
+    for (key, pool) in model.pools.sorted() {
+        let held: u64 = pool
+            .lots
             .iter()
             .filter(|lot| lot.receipt_id == receipt_id)
             .map(|lot| lot.quantity)

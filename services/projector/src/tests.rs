@@ -199,10 +199,14 @@ impl Script {
 
 fn balance(model: &Model, org: &str) -> u64 {
     model
-        .balances
-        .iter()
+        .pools
+        .iter_any_order()
         .filter(|(k, _)| k.org_id == org)
-        .map(|(_, v)| *v)
+        .map(|(_, pool)| {
+            let lots: u64 = pool.lots.iter().map(|lot| lot.quantity).sum();
+            assert_eq!(lots, pool.balance, "a pool's lots make up its balance");
+            pool.balance
+        })
         .sum()
 }
 
