@@ -191,6 +191,13 @@ impl Client {
         self.verifier.as_ref()
     }
 
+    /// The generated gRPC client on this connection, unverified: for tools
+    /// that check the answers themselves (the auditor replays the raw entry
+    /// stream, and asks for cosigned checkpoints and consistency proofs).
+    pub fn raw(&self) -> LedgerClient<Channel> {
+        self.inner.clone()
+    }
+
     /// Encodes `event` and signs it for this ledger's origin (SPEC §3). The
     /// signature is deterministic (RFC 8032), so signing the same event with
     /// the same key gives identical bytes: resubmitting them is idempotent.

@@ -67,6 +67,163 @@ pub enum Command {
     Prove(ProveArgs),
     /// Import a bank statement export (CSV) as Receipt events.
     ImportStatement(ImportStatementArgs),
+    /// Verify the ledger without trusting it: replay, proofs, monitor,
+    /// witness, archives (needs --vkey).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the whole log (SPEC §4: chain, signatures, keys, rules, root)
+    /// from the ledger or an archive; exit 4 naming the first failing seq.
+    Verify(VerifyArgs),
+    /// Verify the log from the ledger and write it as a portable archive.
+    Export(ExportArgs),
+    /// Verify an archive offline and install it as a monitor's state.
+    Import(ImportArgs),
+    /// Prove an event's inclusion and print an offline-verifiable bundle.
+    Prove(AuditProveArgs),
+    /// Verify a proof bundle offline.
+    VerifyBundle(VerifyBundleArgs),
+    /// Follow the ledger from a trusted state; alarm on any inconsistency.
+    Monitor(MonitorArgs),
+    /// Cosign checkpoints consistent with the last one cosigned (C2SP
+    /// tlog-cosignature) and send the cosignatures to the ledger.
+    Witness(WitnessArgs),
+}
+
+/// Which witnesses must have cosigned.
+#[derive(Debug, Args)]
+pub struct Quorum {
+    /// Vkey of a known witness (C2SP, signature type 0x04); repeat for each.
+    #[arg(long, value_name = "VKEY")]
+    pub witness: Vec<String>,
+    /// How many of the known witnesses must have cosigned (default: all).
+    #[arg(long, value_name = "K")]
+    pub quorum: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verify this archive instead of the ledger (no network).
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Verify the log up to the checkpoint of this size (default: the
+    /// latest, or the latest with the quorum's cosignatures).
+    #[arg(long, value_name = "N", conflicts_with = "archive")]
+    pub tree_size: Option<u64>,
+    #[command(flatten)]
+    pub quorum: Quorum,
+    /// Print the report as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The archive to write; written only once verified.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Export up to the checkpoint of this size (default: the latest).
+    #[arg(long, value_name = "N")]
+    pub tree_size: Option<u64>,
+    #[command(flatten)]
+    pub quorum: Quorum,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The archive.
+    #[arg(value_name = "FILE")]
+    pub archive: PathBuf,
+    /// The monitor's state directory (must not hold a state yet).
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+    #[command(flatten)]
+    pub quorum: Quorum,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditProveArgs {
+    /// The event with this id.
+    #[arg(long, value_name = "ID")]
+    pub event_id: Option<String>,
+    /// The receipt with this receipt id.
+    #[arg(long, value_name = "ID")]
+    pub receipt_id: Option<String>,
+    /// The receipt of this bank (or delivery-note) reference; only its
+    /// SHA-256 is compared, the reference never leaves this machine.
+    #[arg(long, value_name = "REFERENCE")]
+    pub bank_ref: Option<String>,
+    #[command(flatten)]
+    pub quorum: Quorum,
+    /// Write the bundle here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle (JSON) `audit prove` wrote.
+    #[arg(value_name = "FILE")]
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub quorum: Quorum,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Directory of the monitor's trusted state (a verified archive).
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+    /// Poll the ledger this often.
+    #[arg(long, value_name = "MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub interval_ms: u64,
+    /// Check once and stop.
+    #[arg(long)]
+    pub once: bool,
+    /// POST each alarm as JSON to this http:// URL.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    #[command(flatten)]
+    pub quorum: Quorum,
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// The witness's signing key (PKCS#8 PEM, from `aidctl keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The witness's name (a schema-less URL), its key name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// The witness's state file: the last checkpoint it cosigned.
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Poll the ledger this often.
+    #[arg(long, value_name = "MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub interval_ms: u64,
+    /// Cosign once and stop.
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]

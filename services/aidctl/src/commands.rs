@@ -68,6 +68,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Checkpoint => checkpoint(global).await,
         Command::Prove(args) => prove(global, args).await,
         Command::ImportStatement(args) => import_statement(global, args).await,
+        Command::Audit(args) => crate::audit::run(global, args).await,
     }
 }
 
@@ -159,7 +160,7 @@ fn read_pem(path: Option<&Path>) -> Result<Option<Vec<u8>>> {
 
 /// Connects with the global options. `origin_fallback` is used when neither
 /// `--origin` nor `--vkey` names the ledger.
-async fn connect(global: &Global, origin_fallback: Option<&str>) -> Result<Client> {
+pub(crate) async fn connect(global: &Global, origin_fallback: Option<&str>) -> Result<Client> {
     let origin = global.origin.clone().or_else(|| {
         global
             .vkey
@@ -739,6 +740,9 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if cause.downcast_ref::<Refused>().is_some() {
             return 3;
+        }
+        if cause.downcast_ref::<crate::audit::AuditFailed>().is_some() {
+            return 4;
         }
         match cause.downcast_ref::<ClientError>() {
             Some(ClientError::Rejected(_)) => return 3,

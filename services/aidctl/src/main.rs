@@ -10,8 +10,9 @@
 //! Exit codes: 0 success; 1 error (bad input, unreachable ledger, server
 //! error); 2 usage; 3 the ledger refused one or more events; 4 something the
 //! ledger answered did not verify (leaf hash, chain, signature, checkpoint,
-//! proof).
+//! proof, or an `audit` check: the first failing seq and reason are printed).
 
+mod audit;
 mod cli;
 mod commands;
 mod event_json;
