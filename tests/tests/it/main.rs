@@ -1,5 +1,7 @@
 //! The one integration test binary: real ledgers on real files.
 
+mod audit;
+mod crosslang;
 mod demo;
 mod grpc;
 mod projector;
