@@ -75,7 +75,8 @@ async fn bench() {
     let data = dir.path().join("ledger");
     std::fs::create_dir_all(&data).unwrap();
     {
-        let store: Arc<dyn LogStore> = Arc::new(RedbStore::open(&data.join("ledger.redb")).unwrap());
+        let store: Arc<dyn LogStore> =
+            Arc::new(RedbStore::open(&data.join("ledger.redb")).unwrap());
         let mut ledger = Sequencer::open(
             store,
             LedgerConfig {
@@ -205,7 +206,9 @@ async fn bench() {
 
     println!("| measurement | result | ratio |");
     println!("|---|---|---|");
-    println!("| bare decoding (chain check + event decode), 1 core | {decode_rate:.0} events/s | baseline |");
+    println!(
+        "| bare decoding (chain check + event decode), 1 core | {decode_rate:.0} events/s | baseline |"
+    );
     println!(
         "| bare fold (decode + `Model::apply`), 1 core | {fold_rate:.0} events/s | {:.0}% of decoding (apply alone {apply_rate:.0}/s) |",
         100.0 * fold_rate / decode_rate

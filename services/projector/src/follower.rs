@@ -90,9 +90,7 @@ impl From<FollowError> for Attempt {
 impl From<ClientError> for Attempt {
     fn from(error: ClientError) -> Self {
         match error {
-            ClientError::Verification { what } => {
-                Attempt::Fatal(FollowError::Verification(what))
-            }
+            ClientError::Verification { what } => Attempt::Fatal(FollowError::Verification(what)),
             ClientError::Config(detail) => Attempt::Fatal(FollowError::Config(detail)),
             other => Attempt::Transient(other.to_string()),
         }
@@ -306,7 +304,11 @@ impl Follower {
     /// Fetches the latest checkpoint (its signature is verified by the
     /// client against the pinned key) and proves it consistent with the last
     /// one seen and with the applied entries.
-    async fn check_checkpoint(&mut self, client: &Client, tree: &TreeBuilder) -> Result<(), Attempt> {
+    async fn check_checkpoint(
+        &mut self,
+        client: &Client,
+        tree: &TreeBuilder,
+    ) -> Result<(), Attempt> {
         let signed = client.checkpoint().await?;
         if !signed.signature_verified {
             return Err(FollowError::Config(
@@ -344,13 +346,19 @@ impl Follower {
             }
             let proof = client.consistency_proof(last.size, seen.size).await?;
             let proof: Vec<Hash> = proof.into_iter().map(Hash).collect();
-            verify_consistency(last.size, seen.size, &Hash(last.root), &Hash(seen.root), &proof)
-                .map_err(|e| {
-                    FollowError::Verification(format!(
-                        "checkpoint {} is not consistent with checkpoint {}: {e}",
-                        seen.size, last.size
-                    ))
-                })?;
+            verify_consistency(
+                last.size,
+                seen.size,
+                &Hash(last.root),
+                &Hash(seen.root),
+                &proof,
+            )
+            .map_err(|e| {
+                FollowError::Verification(format!(
+                    "checkpoint {} is not consistent with checkpoint {}: {e}",
+                    seen.size, last.size
+                ))
+            })?;
         }
         self.last_seen = Some(seen.clone());
         let applied = tree.size();
@@ -376,7 +384,12 @@ impl Follower {
             .into());
         }
         self.pending = None;
-        self.shared.model.write().expect("model lock").position.checkpoint = Some(seen);
+        self.shared
+            .model
+            .write()
+            .expect("model lock")
+            .position
+            .checkpoint = Some(seen);
         Ok(())
     }
 

@@ -16,17 +16,29 @@ use clap::Parser;
 #[command(version)]
 struct Args {
     /// The ledger's gRPC endpoint.
-    #[arg(long, env = "AIDLEDGER_LEDGER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "AIDLEDGER_LEDGER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     ledger: String,
     /// The ledger's checkpoint verifier key (C2SP vkey): every checkpoint
     /// the projector cites is verified against it.
     #[arg(long, env = "AIDLEDGER_VKEY")]
     vkey: String,
     /// Where the projection store lives.
-    #[arg(long, env = "AIDLEDGER_PROJECTIONS_DATA", default_value = "projections")]
+    #[arg(
+        long,
+        env = "AIDLEDGER_PROJECTIONS_DATA",
+        default_value = "projections"
+    )]
     data: PathBuf,
     /// Where to serve gRPC.
-    #[arg(long, env = "AIDLEDGER_PROJECTIONS_LISTEN", default_value = "127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "AIDLEDGER_PROJECTIONS_LISTEN",
+        default_value = "127.0.0.1:50052"
+    )]
     listen: SocketAddr,
     /// Delete the projection store and project the whole ledger again.
     #[arg(long)]
@@ -52,15 +64,14 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let args = Args::parse();
     if args.digest {
         let path = args.data.join("projections.redb");
-        let (_, model) = ProjectionStore::open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let (_, model) =
+            ProjectionStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
         println!("{} {}", model.position.size, hex::encode(model.digest()));
         return Ok(());
     }
@@ -73,8 +84,7 @@ async fn main() -> anyhow::Result<()> {
     config.rebuild = args.rebuild;
     config.excess_percent = args.excess_percent;
     config.follower.commit_interval = Duration::from_millis(args.commit_interval_ms.max(1));
-    config.follower.checkpoint_interval =
-        Duration::from_millis(args.checkpoint_interval_ms.max(1));
+    config.follower.checkpoint_interval = Duration::from_millis(args.checkpoint_interval_ms.max(1));
     let projector = Projector::build(config).await?;
     tracing::info!(listen = %projector.local_addr(), ledger = %args.ledger, "projector serving");
     projector

@@ -591,7 +591,9 @@ impl Model {
                     }],
                 )
                 .map_err(fail)?;
-                let totals = self.asset_totals.entry(r.asset_id.as_str(), Default::default);
+                let totals = self
+                    .asset_totals
+                    .entry(r.asset_id.as_str(), Default::default);
                 totals.received += r.quantity;
                 if let Some(hash) = r.external_ref_hash {
                     self.receipts_by_ref
@@ -616,8 +618,10 @@ impl Model {
                         flows: Vec::new(),
                     },
                 );
-                self.targets
-                    .insert(event.event_id.clone(), Target::Receipt(r.receipt_id.clone()));
+                self.targets.insert(
+                    event.event_id.clone(),
+                    Target::Receipt(r.receipt_id.clone()),
+                );
             }
             Body::Transfer(t) => {
                 let pool = PoolKey {
@@ -639,7 +643,9 @@ impl Model {
                     )
                     .map_err(fail)?;
                 }
-                let totals = self.asset_totals.entry(t.asset_id.as_str(), Default::default);
+                let totals = self
+                    .asset_totals
+                    .entry(t.asset_id.as_str(), Default::default);
                 totals.held -= t.quantity;
                 totals.in_transit += t.quantity;
                 self.transfers.insert(
@@ -727,7 +733,9 @@ impl Model {
                     )
                     .map_err(fail)?;
                 }
-                let totals = self.asset_totals.entry(d.asset_id.as_str(), Default::default);
+                let totals = self
+                    .asset_totals
+                    .entry(d.asset_id.as_str(), Default::default);
                 totals.held -= d.quantity;
                 totals.delivered += d.quantity;
                 self.deliveries_by_commune
@@ -812,7 +820,11 @@ impl Model {
         let target = self
             .targets
             .remove(&target_event_id.to_owned())
-            .ok_or_else(|| format!("reverses event {target_event_id}, which is not reversible or already reversed"))?;
+            .ok_or_else(|| {
+                format!(
+                    "reverses event {target_event_id}, which is not reversible or already reversed"
+                )
+            })?;
         match target {
             Target::Receipt(receipt_id) => self.reverse_receipt(&receipt_id),
             Target::Transfer(transfer_id) => {
@@ -1021,10 +1033,12 @@ impl Model {
 
     /// Takes `quantity` from the front of a pool, oldest lot first.
     fn debit_fifo(&mut self, pool: &PoolKey, quantity: u64) -> Result<Vec<Lot>, String> {
-        let held = self
-            .pools
-            .get_mut(pool)
-            .ok_or_else(|| format!("takes {quantity} of {} from {} which holds 0", pool.asset_id, pool.org_id))?;
+        let held = self.pools.get_mut(pool).ok_or_else(|| {
+            format!(
+                "takes {quantity} of {} from {} which holds 0",
+                pool.asset_id, pool.org_id
+            )
+        })?;
         if held.balance < quantity {
             return Err(format!(
                 "takes {quantity} of {} from {} which holds {}",
@@ -1035,10 +1049,9 @@ impl Model {
         let mut taken = Vec::new();
         let mut remaining = quantity;
         while remaining > 0 {
-            let front = held
-                .lots
-                .front_mut()
-                .ok_or_else(|| format!("{}'s pool has fewer units than its balance", pool.org_id))?;
+            let front = held.lots.front_mut().ok_or_else(|| {
+                format!("{}'s pool has fewer units than its balance", pool.org_id)
+            })?;
             let take = front.quantity.min(remaining);
             taken.push(Lot {
                 receipt_id: front.receipt_id.clone(),

@@ -405,13 +405,17 @@ fn commune_summary(model: &Model, code: &str, year: u32) -> pb::CommuneSummary {
         summary.needed_value_vnd = summary
             .needed_value_vnd
             .saturating_add(model.value_vnd(&need.asset_id, need.quantity));
-        summary.children_targeted = summary.children_targeted.saturating_add(need.children_targeted);
+        summary.children_targeted = summary
+            .children_targeted
+            .saturating_add(need.children_targeted);
     }
     for (_, delivery) in commune_deliveries(model, code, year) {
         summary.delivered_value_vnd = summary
             .delivered_value_vnd
             .saturating_add(model.value_vnd(&delivery.asset_id, delivery.quantity));
-        summary.children_reached = summary.children_reached.saturating_add(delivery.children_reached);
+        summary.children_reached = summary
+            .children_reached
+            .saturating_add(delivery.children_reached);
         summary.deliveries += 1;
     }
     summary
@@ -457,7 +461,9 @@ pub fn delivery_view(model: &Model, id: &str, d: &DeliveryRecord) -> pb::Deliver
 pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResult<pb::CommuneView> {
     let code = request.commune_code.as_str();
     if !model.communes.contains(code) {
-        return Err(QueryError::NotFound(format!("commune {code:?} is not registered")));
+        return Err(QueryError::NotFound(format!(
+            "commune {code:?} is not registered"
+        )));
     }
     let year = request.year;
     let deliveries = commune_deliveries(model, code, year);
@@ -486,7 +492,11 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
     let mut donors: BTreeMap<&str, u64> = BTreeMap::new();
     for (_, delivery) in &deliveries {
         let progress = categories.entry(delivery.category).or_default();
-        add(&mut progress.delivered, &delivery.asset_id, delivery.quantity);
+        add(
+            &mut progress.delivered,
+            &delivery.asset_id,
+            delivery.quantity,
+        );
         progress.reached = progress.reached.saturating_add(delivery.children_reached);
         let value = model.value_vnd(&delivery.asset_id, delivery.quantity);
         let slot = delivered_value
@@ -525,7 +535,9 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
         .iter()
         .map(|(id, need)| {
             let value = model.value_vnd(&need.asset_id, need.quantity);
-            let available = delivered_value.entry((need.category, need.year)).or_default();
+            let available = delivered_value
+                .entry((need.category, need.year))
+                .or_default();
             let covered = value.min(*available);
             *available -= covered;
             pb::NeedView {
@@ -650,7 +662,10 @@ pub fn plan_progress(
                     .is_none_or(|c| c == d.commune_code)
         });
         let (delivered, reached) = matching.fold((0u64, 0u32), |(q, c), d| {
-            (q.saturating_add(d.quantity), c.saturating_add(d.children_reached))
+            (
+                q.saturating_add(d.quantity),
+                c.saturating_add(d.children_reached),
+            )
         });
         pb::PlanRow {
             category: category_pb(target.category),
@@ -691,7 +706,10 @@ pub fn list_overlaps(
     // Same beneficiary, category and year from several organisations.
     for (token, ids) in model.deliveries_by_token.iter_any_order() {
         let mut groups: BTreeMap<(u32, Category), Vec<&DeliveryRecord>> = BTreeMap::new();
-        for delivery in ids.iter().filter_map(|id| model.deliveries.get(id.as_str())) {
+        for delivery in ids
+            .iter()
+            .filter_map(|id| model.deliveries.get(id.as_str()))
+        {
             if !delivery.reversed && year_matches(year, delivery.year()) {
                 groups
                     .entry((delivery.year(), delivery.category))
@@ -735,7 +753,9 @@ pub fn list_overlaps(
         let c = coverage
             .entry((need.commune_code.as_str(), need.category, need.year))
             .or_default();
-        c.needed = c.needed.saturating_add(model.value_vnd(&need.asset_id, need.quantity));
+        c.needed = c
+            .needed
+            .saturating_add(model.value_vnd(&need.asset_id, need.quantity));
         c.events.push((need.seq, need.event_id.as_str()));
     }
     // Same commune, category and month from several organisations.
@@ -745,9 +765,11 @@ pub fn list_overlaps(
         .values_any_order()
         .filter(|d| !d.reversed && year_matches(year, d.year()))
     {
-        if let Some(c) =
-            coverage.get_mut(&(delivery.commune_code.as_str(), delivery.category, delivery.year()))
-        {
+        if let Some(c) = coverage.get_mut(&(
+            delivery.commune_code.as_str(),
+            delivery.category,
+            delivery.year(),
+        )) {
             c.delivered = c
                 .delivered
                 .saturating_add(model.value_vnd(&delivery.asset_id, delivery.quantity));
@@ -804,7 +826,13 @@ pub fn list_overlaps(
     // everything a finding shows, down to its events.
     findings.sort_by(|a, b| {
         let key = |f: &pb::OverlapFinding| {
-            (f.kind, f.year, f.commune_code.clone(), f.category, f.period.clone())
+            (
+                f.kind,
+                f.year,
+                f.commune_code.clone(),
+                f.category,
+                f.period.clone(),
+            )
         };
         key(a)
             .cmp(&key(b))
@@ -843,7 +871,11 @@ pub fn recognition(
                 ..Default::default()
             });
         let value = model.value_vnd(&receipt.asset_id, receipt.quantity);
-        if model.assets.get(receipt.asset_id.as_str()).is_some_and(|a| a.in_kind) {
+        if model
+            .assets
+            .get(receipt.asset_id.as_str())
+            .is_some_and(|a| a.in_kind)
+        {
             row.in_kind_value_vnd = row.in_kind_value_vnd.saturating_add(value);
         } else {
             row.cash_vnd = row.cash_vnd.saturating_add(value);
@@ -854,7 +886,12 @@ pub fn recognition(
             .flows
             .iter()
             .filter(|f| f.kind == FlowKind::Delivery)
-            .filter(|f| model.deliveries.get(f.id.as_str()).is_some_and(|d| !d.reversed))
+            .filter(|f| {
+                model
+                    .deliveries
+                    .get(f.id.as_str())
+                    .is_some_and(|d| !d.reversed)
+            })
             .map(|f| f.quantity)
             .fold(0, u64::saturating_add);
         row.delivered_value_vnd = row

@@ -71,15 +71,13 @@ impl Projector {
     /// The store cannot be opened or removed; the port cannot be bound.
     pub async fn build(config: ProjectorConfig) -> anyhow::Result<Projector> {
         if config.rebuild && config.store_path.exists() {
-            std::fs::remove_file(&config.store_path).with_context(|| {
-                format!("removing {} to rebuild", config.store_path.display())
-            })?;
+            std::fs::remove_file(&config.store_path)
+                .with_context(|| format!("removing {} to rebuild", config.store_path.display()))?;
         }
         if let Some(dir) = config.store_path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let path = config.store_path.clone();
         let (store, model) = tokio::task::spawn_blocking(move || ProjectionStore::open(&path))

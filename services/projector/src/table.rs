@@ -194,7 +194,13 @@ where
     fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error> {
         let key: K = postcard::from_bytes(key)?;
         let value: V = postcard::from_bytes(value)?;
-        self.rows.insert(key, Row { value, dirty: false });
+        self.rows.insert(
+            key,
+            Row {
+                value,
+                dirty: false,
+            },
+        );
         Ok(())
     }
 

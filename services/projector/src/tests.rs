@@ -138,7 +138,15 @@ impl Script {
     }
 
     fn deliver(&mut self, by: &str, id: &str, commune: &str, quantity: u64) -> String {
-        self.deliver_with(by, id, commune, Category::Nutrition, "2025-06", quantity, &[])
+        self.deliver_with(
+            by,
+            id,
+            commune,
+            Category::Nutrition,
+            "2025-06",
+            quantity,
+            &[],
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -248,7 +256,13 @@ fn balances_transit_and_losses() {
     let answer = list_balances(&s.model, &pb::ListBalancesRequest::default()).unwrap();
     let vnd = answer.totals.iter().find(|t| t.asset_id == "VND").unwrap();
     assert_eq!(
-        (vnd.received_from_donors, vnd.held, vnd.in_transit, vnd.lost, vnd.delivered),
+        (
+            vnd.received_from_donors,
+            vnd.held,
+            vnd.in_transit,
+            vnd.lost,
+            vnd.delivered
+        ),
         (1_000, 650, 0, 50, 300)
     );
     assert_eq!(answer.held_value_vnd, 650);
@@ -266,7 +280,10 @@ fn balances_transit_and_losses() {
     assert_eq!(b.balances[0].held, 250);
     let transfers = list_transfers(&s.model, &pb::ListTransfersRequest::default()).unwrap();
     assert_eq!(transfers.transfers[0].lost, 50);
-    assert_eq!(transfers.transfers[0].state, pb::TransferState::Received as i32);
+    assert_eq!(
+        transfers.transfers[0].state,
+        pb::TransferState::Received as i32
+    );
     assert_eq!(answer.as_of.unwrap().size, s.model.position.size);
 }
 
@@ -287,7 +304,11 @@ fn in_kind_goods_are_valued_at_their_unit_value() {
         }),
     );
     let answer = list_balances(&s.model, &pb::ListBalancesRequest::default()).unwrap();
-    let rice = answer.totals.iter().find(|t| t.asset_id == "rice-kg").unwrap();
+    let rice = answer
+        .totals
+        .iter()
+        .find(|t| t.asset_id == "rice-kg")
+        .unwrap();
     assert!(rice.in_kind);
     assert_eq!(rice.held_value_vnd, 500 * 20_000);
     assert_eq!(answer.held_value_vnd, 10_000_000);
@@ -370,7 +391,14 @@ fn pledge_statuses_follow_receipts_cancellations_and_due_dates() {
     assert_eq!(overdue.pledges.len(), 1);
     // Per donor: four live pledges of 1,000, of which 1,500 received.
     let donor = &answer.by_donor[0];
-    assert_eq!((donor.pledges, donor.pledged_value_vnd, donor.received_value_vnd), (4, 4_000, 1_500));
+    assert_eq!(
+        (
+            donor.pledges,
+            donor.pledged_value_vnd,
+            donor.received_value_vnd
+        ),
+        (4, 4_000, 1_500)
+    );
     // Reversing a receipt takes it off its pledge again.
     let r2 = s.model.receipts.get("r2").unwrap().event_id.clone();
     s.reverse("fund-a", &r2);
@@ -404,17 +432,30 @@ fn trace_follows_two_transfer_hops_with_partial_deliveries() {
             (DELIVERY, "d-office", 100, 0, 1),
         ]
     );
-    assert_eq!((r1.delivered, r1.lost, r1.in_transit, r1.held), (300, 50, 0, 150));
+    assert_eq!(
+        (r1.delivered, r1.lost, r1.in_transit, r1.held),
+        (300, 50, 0, 150)
+    );
     assert_eq!(r1.held_by.len(), 1);
-    assert_eq!((r1.held_by[0].org_id.as_str(), r1.held_by[0].held), ("school-c", 150));
+    assert_eq!(
+        (r1.held_by[0].org_id.as_str(), r1.held_by[0].held),
+        ("school-c", 150)
+    );
 
     let r2 = trace(&s.model, "r2");
     assert_eq!(
         flows(&r2),
-        vec![(TRANSFER, "t1", 200, 200, 0), (DELIVERY, "d-office", 150, 0, 1)]
+        vec![
+            (TRANSFER, "t1", 200, 200, 0),
+            (DELIVERY, "d-office", 150, 0, 1)
+        ]
     );
     assert_eq!((r2.delivered, r2.held), (150, 350));
-    let held: Vec<(&str, u64)> = r2.held_by.iter().map(|b| (b.org_id.as_str(), b.held)).collect();
+    let held: Vec<(&str, u64)> = r2
+        .held_by
+        .iter()
+        .map(|b| (b.org_id.as_str(), b.held))
+        .collect();
     assert_eq!(held, vec![("fund-a", 300), ("office-b", 50)]);
     // The anonymous donor's name is not given out.
     let receipt = r2.receipt.unwrap();
@@ -499,7 +540,10 @@ fn commune_view_sets_needs_against_deliveries() {
     let summary = view.summary.unwrap();
     assert_eq!(summary.needed_value_vnd, 1_500);
     assert_eq!(summary.delivered_value_vnd, 1_200);
-    assert_eq!((summary.children_targeted, summary.children_reached), (100, 20));
+    assert_eq!(
+        (summary.children_targeted, summary.children_reached),
+        (100, 20)
+    );
     assert_eq!(view.categories.len(), 1);
     assert_eq!(view.categories[0].category, pb::Category::Nutrition as i32);
     // 1,200 delivered covers n1 (1,000) then 200 of n2.
@@ -516,7 +560,10 @@ fn commune_view_sets_needs_against_deliveries() {
         .iter()
         .map(|d| (d.org_id.as_str(), d.value_vnd, d.anonymous))
         .collect();
-    assert_eq!(donors, vec![("donor-1", 800, false), ("donor-2", 400, true)]);
+    assert_eq!(
+        donors,
+        vec![("donor-1", 800, false), ("donor-2", 400, true)]
+    );
     assert_eq!(view.recent_deliveries[0].delivery_id, "d2");
     // Another year shows nothing delivered.
     let other = get_commune(
@@ -529,7 +576,13 @@ fn commune_view_sets_needs_against_deliveries() {
     .unwrap();
     assert_eq!(other.summary.unwrap().deliveries, 0);
     assert!(matches!(
-        get_commune(&s.model, &pb::GetCommuneRequest { commune_code: "99999".into(), year: 0 }),
+        get_commune(
+            &s.model,
+            &pb::GetCommuneRequest {
+                commune_code: "99999".into(),
+                year: 0
+            }
+        ),
         Err(QueryError::NotFound(_))
     ));
 }
@@ -604,8 +657,24 @@ fn plan_progress_counts_matching_deliveries_of_the_plan_in_force() {
     s.receipt("fund-a", "r1", "donor-1", 5_000);
     s.deliver("fund-a", "d1", "22783", 300);
     s.deliver("fund-a", "d2", "22786", 200);
-    s.deliver_with("fund-a", "d3", "22783", Category::Health, "2025-07", 999, &[]);
-    s.deliver_with("fund-a", "d4", "22783", Category::Nutrition, "2024-12", 999, &[]);
+    s.deliver_with(
+        "fund-a",
+        "d3",
+        "22783",
+        Category::Health,
+        "2025-07",
+        999,
+        &[],
+    );
+    s.deliver_with(
+        "fund-a",
+        "d4",
+        "22783",
+        Category::Nutrition,
+        "2024-12",
+        999,
+        &[],
+    );
     let progress = plan_progress(
         &s.model,
         &pb::GetPlanProgressRequest {
@@ -618,9 +687,19 @@ fn plan_progress_counts_matching_deliveries_of_the_plan_in_force() {
     let rows: Vec<(&str, u64, u64, u32)> = progress
         .rows
         .iter()
-        .map(|r| (r.commune_code.as_str(), r.target_quantity, r.delivered_quantity, r.progress_bp))
+        .map(|r| {
+            (
+                r.commune_code.as_str(),
+                r.target_quantity,
+                r.delivered_quantity,
+                r.progress_bp,
+            )
+        })
         .collect();
-    assert_eq!(rows, vec![("22783", 1_000, 300, 3_000), ("", 2_000, 500, 2_500)]);
+    assert_eq!(
+        rows,
+        vec![("22783", 1_000, 300, 3_000), ("", 2_000, 500, 2_500)]
+    );
     // Withdrawing the plan in force leaves none (the older one was
     // superseded, not reinstated... it is the latest live one).
     s.reverse("ubnd", &plan);
@@ -642,27 +721,74 @@ fn overlap_findings_of_each_kind_name_their_events() {
     s.receipt("office-b", "r2", "donor-1", 10_000);
     s.need("n1", "22783", 1_000);
     let token = [7; 32];
-    let d1 = s.deliver_with("fund-a", "d1", "22783", Category::Nutrition, "2025-03", 600, &[token]);
-    let d2 = s.deliver_with("office-b", "d2", "22783", Category::Nutrition, "2025-03", 600, &[token]);
+    let d1 = s.deliver_with(
+        "fund-a",
+        "d1",
+        "22783",
+        Category::Nutrition,
+        "2025-03",
+        600,
+        &[token],
+    );
+    let d2 = s.deliver_with(
+        "office-b",
+        "d2",
+        "22783",
+        Category::Nutrition,
+        "2025-03",
+        600,
+        &[token],
+    );
     // Same token, other category: no beneficiary finding for it.
-    s.deliver_with("office-b", "d3", "22786", Category::Health, "2025-04", 10, &[token]);
+    s.deliver_with(
+        "office-b",
+        "d3",
+        "22786",
+        Category::Health,
+        "2025-04",
+        10,
+        &[token],
+    );
     // Same organisation twice in one month: not an overlap between agencies.
-    s.deliver_with("fund-a", "d4", "22786", Category::Health, "2025-05", 10, &[]);
-    s.deliver_with("fund-a", "d5", "22786", Category::Health, "2025-05", 10, &[]);
+    s.deliver_with(
+        "fund-a",
+        "d4",
+        "22786",
+        Category::Health,
+        "2025-05",
+        10,
+        &[],
+    );
+    s.deliver_with(
+        "fund-a",
+        "d5",
+        "22786",
+        Category::Health,
+        "2025-05",
+        10,
+        &[],
+    );
 
     let answer = list_overlaps(&s.model, &pb::ListOverlapsRequest::default(), 10).unwrap();
     let kinds: Vec<i32> = answer.findings.iter().map(|f| f.kind).collect();
     use pb::OverlapKind as K;
     assert_eq!(
         kinds,
-        vec![K::SameBeneficiary as i32, K::ExceedsNeed as i32, K::SameMonth as i32]
+        vec![
+            K::SameBeneficiary as i32,
+            K::ExceedsNeed as i32,
+            K::SameMonth as i32
+        ]
     );
     let same = &answer.findings[0];
     assert_eq!(same.org_ids, vec!["fund-a", "office-b"]);
     assert_eq!(same.event_ids, vec![d1.clone(), d2.clone()]);
     assert_eq!(same.beneficiary_label.len(), 8);
     let exceeds = &answer.findings[1];
-    assert_eq!((exceeds.needed_value_vnd, exceeds.delivered_value_vnd), (1_000, 1_200));
+    assert_eq!(
+        (exceeds.needed_value_vnd, exceeds.delivered_value_vnd),
+        (1_000, 1_200)
+    );
     assert_eq!(exceeds.event_ids.len(), 3, "the need and both deliveries");
     let month = &answer.findings[2];
     assert_eq!(month.period, "2025-03");
@@ -677,7 +803,12 @@ fn overlap_findings_of_each_kind_name_their_events() {
         10,
     )
     .unwrap();
-    assert!(tolerant.findings.iter().all(|f| f.kind != K::ExceedsNeed as i32));
+    assert!(
+        tolerant
+            .findings
+            .iter()
+            .all(|f| f.kind != K::ExceedsNeed as i32)
+    );
 }
 
 #[test]
@@ -706,15 +837,29 @@ fn recognition_ranks_donors_and_counts_what_reached_children() {
     let rows: Vec<(u32, &str, u64, u64, u32)> = answer
         .rows
         .iter()
-        .map(|r| (r.rank, r.org_id.as_str(), r.total_value_vnd, r.delivered_value_vnd, r.delivered_share_bp))
+        .map(|r| {
+            (
+                r.rank,
+                r.org_id.as_str(),
+                r.total_value_vnd,
+                r.delivered_value_vnd,
+                r.delivered_share_bp,
+            )
+        })
         .collect();
     // FIFO: the delivery took r1's 1,000 then 500 of r2.
     assert_eq!(
         rows,
-        vec![(1, "donor-2", 3_000, 500, 1_666), (2, "donor-1", 1_000, 1_000, 10_000)]
+        vec![
+            (1, "donor-2", 3_000, 500, 1_666),
+            (2, "donor-1", 1_000, 1_000, 10_000)
+        ]
     );
     assert!(answer.rows[0].anonymous);
-    assert_eq!(answer.rows[1].commendations[0].decision_ref, "QĐ 123/QĐ-UBND");
+    assert_eq!(
+        answer.rows[1].commendations[0].decision_ref,
+        "QĐ 123/QĐ-UBND"
+    );
     let other_year = recognition(
         &s.model,
         &pb::GetRecognitionRequest {

@@ -34,7 +34,12 @@ fn start_projector(data: &Path, ledger: &str, vkey: &str, port: u16) -> Child {
         .arg(data)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         // Frequent commits, so that kills land between them and after them.
-        .args(["--commit-interval-ms", "30", "--checkpoint-interval-ms", "50"])
+        .args([
+            "--commit-interval-ms",
+            "30",
+            "--checkpoint-interval-ms",
+            "50",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

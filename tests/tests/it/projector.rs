@@ -57,7 +57,10 @@ fn fold_balances(events: &[pb::Event]) -> BTreeMap<PoolKey, u64> {
             Body::Transfer(t) => {
                 let key = pool(&event.org_id, &t.asset_id, &t.earmark);
                 *balances.entry(key.clone()).or_default() -= i128::from(t.quantity);
-                undo.insert(event.event_id.clone(), (key.clone(), i128::from(t.quantity)));
+                undo.insert(
+                    event.event_id.clone(),
+                    (key.clone(), i128::from(t.quantity)),
+                );
                 let to = pool(&t.to_org_id, &t.asset_id, &t.earmark);
                 transfers.insert(t.transfer_id.clone(), (to, event.event_id.clone()));
             }
@@ -167,7 +170,10 @@ impl Following {
             for b in page.balances {
                 let earmark = b.earmark.unwrap_or_default();
                 let key = (b.org_id, b.asset_id, earmark.commune_code, earmark.category);
-                assert!(balances.insert(key, b.held).is_none(), "a pool listed twice");
+                assert!(
+                    balances.insert(key, b.held).is_none(),
+                    "a pool listed twice"
+                );
             }
             if page.next_page_token.is_empty() {
                 return balances;
@@ -234,7 +240,11 @@ async fn balances_equal_a_simple_fold_on_seeded_random_ledgers() {
         assert_eq!(projected, expected, "seed {seed}");
         // The test kit keeps its own model of the balances too.
         let generator_total: u64 = generator.balances().map(|(_, amount)| amount).sum();
-        assert_eq!(projected.values().sum::<u64>(), generator_total, "seed {seed}");
+        assert_eq!(
+            projected.values().sum::<u64>(),
+            generator_total,
+            "seed {seed}"
+        );
         projector.stop().await;
         server.stop().await;
     }
@@ -276,7 +286,9 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
     let client = ledger_client(&server).await;
     let events = logged_events(&client, size).await;
     assert!(
-        events.iter().any(|e| matches!(e.body, Some(pb::event::Body::Reversal(_)))),
+        events
+            .iter()
+            .any(|e| matches!(e.body, Some(pb::event::Body::Reversal(_)))),
         "the demo ledger exercises reversals"
     );
     assert_eq!(projector.balances().await, fold_balances(&events));
@@ -335,6 +347,30 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
         amount,
         "every unit of the receipt is accounted for: {trace:?}"
     );
+
+    // The same holds for every receipt of the ledger.
+    {
+        let model = projector.shared.model.read().unwrap();
+        let mut traced = 0;
+        for (receipt_id, receipt) in model.receipts.iter_any_order() {
+            let trace = aidledger_projector::queries::trace_receipt(
+                &model,
+                &pb::TraceReceiptRequest {
+                    key: Some(pb::trace_receipt_request::Key::ReceiptId(
+                        receipt_id.clone(),
+                    )),
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                trace.delivered + trace.in_transit + trace.lost + trace.held + trace.withdrawn,
+                receipt.quantity,
+                "receipt {receipt_id}: {trace:?}"
+            );
+            traced += 1;
+        }
+        assert!(traced > 500, "{traced} receipts traced");
+    }
 
     let deliveries = p
         .list_deliveries(pb::ListDeliveriesRequest {
@@ -463,4 +499,75 @@ async fn a_restarted_projector_resumes_where_it_committed() {
     assert_eq!(projector.balances().await, expected);
     projector.stop().await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_whose_entries_disagree_with_the_ledger_halts_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(31);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut events = generator.setup(&vkey());
+    events.extend(generator.events(200));
+    let size = events.len() as u64;
+    append_all(&server, events).await;
+    let mut projector = Following::start(&server, dir.path()).await;
+    projector.caught_up(size).await;
+    projector.stop().await;
+    append_all(&server, generator.events(50)).await;
+
+    let path = dir.path().join("projections.redb");
+    let tamper = |change: &dyn Fn(&mut aidledger_projector::Model)| {
+        let (store, mut model) = aidledger_projector::ProjectionStore::open(&path).unwrap();
+        change(&mut model);
+        let commit = aidledger_projector::ProjectionStore::take_commit(&mut model);
+        store.write(commit).unwrap();
+    };
+    // A head that is not the leaf hash of the last entry: the next entry's
+    // prev_hash does not link to it.
+    let original = aidledger_projector::ProjectionStore::open(&path)
+        .unwrap()
+        .1
+        .position;
+    tamper(&|model| model.position.head[0] ^= 1);
+    let mut projector = Following::start(&server, dir.path()).await;
+    let reason = halted(&projector.shared).await;
+    assert!(reason.contains(&format!("entry {size}")), "{reason}");
+    assert!(reason.contains("prev_hash"), "{reason}");
+    // It keeps serving the last good state, and says it stopped.
+    let status = projector
+        .client
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.as_of.unwrap().size, size);
+    assert_eq!(status.halted_reason, reason);
+    projector.stop().await;
+
+    // A Merkle frontier that does not hash the entries applied: the next
+    // signed checkpoint does not match them.
+    tamper(&|model| {
+        model.position.head = original.head;
+        model.position.frontier[0][0] ^= 1;
+    });
+    let projector = Following::start(&server, dir.path()).await;
+    let reason = halted(&projector.shared).await;
+    assert!(reason.contains("checkpoint"), "{reason}");
+    projector.stop().await;
+    server.stop().await;
+}
+
+/// Why the follower halted, once it has.
+async fn halted(shared: &Shared) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(reason) = shared.status().halted {
+            return reason;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projector did not halt"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
