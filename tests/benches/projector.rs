@@ -6,6 +6,8 @@
 //! - bare decoding of the entries (chain check and event decoding, one
 //!   core), and the bare fold into the read models (decoding plus
 //!   `Model::apply`, one core, no gRPC, no store): the baselines;
+//! - the raw `Subscribe` stream from 0, counted but not decoded: what the
+//!   ledger and gRPC deliver;
 //! - the projector rebuilding from zero over gRPC into its redb store;
 //! - append-to-visible delay under a steady append load: from sending an
 //!   append (and from its acknowledgement) to the projector having applied
@@ -143,6 +145,20 @@ async fn bench() {
         let _ = ledger_stopped.await;
     }));
 
+    // --- baseline: the raw Subscribe stream, counted, not decoded --------
+    let mut options = aidledger_client::ConnectOptions::new(ORIGIN);
+    options.vkey = Some(vkey.clone());
+    let reader = aidledger_client::Client::connect(&url, options).await.unwrap();
+    let started = Instant::now();
+    let mut stream = reader.subscribe_raw(0).await.unwrap();
+    let mut streamed = 0u64;
+    while streamed < log_events as u64 {
+        stream.message().await.unwrap().expect("the stream goes on");
+        streamed += 1;
+    }
+    drop(stream);
+    let stream_rate = rate(streamed, started.elapsed());
+
     // --- rebuild from zero over gRPC into the projection store ----------
     let projector = Projector::build(ProjectorConfig::new(
         dir.path().join("projections.redb"),
@@ -212,6 +228,10 @@ async fn bench() {
     println!(
         "| bare fold (decode + `Model::apply`), 1 core | {fold_rate:.0} events/s | {:.0}% of decoding (apply alone {apply_rate:.0}/s) |",
         100.0 * fold_rate / decode_rate
+    );
+    println!(
+        "| raw `Subscribe` stream from 0, entries counted (no decoding) | {stream_rate:.0} entries/s | {:.2}x the bare fold |",
+        stream_rate / fold_rate
     );
     println!(
         "| projector rebuild of {log_events} entries over gRPC into redb | {catch_up_rate:.0} events/s ({:.1} s) | {:.2}x the 250k/s target; {:.0}% of the bare fold |",

@@ -143,16 +143,26 @@ impl Shared {
 }
 
 /// Follows one ledger into one projection store.
+///
+/// Two threads share the work: the async task receives entries, checks the
+/// chain and decodes the events; a dedicated apply thread folds them into
+/// the model, keeps the Merkle frontier and commits. The channel between
+/// them is bounded, so a slow fold slows the subscription, not memory.
 #[derive(Debug)]
 pub struct Follower {
     store: Arc<ProjectionStore>,
     shared: Arc<Shared>,
     config: FollowerConfig,
-    /// A checkpoint beyond the applied entries, verified once they reach it.
-    pending: Option<VerifiedCheckpoint>,
     /// The last checkpoint seen, verified or pending: the next one must be
     /// consistent with it.
     last_seen: Option<VerifiedCheckpoint>,
+}
+
+/// Work for the apply thread.
+enum Work {
+    Entries(Vec<Decoded>),
+    /// A checkpoint beyond the applied entries, to verify when they reach it.
+    Pending(VerifiedCheckpoint),
 }
 
 impl Follower {
@@ -170,7 +180,6 @@ impl Follower {
             store: Arc::new(store),
             shared,
             config,
-            pending: None,
             last_seen,
         }
     }
@@ -184,63 +193,84 @@ impl Follower {
     ///
     /// Why following stopped.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), FollowError> {
+        let (work, queue) = tokio::sync::mpsc::channel::<Work>(8);
+        let applier = {
+            let shared = Arc::clone(&self.shared);
+            let store = Arc::clone(&self.store);
+            let commit_interval = self.config.commit_interval;
+            std::thread::Builder::new()
+                .name("projector-apply".into())
+                .spawn(move || apply_thread(&shared, &store, queue, commit_interval))
+                .map_err(|e| FollowError::Config(format!("starting the apply thread: {e}")))?
+        };
+        let following = self.follow(shutdown, &work).await;
+        // Closing the queue lets the apply thread finish what is queued and
+        // make its last commit.
+        drop(work);
+        let applied = tokio::task::spawn_blocking(move || applier.join())
+            .await
+            .expect("joining the apply thread")
+            .unwrap_or_else(|_| Err(FollowError::Config("the apply thread panicked".into())));
+        // When the apply thread failed, the follower stopped because of it:
+        // its error is the one to report.
+        let outcome = applied.and(following);
+        if let Err(error) = &outcome {
+            tracing::error!(%error, "projection halted");
+            self.shared
+                .set_status(|status| status.halted = Some(error.to_string()));
+        }
+        outcome
+    }
+
+    async fn follow(
+        &mut self,
+        shutdown: impl Future<Output = ()>,
+        work: &tokio::sync::mpsc::Sender<Work>,
+    ) -> Result<(), FollowError> {
         tokio::pin!(shutdown);
+        // The chain is checked from the persisted head once; reconnects
+        // resume from the last entry decoded (queued entries are applied).
+        let mut checker = {
+            let model = self.shared.model.read().expect("model lock");
+            let position = &model.position;
+            if position.size == 0 {
+                ChainChecker::new()
+            } else {
+                ChainChecker::resume(position.size, position.head, position.recorded_at)
+            }
+        };
         let mut backoff = Duration::from_millis(100);
         loop {
             let outcome = tokio::select! {
-                () = &mut shutdown => Ok(()),
-                outcome = self.follow_once() => outcome,
+                () = &mut shutdown => return Ok(()),
+                outcome = self.follow_once(&mut checker, work) => outcome,
             };
             match outcome {
-                Ok(()) => {
-                    self.commit().await?;
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err(Attempt::Transient(detail)) => {
                     tracing::warn!(%detail, ?backoff, "following the ledger failed; retrying");
-                    // Keep what was applied: a restart resumes from it.
-                    self.commit().await?;
                     tokio::select! {
-                        () = &mut shutdown => {
-                            self.commit().await?;
-                            return Ok(());
-                        }
+                        () = &mut shutdown => return Ok(()),
+                        () = work.closed() => return Ok(()),
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
-                Err(Attempt::Fatal(error)) => {
-                    tracing::error!(%error, "projection halted");
-                    self.shared
-                        .set_status(|status| status.halted = Some(error.to_string()));
-                    return Err(error);
-                }
+                Err(Attempt::Fatal(error)) => return Err(error),
             }
         }
     }
 
-    async fn follow_once(&mut self) -> Result<(), Attempt> {
+    async fn follow_once(
+        &mut self,
+        checker: &mut ChainChecker,
+        work: &tokio::sync::mpsc::Sender<Work>,
+    ) -> Result<(), Attempt> {
         let client = Client::connect(&self.config.ledger_url, self.config.connect.clone()).await?;
-        let (mut checker, mut tree) = {
-            let model = self.shared.model.read().expect("model lock");
-            let position = &model.position;
-            let checker = if position.size == 0 {
-                ChainChecker::new()
-            } else {
-                ChainChecker::resume(position.size, position.head, position.recorded_at)
-            };
-            let frontier = position.frontier.iter().map(|h| Hash(*h)).collect();
-            let tree = TreeBuilder::from_frontier(position.size, frontier).map_err(|e| {
-                FollowError::Verification(format!("the stored Merkle frontier is unusable: {e}"))
-            })?;
-            (checker, tree)
-        };
         let stream = client.subscribe_raw(checker.next_seq()).await?;
         let stream = stream.chunks_timeout(self.config.batch_entries_max, Duration::from_millis(1));
         tokio::pin!(stream);
         let mut checkpoint_tick = tokio::time::interval(self.config.checkpoint_interval);
-        let mut commit_tick = tokio::time::interval(self.config.commit_interval);
-        commit_tick.tick().await;
         loop {
             tokio::select! {
                 batch = stream.next() => {
@@ -251,7 +281,7 @@ impl Follower {
                     let mut failure = None;
                     for served in batch {
                         match served {
-                            Ok(served) => decoded.push(decode(&mut checker, served)?),
+                            Ok(served) => decoded.push(decode(checker, served)?),
                             Err(status) => {
                                 failure = Some(Attempt::Transient(format!(
                                     "subscription: {}: {}",
@@ -262,43 +292,19 @@ impl Follower {
                             }
                         }
                     }
-                    self.apply(&mut tree, decoded)?;
+                    if !decoded.is_empty() {
+                        send(work, Work::Entries(decoded)).await?;
+                    }
                     if let Some(failure) = failure {
                         return Err(failure);
                     }
                 }
-                _ = checkpoint_tick.tick() => self.check_checkpoint(&client, &tree).await?,
-                _ = commit_tick.tick() => self.commit().await?,
-            }
-        }
-    }
-
-    fn apply(&mut self, tree: &mut TreeBuilder, decoded: Vec<Decoded>) -> Result<(), FollowError> {
-        if decoded.is_empty() {
-            return Ok(());
-        }
-        let mut model = self.shared.model.write().expect("model lock");
-        for entry in decoded {
-            model.apply(entry.seq, entry.recorded_at, &entry.event)?;
-            tree.push(Hash(entry.leaf_hash));
-            model.position.head = entry.leaf_hash;
-            if let Some(pending) = &self.pending
-                && pending.size == tree.size()
-            {
-                if tree.root().0 != pending.root {
-                    return Err(FollowError::Verification(format!(
-                        "the entries up to {} hash to a root other than the signed checkpoint of that size",
-                        pending.size
-                    )));
+                _ = checkpoint_tick.tick() => self.check_checkpoint(&client, work).await?,
+                () = work.closed() => {
+                    return Err(Attempt::Fatal(FollowError::Config("the apply thread stopped".into())));
                 }
-                model.position.checkpoint = self.pending.take();
             }
         }
-        model.position.frontier = tree.frontier().iter().map(|h| h.0).collect();
-        let size = model.position.size;
-        drop(model);
-        self.shared.applied.send_replace(size);
-        Ok(())
     }
 
     /// Fetches the latest checkpoint (its signature is verified by the
@@ -307,7 +313,7 @@ impl Follower {
     async fn check_checkpoint(
         &mut self,
         client: &Client,
-        tree: &TreeBuilder,
+        work: &tokio::sync::mpsc::Sender<Work>,
     ) -> Result<(), Attempt> {
         let signed = client.checkpoint().await?;
         if !signed.signature_verified {
@@ -361,56 +367,181 @@ impl Follower {
             })?;
         }
         self.last_seen = Some(seen.clone());
-        let applied = tree.size();
+        // The applied entries and their root, read together.
+        let (applied, root) = {
+            let model = self.shared.model.read().expect("model lock");
+            let frontier = model.position.frontier.iter().map(|h| Hash(*h)).collect();
+            let tree = TreeBuilder::from_frontier(model.position.size, frontier).map_err(|e| {
+                FollowError::Verification(format!("the stored Merkle frontier is unusable: {e}"))
+            })?;
+            (tree.size(), tree.root())
+        };
         if seen.size > applied {
-            // Verified against the entries when they reach it.
-            self.pending = Some(seen);
-            return Ok(());
+            // The apply thread verifies it when the entries reach it.
+            return send(work, Work::Pending(seen)).await;
         }
         if seen.size < applied {
             let proof = client.consistency_proof(seen.size, applied).await?;
             let proof: Vec<Hash> = proof.into_iter().map(Hash).collect();
-            verify_consistency(seen.size, applied, &Hash(seen.root), &tree.root(), &proof)
-                .map_err(|e| {
+            verify_consistency(seen.size, applied, &Hash(seen.root), &root, &proof).map_err(
+                |e| {
                     FollowError::Verification(format!(
                         "checkpoint {} is not a prefix of the {applied} entries applied: {e}",
                         seen.size
                     ))
-                })?;
-        } else if tree.root().0 != seen.root {
+                },
+            )?;
+        } else if root.0 != seen.root {
             return Err(FollowError::Verification(format!(
                 "the {applied} entries applied hash to a root other than the signed checkpoint of that size"
             ))
             .into());
         }
-        self.pending = None;
-        self.shared
-            .model
-            .write()
-            .expect("model lock")
+        let mut model = self.shared.model.write().expect("model lock");
+        // Only ever forward: the apply thread may have verified a later one.
+        if model
             .position
-            .checkpoint = Some(seen);
+            .checkpoint
+            .as_ref()
+            .is_none_or(|c| c.size < seen.size)
+        {
+            model.position.checkpoint = Some(seen);
+        }
         Ok(())
     }
+}
 
-    /// Commits the changes since the last commit; the write runs off the
-    /// async runtime and the model stays readable meanwhile.
-    async fn commit(&self) -> Result<(), FollowError> {
-        let commit = {
-            let mut model = self.shared.model.write().expect("model lock");
-            if model.pending_changes() == 0 {
-                return Ok(());
-            }
-            ProjectionStore::take_commit(&mut model)
+/// Queues work for the apply thread; a closed queue means it stopped on an
+/// error, which the caller collects when it joins it.
+async fn send(work: &tokio::sync::mpsc::Sender<Work>, item: Work) -> Result<(), Attempt> {
+    work.send(item)
+        .await
+        .map_err(|_| Attempt::Fatal(FollowError::Config("the apply thread stopped".into())))
+}
+
+/// The apply thread: folds queued entries into the model, verifies pending
+/// checkpoints as the entries reach them, and commits every
+/// `commit_interval` (the store write runs on its own thread, one at a
+/// time, in order). On a closed queue it commits and returns.
+fn apply_thread(
+    shared: &Shared,
+    store: &Arc<ProjectionStore>,
+    mut queue: tokio::sync::mpsc::Receiver<Work>,
+    commit_interval: Duration,
+) -> Result<(), FollowError> {
+    let mut tree = {
+        let model = shared.model.read().expect("model lock");
+        let frontier = model.position.frontier.iter().map(|h| Hash(*h)).collect();
+        TreeBuilder::from_frontier(model.position.size, frontier).map_err(|e| {
+            FollowError::Verification(format!("the stored Merkle frontier is unusable: {e}"))
+        })?
+    };
+    let mut pending: Option<VerifiedCheckpoint> = None;
+    let mut writing: Option<std::thread::JoinHandle<Result<(), StoreError>>> = None;
+    let mut last_commit = std::time::Instant::now();
+    let result = loop {
+        let Some(item) = queue.blocking_recv() else {
+            break Ok(());
         };
-        let store = Arc::clone(&self.store);
-        let size = commit.size;
-        let rows = commit.rows();
-        tokio::task::spawn_blocking(move || store.write(commit))
-            .await
-            .expect("the commit task does not panic")?;
-        tracing::debug!(size, rows, "projections committed");
-        Ok(())
+        let entries = match item {
+            Work::Pending(checkpoint) => {
+                if checkpoint.size > tree.size() {
+                    pending = Some(checkpoint);
+                }
+                continue;
+            }
+            Work::Entries(entries) => entries,
+        };
+        if let Err(error) = apply_batch(shared, &mut tree, &mut pending, entries) {
+            break Err(error);
+        }
+        if last_commit.elapsed() >= commit_interval {
+            if let Err(error) = commit(shared, store, &mut writing) {
+                break Err(error);
+            }
+            last_commit = std::time::Instant::now();
+        }
+    };
+    match result {
+        Ok(()) => commit(shared, store, &mut writing).and_then(|()| finish(&mut writing)),
+        // After a failure the model may hold a partly applied or unverified
+        // entry: keep the last commit as the durable state, and replay from
+        // there on restart.
+        Err(error) => {
+            finish(&mut writing)?;
+            Err(error)
+        }
+    }
+}
+
+fn apply_batch(
+    shared: &Shared,
+    tree: &mut TreeBuilder,
+    pending: &mut Option<VerifiedCheckpoint>,
+    entries: Vec<Decoded>,
+) -> Result<(), FollowError> {
+    let mut model = shared.model.write().expect("model lock");
+    for entry in entries {
+        model.apply(entry.seq, entry.recorded_at, &entry.event)?;
+        tree.push(Hash(entry.leaf_hash));
+        model.position.head = entry.leaf_hash;
+        if let Some(checkpoint) = pending.as_ref()
+            && checkpoint.size == tree.size()
+        {
+            if tree.root().0 != checkpoint.root {
+                // The model now holds an entry the checkpoint disowns; stop
+                // before the position moves past what was verified.
+                return Err(FollowError::Verification(format!(
+                    "the entries up to {} hash to a root other than the signed checkpoint of that size",
+                    checkpoint.size
+                )));
+            }
+            model.position.checkpoint = pending.take();
+        }
+    }
+    model.position.frontier = tree.frontier().iter().map(|h| h.0).collect();
+    let size = model.position.size;
+    drop(model);
+    shared.applied.send_replace(size);
+    Ok(())
+}
+
+/// Takes the changes under the lock and hands them to a writer thread,
+/// after the previous write has finished.
+fn commit(
+    shared: &Shared,
+    store: &Arc<ProjectionStore>,
+    writing: &mut Option<std::thread::JoinHandle<Result<(), StoreError>>>,
+) -> Result<(), FollowError> {
+    finish(writing)?;
+    let commit = {
+        let mut model = shared.model.write().expect("model lock");
+        if model.pending_changes() == 0 {
+            return Ok(());
+        }
+        ProjectionStore::take_commit(&mut model)
+    };
+    let store = Arc::clone(store);
+    *writing = Some(
+        std::thread::Builder::new()
+            .name("projector-commit".into())
+            .spawn(move || {
+                let (size, rows) = (commit.size, commit.rows());
+                store.write(commit)?;
+                tracing::debug!(size, rows, "projections committed");
+                Ok(())
+            })
+            .map_err(|e| FollowError::Config(format!("starting a commit: {e}")))?,
+    );
+    Ok(())
+}
+
+fn finish(
+    writing: &mut Option<std::thread::JoinHandle<Result<(), StoreError>>>,
+) -> Result<(), FollowError> {
+    match writing.take() {
+        Some(handle) => Ok(handle.join().expect("the commit thread does not panic")?),
+        None => Ok(()),
     }
 }
 
