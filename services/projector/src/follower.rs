@@ -25,7 +25,7 @@ use aidledger_tlog::{Hash, TreeBuilder, verify_consistency};
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
 
-use crate::model::{Inconsistent, Model, VerifiedCheckpoint};
+use crate::model::{Inconsistent, Model, Position, VerifiedCheckpoint};
 use crate::store::{ProjectionStore, StoreError};
 
 /// How the follower reaches the ledger and paces its work.
@@ -161,8 +161,13 @@ pub struct Follower {
 /// Work for the apply thread.
 enum Work {
     Entries(Vec<Decoded>),
-    /// A checkpoint beyond the applied entries, to verify when they reach it.
+    /// A checkpoint the applied entries had not reached when it was seen,
+    /// to verify when they reach it.
     Pending(VerifiedCheckpoint),
+    /// Time passed: commit if the interval is up, even with nothing new.
+    Tick,
+    /// Following failed a verification: stop without committing.
+    Abort,
 }
 
 impl Follower {
@@ -204,6 +209,10 @@ impl Follower {
                 .map_err(|e| FollowError::Config(format!("starting the apply thread: {e}")))?
         };
         let following = self.follow(shutdown, &work).await;
+        if following.is_err() {
+            // Entries queued after a failed check must not become durable.
+            let _ = work.send(Work::Abort).await;
+        }
         // Closing the queue lets the apply thread finish what is queued and
         // make its last commit.
         drop(work);
@@ -241,10 +250,15 @@ impl Follower {
         };
         let mut backoff = Duration::from_millis(100);
         loop {
+            let before = checker.next_seq();
             let outcome = tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 outcome = self.follow_once(&mut checker, work) => outcome,
             };
+            if checker.next_seq() > before {
+                // It was following well before this failure.
+                backoff = Duration::from_millis(100);
+            }
             match outcome {
                 Ok(()) => return Ok(()),
                 Err(Attempt::Transient(detail)) => {
@@ -271,6 +285,7 @@ impl Follower {
         let stream = stream.chunks_timeout(self.config.batch_entries_max, Duration::from_millis(1));
         tokio::pin!(stream);
         let mut checkpoint_tick = tokio::time::interval(self.config.checkpoint_interval);
+        let mut commit_tick = tokio::time::interval(self.config.commit_interval);
         loop {
             tokio::select! {
                 batch = stream.next() => {
@@ -300,6 +315,10 @@ impl Follower {
                     }
                 }
                 _ = checkpoint_tick.tick() => self.check_checkpoint(&client, work).await?,
+                _ = commit_tick.tick() => {
+                    // A full queue has work that will commit anyway.
+                    let _ = work.try_send(Work::Tick);
+                }
                 () = work.closed() => {
                     return Err(Attempt::Fatal(FollowError::Config("the apply thread stopped".into())));
                 }
@@ -327,11 +346,18 @@ impl Follower {
             size: signed.checkpoint.size,
             root: signed.checkpoint.root.0,
         };
-        self.shared
-            .set_status(|status| status.ledger_size = seen.size);
         if seen.size == 0 {
             return Ok(());
         }
+        let cited = self
+            .shared
+            .model
+            .read()
+            .expect("model lock")
+            .position
+            .checkpoint
+            .as_ref()
+            .map_or(0, |c| c.size);
         if let Some(last) = &self.last_seen {
             if seen.size < last.size {
                 return Err(FollowError::Verification(format!(
@@ -340,16 +366,29 @@ impl Follower {
                 ))
                 .into());
             }
-            if seen.size == last.size {
-                if seen.root != last.root {
-                    return Err(FollowError::Verification(format!(
-                        "two signed checkpoints of size {} have different roots: the log forked",
-                        seen.size
-                    ))
-                    .into());
+            if seen.size == last.size && seen.root != last.root {
+                return Err(FollowError::Verification(format!(
+                    "two signed checkpoints of size {} have different roots: the log forked",
+                    seen.size
+                ))
+                .into());
+            }
+            if seen.size == last.size && cited >= seen.size {
+                if cited == seen.size && seen.note != last.note {
+                    // The same checkpoint with more witness cosignatures:
+                    // cite the fuller note.
+                    self.shared
+                        .model
+                        .write()
+                        .expect("model lock")
+                        .position
+                        .checkpoint = Some(seen.clone());
+                    self.last_seen = Some(seen);
                 }
                 return Ok(());
             }
+        }
+        if let Some(last) = self.last_seen.as_ref().filter(|last| last.size < seen.size) {
             let proof = client.consistency_proof(last.size, seen.size).await?;
             let proof: Vec<Hash> = proof.into_iter().map(Hash).collect();
             verify_consistency(
@@ -367,6 +406,8 @@ impl Follower {
             })?;
         }
         self.last_seen = Some(seen.clone());
+        self.shared
+            .set_status(|status| status.ledger_size = seen.size);
         // The applied entries and their root, read together.
         let (applied, root) = {
             let model = self.shared.model.read().expect("model lock");
@@ -437,33 +478,47 @@ fn apply_thread(
         })?
     };
     let mut pending: Option<VerifiedCheckpoint> = None;
+    let mut committed = shared.model.read().expect("model lock").position.clone();
     let mut writing: Option<std::thread::JoinHandle<Result<(), StoreError>>> = None;
     let mut last_commit = std::time::Instant::now();
     let result = loop {
         let Some(item) = queue.blocking_recv() else {
             break Ok(());
         };
-        let entries = match item {
-            Work::Pending(checkpoint) => {
-                if checkpoint.size > tree.size() {
-                    pending = Some(checkpoint);
+        match item {
+            Work::Entries(entries) => {
+                if let Err(error) = apply_batch(shared, &mut tree, &mut pending, entries) {
+                    break Err(error);
                 }
-                continue;
             }
-            Work::Entries(entries) => entries,
-        };
-        if let Err(error) = apply_batch(shared, &mut tree, &mut pending, entries) {
-            break Err(error);
+            Work::Pending(checkpoint) if checkpoint.size > tree.size() => {
+                pending = Some(checkpoint);
+            }
+            Work::Pending(checkpoint) if checkpoint.size == tree.size() => {
+                if let Err(error) = cite_if_root_matches(shared, &tree, checkpoint) {
+                    break Err(error);
+                }
+            }
+            // Passed already: the follower proves it against the applied
+            // entries at its next look at the ledger's checkpoint.
+            Work::Pending(_) => {}
+            Work::Tick => {}
+            Work::Abort => {
+                finish(&mut writing)?;
+                return Ok(());
+            }
         }
         if last_commit.elapsed() >= commit_interval {
-            if let Err(error) = commit(shared, store, &mut writing) {
+            if let Err(error) = commit(shared, store, &mut writing, &mut committed) {
                 break Err(error);
             }
             last_commit = std::time::Instant::now();
         }
     };
     match result {
-        Ok(()) => commit(shared, store, &mut writing).and_then(|()| finish(&mut writing)),
+        Ok(()) => {
+            commit(shared, store, &mut writing, &mut committed).and_then(|()| finish(&mut writing))
+        }
         // After a failure the model may hold a partly applied or unverified
         // entry: keep the last commit as the durable state, and replay from
         // there on restart.
@@ -482,27 +537,52 @@ fn apply_batch(
 ) -> Result<(), FollowError> {
     let mut model = shared.model.write().expect("model lock");
     for entry in entries {
-        model.apply(entry.seq, entry.recorded_at, &entry.event)?;
         tree.push(Hash(entry.leaf_hash));
-        model.position.head = entry.leaf_hash;
+        // Checked before the entry is applied, so that an entry the
+        // checkpoint disowns never reaches the model.
         if let Some(checkpoint) = pending.as_ref()
             && checkpoint.size == tree.size()
         {
             if tree.root().0 != checkpoint.root {
-                // The model now holds an entry the checkpoint disowns; stop
-                // before the position moves past what was verified.
-                return Err(FollowError::Verification(format!(
-                    "the entries up to {} hash to a root other than the signed checkpoint of that size",
-                    checkpoint.size
-                )));
+                return Err(root_mismatch(checkpoint.size));
             }
             model.position.checkpoint = pending.take();
         }
+        model.apply(entry.seq, entry.recorded_at, &entry.event)?;
+        model.position.head = entry.leaf_hash;
     }
     model.position.frontier = tree.frontier().iter().map(|h| h.0).collect();
     let size = model.position.size;
     drop(model);
     shared.applied.send_replace(size);
+    Ok(())
+}
+
+fn root_mismatch(size: u64) -> FollowError {
+    FollowError::Verification(format!(
+        "the entries up to {size} hash to a root other than the signed checkpoint of that size"
+    ))
+}
+
+/// Cites `checkpoint` if the applied entries, exactly as many, hash to its
+/// root.
+fn cite_if_root_matches(
+    shared: &Shared,
+    tree: &TreeBuilder,
+    checkpoint: VerifiedCheckpoint,
+) -> Result<(), FollowError> {
+    if tree.root().0 != checkpoint.root {
+        return Err(root_mismatch(checkpoint.size));
+    }
+    let mut model = shared.model.write().expect("model lock");
+    if model
+        .position
+        .checkpoint
+        .as_ref()
+        .is_none_or(|c| c.size < checkpoint.size)
+    {
+        model.position.checkpoint = Some(checkpoint);
+    }
     Ok(())
 }
 
@@ -512,13 +592,17 @@ fn commit(
     shared: &Shared,
     store: &Arc<ProjectionStore>,
     writing: &mut Option<std::thread::JoinHandle<Result<(), StoreError>>>,
+    committed: &mut Position,
 ) -> Result<(), FollowError> {
     finish(writing)?;
     let commit = {
         let mut model = shared.model.write().expect("model lock");
-        if model.pending_changes() == 0 {
+        // The position alone can change too (a newly cited checkpoint, or
+        // events with no table effect).
+        if model.pending_changes() == 0 && model.position == *committed {
             return Ok(());
         }
+        *committed = model.position.clone();
         ProjectionStore::take_commit(&mut model)
     };
     let store = Arc::clone(store);

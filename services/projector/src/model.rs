@@ -286,11 +286,12 @@ pub enum Target {
 /// scan.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetTotals {
-    pub received: u64,
-    pub held: u64,
-    pub in_transit: u64,
-    pub lost: u64,
-    pub delivered: u64,
+    // u128: the rules bound each pool to u64, not the sum over all pools.
+    pub received: u128,
+    pub held: u128,
+    pub in_transit: u128,
+    pub lost: u128,
+    pub delivered: u128,
 }
 
 /// Where the model is in the log: persisted with the tables in the same
@@ -594,7 +595,7 @@ impl Model {
                 let totals = self
                     .asset_totals
                     .entry(r.asset_id.as_str(), Default::default);
-                totals.received += r.quantity;
+                totals.received += u128::from(r.quantity);
                 if let Some(hash) = r.external_ref_hash {
                     self.receipts_by_ref
                         .entry(&hash, Vec::new)
@@ -646,8 +647,8 @@ impl Model {
                 let totals = self
                     .asset_totals
                     .entry(t.asset_id.as_str(), Default::default);
-                totals.held -= t.quantity;
-                totals.in_transit += t.quantity;
+                totals.held -= u128::from(t.quantity);
+                totals.in_transit += u128::from(t.quantity);
                 self.transfers.insert(
                     t.transfer_id.clone(),
                     TransferRecord {
@@ -688,12 +689,15 @@ impl Model {
                 }
                 transfer.received = Some(r.quantity_received);
                 let transfer = transfer.clone();
+                // Parts arrive in order until the received quantity runs
+                // out (one pass: a transfer may carry very many parts).
+                let mut left = r.quantity_received;
                 let arrived: Vec<Lot> = transfer
                     .parts
                     .iter()
-                    .enumerate()
-                    .filter_map(|(index, part)| {
-                        let quantity = transfer.arrived_of_part(index);
+                    .map_while(|part| {
+                        let quantity = part.quantity.min(left);
+                        left -= quantity;
                         (quantity > 0).then(|| Lot {
                             receipt_id: part.receipt_id.clone(),
                             quantity,
@@ -710,8 +714,8 @@ impl Model {
                 let totals = self
                     .asset_totals
                     .entry(transfer.asset_id.as_str(), Default::default);
-                totals.in_transit -= transfer.quantity;
-                totals.lost += transfer.lost();
+                totals.in_transit -= u128::from(transfer.quantity);
+                totals.lost += u128::from(transfer.lost());
             }
             Body::Delivery(d) => {
                 let pool = PoolKey {
@@ -736,8 +740,8 @@ impl Model {
                 let totals = self
                     .asset_totals
                     .entry(d.asset_id.as_str(), Default::default);
-                totals.held -= d.quantity;
-                totals.delivered += d.quantity;
+                totals.held -= u128::from(d.quantity);
+                totals.delivered += u128::from(d.quantity);
                 self.deliveries_by_commune
                     .entry(d.commune_code.as_str(), Vec::new)
                     .push(d.delivery_id.clone());
@@ -848,7 +852,7 @@ impl Model {
                 let totals = self
                     .asset_totals
                     .entry(transfer.asset_id.as_str(), Default::default);
-                totals.in_transit -= transfer.quantity;
+                totals.in_transit -= u128::from(transfer.quantity);
                 Ok(())
             }
             Target::Delivery(delivery_id) => {
@@ -867,7 +871,7 @@ impl Model {
                 let totals = self
                     .asset_totals
                     .entry(delivery.asset_id.as_str(), Default::default);
-                totals.delivered -= delivery.quantity;
+                totals.delivered -= u128::from(delivery.quantity);
                 Ok(())
             }
             Target::Need(need_id) => {
@@ -980,8 +984,8 @@ impl Model {
         let totals = self
             .asset_totals
             .entry(receipt.asset_id.as_str(), Default::default);
-        totals.received -= receipt.quantity;
-        totals.held -= receipt.quantity;
+        totals.received -= u128::from(receipt.quantity);
+        totals.held -= u128::from(receipt.quantity);
         Ok(())
     }
 
@@ -1027,7 +1031,7 @@ impl Model {
         let totals = self
             .asset_totals
             .entry(pool.asset_id.as_str(), Default::default);
-        totals.held += quantity;
+        totals.held += u128::from(quantity);
         Ok(())
     }
 

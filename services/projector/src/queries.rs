@@ -50,11 +50,17 @@ pub fn as_of(model: &Model) -> pb::AsOf {
     }
 }
 
-/// One page of `items`, and the token of the next page (empty at the end).
-fn paginate<T>(
+/// One page of `items`, mapped by `show` (only the page is mapped), and
+/// the token of the next page (empty at the end).
+///
+/// A token is an offset into the answer's order: paging a set that changes
+/// between calls can skip or repeat rows; `AsOf` says which log prefix each
+/// page reflects.
+fn paginate<T, U>(
     items: impl IntoIterator<Item = T>,
     page: Option<&pb::Page>,
-) -> QueryResult<(Vec<T>, String)> {
+    show: impl FnMut(T) -> U,
+) -> QueryResult<(Vec<U>, String)> {
     let (size, token) = match page {
         Some(page) => (page.page_size as usize, page.page_token.as_str()),
         None => (0, ""),
@@ -73,13 +79,18 @@ fn paginate<T>(
         })?
     };
     let mut rest = items.into_iter().skip(offset);
-    let page: Vec<T> = rest.by_ref().take(size).collect();
+    let page: Vec<U> = rest.by_ref().take(size).map(show).collect();
     let next = if rest.next().is_some() {
         (offset + page.len()).to_string()
     } else {
         String::new()
     };
     Ok((page, next))
+}
+
+/// A u128 total on the wire, saturated to u64.
+fn wire(total: u128) -> u64 {
+    u64::try_from(total).unwrap_or(u64::MAX)
 }
 
 pub fn category_pb(category: Category) -> i32 {
@@ -173,15 +184,15 @@ pub fn list_balances(
         .sorted()
         .into_iter()
         .filter(|(key, _)| request.org_id.is_empty() || key.org_id == request.org_id)
-        .filter(|(key, _)| request.asset_id.is_empty() || key.asset_id == request.asset_id)
-        .map(|(key, pool)| pb::Balance {
+        .filter(|(key, _)| request.asset_id.is_empty() || key.asset_id == request.asset_id);
+    let (balances, next_page_token) =
+        paginate(rows, request.page.as_ref(), |(key, pool)| pb::Balance {
             org_id: key.org_id.clone(),
             asset_id: key.asset_id.clone(),
             earmark: Some(earmark_pb(&key.earmark)),
             held: pool.balance,
             held_value_vnd: model.value_vnd(&key.asset_id, pool.balance),
-        });
-    let (balances, next_page_token) = paginate(rows, request.page.as_ref())?;
+        })?;
     let mut response = pb::ListBalancesResponse {
         as_of: Some(as_of(model)),
         balances,
@@ -190,15 +201,15 @@ pub fn list_balances(
     };
     for (asset_id, totals) in model.asset_totals.sorted() {
         let in_kind = model.assets.get(asset_id).is_some_and(|a| a.in_kind);
-        let value = |q| model.value_vnd(asset_id, q);
+        let value = |q: u128| model.value_vnd(asset_id, wire(q));
         let total = pb::AssetTotal {
             asset_id: asset_id.clone(),
             in_kind,
-            held: totals.held,
-            in_transit: totals.in_transit,
-            lost: totals.lost,
-            delivered: totals.delivered,
-            received_from_donors: totals.received,
+            held: wire(totals.held),
+            in_transit: wire(totals.in_transit),
+            lost: wire(totals.lost),
+            delivered: wire(totals.delivered),
+            received_from_donors: wire(totals.received),
             held_value_vnd: value(totals.held),
             in_transit_value_vnd: value(totals.in_transit),
             lost_value_vnd: value(totals.lost),
@@ -258,8 +269,9 @@ pub fn list_transfers(
         .filter(|(_, t)| request.state == 0 || transfer_state(t) as i32 == request.state)
         .collect();
     rows.sort_by_key(|(_, t)| t.seq);
-    let views = rows.into_iter().map(|(id, t)| transfer_view(model, id, t));
-    let (transfers, next_page_token) = paginate(views, request.page.as_ref())?;
+    let (transfers, next_page_token) = paginate(rows, request.page.as_ref(), |(id, t)| {
+        transfer_view(model, id, t)
+    })?;
     Ok(pb::ListTransfersResponse {
         as_of: Some(as_of(model)),
         transfers,
@@ -318,22 +330,22 @@ pub fn list_pledges(
         .filter(|(_, p)| request.status == 0 || pledge_status(p, &today) as i32 == request.status)
         .collect();
     rows.sort_by_key(|(_, p)| p.seq);
-    let views = rows.into_iter().map(|(id, p)| pb::PledgeView {
-        pledge_id: id.clone(),
-        event_id: p.event_id.clone(),
-        seq: p.seq,
-        donor_org_id: p.donor_org_id.clone(),
-        donor_name: shown_name(model, &p.donor_org_id).0,
-        recipient_org_id: p.recipient_org_id.clone(),
-        asset_id: p.asset_id.clone(),
-        earmark: Some(earmark_pb(&p.earmark)),
-        quantity: p.quantity,
-        received: p.received,
-        due_date: p.due_date.clone().unwrap_or_default(),
-        status: pledge_status(p, &today) as i32,
-        value_vnd: model.value_vnd(&p.asset_id, p.quantity),
-    });
-    let (pledges, next_page_token) = paginate(views, request.page.as_ref())?;
+    let (pledges, next_page_token) =
+        paginate(rows, request.page.as_ref(), |(id, p)| pb::PledgeView {
+            pledge_id: id.clone(),
+            event_id: p.event_id.clone(),
+            seq: p.seq,
+            donor_org_id: p.donor_org_id.clone(),
+            donor_name: shown_name(model, &p.donor_org_id).0,
+            recipient_org_id: p.recipient_org_id.clone(),
+            asset_id: p.asset_id.clone(),
+            earmark: Some(earmark_pb(&p.earmark)),
+            quantity: p.quantity,
+            received: p.received,
+            due_date: p.due_date.clone().unwrap_or_default(),
+            status: pledge_status(p, &today) as i32,
+            value_vnd: model.value_vnd(&p.asset_id, p.quantity),
+        })?;
     Ok(pb::ListPledgesResponse {
         as_of: Some(as_of(model)),
         pledges,
@@ -351,19 +363,18 @@ pub fn list_organizations(
         .orgs
         .sorted()
         .into_iter()
-        .filter(|(_, org)| request.kind == 0 || org_kind_pb(org.kind) == request.kind)
-        .map(|(id, org)| {
-            let (name, anonymous) = shown_name(model, id);
-            pb::OrganizationView {
-                org_id: id.clone(),
-                name,
-                anonymous,
-                kind: org_kind_pb(org.kind),
-                parent_org_id: org.parent_org_id.clone().unwrap_or_default(),
-                commune_code: org.commune_code.clone().unwrap_or_default(),
-            }
-        });
-    let (organizations, next_page_token) = paginate(rows, request.page.as_ref())?;
+        .filter(|(_, org)| request.kind == 0 || org_kind_pb(org.kind) == request.kind);
+    let (organizations, next_page_token) = paginate(rows, request.page.as_ref(), |(id, org)| {
+        let (name, anonymous) = shown_name(model, id);
+        pb::OrganizationView {
+            org_id: id.clone(),
+            name,
+            anonymous,
+            kind: org_kind_pb(org.kind),
+            parent_org_id: org.parent_org_id.clone().unwrap_or_default(),
+            commune_code: org.commune_code.clone().unwrap_or_default(),
+        }
+    })?;
     Ok(pb::ListOrganizationsResponse {
         as_of: Some(as_of(model)),
         organizations,
@@ -425,12 +436,11 @@ pub fn list_communes(
     model: &Model,
     request: &pb::ListCommunesRequest,
 ) -> QueryResult<pb::ListCommunesResponse> {
-    let rows = model
-        .communes
-        .sorted()
-        .into_iter()
-        .map(|(code, _)| commune_summary(model, code, request.year));
-    let (communes, next_page_token) = paginate(rows, request.page.as_ref())?;
+    let (communes, next_page_token) = paginate(
+        model.communes.sorted(),
+        request.page.as_ref(),
+        |(code, _)| commune_summary(model, code, request.year),
+    )?;
     Ok(pb::ListCommunesResponse {
         as_of: Some(as_of(model)),
         communes,
@@ -618,8 +628,9 @@ pub fn list_deliveries(
         .filter(|(_, d)| year_matches(request.year, d.year()))
         .collect();
     rows.sort_by_key(|(_, d)| d.seq);
-    let views = rows.into_iter().map(|(id, d)| delivery_view(model, id, d));
-    let (deliveries, next_page_token) = paginate(views, request.page.as_ref())?;
+    let (deliveries, next_page_token) = paginate(rows, request.page.as_ref(), |(id, d)| {
+        delivery_view(model, id, d)
+    })?;
     Ok(pb::ListDeliveriesResponse {
         as_of: Some(as_of(model)),
         deliveries,
@@ -647,26 +658,35 @@ pub fn plan_progress(
     let Some((event_id, plan)) = plan else {
         return Ok(response);
     };
-    let deliveries: Vec<&DeliveryRecord> = model
+    // One pass over the deliveries: totals per (category, asset, commune),
+    // and per (category, asset) for province-wide targets.
+    let mut by_commune: BTreeMap<(Category, &str, &str), (u64, u32)> = BTreeMap::new();
+    let mut by_province: BTreeMap<(Category, &str), (u64, u32)> = BTreeMap::new();
+    for d in model
         .deliveries
         .values_any_order()
         .filter(|d| !d.reversed && d.year() == plan.year)
-        .collect();
-    let rows = plan.targets.iter().map(|target| {
-        let matching = deliveries.iter().filter(|d| {
-            d.category == target.category
-                && d.asset_id == target.asset_id
-                && target
-                    .commune_code
-                    .as_deref()
-                    .is_none_or(|c| c == d.commune_code)
-        });
-        let (delivered, reached) = matching.fold((0u64, 0u32), |(q, c), d| {
-            (
-                q.saturating_add(d.quantity),
-                c.saturating_add(d.children_reached),
-            )
-        });
+    {
+        for slot in [
+            by_commune
+                .entry((d.category, d.asset_id.as_str(), d.commune_code.as_str()))
+                .or_default(),
+            by_province
+                .entry((d.category, d.asset_id.as_str()))
+                .or_default(),
+        ] {
+            slot.0 = slot.0.saturating_add(d.quantity);
+            slot.1 = slot.1.saturating_add(d.children_reached);
+        }
+    }
+    let (rows, next_page_token) = paginate(&plan.targets, request.page.as_ref(), |target| {
+        let asset = target.asset_id.as_str();
+        let (delivered, reached) = match target.commune_code.as_deref() {
+            Some(commune) => by_commune.get(&(target.category, asset, commune)),
+            None => by_province.get(&(target.category, asset)),
+        }
+        .copied()
+        .unwrap_or_default();
         pb::PlanRow {
             category: category_pb(target.category),
             commune_code: target.commune_code.clone().unwrap_or_default(),
@@ -677,8 +697,7 @@ pub fn plan_progress(
             children_reached: reached,
             progress_bp: basis_points(delivered, target.quantity),
         }
-    });
-    let (rows, next_page_token) = paginate(rows, request.page.as_ref())?;
+    })?;
     response.plan_event_id = event_id.clone();
     response.rows = rows;
     response.next_page_token = next_page_token;
@@ -786,7 +805,7 @@ pub fn list_overlaps(
             .push(delivery);
     }
     for ((commune, category, need_year), mut c) in coverage {
-        let allowed = u128::from(c.needed) * u128::from(100 + excess_percent);
+        let allowed = u128::from(c.needed) * (100 + u128::from(excess_percent));
         if c.needed == 0 || u128::from(c.delivered) * 100 <= allowed {
             continue;
         }
@@ -839,7 +858,7 @@ pub fn list_overlaps(
             .then_with(|| a.beneficiary_label.cmp(&b.beneficiary_label))
             .then_with(|| a.seqs.cmp(&b.seqs))
     });
-    let (findings, next_page_token) = paginate(findings, request.page.as_ref())?;
+    let (findings, next_page_token) = paginate(findings, request.page.as_ref(), |f| f)?;
     Ok(pb::ListOverlapsResponse {
         as_of: Some(as_of(model)),
         findings,
@@ -915,6 +934,13 @@ pub fn recognition(
                 ));
         }
     }
+    // Honoured organisations with no receipt in the year are recognised too.
+    for org_id in commendations.keys() {
+        rows.entry(org_id).or_insert_with(|| pb::RecognitionRow {
+            org_id: (*org_id).to_owned(),
+            ..Default::default()
+        });
+    }
     let mut rows: Vec<pb::RecognitionRow> = rows
         .into_values()
         .map(|mut row| {
@@ -948,7 +974,7 @@ pub fn recognition(
         row.rank = rank;
         previous = Some((row.total_value_vnd, rank));
     }
-    let (rows, next_page_token) = paginate(rows, request.page.as_ref())?;
+    let (rows, next_page_token) = paginate(rows, request.page.as_ref(), |row| row)?;
     Ok(pb::Recognition {
         as_of: Some(as_of(model)),
         year,
@@ -1007,9 +1033,14 @@ pub fn trace_receipt(
             let ids = model.receipts_by_ref.get(&hash).ok_or_else(|| {
                 QueryError::NotFound("no receipt carries that reference hash".into())
             })?;
-            // The earliest receipt for the reference; a repeated reference
-            // is a data-entry question the receipts list answers.
-            ids.first().cloned().unwrap_or_default()
+            // A reference corrected by reversal and re-entry leads to the
+            // latest receipt still standing (else the latest one).
+            ids.iter()
+                .rev()
+                .find(|id| model.receipts.get(id.as_str()).is_some_and(|r| !r.reversed))
+                .or(ids.last())
+                .cloned()
+                .unwrap_or_default()
         }
         None => {
             return Err(QueryError::InvalidArgument(
@@ -1102,10 +1133,11 @@ pub fn trace_receipt(
         }
     }
     if receipt.reversed {
-        // What the reversal removed: everything not already gone elsewhere.
-        trace.withdrawn += receipt
-            .quantity
-            .saturating_sub(trace.delivered + trace.in_transit + trace.lost + trace.held);
+        // What the reversal removed: everything not already gone elsewhere
+        // (including units withdrawn earlier by other reversals).
+        trace.withdrawn += receipt.quantity.saturating_sub(
+            trace.delivered + trace.in_transit + trace.lost + trace.held + trace.withdrawn,
+        );
     }
     Ok(trace)
 }
@@ -1121,10 +1153,14 @@ pub fn trace_delivery(
         .ok_or_else(|| QueryError::NotFound(format!("delivery {id:?} does not exist")))?;
     // Parts of the same receipt are merged, in the order first taken.
     let mut funded: Vec<(String, u64)> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     for lot in &delivery.funding {
-        match funded.iter_mut().find(|(r, _)| *r == lot.receipt_id) {
-            Some((_, quantity)) => *quantity += lot.quantity,
-            None => funded.push((lot.receipt_id.clone(), lot.quantity)),
+        match index.get(lot.receipt_id.as_str()) {
+            Some(&at) => funded[at].1 += lot.quantity,
+            None => {
+                index.insert(lot.receipt_id.as_str(), funded.len());
+                funded.push((lot.receipt_id.clone(), lot.quantity));
+            }
         }
     }
     let funded_by = funded

@@ -17,8 +17,9 @@ use crate::table::RowWrite;
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const POSITION_KEY: &str = "position";
 const FORMAT_KEY: &str = "format";
-/// Bumped when a table's row layout changes: an old file is then rebuilt
-/// from the ledger rather than misread.
+/// Bumped when a table's row layout changes (including the serde layout of
+/// the `aidledger-ledger` types rows embed): an old file is then refused,
+/// to be rebuilt from the ledger, rather than misread.
 const FORMAT_VERSION: &[u8] = b"aidledger-projections/1";
 
 /// Why the store cannot be opened or written.
@@ -83,12 +84,13 @@ impl ProjectionStore {
                     .get(FORMAT_KEY)
                     .map_err(|e| io(format!("reading the format: {e}")))?
                     .map(|v| v.value().to_vec());
-                if let Some(found) = format
-                    && found != FORMAT_VERSION
-                {
+                if format.as_deref() != Some(FORMAT_VERSION) {
                     return Err(StoreError::Format {
                         path: path.to_owned(),
-                        found: String::from_utf8_lossy(&found).into_owned(),
+                        found: format.map_or_else(
+                            || "none".to_owned(),
+                            |found| String::from_utf8_lossy(&found).into_owned(),
+                        ),
                     });
                 }
                 if let Some(position) = meta

@@ -476,16 +476,26 @@ fn trace_follows_two_transfer_hops_with_partial_deliveries() {
         .collect();
     assert_eq!(funded, vec![("r1", 100), ("r2", 150)]);
 
-    // By bank reference hash: r1 and r2 have the same made-up hash; the
-    // earliest receipt answers.
-    let by_ref = trace_receipt(
-        &s.model,
-        &pb::TraceReceiptRequest {
-            key: Some(pb::trace_receipt_request::Key::ExternalRefHash(vec![2; 32])),
-        },
-    )
-    .unwrap();
-    assert_eq!(by_ref.receipt.unwrap().receipt_id, "r1");
+    // By bank reference hash: r1 and r2 have the same made-up hash (as
+    // when a receipt is re-entered under the same reference): the latest
+    // receipt still standing answers.
+    let by_ref = |model: &Model| {
+        trace_receipt(
+            model,
+            &pb::TraceReceiptRequest {
+                key: Some(pb::trace_receipt_request::Key::ExternalRefHash(vec![2; 32])),
+            },
+        )
+        .unwrap()
+        .receipt
+        .unwrap()
+        .receipt_id
+    };
+    assert_eq!(by_ref(&s.model), "r2");
+    s.receipt("fund-a", "r-topup", "donor-2", 350);
+    let r2_event = s.model.receipts.get("r2").unwrap().event_id.clone();
+    s.reverse("fund-a", &r2_event);
+    assert_eq!(by_ref(&s.model), "r1");
 }
 
 #[test]
@@ -516,7 +526,30 @@ fn reversals_put_units_back_in_fifo_order_and_withdraw_spent_receipts() {
     assert_eq!((r2.delivered, r2.withdrawn, r2.held), (20, 0, 80));
     let r1 = trace(&s.model, "r1");
     assert!(r1.receipt.unwrap().reversed);
-    assert_eq!((r1.delivered, r1.held), (100, 0));
+    assert_eq!((r1.delivered, r1.held, r1.withdrawn), (100, 0, 0));
+    // Reversing r3, whose units were all withdrawn already: its own trace
+    // still adds up to its quantity, nothing counted twice.
+    s.receipt("fund-a", "r4", "donor-2", 100);
+    let r3_event = s.model.receipts.get("r3").unwrap().event_id.clone();
+    s.reverse("fund-a", &r3_event);
+    let r3 = trace(&s.model, "r3");
+    assert_eq!((r3.delivered, r3.held, r3.withdrawn), (0, 0, 100));
+    for id in ["r1", "r2", "r3", "r4"] {
+        let t = trace(&s.model, id);
+        let quantity = t
+            .receipt
+            .as_ref()
+            .unwrap()
+            .amount
+            .as_ref()
+            .unwrap()
+            .quantity;
+        assert_eq!(
+            t.delivered + t.in_transit + t.lost + t.held + t.withdrawn,
+            quantity,
+            "{id}: {t:?}"
+        );
+    }
 }
 
 #[test]
@@ -700,8 +733,8 @@ fn plan_progress_counts_matching_deliveries_of_the_plan_in_force() {
         rows,
         vec![("22783", 1_000, 300, 3_000), ("", 2_000, 500, 2_500)]
     );
-    // Withdrawing the plan in force leaves none (the older one was
-    // superseded, not reinstated... it is the latest live one).
+    // Withdrawing the plan in force puts the previous one back in force:
+    // it is now the latest plan not withdrawn.
     s.reverse("ubnd", &plan);
     let progress = plan_progress(
         &s.model,

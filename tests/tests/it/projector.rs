@@ -421,9 +421,15 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
             .windows(2)
             .all(|w| w[0].total_value_vnd >= w[1].total_value_vnd)
     );
-    p.list_overlaps(pb::ListOverlapsRequest::default())
+    let overlaps = p
+        .list_overlaps(pb::ListOverlapsRequest::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    // Every finding names at least two events behind it, all in the log.
+    for finding in &overlaps.findings {
+        assert!(finding.seqs.len() >= 2 && finding.seqs.iter().all(|seq| *seq < size));
+    }
     let organizations = p
         .list_organizations(pb::ListOrganizationsRequest {
             kind: pb::OrgKind::DonorIndividual as i32,
@@ -435,7 +441,7 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
         .await
         .unwrap()
         .into_inner();
-    // Individuals who asked not to be named are not named.
+    // Individuals who asked not to be named are not named, in any answer.
     assert!(organizations.organizations.iter().any(|o| o.anonymous));
     assert!(
         organizations
@@ -443,6 +449,26 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
             .iter()
             .all(|o| o.anonymous == o.name.is_empty())
     );
+    let hidden: std::collections::BTreeSet<&str> = organizations
+        .organizations
+        .iter()
+        .filter(|o| o.anonymous)
+        .map(|o| o.org_id.as_str())
+        .collect();
+    for pledge in &pledges.pledges {
+        if hidden.contains(pledge.donor_org_id.as_str()) {
+            assert_eq!(pledge.donor_name, "", "pledge {}", pledge.pledge_id);
+        }
+    }
+    for donor in &view.donors {
+        assert_eq!(donor.anonymous, hidden.contains(donor.org_id.as_str()));
+        assert_eq!(donor.anonymous, donor.name.is_empty());
+    }
+    assert!(ranking.rows.iter().any(|r| r.anonymous));
+    for row in &ranking.rows {
+        assert_eq!(row.anonymous, hidden.contains(row.org_id.as_str()));
+        assert_eq!(row.anonymous, row.name.is_empty());
+    }
 
     // Clear errors for bad requests.
     let missing = p
