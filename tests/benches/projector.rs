@@ -148,7 +148,9 @@ async fn bench() {
     // --- baseline: the raw Subscribe stream, counted, not decoded --------
     let mut options = aidledger_client::ConnectOptions::new(ORIGIN);
     options.vkey = Some(vkey.clone());
-    let reader = aidledger_client::Client::connect(&url, options).await.unwrap();
+    let reader = aidledger_client::Client::connect(&url, options)
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut stream = reader.subscribe_raw(0).await.unwrap();
     let mut streamed = 0u64;
