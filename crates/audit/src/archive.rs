@@ -26,6 +26,7 @@
 //! for the monitor's own state, cuts off).
 
 use std::io::{self, Read, Write};
+use std::sync::mpsc;
 
 use aidledger_ledger::ENTRY_BYTES_MAX;
 use aidledger_tlog::Checkpoint;
@@ -142,7 +143,7 @@ pub enum Tail {
 
 /// Reads and verifies a whole archive against the pinned `vkey`; the last
 /// checkpoint must satisfy `quorum` when one is given. `progress` is told
-/// the number of entries checked so far, now and then.
+/// the number of entries read so far, now and then.
 ///
 /// # Errors
 ///
@@ -155,74 +156,40 @@ pub fn verify_archive(
     tail: Tail,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifiedArchive, Failure> {
-    let malformed = |detail: String| Failure::of(reason::ARCHIVE_MALFORMED, detail);
-    let mut auditor =
-        LogAuditor::new(vkey).map_err(|e| Failure::of(reason::CHECKPOINT_INVALID, e.to_string()))?;
-    let mut input = io::BufReader::with_capacity(1 << 20, input);
-    let mut magic = [0u8; ARCHIVE_MAGIC.len()];
-    input
-        .read_exact(&mut magic)
-        .map_err(|e| malformed(format!("reading the magic: {e}")))?;
-    if &magic != ARCHIVE_MAGIC {
-        return Err(malformed("not an aidledger-archive/v1 file".into()));
-    }
-    let mut offset = ARCHIVE_MAGIC.len() as u64;
-    let mut last: Option<(Checkpoint, String, u64)> = None;
-    let mut batch = Vec::with_capacity(AUDIT_BATCH_ENTRIES_MAX);
-    let mut entries = 0u64;
-    let mut pending_tail = false;
-    loop {
-        let record = match read_record(&mut input) {
-            Ok(Some(record)) => record,
-            Ok(None) => break,
-            Err(error) if tail == Tail::Ignore => {
-                // A record cut short by a crash: the tail is not covered.
-                let _ = error;
-                pending_tail = true;
-                break;
-            }
-            Err(error) => return Err(malformed(format!("at byte {offset}: {error}"))),
-        };
-        let record_len = 5 + record.1.len() as u64;
-        match record.0 {
-            TAG_ENTRY => {
-                batch.push(record.1);
-                entries += 1;
-                if batch.len() == AUDIT_BATCH_ENTRIES_MAX {
-                    auditor.push(std::mem::take(&mut batch))?;
-                    progress(entries);
-                }
-            }
-            TAG_CHECKPOINT => {
-                if !batch.is_empty() {
-                    auditor.push(std::mem::take(&mut batch))?;
-                }
-                let note = String::from_utf8(record.1)
-                    .map_err(|_| malformed(format!("at byte {offset}: the note is not UTF-8")))?;
-                let checkpoint = auditor.check_checkpoint(&note)?;
-                progress(entries);
-                last = Some((checkpoint, note, offset + record_len));
-            }
-            other => {
-                return Err(malformed(format!(
-                    "at byte {offset}: unknown record tag 0x{other:02x}"
-                )));
-            }
-        }
-        offset += record_len;
-    }
+    let auditor = LogAuditor::new(vkey)
+        .map_err(|e| Failure::of(reason::CHECKPOINT_INVALID, e.to_string()))?;
+    // The auditor works on its own thread while this one reads the next
+    // batch, so reading never leaves the cores idle. Two batches in flight
+    // bound the memory.
+    let (work, received) = mpsc::sync_channel::<Work>(2);
+    let (read, audited) = std::thread::scope(|scope| {
+        let auditor = scope.spawn(move || audit_records(auditor, received));
+        let read = read_records(input, tail, &work, progress);
+        drop(work);
+        let audited = auditor
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, audited)
+    });
+    // An entry that fails is named before a malformed byte after it.
+    let (auditor, last) = audited?;
+    let read = read?;
     let Some((checkpoint, note, verified_len)) = last else {
-        return Err(malformed(
-            "the archive has no checkpoint: nothing in it is signed".into(),
+        return Err(Failure::of(
+            reason::ARCHIVE_MALFORMED,
+            "the archive has no checkpoint: nothing in it is signed",
         ));
     };
-    let uncovered_len = offset - verified_len + u64::from(pending_tail);
+    let uncovered_len = read.end - verified_len + u64::from(read.cut_short);
     if uncovered_len > 0 && tail == Tail::Refuse {
-        return Err(malformed(format!(
-            "{} entries after the last checkpoint (size {}) are not covered by any",
-            entries - checkpoint.size,
-            checkpoint.size
-        )));
+        return Err(Failure::of(
+            reason::ARCHIVE_MALFORMED,
+            format!(
+                "{} entries after the last checkpoint (size {}) are not covered by any",
+                read.entries - checkpoint.size,
+                checkpoint.size
+            ),
+        ));
     }
     if let Some(quorum) = quorum {
         quorum.check(&note)?;
@@ -234,6 +201,118 @@ pub fn verify_archive(
         verified_len,
         uncovered_len,
     })
+}
+
+/// What the reader hands the auditor, in file order.
+enum Work {
+    Entries(Vec<Vec<u8>>),
+    /// A checkpoint note and the offset just after its record.
+    Checkpoint(Vec<u8>, u64),
+}
+
+/// How far the reader got.
+struct ReadSoFar {
+    /// Offset after the last whole record.
+    end: u64,
+    /// Entries read.
+    entries: u64,
+    /// A record was cut short at `end` (only with [`Tail::Ignore`]).
+    cut_short: bool,
+}
+
+type Audited = (LogAuditor, Option<(Checkpoint, String, u64)>);
+
+fn audit_records(
+    mut auditor: LogAuditor,
+    received: mpsc::Receiver<Work>,
+) -> Result<Audited, Failure> {
+    let mut last = None;
+    for work in received {
+        match work {
+            Work::Entries(batch) => auditor.push(batch)?,
+            Work::Checkpoint(note, end) => {
+                let note = String::from_utf8(note).map_err(|_| {
+                    Failure::of(
+                        reason::ARCHIVE_MALFORMED,
+                        format!("the note ending at byte {end} is not UTF-8"),
+                    )
+                })?;
+                let checkpoint = auditor.check_checkpoint(&note)?;
+                last = Some((checkpoint, note, end));
+            }
+        }
+    }
+    Ok((auditor, last))
+}
+
+fn read_records(
+    input: impl Read,
+    tail: Tail,
+    work: &mpsc::SyncSender<Work>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ReadSoFar, Failure> {
+    let malformed = |detail: String| Failure::of(reason::ARCHIVE_MALFORMED, detail);
+    let mut input = io::BufReader::with_capacity(1 << 20, input);
+    let mut magic = [0u8; ARCHIVE_MAGIC.len()];
+    input
+        .read_exact(&mut magic)
+        .map_err(|e| malformed(format!("reading the magic: {e}")))?;
+    if &magic != ARCHIVE_MAGIC {
+        return Err(malformed("not an aidledger-archive/v1 file".into()));
+    }
+    let mut read = ReadSoFar {
+        end: ARCHIVE_MAGIC.len() as u64,
+        entries: 0,
+        cut_short: false,
+    };
+    let mut batch = Vec::with_capacity(AUDIT_BATCH_ENTRIES_MAX);
+    // A closed channel means the auditor stopped at a failure, which it
+    // reports; reading further is pointless.
+    let send = |item: Work| work.send(item).is_ok();
+    loop {
+        let (tag, payload) = match read_record(&mut input) {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(_) if tail == Tail::Ignore => {
+                // A record cut short by a crash: the tail is not covered.
+                read.cut_short = true;
+                break;
+            }
+            Err(error) => return Err(malformed(format!("at byte {}: {error}", read.end))),
+        };
+        let end = read.end + 5 + payload.len() as u64;
+        match tag {
+            TAG_ENTRY => {
+                batch.push(payload);
+                read.entries += 1;
+                if batch.len() == AUDIT_BATCH_ENTRIES_MAX {
+                    if !send(Work::Entries(std::mem::take(&mut batch))) {
+                        return Ok(read);
+                    }
+                    progress(read.entries);
+                }
+            }
+            TAG_CHECKPOINT => {
+                if !batch.is_empty() && !send(Work::Entries(std::mem::take(&mut batch))) {
+                    return Ok(read);
+                }
+                if !send(Work::Checkpoint(payload, end)) {
+                    return Ok(read);
+                }
+                progress(read.entries);
+            }
+            other => {
+                return Err(malformed(format!(
+                    "at byte {}: unknown record tag 0x{other:02x}",
+                    read.end
+                )));
+            }
+        }
+        read.end = end;
+    }
+    // Entries after the last checkpoint are not audited: nothing vouches
+    // for them.
+    Ok(read)
 }
 
 /// One record, or `None` at a clean end of file.

@@ -37,7 +37,11 @@ impl Monitor {
         note: String,
         quorum: Option<WitnessQuorum>,
     ) -> Self {
-        assert_eq!(auditor.size(), checkpoint.size, "the auditor is at the checkpoint");
+        assert_eq!(
+            auditor.size(),
+            checkpoint.size,
+            "the auditor is at the checkpoint"
+        );
         Monitor {
             auditor,
             trusted: checkpoint,

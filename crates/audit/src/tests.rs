@@ -163,14 +163,28 @@ fn a_quorum_counts_only_valid_cosignatures_of_known_witnesses() {
     let checkpoint = Tree::new(3, 0).checkpoint();
     let w1 = witness_signer();
     let w2 = WitnessSigner::new("witness.example/w2", SecretKey::from_seed(&[10; 32])).unwrap();
-    let stranger = WitnessSigner::new("witness.example/w1", SecretKey::from_seed(&[11; 32])).unwrap();
+    let stranger =
+        WitnessSigner::new("witness.example/w1", SecretKey::from_seed(&[11; 32])).unwrap();
     let note = add_signature_lines(
         &log.sign(&checkpoint),
-        [w1.cosign(&checkpoint, 5).as_str(), stranger.cosign(&checkpoint, 5).as_str()],
+        [
+            w1.cosign(&checkpoint, 5).as_str(),
+            stranger.cosign(&checkpoint, 5).as_str(),
+        ],
     );
     let vkeys = vec![w1.vkey(), w2.vkey()];
-    assert_eq!(WitnessQuorum::new(&vkeys, 1).unwrap().check(&note).unwrap().len(), 1);
-    let failure = WitnessQuorum::new(&vkeys, 2).unwrap().check(&note).unwrap_err();
+    assert_eq!(
+        WitnessQuorum::new(&vkeys, 1)
+            .unwrap()
+            .check(&note)
+            .unwrap()
+            .len(),
+        1
+    );
+    let failure = WitnessQuorum::new(&vkeys, 2)
+        .unwrap()
+        .check(&note)
+        .unwrap_err();
     assert_eq!(failure.reason, reason::WITNESS_QUORUM);
     assert!(failure.detail.contains("1 of 2"), "{failure}");
     assert!(WitnessQuorum::new(&vkeys, 3).is_err());
@@ -180,12 +194,14 @@ fn a_quorum_counts_only_valid_cosignatures_of_known_witnesses() {
 #[test]
 fn malformed_archives_are_named() {
     let vkey = log_signer().vkey();
-    let check = |bytes: &[u8]| {
-        verify_archive(bytes, &vkey, None, Tail::Refuse, &mut |_| {}).unwrap_err()
-    };
+    let check =
+        |bytes: &[u8]| verify_archive(bytes, &vkey, None, Tail::Refuse, &mut |_| {}).unwrap_err();
     let failure = check(b"not an archive at all, clearly");
     assert_eq!(failure.reason, reason::ARCHIVE_MALFORMED);
-    assert!(failure.detail.contains("not an aidledger-archive/v1"), "{failure}");
+    assert!(
+        failure.detail.contains("not an aidledger-archive/v1"),
+        "{failure}"
+    );
 
     let empty = ArchiveWriter::new(Vec::new()).unwrap().into_inner();
     assert!(check(&empty).detail.contains("no checkpoint"));
@@ -207,6 +223,11 @@ fn malformed_archives_are_named() {
     assert_eq!(verified.verified_len, good.len() as u64);
     let forger = LogSigner::new(ORIGIN, SecretKey::from_seed(&[99; 32])).unwrap();
     let mut forged = ArchiveWriter::new(Vec::new()).unwrap();
-    forged.checkpoint(&forger.sign(&Tree::new(0, 0).checkpoint())).unwrap();
-    assert_eq!(check(&forged.into_inner()).reason, reason::CHECKPOINT_INVALID);
+    forged
+        .checkpoint(&forger.sign(&Tree::new(0, 0).checkpoint()))
+        .unwrap();
+    assert_eq!(
+        check(&forged.into_inner()).reason,
+        reason::CHECKPOINT_INVALID
+    );
 }

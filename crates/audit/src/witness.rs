@@ -36,7 +36,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     let temporary = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut file = fs::File::create(&temporary).map_err(|e| context("creating a temporary for", e))?;
+    let mut file =
+        fs::File::create(&temporary).map_err(|e| context("creating a temporary for", e))?;
     file.write_all(bytes)
         .map_err(|e| context("writing a temporary for", e))?;
     file.sync_all()
@@ -114,7 +115,11 @@ impl Witness {
     ///
     /// [`WitnessError::State`] for an unreadable state, or a state of
     /// another log.
-    pub fn open(path: &Path, signer: WitnessSigner, log: LogVerifier) -> Result<Self, WitnessError> {
+    pub fn open(
+        path: &Path,
+        signer: WitnessSigner,
+        log: LogVerifier,
+    ) -> Result<Self, WitnessError> {
         let state_error = |detail: String| WitnessError::State {
             path: path.to_path_buf(),
             detail,
@@ -198,4 +203,3 @@ impl WitnessError {
         }
     }
 }
-

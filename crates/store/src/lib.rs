@@ -198,7 +198,7 @@ pub trait LogStore: Send + Sync + std::fmt::Debug {
     fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError>;
 
     /// The largest checkpoint size with at least `witnesses_min` (at least
-    /// 1) cosignatures, looking at most [`COSIGNED_SCAN_ROWS_MAX`]
+    /// one) cosignatures, looking at most [`COSIGNED_SCAN_ROWS_MAX`]
     /// cosignature rows back from the latest.
     fn latest_cosigned(&self, witnesses_min: usize) -> Result<Option<u64>, StoreError>;
 }

@@ -14,9 +14,9 @@ use redb::{
 use crate::fault::FaultQueue;
 use crate::fault::{stop_in_entries, stop_in_hashes};
 use crate::{
-    AppendBatch, AppendFault, ENTRIES_PAGE_MAX, Hash, InjectedFault, LogStore, READ_HASHES_MAX,
-    COSIGNATURES_PER_CHECKPOINT_MAX, COSIGNED_SCAN_ROWS_MAX, Refusal, StoreError, check_batch_shape,
-    check_checkpoint_note, check_checkpoint_size, check_cosignature,
+    AppendBatch, AppendFault, COSIGNATURES_PER_CHECKPOINT_MAX, COSIGNED_SCAN_ROWS_MAX,
+    ENTRIES_PAGE_MAX, Hash, InjectedFault, LogStore, READ_HASHES_MAX, Refusal, StoreError,
+    check_batch_shape, check_checkpoint_note, check_checkpoint_size, check_cosignature,
 };
 
 /// Entry bytes by seq. Keys are exactly `0..size`: the size is the table's

@@ -339,12 +339,13 @@ impl LogVerifier {
     }
 }
 
+/// A parsed signature line and its text (with the final newline).
+pub(crate) type SignatureLine = (signed_note::Signature, String);
+
 /// Splits a signed note into its text and its signature lines (each parsed,
 /// with its line text and final newline). Shared by the cosignature code,
 /// which must see lines `signed_note` does not expose.
-pub(crate) fn note_parts(
-    note: &str,
-) -> Result<(&str, Vec<(signed_note::Signature, String)>), CheckpointError> {
+pub(crate) fn note_parts(note: &str) -> Result<(&str, Vec<SignatureLine>), CheckpointError> {
     let malformed = |why: &str| CheckpointError::MalformedNote(why.to_owned());
     // C2SP signed-note: the text, a blank line, then signature lines.
     let (text, signatures) = note

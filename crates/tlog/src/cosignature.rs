@@ -94,7 +94,10 @@ impl WitnessSigner {
     ///
     /// If `timestamp` exceeds [`COSIGNATURE_TIMESTAMP_MAX`].
     pub fn cosign(&self, checkpoint: &Checkpoint, timestamp: u64) -> String {
-        assert!(timestamp <= COSIGNATURE_TIMESTAMP_MAX, "timestamp below 2^63");
+        assert!(
+            timestamp <= COSIGNATURE_TIMESTAMP_MAX,
+            "timestamp below 2^63"
+        );
         let signature = self
             .key
             .sign(&cosignature_message(&checkpoint.body(), timestamp));

@@ -144,7 +144,10 @@ async fn stream_entries(
     let mut received = from;
     while received < to {
         let Some(entry) = stream.next().await else {
-            bail!("the ledger ended the stream after entry {}", received.wrapping_sub(1));
+            bail!(
+                "the ledger ended the stream after entry {}",
+                received.wrapping_sub(1)
+            );
         };
         let entry = entry.with_context(|| format!("receiving entry {received}"))?;
         // The auditor checks each entry's own seq field; the envelope's is
@@ -276,9 +279,7 @@ fn report(
 
 /// Prints a failure as JSON when asked, then returns it as the error.
 fn fail_with_report(json_output: bool, error: anyhow::Error) -> anyhow::Error {
-    if json_output
-        && let Some(AuditFailed(failure)) = error.downcast_ref::<AuditFailed>()
-    {
+    if json_output && let Some(AuditFailed(failure)) = error.downcast_ref::<AuditFailed>() {
         println!("{}", json!({"ok": false, "failure": failure}));
     }
     error
@@ -290,22 +291,40 @@ async fn verify(global: &Global, args: &VerifyArgs) -> Result<()> {
     let result = match &args.archive {
         Some(path) => verify_archive_file(global, path, quorum.as_ref(), progress).map(|v| {
             let (checkpoint, note, elapsed) = v;
-            (format!("archive {}", path.display()), checkpoint, note, elapsed)
+            (
+                format!("archive {}", path.display()),
+                checkpoint,
+                note,
+                elapsed,
+            )
         }),
-        None => fetch_and_verify(global, args.tree_size, quorum.as_ref(), progress, |_| Ok(()))
-            .await
-            .map(|fetched| {
-                (
-                    global.ledger.clone(),
-                    fetched.checkpoint,
-                    fetched.note,
-                    fetched.elapsed,
-                )
-            }),
+        None => fetch_and_verify(
+            global,
+            args.tree_size,
+            quorum.as_ref(),
+            progress,
+            |_| Ok(()),
+        )
+        .await
+        .map(|fetched| {
+            (
+                global.ledger.clone(),
+                fetched.checkpoint,
+                fetched.note,
+                fetched.elapsed,
+            )
+        }),
     };
     let (source, checkpoint, note, elapsed) =
         result.map_err(|error| fail_with_report(args.json, error))?;
-    report(args.json, &source, &checkpoint, &note, quorum.as_ref(), elapsed)
+    report(
+        args.json,
+        &source,
+        &checkpoint,
+        &note,
+        quorum.as_ref(),
+        elapsed,
+    )
 }
 
 fn verify_archive_file(
@@ -337,16 +356,22 @@ async fn export(global: &Global, args: &ExportArgs) -> Result<()> {
     // Written beside the target and renamed only once verified, so a file
     // at --out is always a complete, verified archive.
     let partial = args.out.with_extension("partial");
-    let file = fs::File::create(&partial)
-        .with_context(|| format!("creating {}", partial.display()))?;
+    let file =
+        fs::File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
     let mut writer = ArchiveWriter::new(io::BufWriter::with_capacity(1 << 20, file))
         .with_context(|| format!("writing {}", partial.display()))?;
-    let fetched = fetch_and_verify(global, args.tree_size, quorum.as_ref(), !args.no_progress, |batch| {
-        batch
-            .iter()
-            .try_for_each(|entry| writer.entry(entry))
-            .with_context(|| format!("writing {}", partial.display()))
-    })
+    let fetched = fetch_and_verify(
+        global,
+        args.tree_size,
+        quorum.as_ref(),
+        !args.no_progress,
+        |batch| {
+            batch
+                .iter()
+                .try_for_each(|entry| writer.entry(entry))
+                .with_context(|| format!("writing {}", partial.display()))
+        },
+    )
     .await?;
     writer
         .checkpoint(&fetched.note)
@@ -561,23 +586,20 @@ fn verify_bundle_file(global: &Global, args: &VerifyBundleArgs) -> Result<()> {
 }
 
 /// Loads the monitor's verified archive, cutting off a tail a crash left.
-fn load_monitor_state(
-    path: &Path,
-    vkey: &str,
-    quorum: Option<&WitnessQuorum>,
-) -> Result<Option<VerifiedArchive>> {
+/// The quorum applies to what the monitor observes next, not to the
+/// history it already verified.
+fn load_monitor_state(path: &Path, vkey: &str) -> Result<Option<VerifiedArchive>> {
     if !path.exists() {
         return Ok(None);
     }
     for _ in 0..2 {
         let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        // The quorum is for what the monitor observes next, not the history.
-        let _ = quorum;
-        let verified = verify_archive(file, vkey, None, Tail::Ignore, &mut |_| {}).map_err(failed)?;
+        let verified =
+            verify_archive(file, vkey, None, Tail::Ignore, &mut |_| {}).map_err(failed)?;
         if verified.uncovered_len == 0 {
             return Ok(Some(verified));
         }
-        tracing_note(&format!(
+        warn(&format!(
             "{}: cutting off {} bytes no checkpoint covers (an interrupted update)",
             path.display(),
             verified.uncovered_len
@@ -593,7 +615,7 @@ fn load_monitor_state(
     bail!("{} could not be repaired", path.display())
 }
 
-fn tracing_note(text: &str) {
+fn warn(text: &str) {
     eprintln!("aidctl audit: {text}");
 }
 
@@ -669,7 +691,12 @@ async fn post_webhook(url: &str, body: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-async fn alarm(args: &MonitorArgs, origin: &str, trusted: &Checkpoint, failure: Failure) -> anyhow::Error {
+async fn alarm(
+    args: &MonitorArgs,
+    origin: &str,
+    trusted: &Checkpoint,
+    failure: Failure,
+) -> anyhow::Error {
     eprintln!(
         "ALARM {origin}: {failure} (trusted checkpoint: size {}, root {})",
         trusted.size,
@@ -696,7 +723,7 @@ async fn monitor(global: &Global, args: &MonitorArgs) -> Result<()> {
     fs::create_dir_all(&args.state)
         .with_context(|| format!("creating {}", args.state.display()))?;
     let path = args.state.join(MONITOR_ARCHIVE);
-    let mut monitor = match load_monitor_state(&path, vkey, quorum.as_ref())? {
+    let mut monitor = match load_monitor_state(&path, vkey)? {
         Some(verified) => Monitor::new(
             verified.auditor,
             verified.checkpoint,
@@ -787,8 +814,8 @@ fn unix_now() -> u64 {
 async fn witness(global: &Global, args: &WitnessArgs) -> Result<()> {
     let vkey = vkey(global)?;
     let log = LogVerifier::from_vkey(vkey).context("--vkey")?;
-    let pem = fs::read_to_string(&args.key)
-        .with_context(|| format!("reading {}", args.key.display()))?;
+    let pem =
+        fs::read_to_string(&args.key).with_context(|| format!("reading {}", args.key.display()))?;
     let key = SecretKey::from_pkcs8_pem(&pem)
         .with_context(|| format!("loading the witness key {}", args.key.display()))?;
     let signer = WitnessSigner::new(&args.name, key).context("--name")?;
@@ -817,7 +844,10 @@ async fn witness(global: &Global, args: &WitnessArgs) -> Result<()> {
                     .map(|h| <[u8; 32]>::try_from(h.as_slice()).map(Hash))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|_| {
-                        failed(Failure::of(reason::INCONSISTENT, "a proof hash is not 32 bytes"))
+                        failed(Failure::of(
+                            reason::INCONSISTENT,
+                            "a proof hash is not 32 bytes",
+                        ))
                     })?
             }
             _ => Vec::new(),
@@ -825,7 +855,10 @@ async fn witness(global: &Global, args: &WitnessArgs) -> Result<()> {
         let line = match witness.cosign(&note, &proof, unix_now()) {
             Ok(line) => line,
             Err(WitnessError::Refused(failure)) => {
-                eprintln!("witness: refusing the checkpoint of size {}: {failure}", checkpoint.size);
+                eprintln!(
+                    "witness: refusing the checkpoint of size {}: {failure}",
+                    checkpoint.size
+                );
                 return Err(failed(failure));
             }
             Err(error) => return Err(error.into()),

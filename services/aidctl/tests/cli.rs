@@ -214,3 +214,374 @@ async fn an_agency_works_the_ledger_with_aidctl() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+/// Serves one HTTP request on a loopback port, answers 204 and hands the
+/// request text back: the monitor's webhook receiver.
+fn webhook_receiver() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alarm", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buffer).unwrap();
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+                if body.len() >= length || n == 0 {
+                    break;
+                }
+            }
+        }
+        stream
+            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    (url, handle)
+}
+
+/// A ledger on `data` with the same commands every time: genesis, a fund
+/// and a donor, one receipt of bank reference `FT-AUDIT-1`.
+async fn audited_ledger(
+    d: &Path,
+    data: &str,
+    witnesses: Vec<String>,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let authority_hex = field(&keygen_once(d, "authority"), "public key:").to_owned();
+    let fund_hex = field(&keygen_once(d, "fund"), "public key:").to_owned();
+    let mut config = ServeConfig::new(
+        d.join(data),
+        "127.0.0.1:0".parse().unwrap(),
+        ORIGIN,
+        load_key_file(&d.join("ledger.pem")).unwrap(),
+    );
+    config.authority_key = Some(aidledger::config::parse_public_key(&authority_hex).unwrap());
+    config.ingest.checkpoint_interval = std::time::Duration::from_millis(100);
+    config.witnesses = witnesses;
+    let app = Application::build(config).await.unwrap();
+    let vkey = app.vkey().to_owned();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let path = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    std::fs::write(
+        d.join("audit-setup.jsonl"),
+        format!(
+            concat!(
+                r#"{{"register_org":{{"org_id":"fund","name":"Quỹ","kind":"AGENCY"}}}}"#, "\n",
+                r#"{{"register_key":{{"org_id":"fund","public_key":"{}","roles":["RECEIVE"]}}}}"#, "\n",
+                r#"{{"register_org":{{"org_id":"donor-1","name":"Nhà hảo tâm","kind":"DONOR_INDIVIDUAL"}}}}"#, "\n",
+            ),
+            fund_hex
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("audit-receipt.json"),
+        r#"{"receipt":{"receipt_id":"pt-audit-1","donor_org_id":"donor-1","asset_id":"VND","quantity":500000,"external_ref":"FT-AUDIT-1"}}"#,
+    )
+    .unwrap();
+    let commands: Vec<Vec<String>> = vec![
+        vec![
+            "genesis".into(),
+            "--key".into(),
+            path("authority.pem"),
+            "--authority-org-id".into(),
+            "province".into(),
+            "--authority-name".into(),
+            "Tỉnh".into(),
+            "--log-vkey".into(),
+            vkey.clone(),
+        ],
+        vec![
+            "submit".into(),
+            "--key".into(),
+            path("authority.pem"),
+            "--org".into(),
+            "province".into(),
+            path("audit-setup.jsonl"),
+        ],
+        vec![
+            "--vkey".into(),
+            vkey.clone(),
+            "submit".into(),
+            "--key".into(),
+            path("fund.pem"),
+            "--org".into(),
+            "fund".into(),
+            "--wait-checkpoint".into(),
+            path("audit-receipt.json"),
+        ],
+    ];
+    for args in commands {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ok(aidctl(&url, &args))
+        })
+        .await
+        .unwrap();
+    }
+    (url, stop, server)
+}
+
+/// keygen, or the key already made by an earlier call.
+fn keygen_once(dir: &Path, name: &str) -> String {
+    let path = dir.join(format!("{name}.pem"));
+    if path.exists() {
+        let key = aidledger_tlog::ed25519::SecretKey::from_pkcs8_pem(
+            &std::fs::read_to_string(&path).unwrap(),
+        )
+        .unwrap();
+        return format!("public key: {}\n", hex::encode(key.public_key()));
+    }
+    keygen(dir, name, &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_verifies_proves_witnesses_and_monitors_with_aidctl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let vkey = field(&keygen(d, "ledger", &["--name", ORIGIN]), "vkey:").to_owned();
+    keygen(d, "witness", &[]);
+    let witness_vkey = aidledger_tlog::WitnessSigner::new(
+        "witness.example/w1",
+        aidledger_tlog::ed25519::SecretKey::from_pkcs8_pem(
+            &std::fs::read_to_string(d.join("witness.pem")).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .vkey();
+    let (url, stop, server) = audited_ledger(d, "a", vec![witness_vkey.clone()]).await;
+    let path = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    let run = |url: &str, args: Vec<String>| {
+        let url = url.to_owned();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut all = vec!["--vkey".to_owned(), vkey_of(&args)];
+                all.extend(args.into_iter().skip(1));
+                let all: Vec<&str> = all.iter().map(String::as_str).collect();
+                aidctl(&url, &all)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // Every audit command pins the ledger key; the first word carries it.
+    fn vkey_of(args: &[String]) -> String {
+        args[0].clone()
+    }
+    let s = |v: &[&str]| {
+        let mut args = vec![vkey.clone()];
+        args.extend(v.iter().map(|a| a.to_string()));
+        args
+    };
+    // Nothing listens here: proves a command needs no network.
+    let offline = "http://127.0.0.1:1";
+
+    // The whole log verifies; the JSON report says how much.
+    let report = ok(run(&url, s(&["audit", "verify", "--json"])).await);
+    let json: serde_json::Value = serde_json::from_str(report.lines().next().unwrap()).unwrap();
+    assert_eq!(json["ok"], true, "{report}");
+    let size = json["size"].as_u64().unwrap();
+    assert_eq!(size, 5, "genesis, 3 set-up events, 1 receipt: {report}");
+
+    // A witness cosigns; the ledger records it; a 1-of-1 quorum holds.
+    let witness = s(&[
+        "audit",
+        "witness",
+        "--key",
+        &path("witness.pem"),
+        "--name",
+        "witness.example/w1",
+        "--state",
+        &path("witness.json"),
+        "--once",
+    ]);
+    let cosigned = ok(run(&url, witness.clone()).await);
+    assert!(cosigned.contains("witness.example/w1"), "{cosigned}");
+    let report = ok(run(
+        &url,
+        s(&[
+            "audit",
+            "verify",
+            "--json",
+            "--witness",
+            &witness_vkey,
+            "--quorum",
+            "1",
+        ]),
+    )
+    .await);
+    assert!(report.contains("witness.example/w1"), "{report}");
+
+    // Export, then verify the archive with no network.
+    ok(run(
+        &url,
+        s(&[
+            "audit",
+            "export",
+            "--out",
+            &path("log.archive"),
+            "--no-progress",
+        ]),
+    )
+    .await);
+    let offline_report = ok(run(
+        offline,
+        s(&[
+            "audit",
+            "verify",
+            "--archive",
+            &path("log.archive"),
+            "--json",
+        ]),
+    )
+    .await);
+    assert!(offline_report.contains(r#""ok":true"#), "{offline_report}");
+
+    // One flipped byte in entry 3 of the archive: exit 4, seq and reason.
+    let mut bytes = std::fs::read(d.join("log.archive")).unwrap();
+    let mut offset = 21; // the magic
+    for _ in 0..3 {
+        let len = u32::from_be_bytes(bytes[offset + 1..offset + 5].try_into().unwrap()) as usize;
+        offset += 5 + len;
+    }
+    let len = u32::from_be_bytes(bytes[offset + 1..offset + 5].try_into().unwrap()) as usize;
+    bytes[offset + 5 + len - 1] ^= 0x01; // the last byte of its signature
+    std::fs::write(d.join("tampered.archive"), &bytes).unwrap();
+    let tampered = run(
+        offline,
+        s(&[
+            "audit",
+            "verify",
+            "--archive",
+            &path("tampered.archive"),
+            "--json",
+        ]),
+    )
+    .await;
+    assert_eq!(tampered.status.code(), Some(4), "{}", text(&tampered));
+    let failure: serde_json::Value =
+        serde_json::from_slice(&tampered.stdout).expect("a JSON failure report");
+    assert_eq!(failure["failure"]["seq"], 3, "{failure}");
+    assert_eq!(failure["failure"]["reason"], "BAD_SIGNATURE", "{failure}");
+    assert!(
+        text(&tampered).contains("entry 3: BAD_SIGNATURE"),
+        "{}",
+        text(&tampered)
+    );
+
+    // A donor's bank reference, hashed locally, proven; the bundle verifies
+    // offline, with the witness, and not with a forged checkpoint.
+    ok(run(
+        &url,
+        s(&[
+            "audit",
+            "prove",
+            "--bank-ref",
+            "FT-AUDIT-1",
+            "--witness",
+            &witness_vkey,
+            "--out",
+            &path("bundle.json"),
+        ]),
+    )
+    .await);
+    let bundle = std::fs::read_to_string(d.join("bundle.json")).unwrap();
+    assert!(!bundle.contains("FT-AUDIT-1"), "the reference never leaves");
+    let proven = ok(run(
+        offline,
+        s(&[
+            "audit",
+            "verify-bundle",
+            &path("bundle.json"),
+            "--json",
+            "--witness",
+            &witness_vkey,
+        ]),
+    )
+    .await);
+    assert!(proven.contains(r#""kind":"receipt""#), "{proven}");
+    assert!(proven.contains(r#""seq":4"#), "{proven}");
+    let other = field(&keygen(d, "other", &["--name", ORIGIN]), "vkey:").to_owned();
+    let mut forged_args = s(&["audit", "verify-bundle", &path("bundle.json")]);
+    forged_args[0] = other;
+    let forged = run(offline, forged_args).await;
+    assert_eq!(forged.status.code(), Some(4), "{}", text(&forged));
+    assert!(
+        text(&forged).contains("CHECKPOINT_INVALID"),
+        "{}",
+        text(&forged)
+    );
+
+    // The monitor starts from the imported archive and finds A consistent.
+    ok(run(
+        offline,
+        s(&[
+            "audit",
+            "import",
+            &path("log.archive"),
+            "--state",
+            &path("monitor"),
+            "--no-progress",
+        ]),
+    )
+    .await);
+    let monitored = ok(run(
+        &url,
+        s(&["audit", "monitor", "--state", &path("monitor"), "--once"]),
+    )
+    .await);
+    assert!(monitored.contains("trusted size 5"), "{monitored}");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+
+    // Ledger B: the same key and the same commands, another history. Same
+    // size, other root: the monitor raises the alarm and posts it.
+    let (url_b, stop_b, server_b) = audited_ledger(d, "b", Vec::new()).await;
+    let (webhook, received) = webhook_receiver();
+    let alarm = run(
+        &url_b,
+        s(&[
+            "audit",
+            "monitor",
+            "--state",
+            &path("monitor"),
+            "--once",
+            "--webhook",
+            &webhook,
+        ]),
+    )
+    .await;
+    assert_eq!(alarm.status.code(), Some(4), "{}", text(&alarm));
+    assert!(text(&alarm).contains("ALARM"), "{}", text(&alarm));
+    assert!(text(&alarm).contains("FORK"), "{}", text(&alarm));
+    let posted = received.join().unwrap();
+    assert!(posted.starts_with("POST /alarm HTTP/1.1"), "{posted}");
+    assert!(posted.contains(r#""reason":"FORK""#), "{posted}");
+
+    // The witness, shown B after cosigning A, refuses.
+    let refused = run(&url_b, witness).await;
+    assert_eq!(refused.status.code(), Some(4), "{}", text(&refused));
+    assert!(text(&refused).contains("FORK"), "{}", text(&refused));
+    let _ = stop_b.send(());
+    server_b.await.unwrap().unwrap();
+}

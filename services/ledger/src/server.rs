@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use aidledger_ledger::PublicKey;
 use aidledger_store::{LogStore, RedbStore};
-use aidledger_tlog::{LogSigner, LogVerifier, WitnessVerifier};
 use aidledger_tlog::ed25519::SecretKey;
+use aidledger_tlog::{LogSigner, LogVerifier, WitnessVerifier};
 use aidledger_wire::pb::ledger_server::LedgerServer;
 use anyhow::Context;
 use tokio::net::TcpListener;

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use aidledger_ledger::{CheckedEvent, Rejection};
 use aidledger_store::{ENTRIES_PAGE_MAX, LogStore, StoreError};
-use aidledger_tlog::{CheckpointError, LogVerifier, WitnessVerifier, add_signature_lines, leaf_hash};
+use aidledger_tlog::{
+    CheckpointError, LogVerifier, WitnessVerifier, add_signature_lines, leaf_hash,
+};
 use aidledger_wire::{Message, pb};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::Stream;

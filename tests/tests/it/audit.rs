@@ -36,7 +36,11 @@ async fn append_ok(client: &mut LedgerClient<Channel>, events: Vec<pb::SignedEve
             .expect("AppendBatch")
             .into_inner();
         for result in response.results {
-            assert_eq!(result.code, 0, "refused: {} {}", result.reason, result.message);
+            assert_eq!(
+                result.code, 0,
+                "refused: {} {}",
+                result.reason, result.message
+            );
             seqs.push(result.seq);
         }
     }
@@ -68,7 +72,9 @@ async fn revoked_key_ledger(
     append_ok(&mut client, generator.setup(&server.vkey)).await;
     append_ok(&mut client, generator.events(events)).await;
     let late_receipt = generator.receipts_by(0, 1).remove(0);
-    let agency = pb::Event::decode(late_receipt.event.as_slice()).unwrap().org_id;
+    let agency = pb::Event::decode(late_receipt.event.as_slice())
+        .unwrap()
+        .org_id;
     let revoke = generator.sign_as(
         "authority",
         pb::Event {
@@ -139,11 +145,13 @@ fn resign(entries: &[Vec<u8>]) -> String {
     for entry in entries {
         tree.push(leaf_hash(entry));
     }
-    LogSigner::new(ORIGIN, ledger_key()).unwrap().sign(&Checkpoint {
-        origin: ORIGIN.into(),
-        size: tree.size(),
-        root: tree.root(),
-    })
+    LogSigner::new(ORIGIN, ledger_key())
+        .unwrap()
+        .sign(&Checkpoint {
+            origin: ORIGIN.into(),
+            size: tree.size(),
+            root: tree.root(),
+        })
 }
 
 fn reencode(bytes: &[u8], change: impl FnOnce(&mut pb::LedgerEntry)) -> Vec<u8> {
@@ -219,11 +227,17 @@ async fn a_served_log_verifies_and_every_tampering_is_named_with_its_seq() {
     // A forged checkpoint: same text, another key under the ledger's name.
     let forger = LogSigner::new(ORIGIN, SecretKey::from_seed(&[0x66; 32])).unwrap();
     let forged = forger.sign(&verified);
-    assert_fails(audit(&vkey, &entries, &forged), None, reason::CHECKPOINT_INVALID);
+    assert_fails(
+        audit(&vkey, &entries, &forged),
+        None,
+        reason::CHECKPOINT_INVALID,
+    );
     // The real key over a root the entries do not have.
     let mut wrong_root = verified.clone();
     wrong_root.root = Hash([0x42; 32]);
-    let lying = LogSigner::new(ORIGIN, ledger_key()).unwrap().sign(&wrong_root);
+    let lying = LogSigner::new(ORIGIN, ledger_key())
+        .unwrap()
+        .sign(&wrong_root);
     assert_fails(audit(&vkey, &entries, &lying), None, reason::ROOT_MISMATCH);
     // A checkpoint covering more than was served.
     assert_fails(
@@ -292,7 +306,10 @@ async fn witnesses_cosign_through_the_ledger_and_can_be_required() {
         .await
         .unwrap_err();
     assert_eq!(strange.code(), Code::Unauthenticated, "{strange:?}");
-    assert!(format!("{strange:?}").contains("UNKNOWN_WITNESS"), "{strange:?}");
+    assert!(
+        format!("{strange:?}").contains("UNKNOWN_WITNESS"),
+        "{strange:?}"
+    );
     // A known witness's forged line (over another checkpoint) is refused.
     let mut other = checkpoint.clone();
     other.size += 1;
@@ -315,7 +332,14 @@ async fn witnesses_cosign_through_the_ledger_and_can_be_required() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(added.witnesses, vec![aidledger_tlog::WitnessVerifier::from_vkey(&w1.vkey()).unwrap().id()]);
+    assert_eq!(
+        added.witnesses,
+        vec![
+            aidledger_tlog::WitnessVerifier::from_vkey(&w1.vkey())
+                .unwrap()
+                .id()
+        ]
+    );
     let served = client
         .get_checkpoint(pb::GetCheckpointRequest::default())
         .await
@@ -367,7 +391,10 @@ async fn witnesses_cosign_through_the_ledger_and_can_be_required() {
         .unwrap()
         .into_inner();
     let proof_note = proof.checkpoint.unwrap().note;
-    assert!(proof_note.ends_with(&line), "inclusion proofs carry the cosignatures");
+    assert!(
+        proof_note.ends_with(&line),
+        "inclusion proofs carry the cosignatures"
+    );
     let hashes: Vec<Hash> = proof
         .hashes
         .iter()
@@ -388,7 +415,9 @@ async fn witnesses_cosign_through_the_ledger_and_can_be_required() {
     let mut tampered = bundle.clone();
     tampered.proof[0] = base64::engine::general_purpose::STANDARD.encode([0u8; 32]);
     assert_eq!(
-        verify_bundle(&tampered, &server.vkey, None).unwrap_err().reason,
+        verify_bundle(&tampered, &server.vkey, None)
+            .unwrap_err()
+            .reason,
         reason::PROOF_INVALID
     );
 
@@ -484,7 +513,12 @@ async fn the_monitor_follows_one_view_and_alarms_on_a_fork() {
     let half_note = resign(&entries_a[..half]);
     let half_checkpoint = monitor.observe(&half_note).unwrap().unwrap();
     monitor
-        .advance(&half_note, &half_checkpoint, &[], entries_a[..half].to_vec())
+        .advance(
+            &half_note,
+            &half_checkpoint,
+            &[],
+            entries_a[..half].to_vec(),
+        )
         .unwrap();
     let checkpoint_a = monitor.observe(&note_a).unwrap().expect("A is newer");
     let proof = consistency_proof(&a, half as u64, checkpoint_a.size).await;
@@ -511,7 +545,12 @@ async fn the_monitor_follows_one_view_and_alarms_on_a_fork() {
         None,
     );
     follower
-        .advance(&half_note, &half_checkpoint, &[], entries_a[..half].to_vec())
+        .advance(
+            &half_note,
+            &half_checkpoint,
+            &[],
+            entries_a[..half].to_vec(),
+        )
         .unwrap();
     let rewritten = entries_b[half..].to_vec();
     let failure = follower

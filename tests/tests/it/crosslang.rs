@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aidledger_tests::generator::Generator;
 use aidledger_tests::TestServer;
+use aidledger_tests::generator::Generator;
 use aidledger_wire::pb;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -83,7 +83,10 @@ async fn a_python_verifier_written_from_the_spec_agrees_with_the_ledger() {
         "proof": proof.hashes.iter().map(|h| BASE64.encode(h)).collect::<Vec<_>>(),
     });
     let (ok, stderr) = python_verifies(dir.path(), "good.json", &material);
-    assert!(ok, "the Python verifier refused the ledger's proof: {stderr}");
+    assert!(
+        ok,
+        "the Python verifier refused the ledger's proof: {stderr}"
+    );
 
     // A tampered proof hash.
     let mut tampered = material.clone();

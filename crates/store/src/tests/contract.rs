@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{assert_log_is, batch, entry_bytes, event_id, hash_at, snapshot, stored_hash_count};
 use crate::{
     BATCH_ENTRIES_MAX, CHECKPOINT_NOTE_BYTES_MAX, COSIGNATURE_LINE_BYTES_MAX,
-    COSIGNATURES_PER_CHECKPOINT_MAX, ENTRIES_PAGE_MAX, ENTRY_BYTES_MAX,
-    EVENT_ID_BYTES_MAX, LogStore, MemStore, READ_HASHES_MAX, RedbStore, Refusal, StoreError,
+    COSIGNATURES_PER_CHECKPOINT_MAX, ENTRIES_PAGE_MAX, ENTRY_BYTES_MAX, EVENT_ID_BYTES_MAX,
+    LogStore, MemStore, READ_HASHES_MAX, RedbStore, Refusal, StoreError,
 };
 
 fn refusal(result: Result<(), StoreError>) -> Refusal {
