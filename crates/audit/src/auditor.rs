@@ -16,9 +16,14 @@
 //! named before a later entry whose link breaks, whichever stage noticed
 //! first.
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
 use aidledger_ledger::{
-    ChainChecker, CheckedEvent, LedgerParams, Rejection, State, verify_submission,
+    ChainChecker, CheckedEvent, LedgerParams, Reason, Rejection, State, check_format,
+    signing_message,
 };
+use aidledger_tlog::ed25519::{DecodedPublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use aidledger_tlog::{Checkpoint, Hash, LogVerifier, TreeBuilder};
 use aidledger_wire::{Message as _, pb};
 use rayon::prelude::*;
@@ -55,6 +60,7 @@ pub struct LogAuditor {
     replay: Replay,
     pending: Option<VerifiedBatch>,
     failure: Option<Failure>,
+    keys: RwLock<KeyCache>,
 }
 
 impl LogAuditor {
@@ -84,6 +90,7 @@ impl LogAuditor {
             log,
             pending: None,
             failure: None,
+            keys: RwLock::new(KeyCache::new()),
         })
     }
 
@@ -122,9 +129,10 @@ impl LogAuditor {
         let pending = self.pending.take();
         let origin = self.origin.as_str();
         let replay = &mut self.replay;
+        let keys = &self.keys;
         // Verify this batch on the pool while this thread replays the last.
         let (verified, replayed) = rayon::join(
-            || verify_batch(origin, entries),
+            || verify_batch(origin, keys, entries),
             || pending.map_or(Ok(()), |batch| replay.apply(batch)),
         );
         if let Err(failure) = replayed {
@@ -213,15 +221,68 @@ pub fn verify_note(log: &LogVerifier, note: &str) -> Result<Checkpoint, Failure>
         .map_err(|error| Failure::of(reason::CHECKPOINT_INVALID, error.to_string()))
 }
 
-/// The stateless stage, on every core.
-fn verify_batch(origin: &str, entries: Vec<Vec<u8>>) -> VerifiedBatch {
+/// Most decoded public keys kept between batches. A real log has a few
+/// hundred keys; a hostile one with a fresh key per entry only makes the
+/// cache start over.
+pub const KEY_CACHE_MAX: usize = 65_536;
+
+/// Signers' public keys, decoded once: decoding (decompressing) the point
+/// is a sixth of the cost of a strict verification, and a log is signed by
+/// few keys. `None`: the bytes are not a point, so every signature by them
+/// fails, as [`verify_strict`](aidledger_tlog::ed25519::verify_strict) says.
+type KeyCache = HashMap<[u8; PUBLIC_KEY_LEN], Option<DecodedPublicKey>>;
+
+/// The stateless stage, on every core: decode and check the format, then
+/// verify the signature (SPEC §3: strict, over the origin-bound message)
+/// with the signer's key decoded once per cache. The cache is read-mostly:
+/// a new key takes the write lock once.
+fn verify_batch(origin: &str, keys: &RwLock<KeyCache>, entries: Vec<Vec<u8>>) -> VerifiedBatch {
+    {
+        let mut keys = keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() > KEY_CACHE_MAX {
+            keys.clear();
+        }
+    }
     let checked = entries
         .par_iter()
         .map(|bytes| {
             let entry = pb::LedgerEntry::decode(bytes.as_slice()).map_err(|_| None)?;
-            let signed = entry.signed_event.ok_or(None)?;
-            // SPEC §3: strict verification over the origin-bound message.
-            verify_submission(origin, signed).map_err(Some)
+            let checked = check_format(entry.signed_event.ok_or(None)?).map_err(Some)?;
+            let signer = checked.signer.0;
+            let cached = keys
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&signer)
+                .copied();
+            let key = match cached {
+                Some(key) => key,
+                None => {
+                    let key = DecodedPublicKey::from_bytes(&signer).ok();
+                    keys.write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(signer, key);
+                    key
+                }
+            };
+            let signature: &[u8; SIGNATURE_LEN] = checked
+                .signed
+                .signature
+                .as_slice()
+                .try_into()
+                .expect("check_format checked the signature length");
+            let message = signing_message(origin, &checked.signed.event);
+            if key.is_some_and(|key| key.verify_strict(&message, signature).is_ok()) {
+                Ok(checked)
+            } else {
+                // The ledger's own refusal for this case (verify_submission).
+                Err(Some(Rejection::new(
+                    Reason::BadSignature,
+                    format!(
+                        "the signature by {} does not verify for origin {origin:?}",
+                        checked.signer
+                    ),
+                )))
+            }
         })
         .collect();
     VerifiedBatch { entries, checked }

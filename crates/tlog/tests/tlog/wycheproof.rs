@@ -65,6 +65,17 @@ fn every_wycheproof_ed25519_case_gets_its_expected_answer() {
                 "invalid" => false,
                 other => panic!("tcId {}: unexpected result {other:?}", case.tc_id),
             };
+            // The decoded-once key (the auditor's path) agrees case by case.
+            if let Ok(signature) = <[u8; SIGNATURE_LEN]>::try_from(signature.as_slice()) {
+                let decoded = ed25519::DecodedPublicKey::from_bytes(&public_key)
+                    .and_then(|key| key.verify_strict(&message, &signature));
+                assert_eq!(
+                    decoded.is_ok(),
+                    result.is_ok(),
+                    "tcId {}: the decoded key disagrees",
+                    case.tc_id
+                );
+            }
             if result.is_ok() != want_valid {
                 failures.push(format!(
                     "tcId {} ({}): want {}, got {result:?}",
