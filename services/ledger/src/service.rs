@@ -208,26 +208,38 @@ impl LedgerService {
     /// The checkpoint the ledger signed at `size`, its note carrying every
     /// cosignature recorded for it.
     fn checkpoint_at(&self, size: u64) -> Result<pb::Checkpoint, Status> {
-        let note = self
-            .store
-            .checkpoint_at(size)
-            .map_err(store_status)?
-            .ok_or_else(|| {
-                refusal(
-                    Code::NotFound,
-                    "NO_CHECKPOINT_AT_SIZE",
-                    &format!("the ledger signed no checkpoint at tree size {size}"),
-                )
-            })?;
-        let checkpoint = self.log_verifier.verify(&note).map_err(|error| {
-            Status::internal(format!(
-                "the stored checkpoint at size {size} does not verify: {error}"
-            ))
-        })?;
+        // The latest checkpoint is in memory; an older one is read back and
+        // its note verified, so its root is the signed one.
+        let latest = self
+            .ingest
+            .latest_checkpoint()
+            .filter(|latest| latest.checkpoint.size == size);
+        let (note, root) = match latest {
+            Some(latest) => (latest.note.clone(), latest.checkpoint.root),
+            None => {
+                let note = self
+                    .store
+                    .checkpoint_at(size)
+                    .map_err(store_status)?
+                    .ok_or_else(|| {
+                        refusal(
+                            Code::NotFound,
+                            "NO_CHECKPOINT_AT_SIZE",
+                            &format!("the ledger signed no checkpoint at tree size {size}"),
+                        )
+                    })?;
+                let checkpoint = self.log_verifier.verify(&note).map_err(|error| {
+                    Status::internal(format!(
+                        "the stored checkpoint at size {size} does not verify: {error}"
+                    ))
+                })?;
+                (note, checkpoint.root)
+            }
+        };
         Ok(pb::Checkpoint {
             note: self.with_cosignatures(size, &note)?,
             size,
-            root_hash: checkpoint.root.0.to_vec(),
+            root_hash: root.0.to_vec(),
         })
     }
 
