@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use aidledger_demo::{DemoConfig, Programme};
 use aidledger_ledger::PublicKey;
+use aidledger_projector::server::{Projector, ProjectorConfig};
 use aidledger_tlog::LogSigner;
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_wire::pb;
-use aidledger_projector::server::{Projector, ProjectorConfig};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -44,6 +44,9 @@ pub struct DemoArgs {
         env = "AIDLEDGER_PROJECTIONS_LISTEN"
     )]
     pub projections_listen: SocketAddr,
+    /// Address the public feed (HTTP: C2SP tlog-tiles) listens on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "AIDLEDGER_FEED_LISTEN")]
+    pub feed_listen: SocketAddr,
     /// Submit the data, wait until the projections have it, and exit
     /// instead of serving on.
     #[arg(long)]
@@ -113,6 +116,15 @@ pub async fn run(
     .context("starting the demo projector")?;
     let projections_addr = projector.local_addr();
     let projections = projector.shared();
+    let feed_listener = tokio::net::TcpListener::bind(args.feed_listen)
+        .await
+        .with_context(|| format!("binding the feed to {}", args.feed_listen))?;
+    let feed_addr = feed_listener.local_addr()?;
+    let feed = tokio::spawn(aidledger_feed::serve(
+        feed_listener,
+        aidledger_feed::tiles_router(app.store()),
+        stopped(),
+    ));
     let server = tokio::spawn(app.run_until_stopped(stopped()));
     let projector = tokio::spawn(projector.run_until_stopped(stopped()));
     let signal = stop.clone();
@@ -132,22 +144,37 @@ pub async fn run(
         existing
     };
     // The projections are current once they have applied every entry.
+    // A stop asked for meanwhile (Ctrl-C) ends the demo at once.
     let mut applied = projections.applied();
-    tokio::select! {
+    let stopping = stopped();
+    let stopped_early = tokio::select! {
         caught_up = applied.wait_for(|applied| *applied >= size) => {
             caught_up.context("the projector stopped before catching up")?;
+            false
         }
+        () = stopping => true,
         () = tokio::time::sleep(Duration::from_secs(60)) => {
             anyhow::bail!("the projections did not catch up with the ledger within 60 s: {:?}", projections.status());
         }
+    };
+    if !stopped_early {
+        print_guide(
+            &url,
+            port,
+            projections_addr,
+            feed_addr,
+            &args,
+            &vkey,
+            &programme,
+        );
     }
-    print_guide(&url, port, projections_addr, &args, &vkey, &programme);
     if args.no_serve {
         let _ = stop.send(true);
-    } else {
+    } else if !stopped_early {
         println!("Serving. Press Ctrl-C to stop.");
     }
     projector.await.context("the projector task")??;
+    feed.await.context("the feed task")??;
     server.await.context("the server task")??;
     Ok(())
 }
@@ -204,6 +231,7 @@ fn print_guide(
     url: &str,
     port: u16,
     projections: SocketAddr,
+    feed: SocketAddr,
     args: &DemoArgs,
     vkey: &str,
     programme: &Programme,
@@ -212,6 +240,7 @@ fn print_guide(
     println!("aidledger demo: a year of the Ninh Thuận children's programme, verifiable.");
     println!("  gRPC        {url}  (aidledger.v1.Ledger, health, reflection)");
     println!("  projections {projections}  (aidledger.v1.Projections, health, reflection)");
+    println!("  feed        http://{feed}/checkpoint  (C2SP tlog-tiles: /checkpoint, /tile/...)");
     println!("  origin      {DEMO_ORIGIN}");
     println!("  vkey        {vkey}");
     println!("  data        {}", args.data.display());
@@ -244,5 +273,5 @@ fn print_guide(
         }
     }
     println!();
-    println!("The public web feed is not part of the demo yet (issue 6).");
+    println!("The public web pages of the feed are not part of the demo yet (issue 6).");
 }

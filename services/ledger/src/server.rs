@@ -153,6 +153,7 @@ pub struct Application {
     port: u16,
     vkey: String,
     size: u64,
+    store: Arc<dyn LogStore>,
     service: LedgerService,
     ingest: Ingest,
     writer: Writer,
@@ -214,7 +215,7 @@ impl Application {
         let request_bytes_max = config.limits.request_bytes_max;
         let service = LedgerService::new(
             &config.origin,
-            store,
+            store.clone(),
             ingest.clone(),
             config.limits,
             rate_limiter,
@@ -230,6 +231,7 @@ impl Application {
             port,
             vkey,
             size,
+            store,
             service,
             ingest,
             writer,
@@ -242,6 +244,12 @@ impl Application {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The ledger's store, for read-only neighbours in the same process
+    /// (the public feed serves tiles from it).
+    pub fn store(&self) -> Arc<dyn LogStore> {
+        Arc::clone(&self.store)
     }
 
     /// The checkpoint verifier key, to publish.

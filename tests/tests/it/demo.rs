@@ -12,6 +12,7 @@ async fn the_demo_submits_its_year_and_a_restart_serves_it_unchanged() {
         data: dir.path().join("demo-data"),
         listen: "127.0.0.1:0".parse().unwrap(),
         projections_listen: "127.0.0.1:0".parse().unwrap(),
+        feed_listen: "127.0.0.1:0".parse().unwrap(),
         seed: 7,
         extra_events: 100,
         no_serve: true,
@@ -43,4 +44,99 @@ async fn the_demo_submits_its_year_and_a_restart_serves_it_unchanged() {
         expected,
         "a second start neither adds nor loses entries"
     );
+}
+
+/// A plain HTTP/1.1 GET over TCP, as any client (or CDN) would send it.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_the_log_as_tiles_over_http() {
+    use aidledger_wire::Message as _;
+    let dir = tempfile::tempdir().unwrap();
+    let feed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let args = DemoArgs {
+        data: dir.path().join("demo-data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        projections_listen: "127.0.0.1:0".parse().unwrap(),
+        feed_listen: feed,
+        seed: 3,
+        extra_events: 0,
+        no_serve: false,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let demo = tokio::spawn(run(args.clone(), async {
+        let _ = stopped.await;
+    }));
+    let vkey = || {
+        let key = aidledger::config::load_key_file(&args.data.join("ledger-key.pem")).ok()?;
+        Some(
+            aidledger_tlog::LogSigner::new(aidledger::demo::DEMO_ORIGIN, key)
+                .unwrap()
+                .vkey(),
+        )
+    };
+    // Wait until the demo has submitted its year and a checkpoint covers it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let checkpoint = loop {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint served");
+        let served = tokio::task::spawn_blocking(move || {
+            std::net::TcpStream::connect(feed)
+                .ok()
+                .map(|_| http_get(feed, "/checkpoint"))
+        })
+        .await
+        .unwrap();
+        if let (Some((200, head, body)), Some(vkey)) = (served, vkey()) {
+            assert!(head.contains("text/plain; charset=utf-8"), "{head}");
+            let verifier = aidledger_tlog::LogVerifier::from_vkey(&vkey).unwrap();
+            let checkpoint = verifier
+                .verify(std::str::from_utf8(&body).unwrap())
+                .unwrap();
+            if checkpoint.size > 2_000 {
+                break checkpoint;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // The first entry bundle: 256 entries, each framed by its length,
+    // starting with the genesis at seq 0; a full tile is immutable.
+    let (status, head, bundle) =
+        tokio::task::spawn_blocking(move || http_get(feed, "/tile/entries/000"))
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert!(head.contains("immutable"), "{head}");
+    let len = usize::from(u16::from_be_bytes([bundle[0], bundle[1]]));
+    let first = aidledger_wire::pb::LedgerEntry::decode(&bundle[2..2 + len]).unwrap();
+    assert_eq!(first.seq, 0);
+    // Nothing past the checkpoint.
+    let beyond = format!("/tile/entries/{:03}.p/1", checkpoint.size / 256 + 1);
+    let (status, _, _) = tokio::task::spawn_blocking(move || http_get(feed, &beyond))
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    // Stopping at any point (here possibly before the projections caught
+    // up) ends the demo cleanly.
+    let _ = stop.send(());
+    demo.await.unwrap().unwrap();
 }
