@@ -220,8 +220,16 @@ async fn fetch_and_verify(
         .join()
         .map_err(|_| anyhow::anyhow!("the auditor thread panicked"))?;
     bar.finish_and_clear();
-    let auditor = audited.map_err(failed)?;
-    streamed?;
+    let auditor = match (audited, streamed) {
+        (Ok(auditor), Ok(())) => auditor,
+        // The stream broke off: that is the network's failure (exit 1), not
+        // a short log, unless the auditor found something before it.
+        (Err(failure), Err(error)) if failure.reason == reason::LOG_TOO_SHORT => {
+            return Err(error);
+        }
+        (Err(failure), _) => return Err(failed(failure)),
+        (Ok(_), Err(error)) => return Err(error),
+    };
     Ok(Fetched {
         auditor,
         checkpoint,
