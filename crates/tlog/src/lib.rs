@@ -33,8 +33,8 @@ pub use checkpoint::{
     Checkpoint, CheckpointError, LogSigner, LogVerifier, ORIGIN_LEN_MAX, is_valid_origin,
 };
 pub use cosignature::{
-    COSIGNATURE_TIMESTAMP_MAX, COSIGNATURE_TYPE_ED25519, Cosignature, WitnessSigner, WitnessVerifier,
-    add_signature_lines, cosignature_message,
+    COSIGNATURE_TIMESTAMP_MAX, COSIGNATURE_TYPE_ED25519, Cosignature, WitnessSigner,
+    WitnessVerifier, add_signature_lines, cosignature_message,
 };
 pub use proof::{
     ProofError, TREE_SIZE_MAX, prove_consistency, prove_inclusion, tree_root, verify_consistency,
