@@ -481,6 +481,7 @@ fn apply_thread(
     let mut committed = shared.model.read().expect("model lock").position.clone();
     let mut writing: Option<std::thread::JoinHandle<Result<(), StoreError>>> = None;
     let mut last_commit = std::time::Instant::now();
+    let mut commit_cost = Duration::ZERO;
     let result = loop {
         let Some(item) = queue.blocking_recv() else {
             break Ok(());
@@ -508,10 +509,18 @@ fn apply_thread(
                 return Ok(());
             }
         }
-        if last_commit.elapsed() >= commit_interval {
+        // Commits cost in proportion to what changed, and a big row (a
+        // pool's lots, a commune's deliveries) is encoded whole each time:
+        // while catching up, space them so that taking them stays about a
+        // tenth of the fold's time, and never wait for the previous write.
+        let due = commit_interval.max(commit_cost * 9);
+        let writer_busy = writing.as_ref().is_some_and(|w| !w.is_finished());
+        if last_commit.elapsed() >= due && !writer_busy {
+            let started = std::time::Instant::now();
             if let Err(error) = commit(shared, store, &mut writing, &mut committed) {
                 break Err(error);
             }
+            commit_cost = started.elapsed();
             last_commit = std::time::Instant::now();
         }
     };
