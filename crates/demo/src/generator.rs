@@ -1022,16 +1022,7 @@ impl Default for NewOrg {
 }
 
 pub(crate) fn category_pb(category: Category) -> i32 {
-    use pb::Category as C;
-    (match category {
-        Category::Health => C::Health,
-        Category::Nutrition => C::Nutrition,
-        Category::CultureRecreation => C::CultureRecreation,
-        Category::Scholarship => C::Scholarship,
-        Category::BooksSupplies => C::BooksSupplies,
-        Category::Clothing => C::Clothing,
-        Category::Other => C::Other,
-    }) as i32
+    category.to_pb()
 }
 
 /// What the handover was, as the deliverer writes it in the note.

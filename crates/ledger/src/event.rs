@@ -112,7 +112,39 @@ pub enum OrgKind {
     DonorIndividual,
 }
 
+impl Category {
+    /// The wire value (`aidledger.v1.Category`), for writing events and
+    /// answers.
+    pub fn to_pb(self) -> i32 {
+        use aidledger_wire::pb::Category as C;
+        (match self {
+            Category::Health => C::Health,
+            Category::Nutrition => C::Nutrition,
+            Category::CultureRecreation => C::CultureRecreation,
+            Category::Scholarship => C::Scholarship,
+            Category::BooksSupplies => C::BooksSupplies,
+            Category::Clothing => C::Clothing,
+            Category::Other => C::Other,
+        }) as i32
+    }
+}
+
 impl OrgKind {
+    /// The wire value (`aidledger.v1.OrgKind`).
+    pub fn to_pb(self) -> i32 {
+        use aidledger_wire::pb::OrgKind as K;
+        (match self {
+            OrgKind::Authority => K::Authority,
+            OrgKind::Agency => K::Agency,
+            OrgKind::Commune => K::Commune,
+            OrgKind::School => K::School,
+            OrgKind::Clinic => K::Clinic,
+            OrgKind::DonorBusiness => K::DonorBusiness,
+            OrgKind::DonorOrganization => K::DonorOrganization,
+            OrgKind::DonorIndividual => K::DonorIndividual,
+        }) as i32
+    }
+
     /// Donors may be registered by a key with the `RECEIVE` role.
     pub fn is_donor(self) -> bool {
         matches!(
@@ -287,6 +319,7 @@ mod bodies {
     }
 
     #[derive(Clone, Debug, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct PlanTarget {
         pub category: Category,
         /// `None` for a province-wide target.

@@ -27,9 +27,7 @@
 
 use std::collections::VecDeque;
 
-use aidledger_ledger::{
-    Body, Category, Earmark, Event, OrgKind, PlanTarget as EventPlanTarget, Timestamp,
-};
+use aidledger_ledger::{Body, Category, Earmark, Event, OrgKind, PlanTarget, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -116,15 +114,6 @@ pub struct Need {
     pub children_targeted: u32,
     pub description: String,
     pub withdrawn: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanTarget {
-    pub category: Category,
-    pub commune_code: Option<String>,
-    pub asset_id: String,
-    pub quantity: u64,
-    pub children_targeted: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -542,7 +531,7 @@ impl Model {
                     Plan {
                         seq,
                         year: p.year,
-                        targets: p.targets.iter().map(plan_target).collect(),
+                        targets: p.targets.clone(),
                         withdrawn: false,
                     },
                 );
@@ -1088,16 +1077,6 @@ impl Model {
             .get(org_id)
             .filter(|o| o.public_name || !o.kind.is_donor())
             .map(|o| o.name.as_str())
-    }
-}
-
-fn plan_target(t: &EventPlanTarget) -> PlanTarget {
-    PlanTarget {
-        category: t.category,
-        commune_code: t.commune_code.clone(),
-        asset_id: t.asset_id.clone(),
-        quantity: t.quantity,
-        children_targeted: t.children_targeted,
     }
 }
 

@@ -93,31 +93,14 @@ fn wire(total: u128) -> u64 {
     u64::try_from(total).unwrap_or(u64::MAX)
 }
 
+/// The wire value of a category.
 pub fn category_pb(category: Category) -> i32 {
-    use pb::Category as C;
-    (match category {
-        Category::Health => C::Health,
-        Category::Nutrition => C::Nutrition,
-        Category::CultureRecreation => C::CultureRecreation,
-        Category::Scholarship => C::Scholarship,
-        Category::BooksSupplies => C::BooksSupplies,
-        Category::Clothing => C::Clothing,
-        Category::Other => C::Other,
-    }) as i32
+    category.to_pb()
 }
 
+/// The wire value of an organisation kind.
 pub fn org_kind_pb(kind: OrgKind) -> i32 {
-    use pb::OrgKind as K;
-    (match kind {
-        OrgKind::Authority => K::Authority,
-        OrgKind::Agency => K::Agency,
-        OrgKind::Commune => K::Commune,
-        OrgKind::School => K::School,
-        OrgKind::Clinic => K::Clinic,
-        OrgKind::DonorBusiness => K::DonorBusiness,
-        OrgKind::DonorOrganization => K::DonorOrganization,
-        OrgKind::DonorIndividual => K::DonorIndividual,
-    }) as i32
+    kind.to_pb()
 }
 
 fn earmark_pb(earmark: &Earmark) -> pb::Earmark {
