@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
+use aidledger_client::TlsOptions;
 use aidledger_projector::ProjectionStore;
 use aidledger_projector::server::{EXCESS_PERCENT_DEFAULT, Projector, ProjectorConfig};
 use anyhow::Context;
@@ -26,6 +27,19 @@ struct Args {
     /// the projector cites is verified against it.
     #[arg(long, env = "AIDLEDGER_VKEY")]
     vkey: String,
+    /// CA certificate (PEM) of the ledger's TLS certificate; needed for
+    /// an https:// ledger.
+    #[arg(long, env = "AIDLEDGER_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM), for a ledger that requires mutual TLS.
+    #[arg(long, env = "AIDLEDGER_CERT", value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "AIDLEDGER_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// The name expected in the ledger's certificate, if not the URL's host.
+    #[arg(long, value_name = "NAME")]
+    tls_domain: Option<String>,
     /// Where the projection store lives.
     #[arg(
         long,
@@ -82,6 +96,18 @@ async fn main() -> anyhow::Result<()> {
         &args.vkey,
     );
     config.rebuild = args.rebuild;
+    if args.ca.is_some()
+        || args.cert.is_some()
+        || args.tls_key.is_some()
+        || args.tls_domain.is_some()
+    {
+        config.follower.connect.tls = Some(TlsOptions {
+            ca_pem: read_pem(args.ca.as_deref())?,
+            client_cert_pem: read_pem(args.cert.as_deref())?,
+            client_key_pem: read_pem(args.tls_key.as_deref())?,
+            domain: args.tls_domain.clone(),
+        });
+    }
     config.excess_percent = args.excess_percent;
     config.follower.commit_interval = Duration::from_millis(args.commit_interval_ms.max(1));
     config.follower.checkpoint_interval = Duration::from_millis(args.checkpoint_interval_ms.max(1));
@@ -91,6 +117,11 @@ async fn main() -> anyhow::Result<()> {
         .run_until_stopped(stop_signal())
         .await
         .context("running the projector")
+}
+
+fn read_pem(path: Option<&std::path::Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    path.map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
+        .transpose()
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.

@@ -78,3 +78,78 @@ async fn mutual_tls_admits_only_clients_with_a_trusted_certificate() {
     assert!(!plaintext, "a plaintext client was served by a TLS server");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projector_follows_a_ledger_behind_mutual_tls() {
+    let (server_cert, server_key) = self_signed("localhost");
+    let (client_cert, client_key) = self_signed("projector.example");
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(708);
+    let server = TestServer::start_with(dir.path(), generator.authority(), |config| {
+        config.tls = Some(TlsMaterial {
+            cert_pem: server_cert.clone(),
+            key_pem: server_key.clone(),
+            client_ca_pem: Some(client_cert.clone()),
+        });
+    })
+    .await;
+    let mut agency = tls_client(server.port, &server_cert, Some((&client_cert, &client_key)))
+        .await
+        .unwrap();
+    let mut events = generator.setup(&server.vkey);
+    events.extend(generator.events(200));
+    let size = events.len() as u64;
+    let results = agency
+        .append_batch(pb::AppendBatchRequest { events })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert!(results.iter().all(|r| r.code == 0));
+
+    let mut config = aidledger_projector::server::ProjectorConfig::new(
+        dir.path().join("projections.redb"),
+        "127.0.0.1:0".parse().unwrap(),
+        &format!("https://localhost:{}", server.port),
+        &server.vkey,
+    );
+    config.follower.checkpoint_interval = std::time::Duration::from_millis(100);
+    config.follower.connect.tls = Some(aidledger_client::TlsOptions {
+        ca_pem: Some(server_cert.into_bytes()),
+        client_cert_pem: Some(client_cert.into_bytes()),
+        client_key_pem: Some(client_key.into_bytes()),
+        domain: None,
+    });
+    let projector = aidledger_projector::server::Projector::build(config)
+        .await
+        .unwrap();
+    let shared = projector.shared();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(projector.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    // Every entry applied, and the ledger's checkpoint of that size cited.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let cited = shared
+            .model
+            .read()
+            .unwrap()
+            .position
+            .checkpoint
+            .as_ref()
+            .map_or(0, |c| c.size);
+        if cited == size {
+            break;
+        }
+        assert_eq!(shared.status().halted, None);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not caught up over TLS"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    server.stop().await;
+}
