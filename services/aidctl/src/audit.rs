@@ -296,6 +296,19 @@ fn fail_with_report(json_output: bool, error: anyhow::Error) -> anyhow::Error {
 async fn verify(global: &Global, args: &VerifyArgs) -> Result<()> {
     let quorum = quorum(&args.quorum)?;
     let progress = !args.json && !args.no_progress;
+    if let Some(base) = &args.tiles {
+        let (checkpoint, note, elapsed) = verify_tiles(global, base, quorum.as_ref(), progress)
+            .await
+            .map_err(|error| fail_with_report(args.json, error))?;
+        return report(
+            args.json,
+            base,
+            &checkpoint,
+            &note,
+            quorum.as_ref(),
+            elapsed,
+        );
+    }
     let result = match &args.archive {
         Some(path) => verify_archive_file(global, path, quorum.as_ref(), progress).map(|v| {
             let (checkpoint, note, elapsed) = v;
@@ -333,6 +346,96 @@ async fn verify(global: &Global, args: &VerifyArgs) -> Result<()> {
         quorum.as_ref(),
         elapsed,
     )
+}
+
+/// Verifies the log from its public C2SP tlog-tiles: the checkpoint, then
+/// every entry bundle it covers, through the same auditor as the other
+/// sources. Nothing the tile server says is trusted: the entries must
+/// replay and hash to the signed root.
+async fn verify_tiles(
+    global: &Global,
+    base: &str,
+    quorum: Option<&WitnessQuorum>,
+    progress: bool,
+) -> Result<(Checkpoint, String, Duration)> {
+    let vkey = vkey(global)?.to_owned();
+    let http = crate::http::Http::new();
+    let base = base.trim_end_matches('/');
+    let (status, note) = http.get(&format!("{base}/checkpoint")).await?;
+    if status != 200 {
+        bail!("{base}/checkpoint answered HTTP {status}");
+    }
+    let note = String::from_utf8(note.to_vec()).context("the checkpoint is not UTF-8 text")?;
+    let log = LogVerifier::from_vkey(&vkey).context("--vkey")?;
+    let checkpoint = verify_note(&log, &note).map_err(failed)?;
+    if let Some(quorum) = quorum {
+        quorum.check(&note).map_err(failed)?;
+    }
+    let bar = progress_bar(checkpoint.size, progress);
+    let started = Instant::now();
+    let mut auditor = LogAuditor::new(&vkey)
+        .map_err(|e| failed(Failure::of(reason::CHECKPOINT_INVALID, e.to_string())))?;
+    for index in 0..checkpoint.size.div_ceil(TILE_WIDTH) {
+        let width = (checkpoint.size - index * TILE_WIDTH).min(TILE_WIDTH);
+        let url = format!("{base}/{}", entries_tile_path(index, width));
+        let (status, bundle) = http.get(&url).await?;
+        if status != 200 {
+            bail!("{url} answered HTTP {status}");
+        }
+        let entries = split_bundle(&bundle, width).map_err(|detail| {
+            failed(Failure::of(
+                reason::UNDECODABLE_ENTRY,
+                format!("entry bundle {url}: {detail}"),
+            ))
+        })?;
+        auditor.push(entries).map_err(failed)?;
+        bar.inc(width);
+    }
+    auditor.check_checkpoint(&note).map_err(failed)?;
+    bar.finish_and_clear();
+    Ok((checkpoint, note, started.elapsed()))
+}
+
+/// C2SP tlog-tiles: 256 entries per bundle.
+const TILE_WIDTH: u64 = 256;
+
+/// `tile/entries/<N>[.p/<W>]`, N in groups of three digits (`x001/234`).
+fn entries_tile_path(index: u64, width: u64) -> String {
+    let mut groups = vec![format!("{:03}", index % 1000)];
+    let mut rest = index / 1000;
+    while rest > 0 {
+        groups.push(format!("x{:03}", rest % 1000));
+        rest /= 1000;
+    }
+    groups.reverse();
+    let partial = if width == TILE_WIDTH {
+        String::new()
+    } else {
+        format!(".p/{width}")
+    };
+    format!("tile/entries/{}{partial}", groups.join("/"))
+}
+
+/// The entries of a bundle: each a big-endian u16 length and its bytes,
+/// exactly `count` of them.
+fn split_bundle(bundle: &[u8], count: u64) -> Result<Vec<Vec<u8>>, String> {
+    let mut entries = Vec::with_capacity(count as usize);
+    let mut rest = bundle;
+    while !rest.is_empty() {
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            return Err("a length is cut off".into());
+        };
+        let len = usize::from(u16::from_be_bytes(*len));
+        if tail.len() < len {
+            return Err(format!("entry {} is cut off", entries.len()));
+        }
+        entries.push(tail[..len].to_vec());
+        rest = &tail[len..];
+    }
+    if entries.len() as u64 != count {
+        return Err(format!("{} entries where {count} were due", entries.len()));
+    }
+    Ok(entries)
 }
 
 fn verify_archive_file(
@@ -656,47 +759,13 @@ fn append_to_state(path: &Path, entries: &[Vec<u8>], note: &str) -> Result<()> {
     Ok(())
 }
 
-/// Sends the alarm to the webhook: one HTTP/1.1 POST of JSON, plain
-/// `http://` only (a local relay forwards it anywhere), 10 s at most.
+/// Sends the alarm to the webhook: one HTTP POST of JSON, plain `http://`
+/// only (a local relay forwards it anywhere), bounded in time.
 async fn post_webhook(url: &str, body: &serde_json::Value) -> Result<()> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let rest = url
-        .strip_prefix("http://")
-        .with_context(|| format!("webhook {url:?}: only http:// URLs are supported"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(slash) => (&rest[..slash], &rest[slash..]),
-        None => (rest, "/"),
-    };
-    let address = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let body = body.to_string();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: aidctl-audit-monitor\r\n\r\n{body}",
-        body.len()
-    );
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(&address).await?;
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        io::Result::Ok(response)
-    };
-    let response = tokio::time::timeout(Duration::from_secs(10), exchange)
+    crate::http::Http::new()
+        .post_json(url, body)
         .await
-        .with_context(|| format!("webhook {url}: no answer within 10 s"))?
-        .with_context(|| format!("webhook {url}"))?;
-    let status_line = String::from_utf8_lossy(&response);
-    let status = status_line.split_whitespace().nth(1).unwrap_or("");
-    if !status.starts_with('2') {
-        bail!(
-            "webhook {url} answered {:?}",
-            status_line.lines().next().unwrap_or("")
-        );
-    }
-    Ok(())
+        .with_context(|| format!("webhook {url}"))
 }
 
 async fn alarm(
@@ -887,5 +956,44 @@ async fn witness(global: &Global, args: &WitnessArgs) -> Result<()> {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+    }
+}
+
+#[cfg(test)]
+mod tile_tests {
+    use super::*;
+
+    #[test]
+    fn entry_bundle_paths_follow_c2sp() {
+        assert_eq!(entries_tile_path(0, 256), "tile/entries/000");
+        assert_eq!(entries_tile_path(3, 17), "tile/entries/003.p/17");
+        assert_eq!(
+            entries_tile_path(1_234_067, 256),
+            "tile/entries/x001/x234/067"
+        );
+    }
+
+    #[test]
+    fn a_bundle_gives_exactly_its_entries_or_says_what_is_wrong() {
+        let bundle = [&[0u8, 2][..], b"ab", &[0, 0], &[0, 1], b"c"].concat();
+        assert_eq!(
+            split_bundle(&bundle, 3).unwrap(),
+            vec![b"ab".to_vec(), Vec::new(), b"c".to_vec()]
+        );
+        assert!(
+            split_bundle(&bundle, 2)
+                .unwrap_err()
+                .contains("3 entries where 2")
+        );
+        assert!(
+            split_bundle(&bundle[..bundle.len() - 1], 3)
+                .unwrap_err()
+                .contains("cut off")
+        );
+        assert!(
+            split_bundle(&[0], 1)
+                .unwrap_err()
+                .contains("length is cut off")
+        );
     }
 }

@@ -114,6 +114,10 @@ pub struct VerifyArgs {
     /// Verify this archive instead of the ledger (no network).
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// Verify from the log's public C2SP tlog-tiles at this base URL
+    /// (http://host:port, as the feed or a CDN serves them) instead of gRPC.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["archive", "tree_size"])]
+    pub tiles: Option<String>,
     /// Verify the log up to the checkpoint of this size (default: the
     /// latest, or the latest with the quorum's cosignatures).
     #[arg(long, value_name = "N", conflicts_with = "archive")]

@@ -16,6 +16,7 @@ mod audit;
 mod cli;
 mod commands;
 mod event_json;
+mod http;
 mod statement;
 
 use std::process::ExitCode;

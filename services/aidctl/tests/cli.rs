@@ -230,9 +230,14 @@ fn webhook_receiver() -> (String, std::thread::JoinHandle<String>) {
             request.extend_from_slice(&buffer[..n]);
             let text = String::from_utf8_lossy(&request).into_owned();
             if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                // Header names are case-insensitive (hyper sends them in
+                // lowercase).
                 let length: usize = head
                     .lines()
-                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length").then_some(value)
+                    })
                     .unwrap()
                     .trim()
                     .parse()
@@ -275,6 +280,18 @@ async fn audited_ledger(
     let app = Application::build(config).await.unwrap();
     let vkey = app.vkey().to_owned();
     let url = format!("http://127.0.0.1:{}", app.port());
+    // The public tiles of the same log, as the feed serves them.
+    let feed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    std::fs::write(
+        d.join(format!("{data}.tiles-url")),
+        format!("http://{}", feed.local_addr().unwrap()),
+    )
+    .unwrap();
+    tokio::spawn(aidledger_feed::serve(
+        feed,
+        aidledger_feed::tiles_router(app.store()),
+        std::future::pending(),
+    ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -402,6 +419,39 @@ async fn an_auditor_verifies_proves_witnesses_and_monitors_with_aidctl() {
     assert_eq!(json["ok"], true, "{report}");
     let size = json["size"].as_u64().unwrap();
     assert_eq!(size, 5, "genesis, 3 set-up events, 1 receipt: {report}");
+
+    // The same log verifies from its public tiles alone, over plain HTTP;
+    // a tile server that lies about the checkpoint is caught.
+    let tiles = std::fs::read_to_string(d.join("a.tiles-url")).unwrap();
+    let report = ok(run(
+        offline,
+        s(&["audit", "verify", "--json", "--tiles", &tiles]),
+    )
+    .await);
+    let json: serde_json::Value = serde_json::from_str(report.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (json["ok"].as_bool(), json["size"].as_u64()),
+        (Some(true), Some(5)),
+        "{report}"
+    );
+    let wrong_key = field(&keygen(d, "other-ledger", &["--name", ORIGIN]), "vkey:").to_owned();
+    let refused = run(
+        offline,
+        vec![
+            wrong_key,
+            "audit".into(),
+            "verify".into(),
+            "--tiles".into(),
+            tiles.clone(),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(4), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("CHECKPOINT_INVALID"),
+        "{}",
+        text(&refused)
+    );
 
     // A witness cosigns; the ledger records it; a 1-of-1 quorum holds.
     let witness = s(&[
