@@ -156,6 +156,65 @@ fn typed_public_key(public_key: &[u8; PUBLIC_KEY_LEN]) -> Vec<u8> {
     [&[SIGNATURE_TYPE_ED25519][..], &public_key[..]].concat()
 }
 
+/// A parsed C2SP vkey: `<name>+<8 hex key id>+<base64(type || pubkey)>`.
+pub(crate) struct ParsedVkey<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) key_id: u32,
+    pub(crate) key: VerifyingKey,
+}
+
+/// Parses a vkey of `signature_type` (0x01 for logs, 0x04 for witness
+/// cosignatures; `type_name` says which in errors), checking the name, the
+/// key id against the name and key, and that the key is a usable Ed25519
+/// point.
+pub(crate) fn parse_vkey<'a>(
+    vkey: &'a str,
+    signature_type: u8,
+    type_name: &str,
+) -> Result<ParsedVkey<'a>, CheckpointError> {
+    let malformed = |why: &str| CheckpointError::MalformedVkey(why.to_owned());
+    let mut parts = vkey.trim().splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key_base64)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("expected <name>+<key id>+<key>"));
+    };
+    if !is_valid_origin(name) {
+        return Err(CheckpointError::InvalidOrigin(name.to_owned()));
+    }
+    if id_hex.len() != 8 || !id_hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(malformed("the key id is not 8 hex digits"));
+    }
+    let id = u32::from_str_radix(id_hex, 16).map_err(|_| malformed("the key id is not hex"))?;
+    let typed_key = BASE64
+        .decode(key_base64)
+        .map_err(|_| malformed("the key is not base64"))?;
+    let Some((&found_type, public_key)) = typed_key.split_first() else {
+        return Err(malformed("the key is empty"));
+    };
+    if found_type != signature_type {
+        return Err(CheckpointError::MalformedVkey(format!(
+            "signature type 0x{found_type:02x} is not {type_name}"
+        )));
+    }
+    let public_key: [u8; PUBLIC_KEY_LEN] = public_key
+        .try_into()
+        .map_err(|_| malformed("the Ed25519 public key is not 32 bytes"))?;
+    let typed = [&[signature_type][..], &public_key[..]].concat();
+    if id != signed_note::key_id(name, &typed) {
+        return Err(malformed("the key id does not match the name and key"));
+    }
+    let key = VerifyingKey::from_bytes(&public_key)
+        .map_err(|_| malformed("the public key is not an Ed25519 point"))?;
+    if key.is_weak() {
+        return Err(malformed("the public key has small order"));
+    }
+    Ok(ParsedVkey {
+        name,
+        key_id: id,
+        key,
+    })
+}
+
 /// The ledger key: signs checkpoints and nothing else (SPEC §2).
 #[derive(Debug)]
 pub struct LogSigner {
@@ -248,42 +307,8 @@ impl LogVerifier {
     /// saying which part is wrong (including a key id that does not match the
     /// key, and a small-order public key, which can never verify strictly).
     pub fn from_vkey(vkey: &str) -> Result<Self, CheckpointError> {
-        let malformed = |why: &str| CheckpointError::MalformedVkey(why.to_owned());
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(origin), Some(id_hex), Some(key_base64)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("expected <origin>+<key id>+<key>"));
-        };
-        if !is_valid_origin(origin) {
-            return Err(CheckpointError::InvalidOrigin(origin.to_owned()));
-        }
-        if id_hex.len() != 8 || !id_hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            return Err(malformed("the key id is not 8 hex digits"));
-        }
-        let id = u32::from_str_radix(id_hex, 16).map_err(|_| malformed("the key id is not hex"))?;
-        let typed_key = BASE64
-            .decode(key_base64)
-            .map_err(|_| malformed("the key is not base64"))?;
-        let Some((&signature_type, public_key)) = typed_key.split_first() else {
-            return Err(malformed("the key is empty"));
-        };
-        if signature_type != SIGNATURE_TYPE_ED25519 {
-            return Err(CheckpointError::MalformedVkey(format!(
-                "signature type 0x{signature_type:02x} is not Ed25519 (0x01)"
-            )));
-        }
-        let public_key: [u8; PUBLIC_KEY_LEN] = public_key
-            .try_into()
-            .map_err(|_| malformed("the Ed25519 public key is not 32 bytes"))?;
-        if id != key_id(origin, &public_key) {
-            return Err(malformed("the key id does not match the origin and key"));
-        }
-        let key = VerifyingKey::from_bytes(&public_key)
-            .map_err(|_| malformed("the public key is not an Ed25519 point"))?;
-        if key.is_weak() {
-            return Err(malformed("the public key has small order"));
-        }
+        let parsed = parse_vkey(vkey, SIGNATURE_TYPE_ED25519, "Ed25519 (0x01)")?;
+        let (origin, id, key) = (parsed.name, parsed.key_id, parsed.key);
         Ok(Self {
             inner: StrictNoteVerifier {
                 origin: origin.to_owned(),

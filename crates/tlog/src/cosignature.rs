@@ -136,42 +136,12 @@ impl WitnessVerifier {
     /// [`CheckpointError::InvalidOrigin`] or [`CheckpointError::MalformedVkey`]
     /// saying what is wrong, including another signature type than 0x04.
     pub fn from_vkey(vkey: &str) -> Result<Self, CheckpointError> {
-        let malformed = |why: &str| CheckpointError::MalformedVkey(why.to_owned());
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_base64)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("expected <name>+<key id>+<key>"));
-        };
-        if !crate::is_valid_origin(name) {
-            return Err(CheckpointError::InvalidOrigin(name.to_owned()));
-        }
-        if id_hex.len() != 8 || !id_hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            return Err(malformed("the key id is not 8 hex digits"));
-        }
-        let id = u32::from_str_radix(id_hex, 16).map_err(|_| malformed("the key id is not hex"))?;
-        let typed_key = BASE64
-            .decode(key_base64)
-            .map_err(|_| malformed("the key is not base64"))?;
-        let Some((&signature_type, public_key)) = typed_key.split_first() else {
-            return Err(malformed("the key is empty"));
-        };
-        if signature_type != COSIGNATURE_TYPE_ED25519 {
-            return Err(CheckpointError::MalformedVkey(format!(
-                "signature type 0x{signature_type:02x} is not an Ed25519 cosignature (0x04)"
-            )));
-        }
-        let public_key: [u8; PUBLIC_KEY_LEN] = public_key
-            .try_into()
-            .map_err(|_| malformed("the Ed25519 public key is not 32 bytes"))?;
-        if id != key_id(name, &public_key) {
-            return Err(malformed("the key id does not match the name and key"));
-        }
-        let key = VerifyingKey::from_bytes(&public_key)
-            .map_err(|_| malformed("the public key is not an Ed25519 point"))?;
-        if key.is_weak() {
-            return Err(malformed("the public key has small order"));
-        }
+        let parsed = crate::checkpoint::parse_vkey(
+            vkey,
+            COSIGNATURE_TYPE_ED25519,
+            "an Ed25519 cosignature (0x04)",
+        )?;
+        let (name, id, key) = (parsed.name, parsed.key_id, parsed.key);
         Ok(Self {
             name: name.to_owned(),
             key_id: id,
