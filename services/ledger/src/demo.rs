@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aidledger_demo::{DemoConfig, Programme};
@@ -122,7 +123,11 @@ pub async fn run(
     let feed_addr = feed_listener.local_addr()?;
     let feed = tokio::spawn(aidledger_feed::serve(
         feed_listener,
-        aidledger_feed::tiles_router(app.store()),
+        aidledger_feed::router(aidledger_feed::Feed::new(
+            app.store(),
+            Arc::clone(&projections),
+            vkey.clone(),
+        )),
         stopped(),
     ));
     let server = tokio::spawn(app.run_until_stopped(stopped()));
@@ -240,7 +245,11 @@ fn print_guide(
     println!("aidledger demo: a year of the Ninh Thuận children's programme, verifiable.");
     println!("  gRPC        {url}  (aidledger.v1.Ledger, health, reflection)");
     println!("  projections {projections}  (aidledger.v1.Projections, health, reflection)");
-    println!("  feed        http://{feed}/checkpoint  (C2SP tlog-tiles: /checkpoint, /tile/...)");
+    println!("  web         http://{feed}/  (Tiếng Việt; English at /en)");
+    println!(
+        "  feed        http://{feed}/api/v1/openapi.json, /exports/*.csv, /feed.atom, /exports/iati-activities.xml"
+    );
+    println!("  tiles       http://{feed}/checkpoint  (C2SP tlog-tiles: /checkpoint, /tile/...)");
     println!("  origin      {DEMO_ORIGIN}");
     println!("  vkey        {vkey}");
     println!("  data        {}", args.data.display());
@@ -273,5 +282,5 @@ fn print_guide(
         }
     }
     println!();
-    println!("The public web pages of the feed are not part of the demo yet (issue 6).");
+    println!("A donor verifies a gift at http://{feed}/verify (receipt id or bank reference).");
 }

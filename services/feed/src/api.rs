@@ -1,0 +1,354 @@
+//! The JSON API under `/api/v1`, described by `/api/v1/openapi.json`.
+//!
+//! Answers are the same views the pages render, so the API and the pages
+//! never disagree and the privacy rules hold for both. Errors are
+//! `{"error": "..."}` with 400 or 404.
+
+use std::sync::Arc;
+
+use aidledger_projector::queries::QueryError;
+use aidledger_tlog::prove_inclusion;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::tiles::StoreHashes;
+use crate::views;
+use crate::{EXCESS_PERCENT, Feed};
+
+const OPENAPI: &str = include_str!("../openapi.json");
+
+type AppState = Arc<Feed>;
+
+pub fn router(feed: Arc<Feed>) -> Router {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/overview", get(overview))
+        .route("/api/v1/communes", get(communes))
+        .route("/api/v1/communes/{code}", get(commune))
+        .route("/api/v1/donors", get(donors))
+        .route("/api/v1/donors/{org_id}", get(donor))
+        .route("/api/v1/pledges", get(pledges))
+        .route("/api/v1/balances", get(balances))
+        .route("/api/v1/transfers", get(transfers))
+        .route("/api/v1/deliveries", get(deliveries))
+        .route("/api/v1/overlaps", get(overlaps))
+        .route("/api/v1/receipts", get(receipts_by_ref))
+        .route("/api/v1/receipts/{receipt_id}", get(receipt))
+        .route("/api/v1/receipts/{receipt_id}/proof", get(proof))
+        .route("/api/v1/checkpoint", get(checkpoint))
+        .with_state(feed)
+}
+
+/// An API error: a status and a sentence.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body {
+            error: String,
+        }
+        (self.0, Json(Body { error: self.1 })).into_response()
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        match error {
+            QueryError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, m),
+            QueryError::InvalidArgument(m) => ApiError(StatusCode::BAD_REQUEST, m),
+        }
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn overview(State(feed): State<AppState>) -> Json<views::Overview> {
+    Json(feed.overview().as_ref().clone())
+}
+
+#[derive(Debug, Deserialize)]
+struct YearQuery {
+    #[serde(default)]
+    year: u32,
+}
+
+/// A list with the position it reflects.
+#[derive(Serialize)]
+struct Listed<T> {
+    as_of: views::AsOf,
+    items: Vec<T>,
+}
+
+async fn communes(
+    State(feed): State<AppState>,
+    Query(q): Query<YearQuery>,
+) -> ApiResult<Listed<views::CommuneRow>> {
+    let model = feed.model();
+    Ok(Json(Listed {
+        items: views::communes(&model, q.year)?,
+        as_of: views::AsOf::of(&model),
+    }))
+}
+
+async fn commune(
+    State(feed): State<AppState>,
+    Path(code): Path<String>,
+    Query(q): Query<YearQuery>,
+) -> ApiResult<views::CommuneDetail> {
+    Ok(Json(views::commune(&feed.model(), &code, q.year)?))
+}
+
+async fn donors(
+    State(feed): State<AppState>,
+    Query(q): Query<YearQuery>,
+) -> ApiResult<Listed<views::DonorRow>> {
+    let model = feed.model();
+    Ok(Json(Listed {
+        items: views::donors(&model, q.year)?,
+        as_of: views::AsOf::of(&model),
+    }))
+}
+
+async fn donor(
+    State(feed): State<AppState>,
+    Path(org_id): Path<String>,
+) -> ApiResult<views::DonorDetail> {
+    Ok(Json(views::donor(&feed.model(), &org_id)?))
+}
+
+async fn pledges(State(feed): State<AppState>) -> ApiResult<Listed<views::PledgeRow>> {
+    let model = feed.model();
+    Ok(Json(Listed {
+        items: views::pledges(&model, None)?,
+        as_of: views::AsOf::of(&model),
+    }))
+}
+
+async fn balances(State(feed): State<AppState>) -> ApiResult<views::Balances> {
+    Ok(Json(views::balances(&feed.model())?))
+}
+
+async fn transfers(State(feed): State<AppState>) -> ApiResult<Listed<views::TransferRow>> {
+    let model = feed.model();
+    Ok(Json(Listed {
+        items: views::transfers(&model, false)?,
+        as_of: views::AsOf::of(&model),
+    }))
+}
+
+async fn deliveries(State(feed): State<AppState>) -> Json<Listed<views::DeliveryRow>> {
+    let model = feed.model();
+    Json(Listed {
+        items: views::deliveries(&model),
+        as_of: views::AsOf::of(&model),
+    })
+}
+
+async fn overlaps(State(feed): State<AppState>) -> ApiResult<views::Overlaps> {
+    Ok(Json(views::overlaps(&feed.model(), EXCESS_PERCENT)?))
+}
+
+#[derive(Debug, Deserialize)]
+struct RefQuery {
+    #[serde(default)]
+    ref_hash: String,
+}
+
+/// Receipts carrying a bank-reference hash (hashed by the caller: the
+/// reference itself is never sent).
+async fn receipts_by_ref(
+    State(feed): State<AppState>,
+    Query(q): Query<RefQuery>,
+) -> ApiResult<Listed<views::ReceiptRow>> {
+    let hash: [u8; 32] = hex::decode(q.ref_hash.trim())
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "ref_hash must be the SHA-256 of the reference as 64 hex characters".into(),
+            )
+        })?;
+    let model = feed.model();
+    Ok(Json(Listed {
+        items: views::receipts_by_ref(&model, &hash),
+        as_of: views::AsOf::of(&model),
+    }))
+}
+
+async fn receipt(
+    State(feed): State<AppState>,
+    Path(receipt_id): Path<String>,
+) -> ApiResult<views::ReceiptTrace> {
+    Ok(Json(views::trace(&feed.model(), &receipt_id)?))
+}
+
+/// What a browser needs to check, on its own, that a receipt's entry is in
+/// the log the ledger signed.
+#[derive(Debug, Serialize)]
+pub struct ReceiptProof {
+    pub receipt_id: String,
+    pub seq: u64,
+    /// The entry's bytes (SPEC §4 `LedgerEntry`), base64.
+    pub entry: String,
+    /// `SHA-256(0x00 || entry)`, hex.
+    pub leaf_hash: String,
+    /// The size of the checkpoint the proof is against.
+    pub tree_size: u64,
+    /// RFC 9162 inclusion proof, hex hashes.
+    pub inclusion_proof: Vec<String>,
+    /// The whole signed note of the checkpoint, with cosignatures.
+    pub checkpoint: String,
+    /// The ledger's verifier key the note is signed with.
+    pub vkey: String,
+}
+
+async fn proof(
+    State(feed): State<AppState>,
+    Path(receipt_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let seq = feed
+        .model()
+        .receipts
+        .get(receipt_id.as_str())
+        .map(|r| r.seq)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                format!("receipt {receipt_id:?} does not exist"),
+            )
+        })?;
+    let feed2 = Arc::clone(&feed);
+    let proof = tokio::task::spawn_blocking(move || build_proof(&feed2, receipt_id, seq))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    // Valid until the next checkpoint, which the browser would prefer.
+    Ok(([(header::CACHE_CONTROL, "no-cache")], Json(proof)).into_response())
+}
+
+fn build_proof(feed: &Feed, receipt_id: String, seq: u64) -> Result<ReceiptProof, ApiError> {
+    let store = feed.store();
+    let internal = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "building a receipt proof");
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the ledger's store: {e}"),
+        )
+    };
+    // The note (with cosignatures) and its size come from one read, so the
+    // proof is against exactly the note served.
+    let note = crate::tiles::latest_note(store).map_err(|e| internal(&e.to_string()))?;
+    let tree_size = note
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse::<u64>().ok())
+        .ok_or_else(|| internal(&"the latest checkpoint has no tree size"))?;
+    if seq >= tree_size {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "receipt {receipt_id:?} (entry {seq}) is not covered by a signed checkpoint yet; \
+                 try again in a few seconds"
+            ),
+        ));
+    }
+    let entry = store
+        .entries(seq, 1)
+        .map_err(|e| internal(&e))?
+        .pop()
+        .map(|(_, bytes)| bytes)
+        .ok_or_else(|| internal(&format!("entry {seq} is missing")))?;
+    let inclusion =
+        prove_inclusion(seq, tree_size, &StoreHashes(store)).map_err(|e| internal(&e))?;
+    Ok(ReceiptProof {
+        receipt_id,
+        seq,
+        leaf_hash: hex::encode(aidledger_tlog::leaf_hash(&entry).0),
+        entry: base64::engine::general_purpose::STANDARD.encode(&entry),
+        tree_size,
+        inclusion_proof: inclusion.iter().map(|h| hex::encode(h.0)).collect(),
+        checkpoint: note,
+        vkey: feed.vkey().to_owned(),
+    })
+}
+
+/// A checkpoint note, read for display: not verified here (the browser and
+/// the auditor verify).
+#[derive(Debug, Clone, Serialize)]
+pub struct NoteView {
+    pub origin: String,
+    pub size: u64,
+    /// Hex root hash.
+    pub root: String,
+    pub signatures: Vec<SignatureLine>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureLine {
+    pub name: String,
+    /// Hex key id.
+    pub key_id: String,
+    /// Whether the key name and id are the ledger's own.
+    pub is_ledger: bool,
+}
+
+/// Splits a C2SP signed note into its checkpoint lines and signature lines.
+pub fn parse_note(note: &str, vkey: &str) -> NoteView {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (body, signatures) = note.split_once("\n\n").unwrap_or((note, ""));
+    let mut lines = body.lines();
+    let origin = lines.next().unwrap_or_default().to_owned();
+    let size = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    let root = lines
+        .next()
+        .and_then(|l| b64.decode(l).ok())
+        .map(hex::encode)
+        .unwrap_or_default();
+    let mut vkey_parts = vkey.splitn(3, '+');
+    let (ledger_name, ledger_id) = (
+        vkey_parts.next().unwrap_or(""),
+        vkey_parts.next().unwrap_or(""),
+    );
+    let signatures = signatures
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("\u{2014} ")?;
+            let (name, sig) = rest.rsplit_once(' ')?;
+            let bytes = b64.decode(sig).ok()?;
+            let key_id = hex::encode(bytes.get(..4)?);
+            Some(SignatureLine {
+                is_ledger: name == ledger_name && key_id == ledger_id,
+                name: name.to_owned(),
+                key_id,
+            })
+        })
+        .collect();
+    NoteView {
+        origin,
+        size,
+        root,
+        signatures,
+        note: note.to_owned(),
+    }
+}
+
+async fn checkpoint(State(feed): State<AppState>) -> Result<Json<NoteView>, ApiError> {
+    let feed2 = Arc::clone(&feed);
+    let note = tokio::task::spawn_blocking(move || crate::tiles::latest_note(feed2.store()))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(Json(parse_note(&note, feed.vkey())))
+}
