@@ -194,6 +194,17 @@ impl Programme {
         picks
     }
 
+    /// The bank reference of every cash gift of the programme year, with
+    /// whose gift it was: what a privacy check must never find published.
+    /// Complete once the events have been drawn.
+    pub fn all_references(&self) -> Vec<SampleReference> {
+        self.generator
+            .references
+            .iter()
+            .map(|r| r.sample.clone())
+            .collect()
+    }
+
     /// The key `org_id` signs with at the end of the programme year, e.g. to
     /// show the ledger refusing an overspend; `None` for unknown
     /// organisations and donors without keys.

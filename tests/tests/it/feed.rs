@@ -1,0 +1,867 @@
+//! The public feed of the real demo, over real HTTP: pages in both
+//! languages, the privacy sweep, exports, the documents checked by standard
+//! tools (Python), and the pages driven in headless Chromium (Node,
+//! playwright-core).
+//!
+//! One demo (seed 2025, the README's) is started for all the tests here and
+//! serves until the test process ends.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aho_corasick::AhoCorasick;
+use aidledger::demo::{DEMO_ORIGIN, DemoArgs, run};
+use aidledger_demo::{DemoConfig, Programme, SampleReference};
+use aidledger_wire::Message as _;
+use aidledger_wire::pb;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+const SEED: u64 = 2025;
+
+struct Demo {
+    addr: SocketAddr,
+    vkey: String,
+    size: u64,
+    /// Every entry of the log, from the tiles.
+    events: Vec<pb::Event>,
+    references: Vec<SampleReference>,
+    samples: Vec<SampleReference>,
+}
+
+fn demo() -> &'static Demo {
+    // A failed start is kept too: the other tests fail at once instead of
+    // each starting a demo of its own.
+    static DEMO: OnceLock<Result<Demo, String>> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        std::panic::catch_unwind(start_demo).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default()
+        })
+    })
+    .as_ref()
+    .unwrap_or_else(|e| panic!("the demo did not start: {e}"))
+}
+
+fn start_demo() -> Demo {
+    let data = tempfile::tempdir().unwrap().keep();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let args = DemoArgs {
+        data: data.join("demo-data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        projections_listen: "127.0.0.1:0".parse().unwrap(),
+        feed_listen: addr,
+        seed: SEED,
+        extra_events: 0,
+        no_serve: false,
+    };
+    let key_path = args.data.join("ledger-key.pem");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(run(args, std::future::pending()))
+            .expect("the demo runs");
+    });
+    let mut programme = Programme::new(DemoConfig {
+        seed: SEED,
+        origin: DEMO_ORIGIN.into(),
+        log_vkey: String::new(),
+        extra_events: 0,
+    });
+    let size = programme.total_events() as u64;
+    // Drawing the events fills in the programme's references.
+    programme.events().for_each(drop);
+    // Ready once the projection has applied every entry and a checkpoint
+    // covers them all.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(Instant::now() < deadline, "the demo's feed never caught up");
+        if std::net::TcpStream::connect(addr).is_ok() {
+            let (status, _, body) = get(addr, "/api/v1/overview");
+            if status == 200 {
+                let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                if overview["as_of"]["size"] == size && overview["as_of"]["checkpoint_size"] == size
+                {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let key = aidledger::config::load_key_file(&key_path).unwrap();
+    let vkey = aidledger_tlog::LogSigner::new(DEMO_ORIGIN, key)
+        .unwrap()
+        .vkey();
+    Demo {
+        addr,
+        vkey,
+        size,
+        events: events_from_tiles(addr, size),
+        references: programme.all_references(),
+        samples: programme.sample_references(),
+    }
+}
+
+/// An HTTP/1.0 GET over TCP (no chunked bodies), as any client would send.
+fn get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    request(addr, "GET", path)
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    (
+        status,
+        head.to_ascii_lowercase(),
+        response[split + 4..].to_vec(),
+    )
+}
+
+fn get_ok(path: &str) -> Vec<u8> {
+    let (status, _, body) = get(demo().addr, path);
+    assert_eq!(
+        status,
+        200,
+        "GET {path}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    body
+}
+
+fn get_json(path: &str) -> serde_json::Value {
+    serde_json::from_slice(&get_ok(path)).unwrap()
+}
+
+fn get_text(path: &str) -> String {
+    String::from_utf8(get_ok(path)).unwrap()
+}
+
+/// C2SP tlog-tiles tile index: `x001/x234/067`.
+fn tile_index(n: u64) -> String {
+    let digits = format!("{n:03}");
+    let groups: Vec<String> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let last = groups.len() - 1;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            if i < last {
+                format!("x{g:0>3}")
+            } else {
+                format!("{g:0>3}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The whole log, read back from the public entry bundles.
+fn events_from_tiles(addr: SocketAddr, size: u64) -> Vec<pb::Event> {
+    let mut events = Vec::new();
+    for tile in 0..size.div_ceil(256) {
+        let width = (size - tile * 256).min(256);
+        let path = if width == 256 {
+            format!("/tile/entries/{}", tile_index(tile))
+        } else {
+            format!("/tile/entries/{}.p/{width}", tile_index(tile))
+        };
+        let (status, _, bundle) = get(addr, &path);
+        assert_eq!(status, 200, "{path}");
+        let mut at = 0;
+        while at < bundle.len() {
+            let len = usize::from(u16::from_be_bytes([bundle[at], bundle[at + 1]]));
+            let entry = pb::LedgerEntry::decode(&bundle[at + 2..at + 2 + len]).unwrap();
+            let signed = entry.signed_event.unwrap();
+            events.push(pb::Event::decode(signed.event.as_slice()).unwrap());
+            at += 2 + len;
+        }
+    }
+    assert_eq!(events.len() as u64, size);
+    events
+}
+
+fn sample(public_name: bool) -> &'static SampleReference {
+    demo()
+        .samples
+        .iter()
+        .find(|s| s.public_name == public_name)
+        .expect("the demo has a sample of each kind")
+}
+
+fn anonymous_donor_id() -> String {
+    sample(false).donor_org_id.clone()
+}
+
+#[test]
+fn pages_render_in_vietnamese_by_default_and_in_english_under_en() {
+    let vi = get_text("/");
+    assert!(vi.contains(r#"<html lang="vi">"#));
+    assert!(vi.contains("Nguồn lực vì trẻ em vùng khó khăn"));
+    assert!(
+        vi.contains(r#"hreflang="en" href="/en""#),
+        "a link to the English page"
+    );
+    let en = get_text("/en");
+    assert!(en.contains(r#"<html lang="en">"#));
+    assert!(en.contains("Aid for children in the poorest communes"));
+    // Same numbers in both: the Vietnamese and English separators.
+    let overview = get_json("/api/v1/overview");
+    let raised = overview["totals"]["received_vnd"].as_u64().unwrap();
+    let vi_raised = format_grouped(raised, '.');
+    let en_raised = format_grouped(raised, ',');
+    assert!(vi.contains(&format!("{vi_raised} ₫")), "{vi_raised}");
+    assert!(en.contains(&format!("{en_raised} ₫")), "{en_raised}");
+    // Charts are inline SVG with a text alternative; nothing loads from
+    // elsewhere.
+    assert_eq!(
+        vi.matches(r#"<svg class="chart" role="img" aria-label="#)
+            .count(),
+        2
+    );
+    for page in [&vi, &en] {
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "no external resources"
+        );
+    }
+    // Every page of both languages answers; the English ones link English.
+    let communes = get_json("/api/v1/communes");
+    let commune = communes["items"][0]["commune_code"].as_str().unwrap();
+    let receipt = &sample(true).receipt_id;
+    for path in [
+        "/communes".to_owned(),
+        format!("/communes/{commune}"),
+        "/donors".to_owned(),
+        format!("/donors/{}", sample(true).donor_org_id),
+        "/pledges".to_owned(),
+        "/balances".to_owned(),
+        "/overlaps".to_owned(),
+        "/commendations".to_owned(),
+        "/log".to_owned(),
+        "/verify".to_owned(),
+        format!("/receipts/{receipt}"),
+    ] {
+        let vi = get_text(&path);
+        let en = get_text(&format!("/en{path}"));
+        assert!(vi.contains(r#"<html lang="vi">"#), "{path}");
+        assert!(en.contains(r#"<html lang="en">"#), "{path}");
+        // The navigation stays in the reader's language; only the
+        // language switch leads out of it.
+        let nav = |page: &str| {
+            let start = page.find("<nav").unwrap();
+            page[start..start + page[start..].find("</nav>").unwrap()].to_owned()
+        };
+        let (vi_nav, en_nav) = (nav(&vi), nav(&en));
+        assert!(
+            en_nav.contains(r#"href="/en/communes""#),
+            "{path}: {en_nav}"
+        );
+        assert_eq!(
+            en_nav.matches(r#"href="/"#).count(),
+            en_nav.matches(r#"href="/en"#).count(),
+            "{path}: {en_nav}"
+        );
+        assert!(!vi_nav.contains(r#"href="/en"#), "{path}: {vi_nav}");
+        assert!(
+            en.contains(r#"hreflang="vi""#),
+            "{path}: a switch to Vietnamese"
+        );
+    }
+    // Unknown things are a 404 page in the reader's language.
+    let (status, _, body) = get(demo().addr, "/en/communes/00000");
+    assert_eq!(status, 404);
+    assert!(String::from_utf8(body).unwrap().contains("Not found"));
+    let (status, _, body) = get(demo().addr, "/receipts/no-such-receipt");
+    assert_eq!(status, 404);
+    assert!(String::from_utf8(body).unwrap().contains("Không tìm thấy"));
+}
+
+fn format_grouped(n: u64, separator: char) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(separator);
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn the_log_page_shows_the_checkpoint_the_tiles_serve() {
+    let note = get_text("/checkpoint");
+    let verifier = aidledger_tlog::LogVerifier::from_vkey(&demo().vkey).unwrap();
+    let checkpoint = verifier.verify(&note).unwrap();
+    assert_eq!(checkpoint.size, demo().size);
+    let page = get_text("/en/log");
+    let root = hex::encode(checkpoint.root.0);
+    assert!(page.contains(&root), "the root in hex");
+    assert!(page.contains(&demo().vkey), "the vkey to verify with");
+    assert!(page.contains("the ledger&#39;s signature") || page.contains("the ledger's signature"));
+}
+
+#[test]
+fn verify_finds_a_receipt_by_id_or_by_the_hash_of_a_bank_reference() {
+    let addr = demo().addr;
+    let named = sample(true);
+    let (status, head, _) = get(addr, &format!("/verify?receipt={}", named.receipt_id));
+    assert_eq!(status, 303);
+    assert!(
+        head.contains(&format!("location: /receipts/{}", named.receipt_id)),
+        "{head}"
+    );
+    let hash = hex::encode(Sha256::digest(named.reference.as_bytes()));
+    let (status, head, _) = get(addr, &format!("/en/verify?ref_hash={hash}"));
+    assert_eq!(status, 303);
+    assert!(
+        head.contains(&format!("location: /en/receipts/{}", named.receipt_id)),
+        "{head}"
+    );
+    // The API answers the same question.
+    let found = get_json(&format!("/api/v1/receipts?ref_hash={hash}"));
+    assert_eq!(found["items"][0]["receipt_id"], named.receipt_id.as_str());
+    // Unknown and malformed inputs say so, in a page that changes nothing.
+    let (status, _, body) = get(addr, &format!("/en/verify?ref_hash={}", "0".repeat(64)));
+    assert_eq!(status, 404);
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("No receipt carries this transfer reference")
+    );
+    let (status, _, body) = get(addr, "/en/verify?ref_hash=xyz");
+    assert_eq!(status, 404);
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("Not a valid hash")
+    );
+    let (status, _, body) = get(addr, "/api/v1/receipts?ref_hash=xyz");
+    assert_eq!(status, 400);
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("64 hex characters")
+    );
+}
+
+#[test]
+fn the_receipt_page_carries_a_qr_code_and_the_proof_verifies_in_rust_too() {
+    let named = sample(true);
+    let page = get_text(&format!("/receipts/{}", named.receipt_id));
+    assert!(
+        page.contains(r#"<figure class="qr"><svg"#),
+        "an inline SVG QR code"
+    );
+    assert!(page.contains(&format!(r#"data-vkey="{}""#, demo().vkey)));
+    // The browser's inputs, checked here with the reference implementation.
+    let proof = get_json(&format!("/api/v1/receipts/{}/proof", named.receipt_id));
+    let verifier = aidledger_tlog::LogVerifier::from_vkey(&demo().vkey).unwrap();
+    let checkpoint = verifier
+        .verify(proof["checkpoint"].as_str().unwrap())
+        .unwrap();
+    let entry = base64::engine::general_purpose::STANDARD
+        .decode(proof["entry"].as_str().unwrap())
+        .unwrap();
+    let hashes: Vec<aidledger_tlog::Hash> = proof["inclusion_proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            aidledger_tlog::Hash(
+                hex::decode(h.as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let seq = proof["seq"].as_u64().unwrap();
+    aidledger_tlog::verify_inclusion(
+        &aidledger_tlog::leaf_hash(&entry),
+        seq,
+        checkpoint.size,
+        &hashes,
+        &checkpoint.root,
+    )
+    .unwrap();
+    let event = pb::LedgerEntry::decode(entry.as_slice()).unwrap();
+    let event = pb::Event::decode(event.signed_event.unwrap().event.as_slice()).unwrap();
+    match event.body {
+        Some(pb::event::Body::Receipt(r)) => assert_eq!(r.receipt_id, named.receipt_id),
+        other => panic!("entry {seq} is not the receipt: {other:?}"),
+    }
+}
+
+#[test]
+fn csv_exports_carry_a_bom_and_round_trip_vietnamese_text() {
+    for name in ["receipts", "transfers", "deliveries", "communes"] {
+        let (status, head, body) = get(demo().addr, &format!("/exports/{name}.csv"));
+        assert_eq!(status, 200);
+        assert!(
+            head.contains("content-type: text/csv; charset=utf-8"),
+            "{head}"
+        );
+        assert!(head.contains(&format!("filename=\"{name}.csv\"")), "{head}");
+        assert!(
+            body.starts_with("\u{FEFF}".as_bytes()),
+            "{name}.csv starts with a BOM"
+        );
+        let rows = csv::Reader::from_reader(&body[3..]).records().count();
+        assert!(rows > 10, "{name}.csv has {rows} rows");
+    }
+    // The commune names read back from the CSV are the API's, accents and
+    // all.
+    let body = get_ok("/exports/communes.csv");
+    let mut reader = csv::Reader::from_reader(&body[3..]);
+    let from_csv: BTreeSet<String> = reader.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    let from_api: BTreeSet<String> = get_json("/api/v1/communes")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(from_csv, from_api);
+    assert!(
+        from_csv.iter().any(|n| n
+            .chars()
+            .any(|c| "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ".contains(c))),
+        "Vietnamese diacritics survive: {from_csv:?}"
+    );
+    // Receipts: one row per receipt in the log; a hidden donor has no name.
+    let body = get_ok("/exports/receipts.csv");
+    let mut reader = csv::Reader::from_reader(&body[3..]);
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let receipts: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let in_log = demo()
+        .events
+        .iter()
+        .filter(|e| matches!(e.body, Some(pb::event::Body::Receipt(_))))
+        .count();
+    assert_eq!(receipts.len(), in_log);
+    let anonymous = anonymous_donor_id();
+    let row = receipts
+        .iter()
+        .find(|r| r[col("donor_org_id")] == *anonymous)
+        .unwrap();
+    assert_eq!(&row[col("donor_name")], "");
+    assert_eq!(&row[col("donor_anonymous")], "true");
+}
+
+#[test]
+fn the_feed_has_no_write_routes() {
+    for path in [
+        "/",
+        "/en/verify",
+        "/api/v1/communes",
+        "/exports/receipts.csv",
+        "/checkpoint",
+    ] {
+        for method in ["POST", "PUT", "DELETE", "PATCH"] {
+            let (status, _, _) = request(demo().addr, method, path);
+            assert_eq!(status, 405, "{method} {path}");
+        }
+    }
+    let (status, _, _) = request(demo().addr, "POST", "/api/v1/receipts/x/proof");
+    assert_eq!(status, 405);
+}
+
+/// Every public path of the feed for the demo data (both languages, every
+/// commune, donor and receipt page, the API for each, every export), with
+/// whether its body may carry log bytes (the proof API returns the signed
+/// entry itself).
+fn every_public_path() -> Vec<(String, bool)> {
+    let mut paths: Vec<String> = Vec::new();
+    for lang in ["", "/en"] {
+        for page in [
+            "/",
+            "/communes",
+            "/donors",
+            "/pledges",
+            "/balances",
+            "/overlaps",
+            "/commendations",
+            "/log",
+            "/verify",
+        ] {
+            paths.push(if lang.is_empty() {
+                page.to_owned()
+            } else if page == "/" {
+                "/en".to_owned()
+            } else {
+                format!("{lang}{page}")
+            });
+        }
+    }
+    for api in [
+        "overview",
+        "communes",
+        "donors",
+        "pledges",
+        "balances",
+        "transfers",
+        "deliveries",
+        "overlaps",
+        "checkpoint",
+    ] {
+        paths.push(format!("/api/v1/{api}"));
+    }
+    for export in [
+        "/exports/receipts.csv",
+        "/exports/transfers.csv",
+        "/exports/deliveries.csv",
+        "/exports/communes.csv",
+        "/exports/iati-activities.xml",
+        "/feed.atom",
+    ] {
+        paths.push(export.to_owned());
+    }
+    for commune in get_json("/api/v1/communes")["items"].as_array().unwrap() {
+        let code = commune["commune_code"].as_str().unwrap();
+        paths.extend([
+            format!("/communes/{code}"),
+            format!("/en/communes/{code}"),
+            format!("/api/v1/communes/{code}"),
+        ]);
+    }
+    let donors: BTreeSet<String> = demo()
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(pb::event::Body::RegisterOrg(o))
+                if o.kind >= pb::OrgKind::DonorBusiness as i32 =>
+            {
+                Some(o.org_id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    for donor in &donors {
+        paths.extend([
+            format!("/donors/{donor}"),
+            format!("/en/donors/{donor}"),
+            format!("/api/v1/donors/{donor}"),
+        ]);
+    }
+    let mut with_log_bytes = Vec::new();
+    for event in &demo().events {
+        if let Some(pb::event::Body::Receipt(r)) = &event.body {
+            paths.extend([
+                format!("/receipts/{}", r.receipt_id),
+                format!("/api/v1/receipts/{}", r.receipt_id),
+            ]);
+            with_log_bytes.push(format!("/api/v1/receipts/{}/proof", r.receipt_id));
+        }
+    }
+    paths
+        .into_iter()
+        .map(|p| (p, false))
+        .chain(with_log_bytes.into_iter().map(|p| (p, true)))
+        .collect()
+}
+
+#[test]
+fn nothing_published_names_a_hidden_donor_or_shows_a_reference_or_a_token() {
+    let demo = demo();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // From the log itself: who asked not to be named, the tokens and
+    // hashes that must not be displayed.
+    let mut hidden_names = BTreeSet::new();
+    let mut public_names = Vec::new();
+    let mut opaque: BTreeSet<String> = BTreeSet::new();
+    for event in &demo.events {
+        match &event.body {
+            Some(pb::event::Body::RegisterOrg(o)) if !o.public_name => {
+                hidden_names.insert(o.name.clone());
+            }
+            Some(pb::event::Body::RegisterOrg(o)) => public_names.push(o.name.clone()),
+            Some(pb::event::Body::Delivery(d)) => {
+                for token in d.beneficiary_tokens.iter().chain(&d.evidence_hashes) {
+                    opaque.insert(hex::encode(token));
+                    opaque.insert(hex::encode_upper(token));
+                    opaque.insert(b64.encode(token));
+                }
+            }
+            Some(pb::event::Body::Receipt(r)) if !r.external_ref_hash.is_empty() => {
+                opaque.insert(hex::encode(&r.external_ref_hash));
+                opaque.insert(b64.encode(&r.external_ref_hash));
+            }
+            _ => {}
+        }
+    }
+    // A hidden name that is also (part of) someone else's public name
+    // cannot be told apart; the generator's names rarely collide.
+    let hidden: Vec<&String> = hidden_names
+        .iter()
+        .filter(|h| !public_names.iter().any(|p| p.contains(h.as_str())))
+        .collect();
+    assert!(
+        hidden.len() > 20,
+        "the demo has anonymous donors: {}",
+        hidden.len()
+    );
+    assert!(
+        opaque.len() > 1000,
+        "tokens and hashes to look for: {}",
+        opaque.len()
+    );
+    let references: Vec<&str> = demo
+        .references
+        .iter()
+        .map(|r| r.reference.as_str())
+        .collect();
+    assert!(references.len() > 100);
+
+    let paths = every_public_path();
+    assert!(paths.len() > 1500, "{} paths swept", paths.len());
+    // One pass over each body for every secret at once.
+    let names = AhoCorasick::new(&hidden).unwrap();
+    let references = AhoCorasick::new(&references).unwrap();
+    let opaque = AhoCorasick::new(&opaque).unwrap();
+    let mut swept_bytes = 0usize;
+    let mut anonymous_seen = 0usize;
+    for (path, carries_log_bytes) in &paths {
+        let (status, _, body) = get(demo.addr, path);
+        assert_eq!(status, 200, "GET {path}");
+        let body = String::from_utf8(body).unwrap();
+        swept_bytes += body.len();
+        if let Some(found) = names.find(&body) {
+            panic!("{path} names a hidden donor: {:?}", &body[found.range()]);
+        }
+        if let Some(found) = references.find(&body) {
+            panic!("{path} shows a bank reference: {:?}", &body[found.range()]);
+        }
+        // The proof API carries the signed entry, which holds the
+        // reference hash; it is base64 of the whole entry, not a display.
+        if !carries_log_bytes && let Some(found) = opaque.find(&body) {
+            panic!("{path} shows a token or hash: {:?}", &body[found.range()]);
+        }
+        if body.contains("Nhà hảo tâm ẩn danh") || body.contains("Anonymous donor") {
+            anonymous_seen += 1;
+        }
+    }
+    assert!(
+        anonymous_seen > 100,
+        "anonymous donors are shown as such ({anonymous_seen} pages)"
+    );
+    assert!(swept_bytes > 5_000_000, "{swept_bytes} bytes swept");
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn artifacts() -> PathBuf {
+    let dir = workspace().join("target/test-artifacts/browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn standard_tools_accept_the_openapi_document_the_api_the_atom_feed_and_the_iati_export() {
+    let demo = demo();
+    let named = sample(true);
+    let commune = get_json("/api/v1/communes")["items"][0]["commune_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let output = Command::new("python3")
+        .arg(workspace().join("tests/feed/validate.py"))
+        .arg(format!("http://{}", demo.addr))
+        .arg(workspace().join("tests/feed/iati-2.03"))
+        .args([&commune, &named.donor_org_id, &named.receipt_id])
+        .arg(hex::encode(Sha256::digest(named.reference.as_bytes())))
+        .output()
+        .expect(
+            "python3 runs (CI installs feedparser, openapi-spec-validator, jsonschema, xmlschema)",
+        );
+    assert!(
+        output.status.success(),
+        "validate.py failed (are its packages installed? see .ci/run):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["openapi_valid"], true, "{}", report["openapi_error"]);
+    let api = report["api"].as_object().unwrap();
+    assert!(
+        api.len() >= 15,
+        "every documented operation was called: {api:?}"
+    );
+    for (path, outcome) in api {
+        assert_eq!(outcome["valid"], true, "{path}: {outcome}");
+    }
+    let atom = &report["atom"];
+    assert_eq!(atom["bozo"], false, "{}", atom["bozo_exception"]);
+    assert_eq!(atom["version"], "atom10");
+    assert_eq!(atom["entries"], 50);
+    assert_eq!(atom["entries_with_links"], 50);
+    assert_eq!(atom["ids_unique"], true);
+    let iati = &report["iati"];
+    assert_eq!(iati["valid"], true, "{}", iati["errors"]);
+    assert_eq!(iati["version"], "2.03");
+    for code in ["1", "3", "4", "13"] {
+        assert!(
+            iati["transaction_types"][code].as_u64().unwrap() > 0,
+            "type {code}: {iati}"
+        );
+    }
+    assert_eq!(iati["sector_percentages"], 100.0);
+    let sectors: HashSet<&str> = iati["sectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    for dac in ["11250", "12220", "11220"] {
+        assert!(sectors.contains(dac), "DAC sector {dac} in {sectors:?}");
+    }
+}
+
+#[test]
+fn headless_chromium_verifies_a_real_receipt_and_refuses_tampered_proofs() {
+    let demo = demo();
+    let browser_dir = workspace().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci` in tests/browser (.ci/run does)"
+    );
+    let anonymous = sample(false);
+    let output = Command::new("node")
+        .arg(browser_dir.join("feed.mjs"))
+        .arg(format!("http://{}", demo.addr))
+        .arg(&anonymous.receipt_id)
+        .arg(&anonymous.reference)
+        .arg(artifacts())
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "the browser run failed (is Debian's chromium installed? see .ci/run):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The pages, in both languages, fit a phone's width.
+    assert_eq!(report["overviewVi"]["lang"], "vi");
+    assert_eq!(
+        report["overviewVi"]["h1"],
+        "Nguồn lực vì trẻ em vùng khó khăn"
+    );
+    assert_eq!(report["overviewEn"]["lang"], "en");
+    assert_eq!(
+        report["overviewEn"]["h1"],
+        "Aid for children in the poorest communes"
+    );
+    assert_eq!(report["overviewEn"]["nav"][0], "Overview");
+    for page in ["overviewVi", "overviewEn", "commune"] {
+        assert_eq!(
+            report[page]["scrollWidth"], report[page]["clientWidth"],
+            "{page} scrolls sideways on a phone"
+        );
+    }
+    assert!(report["overviewVi"]["svgCharts"].as_u64().unwrap() >= 2);
+    // The real proof verifies, every step of it.
+    for run in ["valid", "validEn"] {
+        let outcome = &report[run];
+        assert_eq!(outcome["verified"], "ok", "{run}: {outcome}");
+        let steps = outcome["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 7, "{outcome}");
+        assert!(steps.iter().all(|s| s["ok"] == true), "{outcome}");
+        assert_eq!(outcome["qr"], 1);
+    }
+    assert!(
+        report["validEn"]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("VALID")
+    );
+    // Each tampering is refused, at the step that catches it.
+    for (run, failing_step) in [
+        ("proofHash", "Merkle"),
+        ("entry", "Merkle"),
+        ("checkpointRoot", "Ed25519"),
+    ] {
+        let outcome = &report["tampered"][run];
+        assert_eq!(outcome["verified"], "fail", "{run}: {outcome}");
+        let last = outcome["steps"].as_array().unwrap().last().unwrap();
+        assert_eq!(last["ok"], false, "{run}: {outcome}");
+        assert!(
+            last["text"].as_str().unwrap().contains(failing_step),
+            "{run}: {outcome}"
+        );
+    }
+    // By bank reference: the browser hashed it; no request carried it.
+    let by_reference = &report["byReference"];
+    assert!(
+        by_reference["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/en/receipts/{}", anonymous.receipt_id)),
+        "{by_reference}"
+    );
+    let hash = hex::encode(Sha256::digest(anonymous.reference.as_bytes()));
+    let requests: Vec<&str> = report["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        requests.iter().any(|r| r.contains(&hash)),
+        "the hash was sent"
+    );
+    for url in &requests {
+        assert!(
+            !url.contains(&anonymous.reference),
+            "{url} carries the reference"
+        );
+        assert!(
+            url.starts_with(&format!("http://{}/", demo.addr)),
+            "{url}: nothing loads from elsewhere"
+        );
+    }
+    assert_eq!(report["consoleErrors"], serde_json::json!([]));
+    for shot in [
+        "overview-vi",
+        "overview-en",
+        "verify-valid-vi",
+        "verify-tampered-proof",
+    ] {
+        let path = artifacts().join(format!("{shot}.png"));
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 10_000),
+            "{path:?}"
+        );
+    }
+}
