@@ -7,6 +7,7 @@
 import { chromium } from "playwright-core";
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 
 const [base, receiptId, bankReference, artifacts] = process.argv.slice(2);
@@ -72,6 +73,7 @@ await page.goto(base + "/en/communes");
 await page.locator("main table a").first().click();
 await page.waitForLoadState("load");
 report.commune = await pageFacts();
+report.commune.code = new URL(page.url()).pathname.split("/").pop();
 await shot("commune-en");
 
 async function verifyOnPage(url, name) {
@@ -142,6 +144,35 @@ report.byReference = {
   h1: (await pageFacts()).h1,
 };
 await shot("verify-by-reference-en");
+
+// Accessibility: axe-core's WCAG 2.1 A/AA rules on the main pages, in a
+// context that lets the checker's script past the pages' CSP.
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+const audit = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+const auditPage = await audit.newPage();
+report.accessibility = {};
+for (const path of ["/", "/en/communes", "/communes/" + report.commune.code, "/en/donors", "/verify", "/en/log", "/receipts/" + encodeURIComponent(receiptId)]) {
+  await auditPage.goto(base + path);
+  if (path.startsWith("/receipts/")) {
+    await auditPage.locator("#verify-button").click();
+    await auditPage.waitForSelector("#verify[data-verified]", { timeout: 20000 });
+  }
+  await auditPage.addScriptTag({ path: axePath });
+  const results = await auditPage.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  );
+  report.accessibility[path] = {
+    passes: results.passes.length,
+    violations: results.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      nodes: v.nodes.length,
+      example: v.nodes[0]?.html.slice(0, 200),
+    })),
+  };
+}
+await audit.close();
 
 await browser.close();
 console.log(JSON.stringify(report));

@@ -1,7 +1,7 @@
 //! The public feed of the real demo, over real HTTP: pages in both
 //! languages, the privacy sweep, exports, the documents checked by standard
 //! tools (Python), and the pages driven in headless Chromium (Node,
-//! playwright-core).
+//! playwright-core), with axe-core's accessibility rules.
 //!
 //! One demo (seed 2025, the README's) is started for all the tests here and
 //! serves until the test process ends.
@@ -852,6 +852,20 @@ fn headless_chromium_verifies_a_real_receipt_and_refuses_tampered_proofs() {
         );
     }
     assert_eq!(report["consoleErrors"], serde_json::json!([]));
+    // axe-core's WCAG 2.1 A and AA rules find nothing on the main pages.
+    let audited = report["accessibility"].as_object().unwrap();
+    assert!(audited.len() >= 7, "{audited:?}");
+    for (path, result) in audited {
+        assert_eq!(
+            result["violations"],
+            serde_json::json!([]),
+            "{path}: {result}"
+        );
+        assert!(
+            result["passes"].as_u64().unwrap() > 10,
+            "{path}: axe ran its rules: {result}"
+        );
+    }
     for shot in [
         "overview-vi",
         "overview-en",
