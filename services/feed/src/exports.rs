@@ -47,11 +47,24 @@ fn failure(error: impl std::fmt::Display) -> Response {
 
 /// A CSV file: UTF-8 with a byte-order mark, which Excel needs to read
 /// Vietnamese as UTF-8 rather than the system code page.
+/// A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
+/// tab, CR at its start) is prefixed with `'`: names and units are agency
+/// text, and these files are meant for Excel.
+fn spreadsheet_safe(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 fn csv_response(name: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> Response {
     let mut writer = csv::Writer::from_writer(Vec::from("\u{FEFF}".as_bytes()));
     let written = std::iter::once(header_row.iter().map(|s| (*s).to_owned()).collect())
         .chain(rows)
-        .try_for_each(|row: Vec<String>| writer.write_record(&row));
+        .try_for_each(|row: Vec<String>| {
+            writer.write_record(row.into_iter().map(spreadsheet_safe))
+        });
     let body = match written
         .map_err(|e| e.to_string())
         .and_then(|()| writer.into_inner().map_err(|e| e.to_string()))
@@ -307,8 +320,8 @@ fn xml_response(content_type: &'static str, body: String) -> Response {
 
 // ------------------------------------------------------------------- Atom
 
-/// One line about an event, for the feed, in Vietnamese and English (the
-/// feed is read by machines and people of both).
+/// A title and one line about an event, for the feed (in English: the
+/// pages are where Vietnamese readers go).
 fn describe(model: &Model, event: &pb::Event) -> (String, String) {
     use pb::event::Body;
     let name = |org_id: &str| {
@@ -513,12 +526,16 @@ pub fn dac_sector(category: Category) -> u32 {
 async fn iati(State(feed): State<AppState>) -> Response {
     let feed2 = Arc::clone(&feed);
     let rendered = tokio::task::spawn_blocking(move || {
-        let model = feed2.model();
-        let pledge_dates = recorded_dates(
-            feed2.store(),
-            model.pledges.values_any_order().map(|p| p.seq),
-        )?;
-        render_iati(&model, &pledge_dates)
+        // The store reads happen outside the model's lock, which the
+        // projector needs to write.
+        let seqs: Vec<u64> = feed2
+            .model()
+            .pledges
+            .values_any_order()
+            .map(|p| p.seq)
+            .collect();
+        let pledge_dates = recorded_dates(feed2.store(), seqs.into_iter())?;
+        render_iati(&feed2.model(), &pledge_dates)
     })
     .await;
     match rendered {
@@ -637,7 +654,7 @@ pub fn render_iati(
         if org.kind == aidledger_ledger::OrgKind::Agency {
             writeln!(
                 out,
-                r#"  <participating-org role="4" type="10" activity-id="{}">"#,
+                r#"  <participating-org role="4" type="10" ref="XI-AIDLEDGER-{}">"#,
                 xml(id)
             )?;
             writeln!(out, "   <narrative>{}</narrative>", xml(&org.name))?;
@@ -689,6 +706,8 @@ pub fn render_iati(
         if p.status == "cancelled" {
             continue;
         }
+        // A pledge applied after the dates were read waits for the next
+        // export.
         let Some(date) = pledge_dates.get(&p.seq) else {
             continue;
         };
@@ -784,6 +803,18 @@ mod tests {
             xml(r#"<a href="x">&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_quoted() {
+        assert_eq!(
+            spreadsheet_safe("=HYPERLINK(\"x\")".into()),
+            "'=HYPERLINK(\"x\")"
+        );
+        assert_eq!(spreadsheet_safe("@SUM(A1)".into()), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("-1+2".into()), "'-1+2");
+        assert_eq!(spreadsheet_safe("Xã Phước Hòa".into()), "Xã Phước Hòa");
+        assert_eq!(spreadsheet_safe("12345".into()), "12345");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct Feed {
     store: Arc<dyn LogStore>,
     projections: Arc<Shared>,
     vkey: String,
+    public_url: Option<String>,
     overview: Mutex<Option<Arc<views::Overview>>>,
 }
 
@@ -57,13 +58,25 @@ impl std::fmt::Debug for Feed {
 impl Feed {
     /// A feed over the ledger's `store` and the projector's model, publishing
     /// `vkey` (the ledger's checkpoint key, C2SP vkey form) for verifiers.
-    pub fn new(store: Arc<dyn LogStore>, projections: Arc<Shared>, vkey: String) -> Arc<Self> {
+    /// `public_url` (`https://host`, no trailing slash) is the address
+    /// printed in QR codes; without it, the address the reader asked for.
+    pub fn new(
+        store: Arc<dyn LogStore>,
+        projections: Arc<Shared>,
+        vkey: String,
+        public_url: Option<String>,
+    ) -> Arc<Self> {
         Arc::new(Feed {
             store,
             projections,
             vkey,
+            public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
             overview: Mutex::new(None),
         })
+    }
+
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.as_deref()
     }
 
     pub fn vkey(&self) -> &str {
@@ -152,6 +165,9 @@ pub async fn serve(
 }
 
 #[cfg(test)]
+mod privacy_tests;
+
+#[cfg(test)]
 mod overview_tests {
     use aidledger_projector::model::VerifiedCheckpoint;
     use aidledger_store::MemStore;
@@ -165,6 +181,7 @@ mod overview_tests {
             Arc::new(MemStore::new()),
             Arc::clone(&shared),
             String::new(),
+            None,
         );
         assert_eq!(feed.overview().as_of.checkpoint_size, None);
         shared.model.write().unwrap().position.checkpoint = Some(VerifiedCheckpoint {

@@ -258,7 +258,8 @@ fn bar_chart(label: &str, series: &[(&str, &str)], rows: &[(String, Vec<u64>)]) 
                 @let top = i as u64 * group;
                 text x="0" y=(top + 12) class="chart-label" { (name) }
                 @for (j, value) in values.iter().enumerate() {
-                    @let width = (value * 380 / max).max(1);
+                    // u128: values are saturated u64 sums of đồng.
+                    @let width = (u128::from(*value) * 380 / u128::from(max)).max(1);
                     rect x=(LABEL) y=(top + 16 + j as u64 * ROW) width=(width) height=(ROW - 3)
                         class=(series[j].1) {}
                 }
@@ -659,7 +660,7 @@ async fn donor(
                 }
                 @if !s.commendations.is_empty() {
                     h2 { (lang.t("Khen thưởng", "Commendations")) }
-                    ul { @for c in &s.commendations { li { (c.year) ": " (c.reason) " (" (c.decision_ref) ")" } } }
+                    ul { @for c in &s.commendations { li { (c.year) @if !c.reason.is_empty() { ": " (c.reason) " (" (c.decision_ref) ")" } } } }
                 }
             }
             h2 { (lang.t("Các khoản góp", "Gifts")) }
@@ -934,8 +935,11 @@ async fn commendations(
                 @for r in rows.iter().filter(|r| !r.commendations.is_empty()) {
                     @for c in &r.commendations {
                         li {
-                            strong { (anonymous_donor_link(lang, &r.donor)) } " · " (c.year) br;
-                            (c.reason) " (" (lang.t("Quyết định ", "Decision ")) (c.decision_ref) ")"
+                            strong { (anonymous_donor_link(lang, &r.donor)) } " · " (c.year)
+                            @if !c.reason.is_empty() {
+                                br;
+                                (c.reason) " (" (lang.t("Quyết định ", "Decision ")) (c.decision_ref) ")"
+                            }
                         }
                     }
                 }
@@ -1068,7 +1072,11 @@ async fn verify(
                 h2 { (lang.t("Các biên nhận mang mã giao dịch này", "Receipts carrying this reference")) }
                 (receipts_table(lang, &matches))
             }
-            form #verify-form method="get" action=(lang.href("/verify")) {
+            form #verify-form method="get" action=(lang.href("/verify"))
+                data-no-crypto=(lang.t(
+                    "Trình duyệt không băm được mã giao dịch trên trang này (cần https). Hãy tìm bằng mã biên nhận.",
+                    "This browser cannot hash the reference on this page (https is needed). Look up the receipt id instead."
+                )) {
                 p {
                     label for="receipt" { (lang.t("Mã biên nhận", "Receipt id")) }
                     input #receipt name="receipt" type="text" autocomplete="off" spellcheck="false";
@@ -1118,11 +1126,17 @@ async fn receipt(
     let trace = views::trace(&feed.model(), &receipt_id).map_err(|e| query_error(lang, e))?;
     let r = &trace.receipt;
     let here = format!("/receipts/{}", url_segment(&receipt_id));
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let url = format!("http://{host}{}", lang.href(&here));
+    let base = match feed.public_url() {
+        Some(base) => base.to_owned(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    let url = format!("{base}{}", lang.href(&here));
     let qr = qrcode::QrCode::new(url.as_bytes())
         .map(|code| {
             code.render::<qrcode::render::svg::Color<'_>>()
@@ -1206,6 +1220,10 @@ async fn receipt(
                     "Your browser checks for itself that this receipt is in the ledger, and that the ledger is signed by the key published below, without trusting this website."
                 )) }
                 p { (lang.t("Khoá xác minh của sổ cái: ", "The ledger's verifier key: ")) code.hash { (feed.vkey()) } }
+                p.note { (lang.t(
+                    "Hãy so khoá này với khoá do Ủy ban nhân dân tỉnh công bố chính thức (trên cổng thông tin, công báo): nếu khác, đừng tin kết quả.",
+                    "Compare this key with the one the provincial People's Committee publishes officially (its portal, the gazette): if they differ, do not trust the result."
+                )) }
                 noscript { p.error { (lang.t("Cần bật JavaScript để kiểm chứng.", "JavaScript is needed to verify.")) } }
                 button #verify-button type="button" { (lang.t("Kiểm chứng", "Verify")) }
                 ol #verify-steps aria-live="polite" {}

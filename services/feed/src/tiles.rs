@@ -150,7 +150,13 @@ fn read_tile(store: &dyn LogStore, tile: Tile) -> Result<Vec<u8>, Refusal> {
     // checkpoint's tree has complete.
     let level_bits = u32::from(tile.level()) * u32::from(TILE_HEIGHT);
     let available = size.checked_shr(level_bits).unwrap_or(0);
-    let first = tile.level_index() << TILE_HEIGHT;
+    // An index of 2^56 or more names a tile no tree can have; shifting it
+    // would wrap around to tile 0.
+    let Some(first) = tile.level_index().checked_mul(1 << TILE_HEIGHT) else {
+        return Err(Refusal::NotYet(format!(
+            "no tree of size {size} has this tile"
+        )));
+    };
     let end = first.saturating_add(u64::from(tile.width()));
     if end > available {
         return Err(Refusal::NotYet(format!(

@@ -662,9 +662,18 @@ pub fn donors(model: &Model, year: u32) -> Result<Vec<DonorRow>, QueryError> {
             },
         )?;
         rows.extend(page.rows.iter().map(|r| {
+            let donor = OrgRef::of(model, &r.org_id);
+            // A commendation's reason and decision name the person: for a
+            // donor who asked not to be named, only the year is published.
+            let hide = |text: &str| {
+                if donor.anonymous {
+                    String::new()
+                } else {
+                    text.to_owned()
+                }
+            };
             DonorRow {
                 rank: r.rank,
-                donor: OrgRef::of(model, &r.org_id),
                 cash_vnd: r.cash_vnd,
                 in_kind_vnd: r.in_kind_value_vnd,
                 total_vnd: r.total_value_vnd,
@@ -676,14 +685,15 @@ pub fn donors(model: &Model, year: u32) -> Result<Vec<DonorRow>, QueryError> {
                     .iter()
                     .map(|c| Commendation {
                         year: c.year,
-                        decision_ref: c.decision_ref.clone(),
-                        reason: c.reason.clone(),
+                        decision_ref: hide(&c.decision_ref),
+                        reason: hide(&c.reason),
                         seq: model
                             .commendations
                             .get(c.event_id.as_str())
                             .map_or(0, |c| c.seq),
                     })
                     .collect(),
+                donor,
             }
         }));
         if page.next_page_token.is_empty() {

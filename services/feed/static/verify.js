@@ -145,7 +145,9 @@
     return fields;
   }
 
-  const one = (fields, n) => (fields.get(n) || [])[0];
+  // The last occurrence, as protobuf decoders (the ledger's too) read a
+  // repeated singular field.
+  const one = (fields, n) => (fields.get(n) || []).at(-1);
 
   // C2SP vkey: <name>+<hex key id>+<base64(0x01 || public key)>.
   async function parseVkey(vkey) {
@@ -170,7 +172,12 @@
       if (!line.startsWith("\u2014 ")) continue;
       const space = line.lastIndexOf(" ");
       const name = line.slice(2, space);
-      const sig = b64(line.slice(space + 1));
+      let sig;
+      try {
+        sig = b64(line.slice(space + 1));
+      } catch (e) {
+        continue; // not a signature this page can read: another key's
+      }
       if (name === key.name && sig.length === 68 && equal(sig.slice(0, 4), key.keyId)) {
         return { text, signature: sig.slice(4) };
       }
@@ -222,6 +229,7 @@
       } catch (e) {
         result.className = "fail";
         result.textContent = t.unsupported;
+        section.dataset.verified = "unsupported";
         return;
       }
       const note = await attempt(t.sig, async () => {
@@ -231,6 +239,7 @@
         return ok ? signed : false;
       });
       const lines = note.text.split("\n");
+      if (!/^(0|[1-9][0-9]*)$/.test(lines[1])) step(t.size, false, "size " + lines[1]);
       const size = Number(lines[1]);
       const root = b64(lines[2]);
       await attempt(t.size, () => (seq < size && size === proof.tree_size ? String(size) : false));
@@ -246,8 +255,10 @@
         if ((one(ledgerEntry, 1) || 0) !== seq) return false;
         const signed = protoFields(one(ledgerEntry, 4));
         const event = protoFields(one(signed, 1));
+        // The event's body is a oneof (fields 10 to 26): exactly one.
+        const bodies = Array.from(event.keys()).filter((n) => n >= 10 && n <= 26);
+        if (bodies.length !== 1 || bodies[0] !== 20 || event.get(20).length !== 1) return false;
         const receipt = one(event, 20);
-        if (!receipt) return false;
         const id = new TextDecoder().decode(one(protoFields(receipt), 1));
         return id === receiptId ? id : false;
       });
@@ -275,7 +286,15 @@
         const reference = bankRef.value.trim();
         if (reference === "") return;
         event.preventDefault();
-        refHash.value = hex(await sha256(enc.encode(reference)));
+        try {
+          refHash.value = hex(await sha256(enc.encode(reference)));
+        } catch (e) {
+          // WebCrypto exists only on https:// (and localhost) pages.
+          const help = document.getElementById("bank-ref-help");
+          help.hidden = false;
+          help.textContent = form.dataset.noCrypto || e.message;
+          return;
+        }
         bankRef.value = "";
         form.submit();
       });

@@ -209,6 +209,11 @@ fn nothing_beyond_the_checkpoint_and_no_malformed_paths() {
     assert_eq!(http.get("/tile/entries/001.p/45").0, StatusCode::NOT_FOUND);
     assert_eq!(http.get("/tile/0/001").0, StatusCode::NOT_FOUND);
     assert_eq!(http.get("/tile/1/000.p/2").0, StatusCode::NOT_FOUND);
+    // 2^56: times 256 wraps to 0, and must not be served as tile 0.
+    assert_eq!(
+        http.get("/tile/0/x072/x057/x594/x037/x927/936").0,
+        StatusCode::NOT_FOUND
+    );
     for bad in [
         "/tile/0/1",
         "/tile/0/000.p/0",
