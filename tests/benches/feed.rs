@@ -153,6 +153,7 @@ async fn bench() {
         listen: "127.0.0.1:0".parse().unwrap(),
         projections_listen: "127.0.0.1:0".parse().unwrap(),
         feed_listen: addr,
+        feed_public_url: None,
         seed: 2025,
         extra_events: 0,
         no_serve: false,

@@ -2,7 +2,7 @@
 // it saw as one JSON report on stdout; the Rust test (tests/tests/it/feed.rs)
 // asserts on it. Screenshots go to the artifacts folder.
 //
-// usage: node feed.mjs <base-url> <receipt-id> <bank-reference> <artifacts-dir>
+// usage: node feed.mjs <base-url> <receipt-id> <bank-reference> <artifacts-dir> <other-receipt-id>
 
 import { chromium } from "playwright-core";
 import { createHash } from "node:crypto";
@@ -10,9 +10,9 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const [base, receiptId, bankReference, artifacts] = process.argv.slice(2);
-if (!artifacts) {
-  console.error("usage: node feed.mjs <base-url> <receipt-id> <bank-reference> <artifacts-dir>");
+const [base, receiptId, bankReference, artifacts, otherReceiptId] = process.argv.slice(2);
+if (!otherReceiptId) {
+  console.error("usage: node feed.mjs <base-url> <receipt-id> <bank-reference> <artifacts-dir> <other-receipt-id>");
   process.exit(2);
 }
 mkdirSync(artifacts, { recursive: true });
@@ -76,8 +76,9 @@ report.commune = await pageFacts();
 report.commune.code = new URL(page.url()).pathname.split("/").pop();
 await shot("commune-en");
 
-async function verifyOnPage(url, name) {
+async function verifyOnPage(url, name, prepare) {
   await page.goto(url);
+  if (prepare) await prepare();
   await page.locator("#verify-button").click();
   await page.waitForSelector("#verify[data-verified]", { timeout: 20000 });
   const outcome = await page.evaluate(() => ({
@@ -99,14 +100,14 @@ report.valid = await verifyOnPage(receiptUrl, "verify-valid-vi");
 report.validEn = await verifyOnPage(base + "/en/receipts/" + encodeURIComponent(receiptId), "verify-valid-en");
 
 // Tampered answers from the server, each of which the page must refuse.
-async function tampered(name, change) {
+async function tampered(name, change, prepare) {
   await page.route("**/api/v1/receipts/*/proof", async (route) => {
     const response = await route.fetch();
     const body = await response.json();
-    change(body);
+    await change(body);
     await route.fulfill({ response, json: body });
   });
-  const outcome = await verifyOnPage(receiptUrl, "verify-" + name);
+  const outcome = await verifyOnPage(receiptUrl, "verify-" + name, prepare);
   await page.unrouteAll({ behavior: "wait" });
   return outcome;
 }
@@ -122,6 +123,23 @@ report.tampered = {
     bytes[bytes.length - 1] ^= 1;
     p.entry = bytes.toString("base64");
     p.leaf_hash = createHash("sha256").update(Buffer.concat([Buffer.from([0]), bytes])).digest("hex");
+  }),
+  // Another receipt's genuine, valid proof: only the last step, that the
+  // entry is this receipt, can catch it.
+  // A lying server would serve the page with the other entry's position
+  // too, so the page is made to agree with the proof.
+  otherReceipt: await (async () => {
+    const other = await (
+      await page.request.get(base + "/api/v1/receipts/" + encodeURIComponent(otherReceiptId) + "/proof")
+    ).json();
+    return tampered(
+      "tampered-other-receipt",
+      (p) => Object.assign(p, other),
+      () => page.evaluate((seq) => (document.querySelector("#verify").dataset.seq = String(seq)), other.seq),
+    );
+  })(),
+  treeSize: await tampered("tampered-tree-size", (p) => {
+    p.tree_size += 1;
   }),
   checkpointRoot: await tampered("tampered-root", (p) => {
     const lines = p.checkpoint.split("\n");

@@ -45,9 +45,14 @@ pub struct DemoArgs {
         env = "AIDLEDGER_PROJECTIONS_LISTEN"
     )]
     pub projections_listen: SocketAddr,
-    /// Address the public feed (HTTP: C2SP tlog-tiles) listens on.
+    /// Address the public feed (web pages, API, exports, tiles) listens on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "AIDLEDGER_FEED_LISTEN")]
     pub feed_listen: SocketAddr,
+    /// The feed's public address, e.g. `https://minhbach.example.vn`, for
+    /// the links printed on receipts (QR codes); by default the address the
+    /// reader asked for.
+    #[arg(long, env = "AIDLEDGER_FEED_PUBLIC_URL")]
+    pub feed_public_url: Option<String>,
     /// Submit the data, wait until the projections have it, and exit
     /// instead of serving on.
     #[arg(long)]
@@ -127,6 +132,7 @@ pub async fn run(
             app.store(),
             Arc::clone(&projections),
             vkey.clone(),
+            args.feed_public_url.clone(),
         )),
         stopped(),
     ));
