@@ -273,8 +273,17 @@ fn bar_chart(label: &str, series: &[(&str, &str)], rows: &[(String, Vec<u64>)]) 
     }
 }
 
-fn table_scroll(content: Markup) -> Markup {
-    html! { div.table-scroll tabindex="0" { (content) } }
+/// A table that scrolls sideways on its own on a narrow screen (focusable,
+/// so it can be scrolled from the keyboard), with one header row.
+fn data_table(headers: &[&str], rows: Markup) -> Markup {
+    html! {
+        div.table-scroll tabindex="0" {
+            table {
+                thead { tr { @for header in headers { th scope="col" { (header) } } } }
+                tbody { (rows) }
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ pages
@@ -346,20 +355,14 @@ async fn overview(State(feed): State<AppState>, Extension(lang): Extension<Lang>
             section {
                 h2 { (lang.t("Theo năm", "By year")) }
                 (bar_chart(lang.t("Tiếp nhận và trao theo năm, đồng", "Raised and delivered by year, in đồng"), &series, &per_year))
-                (table_scroll(html! {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("Năm", "Year")) }
-                            th scope="col" { (lang.t("Đã tiếp nhận", "Raised")) }
-                            th scope="col" { (lang.t("Đã trao", "Delivered")) }
-                        } }
-                        tbody {
-                            @for (year, values) in &per_year {
-                                tr { th scope="row" { (year) } td.num { (lang.vnd(values[0])) } td.num { (lang.vnd(values[1])) } }
-                            }
+                (data_table(
+                    &[lang.t("Năm", "Year"), lang.t("Đã tiếp nhận", "Raised"), lang.t("Đã trao", "Delivered")],
+                    html! {
+                        @for (year, values) in &per_year {
+                            tr { th scope="row" { (year) } td.num { (lang.vnd(values[0])) } td.num { (lang.vnd(values[1])) } }
                         }
-                    }
-                }))
+                    },
+                ))
             }
             section {
                 h2 { (lang.t("Theo lĩnh vực", "By category")) }
@@ -368,28 +371,20 @@ async fn overview(State(feed): State<AppState>, Extension(lang): Extension<Lang>
                     "Money raised counts toward a category when the donor earmarked it; the rest is general funds."
                 )) }
                 (bar_chart(lang.t("Tiếp nhận và trao theo lĩnh vực, đồng", "Raised and delivered by category, in đồng"), &series, &per_category))
-                (table_scroll(html! {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("Năm", "Year")) }
-                            th scope="col" { (lang.t("Lĩnh vực", "Category")) }
-                            th scope="col" { (lang.t("Đã tiếp nhận", "Raised")) }
-                            th scope="col" { (lang.t("Đã trao", "Delivered")) }
-                            th scope="col" { (lang.t("Lượt trẻ em", "Children reached")) }
-                        } }
-                        tbody {
-                            @for cell in &overview.by_year_and_category {
-                                tr {
-                                    td { (cell.year) }
-                                    td { (category_name(lang, cell.category)) }
-                                    td.num { (lang.vnd(cell.raised_vnd)) }
-                                    td.num { (lang.vnd(cell.delivered_vnd)) }
-                                    td.num { (lang.int(cell.children_reached)) }
-                                }
+                (data_table(
+                    &[lang.t("Năm", "Year"), lang.t("Lĩnh vực", "Category"), lang.t("Đã tiếp nhận", "Raised"), lang.t("Đã trao", "Delivered"), lang.t("Lượt trẻ em", "Children reached")],
+                    html! {
+                        @for cell in &overview.by_year_and_category {
+                            tr {
+                                td { (cell.year) }
+                                td { (category_name(lang, cell.category)) }
+                                td.num { (lang.vnd(cell.raised_vnd)) }
+                                td.num { (lang.vnd(cell.delivered_vnd)) }
+                                td.num { (lang.int(cell.children_reached)) }
                             }
                         }
-                    }
-                }))
+                    },
+                ))
             }
         },
     )
@@ -419,32 +414,23 @@ async fn communes(
             h1 { (lang.t("Các xã", "Communes")) }
             (as_of_line(lang, &as_of))
             p { a href="/exports/communes.csv" download { (lang.t("Tải về CSV", "Download CSV")) } }
-            (table_scroll(html! {
-                table {
-                    thead { tr {
-                        th scope="col" { (lang.t("Xã", "Commune")) }
-                        th scope="col" { (lang.t("Huyện", "District")) }
-                        th scope="col" { (lang.t("Số trẻ em", "Children")) }
-                        th scope="col" { (lang.t("Nhu cầu", "Needed")) }
-                        th scope="col" { (lang.t("Đã trao", "Delivered")) }
-                        th scope="col" { (lang.t("Lượt trẻ em được hỗ trợ", "Children reached")) }
-                    } }
-                    tbody {
-                        @for c in &rows {
-                            tr {
-                                th scope="row" {
-                                    a href=(lang.href(&format!("/communes/{}", c.commune_code))) { (c.name) }
-                                }
-                                td { (c.district) }
-                                td.num { (lang.int(c.children_count.into())) }
-                                td.num { (lang.vnd(c.needed_vnd)) }
-                                td.num { (lang.vnd(c.delivered_vnd)) }
-                                td.num { (lang.int(c.children_reached.into())) }
+            (data_table(
+                &[lang.t("Xã", "Commune"), lang.t("Huyện", "District"), lang.t("Số trẻ em", "Children"), lang.t("Nhu cầu", "Needed"), lang.t("Đã trao", "Delivered"), lang.t("Lượt trẻ em được hỗ trợ", "Children reached")],
+                html! {
+                    @for c in &rows {
+                        tr {
+                            th scope="row" {
+                                a href=(lang.href(&format!("/communes/{}", c.commune_code))) { (c.name) }
                             }
+                            td { (c.district) }
+                            td.num { (lang.int(c.children_count.into())) }
+                            td.num { (lang.vnd(c.needed_vnd)) }
+                            td.num { (lang.vnd(c.delivered_vnd)) }
+                            td.num { (lang.int(c.children_reached.into())) }
                         }
                     }
-                }
-            }))
+                },
+            ))
         },
     ))
 }
@@ -490,28 +476,20 @@ async fn commune(
             section {
                 h2 { (lang.t("Nhu cầu và đã trao, theo lĩnh vực", "Needs against deliveries, by category")) }
                 (bar_chart(lang.t("Nhu cầu và đã trao theo lĩnh vực, đồng", "Needed and delivered by category, in đồng"), &series, &chart_rows))
-                (table_scroll(html! {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("Lĩnh vực", "Category")) }
-                            th scope="col" { (lang.t("Nhu cầu", "Needed")) }
-                            th scope="col" { (lang.t("Đã trao", "Delivered")) }
-                            th scope="col" { (lang.t("Trẻ em cần hỗ trợ", "Children targeted")) }
-                            th scope="col" { (lang.t("Lượt đã hỗ trợ", "Children reached")) }
-                        } }
-                        tbody {
-                            @for n in &detail.categories {
-                                tr {
-                                    th scope="row" { (category_name(lang, n.category)) }
-                                    td.num { (lang.vnd(n.needed_vnd)) }
-                                    td.num { (lang.vnd(n.delivered_vnd)) }
-                                    td.num { (lang.int(n.children_targeted.into())) }
-                                    td.num { (lang.int(n.children_reached.into())) }
-                                }
+                (data_table(
+                    &[lang.t("Lĩnh vực", "Category"), lang.t("Nhu cầu", "Needed"), lang.t("Đã trao", "Delivered"), lang.t("Trẻ em cần hỗ trợ", "Children targeted"), lang.t("Lượt đã hỗ trợ", "Children reached")],
+                    html! {
+                        @for n in &detail.categories {
+                            tr {
+                                th scope="row" { (category_name(lang, n.category)) }
+                                td.num { (lang.vnd(n.needed_vnd)) }
+                                td.num { (lang.vnd(n.delivered_vnd)) }
+                                td.num { (lang.int(n.children_targeted.into())) }
+                                td.num { (lang.int(n.children_reached.into())) }
                             }
                         }
-                    }
-                }))
+                    },
+                ))
             }
             @if !detail.funds_held.is_empty() || !detail.funds_in_transit.is_empty() {
                 section {
@@ -528,41 +506,31 @@ async fn commune(
                     "Theo nguyên tắc nhập trước, xuất trước: phần quà trao cho xã được tính vào khoản góp đến sớm nhất.",
                     "First in, first out: what reached the commune is counted against the earliest gifts."
                 )) }
-                (table_scroll(html! {
-                    table {
-                        thead { tr { th scope="col" { (lang.t("Nhà tài trợ", "Donor")) } th scope="col" { (lang.t("Giá trị đã trao", "Value delivered")) } } }
-                        tbody {
-                            @for d in &detail.donors {
-                                tr { td { (anonymous_donor_link(lang, &d.donor)) } td.num { (lang.vnd(d.value_vnd)) } }
-                            }
+                (data_table(
+                    &[lang.t("Nhà tài trợ", "Donor"), lang.t("Giá trị đã trao", "Value delivered")],
+                    html! {
+                        @for d in &detail.donors {
+                            tr { td { (anonymous_donor_link(lang, &d.donor)) } td.num { (lang.vnd(d.value_vnd)) } }
                         }
-                    }
-                }))
+                    },
+                ))
             }
             section {
                 h2 { (lang.t("Nhu cầu đã công bố", "Published needs")) }
-                (table_scroll(html! {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("Năm", "Year")) }
-                            th scope="col" { (lang.t("Lĩnh vực", "Category")) }
-                            th scope="col" { (lang.t("Nội dung", "Description")) }
-                            th scope="col" { (lang.t("Nhu cầu", "Needed")) }
-                            th scope="col" { (lang.t("Còn thiếu", "Uncovered")) }
-                        } }
-                        tbody {
-                            @for n in &detail.needs {
-                                tr {
-                                    td { (n.year) }
-                                    td { (category_name(lang, n.category)) }
-                                    td { (n.description) }
-                                    td.num { (amount(lang, &n.amount)) }
-                                    td.num { (lang.vnd(n.uncovered_vnd)) }
-                                }
+                (data_table(
+                    &[lang.t("Năm", "Year"), lang.t("Lĩnh vực", "Category"), lang.t("Nội dung", "Description"), lang.t("Nhu cầu", "Needed"), lang.t("Còn thiếu", "Uncovered")],
+                    html! {
+                        @for n in &detail.needs {
+                            tr {
+                                td { (n.year) }
+                                td { (category_name(lang, n.category)) }
+                                td { (n.description) }
+                                td.num { (amount(lang, &n.amount)) }
+                                td.num { (lang.vnd(n.uncovered_vnd)) }
                             }
                         }
-                    }
-                }))
+                    },
+                ))
             }
             section {
                 h2 { (lang.t("Các lần trao gần đây", "Recent deliveries")) }
@@ -605,30 +573,21 @@ async fn donors(
                 "Cá nhân đề nghị không nêu tên được ghi là “Nhà hảo tâm ẩn danh”.",
                 "Individuals who asked not to be named are shown as “Anonymous donor”."
             )) }
-            (table_scroll(html! {
-                table {
-                    thead { tr {
-                        th scope="col" { "#" }
-                        th scope="col" { (lang.t("Nhà tài trợ", "Donor")) }
-                        th scope="col" { (lang.t("Tiền mặt", "Cash")) }
-                        th scope="col" { (lang.t("Hiện vật (quy đổi)", "In kind (value)")) }
-                        th scope="col" { (lang.t("Đã đến tay trẻ em", "Delivered")) }
-                        th scope="col" { (lang.t("Số khoản", "Gifts")) }
-                    } }
-                    tbody {
-                        @for r in &rows {
-                            tr {
-                                td.num { (r.rank) }
-                                td { (anonymous_donor_link(lang, &r.donor)) }
-                                td.num { (lang.vnd(r.cash_vnd)) }
-                                td.num { (lang.vnd(r.in_kind_vnd)) }
-                                td.num { (lang.percent(r.delivered_share_bp)) }
-                                td.num { (r.receipts) }
-                            }
+            (data_table(
+                &["#", lang.t("Nhà tài trợ", "Donor"), lang.t("Tiền mặt", "Cash"), lang.t("Hiện vật (quy đổi)", "In kind (value)"), lang.t("Đã đến tay trẻ em", "Delivered"), lang.t("Số khoản", "Gifts")],
+                html! {
+                    @for r in &rows {
+                        tr {
+                            td.num { (r.rank) }
+                            td { (anonymous_donor_link(lang, &r.donor)) }
+                            td.num { (lang.vnd(r.cash_vnd)) }
+                            td.num { (lang.vnd(r.in_kind_vnd)) }
+                            td.num { (lang.percent(r.delivered_share_bp)) }
+                            td.num { (r.receipts) }
                         }
                     }
-                }
-            }))
+                },
+            ))
         },
     ))
 }
@@ -672,27 +631,25 @@ async fn donor(
 }
 
 fn receipts_table(lang: Lang, rows: &[views::ReceiptRow]) -> Markup {
-    table_scroll(html! {
-        table {
-            thead { tr {
-                th scope="col" { (lang.t("Ngày", "Date")) }
-                th scope="col" { (lang.t("Mã biên nhận", "Receipt")) }
-                th scope="col" { (lang.t("Đơn vị tiếp nhận", "Received by")) }
-                th scope="col" { (lang.t("Giá trị", "Amount")) }
-            } }
-            tbody {
-                @for r in rows {
-                    tr {
-                        td { (r.date) }
-                        td { a href=(lang.href(&format!("/receipts/{}", r.receipt_id))) { (r.receipt_id) }
-                             @if r.reversed { " " strong { (lang.t("(đã huỷ)", "(reversed)")) } } }
-                        td { (org(lang, &r.recipient)) }
-                        td.num { (amount(lang, &r.amount)) }
-                    }
+    data_table(
+        &[
+            lang.t("Ngày", "Date"),
+            lang.t("Mã biên nhận", "Receipt"),
+            lang.t("Đơn vị tiếp nhận", "Received by"),
+            lang.t("Giá trị", "Amount"),
+        ],
+        html! {
+            @for r in rows {
+                tr {
+                    td { (r.date) }
+                    td { a href=(lang.href(&format!("/receipts/{}", r.receipt_id))) { (r.receipt_id) }
+                         @if r.reversed { " " strong { (lang.t("(đã huỷ)", "(reversed)")) } } }
+                    td { (org(lang, &r.recipient)) }
+                    td.num { (amount(lang, &r.amount)) }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 fn pledge_status(lang: Lang, status: &str) -> &'static str {
@@ -707,30 +664,28 @@ fn pledge_status(lang: Lang, status: &str) -> &'static str {
 }
 
 fn pledges_table(lang: Lang, rows: &[views::PledgeRow]) -> Markup {
-    table_scroll(html! {
-        table {
-            thead { tr {
-                th scope="col" { (lang.t("Nhà tài trợ", "Donor")) }
-                th scope="col" { (lang.t("Đơn vị nhận", "To")) }
-                th scope="col" { (lang.t("Cam kết", "Pledged")) }
-                th scope="col" { (lang.t("Đã nhận", "Received")) }
-                th scope="col" { (lang.t("Hạn", "Due")) }
-                th scope="col" { (lang.t("Tình trạng", "Status")) }
-            } }
-            tbody {
-                @for p in rows {
-                    tr {
-                        td { (anonymous_donor_link(lang, &p.donor)) }
-                        td { (org(lang, &p.recipient)) }
-                        td.num { (amount(lang, &p.amount)) }
-                        td.num { (lang.int(p.received)) }
-                        td { (p.due_date.as_deref().unwrap_or("—")) }
-                        td { span class=(format!("status {}", p.status)) { (pledge_status(lang, p.status)) } }
-                    }
+    data_table(
+        &[
+            lang.t("Nhà tài trợ", "Donor"),
+            lang.t("Đơn vị nhận", "To"),
+            lang.t("Cam kết", "Pledged"),
+            lang.t("Đã nhận", "Received"),
+            lang.t("Hạn", "Due"),
+            lang.t("Tình trạng", "Status"),
+        ],
+        html! {
+            @for p in rows {
+                tr {
+                    td { (anonymous_donor_link(lang, &p.donor)) }
+                    td { (org(lang, &p.recipient)) }
+                    td.num { (amount(lang, &p.amount)) }
+                    td.num { (lang.int(p.received)) }
+                    td { (p.due_date.as_deref().unwrap_or("—")) }
+                    td { span class=(format!("status {}", p.status)) { (pledge_status(lang, p.status)) } }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 async fn pledges(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> PageResult {
@@ -774,70 +729,48 @@ async fn balances(State(feed): State<AppState>, Extension(lang): Extension<Lang>
                 div { dt { (lang.t("Hao hụt", "Lost")) } dd { (lang.vnd(b.lost_vnd)) } }
             }
             h2 { (lang.t("Theo loại tài sản", "By asset")) }
-            (table_scroll(html! {
-                table {
-                    thead { tr {
-                        th scope="col" { (lang.t("Tài sản", "Asset")) }
-                        th scope="col" { (lang.t("Đã tiếp nhận", "Received")) }
-                        th scope="col" { (lang.t("Đang giữ", "Held")) }
-                        th scope="col" { (lang.t("Đang chuyển", "In transit")) }
-                        th scope="col" { (lang.t("Đã trao", "Delivered")) }
-                        th scope="col" { (lang.t("Hao hụt", "Lost")) }
-                    } }
-                    tbody {
-                        @for t in &b.totals {
-                            tr {
-                                th scope="row" { (t.asset_name) @if !t.unit.is_empty() { " (" (t.unit) ")" } }
-                                td.num { (lang.int(t.received)) }
-                                td.num { (lang.int(t.held)) }
-                                td.num { (lang.int(t.in_transit)) }
-                                td.num { (lang.int(t.delivered)) }
-                                td.num { (lang.int(t.lost)) }
-                            }
+            (data_table(
+                &[lang.t("Tài sản", "Asset"), lang.t("Đã tiếp nhận", "Received"), lang.t("Đang giữ", "Held"), lang.t("Đang chuyển", "In transit"), lang.t("Đã trao", "Delivered"), lang.t("Hao hụt", "Lost")],
+                html! {
+                    @for t in &b.totals {
+                        tr {
+                            th scope="row" { (t.asset_name) @if !t.unit.is_empty() { " (" (t.unit) ")" } }
+                            td.num { (lang.int(t.received)) }
+                            td.num { (lang.int(t.held)) }
+                            td.num { (lang.int(t.in_transit)) }
+                            td.num { (lang.int(t.delivered)) }
+                            td.num { (lang.int(t.lost)) }
                         }
                     }
-                }
-            }))
+                },
+            ))
             h2 { (lang.t("Số dư theo đơn vị", "Balances by holder")) }
-            (table_scroll(html! {
-                table {
-                    thead { tr {
-                        th scope="col" { (lang.t("Đơn vị", "Holder")) }
-                        th scope="col" { (lang.t("Chỉ định", "Earmark")) }
-                        th scope="col" { (lang.t("Số dư", "Held")) }
-                    } }
-                    tbody {
-                        @for p in &b.pools {
-                            tr {
-                                td { (org(lang, &p.holder)) }
-                                td { (earmark(lang, &p.earmark)) }
-                                td.num { (amount(lang, &p.amount)) }
-                            }
+            (data_table(
+                &[lang.t("Đơn vị", "Holder"), lang.t("Chỉ định", "Earmark"), lang.t("Số dư", "Held")],
+                html! {
+                    @for p in &b.pools {
+                        tr {
+                            td { (org(lang, &p.holder)) }
+                            td { (earmark(lang, &p.earmark)) }
+                            td.num { (amount(lang, &p.amount)) }
                         }
                     }
-                }
-            }))
+                },
+            ))
             h2 { (lang.t("Đang chuyển", "In transit")) }
-            (table_scroll(html! {
-                table {
-                    thead { tr {
-                        th scope="col" { (lang.t("Ngày", "Date")) }
-                        th scope="col" { (lang.t("Từ", "From")) }
-                        th scope="col" { (lang.t("Đến", "To")) }
-                        th scope="col" { (lang.t("Giá trị", "Amount")) }
-                    } }
-                    tbody {
-                        @for t in &b.in_transit {
-                            tr {
-                                td { (t.date) }
-                                td { (org(lang, &t.from)) }
-                                td { (org(lang, &t.to)) }
-                                td.num { (amount(lang, &t.amount)) }
-                            }
+            (data_table(
+                &[lang.t("Ngày", "Date"), lang.t("Từ", "From"), lang.t("Đến", "To"), lang.t("Giá trị", "Amount")],
+                html! {
+                    @for t in &b.in_transit {
+                        tr {
+                            td { (t.date) }
+                            td { (org(lang, &t.from)) }
+                            td { (org(lang, &t.to)) }
+                            td.num { (amount(lang, &t.amount)) }
                         }
                     }
-                }
-            }))
+                },
+            ))
         },
     ))
 }

@@ -238,6 +238,27 @@ impl Overview {
     }
 }
 
+/// Every page of a paginated projection query, in order: `query` answers
+/// one page (of the largest size) and gives the next page's token, empty
+/// at the end.
+fn all_pages<T>(
+    mut query: impl FnMut(pb::Page) -> Result<(Vec<T>, String), QueryError>,
+) -> Result<Vec<T>, QueryError> {
+    let mut rows = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (page, next) = query(pb::Page {
+            page_size: queries::PAGE_SIZE_MAX as u32,
+            page_token: token,
+        })?;
+        rows.extend(page);
+        if next.is_empty() {
+            return Ok(rows);
+        }
+        token = next;
+    }
+}
+
 // ---------------------------------------------------------------- communes
 
 #[derive(Clone, Debug, Serialize)]
@@ -274,25 +295,17 @@ impl CommuneRow {
 /// Every commune (a province has at most a few hundred), for `year`
 /// (0: all years).
 pub fn communes(model: &Model, year: u32) -> Result<Vec<CommuneRow>, QueryError> {
-    let mut rows = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = queries::list_communes(
+    all_pages(|page| {
+        let answer = queries::list_communes(
             model,
             &pb::ListCommunesRequest {
-                page: Some(pb::Page {
-                    page_size: queries::PAGE_SIZE_MAX as u32,
-                    page_token: token,
-                }),
+                page: Some(page),
                 year,
             },
         )?;
-        rows.extend(page.communes.iter().map(CommuneRow::from_pb));
-        if page.next_page_token.is_empty() {
-            return Ok(rows);
-        }
-        token = page.next_page_token;
-    }
+        let rows = answer.communes.iter().map(CommuneRow::from_pb).collect();
+        Ok((rows, answer.next_page_token))
+    })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -648,59 +661,55 @@ pub struct DonorRow {
 /// Donors ranked by what they gave in `year` (0: all years), with the
 /// commendations they received.
 pub fn donors(model: &Model, year: u32) -> Result<Vec<DonorRow>, QueryError> {
-    let mut rows = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = queries::recognition(
+    all_pages(|page| {
+        let answer = queries::recognition(
             model,
             &pb::GetRecognitionRequest {
                 year,
-                page: Some(pb::Page {
-                    page_size: queries::PAGE_SIZE_MAX as u32,
-                    page_token: token,
-                }),
+                page: Some(page),
             },
         )?;
-        rows.extend(page.rows.iter().map(|r| {
-            let donor = OrgRef::of(model, &r.org_id);
-            // A commendation's reason and decision name the person: for a
-            // donor who asked not to be named, only the year is published.
-            let hide = |text: &str| {
-                if donor.anonymous {
-                    String::new()
-                } else {
-                    text.to_owned()
+        let rows = answer
+            .rows
+            .iter()
+            .map(|r| {
+                let donor = OrgRef::of(model, &r.org_id);
+                // A commendation's reason and decision name the person: for a
+                // donor who asked not to be named, only the year is published.
+                let hide = |text: &str| {
+                    if donor.anonymous {
+                        String::new()
+                    } else {
+                        text.to_owned()
+                    }
+                };
+                DonorRow {
+                    rank: r.rank,
+                    cash_vnd: r.cash_vnd,
+                    in_kind_vnd: r.in_kind_value_vnd,
+                    total_vnd: r.total_value_vnd,
+                    delivered_vnd: r.delivered_value_vnd,
+                    delivered_share_bp: r.delivered_share_bp,
+                    receipts: r.receipts,
+                    commendations: r
+                        .commendations
+                        .iter()
+                        .map(|c| Commendation {
+                            year: c.year,
+                            decision_ref: hide(&c.decision_ref),
+                            reason: hide(&c.reason),
+                            seq: model
+                                .commendations
+                                .get(c.event_id.as_str())
+                                .map_or(0, |c| c.seq),
+                        })
+                        .collect(),
+                    donor,
                 }
-            };
-            DonorRow {
-                rank: r.rank,
-                cash_vnd: r.cash_vnd,
-                in_kind_vnd: r.in_kind_value_vnd,
-                total_vnd: r.total_value_vnd,
-                delivered_vnd: r.delivered_value_vnd,
-                delivered_share_bp: r.delivered_share_bp,
-                receipts: r.receipts,
-                commendations: r
-                    .commendations
-                    .iter()
-                    .map(|c| Commendation {
-                        year: c.year,
-                        decision_ref: hide(&c.decision_ref),
-                        reason: hide(&c.reason),
-                        seq: model
-                            .commendations
-                            .get(c.event_id.as_str())
-                            .map_or(0, |c| c.seq),
-                    })
-                    .collect(),
-                donor,
-            }
-        }));
-        if page.next_page_token.is_empty() {
-            return Ok(rows);
-        }
-        token = page.next_page_token;
-    }
+            })
+            .collect();
+        Ok((rows, answer.next_page_token))
+    })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -757,36 +766,32 @@ pub fn pledge_status_name(status: i32) -> &'static str {
 
 /// Every pledge in log order, or only `donor`'s.
 pub fn pledges(model: &Model, donor: Option<&str>) -> Result<Vec<PledgeRow>, QueryError> {
-    let mut rows = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = queries::list_pledges(
+    all_pages(|page| {
+        let answer = queries::list_pledges(
             model,
             &pb::ListPledgesRequest {
-                page: Some(pb::Page {
-                    page_size: queries::PAGE_SIZE_MAX as u32,
-                    page_token: token,
-                }),
+                page: Some(page),
                 donor_org_id: donor.unwrap_or_default().to_owned(),
                 ..Default::default()
             },
         )?;
-        rows.extend(page.pledges.iter().map(|p| PledgeRow {
-            pledge_id: p.pledge_id.clone(),
-            seq: p.seq,
-            donor: OrgRef::of(model, &p.donor_org_id),
-            recipient: OrgRef::of(model, &p.recipient_org_id),
-            amount: AmountView::of(model, &p.asset_id, p.quantity),
-            received: p.received,
-            due_date: Some(p.due_date.clone()).filter(|d| !d.is_empty()),
-            status: pledge_status_name(p.status),
-            earmark: EarmarkView::from_pb(p.earmark.as_ref()),
-        }));
-        if page.next_page_token.is_empty() {
-            return Ok(rows);
-        }
-        token = page.next_page_token;
-    }
+        let rows = answer
+            .pledges
+            .iter()
+            .map(|p| PledgeRow {
+                pledge_id: p.pledge_id.clone(),
+                seq: p.seq,
+                donor: OrgRef::of(model, &p.donor_org_id),
+                recipient: OrgRef::of(model, &p.recipient_org_id),
+                amount: AmountView::of(model, &p.asset_id, p.quantity),
+                received: p.received,
+                due_date: Some(p.due_date.clone()).filter(|d| !d.is_empty()),
+                status: pledge_status_name(p.status),
+                earmark: EarmarkView::from_pb(p.earmark.as_ref()),
+            })
+            .collect();
+        Ok((rows, answer.next_page_token))
+    })
 }
 
 // ---------------------------------------------------------------- balances
@@ -854,34 +859,27 @@ impl TransferRow {
 
 /// Every transfer in log order; only those in transit with `in_transit`.
 pub fn transfers(model: &Model, in_transit: bool) -> Result<Vec<TransferRow>, QueryError> {
-    let mut rows = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = queries::list_transfers(
+    let state = if in_transit {
+        pb::TransferState::InTransit as i32
+    } else {
+        0
+    };
+    all_pages(|page| {
+        let answer = queries::list_transfers(
             model,
             &pb::ListTransfersRequest {
-                page: Some(pb::Page {
-                    page_size: queries::PAGE_SIZE_MAX as u32,
-                    page_token: token,
-                }),
-                state: if in_transit {
-                    pb::TransferState::InTransit as i32
-                } else {
-                    0
-                },
+                page: Some(page),
+                state,
                 ..Default::default()
             },
         )?;
-        rows.extend(
-            page.transfers
-                .iter()
-                .map(|t| TransferRow::from_pb(model, t)),
-        );
-        if page.next_page_token.is_empty() {
-            return Ok(rows);
-        }
-        token = page.next_page_token;
-    }
+        let rows = answer
+            .transfers
+            .iter()
+            .map(|t| TransferRow::from_pb(model, t))
+            .collect();
+        Ok((rows, answer.next_page_token))
+    })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -896,35 +894,35 @@ pub struct Balances {
 }
 
 pub fn balances(model: &Model) -> Result<Balances, QueryError> {
-    let mut pools = Vec::new();
-    let mut token = String::new();
-    let first = loop {
-        let page = queries::list_balances(
+    // Every page carries the totals; keep the last.
+    let mut totals = pb::ListBalancesResponse::default();
+    let pools = all_pages(|page| {
+        let answer = queries::list_balances(
             model,
             &pb::ListBalancesRequest {
-                page: Some(pb::Page {
-                    page_size: queries::PAGE_SIZE_MAX as u32,
-                    page_token: token,
-                }),
+                page: Some(page),
                 ..Default::default()
             },
         )?;
-        pools.extend(page.balances.iter().map(|b| BalanceRow {
-            holder: OrgRef::of(model, &b.org_id),
-            amount: AmountView::of(model, &b.asset_id, b.held),
-            earmark: EarmarkView::from_pb(b.earmark.as_ref()),
-        }));
-        if page.next_page_token.is_empty() {
-            break page;
-        }
-        token = page.next_page_token;
-    };
+        let rows = answer
+            .balances
+            .iter()
+            .map(|b| BalanceRow {
+                holder: OrgRef::of(model, &b.org_id),
+                amount: AmountView::of(model, &b.asset_id, b.held),
+                earmark: EarmarkView::from_pb(b.earmark.as_ref()),
+            })
+            .collect();
+        let next = answer.next_page_token.clone();
+        totals = answer;
+        Ok((rows, next))
+    })?;
     Ok(Balances {
         as_of: AsOf::of(model),
-        held_vnd: first.held_value_vnd,
-        in_transit_vnd: first.in_transit_value_vnd,
-        lost_vnd: first.lost_value_vnd,
-        totals: first
+        held_vnd: totals.held_value_vnd,
+        in_transit_vnd: totals.in_transit_value_vnd,
+        lost_vnd: totals.lost_value_vnd,
+        totals: totals
             .totals
             .iter()
             .map(|t| {
@@ -976,44 +974,43 @@ pub struct Overlaps {
 
 /// Overlap findings; `excess_percent` is the tolerance over a need.
 pub fn overlaps(model: &Model, excess_percent: u32) -> Result<Overlaps, QueryError> {
-    let mut findings = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = queries::list_overlaps(
+    let mut applied_percent = excess_percent;
+    let findings = all_pages(|page| {
+        let answer = queries::list_overlaps(
             model,
             &pb::ListOverlapsRequest {
-                page: Some(pb::Page {
-                    page_size: queries::PAGE_SIZE_MAX as u32,
-                    page_token: token,
-                }),
+                page: Some(page),
                 ..Default::default()
             },
             excess_percent,
         )?;
+        applied_percent = answer.excess_percent;
         // The beneficiary label is left out: it is derived from a token.
-        findings.extend(page.findings.iter().map(|f| OverlapRow {
-            kind: match pb::OverlapKind::try_from(f.kind).unwrap_or_default() {
-                pb::OverlapKind::SameBeneficiary => "same_beneficiary",
-                pb::OverlapKind::ExceedsNeed => "exceeds_need",
-                pb::OverlapKind::SameMonth => "same_month",
-                pb::OverlapKind::Unspecified => "unspecified",
-            },
-            commune: CommuneRef::of(model, &f.commune_code),
-            category: category(f.category),
-            year: f.year,
-            period: Some(f.period.clone()).filter(|p| !p.is_empty()),
-            orgs: f.org_ids.iter().map(|o| OrgRef::of(model, o)).collect(),
-            seqs: f.seqs.clone(),
-            needed_vnd: f.needed_value_vnd,
-            delivered_vnd: f.delivered_value_vnd,
-        }));
-        if page.next_page_token.is_empty() {
-            return Ok(Overlaps {
-                as_of: AsOf::of(model),
-                excess_percent: page.excess_percent,
-                findings,
-            });
-        }
-        token = page.next_page_token;
-    }
+        let rows = answer
+            .findings
+            .iter()
+            .map(|f| OverlapRow {
+                kind: match pb::OverlapKind::try_from(f.kind).unwrap_or_default() {
+                    pb::OverlapKind::SameBeneficiary => "same_beneficiary",
+                    pb::OverlapKind::ExceedsNeed => "exceeds_need",
+                    pb::OverlapKind::SameMonth => "same_month",
+                    pb::OverlapKind::Unspecified => "unspecified",
+                },
+                commune: CommuneRef::of(model, &f.commune_code),
+                category: category(f.category),
+                year: f.year,
+                period: Some(f.period.clone()).filter(|p| !p.is_empty()),
+                orgs: f.org_ids.iter().map(|o| OrgRef::of(model, o)).collect(),
+                seqs: f.seqs.clone(),
+                needed_vnd: f.needed_value_vnd,
+                delivered_vnd: f.delivered_value_vnd,
+            })
+            .collect();
+        Ok((rows, answer.next_page_token))
+    })?;
+    Ok(Overlaps {
+        as_of: AsOf::of(model),
+        excess_percent: applied_percent,
+        findings,
+    })
 }
