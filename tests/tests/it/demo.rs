@@ -47,24 +47,8 @@ async fn the_demo_submits_its_year_and_a_restart_serves_it_unchanged() {
     );
 }
 
-/// A plain HTTP/1.1 GET over TCP, as any client (or CDN) would send it.
 fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8(response[..split].to_vec()).unwrap();
-    let status = head[9..12].parse().unwrap();
-    (status, head, response[split + 4..].to_vec())
+    aidledger_tests::http_request(addr, "GET", path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

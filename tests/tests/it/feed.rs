@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use aho_corasick::AhoCorasick;
 use aidledger::demo::{DEMO_ORIGIN, DemoArgs, run};
 use aidledger_demo::{DemoConfig, Programme, SampleReference};
+use aidledger_tests::http_request;
 use aidledger_wire::Message as _;
 use aidledger_wire::pb;
 use base64::Engine as _;
@@ -117,28 +118,12 @@ fn start_demo() -> Demo {
     }
 }
 
-/// An HTTP/1.0 GET over TCP (no chunked bodies), as any client would send.
 fn get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
-    request(addr, "GET", path)
+    http_request(addr, "GET", path)
 }
 
 fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8(response[..split].to_vec()).unwrap();
-    let status = head[9..12].parse().unwrap();
-    (
-        status,
-        head.to_ascii_lowercase(),
-        response[split + 4..].to_vec(),
-    )
+    http_request(addr, method, path)
 }
 
 fn get_ok(path: &str) -> Vec<u8> {
