@@ -22,6 +22,7 @@ use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use tower_http::compression::CompressionLayer;
 
 pub mod api;
 pub mod exports;
@@ -117,10 +118,16 @@ impl Feed {
 /// Every route of the feed: pages in both languages, the API, the exports
 /// and the tiles.
 pub fn router(feed: Arc<Feed>) -> Router {
-    Router::new()
+    // Pages, JSON, CSV and XML shrink several times under gzip, which
+    // matters on a phone in a mountain commune. Tiles are left as they are:
+    // hashes do not compress, and CDNs cache them byte for byte.
+    let documents = Router::new()
         .merge(pages::router(Arc::clone(&feed)))
         .merge(api::router(Arc::clone(&feed)))
         .merge(exports::router(Arc::clone(&feed)))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .merge(documents)
         .merge(tiles_router(Arc::clone(&feed.store)))
         .layer(middleware::from_fn(security_headers))
 }
@@ -166,6 +173,51 @@ pub async fn serve(
 
 #[cfg(test)]
 mod privacy_tests;
+
+#[cfg(test)]
+mod compression_tests {
+    use aidledger_store::MemStore;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn documents_are_gzipped_for_clients_that_accept_it() {
+        let feed = Feed::new(
+            Arc::new(MemStore::new()),
+            Shared::new(Model::new()),
+            String::new(),
+            None,
+        );
+        let app = router(feed);
+        let get = |path: &str, gzip: bool| {
+            let mut request = Request::get(path);
+            if gzip {
+                request = request.header(header::ACCEPT_ENCODING, "gzip");
+            }
+            app.clone().oneshot(request.body(Body::empty()).unwrap())
+        };
+        let plain = get("/static/style.css", false).await.unwrap();
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let plain = plain.into_body().collect().await.unwrap().to_bytes();
+        let zipped = get("/static/style.css", true).await.unwrap();
+        assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip");
+        let zipped = zipped.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&zipped[..2], &[0x1f, 0x8b], "a gzip stream");
+        assert!(
+            zipped.len() * 2 < plain.len(),
+            "{} vs {}",
+            zipped.len(),
+            plain.len()
+        );
+        // The security headers are on every answer.
+        let page = get("/en", true).await.unwrap();
+        assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    }
+}
 
 #[cfg(test)]
 mod overview_tests {

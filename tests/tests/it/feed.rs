@@ -675,6 +675,12 @@ fn nothing_published_names_a_hidden_donor_or_shows_a_reference_or_a_token() {
         "anonymous donors are shown as such ({anonymous_seen} pages)"
     );
     assert!(swept_bytes > 5_000_000, "{swept_bytes} bytes swept");
+    eprintln!(
+        "privacy sweep: {} paths, {swept_bytes} bytes, {} hidden names, {} references",
+        paths.len(),
+        hidden.len(),
+        references.patterns_len(),
+    );
 }
 
 fn workspace() -> PathBuf {
