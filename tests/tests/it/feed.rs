@@ -52,7 +52,14 @@ fn demo() -> &'static Demo {
 }
 
 fn start_demo() -> Demo {
-    let data = tempfile::tempdir().unwrap().keep();
+    // The demo serves until the test process ends, so no TempDir would
+    // ever be dropped: one fixed folder under cargo's target, cleared first.
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("feed-demo");
+    match std::fs::remove_dir_all(&data) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("clearing {}: {e}", data.display()),
+    }
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
