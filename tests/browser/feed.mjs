@@ -150,16 +150,28 @@ report.tampered = {
   }),
 };
 
-// Verify my donation by bank reference: the reference is hashed in the
-// page, so no request may carry it.
+// Verify my donation by bank reference: the page posts the reference in a
+// form body (SPEC 9.3), so no URL may carry it; the donor lands on the
+// receipt and verifies it in the browser.
 await page.goto(base + "/en/verify");
 const before = report.requests.length;
+const posted = [];
+const onRequest = (request) => {
+  if (request.method() === "POST") posted.push({ url: request.url(), body: request.postData() || "" });
+};
+page.on("request", onRequest);
 await page.fill("#bank-ref", bankReference);
-await Promise.all([page.waitForURL("**/receipts/**"), page.click("button[type=submit]")]);
+await Promise.all([page.waitForURL("**/receipts/**"), page.click("#reference-form button[type=submit]")]);
+page.off("request", onRequest);
+const landedOn = page.url();
+await page.locator("#verify-button").click();
+await page.waitForSelector("#verify[data-verified]", { timeout: 20000 });
 report.byReference = {
-  url: page.url(),
+  url: landedOn,
   requests: report.requests.slice(before),
+  posted,
   h1: (await pageFacts()).h1,
+  verified: await page.evaluate(() => document.querySelector("#verify").dataset.verified),
 };
 await shot("verify-by-reference-en");
 

@@ -6,7 +6,7 @@ specifications and not from our code:
 - the Atom feed parses with feedparser, without errors;
 - the IATI export validates against the official IATI 2.03 XSD (xmlschema).
 
-usage: python3 validate.py <base-url> <iati-xsd-dir> <commune> <donor> <receipt> <ref-hash>
+usage: python3 validate.py <base-url> <iati-xsd-dir> <commune> <donor> <receipt> <bank-reference>
 
 Prints one JSON report on stdout; the Rust test (tests/tests/it/feed.rs)
 asserts on it.
@@ -27,16 +27,25 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 
-def fetch(url):
+def fetch(url, body=None):
+    """GET, or POST `body` as JSON when given."""
+    request = urllib.request.Request(url)
+    if body is not None:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(body).encode("utf-8"),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
     try:
-        with urllib.request.urlopen(url) as response:
+        with urllib.request.urlopen(request) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
 
 
 def main():
-    base, xsd_dir, commune, donor, receipt, ref_hash = sys.argv[1:7]
+    base, xsd_dir, commune, donor, receipt, reference = sys.argv[1:7]
     report = {}
 
     status, _, body = fetch(base + "/api/v1/openapi.json")
@@ -54,15 +63,17 @@ def main():
         "urn:openapi", Resource(contents=document, specification=DRAFT202012)
     )
     values = {"code": commune, "org_id": donor, "receipt_id": receipt}
-    queries = {"/receipts": "?ref_hash=" + ref_hash}
+    # The one POST (SPEC 9.3): the reference in the body, never the URL.
+    bodies = {"/receipts/lookup": {"reference": reference}}
     answers = {}
     for path, item in document["paths"].items():
         url = path
         for name, value in values.items():
             url = url.replace("{" + name + "}", urllib.request.quote(value, safe=""))
-        url = base + "/api/v1" + url + queries.get(path, "")
-        status, headers, body = fetch(url)
-        responses = item["get"]["responses"]
+        url = base + "/api/v1" + url
+        method = "post" if "post" in item else "get"
+        status, headers, body = fetch(url, bodies[path] if method == "post" else None)
+        responses = item[method]["responses"]
         outcome = {"status": status}
         if str(status) not in responses:
             outcome["error"] = "undocumented status"

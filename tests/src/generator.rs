@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use aidledger_ledger::privacy::{BeneficiaryKey, RefKey, SecretKey32, name_commitment};
 use aidledger_ledger::{Category, Earmark, sign_event};
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_wire::{Message, Timestamp as PbTimestamp, pb};
@@ -55,6 +56,10 @@ const CATEGORIES: [Category; 6] = [
 
 /// Donors registered up front; receipts pick among them.
 pub const DONORS: usize = 200;
+
+/// Children on each commune's register; deliveries draw tokens from them,
+/// so one child is reached by several organisations (overlaps).
+const CHILDREN_PER_COMMUNE: u32 = 400;
 
 type Pool = (String, String, Earmark);
 
@@ -130,6 +135,53 @@ impl Generator {
             in_transit: VecDeque::new(),
             transit_earmarks: BTreeMap::new(),
         }
+    }
+
+    /// SPEC §7.5 `K_ref` of the generated programme: every receipt's
+    /// `external_ref_hash` is keyed with it.
+    pub fn ref_key(&self) -> RefKey {
+        RefKey(SecretKey32::from_bytes(key_seed(self.seed, "K_ref")))
+    }
+
+    /// SPEC §7.5 `K_ben` of the generated province.
+    pub fn beneficiary_key(&self) -> BeneficiaryKey {
+        BeneficiaryKey(SecretKey32::from_bytes(key_seed(self.seed, "K_ben")))
+    }
+
+    /// Whether donor `n` asked not to be named: roughly two in five
+    /// individuals.
+    fn donor_hidden(n: usize) -> bool {
+        !n.is_multiple_of(3) && n % 5 < 2
+    }
+
+    /// The org id of donor `n`. SPEC §7.5: a hidden donor's id is random,
+    /// never derived from the person (here: from the seed).
+    pub fn donor_id(&self, n: usize) -> String {
+        if Self::donor_hidden(n) {
+            let random = key_seed(self.seed, &format!("donor-id/{n}"));
+            format!("an-{}", hex::encode(&random[..8]))
+        } else {
+            format!("donor-{n}")
+        }
+    }
+
+    /// The name of donor `n` as the agency knows it, published or not.
+    pub fn donor_name(n: usize) -> String {
+        format!("Nhà hảo tâm {n}")
+    }
+
+    /// The names of the donors who asked not to be named, which no byte the
+    /// system serves may contain.
+    pub fn hidden_donor_names() -> Vec<String> {
+        (0..DONORS)
+            .filter(|n| Self::donor_hidden(*n))
+            .map(Self::donor_name)
+            .collect()
+    }
+
+    /// The bank reference of receipt number `n`, as the donor holds it.
+    pub fn bank_reference(&self, n: u64) -> String {
+        format!("FT25{:03}{:07}", self.seed % 1000, n)
     }
 
     /// The authority key that signs the Genesis.
@@ -260,6 +312,7 @@ impl Generator {
                 parent_org_id: String::new(),
                 commune_code: org_id.strip_prefix("ubnd-").unwrap_or_default().into(),
                 public_name: true,
+                name_commitment: Vec::new(),
             });
             events.push(self.sign("authority", "ubnd-tinh", body));
             let key = SecretKey::from_seed(&key_seed(self.seed, &org_id));
@@ -274,9 +327,12 @@ impl Generator {
         }
         for donor in 0..DONORS {
             let individual = donor % 3 != 0;
+            let hidden = Self::donor_hidden(donor);
+            let name = Self::donor_name(donor);
+            let salt = key_seed(self.seed, &format!("donor-salt/{donor}"));
             let body = B::RegisterOrg(pb::RegisterOrganization {
-                org_id: format!("donor-{donor}"),
-                name: format!("Nhà hảo tâm {donor}"),
+                org_id: self.donor_id(donor),
+                name: if hidden { String::new() } else { name.clone() },
                 kind: if individual {
                     pb::OrgKind::DonorIndividual
                 } else {
@@ -284,8 +340,12 @@ impl Generator {
                 } as i32,
                 parent_org_id: String::new(),
                 commune_code: String::new(),
-                // Roughly two in five individuals do not want their name public.
-                public_name: !(individual && donor % 5 < 2),
+                public_name: !hidden,
+                name_commitment: if hidden {
+                    name_commitment(&salt, &name).to_vec()
+                } else {
+                    Vec::new()
+                },
             });
             events.push(self.sign(AGENCIES[0].0, AGENCIES[0].0, body));
         }
@@ -356,12 +416,14 @@ impl Generator {
     }
 
     fn receipt_for(&mut self, agency: &str) -> pb::SignedEvent {
-        let donor = format!("donor-{}", self.rng.random_range(0..DONORS));
+        let donor = self.rng.random_range(0..DONORS);
+        let donor = self.donor_id(donor);
         let earmark = self.random_earmark();
         let quantity = self.gift_amount().max(1_000);
         let receipt_id = self.entity_id("r");
-        let mut reference = [0u8; 32];
-        self.rng.fill(&mut reference);
+        let reference = self
+            .ref_key()
+            .external_ref_hash(&self.bank_reference(self.next_entity));
         *self
             .balances
             .entry((agency.into(), "VND".into(), earmark.clone()))
@@ -470,11 +532,12 @@ impl Generator {
             .expect("chosen pool") -= quantity;
         let delivery_id = self.entity_id("d");
         let children = self.rng.random_range(1..=60u32);
+        let ben = self.beneficiary_key();
+        let first = self.rng.random_range(0..CHILDREN_PER_COMMUNE);
         let tokens = (0..children.min(20))
-            .map(|_| {
-                let mut token = [0u8; 32];
-                self.rng.fill(&mut token);
-                token.to_vec()
+            .map(|i| {
+                let child = (first + i) % CHILDREN_PER_COMMUNE;
+                ben.token(&format!("{commune}/{child:05}")).to_vec()
             })
             .collect();
         let body = B::Delivery(pb::Delivery {

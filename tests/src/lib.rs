@@ -161,3 +161,40 @@ pub fn http_request(
         response[split + 4..].to_vec(),
     )
 }
+
+/// One plain HTTP/1.0 POST with a body, as a browser's form or a script
+/// sends it. Returns the status, the header block in lower case, and the
+/// body.
+///
+/// # Panics
+///
+/// The connection or the answer failed: this is for tests.
+pub fn http_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    (
+        status,
+        head.to_ascii_lowercase(),
+        response[split + 4..].to_vec(),
+    )
+}

@@ -1,9 +1,9 @@
 //! Finding the entry a donor or auditor asks about: by event id, by
 //! receipt id, or by the bank reference the donor holds, which the ledger
-//! knows only as its SHA-256 (`external_ref_hash`, SPEC §7 receipt).
+//! knows only as its keyed hash (`external_ref_hash`, SPEC §7.5).
 
+use aidledger_ledger::privacy::RefKey;
 use aidledger_ledger::{Body, Event};
-use sha2::{Digest, Sha256};
 
 /// Which event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,12 +17,11 @@ pub enum EventSelector {
 }
 
 impl EventSelector {
-    /// The receipt of a bank (or delivery-note) reference, hashed here as
-    /// `aidctl submit` and `import-statement` hash it: SHA-256 of its UTF-8
-    /// bytes, trimmed of surrounding white space, so the reference itself
-    /// never leaves this machine.
-    pub fn bank_reference(reference: &str) -> Self {
-        EventSelector::ExternalRefHash(Sha256::digest(reference.trim().as_bytes()).into())
+    /// The receipt of a bank (or delivery-note) reference, hashed here with
+    /// the ledger's reference key as SPEC §7.5 says (normalised, then
+    /// HMAC-SHA256), so the reference itself never leaves this machine.
+    pub fn bank_reference(reference: &str, key: &RefKey) -> Self {
+        EventSelector::ExternalRefHash(key.external_ref_hash(reference))
     }
 
     /// Whether `event` is the one asked for.

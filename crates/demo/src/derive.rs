@@ -1,10 +1,12 @@
 //! Everything the generator draws from its seed besides the random stream:
-//! key seeds, event ids, beneficiary tokens, evidence hashes.
+//! key seeds, event ids, the SPEC §7.5 keys and salts, beneficiary tokens,
+//! evidence hashes.
 //!
 //! Each value is SHA-256 over a domain label, the seed and the value's own
 //! label, so adding a key or an event never shifts any other value, and
 //! different purposes can never produce the same bytes.
 
+use aidledger_ledger::privacy::{BeneficiaryKey, RefKey, SecretKey32};
 use sha2::{Digest, Sha256};
 
 const DOMAIN: &[u8] = b"aidledger-demo/v1";
@@ -44,30 +46,48 @@ pub(crate) fn event_id(seed: u64, counter: u64) -> String {
     id
 }
 
-/// The opaque token of child `child_number` in a commune's register: a keyed
-/// hash whose key only the commune holds, so the ledger can count distinct
-/// children reached without ever learning who they are (SPEC §7 delivery).
-/// The key is fixed-length, so SHA-256(key || message) is a sound keyed hash
-/// here; a deployment would use HMAC-SHA-256 with a key it keeps offline.
-pub(crate) fn beneficiary_token(seed: u64, commune_code: &str, child_number: u32) -> [u8; 32] {
-    let key = derive(seed, "beneficiary-key", commune_code.as_bytes());
-    let mut hasher = Sha256::new();
-    hasher.update(key);
-    hasher.update(child_number.to_be_bytes());
-    hasher.finalize().into()
+/// SPEC §7.5 `K_ben`: the province's beneficiary key, held by its
+/// children's office and the delivering organisations, never published.
+pub(crate) fn beneficiary_key(seed: u64) -> BeneficiaryKey {
+    BeneficiaryKey(SecretKey32::from_bytes(derive(seed, "K_ben", b"")))
+}
+
+/// The opaque token of child `child_number` on a commune's register (SPEC
+/// §7.5): keyed by the province, so every organisation that reaches the
+/// child writes the same token and nobody without `K_ben` can tell who it
+/// is.
+pub(crate) fn beneficiary_token(
+    key: &BeneficiaryKey,
+    commune_code: &str,
+    child_number: u32,
+) -> [u8; 32] {
+    key.token(&format!("{commune_code}/{child_number:05}"))
+}
+
+/// SPEC §7.5 `K_ref`: the ledger's reference key, shared by the operator
+/// and the organisations that record receipts.
+pub(crate) fn ref_key(seed: u64) -> RefKey {
+    RefKey(SecretKey32::from_bytes(derive(seed, "K_ref", b"")))
+}
+
+/// The salt of a hidden donor's name commitment, kept off the log by the
+/// registering agency and handed to the donor.
+pub(crate) fn name_salt(seed: u64, org_label: &str) -> [u8; 32] {
+    derive(seed, "name-salt", org_label.as_bytes())
+}
+
+/// A hidden donor's org id: random-looking, derived from nothing about the
+/// person (SPEC §7.5), only from the seed and a counter.
+pub(crate) fn hidden_org_id(seed: u64, counter: usize) -> String {
+    let random = derive(seed, "hidden-org-id", &(counter as u64).to_be_bytes());
+    let hex: String = random[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("an-{hex}")
 }
 
 /// The hash of an evidence document (handover minutes, signed list, photo)
 /// that stays in the commune's files.
 pub(crate) fn evidence_hash(seed: u64, document: &str) -> [u8; 32] {
     derive(seed, "evidence", document.as_bytes())
-}
-
-/// SPEC §7 receipt: `external_ref_hash` is SHA-256 of the bank or
-/// delivery-note reference, so a donor holding the reference can find the
-/// receipt while the reference itself stays private.
-pub fn reference_hash(reference: &str) -> [u8; 32] {
-    Sha256::digest(reference.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use aidledger_ledger::Category;
+use aidledger_ledger::privacy::{RefKey, name_commitment};
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_wire::{Timestamp as PbTimestamp, pb};
 use pb::Role;
@@ -198,9 +199,13 @@ pub(crate) struct Generator {
     pub given_vnd: Vec<u64>,
     /// Children reached per commune (handovers, not distinct children).
     pub reached_per_commune: [u64; 15],
-    /// Opaque tokens of each commune's children (SPEC §7 delivery).
+    /// Opaque tokens of each commune's children (SPEC §7.5).
     registers: Vec<Vec<[u8; 32]>>,
+    /// SPEC §7.5 `K_ref`: receipts carry the reference keyed with it.
+    pub ref_key: RefKey,
     pub references: Vec<ReferenceRecord>,
+    /// Every bank and goods-note reference of the programme year.
+    pub every_reference: Vec<String>,
     /// Set by the programme's stories, consumed by the next matching event.
     pub misroute_pending: bool,
     pub delivery_correction_pending: bool,
@@ -235,12 +240,15 @@ impl Generator {
             registers: COMMUNES
                 .iter()
                 .map(|commune| {
+                    let key = derive::beneficiary_key(config.seed);
                     (0..commune.children)
-                        .map(|child| derive::beneficiary_token(config.seed, commune.code, child))
+                        .map(|child| derive::beneficiary_token(&key, commune.code, child))
                         .collect()
                 })
                 .collect(),
+            ref_key: derive::ref_key(config.seed),
             references: Vec::new(),
+            every_reference: Vec::new(),
             misroute_pending: false,
             delivery_correction_pending: false,
             shortfall_shown: false,
@@ -385,7 +393,13 @@ impl Generator {
         let given = givens[self.rng.random_range(0..givens.len())];
         let number = self.individuals.len() + 1;
         self.add_org(NewOrg {
-            id: format!("cn-{number:05}"),
+            // SPEC §7.5: a hidden donor's id says nothing about the person,
+            // not even the order they came in.
+            id: if public_name {
+                format!("cn-{number:05}")
+            } else {
+                derive::hidden_org_id(self.seed, number)
+            },
             name: format!("{family} {middle} {given}"),
             kind: pb::OrgKind::DonorIndividual,
             public_name,
@@ -556,9 +570,20 @@ impl Generator {
         );
         let at = self.advance();
         let o = &self.orgs[org];
+        // SPEC §7.5: a hidden donor's name stays with the agency; the log
+        // gets a salted commitment the donor can later open.
+        let name_commitment = if o.public_name {
+            Vec::new()
+        } else {
+            name_commitment(&derive::name_salt(self.seed, &o.id), &o.name).to_vec()
+        };
         let body = B::RegisterOrg(pb::RegisterOrganization {
             org_id: o.id.clone(),
-            name: o.name.clone(),
+            name: if o.public_name {
+                o.name.clone()
+            } else {
+                String::new()
+            },
             kind: o.kind as i32,
             parent_org_id: o
                 .parent
@@ -569,6 +594,7 @@ impl Generator {
                 .map(|c| COMMUNES[c].code.to_owned())
                 .unwrap_or_default(),
             public_name: o.public_name,
+            name_commitment,
         });
         self.push(registrar, at, body);
         self.orgs[org].registered = true;
@@ -675,10 +701,13 @@ impl Generator {
             asset_id: gift.asset.id().into(),
             quantity: gift.quantity,
             earmark: Self::earmark_pb(gift.mark),
-            external_ref_hash: derive::reference_hash(&gift.reference).to_vec(),
+            external_ref_hash: self.ref_key.external_ref_hash(&gift.reference).to_vec(),
             note: gift.note.clone(),
         });
         let event_id = self.push(gift.agency, at, body);
+        if self.pace == Pace::Office {
+            self.every_reference.push(gift.reference.clone());
+        }
         if self.pace == Pace::Office && gift.asset == Asset::Vnd {
             let donor = &self.orgs[gift.donor];
             self.references.push(ReferenceRecord {

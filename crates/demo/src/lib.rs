@@ -30,12 +30,11 @@ mod tests;
 
 use std::collections::VecDeque;
 
+use aidledger_ledger::privacy::{BeneficiaryKey, RefKey};
 use aidledger_ledger::sign_event;
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_wire::{Message, pb};
 use rayon::prelude::*;
-
-pub use derive::reference_hash;
 
 use generator::{Generator, Unsigned};
 
@@ -59,7 +58,7 @@ pub struct DemoConfig {
 }
 
 /// A donation a donor could look up: the bank reference is what the donor
-/// holds; the ledger has only its SHA-256 ([`reference_hash`]).
+/// holds; the ledger has only its keyed hash (SPEC §7.5, [`Programme::ref_key`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SampleReference {
     /// The receipt the reference leads to.
@@ -194,15 +193,33 @@ impl Programme {
         picks
     }
 
-    /// The bank reference of every cash gift of the programme year, with
-    /// whose gift it was: what a privacy check must never find published.
-    /// Complete once the events have been drawn.
-    pub fn all_references(&self) -> Vec<SampleReference> {
+    /// SPEC §7.5 `K_ref` of the programme: receipts carry their references
+    /// keyed with it; a feed needs it to offer look-ups by reference.
+    pub fn ref_key(&self) -> RefKey {
+        self.generator.ref_key.clone()
+    }
+
+    /// SPEC §7.5 `K_ben` of the province: the beneficiary tokens of every
+    /// delivery are keyed with it.
+    pub fn beneficiary_key(&self) -> BeneficiaryKey {
+        derive::beneficiary_key(self.generator.seed)
+    }
+
+    /// The names of every donor who asked not to be named: what no byte the
+    /// system serves may contain.
+    pub fn hidden_donor_names(&self) -> Vec<String> {
         self.generator
-            .references
+            .orgs
             .iter()
-            .map(|r| r.sample.clone())
+            .filter(|org| !org.public_name)
+            .map(|org| org.name.clone())
             .collect()
+    }
+
+    /// Every bank and goods-note reference of the programme year's receipts
+    /// (complete once the events have been drawn).
+    pub fn every_reference(&self) -> &[String] {
+        &self.generator.every_reference
     }
 
     /// The key `org_id` signs with at the end of the programme year, e.g. to

@@ -12,7 +12,7 @@ use aidledger_wire::Message;
 
 use crate::calendar::Date;
 use crate::catalogue::COMMUNES;
-use crate::{DemoConfig, Programme, reference_hash};
+use crate::{DemoConfig, Programme};
 
 const ORIGIN: &str = "aid.ninhthuan.example/children-2025";
 const LOG_VKEY: &str =
@@ -207,7 +207,7 @@ fn individual_gifts_have_the_shape_of_a_real_campaign() {
     for event in &replay.events {
         match &event.body {
             Body::RegisterOrg(org) if org.kind == OrgKind::DonorIndividual => {
-                individuals.insert(org.org_id.as_str(), org.public_name);
+                individuals.insert(org.org_id.as_str(), org.name.is_public());
             }
             Body::Receipt(receipt)
                 if receipt.asset_id == "VND"
@@ -245,22 +245,76 @@ fn individual_gifts_have_the_shape_of_a_real_campaign() {
 }
 
 #[test]
+fn hidden_donors_are_in_the_log_by_commitment_only() {
+    let replay = replay(42, 0);
+    let hidden_names = replay.programme.hidden_donor_names();
+    assert!(
+        hidden_names.len() > 100,
+        "{} hidden donors",
+        hidden_names.len()
+    );
+    let mut hidden = 0;
+    for event in &replay.events {
+        if let Body::RegisterOrg(org) = &event.body
+            && let aidledger_ledger::OrgName::Hidden { commitment } = org.name
+        {
+            hidden += 1;
+            // SPEC §7.5: the id is random, not a number in a sequence.
+            assert!(org.org_id.starts_with("an-"), "{}", org.org_id);
+            // The agency's salt opens the commitment to one of the names.
+            let salt = crate::derive::name_salt(42, &org.org_id);
+            assert!(
+                hidden_names.iter().any(|name| {
+                    aidledger_ledger::privacy::name_commitment(&salt, name) == commitment
+                }),
+                "{}: the commitment opens to no hidden donor's name",
+                org.org_id
+            );
+        }
+    }
+    assert_eq!(hidden, hidden_names.len());
+    // The signed bytes hold none of the names.
+    let mut programme = Programme::new(config(42, 0));
+    let bytes: Vec<u8> = programme.events().flat_map(|signed| signed.event).collect();
+    // Names come from tables: a public donor may share a hidden one's name.
+    let public_names: Vec<&str> = replay
+        .events
+        .iter()
+        .filter_map(|event| match &event.body {
+            Body::RegisterOrg(org) => org.name.public(),
+            _ => None,
+        })
+        .collect();
+    let unshared: Vec<&String> = hidden_names
+        .iter()
+        .filter(|name| !public_names.iter().any(|p| p.contains(name.as_str())))
+        .collect();
+    assert!(unshared.len() > 100, "{}", unshared.len());
+    for name in unshared {
+        assert!(
+            !bytes
+                .windows(name.len())
+                .any(|window| window == name.as_bytes()),
+            "{name} is in the signed events"
+        );
+    }
+}
+
+#[test]
 fn sample_references_lead_to_their_receipts() {
     let replay = replay(5, 0);
     let samples = replay.programme.sample_references();
     assert!(samples.len() >= 4, "{samples:?}");
     assert!(samples.iter().any(|s| s.public_name));
     assert!(samples.iter().any(|s| !s.public_name));
+    let ref_key = replay.programme.ref_key();
     for sample in &samples {
+        let keyed = ref_key.external_ref_hash(&sample.reference);
         let matching: Vec<_> = replay
             .events
             .iter()
             .filter_map(|event| match &event.body {
-                Body::Receipt(receipt)
-                    if receipt.external_ref_hash == Some(reference_hash(&sample.reference)) =>
-                {
-                    Some(receipt)
-                }
+                Body::Receipt(receipt) if receipt.external_ref_hash == Some(keyed) => Some(receipt),
                 _ => None,
             })
             .collect();

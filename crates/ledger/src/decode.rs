@@ -71,14 +71,18 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
             )?,
             log_vkey: required_text("genesis.log_vkey", &g.log_vkey, NOTE_CHARS_MAX)?,
         }),
-        B::RegisterOrg(o) => Body::RegisterOrg(RegisterOrganization {
-            org_id: id_field("register_org.org_id", &o.org_id)?,
-            name: required_text("register_org.name", &o.name, NAME_CHARS_MAX)?,
-            kind: org_kind_field("register_org.kind", o.kind)?,
-            parent_org_id: optional_id("register_org.parent_org_id", &o.parent_org_id)?,
-            commune_code: optional_id("register_org.commune_code", &o.commune_code)?,
-            public_name: o.public_name,
-        }),
+        B::RegisterOrg(o) => {
+            let org_id = id_field("register_org.org_id", &o.org_id)?;
+            let kind = org_kind_field("register_org.kind", o.kind)?;
+            let name = org_name_field(kind, &o.name, o.public_name, &o.name_commitment)?;
+            Body::RegisterOrg(RegisterOrganization {
+                org_id,
+                name,
+                kind,
+                parent_org_id: optional_id("register_org.parent_org_id", &o.parent_org_id)?,
+                commune_code: optional_id("register_org.commune_code", &o.commune_code)?,
+            })
+        }
         B::RegisterKey(k) => Body::RegisterKey(RegisterKey {
             org_id: id_field("register_key.org_id", &k.org_id)?,
             public_key: public_key_field("register_key.public_key", &k.public_key)?,
@@ -440,6 +444,54 @@ fn period_field(field: &str, value: &str) -> Result<String, Rejection> {
         );
     }
     Ok(value.to_owned())
+}
+
+/// SPEC §7.5: a hidden donor's name never enters the log; a commitment to
+/// it does. Checked in this order: who may be hidden, the name, then the
+/// commitment.
+fn org_name_field(
+    kind: OrgKind,
+    name: &str,
+    public_name: bool,
+    commitment: &[u8],
+) -> Result<OrgName, Rejection> {
+    if public_name {
+        let name = required_text("register_org.name", name, NAME_CHARS_MAX)?;
+        if !commitment.is_empty() {
+            // SPEC §7 register_org: "`public_name = true`: ... `name_commitment`
+            // empty". The spec names no reason; a hash where none belongs is
+            // a malformed hash field.
+            return reject(
+                Reason::InvalidHash,
+                "register_org.name_commitment must be empty when public_name is true",
+            );
+        }
+        return Ok(OrgName::Public(name));
+    }
+    if !kind.is_donor() {
+        return reject(
+            Reason::HiddenNameNotAllowed,
+            format!(
+                "register_org.public_name is false, but only donors may be hidden, not {kind:?}"
+            ),
+        );
+    }
+    if !name.is_empty() {
+        return reject(
+            Reason::HiddenNameInLog,
+            "register_org.name must be empty when public_name is false: the log is public, \
+             so a hidden donor's name stays off it (give name_commitment instead)",
+        );
+    }
+    if commitment.is_empty() {
+        return reject(
+            Reason::MissingField,
+            "register_org.name_commitment is required when public_name is false",
+        );
+    }
+    Ok(OrgName::Hidden {
+        commitment: hash_field("register_org.name_commitment", commitment)?,
+    })
 }
 
 fn hash_field(field: &str, value: &[u8]) -> Result<[u8; 32], Rejection> {

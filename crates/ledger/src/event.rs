@@ -267,11 +267,37 @@ mod bodies {
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct RegisterOrganization {
         pub org_id: String,
-        pub name: String,
+        pub name: OrgName,
         pub kind: OrgKind,
         pub parent_org_id: Option<String>,
         pub commune_code: Option<String>,
-        pub public_name: bool,
+    }
+
+    /// SPEC §7.5: an organisation's name as the log holds it. A hidden
+    /// donor's name is not in the log at all, only a salted commitment to
+    /// it, so nothing that reads the log can publish it by mistake.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum OrgName {
+        /// `public_name = true`: the name, published.
+        Public(String),
+        /// `public_name = false` (donor kinds only): no name;
+        /// `SHA-256("aidledger/v1/name" || 0x0A || salt || 0x0A || NFC(name))`.
+        Hidden { commitment: [u8; 32] },
+    }
+
+    impl OrgName {
+        /// The name to publish, if the organisation agreed to it.
+        pub fn public(&self) -> Option<&str> {
+            match self {
+                OrgName::Public(name) => Some(name),
+                OrgName::Hidden { .. } => None,
+            }
+        }
+
+        /// Whether the name may be published.
+        pub fn is_public(&self) -> bool {
+            matches!(self, OrgName::Public(_))
+        }
     }
 
     #[derive(Clone, Debug, PartialEq, Eq)]

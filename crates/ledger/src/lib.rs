@@ -9,6 +9,7 @@
 pub mod decode;
 pub mod entry;
 pub mod event;
+pub mod privacy;
 pub mod rejection;
 pub mod signing;
 pub mod state;

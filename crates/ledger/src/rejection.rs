@@ -46,6 +46,11 @@ pub enum Reason {
     InvalidId,
     /// Text is not NFC, has control characters, or is too long.
     InvalidText,
+    /// SPEC §7.5: a `register_org` with `public_name = false` and a name.
+    HiddenNameInLog,
+    /// SPEC §7.5: `public_name = false` on an organisation that is not a
+    /// donor.
+    HiddenNameNotAllowed,
     /// A quantity is 0 or over 10^15, or a count is out of range.
     InvalidQuantity,
     /// An enum value is unspecified or unknown.
@@ -155,9 +160,9 @@ impl Reason {
     pub fn code(self) -> Code {
         use Reason::*;
         match self {
-            UndecodableEvent | MissingField | InvalidId | InvalidText | InvalidQuantity
-            | InvalidEnum | InvalidDate | InvalidHash | InvalidKey | OccurredInFuture
-            | TooManyItems => Code::InvalidArgument,
+            UndecodableEvent | MissingField | InvalidId | InvalidText | HiddenNameInLog
+            | HiddenNameNotAllowed | InvalidQuantity | InvalidEnum | InvalidDate | InvalidHash
+            | InvalidKey | OccurredInFuture | TooManyItems => Code::InvalidArgument,
             BadSignature | UnknownKey => Code::Unauthenticated,
             KeyRevoked
             | KeyOrgMismatch
@@ -202,6 +207,8 @@ impl Reason {
             MissingField => "MISSING_FIELD",
             InvalidId => "INVALID_ID",
             InvalidText => "INVALID_TEXT",
+            HiddenNameInLog => "HIDDEN_NAME_IN_LOG",
+            HiddenNameNotAllowed => "HIDDEN_NAME_NOT_ALLOWED",
             InvalidQuantity => "INVALID_QUANTITY",
             InvalidEnum => "INVALID_ENUM",
             InvalidDate => "INVALID_DATE",

@@ -111,6 +111,7 @@ impl World {
                     parent_org_id: String::new(),
                     commune_code: String::new(),
                     public_name: true,
+                    name_commitment: Vec::new(),
                 }),
             );
         }
@@ -555,7 +556,8 @@ fn register_org_rules() {
             kind: kind as i32,
             parent_org_id: parent.into(),
             commune_code: commune.into(),
-            public_name: false,
+            public_name: true,
+            name_commitment: Vec::new(),
         })
     };
     let r = w.refused(
@@ -599,6 +601,229 @@ fn register_org_rules() {
         "fund",
         org("agency-x", pb::OrgKind::Agency, "", ""),
         Reason::RoleNotAllowed,
+    );
+}
+
+// ---- SPEC §7.5: hidden donors ------------------------------------------
+
+fn hidden_donor(id: &str, kind: pb::OrgKind, name: &str, commitment: Vec<u8>) -> B {
+    B::RegisterOrg(pb::RegisterOrganization {
+        org_id: id.into(),
+        name: name.into(),
+        kind: kind as i32,
+        public_name: false,
+        name_commitment: commitment,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn a_hidden_donor_is_registered_with_a_commitment_and_no_name() {
+    let mut w = World::standard();
+    let salt = [9u8; 32];
+    let commitment = crate::privacy::name_commitment(&salt, "Nguyễn Thị Lan");
+    let seq = w.ok(
+        "fund",
+        "fund",
+        hidden_donor(
+            "an-7f3a9c",
+            pb::OrgKind::DonorIndividual,
+            "",
+            commitment.to_vec(),
+        ),
+    );
+    assert!(seq > 0);
+    // The id is taken like any other organisation's.
+    w.refused(
+        "fund",
+        "fund",
+        hidden_donor(
+            "an-7f3a9c",
+            pb::OrgKind::DonorIndividual,
+            "",
+            commitment.to_vec(),
+        ),
+        Reason::IdExists,
+    );
+    // And it receives gifts like any donor.
+    w.receipt("r-hidden", "fund", "an-7f3a9c", 1_000, None);
+}
+
+#[test]
+fn every_hidden_donor_rule_has_its_reason_and_changes_nothing() {
+    use pb::OrgKind::*;
+    let mut w = World::standard();
+    let good = vec![5u8; 32];
+    // SPEC §7.5: a name in the log is HIDDEN_NAME_IN_LOG, even with a
+    // commitment beside it.
+    let r = w.refused(
+        "fund",
+        "fund",
+        hidden_donor("an-1", DonorIndividual, "Trần Văn Nam", good.clone()),
+        Reason::HiddenNameInLog,
+    );
+    assert_eq!(r.code(), Code::InvalidArgument);
+    assert!(
+        !r.detail.contains("Trần"),
+        "the refusal repeats the name: {r}"
+    );
+    // Only donor kinds may be hidden.
+    for kind in [Agency, Commune, School, Clinic, Authority] {
+        let r = w.refused(
+            "authority",
+            "province",
+            hidden_donor("org-1", kind, "", good.clone()),
+            Reason::HiddenNameNotAllowed,
+        );
+        assert_eq!(r.code(), Code::InvalidArgument);
+    }
+    // Every donor kind may.
+    for (i, kind) in [DonorBusiness, DonorOrganization, DonorIndividual]
+        .into_iter()
+        .enumerate()
+    {
+        w.ok(
+            "fund",
+            "fund",
+            hidden_donor(&format!("an-ok-{i}"), kind, "", good.clone()),
+        );
+    }
+    // The commitment is required and 32 bytes.
+    w.refused(
+        "fund",
+        "fund",
+        hidden_donor("an-2", DonorIndividual, "", Vec::new()),
+        Reason::MissingField,
+    );
+    for len in [1, 31, 33, 64] {
+        w.refused(
+            "fund",
+            "fund",
+            hidden_donor("an-2", DonorIndividual, "", vec![1; len]),
+            Reason::InvalidHash,
+        );
+    }
+    // A public name carries no commitment.
+    w.refused(
+        "fund",
+        "fund",
+        B::RegisterOrg(pb::RegisterOrganization {
+            org_id: "donor-pub".into(),
+            name: "Công ty Ánh Dương".into(),
+            kind: DonorBusiness as i32,
+            public_name: true,
+            name_commitment: good.clone(),
+            ..Default::default()
+        }),
+        Reason::InvalidHash,
+    );
+    // Format rules come before state: a hidden name on an existing id is
+    // still HIDDEN_NAME_IN_LOG, not ID_EXISTS (SPEC §6.1 step 2 before 10).
+    w.refused(
+        "fund",
+        "fund",
+        hidden_donor("donor-b", DonorIndividual, "Lê Thị Hoa", good),
+        Reason::HiddenNameInLog,
+    );
+}
+
+#[test]
+fn the_commitment_formula_is_the_specs() {
+    // SPEC §7.5, computed here by hand: SHA-256 over the domain, the salt and
+    // the NFC name, each separated by a line feed.
+    use sha2::{Digest as _, Sha256};
+    let salt = [0xabu8; 32];
+    let mut expected = Sha256::new();
+    expected.update(b"aidledger/v1/name\n");
+    expected.update(salt);
+    expected.update(b"\n");
+    expected.update("Phạm Thị Mai".as_bytes());
+    let expected: [u8; 32] = expected.finalize().into();
+    assert_eq!(
+        crate::privacy::name_commitment(&salt, "Phạm Thị Mai"),
+        expected
+    );
+    // The name is normalised first: decomposed input commits the same.
+    let decomposed: String =
+        unicode_normalization::UnicodeNormalization::nfd("Phạm Thị Mai").collect();
+    assert_ne!(decomposed, "Phạm Thị Mai");
+    assert_eq!(
+        crate::privacy::name_commitment(&salt, &decomposed),
+        expected
+    );
+    assert_ne!(
+        crate::privacy::name_commitment(&[0xac; 32], "Phạm Thị Mai"),
+        expected,
+        "another salt, another commitment"
+    );
+}
+
+#[test]
+fn references_are_normalised_then_keyed() {
+    use crate::privacy::{RefKey, SecretKey32, normalize_reference};
+    assert_eq!(normalize_reference(" ft25 123\t456 789 "), "FT25123456789");
+    // Only ASCII letters are upper-cased; other letters stay as written, in NFC.
+    let decomposed: String =
+        unicode_normalization::UnicodeNormalization::nfd("chuyển khoản").collect();
+    assert_eq!(normalize_reference(&decomposed), "CHUYểNKHOảN");
+    let key = RefKey(SecretKey32::from_bytes([1; 32]));
+    let other = RefKey(SecretKey32::from_bytes([2; 32]));
+    assert_eq!(
+        key.external_ref_hash("FT25123456789"),
+        key.external_ref_hash("ft25 1234 56789")
+    );
+    assert_ne!(
+        key.external_ref_hash("FT25123456789"),
+        other.external_ref_hash("FT25123456789")
+    );
+    // Not the unkeyed hash of either form.
+    use sha2::{Digest as _, Sha256};
+    let unkeyed: [u8; 32] = Sha256::digest(b"FT25123456789").into();
+    assert_ne!(key.external_ref_hash("FT25123456789"), unkeyed);
+}
+
+#[test]
+fn key_files_are_64_hex_characters_and_never_printed() {
+    use crate::privacy::SecretKey32;
+    let key = SecretKey32::from_bytes([0x5a; 32]);
+    let text = key.to_hex();
+    assert_eq!(text.len(), 64);
+    assert_eq!(SecretKey32::from_hex(&format!("  {text}\n")).unwrap(), key);
+    assert!(SecretKey32::from_hex(&text[..62]).is_err());
+    assert!(SecretKey32::from_hex(&format!("{}zz", &text[..62])).is_err());
+    let error = SecretKey32::from_hex("secret-but-wrong")
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains("secret"), "{error}");
+    assert!(!format!("{key:?}").contains("5a5a"));
+}
+
+#[test]
+fn notes_that_look_personal_are_warned_about() {
+    use crate::privacy::{TextWarning, text_warnings};
+    assert_eq!(text_warnings("Bữa trưa tháng 3 cho 120 học sinh"), vec![]);
+    assert_eq!(
+        text_warnings("Hỗ trợ tỉnh Lâm Đồng, Hà Nội, TP Hồ Chí Minh"),
+        vec![]
+    );
+    assert_eq!(
+        text_warnings("CCCD 012345678 của mẹ em"),
+        vec![TextWarning::LongNumber { digits: 9 }]
+    );
+    assert_eq!(
+        text_warnings("gọi 0912 345 678"),
+        vec![TextWarning::LongNumber { digits: 10 }]
+    );
+    assert_eq!(
+        text_warnings("hóa đơn 12345678"),
+        vec![],
+        "8 digits is fine"
+    );
+    assert_eq!(
+        text_warnings("giao cho em Nguyễn Văn An lớp 3"),
+        vec![TextWarning::LooksLikeName {
+            words: "Nguyễn Văn An".into()
+        }]
     );
 }
 

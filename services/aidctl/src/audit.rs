@@ -58,6 +58,7 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
         AuditCommand::Import(args) => import(global, args),
         AuditCommand::Prove(args) => prove(global, args).await,
         AuditCommand::VerifyBundle(args) => verify_bundle_file(global, args),
+        AuditCommand::VerifyDonor(args) => crate::donor::verify(global, args).await,
         AuditCommand::Monitor(args) => monitor(global, args).await,
         AuditCommand::Witness(args) => witness(global, args).await,
     }
@@ -538,7 +539,13 @@ fn selector(args: &AuditProveArgs) -> Result<EventSelector> {
     Ok(match (&args.event_id, &args.receipt_id, &args.bank_ref) {
         (Some(id), None, None) => EventSelector::EventId(id.clone()),
         (None, Some(id), None) => EventSelector::ReceiptId(id.clone()),
-        (None, None, Some(reference)) => EventSelector::bank_reference(reference),
+        (None, None, Some(reference)) => {
+            let path = args
+                .ref_key
+                .as_deref()
+                .context("--bank-ref needs --ref-key: references are keyed (SPEC 7.5)")?;
+            EventSelector::bank_reference(reference, &crate::commands::load_ref_key(path)?)
+        }
         _ => bail!("give exactly one of --event-id, --receipt-id, --bank-ref"),
     })
 }

@@ -67,6 +67,10 @@ pub enum Command {
     Prove(ProveArgs),
     /// Import a bank statement export (CSV) as Receipt events.
     ImportStatement(ImportStatementArgs),
+    /// Register a donor who asked not to be named (SPEC 7.5): a random org
+    /// id and a salted commitment in the log, and an acknowledgement with
+    /// the name and salt for the donor.
+    RegisterDonor(RegisterDonorArgs),
     /// Verify the ledger without trusting it: replay, proofs, monitor,
     /// witness, archives (needs --vkey).
     Audit(AuditArgs),
@@ -91,6 +95,9 @@ pub enum AuditCommand {
     Prove(AuditProveArgs),
     /// Verify a proof bundle offline.
     VerifyBundle(VerifyBundleArgs),
+    /// Check a hidden donor's acknowledgement against the log: the
+    /// registration is in the signed tree and commits to that name.
+    VerifyDonor(VerifyDonorArgs),
     /// Follow the ledger from a trusted state; alarm on any inconsistency.
     Monitor(MonitorArgs),
     /// Cosign checkpoints consistent with the last one cosigned (C2SP
@@ -170,10 +177,14 @@ pub struct AuditProveArgs {
     /// The receipt with this receipt id.
     #[arg(long, value_name = "ID")]
     pub receipt_id: Option<String>,
-    /// The receipt of this bank (or delivery-note) reference; only its
-    /// SHA-256 is compared, the reference never leaves this machine.
-    #[arg(long, value_name = "REFERENCE")]
+    /// The receipt of this bank (or delivery-note) reference; only its keyed
+    /// hash (SPEC 7.5) is compared, the reference never leaves this machine.
+    #[arg(long, value_name = "REFERENCE", requires = "ref_key")]
     pub bank_ref: Option<String>,
+    /// The ledger's reference key (K_ref, from `aidctl keygen --ref-key`),
+    /// to hash --bank-ref.
+    #[arg(long, env = "AIDLEDGER_REF_KEY", value_name = "FILE")]
+    pub ref_key: Option<PathBuf>,
     #[command(flatten)]
     pub quorum: Quorum,
     /// Write the bundle here instead of stdout.
@@ -239,6 +250,51 @@ pub struct KeygenArgs {
     /// origin.
     #[arg(long, value_name = "ORIGIN")]
     pub name: Option<String>,
+    /// Write the ledger's reference key instead (SPEC 7.5 K_ref: 32 random
+    /// bytes as 64 hex characters), shared by the operator, the
+    /// organisations that record receipts and the feeds that offer look-ups.
+    #[arg(long, conflicts_with = "name")]
+    pub ref_key: bool,
+}
+
+/// The kinds of donor that may be hidden (SPEC 7.5: donor kinds only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DonorKind {
+    Individual,
+    Business,
+    Organization,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterDonorArgs {
+    /// The registering organisation's signing key (PKCS#8 PEM; a key with
+    /// RECEIVE or AUTHORITY).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The registering organisation (the agency that received the gift).
+    #[arg(long, value_name = "ORG")]
+    pub org: String,
+    /// The donor's name as they gave it; it never leaves this machine except
+    /// in the acknowledgement file.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    #[arg(long, value_enum, default_value_t = DonorKind::Individual)]
+    pub kind: DonorKind,
+    /// The public feed's address (e.g. https://minhbach.example.vn), for the
+    /// link and QR code to the donor's page.
+    #[arg(long, env = "AIDLEDGER_FEED_URL", value_name = "URL")]
+    pub feed_url: String,
+    /// Where to write the donor's acknowledgement (mode 0600; never
+    /// overwritten). It holds the name and the salt: hand it to the donor.
+    #[arg(long, value_name = "FILE")]
+    pub ack_out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyDonorArgs {
+    /// The acknowledgement file `aidctl register-donor` wrote.
+    #[arg(value_name = "FILE")]
+    pub ack: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -275,6 +331,10 @@ pub struct SubmitArgs {
     /// proof (single appends only).
     #[arg(long, conflicts_with = "batch")]
     pub wait_checkpoint: bool,
+    /// The ledger's reference key (K_ref, from `aidctl keygen --ref-key`),
+    /// to hash a receipt's `external_ref` (SPEC 7.5); needed only for those.
+    #[arg(long, env = "AIDLEDGER_REF_KEY", value_name = "FILE")]
+    pub ref_key: Option<PathBuf>,
     /// A JSON file (one event or an array), a JSON lines file, or - for
     /// standard input.
     #[arg(value_name = "FILE")]
@@ -335,6 +395,10 @@ pub struct ImportStatementArgs {
     /// Events per AppendBatch request.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=BATCH_EVENTS_MAX as u64))]
     pub batch: u64,
+    /// The ledger's reference key (K_ref, from `aidctl keygen --ref-key`):
+    /// each reference enters the ledger only as its keyed hash (SPEC 7.5).
+    #[arg(long, env = "AIDLEDGER_REF_KEY", value_name = "FILE")]
+    pub ref_key: PathBuf,
     /// Print the events that would be submitted, as JSON lines, and stop.
     #[arg(long)]
     pub dry_run: bool,

@@ -16,6 +16,7 @@ use aidledger_client::{
     Appended, Client, ClientError, Code, ConnectOptions, EntryKey, Rejected, SecretKey, TlsOptions,
     pb,
 };
+use aidledger_ledger::privacy::{RefKey, SECRET_KEY_BYTES, SecretKey32, free_text, text_warnings};
 use aidledger_tlog::ed25519::Zeroizing;
 use aidledger_tlog::{LogSigner, LogVerifier};
 use aidledger_wire::{Message as _, Timestamp};
@@ -23,6 +24,7 @@ use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use indicatif::{ProgressBar, ProgressStyle};
+use rand_core::RngCore as _;
 use tokio_stream::StreamExt as _;
 
 use crate::cli::{
@@ -68,11 +70,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Checkpoint => checkpoint(global).await,
         Command::Prove(args) => prove(global, args).await,
         Command::ImportStatement(args) => import_statement(global, args).await,
+        Command::RegisterDonor(args) => crate::donor::register(global, args).await,
         Command::Audit(args) => crate::audit::run(global, args).await,
     }
 }
 
 fn keygen(args: &KeygenArgs) -> Result<()> {
+    if args.ref_key {
+        return ref_keygen(&args.out);
+    }
     let key = SecretKey::generate();
     let public_key = hex::encode(key.public_key());
     let pem = key.to_pkcs8_pem();
@@ -85,16 +91,7 @@ fn keygen(args: &KeygenArgs) -> Result<()> {
         ),
         None => None,
     };
-    let mut file = create_private(&args.out).map_err(|error| match error.kind() {
-        io::ErrorKind::AlreadyExists => anyhow::anyhow!(
-            "{} already exists; refusing to overwrite a key",
-            args.out.display()
-        ),
-        _ => anyhow::Error::new(error).context(format!("creating {}", args.out.display())),
-    })?;
-    file.write_all(pem.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    write_private(&args.out, pem.as_bytes(), "a key")?;
     let mut out = io::stdout().lock();
     writeln!(out, "public key: {public_key}")?;
     if let Some(vkey) = vkey {
@@ -103,9 +100,83 @@ fn keygen(args: &KeygenArgs) -> Result<()> {
     Ok(())
 }
 
+/// SPEC §7.5 `K_ref`: 32 bytes from the operating system's generator, as
+/// 64 hex characters and a line feed, in a new file only its owner reads.
+fn ref_keygen(out: &Path) -> Result<()> {
+    let mut bytes = Zeroizing::new([0u8; SECRET_KEY_BYTES]);
+    rand_core::OsRng.fill_bytes(&mut bytes[..]);
+    let key = SecretKey32::from_bytes(*bytes);
+    let text = Zeroizing::new(format!("{}\n", key.to_hex()));
+    write_private(out, text.as_bytes(), "a key")?;
+    eprintln!(
+        "reference key written to {} (mode 0600): give it to the organisations that record receipts and to the feeds that offer look-ups by reference; never publish it",
+        out.display()
+    );
+    Ok(())
+}
+
+/// Writes `bytes` to a new file only its owner can read, synced; never
+/// overwrites (`what` names the content in the error).
+pub(crate) fn write_private(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    let mut file = create_private(path).map_err(|error| match error.kind() {
+        io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+            "{} already exists; refusing to overwrite {what}",
+            path.display()
+        ),
+        _ => anyhow::Error::new(error).context(format!("creating {}", path.display())),
+    })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads a reference key file (`aidctl keygen --ref-key`).
+pub(crate) fn load_ref_key(path: &Path) -> Result<RefKey> {
+    let text = Zeroizing::new(
+        fs::read_to_string(path)
+            .with_context(|| format!("reading reference key {}", path.display()))?,
+    );
+    warn_if_shared(path, "reference key");
+    let key = SecretKey32::from_hex(&text)
+        .with_context(|| format!("reading reference key {}", path.display()))?;
+    Ok(RefKey(key))
+}
+
+#[cfg(unix)]
+fn warn_if_shared(path: &Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(metadata) = fs::metadata(path)
+        && metadata.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "aidctl: warning: {what} {} is readable by other users (chmod 600 it)",
+            path.display()
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_shared(_path: &Path, _what: &str) {}
+
+/// SPEC §7.5: "the organisations' tools SHOULD warn when it looks like a
+/// name or a number of 9 or more digits". A warning on stderr, never a
+/// refusal: the text is the organisation's to decide.
+pub(crate) fn warn_personal_text(location: &str, event: &pb::Event) {
+    let Ok(event) = aidledger_ledger::decode::event_from_pb(event.clone()) else {
+        return;
+    };
+    for (field, text) in free_text(&event.body) {
+        for warning in text_warnings(text) {
+            eprintln!(
+                "aidctl: warning: {location}: {field} {warning}; free text is published with the log forever (SPEC 7.5), so it must not hold a child's or a hidden donor's personal data"
+            );
+        }
+    }
+}
+
 /// Creates `path` for a private key: a new file, readable only by its owner.
 #[cfg(unix)]
-fn create_private(path: &Path) -> io::Result<fs::File> {
+pub(crate) fn create_private(path: &Path) -> io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     fs::OpenOptions::new()
         .write(true)
@@ -115,29 +186,18 @@ fn create_private(path: &Path) -> io::Result<fs::File> {
 }
 
 #[cfg(not(unix))]
-fn create_private(path: &Path) -> io::Result<fs::File> {
+pub(crate) fn create_private(path: &Path) -> io::Result<fs::File> {
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
 }
 
-fn load_key(path: &Path) -> Result<SecretKey> {
+pub(crate) fn load_key(path: &Path) -> Result<SecretKey> {
     let pem = Zeroizing::new(
         fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?,
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        if let Ok(metadata) = fs::metadata(path)
-            && metadata.permissions().mode() & 0o077 != 0
-        {
-            eprintln!(
-                "aidctl: warning: key {} is readable by other users (chmod 600 it)",
-                path.display()
-            );
-        }
-    }
+    warn_if_shared(path, "key");
     SecretKey::from_pkcs8_pem(&pem).with_context(|| format!("loading key {}", path.display()))
 }
 
@@ -193,7 +253,7 @@ pub(crate) async fn connect(global: &Global, origin_fallback: Option<&str>) -> R
 }
 
 /// The current time at whole seconds, for events that do not say when.
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let now = Timestamp::from(SystemTime::now());
     Timestamp {
         seconds: now.seconds,
@@ -201,7 +261,7 @@ fn now() -> Timestamp {
     }
 }
 
-fn new_event_id() -> String {
+pub(crate) fn new_event_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
@@ -371,6 +431,7 @@ async fn submit(global: &Global, args: &SubmitArgs) -> Result<()> {
     let defaults = EventDefaults {
         org_id: args.org.clone(),
         now: now(),
+        ref_key: args.ref_key.as_deref().map(load_ref_key).transpose()?,
     };
     let (events, errors) = read_event_file(&text, &defaults, new_event_id);
     if !errors.is_empty() {
@@ -385,6 +446,9 @@ async fn submit(global: &Global, args: &SubmitArgs) -> Result<()> {
     }
     if events.is_empty() {
         bail!("{} holds no events", args.input.display());
+    }
+    for located in &events {
+        warn_personal_text(&located.location, &located.event);
     }
     let client = connect(global, None).await?;
     let signed: Vec<pb::SignedEvent> = events
@@ -604,6 +668,7 @@ async fn import_statement(global: &Global, args: &ImportStatementArgs) -> Result
         donor_org_id: args.donor_org.clone(),
         asset_id: args.asset.clone(),
         earmark,
+        ref_key: load_ref_key(&args.ref_key)?,
     };
     let events: Vec<(u64, pb::Event)> = statement
         .lines

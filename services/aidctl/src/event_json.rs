@@ -8,7 +8,8 @@
 //! `"CATEGORY_NUTRITION"`); bytes are hex; quantities are integers (or
 //! decimal strings, for tools that lose precision above 2^53). A receipt may
 //! give `external_ref` (the plain bank or delivery-note reference) instead of
-//! `external_ref_hash`: it is hashed here and never sent.
+//! `external_ref_hash`: it is hashed here with the ledger's reference key
+//! `K_ref` (SPEC §7.5) and never sent.
 //!
 //! Reading is strict: an unknown field, a wrong type or a second body is an
 //! error naming the field path (`receipt.quantity: expected a non-negative
@@ -23,12 +24,12 @@
 use std::fmt;
 
 use aidledger_client::VerifiedEntry;
+use aidledger_ledger::privacy::RefKey;
 use aidledger_wire::Timestamp;
 use aidledger_wire::pb;
 use aidledger_wire::pb::event::Body;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// The body field names of SPEC §7, in `.proto` order.
 pub use aidledger_ledger::event::KIND_NAMES as KINDS;
@@ -72,6 +73,9 @@ pub struct EventDefaults {
     pub org_id: Option<String>,
     /// `occurred_at` when absent.
     pub now: Timestamp,
+    /// SPEC §7.5 `K_ref`, to hash an `external_ref`; without it a plain
+    /// reference is refused rather than hashed unkeyed.
+    pub ref_key: Option<RefKey>,
 }
 
 /// Reads one event from its JSON form. `new_event_id` is called only when
@@ -122,7 +126,7 @@ pub fn event_from_json(
         }
     };
     let body_value = fields.take(kind).unwrap_or(Value::Null);
-    let body = body_from_json(kind, body_value)?;
+    let body = body_from_json(kind, body_value, defaults.ref_key.as_ref())?;
     fields.finish()?;
     Ok(pb::Event {
         event_id,
@@ -216,7 +220,11 @@ fn timestamp(path: &str, value: Value) -> Result<Timestamp, JsonError> {
     }
 }
 
-fn body_from_json(kind: &'static str, value: Value) -> Result<Body, JsonError> {
+fn body_from_json(
+    kind: &'static str,
+    value: Value,
+    ref_key: Option<&RefKey>,
+) -> Result<Body, JsonError> {
     let mut f = Fields::new(kind, value)?;
     let body = match kind {
         "genesis" => Body::Genesis(pb::Genesis {
@@ -233,6 +241,7 @@ fn body_from_json(kind: &'static str, value: Value) -> Result<Body, JsonError> {
             parent_org_id: f.string("parent_org_id")?,
             commune_code: f.string("commune_code")?,
             public_name: f.bool("public_name")?,
+            name_commitment: f.hex("name_commitment")?,
         }),
         "register_key" => Body::RegisterKey(pb::RegisterKey {
             org_id: f.string("org_id")?,
@@ -296,7 +305,7 @@ fn body_from_json(kind: &'static str, value: Value) -> Result<Body, JsonError> {
             asset_id: f.string("asset_id")?,
             quantity: f.u64("quantity")?,
             earmark: f.earmark("earmark")?,
-            external_ref_hash: external_ref_hash(&mut f)?,
+            external_ref_hash: external_ref_hash(&mut f, ref_key)?,
             note: f.string("note")?,
         }),
         "transfer" => Body::Transfer(pb::Transfer {
@@ -360,15 +369,20 @@ fn plan_target(path: &str, value: Value) -> Result<pb::PlanTarget, JsonError> {
     Ok(target)
 }
 
-/// `external_ref_hash` as hex, or `external_ref` as text to hash (SPEC §7:
-/// the SHA-256 of the reference); not both.
-fn external_ref_hash(f: &mut Fields) -> Result<Vec<u8>, JsonError> {
+/// `external_ref_hash` as hex, or `external_ref` as text to hash with
+/// `K_ref` (SPEC §7.5: HMAC-SHA256 of the normalised reference); not both.
+fn external_ref_hash(f: &mut Fields, ref_key: Option<&RefKey>) -> Result<Vec<u8>, JsonError> {
     let hash = f.hex("external_ref_hash")?;
     let reference = f.string("external_ref")?;
-    match (hash.is_empty(), reference.is_empty()) {
-        (_, true) => Ok(hash),
-        (true, false) => Ok(Sha256::digest(reference.as_bytes()).to_vec()),
-        (false, false) => Err(JsonError::at(
+    match (hash.is_empty(), reference.is_empty(), ref_key) {
+        (_, true, _) => Ok(hash),
+        (true, false, Some(key)) => Ok(key.external_ref_hash(&reference).to_vec()),
+        (true, false, None) => Err(JsonError::at(
+            f.path_of("external_ref"),
+            "hashing a reference needs the ledger's reference key: pass --ref-key FILE \
+             (or set AIDLEDGER_REF_KEY); an unkeyed hash could be guessed by anyone (SPEC 7.5)",
+        )),
+        (false, false, _) => Err(JsonError::at(
             f.path_of("external_ref"),
             "give external_ref or external_ref_hash, not both",
         )),
@@ -798,6 +812,7 @@ fn body_to_json(body: &Body) -> (&'static str, Out) {
                 .str("parent_org_id", &r.parent_org_id)
                 .str("commune_code", &r.commune_code)
                 .bool("public_name", r.public_name)
+                .hex("name_commitment", &r.name_commitment)
                 .done(),
         ),
         Body::RegisterKey(r) => {
@@ -985,7 +1000,14 @@ mod tests {
                 seconds: 1_709_251_200,
                 nanos: 0,
             },
+            ref_key: Some(test_ref_key()),
         }
+    }
+
+    fn test_ref_key() -> RefKey {
+        RefKey(aidledger_ledger::privacy::SecretKey32::from_bytes(
+            [0x33; 32],
+        ))
     }
 
     fn read(value: Value) -> Result<pb::Event, JsonError> {
@@ -1159,7 +1181,7 @@ mod tests {
         };
         assert_eq!(
             receipt.external_ref_hash,
-            Sha256::digest(b"FT24061BX9Q2").to_vec()
+            test_ref_key().external_ref_hash("FT24061BX9Q2").to_vec()
         );
         let text = serde_json::to_string(&event_to_json(&event)).unwrap();
         assert!(!text.contains("FT24061BX9Q2"));
@@ -1167,6 +1189,20 @@ mod tests {
             error(json!({"receipt": {"external_ref": "a", "external_ref_hash": "00"}})),
             "receipt.external_ref: give external_ref or external_ref_hash, not both"
         );
+        // Without K_ref a reference is refused, never hashed unkeyed.
+        let unkeyed = EventDefaults {
+            ref_key: None,
+            ..defaults()
+        };
+        let error = event_from_json(
+            json!({"receipt": {"external_ref": "FT24061BX9Q2"}}),
+            &unkeyed,
+            || "00000000-0000-4000-8000-000000000001".to_owned(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("--ref-key"), "{error}");
+        assert!(!error.contains("FT24061BX9Q2"), "{error}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 mod audit;
 mod cli;
 mod commands;
+mod donor;
 mod event_json;
 mod http;
 mod statement;

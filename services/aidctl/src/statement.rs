@@ -18,14 +18,18 @@
 //! deterministic), an identical submission, which the ledger answers as a
 //! duplicate (SPEC §6).
 //!
-//! **Privacy:** the ledger gets the reference only as `external_ref_hash =
-//! SHA-256(reference)` (SPEC §7), so a donor holding the reference can find
-//! the receipt while the public cannot read it; `receipt_id` is a hash too.
-//! No description, account number or name is kept, not even in `note`.
+//! **Privacy:** the ledger gets the reference only as its keyed hash
+//! (`external_ref_hash`, HMAC with the ledger's reference key `K_ref`, SPEC
+//! §7.5), so a donor holding the reference can find the receipt through a
+//! publisher that holds the key, while nobody holding only the log can test
+//! a guessed reference. The derived ids are hashes of that keyed hash, so
+//! they give nothing more away. No description, account number or name is
+//! kept, not even in `note`.
 
 use std::collections::HashMap;
 use std::fmt;
 
+use aidledger_ledger::privacy::{RefKey, normalize_reference};
 use aidledger_wire::Timestamp;
 use aidledger_wire::pb;
 use sha2::{Digest, Sha256};
@@ -185,7 +189,10 @@ pub fn parse_statement(text: &str) -> Result<Statement, StatementError> {
                 .push(fail("reference: empty; it identifies the receipt".into()));
             continue;
         }
-        match seen.get(reference) {
+        // SPEC §7.5 hashes the normalised reference: `FT 24061` and
+        // `ft24061` are one transfer, and one receipt.
+        let normalized = normalize_reference(reference);
+        match seen.get(&normalized) {
             Some(&(first, first_date, first_amount))
                 if first_date == date && first_amount == amount =>
             {
@@ -202,7 +209,7 @@ pub fn parse_statement(text: &str) -> Result<Statement, StatementError> {
                 continue;
             }
             None => {
-                seen.insert(reference.to_owned(), (line, date, amount));
+                seen.insert(normalized, (line, date, amount));
             }
         }
         statement.lines.push(StatementLine {
@@ -374,21 +381,27 @@ pub struct ReceiptParams {
     pub asset_id: String,
     /// An earmark for every line, if any.
     pub earmark: Option<pb::Earmark>,
+    /// SPEC §7.5 `K_ref`, the ledger's reference key.
+    pub ref_key: RefKey,
 }
 
-fn derived_hash(domain: &[u8], org_id: &str, reference: &str) -> [u8; 32] {
+/// Ids derive from the keyed reference hash, never from the reference: an
+/// id hashed from the plain reference could be brute-forced like an
+/// unkeyed `external_ref_hash`.
+fn derived_hash(domain: &[u8], org_id: &str, ref_hash: &[u8; 32]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(domain);
     hasher.update(org_id.as_bytes());
     hasher.update(b"\n");
-    hasher.update(reference.as_bytes());
+    hasher.update(ref_hash);
     hasher.finalize().into()
 }
 
 /// The event id of a statement line: a UUID (version 8, "custom", RFC 9562)
-/// made of the first 16 bytes of a hash of the organisation and reference.
-pub fn derived_event_id(org_id: &str, reference: &str) -> String {
-    let hash = derived_hash(EVENT_ID_DOMAIN, org_id, reference);
+/// made of the first 16 bytes of a hash of the organisation and the keyed
+/// reference hash.
+pub fn derived_event_id(org_id: &str, ref_hash: &[u8; 32]) -> String {
+    let hash = derived_hash(EVENT_ID_DOMAIN, org_id, ref_hash);
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&hash[..16]);
     bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8
@@ -404,29 +417,30 @@ pub fn derived_event_id(org_id: &str, reference: &str) -> String {
     )
 }
 
-/// The receipt id of a statement line: a hash of the organisation and
-/// reference, so it reveals neither.
-pub fn derived_receipt_id(org_id: &str, reference: &str) -> String {
-    let hash = derived_hash(RECEIPT_ID_DOMAIN, org_id, reference);
+/// The receipt id of a statement line: a hash of the organisation and the
+/// keyed reference hash, so it reveals neither.
+pub fn derived_receipt_id(org_id: &str, ref_hash: &[u8; 32]) -> String {
+    let hash = derived_hash(RECEIPT_ID_DOMAIN, org_id, ref_hash);
     format!("{RECEIPT_ID_PREFIX}{}", hex::encode(&hash[..16]))
 }
 
 /// The Receipt event of one statement line. Deterministic: the same line
 /// and parameters always give the same event, and the same bytes.
 pub fn receipt_event(params: &ReceiptParams, line: &StatementLine) -> pb::Event {
+    // SPEC §7.5: HMAC-SHA256(K_ref, "aidledger/v1/ref\n" || normalize(reference)).
+    let ref_hash = params.ref_key.external_ref_hash(&line.reference);
     pb::Event {
-        event_id: derived_event_id(&params.org_id, &line.reference),
+        event_id: derived_event_id(&params.org_id, &ref_hash),
         org_id: params.org_id.clone(),
         occurred_at: Some(line.occurred_at),
         body: Some(pb::event::Body::Receipt(pb::Receipt {
-            receipt_id: derived_receipt_id(&params.org_id, &line.reference),
+            receipt_id: derived_receipt_id(&params.org_id, &ref_hash),
             donor_org_id: params.donor_org_id.clone(),
             pledge_id: String::new(),
             asset_id: params.asset_id.clone(),
             quantity: line.amount,
             earmark: params.earmark.clone(),
-            // SPEC §7: "SHA-256 of the bank or delivery-note reference".
-            external_ref_hash: Sha256::digest(line.reference.as_bytes()).to_vec(),
+            external_ref_hash: ref_hash.to_vec(),
             // Nothing from the statement: descriptions carry names and
             // account numbers.
             note: String::new(),
@@ -447,7 +461,14 @@ mod tests {
             donor_org_id: "donor.acme".into(),
             asset_id: "VND".into(),
             earmark: None,
+            ref_key: ref_key(),
         }
+    }
+
+    fn ref_key() -> RefKey {
+        RefKey(aidledger_ledger::privacy::SecretKey32::from_bytes(
+            [0x42; 32],
+        ))
     }
 
     const STATEMENT: &str = "\
@@ -576,7 +597,7 @@ date,amount,reference,description,account
     #[test]
     fn repeated_references_are_skipped_or_refused() {
         let text =
-            "\u{feff}date,amount,reference\n01/03/2024,5,R1\n01/03/2024,5,R1\n02/03/2024,5,R1\n";
+            "\u{feff}date,amount,reference\n01/03/2024,5,R1\n01/03/2024,5,r 1\n02/03/2024,5,R1\n";
         let statement = parse_statement(text).unwrap();
         assert_eq!(statement.lines.len(), 1);
         assert_eq!(statement.skipped[0].why, "repeats line 2");
@@ -585,16 +606,23 @@ date,amount,reference,description,account
 
     #[test]
     fn ids_are_deterministic_valid_and_distinct() {
-        let a = derived_event_id("agency.red-cross", "FT24061BX9Q2");
-        assert_eq!(a, derived_event_id("agency.red-cross", "FT24061BX9Q2"));
+        let q2 = ref_key().external_ref_hash("FT24061BX9Q2");
+        let q3 = ref_key().external_ref_hash("FT24061BX9Q3");
+        let a = derived_event_id("agency.red-cross", &q2);
+        assert_eq!(a, derived_event_id("agency.red-cross", &q2));
         assert!(is_valid_uuid(&a), "{a}");
         assert_eq!(&a[14..15], "8", "version 8");
-        assert_ne!(a, derived_event_id("agency.other", "FT24061BX9Q2"));
-        assert_ne!(a, derived_event_id("agency.red-cross", "FT24061BX9Q3"));
-        let r = derived_receipt_id("agency.red-cross", "FT24061BX9Q2");
+        assert_ne!(a, derived_event_id("agency.other", &q2));
+        assert_ne!(a, derived_event_id("agency.red-cross", &q3));
+        let r = derived_receipt_id("agency.red-cross", &q2);
         assert!(is_valid_id(&r), "{r}");
-        assert!(!r.contains("FT24061BX9Q2"));
-        assert_ne!(r, derived_receipt_id("agency.other", "FT24061BX9Q2"));
+        assert_ne!(r, derived_receipt_id("agency.other", &q2));
+        // Another key, other ids: nobody without K_ref can compute them.
+        let other = RefKey(aidledger_ledger::privacy::SecretKey32::from_bytes([1; 32]));
+        assert_ne!(
+            r,
+            derived_receipt_id("agency.red-cross", &other.external_ref_hash("FT24061BX9Q2"))
+        );
     }
 
     #[test]
@@ -648,8 +676,12 @@ date,amount,reference,description,account
             };
             assert_eq!(
                 receipt.external_ref_hash,
-                Sha256::digest(line.reference.as_bytes()).to_vec()
+                ref_key().external_ref_hash(&line.reference).to_vec()
             );
+            // Neither the unkeyed hash of the reference nor anything the
+            // reference alone determines is in the bytes.
+            let unkeyed = Sha256::digest(line.reference.as_bytes());
+            assert!(!bytes.windows(32).any(|w| w == unkeyed.as_slice()));
             assert_eq!(receipt.note, "");
         }
     }

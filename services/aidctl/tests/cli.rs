@@ -111,9 +111,9 @@ async fn an_agency_works_the_ledger_with_aidctl() {
         d.join("setup.jsonl"),
         format!(
             concat!(
-                r#"{{"register_org":{{"org_id":"fund","name":"Quỹ Bảo trợ trẻ em","kind":"AGENCY"}}}}"#, "\n",
+                r#"{{"register_org":{{"org_id":"fund","name":"Quỹ Bảo trợ trẻ em","kind":"AGENCY","public_name":true}}}}"#, "\n",
                 r#"{{"register_key":{{"org_id":"fund","public_key":"{}","roles":["RECEIVE","TRANSFER"]}}}}"#, "\n",
-                r#"{{"register_org":{{"org_id":"donor-1","name":"Nhà hảo tâm","kind":"DONOR_INDIVIDUAL"}}}}"#, "\n",
+                r#"{{"register_org":{{"org_id":"donor-1","name":"Nhà hảo tâm","kind":"DONOR_INDIVIDUAL","public_name":true}}}}"#, "\n",
             ),
             fund_hex
         ),
@@ -138,6 +138,21 @@ async fn an_agency_works_the_ledger_with_aidctl() {
          2025-01-04,200000,FT25004ABC222,TRAN THI B ung ho\n",
     )
     .unwrap();
+    // References are keyed (SPEC 7.5): without the key, nothing is hashed.
+    let unkeyed = run(s(&[
+        "import-statement",
+        "--key",
+        &path("fund.pem"),
+        "--org",
+        "fund",
+        "--donor-org",
+        "donor-1",
+        &path("statement.csv"),
+    ]))
+    .await;
+    assert_eq!(unkeyed.status.code(), Some(2), "{}", text(&unkeyed));
+    assert!(text(&unkeyed).contains("--ref-key"), "{}", text(&unkeyed));
+    ok(run(s(&["keygen", "--ref-key", "--out", &path("ref.key")])).await);
     let import = s(&[
         "import-statement",
         "--key",
@@ -146,6 +161,8 @@ async fn an_agency_works_the_ledger_with_aidctl() {
         "fund",
         "--donor-org",
         "donor-1",
+        "--ref-key",
+        &path("ref.key"),
         &path("statement.csv"),
     ]);
     let out = ok(run(import.clone()).await);
@@ -301,9 +318,9 @@ async fn audited_ledger(
         d.join("audit-setup.jsonl"),
         format!(
             concat!(
-                r#"{{"register_org":{{"org_id":"fund","name":"Quỹ","kind":"AGENCY"}}}}"#, "\n",
+                r#"{{"register_org":{{"org_id":"fund","name":"Quỹ","kind":"AGENCY","public_name":true}}}}"#, "\n",
                 r#"{{"register_key":{{"org_id":"fund","public_key":"{}","roles":["RECEIVE"]}}}}"#, "\n",
-                r#"{{"register_org":{{"org_id":"donor-1","name":"Nhà hảo tâm","kind":"DONOR_INDIVIDUAL"}}}}"#, "\n",
+                r#"{{"register_org":{{"org_id":"donor-1","name":"Nhà hảo tâm","kind":"DONOR_INDIVIDUAL","public_name":true}}}}"#, "\n",
             ),
             fund_hex
         ),
@@ -314,6 +331,12 @@ async fn audited_ledger(
         r#"{"receipt":{"receipt_id":"pt-audit-1","donor_org_id":"donor-1","asset_id":"VND","quantity":500000,"external_ref":"FT-AUDIT-1"}}"#,
     )
     .unwrap();
+    if !d.join("ref.key").exists() {
+        ok(aidctl(
+            "http://127.0.0.1:1",
+            &["keygen", "--ref-key", "--out", &path("ref.key")],
+        ));
+    }
     let commands: Vec<Vec<String>> = vec![
         vec![
             "genesis".into(),
@@ -343,6 +366,8 @@ async fn audited_ledger(
             "--org".into(),
             "fund".into(),
             "--wait-checkpoint".into(),
+            "--ref-key".into(),
+            path("ref.key"),
             path("audit-receipt.json"),
         ],
     ];
@@ -539,15 +564,22 @@ async fn an_auditor_verifies_proves_witnesses_and_monitors_with_aidctl() {
         text(&tampered)
     );
 
-    // A donor's bank reference, hashed locally, proven; the bundle verifies
-    // offline, with the witness, and not with a forged checkpoint.
+    // A donor's bank reference, keyed locally, proven; the bundle verifies
+    // offline, with the witness, and not with a forged checkpoint. Without
+    // the reference key there is nothing to compare.
+    let unkeyed = run(&url, s(&["audit", "prove", "--bank-ref", "FT-AUDIT-1"])).await;
+    assert_eq!(unkeyed.status.code(), Some(2), "{}", text(&unkeyed));
+    assert!(text(&unkeyed).contains("--ref-key"), "{}", text(&unkeyed));
     ok(run(
         &url,
         s(&[
             "audit",
             "prove",
             "--bank-ref",
-            "FT-AUDIT-1",
+            // As a donor might type it: SPEC 7.5 normalises case.
+            "ft-audit-1",
+            "--ref-key",
+            &path("ref.key"),
             "--witness",
             &witness_vkey,
             "--out",
@@ -634,4 +666,203 @@ async fn an_auditor_verifies_proves_witnesses_and_monitors_with_aidctl() {
     assert!(text(&refused).contains("FORK"), "{}", text(&refused));
     let _ = stop_b.send(());
     server_b.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_donor_is_registered_proven_by_acknowledgement_and_absent_from_the_archive() {
+    const NAME: &str = "Trần Thị Bí Mật";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let vkey = field(&keygen(d, "ledger", &["--name", ORIGIN]), "vkey:").to_owned();
+    let (url, stop, server) = audited_ledger(d, "h", Vec::new()).await;
+    let path = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        let vkey = vkey.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut all = vec!["--vkey".to_owned(), vkey];
+                all.extend(args);
+                let all: Vec<&str> = all.iter().map(String::as_str).collect();
+                aidctl(&url, &all)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+
+    // The reference key is private to its owner, like a signing key.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(d.join("ref.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        let key = std::fs::read_to_string(d.join("ref.key")).unwrap();
+        assert_eq!(key.trim().len(), 64, "32 bytes in hex");
+    }
+
+    // The agency registers the donor: the log gets an id and a commitment.
+    let out = ok(run(s(&[
+        "register-donor",
+        "--key",
+        &path("fund.pem"),
+        "--org",
+        "fund",
+        "--name",
+        NAME,
+        "--feed-url",
+        "https://minhbach.example.vn/",
+        "--ack-out",
+        &path("ack.txt"),
+    ]))
+    .await);
+    assert!(out.contains("registered hidden donor an-"), "{out}");
+    let ack = std::fs::read_to_string(d.join("ack.txt")).unwrap();
+    assert!(ack.contains(NAME), "the name is on the donor's paper");
+    let org_id = field(&ack, "org_id:").to_owned();
+    assert!(ack.contains(&format!(
+        "page: https://minhbach.example.vn/donors/{org_id}"
+    )));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(d.join("ack.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    // An acknowledgement is never overwritten, and a refusal writes none.
+    let again = run(s(&[
+        "register-donor",
+        "--key",
+        &path("fund.pem"),
+        "--org",
+        "fund",
+        "--name",
+        NAME,
+        "--feed-url",
+        "https://x.example",
+        "--ack-out",
+        &path("ack.txt"),
+    ]))
+    .await;
+    assert!(!again.status.success());
+    assert_eq!(std::fs::read_to_string(d.join("ack.txt")).unwrap(), ack);
+    let refused = run(s(&[
+        "register-donor",
+        "--key",
+        &path("fund.pem"),
+        "--org",
+        "nobody",
+        "--name",
+        NAME,
+        "--feed-url",
+        "https://x.example",
+        "--ack-out",
+        &path("ack-refused.txt"),
+    ]))
+    .await;
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    assert!(!d.join("ack-refused.txt").exists());
+
+    // A gift from the hidden donor, with a careless note that names someone
+    // and holds an identity number: recorded (SPEC 7.5 leaves the note to
+    // the agency) but warned about before signing.
+    std::fs::write(
+        d.join("hidden-gift.json"),
+        format!(
+            r#"{{"receipt":{{"receipt_id":"pt-hidden-1","donor_org_id":"{org_id}","asset_id":"VND","quantity":750000,"external_ref":"FT25120999888777","note":"CK hộ anh Nguyễn Văn Minh, CCCD 012345678901"}}}}"#
+        ),
+    )
+    .unwrap();
+    // Without the reference key the reference is refused, never hashed bare.
+    let unkeyed = run(s(&[
+        "submit",
+        "--key",
+        &path("fund.pem"),
+        "--org",
+        "fund",
+        &path("hidden-gift.json"),
+    ]))
+    .await;
+    assert!(!unkeyed.status.success());
+    assert!(text(&unkeyed).contains("--ref-key"), "{}", text(&unkeyed));
+    let out = ok(run(s(&[
+        "submit",
+        "--key",
+        &path("fund.pem"),
+        "--org",
+        "fund",
+        "--ref-key",
+        &path("ref.key"),
+        "--wait-checkpoint",
+        &path("hidden-gift.json"),
+    ]))
+    .await);
+    assert!(out.contains("looks like a personal name"), "{out}");
+    assert!(out.contains("run of 12 digits"), "{out}");
+    assert!(out.contains("1 appended"), "{out}");
+
+    // The donor's acknowledgement verifies against the pinned key.
+    let verified = ok(run(s(&["audit", "verify-donor", &path("ack.txt")])).await);
+    assert!(
+        verified.contains(&format!("VERIFIED: {org_id}")),
+        "{verified}"
+    );
+    // Another name, or another salt, does not.
+    for (from, to) in [
+        (
+            format!("name: {NAME}"),
+            "name: Trần Thị Bí Mật Khác".to_owned(),
+        ),
+        ("salt: ".to_owned(), "salt: 00".to_owned()),
+    ] {
+        let forged = ack.replacen(&from, &to, 1);
+        let forged = if from == "salt: " {
+            let line = forged
+                .lines()
+                .find(|l| l.starts_with("salt: "))
+                .unwrap()
+                .to_owned();
+            forged.replace(&line, &format!("salt: {}", "00".repeat(32)))
+        } else {
+            forged
+        };
+        std::fs::write(d.join("forged.txt"), forged).unwrap();
+        let failed = run(s(&["audit", "verify-donor", &path("forged.txt")])).await;
+        assert_eq!(failed.status.code(), Some(4), "{}", text(&failed));
+        assert!(text(&failed).contains("does not open"), "{}", text(&failed));
+    }
+
+    // The exported archive, every byte of the log, holds neither the name
+    // nor the reference nor the reference's unkeyed hash.
+    ok(run(s(&["audit", "export", "--out", &path("log.archive")])).await);
+    let archive = std::fs::read(d.join("log.archive")).unwrap();
+    assert!(archive.len() > 1_000);
+    let unkeyed_hash = <sha2::Sha256 as sha2::Digest>::digest(b"FT25120999888777");
+    for (what, secret) in [
+        ("the hidden donor's name", NAME.as_bytes().to_vec()),
+        ("the bank reference", b"FT25120999888777".to_vec()),
+        ("the other reference", b"FT-AUDIT-1".to_vec()),
+        ("the reference's unkeyed SHA-256", unkeyed_hash.to_vec()),
+        ("the same in hex", hex::encode(unkeyed_hash).into_bytes()),
+    ] {
+        assert!(
+            !archive
+                .windows(secret.len())
+                .any(|w| w == secret.as_slice()),
+            "the archive holds {what}"
+        );
+    }
+    // ... but does hold the registration, by commitment.
+    let commitment = hex::decode(field(&ack, "name_commitment:")).unwrap();
+    assert!(archive.windows(32).any(|w| w == commitment.as_slice()));
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }

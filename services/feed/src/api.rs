@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use aidledger_projector::queries::QueryError;
 use aidledger_tlog::prove_inclusion;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,9 @@ use crate::views;
 use crate::{EXCESS_PERCENT, Feed};
 
 const OPENAPI: &str = include_str!("../openapi.json");
+
+/// SPEC §9.3: the look-up body is "JSON, at most 1 KiB".
+pub const LOOKUP_BODY_BYTES_MAX: usize = 1024;
 
 type AppState = Arc<Feed>;
 
@@ -37,7 +41,10 @@ pub fn router(feed: Arc<Feed>) -> Router {
         .route("/api/v1/transfers", get(transfers))
         .route("/api/v1/deliveries", get(deliveries))
         .route("/api/v1/overlaps", get(overlaps))
-        .route("/api/v1/receipts", get(receipts_by_ref))
+        .route(
+            "/api/v1/receipts/lookup",
+            post(lookup).layer(DefaultBodyLimit::max(LOOKUP_BODY_BYTES_MAX)),
+        )
         .route("/api/v1/receipts/{receipt_id}", get(receipt))
         .route("/api/v1/receipts/{receipt_id}/proof", get(proof))
         .route("/api/v1/checkpoint", get(checkpoint))
@@ -159,32 +166,72 @@ async fn overlaps(State(feed): State<AppState>) -> ApiResult<views::Overlaps> {
     Ok(Json(views::overlaps(&feed.model(), EXCESS_PERCENT)?))
 }
 
-#[derive(Debug, Deserialize)]
-struct RefQuery {
-    #[serde(default)]
-    ref_hash: String,
+/// The answer to a look-up by reference.
+#[derive(Serialize)]
+struct LookedUp {
+    as_of: views::AsOf,
+    receipt_ids: Vec<String>,
+    items: Vec<views::ReceiptRow>,
 }
 
-/// Receipts carrying a bank-reference hash (hashed by the caller: the
-/// reference itself is never sent).
-async fn receipts_by_ref(
-    State(feed): State<AppState>,
-    Query(q): Query<RefQuery>,
-) -> ApiResult<Listed<views::ReceiptRow>> {
-    let hash: [u8; 32] = hex::decode(q.ref_hash.trim())
-        .ok()
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| {
+/// SPEC §9.3 `POST /api/v1/receipts/lookup`: `{"reference": "..."}` in the
+/// body, never in a URL. The reference is not logged, not kept and not
+/// echoed in an error, and no answer may be cached.
+async fn lookup(State(feed): State<AppState>, body: axum::body::Bytes) -> Response {
+    let answer = (|| {
+        if !feed.offers_reference_lookup() {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "this feed holds no reference key, so it offers no look-up by reference; look the receipt up by its id".into(),
+            ));
+        }
+        // Exactly one member, a string. serde's messages can quote the input,
+        // so the error says what is expected instead.
+        let malformed = || {
             ApiError(
                 StatusCode::BAD_REQUEST,
-                "ref_hash must be the SHA-256 of the reference as 64 hex characters".into(),
+                "the body must be the JSON object {\"reference\": \"<your bank transfer reference>\"}".into(),
             )
-        })?;
-    let model = feed.model();
-    Ok(Json(Listed {
-        items: views::receipts_by_ref(&model, &hash),
-        as_of: views::AsOf::of(&model),
-    }))
+        };
+        let mut object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&body).map_err(|_| malformed())?;
+        let reference = match object.remove("reference") {
+            Some(serde_json::Value::String(reference)) if object.is_empty() => reference,
+            _ => return Err(malformed()),
+        };
+        if reference.trim().is_empty() {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "the reference is empty".into(),
+            ));
+        }
+        let model = feed.model();
+        let items = feed
+            .lookup_reference(&model, &reference)
+            .unwrap_or_default();
+        // The count only: the reference is never logged (SPEC §9.3).
+        tracing::debug!(found = items.len(), "receipt look-up by reference");
+        if items.is_empty() {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "no receipt carries this reference yet; if you have just given, the receiving agency may not have recorded it".into(),
+            ));
+        }
+        Ok(Json(LookedUp {
+            as_of: views::AsOf::of(&model),
+            receipt_ids: items.iter().map(|row| row.receipt_id.clone()).collect(),
+            items,
+        }))
+    })();
+    let mut response = match answer {
+        Ok(json) => json.into_response(),
+        Err(error) => error.into_response(),
+    };
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 async fn receipt(

@@ -16,6 +16,7 @@
 
 use std::sync::{Arc, Mutex, RwLockReadGuard};
 
+use aidledger_ledger::privacy::RefKey;
 use aidledger_projector::{Model, Shared};
 use aidledger_store::LogStore;
 use axum::Router;
@@ -45,7 +46,21 @@ pub struct Feed {
     projections: Arc<Shared>,
     vkey: String,
     public_url: Option<String>,
+    ref_key: Option<RefKey>,
     overview: Mutex<Option<Arc<views::Overview>>>,
+}
+
+/// What a feed publishes besides what it reads.
+#[derive(Clone, Debug, Default)]
+pub struct FeedOptions {
+    /// The ledger's checkpoint key (C2SP vkey form), for verifiers.
+    pub vkey: String,
+    /// `https://host` (no trailing slash) printed in QR codes; without it,
+    /// the address the reader asked for.
+    pub public_url: Option<String>,
+    /// SPEC §7.5 `K_ref`: with it the feed offers the look-up by bank
+    /// reference (SPEC §9.3); without it, it does not.
+    pub ref_key: Option<RefKey>,
 }
 
 impl std::fmt::Debug for Feed {
@@ -57,23 +72,39 @@ impl std::fmt::Debug for Feed {
 }
 
 impl Feed {
-    /// A feed over the ledger's `store` and the projector's model, publishing
-    /// `vkey` (the ledger's checkpoint key, C2SP vkey form) for verifiers.
-    /// `public_url` (`https://host`, no trailing slash) is the address
-    /// printed in QR codes; without it, the address the reader asked for.
+    /// A feed over the ledger's `store` and the projector's model.
     pub fn new(
         store: Arc<dyn LogStore>,
         projections: Arc<Shared>,
-        vkey: String,
-        public_url: Option<String>,
+        options: FeedOptions,
     ) -> Arc<Self> {
         Arc::new(Feed {
             store,
             projections,
-            vkey,
-            public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
+            vkey: options.vkey,
+            public_url: options
+                .public_url
+                .map(|url| url.trim_end_matches('/').to_owned()),
+            ref_key: options.ref_key,
             overview: Mutex::new(None),
         })
+    }
+
+    /// Whether this feed offers the look-up by reference (it holds `K_ref`).
+    pub fn offers_reference_lookup(&self) -> bool {
+        self.ref_key.is_some()
+    }
+
+    /// SPEC §9.3: the receipts in `model` whose `external_ref_hash` is the
+    /// keyed hash of `reference`; `None` without `K_ref`. The reference is
+    /// hashed and dropped here: it is never logged, kept or put in a cache.
+    pub fn lookup_reference(
+        &self,
+        model: &Model,
+        reference: &str,
+    ) -> Option<Vec<views::ReceiptRow>> {
+        let hash = self.ref_key.as_ref()?.external_ref_hash(reference);
+        Some(views::receipts_by_ref(model, &hash))
     }
 
     pub fn public_url(&self) -> Option<&str> {
@@ -189,8 +220,7 @@ mod compression_tests {
         let feed = Feed::new(
             Arc::new(MemStore::new()),
             Shared::new(Model::new()),
-            String::new(),
-            None,
+            FeedOptions::default(),
         );
         let app = router(feed);
         let get = |path: &str, gzip: bool| {
@@ -232,8 +262,7 @@ mod overview_tests {
         let feed = Feed::new(
             Arc::new(MemStore::new()),
             Arc::clone(&shared),
-            String::new(),
-            None,
+            FeedOptions::default(),
         );
         assert_eq!(feed.overview().as_of.checkpoint_size, None);
         shared.model.write().unwrap().position.checkpoint = Some(VerifiedCheckpoint {

@@ -1,14 +1,15 @@
 //! The web pages: server-rendered HTML in Vietnamese (at `/`) and English
 //! (at `/en`), readable on a phone, usable without JavaScript. The one
-//! script (`/static/verify.js`) verifies a receipt's proof in the browser
-//! and hashes a bank reference before it leaves the page.
+//! script (`/static/verify.js`) verifies a receipt's proof in the browser.
+//! A bank reference is looked up by a form POST (SPEC §9.3): it travels in
+//! the request body only, never in a URL.
 
 use std::sync::Arc;
 
 use aidledger_ledger::Category;
 use aidledger_projector::queries::QueryError;
 use axum::Router;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -37,7 +38,12 @@ pub fn router(feed: Arc<Feed>) -> Router {
             .route("/overlaps", get(overlaps))
             .route("/commendations", get(commendations))
             .route("/log", get(log))
-            .route("/verify", get(verify))
+            .route(
+                "/verify",
+                get(verify)
+                    .post(verify_reference)
+                    .layer(DefaultBodyLimit::max(crate::api::LOOKUP_BODY_BYTES_MAX)),
+            )
             .route("/receipts/{receipt_id}", get(receipt))
     }
     Router::new()
@@ -932,64 +938,111 @@ async fn log(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> 
 struct VerifyQuery {
     #[serde(default)]
     receipt: String,
-    #[serde(default)]
-    ref_hash: String,
 }
 
-/// The donor's entry point: a receipt id, or a bank reference that the
-/// page's script hashes before the form is sent.
+/// The donor's entry point: a receipt id (GET: ids are public), or a bank
+/// reference (POST, [`verify_reference`]).
 async fn verify(
     State(feed): State<AppState>,
     Extension(lang): Extension<Lang>,
     Query(query): Query<VerifyQuery>,
 ) -> Response {
     let receipt = query.receipt.trim();
-    let ref_hash = query.ref_hash.trim();
-    let mut message = None;
-    let mut matches = Vec::new();
-    if !receipt.is_empty() {
-        if feed.model().receipts.contains(receipt) {
-            return Redirect::to(&lang.href(&format!("/receipts/{}", url_segment(receipt))))
-                .into_response();
-        }
-        message = Some(lang.t(
-            "Không có biên nhận nào mang mã này.",
-            "No receipt has this id.",
-        ));
-    } else if !ref_hash.is_empty() {
-        match <[u8; 32]>::try_from(hex::decode(ref_hash).unwrap_or_default()) {
-            Err(_) => {
-                message = Some(lang.t(
-                    "Mã băm không hợp lệ: cần 64 ký tự thập lục phân.",
-                    "Not a valid hash: 64 hexadecimal characters are needed.",
-                ))
-            }
-            Ok(hash) => {
-                matches = views::receipts_by_ref(&feed.model(), &hash);
-                match matches.as_slice() {
-                    [] => {
-                        message = Some(lang.t(
-                            "Chưa có biên nhận nào mang mã giao dịch này. Nếu bạn vừa chuyển khoản, đơn vị tiếp nhận có thể chưa ghi sổ.",
-                            "No receipt carries this transfer reference yet. If you have just given, the receiving agency may not have recorded it yet.",
-                        ))
-                    }
-                    [only] => {
-                        return Redirect::to(&lang.href(&format!(
-                            "/receipts/{}",
-                            url_segment(&only.receipt_id)
-                        )))
-                        .into_response();
-                    }
-                    _ => {}
-                }
-            }
-        }
+    if receipt.is_empty() {
+        return verify_page(&feed, lang, None, &[], StatusCode::OK).into_response();
     }
-    let status = if message.is_some() {
-        StatusCode::NOT_FOUND
-    } else {
-        StatusCode::OK
+    if feed.model().receipts.contains(receipt) {
+        return Redirect::to(&lang.href(&format!("/receipts/{}", url_segment(receipt))))
+            .into_response();
+    }
+    let message = lang.t(
+        "Không có biên nhận nào mang mã này.",
+        "No receipt has this id.",
+    );
+    verify_page(&feed, lang, Some(message), &[], StatusCode::NOT_FOUND).into_response()
+}
+
+#[derive(Deserialize)]
+struct ReferenceForm {
+    #[serde(default)]
+    reference: String,
+}
+
+/// SPEC §9.3 from the page: the reference arrives in the form body, is
+/// hashed with `K_ref` and dropped; the answer is never cached, and the
+/// page it renders does not repeat the reference.
+async fn verify_reference(
+    State(feed): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    form: Result<Form<ReferenceForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(ReferenceForm { reference })) = form else {
+        let message = lang.t(
+            "Không đọc được biểu mẫu: mã giao dịch dài tối đa vài trăm ký tự.",
+            "The form could not be read: a transfer reference is at most a few hundred characters.",
+        );
+        return no_store(
+            verify_page(&feed, lang, Some(message), &[], StatusCode::BAD_REQUEST).into_response(),
+        );
     };
+    if reference.trim().is_empty() {
+        let message = lang.t("Hãy nhập mã giao dịch.", "Enter the transfer reference.");
+        return no_store(
+            verify_page(&feed, lang, Some(message), &[], StatusCode::BAD_REQUEST).into_response(),
+        );
+    }
+    let model = feed.model();
+    let found = feed.lookup_reference(&model, &reference);
+    // The count only: the reference is never logged (SPEC §9.3).
+    tracing::debug!(
+        found = found.as_ref().map(Vec::len),
+        "receipt look-up by reference"
+    );
+    let (message, matches, status) = match found {
+        None => (
+            Some(lang.t(
+                "Trang này không tra cứu được theo mã giao dịch. Hãy tìm bằng mã biên nhận.",
+                "This feed does not look up transfer references. Look up the receipt id instead.",
+            )),
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+        ),
+        Some(found) if found.is_empty() => (
+            Some(lang.t(
+                "Chưa có biên nhận nào mang mã giao dịch này. Nếu bạn vừa chuyển khoản, đơn vị tiếp nhận có thể chưa ghi sổ.",
+                "No receipt carries this transfer reference yet. If you have just given, the receiving agency may not have recorded it yet.",
+            )),
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+        ),
+        Some(found) => (None, found, StatusCode::OK),
+    };
+    drop(model);
+    no_store(match matches.as_slice() {
+        // 303: the browser follows with a GET, and the receipt id in the
+        // new URL is public.
+        [only] => Redirect::to(&lang.href(&format!("/receipts/{}", url_segment(&only.receipt_id))))
+            .into_response(),
+        _ => verify_page(&feed, lang, message, &matches, status).into_response(),
+    })
+}
+
+/// SPEC §9.3: an answer to a look-up by reference is never cached.
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+fn verify_page(
+    feed: &Feed,
+    lang: Lang,
+    message: Option<&str>,
+    matches: &[views::ReceiptRow],
+    status: StatusCode,
+) -> (StatusCode, Markup) {
     let page = layout(
         lang,
         "/verify",
@@ -997,41 +1050,72 @@ async fn verify(
         html! {
             h1 { (lang.t("Kiểm chứng khoản góp của bạn", "Verify your donation")) }
             p.lead { (lang.t(
-                "Nhập mã biên nhận, hoặc nội dung/mã giao dịch chuyển khoản của bạn. Mã giao dịch được băm ngay trên máy bạn; chỉ giá trị băm được gửi đi.",
-                "Enter your receipt id, or your bank transfer reference. The reference is hashed on your device; only the hash is sent."
+                "Nhập mã biên nhận, hoặc mã giao dịch chuyển khoản của bạn.",
+                "Enter your receipt id, or your bank transfer reference."
             )) }
             @if let Some(m) = message { p.error role="alert" { (m) } }
             @if matches.len() > 1 {
                 h2 { (lang.t("Các biên nhận mang mã giao dịch này", "Receipts carrying this reference")) }
-                (receipts_table(lang, &matches))
+                (receipts_table(lang, matches))
             }
-            form #verify-form method="get" action=(lang.href("/verify"))
-                data-no-crypto=(lang.t(
-                    "Trình duyệt không băm được mã giao dịch trên trang này (cần https). Hãy tìm bằng mã biên nhận.",
-                    "This browser cannot hash the reference on this page (https is needed). Look up the receipt id instead."
-                )) {
+            form #receipt-form method="get" action=(lang.href("/verify")) {
                 p {
                     label for="receipt" { (lang.t("Mã biên nhận", "Receipt id")) }
                     input #receipt name="receipt" type="text" autocomplete="off" spellcheck="false";
                 }
-                p { (lang.t("hoặc", "or")) }
-                p {
-                    label for="bank-ref" { (lang.t("Mã giao dịch chuyển khoản", "Bank transfer reference")) }
-                    // No name: the reference itself is never submitted.
-                    input #bank-ref type="text" autocomplete="off" spellcheck="false"
-                        aria-describedby="bank-ref-help";
-                    input #ref-hash name="ref_hash" type="hidden";
-                    small #bank-ref-help { (lang.t(
-                        "Cần bật JavaScript để băm mã giao dịch trên máy bạn.",
-                        "JavaScript is needed to hash the reference on your device."
-                    )) }
-                }
-                p { button type="submit" { (lang.t("Tìm", "Look up")) } }
+                p { button type="submit" { (lang.t("Tìm theo mã biên nhận", "Look up the receipt")) } }
             }
-            script src="/static/verify.js" defer {}
+            @if feed.offers_reference_lookup() {
+                form #reference-form method="post" action=(lang.href("/verify")) {
+                    p {
+                        label for="bank-ref" { (lang.t("Mã giao dịch chuyển khoản", "Bank transfer reference")) }
+                        input #bank-ref name="reference" type="text" autocomplete="off" spellcheck="false"
+                            maxlength="200" aria-describedby="bank-ref-help";
+                        small #bank-ref-help { (lang.t(
+                            "Mã được gửi trong nội dung yêu cầu (không nằm trong địa chỉ trang), chỉ dùng để tính giá trị băm có khóa rồi bỏ đi; không được ghi lại hay lưu trữ.",
+                            "The reference is sent in the request body (never in the address), used only to compute its keyed hash, then dropped: it is not logged or kept."
+                        )) }
+                    }
+                    p { button type="submit" { (lang.t("Tìm theo mã giao dịch", "Look up the reference")) } }
+                }
+            } @else {
+                p #no-reference-lookup { (lang.t(
+                    "Trang này không giữ khóa tra cứu nên không tìm được theo mã giao dịch; hãy dùng mã biên nhận mà đơn vị tiếp nhận đã gửi bạn.",
+                    "This feed holds no look-up key, so it cannot find a gift by its transfer reference; use the receipt id the receiving agency gave you."
+                )) }
+            }
+            (privacy_note(lang))
         },
     );
-    (status, page).into_response()
+    (status, page)
+}
+
+/// What the log and this feed publish about people, and what they never do
+/// (SPEC §7.5), in the reader's language.
+pub(crate) fn privacy_note(lang: Lang) -> Markup {
+    html! {
+        section #privacy aria-labelledby="privacy-title" {
+            h2 #privacy-title { (lang.t("Điều gì được công khai", "What is public")) }
+            ul {
+                li { (lang.t(
+                    "Sổ cái là công khai và vĩnh viễn: ai cũng tải được từng bản ghi đã ký để kiểm chứng.",
+                    "The log is public and permanent: anyone can fetch every signed entry and verify it."
+                )) }
+                li { (lang.t(
+                    "Nhà hảo tâm không muốn công khai tên không có tên trong sổ cái: chỉ có một mã ngẫu nhiên và một giá trị cam kết; tên và \"salt\" nằm trên giấy xác nhận trao cho họ.",
+                    "Donors who asked not to be named have no name in the log: only a random id and a commitment; the name and its salt are on the acknowledgement they were given."
+                )) }
+                li { (lang.t(
+                    "Mã giao dịch ngân hàng không có trong sổ cái, chỉ có giá trị băm có khóa; không có khóa thì không thể đoán ra.",
+                    "Bank references are not in the log, only their keyed hash, which cannot be guessed without the key."
+                )) }
+                li { (lang.t(
+                    "Về trẻ em, sổ cái chỉ có số lượng và mã ẩn danh có khóa: không tên, ngày sinh, địa chỉ hay ảnh.",
+                    "About children, the log holds only counts and keyed tokens: no names, birth dates, addresses or photos."
+                )) }
+            }
+        }
+    }
 }
 
 /// An id as one path segment: ids are printable text, but may hold `/`,

@@ -14,7 +14,9 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::{Feed, router};
+use aidledger_ledger::privacy::{RefKey, SecretKey32};
+
+use crate::{Feed, FeedOptions, router};
 
 const HIDDEN: &str = "Lê Thị Kín Đáo";
 
@@ -30,14 +32,30 @@ fn event(n: u32, org_id: &str, body: pb::event::Body) -> pb::Event {
     }
 }
 
+/// SPEC §7.5: a hidden donor is registered with a commitment and no name.
 fn org(org_id: &str, name: &str, kind: pb::OrgKind, public_name: bool) -> pb::event::Body {
     pb::event::Body::RegisterOrg(pb::RegisterOrganization {
         org_id: org_id.to_owned(),
-        name: name.to_owned(),
+        name: if public_name {
+            name.to_owned()
+        } else {
+            String::new()
+        },
         kind: kind as i32,
         public_name,
+        name_commitment: if public_name {
+            Vec::new()
+        } else {
+            aidledger_ledger::privacy::name_commitment(&[3; 32], name).to_vec()
+        },
         ..Default::default()
     })
+}
+
+const REFERENCE: &str = "FT25077123456789";
+
+fn ref_key() -> RefKey {
+    RefKey(SecretKey32::from_bytes([0x21; 32]))
 }
 
 fn model() -> Model {
@@ -79,7 +97,7 @@ fn model() -> Model {
                 donor_org_id: "d-hidden".into(),
                 asset_id: "VND".into(),
                 quantity: 5_000_000,
-                external_ref_hash: vec![9; 32],
+                external_ref_hash: ref_key().external_ref_hash(REFERENCE).to_vec(),
                 note: format!("Chuyển khoản của {HIDDEN}"),
                 ..Default::default()
             }),
@@ -115,8 +133,7 @@ async fn a_hidden_donor_is_named_nowhere_even_where_an_agency_wrote_the_name() {
     let app = router(Feed::new(
         Arc::new(MemStore::new()),
         shared,
-        String::new(),
-        None,
+        FeedOptions::default(),
     ));
     let mut swept = 0;
     for path in [
@@ -172,4 +189,156 @@ async fn a_hidden_donor_is_named_nowhere_even_where_an_agency_wrote_the_name() {
     assert_eq!(row["donor"]["name"], serde_json::Value::Null);
     assert_eq!(row["commendations"][0]["year"], 2025);
     assert_eq!(row["total_vnd"], 5_000_000);
+}
+
+async fn post(
+    app: &axum::Router,
+    path: &str,
+    content_type: &str,
+    body: String,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post(path)
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn a_reference_is_looked_up_from_the_body_and_never_echoed_or_cached() {
+    let app = router(Feed::new(
+        Arc::new(MemStore::new()),
+        Shared::new(model()),
+        FeedOptions {
+            ref_key: Some(ref_key()),
+            ..FeedOptions::default()
+        },
+    ));
+    // SPEC §9.3, as the donor typed it: normalised before it is keyed.
+    let (status, headers, body) = post(
+        &app,
+        "/api/v1/receipts/lookup",
+        "application/json",
+        r#"{"reference": " ft25 0771 2345 6789 "}"#.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["receipt_ids"], serde_json::json!(["pt-1"]));
+    assert!(!body.contains("FT25") && !body.contains("ft25"), "{body}");
+    // Unknown, malformed and oversized look-ups: clear errors that never
+    // repeat what was sent, and never cached.
+    for (body, expected) in [
+        (
+            r#"{"reference": "FT25077000000000"}"#.to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            r#"{"reference": "   "}"#.to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"ref": "FT25077000000000"}"#.to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"["FT25077000000000"]"#.to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!(r#"{{"reference": "FT25077{}"}}"#, "0".repeat(2000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ] {
+        let (status, headers, answer) = post(
+            &app,
+            "/api/v1/receipts/lookup",
+            "application/json",
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, expected, "{body}: {answer}");
+        assert!(!answer.contains("FT25077"), "{body} echoed: {answer}");
+        if status != StatusCode::PAYLOAD_TOO_LARGE {
+            assert_eq!(headers["cache-control"], "no-store", "{body}");
+        }
+    }
+    // The page's form: one match redirects to the receipt; the reference is
+    // nowhere in the answer.
+    let (status, headers, _) = post(
+        &app,
+        "/en/verify",
+        "application/x-www-form-urlencoded",
+        format!("reference={REFERENCE}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/en/receipts/pt-1");
+    assert_eq!(headers["cache-control"], "no-store");
+    let (status, _, page) = post(
+        &app,
+        "/verify",
+        "application/x-www-form-urlencoded",
+        "reference=FT25077000000000".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!page.contains("FT25077"), "the page repeats the reference");
+    // The reference never goes in a URL: a query string is not read.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get(format!("/api/v1/receipts/lookup?reference={REFERENCE}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_feed_without_the_reference_key_offers_no_look_up_and_says_so() {
+    let app = router(Feed::new(
+        Arc::new(MemStore::new()),
+        Shared::new(model()),
+        FeedOptions::default(),
+    ));
+    let (status, headers, body) = post(
+        &app,
+        "/api/v1/receipts/lookup",
+        "application/json",
+        format!(r#"{{"reference": "{REFERENCE}"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(body.contains("no reference key"), "{body}");
+    for (path, says) in [
+        ("/verify", "không giữ khóa tra cứu"),
+        ("/en/verify", "holds no look-up key"),
+    ] {
+        let response = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let page = response.into_body().collect().await.unwrap().to_bytes();
+        let page = String::from_utf8(page.to_vec()).unwrap();
+        assert!(page.contains(says), "{path} does not say it");
+        assert!(
+            !page.contains("name=\"reference\""),
+            "{path} offers the form"
+        );
+    }
 }

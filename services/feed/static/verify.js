@@ -7,8 +7,8 @@
 // 4. the inclusion proof leads from that leaf to the checkpoint's root;
 // 5. the entry is this receipt, at this position.
 //
-// Also on the look-up form: a bank reference is hashed here, so it never
-// leaves the device in clear.
+// A bank reference is not handled here: the look-up form posts it to the
+// feed, which holds the reference key (SPEC 7.5, 9.3).
 "use strict";
 
 (function () {
@@ -276,28 +276,6 @@
     const button = document.getElementById("verify-button");
     if (section && button) {
       button.addEventListener("click", () => verifyReceipt(section));
-    }
-    const form = document.getElementById("verify-form");
-    const bankRef = document.getElementById("bank-ref");
-    const refHash = document.getElementById("ref-hash");
-    if (form && bankRef && refHash) {
-      document.getElementById("bank-ref-help").hidden = true;
-      form.addEventListener("submit", async (event) => {
-        const reference = bankRef.value.trim();
-        if (reference === "") return;
-        event.preventDefault();
-        try {
-          refHash.value = hex(await sha256(enc.encode(reference)));
-        } catch (e) {
-          // WebCrypto exists only on https:// (and localhost) pages.
-          const help = document.getElementById("bank-ref-help");
-          help.hidden = false;
-          help.textContent = form.dataset.noCrypto || e.message;
-          return;
-        }
-        bankRef.value = "";
-        form.submit();
-      });
     }
   }
 

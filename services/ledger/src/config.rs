@@ -206,6 +206,15 @@ pub fn load_key_file(path: &Path) -> anyhow::Result<SecretKey> {
 
 /// Writes a new PKCS#8 PEM key file with mode 0600, refusing to overwrite.
 pub fn write_key_file(path: &Path, key: &SecretKey) -> anyhow::Result<()> {
+    write_secret_file(path, key.to_pkcs8_pem().as_bytes())
+}
+
+/// Writes a secret (a key) to a new file only its owner can read, synced.
+///
+/// # Errors
+///
+/// The file exists or cannot be written.
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -217,7 +226,7 @@ pub fn write_key_file(path: &Path, key: &SecretKey) -> anyhow::Result<()> {
     let mut file = options
         .open(path)
         .with_context(|| format!("creating the key file {}", path.display()))?;
-    file.write_all(key.to_pkcs8_pem().as_bytes())
+    file.write_all(bytes)
         .with_context(|| format!("writing {}", path.display()))?;
     file.sync_all()
         .with_context(|| format!("syncing {}", path.display()))?;

@@ -17,7 +17,7 @@ use aidledger_wire::pb;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::{load_key_file, write_key_file};
+use crate::config::{load_key_file, write_key_file, write_secret_file};
 use crate::server::{Application, ServeConfig};
 
 /// The demo ledger's origin.
@@ -63,6 +63,9 @@ pub struct DemoArgs {
 /// children's fund, which may record receipts.
 pub const DEMO_AGENCY: &str = "quy-bao-tro-tre-em";
 
+/// The reference key's file in `keys/`.
+pub const DEMO_REF_KEY_FILE: &str = "ref.key";
+
 /// Events per AppendBatch the demo sends.
 const DEMO_BATCH_EVENTS: usize = 500;
 
@@ -95,6 +98,16 @@ pub async fn run(
         && !fund_key_path.exists()
     {
         write_key_file(&fund_key_path, key)?;
+    }
+    // SPEC §7.5 `K_ref`, as `aidctl keygen --ref-key` writes it: the fund
+    // needs it to record receipts by reference, and the feed to look them up.
+    let ref_key = programme.ref_key();
+    let ref_key_path = keys_dir.join(DEMO_REF_KEY_FILE);
+    if !ref_key_path.exists() {
+        write_secret_file(
+            &ref_key_path,
+            format!("{}\n", ref_key.0.to_hex()).as_bytes(),
+        )?;
     }
     let mut config = ServeConfig::new(args.data.clone(), args.listen, DEMO_ORIGIN, ledger_key);
     config.authority_key = Some(PublicKey(programme.authority_public_key()));
@@ -131,8 +144,11 @@ pub async fn run(
         aidledger_feed::router(aidledger_feed::Feed::new(
             app.store(),
             Arc::clone(&projections),
-            vkey.clone(),
-            args.feed_public_url.clone(),
+            aidledger_feed::FeedOptions {
+                vkey: vkey.clone(),
+                public_url: args.feed_public_url.clone(),
+                ref_key: Some(ref_key),
+            },
         )),
         stopped(),
     ));
@@ -288,5 +304,10 @@ fn print_guide(
         }
     }
     println!();
-    println!("A donor verifies a gift at http://{feed}/verify (receipt id or bank reference).");
+    println!("A donor verifies a gift at http://{feed}/verify (receipt id or bank reference); the");
+    println!(
+        "reference is posted to the feed, which holds the reference key ({}/keys/{DEMO_REF_KEY_FILE}),",
+        args.data.display()
+    );
+    println!("and never appears in the log, a URL or a log line.");
 }

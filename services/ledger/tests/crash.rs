@@ -106,6 +106,7 @@ fn setup(authority: &SecretKey, agency: &SecretKey, vkey: &str) -> Vec<pb::Signe
                     org_id: "fund".into(),
                     name: "Quỹ".into(),
                     kind: pb::OrgKind::Agency as i32,
+                    public_name: true,
                     ..Default::default()
                 }),
             ),
@@ -134,6 +135,7 @@ fn setup(authority: &SecretKey, agency: &SecretKey, vkey: &str) -> Vec<pb::Signe
                     org_id: "donor".into(),
                     name: "Nhà hảo tâm".into(),
                     kind: pb::OrgKind::DonorIndividual as i32,
+                    public_name: true,
                     ..Default::default()
                 }),
             ),

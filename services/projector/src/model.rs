@@ -479,11 +479,12 @@ impl Model {
             Body::RegisterOrg(o) => self.orgs.insert(
                 o.org_id.clone(),
                 Org {
-                    name: o.name.clone(),
+                    // SPEC §7.5: a hidden donor has no name in the log.
+                    name: o.name.public().unwrap_or_default().to_owned(),
                     kind: o.kind,
                     parent_org_id: o.parent_org_id.clone(),
                     commune_code: o.commune_code.clone(),
-                    public_name: o.public_name,
+                    public_name: o.name.is_public(),
                     seq,
                 },
             ),

@@ -65,11 +65,16 @@ impl Script {
                 "ubnd",
                 Body::RegisterOrg(RegisterOrganization {
                     org_id: org.into(),
-                    name: format!("Name of {org}"),
+                    name: if public_name {
+                        OrgName::Public(format!("Name of {org}"))
+                    } else {
+                        OrgName::Hidden {
+                            commitment: [7; 32],
+                        }
+                    },
                     kind,
                     parent_org_id: None,
                     commune_code: None,
-                    public_name,
                 }),
             );
         }

@@ -249,6 +249,106 @@ async fn a_served_log_verifies_and_every_tampering_is_named_with_its_seq() {
     server.stop().await;
 }
 
+/// SPEC §7.5 on the real ledger and in the auditor: each way of putting a
+/// hidden donor's name in the log is refused by the ledger with its reason
+/// and leaves the log as it was; a ledger that appended it anyway is caught
+/// by the auditor with the same reason at that entry's seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_name_rules_are_refused_by_the_ledger_and_named_alike_by_the_auditor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(507);
+    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let mut client = server.client().await;
+    let setup = generator.setup(&server.vkey);
+    // The test kit's first agency, which may register donors (RECEIVE).
+    let agency = "quy-bao-tro-tre-em".to_owned();
+    let (last, first) = setup.split_last().unwrap();
+    append_ok(&mut client, first.to_vec()).await;
+    append_and_checkpoint(&mut client, last.clone()).await;
+    let (entries, note) = served_log(&server).await;
+    let size = entries.len() as u64;
+    let commitment = aidledger_ledger::privacy::name_commitment(&[4; 32], "Lê Thị Ẩn").to_vec();
+    let cases = [
+        (
+            "HIDDEN_NAME_IN_LOG",
+            pb::OrgKind::DonorIndividual,
+            "Lê Thị Ẩn",
+            commitment.clone(),
+        ),
+        (
+            "HIDDEN_NAME_NOT_ALLOWED",
+            pb::OrgKind::School,
+            "",
+            commitment.clone(),
+        ),
+        (
+            "MISSING_FIELD",
+            pb::OrgKind::DonorIndividual,
+            "",
+            Vec::new(),
+        ),
+        (
+            "INVALID_HASH",
+            pb::OrgKind::DonorIndividual,
+            "",
+            vec![1; 31],
+        ),
+    ];
+    for (n, (reason, kind, name, commitment)) in cases.into_iter().enumerate() {
+        let event = generator.sign_as(
+            &agency,
+            pb::Event {
+                event_id: format!("0c0c0c0c-0000-4000-8000-{n:012}"),
+                org_id: agency.clone(),
+                occurred_at: Some(aidledger_wire::Timestamp {
+                    seconds: 1_735_689_600,
+                    nanos: 0,
+                }),
+                body: Some(pb::event::Body::RegisterOrg(pb::RegisterOrganization {
+                    org_id: format!("an-case-{n}"),
+                    name: name.into(),
+                    kind: kind as i32,
+                    public_name: false,
+                    name_commitment: commitment,
+                    ..Default::default()
+                })),
+            },
+        );
+        let status = client
+            .append(pb::AppendRequest {
+                event: Some(event.clone()),
+                wait_for_checkpoint: false,
+            })
+            .await
+            .expect_err("the ledger refuses it");
+        assert_eq!(status.code(), Code::InvalidArgument, "{reason}: {status:?}");
+        assert!(status.message().starts_with(reason), "{reason}: {status:?}");
+        // Refused means unchanged.
+        let (now, _) = served_log(&server).await;
+        assert_eq!(now, entries, "{reason}: the log changed");
+        // A ledger that appended it anyway, chained and signed.
+        let last = pb::LedgerEntry::decode(entries.last().unwrap().as_slice()).unwrap();
+        let recorded_at = last.recorded_at.unwrap();
+        let mut forged = entries.clone();
+        forged.push(encode_entry(
+            size,
+            &leaf_hash(entries.last().unwrap()).0,
+            aidledger_ledger::Timestamp {
+                seconds: recorded_at.seconds,
+                nanos: u32::try_from(recorded_at.nanos).unwrap(),
+            },
+            &event,
+        ));
+        assert_fails(
+            audit(&server.vkey, &forged, &resign(&forged)),
+            Some(size),
+            reason,
+        );
+    }
+    audit(&server.vkey, &entries, &note).expect("the real log verifies");
+    server.stop().await;
+}
+
 /// The witness of the test ledger.
 fn witness_signer(seed: u8) -> WitnessSigner {
     WitnessSigner::new(

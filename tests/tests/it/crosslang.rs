@@ -117,3 +117,69 @@ async fn a_python_verifier_written_from_the_spec_agrees_with_the_ledger() {
 
     server.stop().await;
 }
+
+#[test]
+fn a_python_implementation_of_spec_7_5_computes_the_same_commitments_and_keyed_hashes() {
+    use aidledger_ledger::privacy::{BeneficiaryKey, RefKey, SecretKey32, name_commitment};
+    let salt = [0x11u8; 32];
+    let key = [0x5au8; 32];
+    // Names and references as people type them: composed and decomposed
+    // Vietnamese, spaces of several kinds, mixed case.
+    let decomposed: String =
+        unicode_normalization::UnicodeNormalization::nfd("Nguyễn Thị Ánh").collect();
+    let names = [
+        "Nguyễn Thị Ánh",
+        decomposed.as_str(),
+        "Công ty TNHH Ánh Dương",
+        "A",
+    ];
+    let references = [
+        "FT25123456789",
+        " ft25 1234\t56789 ",
+        "FT25\u{00a0}123\u{3000}456789",
+        "PNK-quy-bao-tro-tre-em-00001/2025",
+        "mã giao dịch 12",
+    ];
+    let records = ["22783/00017", "Hồ sơ-001"];
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    for name in names {
+        cases.push(
+            serde_json::json!({"name_commitment": {"salt": hex::encode(salt), "name": name}}),
+        );
+        expected.push(hex::encode(name_commitment(&salt, name)));
+    }
+    let ref_key = RefKey(SecretKey32::from_bytes(key));
+    for reference in references {
+        cases.push(serde_json::json!({"external_ref_hash": {"key": hex::encode(key), "reference": reference}}));
+        expected.push(hex::encode(ref_key.external_ref_hash(reference)));
+    }
+    let ben_key = BeneficiaryKey(SecretKey32::from_bytes(key));
+    for record in records {
+        cases.push(serde_json::json!({"beneficiary_token": {"key": hex::encode(key), "record_id": record}}));
+        expected.push(hex::encode(ben_key.token(record)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cases.json");
+    std::fs::write(&path, serde_json::Value::Array(cases).to_string()).unwrap();
+    let output = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("crosslang/privacy.py"))
+        .arg(&path)
+        .output()
+        .expect("python3 is needed for the cross-language check");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let python: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(python, expected);
+    // The normalised forms agree, so they hash alike; other inputs do not.
+    assert_eq!(expected[4], expected[5], "spacing and case do not matter");
+    assert_eq!(expected[4], expected[6], "nor do other kinds of space");
+    assert_eq!(
+        expected[0], expected[1],
+        "nor composed or decomposed letters"
+    );
+    assert_ne!(expected[4], expected[7]);
+}

@@ -19,7 +19,6 @@ use aidledger_tests::{ORIGIN, TestServer, ledger_key};
 use aidledger_tlog::LogSigner;
 use aidledger_wire::pb;
 use aidledger_wire::pb::projections_client::ProjectionsClient;
-use sha2::{Digest, Sha256};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
@@ -327,13 +326,17 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
     assert!(!view.categories.is_empty() && !view.donors.is_empty());
     assert!(!view.recent_deliveries.is_empty());
 
-    // A donor finds their receipt by the hash of their bank reference and
-    // sees where it went.
+    // A donor finds their receipt by the keyed hash of their bank reference
+    // (SPEC §7.5, computed by a publisher holding K_ref) and sees where it
+    // went.
     let sample = &programme.sample_references()[0];
     let trace = p
         .trace_receipt(pb::TraceReceiptRequest {
             key: Some(pb::trace_receipt_request::Key::ExternalRefHash(
-                Sha256::digest(sample.reference.as_bytes()).to_vec(),
+                programme
+                    .ref_key()
+                    .external_ref_hash(&sample.reference)
+                    .to_vec(),
             )),
         })
         .await

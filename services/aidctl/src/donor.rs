@@ -1,0 +1,394 @@
+//! Donors who asked not to be named (SPEC §7.5): `aidctl register-donor`
+//! registers one as an agency would, and `aidctl audit verify-donor` lets
+//! the donor (or anyone they show the acknowledgement to) check it against
+//! the log.
+//!
+//! The log gets a random org id and `name_commitment`; the name and the
+//! salt go only into the acknowledgement file, which the agency hands to
+//! the donor. Revealing name and salt proves the registration is theirs.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write as _};
+
+use aidledger_client::{ClientError, EntryKey, pb};
+use aidledger_ledger::OrgName;
+use aidledger_ledger::decode::NAME_CHARS_MAX;
+use aidledger_ledger::privacy::{NAME_SALT_BYTES, name_commitment};
+use aidledger_tlog::ed25519::Zeroizing;
+use anyhow::{Context as _, Result, bail};
+use qrcode::QrCode;
+use qrcode::render::unicode::Dense1x2;
+use rand_core::RngCore as _;
+
+use crate::cli::{DonorKind, Global, RegisterDonorArgs, VerifyDonorArgs};
+use crate::commands::{Refused, connect, create_private, load_key, new_event_id, now};
+
+/// The first line of an acknowledgement file.
+const ACK_MAGIC: &str = "aidledger hidden donor acknowledgement v1";
+
+/// Random bytes in a hidden donor's org id: 48 bits, so ids do not collide
+/// in any programme's lifetime (and a collision is refused and retried).
+const ORG_ID_RANDOM_BYTES: usize = 6;
+
+/// Tries with a fresh random id when one is taken.
+const ORG_ID_ATTEMPTS_MAX: usize = 3;
+
+/// What a hidden donor is given: enough to find the registration in the
+/// log and open its commitment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acknowledgement {
+    pub origin: String,
+    pub org_id: String,
+    pub name: String,
+    pub salt: [u8; NAME_SALT_BYTES],
+    pub registered_by: String,
+    pub event_id: String,
+    pub seq: u64,
+    pub page: String,
+}
+
+impl Acknowledgement {
+    /// The file's text: fields a program reads back, the donor's page as a
+    /// QR code, and what it all means, in Vietnamese and English.
+    pub fn to_text(&self) -> Result<String> {
+        let commitment = name_commitment(&self.salt, &self.name);
+        let qr = QrCode::new(self.page.as_bytes())
+            .context("the page address is too long for a QR code")?
+            .render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build();
+        let mut text = String::new();
+        let _ = writeln!(text, "{ACK_MAGIC}");
+        let _ = writeln!(
+            text,
+            "# Giấy xác nhận cho nhà hảo tâm không muốn công khai tên / Acknowledgement for a donor who asked not to be named"
+        );
+        let _ = writeln!(text, "ledger: {}", self.origin);
+        let _ = writeln!(text, "org_id: {}", self.org_id);
+        let _ = writeln!(text, "name: {}", self.name);
+        let _ = writeln!(text, "salt: {}", hex::encode(self.salt));
+        let _ = writeln!(text, "name_commitment: {}", hex::encode(commitment));
+        let _ = writeln!(text, "registered_by: {}", self.registered_by);
+        let _ = writeln!(text, "event_id: {}", self.event_id);
+        let _ = writeln!(text, "seq: {}", self.seq);
+        let _ = writeln!(text, "page: {}", self.page);
+        let _ = writeln!(text);
+        let _ = writeln!(text, "{qr}");
+        let _ = writeln!(
+            text,
+            "# Sổ cái công khai chỉ ghi mã {} và một giá trị cam kết; tên và \"salt\" chỉ có trên giấy này.",
+            self.org_id
+        );
+        let _ = writeln!(
+            text,
+            "# Giữ giấy này cẩn thận. Khi cần chứng minh khoản đóng góp là của bạn, đưa giấy cho người bạn chọn;"
+        );
+        let _ = writeln!(
+            text,
+            "# họ kiểm tra bằng: aidctl --vkey <khóa của sổ cái> audit verify-donor <tệp này>"
+        );
+        let _ = writeln!(
+            text,
+            "# The public log holds only the id {} and a commitment; the name and the salt are only on this paper.",
+            self.org_id
+        );
+        let _ = writeln!(
+            text,
+            "# Keep it safe. To prove the gifts are yours, show it to whomever you choose; they check it with:"
+        );
+        let _ = writeln!(
+            text,
+            "#   aidctl --vkey <the ledger's vkey> audit verify-donor <this file>"
+        );
+        Ok(text)
+    }
+
+    /// Reads a file [`Acknowledgement::to_text`] wrote (comments, the QR code
+    /// and blank lines are skipped).
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut lines = text.lines();
+        if lines.next().map(str::trim_end) != Some(ACK_MAGIC) {
+            bail!("not an aidledger donor acknowledgement (its first line is not {ACK_MAGIC:?})");
+        }
+        let mut fields = std::collections::HashMap::new();
+        for line in lines {
+            if let Some((key, value)) = line.split_once(": ")
+                && !key.starts_with('#')
+                && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            {
+                fields.insert(key, value.trim_end());
+            }
+        }
+        let field = |key: &str| -> Result<String> {
+            fields
+                .get(key)
+                .map(|value| (*value).to_owned())
+                .with_context(|| format!("the acknowledgement has no {key:?} line"))
+        };
+        let salt = hex::decode(field("salt")?)
+            .ok()
+            .and_then(|bytes| <[u8; NAME_SALT_BYTES]>::try_from(bytes).ok())
+            .context("the acknowledgement's salt is not 32 bytes in hex")?;
+        Ok(Acknowledgement {
+            origin: field("ledger")?,
+            org_id: field("org_id")?,
+            name: field("name")?,
+            salt,
+            registered_by: field("registered_by")?,
+            event_id: field("event_id")?,
+            seq: field("seq")?
+                .parse()
+                .context("the acknowledgement's seq is not a number")?,
+            page: field("page")?,
+        })
+    }
+}
+
+fn random_org_id() -> String {
+    let mut bytes = [0u8; ORG_ID_RANDOM_BYTES];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    format!("an-{}", hex::encode(bytes))
+}
+
+fn org_kind(kind: DonorKind) -> pb::OrgKind {
+    match kind {
+        DonorKind::Individual => pb::OrgKind::DonorIndividual,
+        DonorKind::Business => pb::OrgKind::DonorBusiness,
+        DonorKind::Organization => pb::OrgKind::DonorOrganization,
+    }
+}
+
+/// `aidctl register-donor`.
+pub async fn register(global: &Global, args: &RegisterDonorArgs) -> Result<()> {
+    let name = args.name.trim();
+    if name.is_empty() {
+        bail!("--name is empty");
+    }
+    if name.chars().any(char::is_control) || name.chars().count() > NAME_CHARS_MAX {
+        bail!("--name must be one line of at most {NAME_CHARS_MAX} characters");
+    }
+    let feed_url = args.feed_url.trim_end_matches('/');
+    if !(feed_url.starts_with("https://") || feed_url.starts_with("http://")) {
+        bail!("--feed-url must be an http:// or https:// address");
+    }
+    let key = load_key(&args.key)?;
+    // Claimed before anything is signed: a registration whose
+    // acknowledgement cannot be written would leave the donor without a way
+    // to prove it.
+    let mut ack_file = create_private(&args.ack_out).map_err(|error| match error.kind() {
+        io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+            "{} already exists; refusing to overwrite an acknowledgement",
+            args.ack_out.display()
+        ),
+        _ => anyhow::Error::new(error).context(format!("creating {}", args.ack_out.display())),
+    })?;
+    let registered = register_with_fresh_id(global, args, &key, name).await;
+    let ack = match registered {
+        Ok(ack) => ack,
+        Err(error) => {
+            drop(ack_file);
+            let _ = fs::remove_file(&args.ack_out);
+            return Err(error);
+        }
+    };
+    let text = Zeroizing::new(ack.to_text()?);
+    ack_file
+        .write_all(text.as_bytes())
+        .and_then(|()| ack_file.sync_all())
+        .with_context(|| format!("writing {}", args.ack_out.display()))?;
+    println!(
+        "registered hidden donor {} at seq {} (event {}); the acknowledgement for the donor is {}",
+        ack.org_id,
+        ack.seq,
+        ack.event_id,
+        args.ack_out.display()
+    );
+    eprintln!(
+        "Hand the acknowledgement to the donor and keep no other copy of the name and salt: the log holds only the commitment."
+    );
+    Ok(())
+}
+
+async fn register_with_fresh_id(
+    global: &Global,
+    args: &RegisterDonorArgs,
+    key: &aidledger_client::SecretKey,
+    name: &str,
+) -> Result<Acknowledgement> {
+    let client = connect(global, None).await?;
+    let feed_url = args.feed_url.trim_end_matches('/');
+    for _ in 0..ORG_ID_ATTEMPTS_MAX {
+        let org_id = random_org_id();
+        let mut salt = Zeroizing::new([0u8; NAME_SALT_BYTES]);
+        rand_core::OsRng.fill_bytes(&mut salt[..]);
+        let event = pb::Event {
+            event_id: new_event_id(),
+            org_id: args.org.clone(),
+            occurred_at: Some(now()),
+            body: Some(pb::event::Body::RegisterOrg(pb::RegisterOrganization {
+                org_id: org_id.clone(),
+                name: String::new(),
+                kind: org_kind(args.kind) as i32,
+                public_name: false,
+                name_commitment: name_commitment(&salt, name).to_vec(),
+                ..Default::default()
+            })),
+        };
+        aidledger_ledger::decode::event_from_pb(event.clone())
+            .map_err(|rejection| anyhow::anyhow!("the registration is malformed: {rejection}"))?;
+        let signed = client.sign(key, &event);
+        match client.append(signed, false).await {
+            Ok(appended) => {
+                return Ok(Acknowledgement {
+                    origin: client.origin().to_owned(),
+                    page: format!("{feed_url}/donors/{org_id}"),
+                    org_id,
+                    name: name.to_owned(),
+                    salt: *salt,
+                    registered_by: args.org.clone(),
+                    event_id: event.event_id,
+                    seq: appended.seq,
+                });
+            }
+            Err(ClientError::Rejected(rejected)) if rejected.reason == "ID_EXISTS" => continue,
+            Err(ClientError::Rejected(rejected)) => {
+                println!("registration refused: {rejected}");
+                return Err(Refused {
+                    refused: 1,
+                    total: 1,
+                }
+                .into());
+            }
+            Err(error) => return Err(error).context("appending the registration"),
+        }
+    }
+    bail!("{ORG_ID_ATTEMPTS_MAX} random org ids in a row were taken; is the generator broken?")
+}
+
+/// `aidctl audit verify-donor`: the registration named by the
+/// acknowledgement is in a checkpoint signed by the pinned key, registers
+/// that org id as hidden, and its commitment opens to the name and salt.
+pub async fn verify(global: &Global, args: &VerifyDonorArgs) -> Result<()> {
+    if global.vkey.is_none() {
+        bail!(
+            "verify-donor checks against the ledger's key: pass --vkey VKEY (or set AIDLEDGER_VKEY)"
+        );
+    }
+    let text = Zeroizing::new(
+        fs::read_to_string(&args.ack).with_context(|| format!("reading {}", args.ack.display()))?,
+    );
+    let ack =
+        Acknowledgement::parse(&text).with_context(|| format!("reading {}", args.ack.display()))?;
+    let client = connect(global, Some(&ack.origin)).await?;
+    if client.origin() != ack.origin {
+        bail!(
+            "the acknowledgement is for ledger {:?}, but the pinned key is {:?}'s",
+            ack.origin,
+            client.origin()
+        );
+    }
+    let proven = client
+        .prove(EntryKey::EventId(ack.event_id.clone()))
+        .await
+        .with_context(|| format!("proving the registration event {}", ack.event_id))?;
+    let failed = |why: String| -> anyhow::Error {
+        crate::audit::AuditFailed(aidledger_audit::Failure {
+            seq: Some(proven.entry.seq),
+            reason: "DONOR_MISMATCH",
+            detail: why,
+        })
+        .into()
+    };
+    let event = aidledger_ledger::decode::event_from_pb(proven.entry.event.clone())
+        .map_err(|rejection| failed(format!("the entry's event is malformed: {rejection}")))?;
+    let aidledger_ledger::Body::RegisterOrg(org) = &event.body else {
+        return Err(failed(format!(
+            "entry {} is a {}, not a registration",
+            proven.entry.seq,
+            event.body.kind_name()
+        )));
+    };
+    if org.org_id != ack.org_id {
+        return Err(failed(format!(
+            "entry {} registers {}, not {}",
+            proven.entry.seq, org.org_id, ack.org_id
+        )));
+    }
+    let OrgName::Hidden { commitment } = org.name else {
+        return Err(failed(format!(
+            "{} was registered with a public name",
+            org.org_id
+        )));
+    };
+    if name_commitment(&ack.salt, &ack.name) != commitment {
+        return Err(failed(format!(
+            "the commitment of {} does not open to this name and salt",
+            org.org_id
+        )));
+    }
+    let checkpoint = &proven.inclusion.checkpoint.checkpoint;
+    println!(
+        "VERIFIED: {} (registered by {} at seq {}, event {}) commits to the name on this acknowledgement; the entry is in the checkpoint of size {} signed by the pinned key",
+        org.org_id, event.org_id, proven.entry.seq, ack.event_id, checkpoint.size
+    );
+    if ack.seq != proven.entry.seq {
+        eprintln!(
+            "note: the acknowledgement says seq {}, the log has the event at seq {}",
+            ack.seq, proven.entry.seq
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack() -> Acknowledgement {
+        Acknowledgement {
+            origin: "aid.test.example/log".into(),
+            org_id: "an-0a1b2c3d4e5f".into(),
+            name: "Nguyễn Thị Lan".into(),
+            salt: [0x5c; 32],
+            registered_by: "fund".into(),
+            event_id: "00000000-0000-4000-8000-000000000007".into(),
+            seq: 42,
+            page: "https://minhbach.example.vn/donors/an-0a1b2c3d4e5f".into(),
+        }
+    }
+
+    #[test]
+    fn an_acknowledgement_reads_back_as_written() {
+        let text = ack().to_text().unwrap();
+        assert_eq!(Acknowledgement::parse(&text).unwrap(), ack());
+        assert!(text.contains(&hex::encode(name_commitment(&[0x5c; 32], "Nguyễn Thị Lan"))));
+        // The QR code is there, as block characters.
+        assert!(text.contains('▀') || text.contains('▄'), "{text}");
+    }
+
+    #[test]
+    fn a_damaged_acknowledgement_is_refused_with_the_reason() {
+        let text = ack().to_text().unwrap();
+        let error = Acknowledgement::parse("hello\n").unwrap_err().to_string();
+        assert!(
+            error.contains("not an aidledger donor acknowledgement"),
+            "{error}"
+        );
+        let no_salt = text.replace("salt: ", "pepper: ");
+        let error = Acknowledgement::parse(&no_salt).unwrap_err().to_string();
+        assert!(error.contains("\"salt\""), "{error}");
+        let short_salt = text.replace(&hex::encode([0x5c; 32]), "5c5c");
+        let error = Acknowledgement::parse(&short_salt).unwrap_err().to_string();
+        assert!(error.contains("not 32 bytes"), "{error}");
+    }
+
+    #[test]
+    fn random_org_ids_are_valid_and_distinct() {
+        let a = random_org_id();
+        assert!(aidledger_ledger::decode::is_valid_id(&a), "{a}");
+        assert_ne!(a, random_org_id());
+    }
+}
