@@ -195,6 +195,9 @@ pub(crate) struct Generator {
     pub onward: VecDeque<Onward>,
     /// Registered individual donors, for returning gifts.
     pub individuals: Vec<OrgIx>,
+    /// Individual donors created with a public name: they are numbered
+    /// `cn-00001`, `cn-00002`, ... (hidden donors get random ids).
+    named_individuals: usize,
     /// Value given per organisation, in đồng (goods at unit value).
     pub given_vnd: Vec<u64>,
     /// Children reached per commune (handovers, not distinct children).
@@ -235,6 +238,7 @@ impl Generator {
             flights: VecDeque::new(),
             onward: VecDeque::new(),
             individuals: Vec::new(),
+            named_individuals: 0,
             given_vnd: Vec::new(),
             reached_per_commune: [0; 15],
             registers: COMMUNES
@@ -391,15 +395,16 @@ impl Generator {
         };
         let middle = middles[self.rng.random_range(0..middles.len())];
         let given = givens[self.rng.random_range(0..givens.len())];
-        let number = self.individuals.len() + 1;
+        // SPEC §7.5: a hidden donor's id says nothing about the person, not
+        // even the order they came in.
+        let id = if public_name {
+            self.named_individuals += 1;
+            format!("cn-{:05}", self.named_individuals)
+        } else {
+            derive::hidden_org_id(self.seed, self.individuals.len() + 1)
+        };
         self.add_org(NewOrg {
-            // SPEC §7.5: a hidden donor's id says nothing about the person,
-            // not even the order they came in.
-            id: if public_name {
-                format!("cn-{number:05}")
-            } else {
-                derive::hidden_org_id(self.seed, number)
-            },
+            id,
             name: format!("{family} {middle} {given}"),
             kind: pb::OrgKind::DonorIndividual,
             public_name,

@@ -55,9 +55,8 @@ impl Acknowledgement {
         let commitment = name_commitment(&self.salt, &self.name);
         let qr = QrCode::new(self.page.as_bytes())
             .context("the page address is too long for a QR code")?
+            // Dark modules as blocks: the acknowledgement is printed on paper.
             .render::<Dense1x2>()
-            .dark_color(Dense1x2::Light)
-            .light_color(Dense1x2::Dark)
             .quiet_zone(true)
             .build();
         let mut text = String::new();
@@ -240,7 +239,9 @@ async fn register_with_fresh_id(
         aidledger_ledger::decode::event_from_pb(event.clone())
             .map_err(|rejection| anyhow::anyhow!("the registration is malformed: {rejection}"))?;
         let signed = client.sign(key, &event);
-        match client.append(signed, false).await {
+        // Waited for: the acknowledgement is handed over once a checkpoint
+        // covers the registration, so the donor can verify it at once.
+        match client.append(signed, true).await {
             Ok(appended) => {
                 return Ok(Acknowledgement {
                     origin: client.origin().to_owned(),

@@ -930,6 +930,7 @@ async fn log(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> 
                 a href="/checkpoint" { "/checkpoint" } ", " code { "/tile/<L>/<N>" } ", " code { "/tile/entries/<N>" } ". "
                 code { "aidctl audit verify --tiles <URL> --vkey <vkey>" }
             }
+            (privacy_note(lang))
         },
     ))
 }
