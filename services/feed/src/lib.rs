@@ -29,6 +29,7 @@ pub mod api;
 pub mod exports;
 mod lang;
 pub mod pages;
+pub mod replica;
 pub mod tiles;
 pub mod views;
 
@@ -158,9 +159,46 @@ pub fn router(feed: Arc<Feed>) -> Router {
         .merge(exports::router(Arc::clone(&feed)))
         .layer(CompressionLayer::new());
     Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(healthz).with_state(Arc::clone(&feed)),
+        )
         .merge(documents)
         .merge(tiles_router(Arc::clone(&feed.store)))
         .layer(middleware::from_fn(security_headers))
+}
+
+/// For load balancers and orchestrators: 200 while the projections follow
+/// the ledger, 503 once following halted (a fork, a checkpoint that does not
+/// verify); the feed still serves what it verified either way.
+async fn healthz(axum::extract::State(feed): axum::extract::State<Arc<Feed>>) -> Response {
+    use axum::response::IntoResponse as _;
+    let status = feed.projections.status();
+    let (size, checkpoint) = {
+        let model = feed.model();
+        (
+            model.position.size,
+            model.position.checkpoint.as_ref().map(|c| c.size),
+        )
+    };
+    let body = serde_json::json!({
+        "following": status.halted.is_none(),
+        "halted": status.halted,
+        "applied": size,
+        "checkpoint_size": checkpoint,
+        "ledger_size": status.ledger_size,
+    });
+    let code = if status.halted.is_none() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// No page loads anything from elsewhere: scripts, styles and images are

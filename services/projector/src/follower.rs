@@ -21,6 +21,7 @@ use std::time::Duration;
 use aidledger_client::{Client, ClientError, ConnectOptions};
 use aidledger_ledger::decode::decode_event;
 use aidledger_ledger::{ChainChecker, Event, Timestamp};
+use aidledger_store::{AppendBatch, LogStore, NewEntry};
 use aidledger_tlog::{Hash, TreeBuilder, verify_consistency};
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
@@ -69,6 +70,9 @@ pub enum FollowError {
     /// The projection store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The mirror of the log failed.
+    #[error("the log mirror: {0}")]
+    Mirror(#[from] aidledger_store::StoreError),
     /// The options are unusable.
     #[error("configuration: {0}")]
     Config(String),
@@ -153,6 +157,9 @@ pub struct Follower {
     store: Arc<ProjectionStore>,
     shared: Arc<Shared>,
     config: FollowerConfig,
+    /// A verified copy of the log (entries, stored hashes, checkpoints), for
+    /// a replica that serves tiles and proofs on its own.
+    mirror: Option<Arc<dyn LogStore>>,
     /// The last checkpoint seen, verified or pending: the next one must be
     /// consistent with it.
     last_seen: Option<VerifiedCheckpoint>,
@@ -164,6 +171,9 @@ enum Work {
     /// A checkpoint the applied entries had not reached when it was seen,
     /// to verify when they reach it.
     Pending(VerifiedCheckpoint),
+    /// A checkpoint the follower verified against the applied entries, to
+    /// record in the mirror (the apply thread is the mirror's one writer).
+    Record(VerifiedCheckpoint),
     /// Time passed: commit if the interval is up, even with nothing new.
     Tick,
     /// Following failed a verification: stop without committing.
@@ -185,8 +195,31 @@ impl Follower {
             store: Arc::new(store),
             shared,
             config,
+            mirror: None,
             last_seen,
         }
+    }
+
+    /// Also keeps a copy of the log in `mirror`: every entry, with its
+    /// stored hashes, before the model applies it, and every checkpoint the
+    /// follower verified, once the copy holds what it covers. A crash
+    /// between the two leaves the mirror ahead of the model, never behind:
+    /// the entries it already holds are not appended again.
+    ///
+    /// # Errors
+    ///
+    /// The mirror cannot be read, or it is behind the projections (it was
+    /// replaced or truncated: rebuild both).
+    pub fn with_mirror(mut self, mirror: Arc<dyn LogStore>) -> Result<Self, FollowError> {
+        let applied = self.shared.model.read().expect("model lock").position.size;
+        let mirrored = mirror.size()?;
+        if mirrored < applied {
+            return Err(FollowError::Config(format!(
+                "the log mirror holds {mirrored} entries but the projections {applied}: rebuild both"
+            )));
+        }
+        self.mirror = Some(mirror);
+        Ok(self)
     }
 
     /// Follows until `shutdown` completes (then commits and returns `Ok`) or
@@ -202,10 +235,11 @@ impl Follower {
         let applier = {
             let shared = Arc::clone(&self.shared);
             let store = Arc::clone(&self.store);
+            let mirror = self.mirror.clone();
             let commit_interval = self.config.commit_interval;
             std::thread::Builder::new()
                 .name("projector-apply".into())
-                .spawn(move || apply_thread(&shared, &store, queue, commit_interval))
+                .spawn(move || apply_thread(&shared, &store, mirror, queue, commit_interval))
                 .map_err(|e| FollowError::Config(format!("starting the apply thread: {e}")))?
         };
         let following = self.follow(shutdown, &work).await;
@@ -376,7 +410,10 @@ impl Follower {
             if seen.size == last.size && cited >= seen.size {
                 if cited == seen.size && seen.note != last.note {
                     // The same checkpoint with more witness cosignatures:
-                    // cite the fuller note.
+                    // cite (and mirror) the fuller note.
+                    if self.mirror.is_some() {
+                        send(work, Work::Record(seen.clone())).await?;
+                    }
                     self.shared
                         .model
                         .write()
@@ -438,6 +475,9 @@ impl Follower {
             ))
             .into());
         }
+        if self.mirror.is_some() {
+            send(work, Work::Record(seen.clone())).await?;
+        }
         let mut model = self.shared.model.write().expect("model lock");
         // Only ever forward: the apply thread may have verified a later one.
         if model
@@ -450,6 +490,17 @@ impl Follower {
         }
         Ok(())
     }
+}
+
+/// Records a verified checkpoint in the mirror unless it holds a later one:
+/// checkpoints reach it from the apply thread and from the follower's
+/// checks, in either order.
+fn put_checkpoint_forward(mirror: &dyn LogStore, size: u64, note: &str) -> Result<(), FollowError> {
+    let latest = mirror.latest_checkpoint()?.map_or(0, |(size, _)| size);
+    if size >= latest {
+        mirror.put_checkpoint(size, note)?;
+    }
+    Ok(())
 }
 
 /// Queues work for the apply thread; a closed queue means it stopped on an
@@ -467,9 +518,18 @@ async fn send(work: &tokio::sync::mpsc::Sender<Work>, item: Work) -> Result<(), 
 fn apply_thread(
     shared: &Shared,
     store: &Arc<ProjectionStore>,
+    mirror: Option<Arc<dyn LogStore>>,
     mut queue: tokio::sync::mpsc::Receiver<Work>,
     commit_interval: Duration,
 ) -> Result<(), FollowError> {
+    let mut mirror = match mirror {
+        Some(store) => Some(Mirror {
+            size: store.size()?,
+            hash_count: store.hash_count()?,
+            store,
+        }),
+        None => None,
+    };
     let mut tree = {
         let model = shared.model.read().expect("model lock");
         let frontier = model.position.frontier.iter().map(|h| Hash(*h)).collect();
@@ -488,7 +548,9 @@ fn apply_thread(
         };
         match item {
             Work::Entries(entries) => {
-                if let Err(error) = apply_batch(shared, &mut tree, &mut pending, entries) {
+                if let Err(error) =
+                    apply_batch(shared, &mut tree, &mut pending, mirror.as_mut(), entries)
+                {
                     break Err(error);
                 }
             }
@@ -496,13 +558,25 @@ fn apply_thread(
                 pending = Some(checkpoint);
             }
             Work::Pending(checkpoint) if checkpoint.size == tree.size() => {
-                if let Err(error) = cite_if_root_matches(shared, &tree, checkpoint) {
+                if let Err(error) = cite_if_root_matches(shared, &tree, mirror.as_ref(), checkpoint)
+                {
                     break Err(error);
                 }
             }
             // Passed already: the follower proves it against the applied
             // entries at its next look at the ledger's checkpoint.
             Work::Pending(_) => {}
+            Work::Record(checkpoint) => {
+                if let Some(mirror) = &mirror
+                    && let Err(error) = put_checkpoint_forward(
+                        mirror.store.as_ref(),
+                        checkpoint.size,
+                        &checkpoint.note,
+                    )
+                {
+                    break Err(error);
+                }
+            }
             Work::Tick => {}
             Work::Abort => {
                 finish(&mut writing)?;
@@ -538,24 +612,68 @@ fn apply_thread(
     }
 }
 
+/// The log mirror as the apply thread appends to it.
+struct Mirror {
+    store: Arc<dyn LogStore>,
+    /// Entries it holds: those below are not appended again.
+    size: u64,
+    hash_count: u64,
+}
+
 fn apply_batch(
     shared: &Shared,
     tree: &mut TreeBuilder,
     pending: &mut Option<VerifiedCheckpoint>,
+    mirror: Option<&mut Mirror>,
     entries: Vec<Decoded>,
 ) -> Result<(), FollowError> {
-    let mut model = shared.model.write().expect("model lock");
-    for entry in entries {
-        tree.push(Hash(entry.leaf_hash));
-        // Checked before the entry is applied, so that an entry the
-        // checkpoint disowns never reaches the model.
+    // First the tree, the checkpoints the entries complete and the mirror,
+    // without the model's lock: an entry a checkpoint disowns reaches
+    // neither the mirror nor the model, and readers are not held up by the
+    // mirror's fsync.
+    let mut cite: Option<(u64, VerifiedCheckpoint)> = None;
+    let mut copy = AppendBatch {
+        first_seq: mirror.as_ref().map_or(0, |m| m.size),
+        entries: Vec::new(),
+        first_hash_index: mirror.as_ref().map_or(0, |m| m.hash_count),
+        hashes: Vec::new(),
+    };
+    for entry in &entries {
+        let stored = tree.push(Hash(entry.leaf_hash));
         if let Some(checkpoint) = pending.as_ref()
             && checkpoint.size == tree.size()
         {
             if tree.root().0 != checkpoint.root {
                 return Err(root_mismatch(checkpoint.size));
             }
-            model.position.checkpoint = pending.take();
+            cite = pending.take().map(|c| (entry.seq, c));
+        }
+        if let Some(mirror) = &mirror
+            && entry.seq >= mirror.size
+        {
+            copy.entries.push(NewEntry {
+                bytes: entry.bytes.clone(),
+                event_id: entry.event.event_id.clone(),
+            });
+            copy.hashes.extend(stored.iter().map(|h| h.0));
+        }
+    }
+    if let Some(mirror) = mirror {
+        if !copy.entries.is_empty() {
+            mirror.store.append(&copy)?;
+            mirror.size += copy.entries.len() as u64;
+            mirror.hash_count += copy.hashes.len() as u64;
+        }
+        if let Some((_, checkpoint)) = &cite {
+            put_checkpoint_forward(mirror.store.as_ref(), checkpoint.size, &checkpoint.note)?;
+        }
+    }
+    let mut model = shared.model.write().expect("model lock");
+    for entry in entries {
+        if let Some((seq, _)) = &cite
+            && *seq == entry.seq
+        {
+            model.position.checkpoint = cite.take().map(|(_, c)| c);
         }
         model.apply(entry.seq, entry.recorded_at, &entry.event)?;
         model.position.head = entry.leaf_hash;
@@ -578,10 +696,14 @@ fn root_mismatch(size: u64) -> FollowError {
 fn cite_if_root_matches(
     shared: &Shared,
     tree: &TreeBuilder,
+    mirror: Option<&Mirror>,
     checkpoint: VerifiedCheckpoint,
 ) -> Result<(), FollowError> {
     if tree.root().0 != checkpoint.root {
         return Err(root_mismatch(checkpoint.size));
+    }
+    if let Some(mirror) = mirror {
+        put_checkpoint_forward(mirror.store.as_ref(), checkpoint.size, &checkpoint.note)?;
     }
     let mut model = shared.model.write().expect("model lock");
     if model
@@ -643,6 +765,8 @@ struct Decoded {
     recorded_at: Timestamp,
     leaf_hash: [u8; 32],
     event: Event,
+    /// The entry as served, for the mirror.
+    bytes: Vec<u8>,
 }
 
 fn decode(
@@ -673,5 +797,6 @@ fn decode(
         recorded_at: linked.recorded_at,
         leaf_hash: linked.leaf_hash,
         event,
+        bytes: served.entry,
     })
 }

@@ -1,0 +1,140 @@
+//! `aidledger-feed`: the public feed as a replica of its own (see
+//! `aidledger_feed::replica`): follows a ledger, verifies it, keeps its own
+//! copy, and serves the pages, the API, the exports and the log's tiles.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aidledger_client::{ConnectOptions, TlsOptions};
+use aidledger_feed::FeedOptions;
+use aidledger_feed::replica::{Replica, ReplicaConfig};
+use aidledger_ledger::privacy::{RefKey, SecretKey32};
+use aidledger_projector::FollowerConfig;
+use anyhow::Context as _;
+use clap::Parser;
+
+/// Follow an aidledger ledger, verify it, keep a copy, and serve it to the
+/// public: web pages, JSON API, exports, Atom, IATI, C2SP tiles and receipt
+/// proofs.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The ledger's gRPC endpoint, http:// or https://.
+    #[arg(
+        long,
+        env = "AIDLEDGER_LEDGER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    ledger: String,
+    /// The ledger's checkpoint verifier key (C2SP vkey): every checkpoint
+    /// the feed serves is verified against it.
+    #[arg(long, env = "AIDLEDGER_VKEY")]
+    vkey: String,
+    /// CA certificate (PEM) of the ledger's TLS certificate; needed for an
+    /// https:// ledger.
+    #[arg(long, env = "AIDLEDGER_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM), for a ledger that requires mutual TLS.
+    #[arg(long, env = "AIDLEDGER_CERT", value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "AIDLEDGER_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// The name expected in the ledger's certificate, if not the URL's host.
+    #[arg(long, value_name = "NAME")]
+    tls_domain: Option<String>,
+    /// The folder of the feed's copy of the log and its projections.
+    #[arg(long, env = "AIDLEDGER_FEED_DATA", default_value = "feed-data")]
+    data: PathBuf,
+    /// Where to serve HTTP (put a TLS-terminating proxy or CDN in front).
+    #[arg(long, env = "AIDLEDGER_FEED_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The feed's public address, e.g. https://minhbach.example.vn, for the
+    /// links printed on receipts (QR codes).
+    #[arg(long, env = "AIDLEDGER_FEED_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The ledger's reference key (SPEC 7.5 K_ref, from `aidctl keygen
+    /// --ref-key`): with it the feed offers the look-up by bank reference.
+    #[arg(long, env = "AIDLEDGER_REF_KEY", value_name = "FILE")]
+    ref_key: Option<PathBuf>,
+    /// Delete the copy and the projections and follow from entry 0.
+    #[arg(long)]
+    rebuild: bool,
+    /// How often applied changes are committed, in ms.
+    #[arg(long, default_value_t = 1000)]
+    commit_interval_ms: u64,
+    /// How often the ledger's checkpoint is fetched and verified, in ms.
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut connect = ConnectOptions::new("");
+    connect.vkey = Some(args.vkey.clone());
+    if args.ca.is_some()
+        || args.cert.is_some()
+        || args.tls_key.is_some()
+        || args.tls_domain.is_some()
+    {
+        connect.tls = Some(TlsOptions {
+            ca_pem: read(args.ca.as_deref())?,
+            client_cert_pem: read(args.cert.as_deref())?,
+            client_key_pem: read(args.tls_key.as_deref())?,
+            domain: args.tls_domain.clone(),
+        });
+    }
+    let mut follower = FollowerConfig::new(&args.ledger, connect);
+    follower.commit_interval = Duration::from_millis(args.commit_interval_ms.max(1));
+    follower.checkpoint_interval = Duration::from_millis(args.checkpoint_interval_ms.max(1));
+    let ref_key = match &args.ref_key {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the reference key {}", path.display()))?;
+            Some(RefKey(SecretKey32::from_hex(&text).with_context(|| {
+                format!("reading the reference key {}", path.display())
+            })?))
+        }
+        None => None,
+    };
+    let replica = Replica::build(ReplicaConfig {
+        data: args.data.clone(),
+        listen: args.listen,
+        follower,
+        options: FeedOptions {
+            vkey: args.vkey.clone(),
+            public_url: args.public_url.clone(),
+            ref_key,
+        },
+        rebuild: args.rebuild,
+    })
+    .await?;
+    tracing::info!(listen = %replica.local_addr(), ledger = %args.ledger, "feed serving");
+    replica
+        .run_until_stopped(stop_signal())
+        .await
+        .context("running the feed")
+}
+
+fn read(path: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    path.map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
+        .transpose()
+}
+
+/// Ctrl-C or SIGTERM (systemd, Kubernetes).
+async fn stop_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stopping: committing what was applied");
+}
