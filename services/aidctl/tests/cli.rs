@@ -866,3 +866,163 @@ async fn a_hidden_donor_is_registered_proven_by_acknowledgement_and_absent_from_
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+/// A feed replica's `--tiles-dir`, served by a plain static file server
+/// (Python's), verifies whole with `aidctl audit verify --tiles`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_written_as_static_tiles_verifies_through_a_plain_file_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let vkey = field(&keygen(d, "ledger", &["--name", ORIGIN]), "vkey:").to_owned();
+    let (url, stop, server) = audited_ledger(d, "s", Vec::new()).await;
+    let path = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    // More than a tile's worth of entries, so full and partial tiles of two
+    // levels are written.
+    let receipts: String = (0..300)
+        .map(|n| {
+            format!(
+                r#"{{"receipt":{{"receipt_id":"pt-static-{n}","donor_org_id":"donor-1","asset_id":"VND","quantity":{}}}}}"#,
+                1_000 + n
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(d.join("many.jsonl"), receipts).unwrap();
+    let submit = {
+        let url = url.clone();
+        let args = vec![
+            "submit".to_owned(),
+            "--key".into(),
+            path("fund.pem"),
+            "--org".into(),
+            "fund".into(),
+            "--batch".into(),
+            "50".into(),
+            path("many.jsonl"),
+        ];
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ok(aidctl(&url, &args))
+        })
+        .await
+        .unwrap()
+    };
+    assert!(submit.contains("300 appended"), "{submit}");
+    let size = 305u64;
+
+    let tiles = d.join("tiles");
+    let mut connect = aidledger_client::ConnectOptions::new("");
+    connect.vkey = Some(vkey.clone());
+    let mut follower = aidledger_projector::FollowerConfig::new(&url, connect);
+    follower.checkpoint_interval = std::time::Duration::from_millis(100);
+    follower.commit_interval = std::time::Duration::from_millis(100);
+    let replica = aidledger_feed::replica::Replica::build(aidledger_feed::replica::ReplicaConfig {
+        data: d.join("feed"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        follower,
+        options: aidledger_feed::FeedOptions::default(),
+        rebuild: false,
+        tiles_dir: Some(tiles.clone()),
+    })
+    .await
+    .unwrap();
+    let (stop_feed, feed_stopped) = tokio::sync::oneshot::channel::<()>();
+    let feed = tokio::spawn(replica.run_until_stopped(async {
+        let _ = feed_stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(tiles.join("checkpoint"))
+        .ok()
+        .and_then(|note| note.lines().nth(1).map(str::to_owned))
+        != Some(size.to_string())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tiles folder never reached {size}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for file in [
+        "tile/entries/000",
+        "tile/entries/001.p/49",
+        "tile/0/000",
+        "tile/0/001.p/49",
+        "tile/1/000.p/1",
+    ] {
+        assert!(tiles.join(file).is_file(), "{file}");
+    }
+    // No temporary file is left behind.
+    let leftovers = walk(&tiles)
+        .into_iter()
+        .filter(|p| p.ends_with(".tmp"))
+        .count();
+    assert_eq!(leftovers, 0);
+
+    // A plain static file server, knowing nothing of aidledger.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut http = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&tiles)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 serves the folder");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file server did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let static_url = format!("http://127.0.0.1:{port}");
+    let report = tokio::task::spawn_blocking(move || {
+        ok(aidctl(
+            "http://127.0.0.1:1",
+            &[
+                "--vkey",
+                &vkey,
+                "audit",
+                "verify",
+                "--json",
+                "--tiles",
+                &static_url,
+            ],
+        ))
+    })
+    .await
+    .unwrap();
+    let _ = http.kill();
+    let _ = http.wait();
+    let json: serde_json::Value = serde_json::from_str(report.lines().next().unwrap()).unwrap();
+    assert_eq!(json["ok"], true, "{report}");
+    assert_eq!(json["size"], size, "{report}");
+
+    let _ = stop_feed.send(());
+    feed.await.unwrap().unwrap();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path.to_string_lossy().into_owned());
+        }
+    }
+    files
+}

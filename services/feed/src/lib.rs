@@ -30,6 +30,7 @@ pub mod exports;
 mod lang;
 pub mod pages;
 pub mod replica;
+pub mod static_tiles;
 pub mod tiles;
 pub mod views;
 

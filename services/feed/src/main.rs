@@ -61,6 +61,10 @@ struct Args {
     /// Delete the copy and the projections and follow from entry 0.
     #[arg(long)]
     rebuild: bool,
+    /// Also write the log as static files in the C2SP tlog-tiles layout
+    /// (checkpoint last), for any static web server, CDN or object store.
+    #[arg(long, env = "AIDLEDGER_TILES_DIR", value_name = "DIR")]
+    tiles_dir: Option<PathBuf>,
     /// How often applied changes are committed, in ms.
     #[arg(long, default_value_t = 1000)]
     commit_interval_ms: u64,
@@ -114,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
             ref_key,
         },
         rebuild: args.rebuild,
+        tiles_dir: args.tiles_dir.clone(),
     })
     .await?;
     tracing::info!(listen = %replica.local_addr(), ledger = %args.ledger, "feed serving");

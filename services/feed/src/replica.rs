@@ -39,6 +39,8 @@ pub struct ReplicaConfig {
     pub options: FeedOptions,
     /// Delete the copy and the projections first and follow from entry 0.
     pub rebuild: bool,
+    /// Also write the log as static C2SP tiles here ([`crate::static_tiles`]).
+    pub tiles_dir: Option<PathBuf>,
 }
 
 /// A replica, opened and bound, not yet running.
@@ -47,6 +49,8 @@ pub struct Replica {
     listener: TcpListener,
     feed: Arc<Feed>,
     follower: Follower,
+    log: Arc<dyn LogStore>,
+    tiles_dir: Option<PathBuf>,
 }
 
 impl Replica {
@@ -93,7 +97,7 @@ impl Replica {
         let shared = Shared::new(model);
         let follower = Follower::new(projections, Arc::clone(&shared), config.follower)
             .with_mirror(Arc::clone(&log))?;
-        let feed = Feed::new(log, shared, config.options);
+        let feed = Feed::new(Arc::clone(&log), shared, config.options);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -101,6 +105,8 @@ impl Replica {
             listener,
             feed,
             follower,
+            log,
+            tiles_dir: config.tiles_dir,
         })
     }
 
@@ -126,8 +132,13 @@ impl Replica {
             listener,
             feed,
             follower,
+            log,
+            tiles_dir,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
+        if let Some(dir) = tiles_dir {
+            tokio::spawn(write_tiles(log, dir, stop_rx.clone()));
+        }
         let following = tokio::spawn(follower.run(async move {
             let mut rx = stop_rx;
             let _ = rx.wait_for(|stop| *stop).await;
@@ -142,5 +153,30 @@ impl Replica {
             tracing::warn!(%error, "the replica stopped following");
         }
         served
+    }
+}
+
+/// How often the tiles folder looks for a newer checkpoint.
+const TILES_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Keeps `dir` in step with the copy's latest checkpoint until stopped. A
+/// failure is logged and retried at the next look: the folder is derived.
+async fn write_tiles(log: Arc<dyn LogStore>, dir: PathBuf, mut stop: watch::Receiver<bool>) {
+    let mut written = 0;
+    loop {
+        let (store, folder) = (Arc::clone(&log), dir.clone());
+        match tokio::task::spawn_blocking(move || {
+            crate::static_tiles::export(store.as_ref(), &folder, written)
+        })
+        .await
+        {
+            Ok(Ok(size)) => written = size,
+            Ok(Err(error)) => tracing::error!(%error, dir = %dir.display(), "writing the tiles"),
+            Err(error) => tracing::error!(%error, "the tiles writer panicked"),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(TILES_POLL_INTERVAL) => {}
+        }
     }
 }

@@ -146,6 +146,23 @@ fn read_tile(store: &dyn LogStore, tile: Tile) -> Result<Vec<u8>, Refusal> {
         .latest_checkpoint()
         .map_err(store_error)?
         .map_or(0, |(size, _)| size);
+    read_covered_tile(store, tile, size)
+}
+
+/// The bytes of the tile at `path` (`tile/...`), if a tree of `size`
+/// entries covers all of it: for writing the tiles as files.
+pub(crate) fn read_tile_path(
+    store: &dyn LogStore,
+    path: &str,
+    size: u64,
+) -> Result<Vec<u8>, Refusal> {
+    let relative = path
+        .strip_prefix("tile/")
+        .ok_or_else(|| Refusal::BadPath(format!("{path} is not a tile path")))?;
+    read_covered_tile(store, parse_tile_path(relative)?, size)
+}
+
+fn read_covered_tile(store: &dyn LogStore, tile: Tile, size: u64) -> Result<Vec<u8>, Refusal> {
     // How many nodes (entries at level 0) of the tile's level the
     // checkpoint's tree has complete.
     let level_bits = u32::from(tile.level()) * u32::from(TILE_HEIGHT);
