@@ -889,7 +889,7 @@ async fn the_log_written_as_static_tiles_verifies_through_a_plain_file_server() 
     std::fs::write(d.join("many.jsonl"), receipts).unwrap();
     let submit = {
         let url = url.clone();
-        let args = vec![
+        let args = [
             "submit".to_owned(),
             "--key".into(),
             path("fund.pem"),
