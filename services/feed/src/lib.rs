@@ -49,6 +49,7 @@ pub struct Feed {
     vkey: String,
     public_url: Option<String>,
     ref_key: Option<RefKey>,
+    ready_lag_entries_max: u64,
     overview: Mutex<Option<Arc<views::Overview>>>,
 }
 
@@ -63,6 +64,10 @@ pub struct FeedOptions {
     /// SPEC §7.5 `K_ref`: with it the feed offers the look-up by bank
     /// reference (SPEC §9.3); without it, it does not.
     pub ref_key: Option<RefKey>,
+    /// `/readyz` answers 503 while the feed is more entries than this
+    /// behind the ledger's latest checkpoint (0: no bound), so a load
+    /// balancer sends readers to replicas that are current.
+    pub ready_lag_entries_max: u64,
 }
 
 impl std::fmt::Debug for Feed {
@@ -88,6 +93,7 @@ impl Feed {
                 .public_url
                 .map(|url| url.trim_end_matches('/').to_owned()),
             ref_key: options.ref_key,
+            ready_lag_entries_max: options.ready_lag_entries_max,
             overview: Mutex::new(None),
         })
     }
@@ -164,15 +170,29 @@ pub fn router(feed: Arc<Feed>) -> Router {
             "/healthz",
             axum::routing::get(healthz).with_state(Arc::clone(&feed)),
         )
+        .route(
+            "/readyz",
+            axum::routing::get(readyz).with_state(Arc::clone(&feed)),
+        )
         .merge(documents)
         .merge(tiles_router(Arc::clone(&feed.store)))
         .layer(middleware::from_fn(security_headers))
 }
 
-/// For load balancers and orchestrators: 200 while the projections follow
-/// the ledger, 503 once following halted (a fork, a checkpoint that does not
+/// For orchestrators (liveness): 200 while the projections follow the
+/// ledger, 503 once following halted (a fork, a checkpoint that does not
 /// verify); the feed still serves what it verified either way.
 async fn healthz(axum::extract::State(feed): axum::extract::State<Arc<Feed>>) -> Response {
+    health(&feed, false)
+}
+
+/// For load balancers (readiness): as `/healthz`, and 503 while the feed
+/// is further behind the ledger's checkpoint than `ready_lag_entries_max`.
+async fn readyz(axum::extract::State(feed): axum::extract::State<Arc<Feed>>) -> Response {
+    health(&feed, true)
+}
+
+fn health(feed: &Feed, readiness: bool) -> Response {
     use axum::response::IntoResponse as _;
     let status = feed.projections.status();
     let (size, checkpoint) = {
@@ -182,14 +202,17 @@ async fn healthz(axum::extract::State(feed): axum::extract::State<Arc<Feed>>) ->
             model.position.checkpoint.as_ref().map(|c| c.size),
         )
     };
+    let behind = status.ledger_size.saturating_sub(size);
+    let lagging = feed.ready_lag_entries_max > 0 && behind > feed.ready_lag_entries_max;
     let body = serde_json::json!({
         "following": status.halted.is_none(),
         "halted": status.halted,
         "applied": size,
         "checkpoint_size": checkpoint,
         "ledger_size": status.ledger_size,
+        "entries_behind": behind,
     });
-    let code = if status.halted.is_none() {
+    let code = if status.halted.is_none() && !(readiness && lagging) {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE

@@ -65,6 +65,14 @@ struct Args {
     /// (checkpoint last), for any static web server, CDN or object store.
     #[arg(long, env = "AIDLEDGER_TILES_DIR", value_name = "DIR")]
     tiles_dir: Option<PathBuf>,
+    /// /readyz answers 503 while the feed is more than this many entries
+    /// behind the ledger (0: never for lag).
+    #[arg(
+        long,
+        env = "AIDLEDGER_READY_LAG_ENTRIES_MAX",
+        default_value_t = 10_000
+    )]
+    ready_lag_entries_max: u64,
     /// How often applied changes are committed, in ms.
     #[arg(long, default_value_t = 1000)]
     commit_interval_ms: u64,
@@ -116,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             vkey: args.vkey.clone(),
             public_url: args.public_url.clone(),
             ref_key,
+            ready_lag_entries_max: args.ready_lag_entries_max,
         },
         rebuild: args.rebuild,
         tiles_dir: args.tiles_dir.clone(),

@@ -351,6 +351,7 @@ async fn two_feeds_replicate_the_ledger_resume_after_sigkill_and_refuse_a_fork()
                 status == 200 && h["applied"] == size && h["checkpoint_size"] == size
             })
         });
+        assert_eq!(feed.get("/readyz").0, 200, "current, so ready");
         let (status, served) = feed.get("/checkpoint");
         assert_eq!(status, 200);
         assert_eq!(
@@ -437,6 +438,7 @@ async fn two_feeds_replicate_the_ledger_resume_after_sigkill_and_refuse_a_fork()
         forked.health().unwrap()
     });
     assert_eq!(status, 503);
+    assert_eq!(forked.get("/readyz").0, 503, "a halted feed is not ready");
     assert_eq!(health["following"], false, "{health}");
     assert!(
         health["halted"]

@@ -148,6 +148,7 @@ pub async fn run(
                 vkey: vkey.clone(),
                 public_url: args.feed_public_url.clone(),
                 ref_key: Some(ref_key),
+                ready_lag_entries_max: 0,
             },
         )),
         stopped(),

@@ -3,6 +3,7 @@
 mod audit;
 mod crosslang;
 mod demo;
+mod deploy;
 mod feed;
 mod grpc;
 mod projector;
