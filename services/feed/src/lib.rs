@@ -176,7 +176,26 @@ pub fn router(feed: Arc<Feed>) -> Router {
         )
         .merge(documents)
         .merge(tiles_router(Arc::clone(&feed.store)))
+        .route_layer(middleware::from_fn(count_requests))
         .layer(middleware::from_fn(security_headers))
+}
+
+/// Prometheus metrics of every routed request, labelled by the route's
+/// template (`/en/receipts/{receipt_id}`), never by the path a reader sent,
+/// and by status: no id, no reference, no query reaches a label.
+async fn count_requests(request: axum::extract::Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("aidledger_feed_requests_total", "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("aidledger_feed_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// For orchestrators (liveness): 200 while the projections follow the

@@ -73,6 +73,11 @@ struct Args {
         default_value_t = 10_000
     )]
     ready_lag_entries_max: u64,
+    /// Serve Prometheus metrics on this address (keep it off the public
+    /// network): entries applied and behind the ledger, whether following
+    /// halted, requests by route and status, latency.
+    #[arg(long, env = "AIDLEDGER_FEED_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// How often applied changes are committed, in ms.
     #[arg(long, default_value_t = 1000)]
     commit_interval_ms: u64,
@@ -89,6 +94,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    if let Some(addr) = args.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .with_context(|| format!("serving metrics on {addr}"))?;
+    }
     let mut connect = ConnectOptions::new("");
     connect.vkey = Some(args.vkey.clone());
     if args.ca.is_some()

@@ -157,6 +157,16 @@ impl Feed {
     /// Starts a feed on `ledger_port` keeping its copy in `dir/data`; the
     /// TLS material is in `dir` (`ca.pem`, `client.pem`, `client.key`).
     fn start(dir: &Path, data: &str, ledger_port: u16, addr: SocketAddr) -> Feed {
+        Feed::start_with(dir, data, ledger_port, addr, &[])
+    }
+
+    fn start_with(
+        dir: &Path,
+        data: &str,
+        ledger_port: u16,
+        addr: SocketAddr,
+        extra: &[&str],
+    ) -> Feed {
         let mut child = Command::new(env!("CARGO_BIN_EXE_aidledger-feed"))
             .args(["--ledger", &format!("https://localhost:{ledger_port}")])
             .args(["--vkey", &vkey()])
@@ -175,6 +185,7 @@ impl Feed {
                 "--checkpoint-interval-ms",
                 "100",
             ])
+            .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -342,9 +353,15 @@ async fn two_feeds_replicate_the_ledger_resume_after_sigkill_and_refuse_a_fork()
     let size = note_size(&note);
 
     // Two feeds catch up from nothing, over mutual TLS.
-    let (addr_a, addr_b) = (free_addr(), free_addr());
+    let (addr_a, addr_b, metrics_b) = (free_addr(), free_addr(), free_addr());
     let mut a = Feed::start(d, "a", port, addr_a);
-    let b = Feed::start(d, "b", port, addr_b);
+    let b = Feed::start_with(
+        d,
+        "b",
+        port,
+        addr_b,
+        &["--metrics-listen", &metrics_b.to_string()],
+    );
     for feed in [&a, &b] {
         wait_blocking(|| {
             feed.wait("catching up", Duration::from_secs(120), |status, h| {
@@ -377,6 +394,28 @@ async fn two_feeds_replicate_the_ledger_resume_after_sigkill_and_refuse_a_fork()
         assert_eq!(status, 200, "{newest} on {}", feed.addr);
         eprintln!("feed {}: current {took:?} after the checkpoint", feed.addr);
     }
+    // Prometheus metrics, on their own port: how far behind, requests by
+    // route template (never by the path a reader sent).
+    let (status, _, metrics) = http_get(metrics_b, "/metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains(&format!("aidledger_follower_applied_entries {size}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aidledger_follower_entries_behind 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("aidledger_follower_halted 0"), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"aidledger_feed_requests_total{route="/en/receipts/{receipt_id}",status="200"}"#
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(&newest), "an id in a label: {metrics}");
+
     // Byte-identical: the checkpoint and every tile, hash and entry bundle.
     assert_eq!(a.get("/checkpoint"), b.get("/checkpoint"));
     let tiles = every_tile(size);
@@ -428,7 +467,13 @@ async fn two_feeds_replicate_the_ledger_resume_after_sigkill_and_refuse_a_fork()
     let verified = b.get("/checkpoint");
     let receipt_page = b.get(&format!("/en/receipts/{newest}"));
     drop(b);
-    let forked = Feed::start(d, "b", fork_port, addr_b);
+    let forked = Feed::start_with(
+        d,
+        "b",
+        fork_port,
+        addr_b,
+        &["--metrics-listen", &metrics_b.to_string()],
+    );
     let (status, health) = wait_blocking(|| {
         forked.wait(
             "halting on the fork",
@@ -439,6 +484,13 @@ async fn two_feeds_replicate_the_ledger_resume_after_sigkill_and_refuse_a_fork()
     });
     assert_eq!(status, 503);
     assert_eq!(forked.get("/readyz").0, 503, "a halted feed is not ready");
+    let (_, _, metrics) = http_get(metrics_b, "/metrics");
+    assert!(
+        String::from_utf8(metrics)
+            .unwrap()
+            .contains("aidledger_follower_halted 1"),
+        "the halt is in the metrics"
+    );
     assert_eq!(health["following"], false, "{health}");
     assert!(
         health["halted"]

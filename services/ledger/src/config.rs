@@ -61,6 +61,11 @@ pub struct ServeArgs {
     /// (C2SP tlog-cosignature, type 0x04); repeat for each witness.
     #[arg(long = "witness", value_name = "VKEY")]
     pub witnesses: Vec<String>,
+    /// Serve Prometheus metrics on this address (keep it off the public
+    /// network): appends and refusals by reason, group sizes, commit
+    /// latency, the latest checkpoint's size and time, subscribers.
+    #[arg(long, env = "AIDLEDGER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The same settings in a TOML file.
@@ -81,6 +86,7 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
     witnesses: Option<Vec<String>>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// The default listening address.
@@ -142,6 +148,7 @@ impl ServeArgs {
         } else {
             self.witnesses
         };
+        config.metrics_listen = self.metrics_listen.or(file.metrics_listen);
         let tls_cert = self.tls_cert.or(file.tls_cert);
         let tls_key = self.tls_key.or(file.tls_key);
         let tls_client_ca = self.tls_client_ca.or(file.tls_client_ca);

@@ -269,6 +269,7 @@ impl WriterLoop {
             wants_checkpoint |= job.wants_checkpoint;
             events.extend(job.events);
         }
+        let started = Instant::now();
         let outcomes = match self.sequencer.append_checked(events, (self.clock)()) {
             Ok(outcomes) => outcomes,
             Err(error) => {
@@ -279,6 +280,7 @@ impl WriterLoop {
             }
         };
         self.committed.send_replace(self.sequencer.size());
+        crate::metrics::group_committed(&outcomes, started.elapsed(), self.sequencer.size());
         let checkpoint = if wants_checkpoint {
             self.sign_checkpoint()?;
             self.checkpoint.borrow().clone()
@@ -307,6 +309,12 @@ impl WriterLoop {
             return Ok(());
         }
         let signed = self.sequencer.sign_checkpoint()?.clone();
+        crate::metrics::checkpoint_signed(
+            signed.checkpoint.size,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
         self.checkpoint.send_replace(Some(Arc::new(signed)));
         Ok(())
     }

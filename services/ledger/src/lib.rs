@@ -11,6 +11,7 @@
 pub mod config;
 pub mod demo;
 pub mod ingest;
+mod metrics;
 pub mod proofs;
 pub mod rate_limit;
 pub mod sequencer;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use aidledger::config::ServeArgs;
 use aidledger::server::Application;
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// The aidledger ledger: signed aid events in a verifiable log.
@@ -58,6 +59,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     let listen = config.listen;
     let tls = config.tls.is_some();
+    if let Some(addr) = config.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .with_context(|| format!("serving metrics on {addr}"))?;
+    }
     let app = Application::build(config).await?;
     tracing::info!(
         vkey = app.vkey(),

@@ -109,6 +109,9 @@ pub struct ServeConfig {
     /// Vkeys (C2SP, type 0x04) of the witnesses whose cosignatures the
     /// ledger records and serves.
     pub witnesses: Vec<String>,
+    /// Where the program serves Prometheus metrics, if anywhere (the
+    /// library only records them).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -142,6 +145,7 @@ impl ServeConfig {
             tls: None,
             clock: None,
             witnesses: Vec::new(),
+            metrics_listen: None,
         }
     }
 }

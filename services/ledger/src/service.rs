@@ -465,6 +465,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         let mut closing = self.closing.clone();
         let page_max = ENTRIES_PAGE_MAX.min(self.limits.subscribe_buffer_max.max(1));
         tokio::spawn(async move {
+            let _counted = crate::metrics::Subscriber::new();
             let mut next = from_seq;
             loop {
                 let size = *committed.borrow_and_update();

@@ -31,6 +31,10 @@ struct Ledger {
 
 impl Ledger {
     fn start(&self) -> Child {
+        self.start_with(&[])
+    }
+
+    fn start_with(&self, extra: &[&str]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_aidledger"))
             .args(["serve", "--data"])
             .arg(self.dir.join("data"))
@@ -39,6 +43,7 @@ impl Ledger {
             .arg(self.dir.join("ledger.pem"))
             .args(["--authority-public-key", &self.authority_hex])
             .args(["--checkpoint-interval-ms", "50"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -329,4 +334,104 @@ async fn verify(client: &mut LedgerClient<Channel>, acked: &Acked, vkey: &str, r
         tree.root() == signed.root,
         "round {round}: the tree does not match the checkpoint"
     );
+}
+
+/// `--metrics-listen`: appends by outcome, refusals by stable reason, group
+/// sizes, commit latency and the latest checkpoint, in Prometheus' text
+/// format, from the real binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_reports_appends_refusals_and_checkpoints_to_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_key = SecretKey::from_seed(&[3; 32]);
+    let vkey = aidledger_tlog::LogSigner::new(ORIGIN, SecretKey::from_seed(&[3; 32]))
+        .unwrap()
+        .vkey();
+    write_key_file(&dir.path().join("ledger.pem"), &ledger_key).unwrap();
+    let authority = SecretKey::from_seed(&[1; 32]);
+    let agency = SecretKey::from_seed(&[2; 32]);
+    let ledger = Ledger {
+        dir: dir.path().to_path_buf(),
+        authority_hex: hex::encode(authority.public_key()),
+        port: free_port(),
+    };
+    let metrics_port = free_port();
+    // Killed even when an assertion fails, so no server outlives the test.
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child =
+        KillOnDrop(ledger.start_with(&["--metrics-listen", &format!("127.0.0.1:{metrics_port}")]));
+    let mut client = connect(ledger.port).await;
+    let mut events = setup(&authority, &agency, &vkey);
+    events.extend((1001..=1005).map(|n| receipt(&agency, n)));
+    // The same submission again (a duplicate), and a receipt from a donor
+    // nobody registered (UNKNOWN_ORGANIZATION).
+    events.push(receipt(&agency, 1001));
+    events.push(sign_event(
+        &agency,
+        ORIGIN,
+        event(
+            99,
+            "fund",
+            B::Receipt(pb::Receipt {
+                receipt_id: "r-nobody".into(),
+                donor_org_id: "nobody".into(),
+                asset_id: "VND".into(),
+                quantity: 1,
+                ..Default::default()
+            }),
+        ),
+    ));
+    let results = client
+        .append_batch(pb::AppendBatchRequest { events })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    let appended = results
+        .iter()
+        .filter(|r| r.code == 0 && !r.duplicate)
+        .count();
+    assert_eq!(appended, 9, "{results:?}");
+    // Scraped until the checkpoint of all nine is in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = scrape(metrics_port).await.unwrap_or_default();
+        if text.contains("aidledger_checkpoint_size 9") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for expected in [
+        r#"aidledger_appends_total{outcome="appended"} 9"#,
+        r#"aidledger_appends_total{outcome="duplicate"} 1"#,
+        r#"aidledger_refusals_total{reason="UNKNOWN_ORGANIZATION"} 1"#,
+        "aidledger_log_entries 9",
+        "aidledger_commit_seconds",
+        "aidledger_group_events",
+        "aidledger_checkpoint_signed_timestamp_seconds",
+    ] {
+        assert!(text.contains(expected), "{expected} is not in:\n{text}");
+    }
+}
+
+async fn scrape(port: u16) -> std::io::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    })
+    .await
+    .expect("the scrape does not panic")
 }

@@ -231,6 +231,7 @@ impl Follower {
     ///
     /// Why following stopped.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), FollowError> {
+        metrics::gauge!("aidledger_follower_halted").set(0.0);
         let (work, queue) = tokio::sync::mpsc::channel::<Work>(8);
         let applier = {
             let shared = Arc::clone(&self.shared);
@@ -257,6 +258,7 @@ impl Follower {
         // When the apply thread failed, the follower stopped because of it:
         // its error is the one to report.
         let outcome = applied.and(following);
+        metrics::gauge!("aidledger_follower_halted").set(if outcome.is_err() { 1.0 } else { 0.0 });
         if let Err(error) = &outcome {
             tracing::error!(%error, "projection halted");
             self.shared
@@ -445,6 +447,10 @@ impl Follower {
         self.last_seen = Some(seen.clone());
         self.shared
             .set_status(|status| status.ledger_size = seen.size);
+        let applied = self.shared.model.read().expect("model lock").position.size;
+        metrics::gauge!("aidledger_follower_ledger_entries").set(seen.size as f64);
+        metrics::gauge!("aidledger_follower_entries_behind")
+            .set(seen.size.saturating_sub(applied) as f64);
         // The applied entries and their root, read together.
         let (applied, root) = {
             let model = self.shared.model.read().expect("model lock");
@@ -680,8 +686,15 @@ fn apply_batch(
     }
     model.position.frontier = tree.frontier().iter().map(|h| h.0).collect();
     let size = model.position.size;
+    let recorded_at = model.position.recorded_at;
     drop(model);
     shared.applied.send_replace(size);
+    metrics::gauge!("aidledger_follower_applied_entries").set(size as f64);
+    metrics::gauge!("aidledger_follower_head_recorded_timestamp_seconds")
+        .set(recorded_at.seconds as f64 + f64::from(recorded_at.nanos) / 1e9);
+    let ledger_size = shared.status().ledger_size;
+    metrics::gauge!("aidledger_follower_entries_behind")
+        .set(ledger_size.saturating_sub(size) as f64);
     Ok(())
 }
 

@@ -61,6 +61,15 @@ struct Args {
     /// percent.
     #[arg(long, default_value_t = EXCESS_PERCENT_DEFAULT)]
     excess_percent: u32,
+    /// Serve Prometheus metrics on this address (keep it off the public
+    /// network): entries applied and behind the ledger, whether following
+    /// halted.
+    #[arg(
+        long,
+        env = "AIDLEDGER_PROJECTIONS_METRICS_LISTEN",
+        value_name = "ADDR"
+    )]
+    metrics_listen: Option<SocketAddr>,
     /// How often applied changes are committed to the store, in ms.
     #[arg(long, default_value_t = 1000)]
     commit_interval_ms: u64,
@@ -82,6 +91,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    if let Some(addr) = args.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .with_context(|| format!("serving metrics on {addr}"))?;
+    }
     if args.digest {
         let path = args.data.join("projections.redb");
         let (_, model) =
