@@ -3,14 +3,12 @@
 //! copy, and serves the pages, the API, the exports and the log's tiles.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use aidledger_client::{ConnectOptions, TlsOptions};
 use aidledger_feed::FeedOptions;
 use aidledger_feed::replica::{Replica, ReplicaConfig};
 use aidledger_ledger::privacy::{RefKey, SecretKey32};
-use aidledger_projector::FollowerConfig;
+use aidledger_projector::FollowArgs;
 use anyhow::Context as _;
 use clap::Parser;
 
@@ -20,30 +18,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The ledger's gRPC endpoint, http:// or https://.
-    #[arg(
-        long,
-        env = "AIDLEDGER_LEDGER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    ledger: String,
-    /// The ledger's checkpoint verifier key (C2SP vkey): every checkpoint
-    /// the feed serves is verified against it.
-    #[arg(long, env = "AIDLEDGER_VKEY")]
-    vkey: String,
-    /// CA certificate (PEM) of the ledger's TLS certificate; needed for an
-    /// https:// ledger.
-    #[arg(long, env = "AIDLEDGER_CA", value_name = "FILE")]
-    ca: Option<PathBuf>,
-    /// Client certificate (PEM), for a ledger that requires mutual TLS.
-    #[arg(long, env = "AIDLEDGER_CERT", value_name = "FILE")]
-    cert: Option<PathBuf>,
-    /// The client certificate's private key (PEM).
-    #[arg(long, env = "AIDLEDGER_TLS_KEY", value_name = "FILE")]
-    tls_key: Option<PathBuf>,
-    /// The name expected in the ledger's certificate, if not the URL's host.
-    #[arg(long, value_name = "NAME")]
-    tls_domain: Option<String>,
+    #[command(flatten)]
+    follow: FollowArgs,
     /// The folder of the feed's copy of the log and its projections.
     #[arg(long, env = "AIDLEDGER_FEED_DATA", default_value = "feed-data")]
     data: PathBuf,
@@ -78,12 +54,6 @@ struct Args {
     /// halted, requests by route and status, latency.
     #[arg(long, env = "AIDLEDGER_FEED_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
-    /// How often applied changes are committed, in ms.
-    #[arg(long, default_value_t = 1000)]
-    commit_interval_ms: u64,
-    /// How often the ledger's checkpoint is fetched and verified, in ms.
-    #[arg(long, default_value_t = 1000)]
-    checkpoint_interval_ms: u64,
 }
 
 #[tokio::main]
@@ -100,23 +70,7 @@ async fn main() -> anyhow::Result<()> {
             .install()
             .with_context(|| format!("serving metrics on {addr}"))?;
     }
-    let mut connect = ConnectOptions::new("");
-    connect.vkey = Some(args.vkey.clone());
-    if args.ca.is_some()
-        || args.cert.is_some()
-        || args.tls_key.is_some()
-        || args.tls_domain.is_some()
-    {
-        connect.tls = Some(TlsOptions {
-            ca_pem: read(args.ca.as_deref())?,
-            client_cert_pem: read(args.cert.as_deref())?,
-            client_key_pem: read(args.tls_key.as_deref())?,
-            domain: args.tls_domain.clone(),
-        });
-    }
-    let mut follower = FollowerConfig::new(&args.ledger, connect);
-    follower.commit_interval = Duration::from_millis(args.commit_interval_ms.max(1));
-    follower.checkpoint_interval = Duration::from_millis(args.checkpoint_interval_ms.max(1));
+    let follower = args.follow.follower_config()?;
     let ref_key = match &args.ref_key {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -132,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         follower,
         options: FeedOptions {
-            vkey: args.vkey.clone(),
+            vkey: args.follow.vkey.clone(),
             public_url: args.public_url.clone(),
             ref_key,
             ready_lag_entries_max: args.ready_lag_entries_max,
@@ -141,16 +95,11 @@ async fn main() -> anyhow::Result<()> {
         tiles_dir: args.tiles_dir.clone(),
     })
     .await?;
-    tracing::info!(listen = %replica.local_addr(), ledger = %args.ledger, "feed serving");
+    tracing::info!(listen = %replica.local_addr(), ledger = %args.follow.ledger, "feed serving");
     replica
         .run_until_stopped(stop_signal())
         .await
         .context("running the feed")
-}
-
-fn read(path: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
-    path.map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
-        .transpose()
 }
 
 /// Ctrl-C or SIGTERM (systemd, Kubernetes).

@@ -10,6 +10,7 @@
 //! auditor re-checks it; see `aidctl audit`), but not its bytes: what it
 //! applies is bound by the chain to a checkpoint signed by the ledger key.
 
+pub mod follow_args;
 pub mod follower;
 pub mod model;
 pub mod queries;
@@ -18,6 +19,7 @@ pub mod service;
 pub mod store;
 mod table;
 
+pub use follow_args::FollowArgs;
 pub use follower::{Follower, FollowerConfig, Shared};
 pub use model::Model;
 pub use store::ProjectionStore;
