@@ -144,21 +144,10 @@ pub fn http_request(
     method: &str,
     path: &str,
 ) -> (u16, String, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8(response[..split].to_vec()).unwrap();
-    let status = head[9..12].parse().unwrap();
-    (
-        status,
-        head.to_ascii_lowercase(),
-        response[split + 4..].to_vec(),
+    http_exchange(
+        addr,
+        format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes(),
+        &[],
     )
 }
 
@@ -175,14 +164,17 @@ pub fn http_post(
     content_type: &str,
     body: &[u8],
 ) -> (u16, String, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
+    let head = format!(
         "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
-    )
-    .unwrap();
+    );
+    http_exchange(addr, head.as_bytes(), body)
+}
+
+fn http_exchange(addr: std::net::SocketAddr, head: &[u8], body: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(head).unwrap();
     stream.write_all(body).unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
