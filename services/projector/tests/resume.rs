@@ -161,11 +161,18 @@ async fn killed_and_resumed_projections_equal_an_uninterrupted_run() {
     let resumed = dir.path().join("resumed");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut killed_mid_way = 0;
+    // What the store held durably before each start: a kill may lose what
+    // was applied since the last commit, never what was committed.
+    let mut before = 0u64;
     for round in 0..6 {
         let port = free_port();
         let mut child = start_projector(&resumed, &ledger, &vkey, port);
-        let before = applied(&wait_for(port, |_| true).await);
-        let target = (before + rng.random_range(1..size / 4)).min(size - 1);
+        let started_at = applied(&wait_for(port, |_| true).await);
+        assert!(
+            started_at >= before,
+            "round {round}: it resumed from {started_at}, below {before}"
+        );
+        let target = (started_at + rng.random_range(1..size / 4)).min(size - 1);
         let reached = applied(&wait_for(port, |s| applied(s) >= target).await);
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
@@ -178,8 +185,9 @@ async fn killed_and_resumed_projections_equal_an_uninterrupted_run() {
             .unwrap();
         assert!(
             committed >= before && committed <= size,
-            "round {round}: the store holds a whole prefix ({committed} entries)"
+            "round {round}: the store holds a whole prefix ({committed} entries, {before} before)"
         );
+        before = committed;
     }
     assert!(killed_mid_way >= 3, "kills landed while catching up");
     run_to_end(&resumed, &ledger, &vkey, size).await;
