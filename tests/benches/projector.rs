@@ -11,7 +11,9 @@
 //! - the projector rebuilding from zero over gRPC into its redb store;
 //! - append-to-visible delay under a steady append load: from sending an
 //!   append (and from its acknowledgement) to the projector having applied
-//!   it.
+//!   it;
+//! - a public feed replica (`aidledger-feed`'s library) catching up from 0:
+//!   the projector's work plus its own verified copy of the log.
 //!
 //! `AIDLEDGER_BENCH_SCALE` below 1.0 makes a quick smoke run.
 
@@ -219,6 +221,37 @@ async fn bench() {
     from_ack.sort();
     let _ = stop_projector.send(());
     projecting.await.unwrap().unwrap();
+
+    // --- a feed replica catching up from zero ------------------------------
+    // The same follower with a mirror: every entry and its stored hashes in
+    // the feed's own redb copy, every verified checkpoint recorded.
+    let total = log_events as u64 + steady.len() as u64;
+    let mut connect = aidledger_client::ConnectOptions::new("");
+    connect.vkey = Some(vkey.clone());
+    let replica = aidledger_feed::replica::Replica::build(aidledger_feed::replica::ReplicaConfig {
+        data: dir.path().join("feed"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        follower: aidledger_projector::FollowerConfig::new(&url, connect),
+        options: aidledger_feed::FeedOptions::default(),
+        rebuild: false,
+        tiles_dir: None,
+    })
+    .await
+    .unwrap();
+    let mut feed_applied = replica.applied();
+    let (stop_feed, feed_stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let feeding = tokio::spawn(replica.run_until_stopped(async {
+        let _ = feed_stopped.await;
+    }));
+    feed_applied
+        .wait_for(|applied| *applied >= total)
+        .await
+        .unwrap();
+    let feed_catch_up = started.elapsed();
+    let feed_rate = rate(total, feed_catch_up);
+    let _ = stop_feed.send(());
+    feeding.await.unwrap().unwrap();
     let _ = stop_ledger.send(());
     server.await.unwrap().unwrap();
 
@@ -240,6 +273,12 @@ async fn bench() {
         catch_up.as_secs_f64(),
         catch_up_rate / 250_000.0,
         100.0 * catch_up_rate / fold_rate
+    );
+    println!(
+        "| feed replica catch-up of {total} entries over gRPC (projections and its own copy of the log, both redb) | {feed_rate:.0} events/s ({:.1} s) | {:.0}% of the bare fold; {:.0}% of the projector's rebuild |",
+        feed_catch_up.as_secs_f64(),
+        100.0 * feed_rate / fold_rate,
+        100.0 * feed_rate / catch_up_rate
     );
     println!(
         "| append-to-visible, from send, p50 / p99 ({} requests of 10, {load_rate:.0} events/s) | {:.1} ms / {:.1} ms | p99 at {:.2}x the 100 ms limit |",

@@ -110,6 +110,11 @@ impl Replica {
         })
     }
 
+    /// Entries applied so far: wait on it to see a given entry served.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.feed.projections.applied()
+    }
+
     /// The bound address (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
