@@ -19,8 +19,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use aidledger::demo::{DEMO_ORIGIN, DemoArgs, run};
-use aidledger_demo::{DemoConfig, Programme};
+use aidledger_demo::{DEMO_ORIGIN, DemoArgs, run};
+use aidledger_programme::{DemoConfig, Programme};
 use aidledger_tests::scaled;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;

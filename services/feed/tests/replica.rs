@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aidledger::server::{Application, ServeConfig, TlsMaterial};
-use aidledger_demo::{DemoConfig, Programme};
 use aidledger_ledger::PublicKey;
+use aidledger_programme::{DemoConfig, Programme};
 use aidledger_tlog::LogSigner;
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_wire::{Message as _, pb};

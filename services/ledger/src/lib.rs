@@ -9,7 +9,6 @@
 //! `prev_hash == head`, and "acknowledged means durable".
 
 pub mod config;
-pub mod demo;
 pub mod ingest;
 mod metrics;
 pub mod proofs;

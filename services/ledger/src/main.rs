@@ -20,9 +20,6 @@ struct Cli {
 enum Command {
     /// Serve aidledger.v1.Ledger over gRPC on the embedded store.
     Serve(Box<ServeArgs>),
-    /// Start a ledger with a realistic programme year submitted over gRPC,
-    /// and keep serving it.
-    Demo(aidledger::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,7 +48,6 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
-        Command::Demo(args) => aidledger::demo::run(args, shutdown_signal()).await,
     }
 }
 

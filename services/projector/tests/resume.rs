@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aidledger::server::{Application, ServeConfig};
-use aidledger_demo::{DemoConfig, Programme};
 use aidledger_ledger::PublicKey;
+use aidledger_programme::{DemoConfig, Programme};
 use aidledger_tlog::LogSigner;
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_wire::pb;

@@ -1,8 +1,8 @@
-//! `aidledger demo`: the programme year goes in through gRPC, every event
+//! `aidledger-demo`: the programme year goes in through gRPC, every event
 //! accepted, and a second start serves the same ledger.
 
-use aidledger::demo::{DemoArgs, run};
-use aidledger_demo::{DemoConfig, Programme};
+use aidledger_demo::{DemoArgs, run};
+use aidledger_programme::{DemoConfig, Programme};
 use aidledger_store::{LogStore, RedbStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +22,7 @@ async fn the_demo_submits_its_year_and_a_restart_serves_it_unchanged() {
     run(args.clone(), std::future::pending()).await.unwrap();
     let expected = Programme::new(DemoConfig {
         seed: 7,
-        origin: aidledger::demo::DEMO_ORIGIN.into(),
+        origin: aidledger_demo::DEMO_ORIGIN.into(),
         log_vkey: String::new(),
         extra_events: 100,
     })
@@ -76,7 +76,7 @@ async fn the_demo_serves_the_log_as_tiles_over_http() {
     let vkey = || {
         let key = aidledger::config::load_key_file(&args.data.join("ledger-key.pem")).ok()?;
         Some(
-            aidledger_tlog::LogSigner::new(aidledger::demo::DEMO_ORIGIN, key)
+            aidledger_tlog::LogSigner::new(aidledger_demo::DEMO_ORIGIN, key)
                 .unwrap()
                 .vkey(),
         )

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aho_corasick::AhoCorasick;
-use aidledger::demo::{DEMO_ORIGIN, DemoArgs, run};
-use aidledger_demo::{DemoConfig, Programme, SampleReference};
+use aidledger_demo::{DEMO_ORIGIN, DemoArgs, run};
+use aidledger_programme::{DemoConfig, Programme, SampleReference};
 use aidledger_tests::{http_post, http_request};
 use aidledger_wire::Message as _;
 use aidledger_wire::pb;

@@ -1,6 +1,7 @@
 //! The one integration test binary: real ledgers on real files.
 
 mod audit;
+mod boundaries;
 mod crosslang;
 mod demo;
 mod deploy;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aidledger_client::{Client, ConnectOptions};
-use aidledger_demo::{DemoConfig, Programme};
 use aidledger_ledger::decode::event_from_pb;
 use aidledger_ledger::{Body, Earmark, PublicKey};
+use aidledger_programme::{DemoConfig, Programme};
 use aidledger_projector::Shared;
 use aidledger_projector::queries::category_pb;
 use aidledger_projector::server::{Projector, ProjectorConfig};

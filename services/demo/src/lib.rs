@@ -1,15 +1,25 @@
-//! `aidledger demo`: the whole system in one command. Starts the ledger on
-//! the embedded store in a local folder, creates its keys, starts the
-//! projector following it, submits a realistic programme year through gRPC
-//! like any agency would, prints what to try next, and keeps serving.
+//! `aidledger-demo`: the whole system in one command. Starts the ledger on
+//! the embedded store in a local folder and creates its keys; starts the
+//! projector and a public feed replica, each following the ledger over gRPC
+//! with its own copy in the same folder, exactly as they run on separate
+//! machines; submits a realistic programme year through gRPC like any
+//! agency would; prints what to try next, and keeps serving.
+//!
+//! Boundary: the only crate that knows all the parts. The ledger service,
+//! the projector and the feed do not depend on it or on each other's
+//! processes, so `aidledger serve` links no read side.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use aidledger_demo::{DemoConfig, Programme};
+use aidledger::config::{load_key_file, write_key_file, write_secret_file};
+use aidledger::server::{Application, ServeConfig};
+use aidledger_client::ConnectOptions;
+use aidledger_feed::replica::{Replica, ReplicaConfig};
 use aidledger_ledger::PublicKey;
+use aidledger_programme::{DemoConfig, Programme};
+use aidledger_projector::FollowerConfig;
 use aidledger_projector::server::{Projector, ProjectorConfig};
 use aidledger_tlog::LogSigner;
 use aidledger_tlog::ed25519::SecretKey;
@@ -17,20 +27,20 @@ use aidledger_wire::pb;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::{load_key_file, write_key_file, write_secret_file};
-use crate::server::{Application, ServeConfig};
-
 /// The demo ledger's origin.
 pub const DEMO_ORIGIN: &str = "aid.ninhthuan.example/children-2025";
 
-/// Options of `aidledger demo`.
+/// The feed replica's folder inside the demo's data folder.
+pub const DEMO_FEED_DIR: &str = "feed";
+
+/// Options of `aidledger-demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// Folder for the demo ledger and its key.
     #[arg(long, default_value = "demo-data", env = "AIDLEDGER_DATA")]
     pub data: PathBuf,
     /// Address to listen on.
-    #[arg(long, default_value = crate::config::DEFAULT_LISTEN, env = "AIDLEDGER_LISTEN")]
+    #[arg(long, default_value = aidledger::config::DEFAULT_LISTEN, env = "AIDLEDGER_LISTEN")]
     pub listen: SocketAddr,
     /// Seed of the generated programme.
     #[arg(long, default_value_t = 2025)]
@@ -65,6 +75,9 @@ pub const DEMO_AGENCY: &str = "quy-bao-tro-tre-em";
 
 /// The reference key's file in `keys/`.
 pub const DEMO_REF_KEY_FILE: &str = "ref.key";
+
+/// How often the demo asks for the checkpoint covering what it sent.
+const CHECKPOINT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Events per AppendBatch the demo sends.
 const DEMO_BATCH_EVENTS: usize = 500;
@@ -135,24 +148,28 @@ pub async fn run(
     .context("starting the demo projector")?;
     let projections_addr = projector.local_addr();
     let projections = projector.shared();
-    let feed_listener = tokio::net::TcpListener::bind(args.feed_listen)
-        .await
-        .with_context(|| format!("binding the feed to {}", args.feed_listen))?;
-    let feed_addr = feed_listener.local_addr()?;
-    let feed = tokio::spawn(aidledger_feed::serve(
-        feed_listener,
-        aidledger_feed::router(aidledger_feed::Feed::new(
-            app.store(),
-            Arc::clone(&projections),
-            aidledger_feed::FeedOptions {
-                vkey: vkey.clone(),
-                public_url: args.feed_public_url.clone(),
-                ref_key: Some(ref_key),
-                ready_lag_entries_max: 0,
-            },
-        )),
-        stopped(),
-    ));
+    // The feed is a replica like any other: it follows the ledger over
+    // gRPC, verifies it against the vkey and keeps its own copy.
+    let mut feed_connect = ConnectOptions::new("");
+    feed_connect.vkey = Some(vkey.clone());
+    let feed = Replica::build(ReplicaConfig {
+        data: args.data.join(DEMO_FEED_DIR),
+        listen: args.feed_listen,
+        follower: FollowerConfig::new(&url, feed_connect),
+        options: aidledger_feed::FeedOptions {
+            vkey: vkey.clone(),
+            public_url: args.feed_public_url.clone(),
+            ref_key: Some(ref_key),
+            ready_lag_entries_max: 0,
+        },
+        rebuild: false,
+        tiles_dir: None,
+    })
+    .await
+    .context("starting the demo feed")?;
+    let feed_addr = feed.local_addr();
+    let feed_applied = feed.applied();
+    let feed = tokio::spawn(feed.run_until_stopped(stopped()));
     let server = tokio::spawn(app.run_until_stopped(stopped()));
     let projector = tokio::spawn(projector.run_until_stopped(stopped()));
     let signal = stop.clone();
@@ -171,18 +188,30 @@ pub async fn run(
         );
         existing
     };
-    // The projections are current once they have applied every entry.
-    // A stop asked for meanwhile (Ctrl-C) ends the demo at once.
-    let mut applied = projections.applied();
+    // The projections and the feed are current once they have applied
+    // every entry. A stop asked for meanwhile (Ctrl-C) ends the demo at once.
+    let caught_up = async {
+        let mut applied = projections.applied();
+        applied
+            .wait_for(|applied| *applied >= size)
+            .await
+            .context("the projector stopped before catching up")?;
+        let mut applied = feed_applied;
+        applied
+            .wait_for(|applied| *applied >= size)
+            .await
+            .context("the feed stopped before catching up")?;
+        anyhow::Ok(())
+    };
     let stopping = stopped();
     let stopped_early = tokio::select! {
-        caught_up = applied.wait_for(|applied| *applied >= size) => {
-            caught_up.context("the projector stopped before catching up")?;
+        caught_up = caught_up => {
+            caught_up?;
             false
         }
         () = stopping => true,
         () = tokio::time::sleep(Duration::from_secs(60)) => {
-            anyhow::bail!("the projections did not catch up with the ledger within 60 s: {:?}", projections.status());
+            anyhow::bail!("the projections and the feed did not catch up with the ledger within 60 s: {:?}", projections.status());
         }
     };
     if !stopped_early {
@@ -236,9 +265,20 @@ async fn submit(url: &str, programme: &mut Programme) -> anyhow::Result<()> {
     }
     progress.finish();
     anyhow::ensure!(refused == 0, "{refused} demo events were refused");
-    // The next checkpoint covers everything just appended.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    Ok(())
+    // Done once a signed checkpoint covers everything just appended, so
+    // the guide's commands see the whole year.
+    let total = total as u64;
+    loop {
+        let checkpoint = client
+            .get_checkpoint(pb::GetCheckpointRequest::default())
+            .await
+            .context("asking the ledger for its checkpoint")?
+            .into_inner();
+        if checkpoint.size >= total {
+            return Ok(());
+        }
+        tokio::time::sleep(CHECKPOINT_POLL_INTERVAL).await;
+    }
 }
 
 async fn connect(
@@ -265,7 +305,7 @@ fn print_guide(
     programme: &Programme,
 ) {
     println!();
-    println!("aidledger demo: a year of the Ninh Thuận children's programme, verifiable.");
+    println!("aidledger-demo: a year of the Ninh Thuận children's programme, verifiable.");
     println!("  gRPC        {url}  (aidledger.v1.Ledger, health, reflection)");
     println!("  projections {projections}  (aidledger.v1.Projections, health, reflection)");
     println!("  web         http://{feed}/  (Tiếng Việt; English at /en)");

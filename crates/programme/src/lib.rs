@@ -1,5 +1,5 @@
 //! A seeded generator of realistic, signed aidledger event streams: the
-//! programme year `aidledger demo` submits to show a newcomer the whole
+//! programme year `aidledger-demo` submits to show a newcomer the whole
 //! system, and, with a size, large signed data sets for benchmarks and load
 //! tests.
 //!
