@@ -46,6 +46,52 @@ pub struct LinkedEntry {
     pub signed_event: pb::SignedEvent,
 }
 
+/// An entry of an already verified log as a reader of its contents sees
+/// it: where it is, when it was recorded, and the event it carries, decoded
+/// by the rules the ledger applied when it accepted it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// Its position.
+    pub seq: u64,
+    /// When the ledger recorded it.
+    pub recorded_at: Timestamp,
+    /// The event it carries.
+    pub event: crate::event::Event,
+}
+
+/// Why stored entry bytes could not be read as a [`LoggedEvent`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("reading a stored entry: {0}")]
+pub struct EntryReadError(String);
+
+/// Reads an entry of a log whose chain was already checked (a replica's
+/// copy, the ledger's store), for what it says rather than how it links:
+/// no chain check here, that was [`ChainChecker`]'s job.
+///
+/// # Errors
+///
+/// The bytes are not an entry, or carry no well-formed event.
+pub fn read_logged_event(bytes: &[u8]) -> Result<LoggedEvent, EntryReadError> {
+    let entry = pb::LedgerEntry::decode(bytes).map_err(|e| EntryReadError(e.to_string()))?;
+    let recorded_at = entry
+        .recorded_at
+        .map(|t| Timestamp {
+            seconds: t.seconds,
+            nanos: u32::try_from(t.nanos).unwrap_or(0),
+        })
+        .ok_or_else(|| EntryReadError(format!("entry {}: recorded_at is missing", entry.seq)))?;
+    let signed = entry
+        .signed_event
+        .ok_or_else(|| EntryReadError(format!("entry {}: signed_event is missing", entry.seq)))?;
+    let event = crate::decode::decode_event(&signed.event)
+        .map_err(|e| EntryReadError(format!("entry {}: {e}", entry.seq)))?;
+    Ok(LoggedEvent {
+        seq: entry.seq,
+        recorded_at,
+        event,
+    })
+}
+
 /// Why an entry does not continue the chain.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -14,7 +14,10 @@ pub mod rejection;
 pub mod signing;
 pub mod state;
 
-pub use entry::{ChainChecker, ChainError, ENTRY_BYTES_MAX, LinkedEntry, encode_entry};
+pub use entry::{
+    ChainChecker, ChainError, ENTRY_BYTES_MAX, EntryReadError, LinkedEntry, LoggedEvent,
+    encode_entry, read_logged_event,
+};
 pub use event::*;
 pub use rejection::{Code, Reason, Rejection};
 pub use signing::{CheckedEvent, check_format, sign_event, signing_message, verify_submission};

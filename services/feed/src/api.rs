@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use aidledger_projector::queries::QueryError;
+use aidledger_projector::read::QueryError;
 use aidledger_tlog::prove_inclusion;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State};
@@ -103,7 +103,7 @@ async fn communes(
 ) -> ApiResult<Listed<views::CommuneRow>> {
     let model = feed.model();
     Ok(Json(Listed {
-        items: views::communes(&model, q.year)?,
+        items: views::communes(&model, q.year),
         as_of: views::AsOf::of(&model),
     }))
 }
@@ -122,7 +122,7 @@ async fn donors(
 ) -> ApiResult<Listed<views::DonorRow>> {
     let model = feed.model();
     Ok(Json(Listed {
-        items: views::donors(&model, q.year)?,
+        items: views::donors(&model, q.year),
         as_of: views::AsOf::of(&model),
     }))
 }
@@ -137,19 +137,19 @@ async fn donor(
 async fn pledges(State(feed): State<AppState>) -> ApiResult<Listed<views::PledgeRow>> {
     let model = feed.model();
     Ok(Json(Listed {
-        items: views::pledges(&model, None)?,
+        items: views::pledges(&model, None),
         as_of: views::AsOf::of(&model),
     }))
 }
 
 async fn balances(State(feed): State<AppState>) -> ApiResult<views::Balances> {
-    Ok(Json(views::balances(&feed.model())?))
+    Ok(Json(views::balances(&feed.model())))
 }
 
 async fn transfers(State(feed): State<AppState>) -> ApiResult<Listed<views::TransferRow>> {
     let model = feed.model();
     Ok(Json(Listed {
-        items: views::transfers(&model, false)?,
+        items: views::transfers(&model, false),
         as_of: views::AsOf::of(&model),
     }))
 }
@@ -163,7 +163,7 @@ async fn deliveries(State(feed): State<AppState>) -> Json<Listed<views::Delivery
 }
 
 async fn overlaps(State(feed): State<AppState>) -> ApiResult<views::Overlaps> {
-    Ok(Json(views::overlaps(&feed.model(), EXCESS_PERCENT)?))
+    Ok(Json(views::overlaps(&feed.model(), EXCESS_PERCENT)))
 }
 
 /// The answer to a look-up by reference.

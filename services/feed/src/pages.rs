@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use aidledger_ledger::Category;
-use aidledger_projector::queries::QueryError;
+use aidledger_projector::read::QueryError;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Extension, Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -409,7 +409,7 @@ async fn communes(
 ) -> PageResult {
     let (rows, as_of) = {
         let model = feed.model();
-        let rows = views::communes(&model, query.year).map_err(|e| query_error(lang, e))?;
+        let rows = views::communes(&model, query.year);
         (rows, views::AsOf::of(&model))
     };
     Ok(layout(
@@ -563,10 +563,7 @@ async fn donors(
 ) -> PageResult {
     let (rows, as_of) = {
         let model = feed.model();
-        (
-            views::donors(&model, query.year).map_err(|e| query_error(lang, e))?,
-            views::AsOf::of(&model),
-        )
+        (views::donors(&model, query.year), views::AsOf::of(&model))
     };
     Ok(layout(
         lang,
@@ -697,10 +694,7 @@ fn pledges_table(lang: Lang, rows: &[views::PledgeRow]) -> Markup {
 async fn pledges(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> PageResult {
     let (rows, as_of) = {
         let model = feed.model();
-        (
-            views::pledges(&model, None).map_err(|e| query_error(lang, e))?,
-            views::AsOf::of(&model),
-        )
+        (views::pledges(&model, None), views::AsOf::of(&model))
     };
     let count = |status: &str| rows.iter().filter(|p| p.status == status).count() as u64;
     Ok(layout(
@@ -721,7 +715,7 @@ async fn pledges(State(feed): State<AppState>, Extension(lang): Extension<Lang>)
 }
 
 async fn balances(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> PageResult {
-    let b = views::balances(&feed.model()).map_err(|e| query_error(lang, e))?;
+    let b = views::balances(&feed.model());
     Ok(layout(
         lang,
         "/balances",
@@ -797,7 +791,7 @@ fn earmark(lang: Lang, earmark: &views::EarmarkView) -> Markup {
 }
 
 async fn overlaps(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> PageResult {
-    let o = views::overlaps(&feed.model(), EXCESS_PERCENT).map_err(|e| query_error(lang, e))?;
+    let o = views::overlaps(&feed.model(), EXCESS_PERCENT);
     let kind = |k: &str| match k {
         "same_beneficiary" => lang.t(
             "Cùng một trẻ được nhiều đơn vị hỗ trợ cùng lĩnh vực trong năm",
@@ -858,10 +852,7 @@ async fn commendations(
 ) -> PageResult {
     let (rows, as_of) = {
         let model = feed.model();
-        (
-            views::donors(&model, 0).map_err(|e| query_error(lang, e))?,
-            views::AsOf::of(&model),
-        )
+        (views::donors(&model, 0), views::AsOf::of(&model))
     };
     Ok(layout(
         lang,

@@ -8,10 +8,12 @@
 //! hashes are never part of a view; free-text notes are left out, since an
 //! agency may have written a donor's name or a child's into one.
 
-use aidledger_ledger::{Category, OrgKind};
+use aidledger_ledger::{Body, Category, Earmark, Event, OrgKind};
 use aidledger_projector::model::{Model, vn_date, vn_date_string};
-use aidledger_projector::queries::{self, QueryError};
-use aidledger_wire::pb;
+use aidledger_projector::queries;
+use aidledger_projector::read::{
+    self, Cursor, FlowKind, OverlapKind, Page, PageRequest, PledgeStatus, QueryError, TransferState,
+};
 use serde::Serialize;
 
 /// The log prefix an answer reflects.
@@ -38,6 +40,17 @@ impl AsOf {
             date: vn_date_string(position.recorded_at.seconds),
             checkpoint_size: position.checkpoint.as_ref().map(|c| c.size),
             checkpoint_root: position.checkpoint.as_ref().map(|c| hex::encode(c.root)),
+        }
+    }
+
+    /// The position a projector answer reflects.
+    pub fn answer(as_of: &read::AsOf) -> Self {
+        AsOf {
+            size: as_of.size,
+            head_leaf_hash: hex::encode(as_of.head_leaf_hash),
+            date: vn_date_string(as_of.recorded_at.seconds),
+            checkpoint_size: as_of.checkpoint.as_ref().map(|c| c.size),
+            checkpoint_root: as_of.checkpoint.as_ref().map(|c| hex::encode(c.root)),
         }
     }
 }
@@ -102,7 +115,7 @@ impl AmountView {
         }
     }
 
-    fn from_pb(model: &Model, amount: &pb::Amount) -> Self {
+    fn from_read(model: &Model, amount: &read::Amount) -> Self {
         Self::of(model, &amount.asset_id, amount.quantity)
     }
 }
@@ -114,18 +127,12 @@ pub struct EarmarkView {
 }
 
 impl EarmarkView {
-    fn from_pb(earmark: Option<&pb::Earmark>) -> Self {
-        let earmark = earmark.cloned().unwrap_or_default();
+    fn of(earmark: &Earmark) -> Self {
         EarmarkView {
-            commune_code: Some(earmark.commune_code).filter(|c| !c.is_empty()),
-            category: category(earmark.category),
+            commune_code: earmark.commune_code.clone(),
+            category: earmark.category,
         }
     }
-}
-
-/// The category of a wire value; `None` for unspecified.
-pub fn category(wire: i32) -> Option<Category> {
-    ALL_CATEGORIES.into_iter().find(|c| c.to_pb() == wire)
 }
 
 pub const ALL_CATEGORIES: [Category; 7] = [
@@ -239,24 +246,26 @@ impl Overview {
 }
 
 /// Every page of a paginated projection query, in order: `query` answers
-/// one page (of the largest size) and gives the next page's token, empty
-/// at the end.
-fn all_pages<T>(
-    mut query: impl FnMut(pb::Page) -> Result<(Vec<T>, String), QueryError>,
-) -> Result<Vec<T>, QueryError> {
+/// one page (of the largest size) after the cursor it is given.
+fn all_pages<T, U>(
+    mut query: impl FnMut(PageRequest) -> Page<T>,
+    mut show: impl FnMut(T) -> U,
+) -> Vec<U> {
     let mut rows = Vec::new();
-    let mut token = String::new();
+    let mut after: Option<Cursor> = None;
     loop {
-        let (page, next) = query(pb::Page {
-            page_size: queries::PAGE_SIZE_MAX as u32,
-            page_token: token,
-        })?;
-        rows.extend(page);
-        if next.is_empty() {
-            return Ok(rows);
+        let page = query(PageRequest::largest(after));
+        rows.extend(page.rows.into_iter().map(&mut show));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return rows,
         }
-        token = next;
     }
+}
+
+/// A year filter of the feed's routes: 0 is all years.
+fn year_filter(year: u32) -> Option<u32> {
+    Some(year).filter(|y| *y != 0)
 }
 
 // ---------------------------------------------------------------- communes
@@ -276,12 +285,12 @@ pub struct CommuneRow {
 }
 
 impl CommuneRow {
-    fn from_pb(s: &pb::CommuneSummary) -> Self {
+    fn of(s: read::CommuneSummary) -> Self {
         CommuneRow {
-            commune_code: s.commune_code.clone(),
-            name: s.name.clone(),
-            district: s.district.clone(),
-            province: s.province.clone(),
+            commune_code: s.commune_code,
+            name: s.name,
+            district: s.district,
+            province: s.province,
             children_count: s.children_count,
             needed_vnd: s.needed_value_vnd,
             delivered_vnd: s.delivered_value_vnd,
@@ -294,18 +303,11 @@ impl CommuneRow {
 
 /// Every commune (a province has at most a few hundred), for `year`
 /// (0: all years).
-pub fn communes(model: &Model, year: u32) -> Result<Vec<CommuneRow>, QueryError> {
-    all_pages(|page| {
-        let answer = queries::list_communes(
-            model,
-            &pb::ListCommunesRequest {
-                page: Some(page),
-                year,
-            },
-        )?;
-        let rows = answer.communes.iter().map(CommuneRow::from_pb).collect();
-        Ok((rows, answer.next_page_token))
-    })
+pub fn communes(model: &Model, year: u32) -> Vec<CommuneRow> {
+    all_pages(
+        |page| queries::communes(model, year_filter(year), &page).page,
+        CommuneRow::of,
+    )
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -349,23 +351,16 @@ pub struct CommuneDetail {
 }
 
 pub fn commune(model: &Model, code: &str, year: u32) -> Result<CommuneDetail, QueryError> {
-    let view = queries::get_commune(
-        model,
-        &pb::GetCommuneRequest {
-            commune_code: code.to_owned(),
-            year,
-        },
-    )?;
-    let summary = view.summary.unwrap_or_default();
+    let view = queries::commune(model, code, year_filter(year))?;
     Ok(CommuneDetail {
-        as_of: AsOf::of(model),
-        commune: CommuneRow::from_pb(&summary),
-        year: Some(year).filter(|y| *y != 0),
+        as_of: AsOf::answer(&view.as_of),
+        commune: CommuneRow::of(view.summary),
+        year: year_filter(year),
         categories: view
             .categories
             .iter()
             .map(|c| CategoryNeed {
-                category: category(c.category),
+                category: Some(c.category),
                 needed_vnd: c.needed_value_vnd,
                 delivered_vnd: c.delivered_value_vnd,
                 children_targeted: c.children_targeted,
@@ -375,12 +370,12 @@ pub fn commune(model: &Model, code: &str, year: u32) -> Result<CommuneDetail, Qu
         funds_held: view
             .funds_held
             .iter()
-            .map(|a| AmountView::from_pb(model, a))
+            .map(|a| AmountView::from_read(model, a))
             .collect(),
         funds_in_transit: view
             .funds_in_transit
             .iter()
-            .map(|a| AmountView::from_pb(model, a))
+            .map(|a| AmountView::from_read(model, a))
             .collect(),
         donors: view
             .donors
@@ -396,12 +391,9 @@ pub fn commune(model: &Model, code: &str, year: u32) -> Result<CommuneDetail, Qu
             .map(|n| NeedRow {
                 need_id: n.need_id.clone(),
                 seq: n.seq,
-                category: category(n.category),
+                category: Some(n.category),
                 year: n.year,
-                amount: n.amount.as_ref().map_or_else(
-                    || AmountView::of(model, "", 0),
-                    |a| AmountView::from_pb(model, a),
-                ),
+                amount: AmountView::from_read(model, &n.amount),
                 children_targeted: n.children_targeted,
                 description: n.description.clone(),
                 uncovered_vnd: n.uncovered_value_vnd,
@@ -410,7 +402,7 @@ pub fn commune(model: &Model, code: &str, year: u32) -> Result<CommuneDetail, Qu
         recent_deliveries: view
             .recent_deliveries
             .iter()
-            .map(|d| DeliveryRow::from_pb(model, d))
+            .map(|d| DeliveryRow::of(model, d))
             .collect(),
     })
 }
@@ -432,19 +424,16 @@ pub struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    fn from_pb(model: &Model, d: &pb::DeliveryView) -> Self {
+    fn of(model: &Model, d: &read::DeliveryView) -> Self {
         DeliveryRow {
             delivery_id: d.delivery_id.clone(),
             seq: d.seq,
-            date: vn_date_string(d.occurred_at_seconds),
+            date: vn_date_string(d.occurred_at.seconds),
             period: d.period.clone(),
             deliverer: OrgRef::of(model, &d.org_id),
             commune: CommuneRef::of(model, &d.commune_code),
-            category: category(d.category),
-            amount: d.amount.as_ref().map_or_else(
-                || AmountView::of(model, "", 0),
-                |a| AmountView::from_pb(model, a),
-            ),
+            category: Some(d.category),
+            amount: AmountView::from_read(model, &d.amount),
             children_reached: d.children_reached,
             reversed: d.reversed,
         }
@@ -453,11 +442,19 @@ impl DeliveryRow {
 
 /// Every delivery in log order.
 pub fn deliveries(model: &Model) -> Vec<DeliveryRow> {
-    let mut rows: Vec<_> = model.deliveries.iter_any_order().collect();
-    rows.sort_by_key(|(_, d)| d.seq);
-    rows.into_iter()
-        .map(|(id, d)| DeliveryRow::from_pb(model, &queries::delivery_view(model, id, d)))
-        .collect()
+    all_pages(
+        |page| {
+            queries::deliveries(
+                model,
+                &read::DeliveriesQuery {
+                    page,
+                    ..Default::default()
+                },
+            )
+            .page
+        },
+        |d| DeliveryRow::of(model, &d),
+    )
 }
 
 // ---------------------------------------------------------------- receipts
@@ -476,19 +473,16 @@ pub struct ReceiptRow {
 }
 
 impl ReceiptRow {
-    fn from_pb(model: &Model, r: &pb::ReceiptView) -> Self {
+    fn from_read(model: &Model, r: &read::ReceiptView) -> Self {
         ReceiptRow {
             receipt_id: r.receipt_id.clone(),
             seq: r.seq,
-            date: vn_date_string(r.occurred_at_seconds),
+            date: vn_date_string(r.occurred_at.seconds),
             donor: OrgRef::of(model, &r.donor_org_id),
             recipient: OrgRef::of(model, &r.recipient_org_id),
-            pledge_id: Some(r.pledge_id.clone()).filter(|p| !p.is_empty()),
-            amount: r.amount.as_ref().map_or_else(
-                || AmountView::of(model, "", 0),
-                |a| AmountView::from_pb(model, a),
-            ),
-            earmark: EarmarkView::from_pb(r.earmark.as_ref()),
+            pledge_id: r.pledge_id.clone(),
+            amount: AmountView::from_read(model, &r.amount),
+            earmark: EarmarkView::of(&r.earmark),
             reversed: r.reversed,
         }
     }
@@ -502,10 +496,7 @@ impl ReceiptRow {
             recipient: OrgRef::of(model, &r.recipient_org_id),
             pledge_id: r.pledge_id.clone(),
             amount: AmountView::of(model, &r.asset_id, r.quantity),
-            earmark: EarmarkView {
-                commune_code: r.earmark.commune_code.clone(),
-                category: r.earmark.category,
-            },
+            earmark: EarmarkView::of(&r.earmark),
             reversed: r.reversed,
         }
     }
@@ -579,18 +570,10 @@ pub struct ReceiptTrace {
 }
 
 pub fn trace(model: &Model, receipt_id: &str) -> Result<ReceiptTrace, QueryError> {
-    let trace = queries::trace_receipt(
-        model,
-        &pb::TraceReceiptRequest {
-            key: Some(pb::trace_receipt_request::Key::ReceiptId(
-                receipt_id.to_owned(),
-            )),
-        },
-    )?;
-    let receipt = trace.receipt.as_ref().expect("a trace carries its receipt");
+    let trace = queries::trace_receipt(model, &read::ReceiptKey::Id(receipt_id.to_owned()))?;
     Ok(ReceiptTrace {
-        as_of: AsOf::of(model),
-        receipt: ReceiptRow::from_pb(model, receipt),
+        as_of: AsOf::answer(&trace.as_of),
+        receipt: ReceiptRow::from_read(model, &trace.receipt),
         delivered: trace.delivered,
         in_transit: trace.in_transit,
         lost: trace.lost,
@@ -599,29 +582,24 @@ pub fn trace(model: &Model, receipt_id: &str) -> Result<ReceiptTrace, QueryError
         flows: trace
             .flows
             .iter()
-            .map(|f| {
-                let kind = pb::FlowKind::try_from(f.kind).unwrap_or_default();
-                FlowRow {
-                    kind: match kind {
-                        pb::FlowKind::Transfer => "transfer",
-                        pb::FlowKind::Delivery => "delivery",
-                        pb::FlowKind::Withdrawn => "withdrawn",
-                        pb::FlowKind::Unspecified => "unspecified",
-                    },
-                    id: f.id.clone(),
-                    seq: f.seq,
-                    hop: f.hop,
-                    from: OrgRef::of(model, &f.from_org_id),
-                    to_org: (kind == pb::FlowKind::Transfer).then(|| OrgRef::of(model, &f.to)),
-                    to_commune: (kind == pb::FlowKind::Delivery)
-                        .then(|| CommuneRef::of(model, &f.to)),
-                    quantity: f.quantity,
-                    arrived: f.arrived,
-                    in_transit: f.in_transit,
-                    reversed: f.reversed,
-                    category: category(f.category),
-                    period: Some(f.period.clone()).filter(|p| !p.is_empty()),
-                }
+            .map(|f| FlowRow {
+                kind: match f.kind {
+                    FlowKind::Transfer => "transfer",
+                    FlowKind::Delivery => "delivery",
+                    FlowKind::Withdrawn => "withdrawn",
+                },
+                id: f.id.clone(),
+                seq: f.seq,
+                hop: f.hop,
+                from: OrgRef::of(model, &f.from_org_id),
+                to_org: (f.kind == FlowKind::Transfer).then(|| OrgRef::of(model, &f.to)),
+                to_commune: (f.kind == FlowKind::Delivery).then(|| CommuneRef::of(model, &f.to)),
+                quantity: f.quantity,
+                arrived: f.arrived,
+                in_transit: f.in_transit,
+                reversed: f.reversed,
+                category: f.category,
+                period: f.period.clone(),
             })
             .collect(),
         held_by: trace
@@ -660,56 +638,45 @@ pub struct DonorRow {
 
 /// Donors ranked by what they gave in `year` (0: all years), with the
 /// commendations they received.
-pub fn donors(model: &Model, year: u32) -> Result<Vec<DonorRow>, QueryError> {
-    all_pages(|page| {
-        let answer = queries::recognition(
-            model,
-            &pb::GetRecognitionRequest {
-                year,
-                page: Some(page),
-            },
-        )?;
-        let rows = answer
-            .rows
-            .iter()
-            .map(|r| {
-                let donor = OrgRef::of(model, &r.org_id);
-                // A commendation's reason and decision name the person: for a
-                // donor who asked not to be named, only the year is published.
-                let hide = |text: &str| {
-                    if donor.anonymous {
-                        String::new()
-                    } else {
-                        text.to_owned()
-                    }
-                };
-                DonorRow {
-                    rank: r.rank,
-                    cash_vnd: r.cash_vnd,
-                    in_kind_vnd: r.in_kind_value_vnd,
-                    total_vnd: r.total_value_vnd,
-                    delivered_vnd: r.delivered_value_vnd,
-                    delivered_share_bp: r.delivered_share_bp,
-                    receipts: r.receipts,
-                    commendations: r
-                        .commendations
-                        .iter()
-                        .map(|c| Commendation {
-                            year: c.year,
-                            decision_ref: hide(&c.decision_ref),
-                            reason: hide(&c.reason),
-                            seq: model
-                                .commendations
-                                .get(c.event_id.as_str())
-                                .map_or(0, |c| c.seq),
-                        })
-                        .collect(),
-                    donor,
+pub fn donors(model: &Model, year: u32) -> Vec<DonorRow> {
+    all_pages(
+        |page| queries::recognition(model, year_filter(year), &page).page,
+        |r| {
+            let donor = OrgRef::of(model, &r.org_id);
+            // A commendation's reason and decision name the person: for a
+            // donor who asked not to be named, only the year is published.
+            let hide = |text: &str| {
+                if donor.anonymous {
+                    String::new()
+                } else {
+                    text.to_owned()
                 }
-            })
-            .collect();
-        Ok((rows, answer.next_page_token))
-    })
+            };
+            DonorRow {
+                rank: r.rank,
+                cash_vnd: r.cash_vnd,
+                in_kind_vnd: r.in_kind_value_vnd,
+                total_vnd: r.total_value_vnd,
+                delivered_vnd: r.delivered_value_vnd,
+                delivered_share_bp: r.delivered_share_bp,
+                receipts: r.receipts,
+                commendations: r
+                    .commendations
+                    .iter()
+                    .map(|c| Commendation {
+                        year: c.year,
+                        decision_ref: hide(&c.decision_ref),
+                        reason: hide(&c.reason),
+                        seq: model
+                            .commendations
+                            .get(c.event_id.as_str())
+                            .map_or(0, |c| c.seq),
+                    })
+                    .collect(),
+                donor,
+            }
+        },
+    )
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -730,10 +697,10 @@ pub fn donor(model: &Model, org_id: &str) -> Result<DonorDetail, QueryError> {
     Ok(DonorDetail {
         as_of: AsOf::of(model),
         donor: OrgRef::of(model, org_id),
-        standing: donors(model, 0)?
+        standing: donors(model, 0)
             .into_iter()
             .find(|row| row.donor.org_id == org_id),
-        pledges: pledges(model, Some(org_id))?,
+        pledges: pledges(model, Some(org_id)),
         receipts: receipts(model, Some(org_id)),
     })
 }
@@ -753,45 +720,43 @@ pub struct PledgeRow {
     pub earmark: EarmarkView,
 }
 
-pub fn pledge_status_name(status: i32) -> &'static str {
-    match pb::PledgeStatus::try_from(status).unwrap_or_default() {
-        pb::PledgeStatus::Open => "open",
-        pb::PledgeStatus::PartlyReceived => "partly_received",
-        pb::PledgeStatus::Fulfilled => "fulfilled",
-        pb::PledgeStatus::Cancelled => "cancelled",
-        pb::PledgeStatus::Overdue => "overdue",
-        pb::PledgeStatus::Unspecified => "unspecified",
+/// The published name of a pledge status (API, CSV, page classes).
+pub fn pledge_status_name(status: PledgeStatus) -> &'static str {
+    match status {
+        PledgeStatus::Open => "open",
+        PledgeStatus::PartlyReceived => "partly_received",
+        PledgeStatus::Fulfilled => "fulfilled",
+        PledgeStatus::Cancelled => "cancelled",
+        PledgeStatus::Overdue => "overdue",
     }
 }
 
 /// Every pledge in log order, or only `donor`'s.
-pub fn pledges(model: &Model, donor: Option<&str>) -> Result<Vec<PledgeRow>, QueryError> {
-    all_pages(|page| {
-        let answer = queries::list_pledges(
-            model,
-            &pb::ListPledgesRequest {
-                page: Some(page),
-                donor_org_id: donor.unwrap_or_default().to_owned(),
-                ..Default::default()
-            },
-        )?;
-        let rows = answer
-            .pledges
-            .iter()
-            .map(|p| PledgeRow {
-                pledge_id: p.pledge_id.clone(),
-                seq: p.seq,
-                donor: OrgRef::of(model, &p.donor_org_id),
-                recipient: OrgRef::of(model, &p.recipient_org_id),
-                amount: AmountView::of(model, &p.asset_id, p.quantity),
-                received: p.received,
-                due_date: Some(p.due_date.clone()).filter(|d| !d.is_empty()),
-                status: pledge_status_name(p.status),
-                earmark: EarmarkView::from_pb(p.earmark.as_ref()),
-            })
-            .collect();
-        Ok((rows, answer.next_page_token))
-    })
+pub fn pledges(model: &Model, donor: Option<&str>) -> Vec<PledgeRow> {
+    all_pages(
+        |page| {
+            queries::pledges(
+                model,
+                &read::PledgesQuery {
+                    page,
+                    donor_org_id: donor.map(str::to_owned),
+                    ..Default::default()
+                },
+            )
+            .page
+        },
+        |p| PledgeRow {
+            pledge_id: p.pledge_id,
+            seq: p.seq,
+            donor: OrgRef::of(model, &p.donor_org_id),
+            recipient: OrgRef::of(model, &p.recipient_org_id),
+            amount: AmountView::of(model, &p.asset_id, p.quantity),
+            received: p.received,
+            due_date: p.due_date,
+            status: pledge_status_name(p.status),
+            earmark: EarmarkView::of(&p.earmark),
+        },
+    )
 }
 
 // ---------------------------------------------------------------- balances
@@ -836,50 +801,42 @@ pub struct TransferRow {
 }
 
 impl TransferRow {
-    fn from_pb(model: &Model, t: &pb::TransferView) -> Self {
+    fn of(model: &Model, t: read::TransferView) -> Self {
         TransferRow {
-            transfer_id: t.transfer_id.clone(),
+            transfer_id: t.transfer_id,
             seq: t.seq,
-            date: vn_date_string(t.occurred_at_seconds),
+            date: vn_date_string(t.occurred_at.seconds),
             from: OrgRef::of(model, &t.from_org_id),
             to: OrgRef::of(model, &t.to_org_id),
             amount: AmountView::of(model, &t.asset_id, t.quantity),
             received: t.received,
             lost: t.lost,
-            state: match pb::TransferState::try_from(t.state).unwrap_or_default() {
-                pb::TransferState::InTransit => "in_transit",
-                pb::TransferState::Received => "received",
-                pb::TransferState::Reversed => "reversed",
-                pb::TransferState::Unspecified => "unspecified",
+            state: match t.state {
+                TransferState::InTransit => "in_transit",
+                TransferState::Received => "received",
+                TransferState::Reversed => "reversed",
             },
-            earmark: EarmarkView::from_pb(t.earmark.as_ref()),
+            earmark: EarmarkView::of(&t.earmark),
         }
     }
 }
 
 /// Every transfer in log order; only those in transit with `in_transit`.
-pub fn transfers(model: &Model, in_transit: bool) -> Result<Vec<TransferRow>, QueryError> {
-    let state = if in_transit {
-        pb::TransferState::InTransit as i32
-    } else {
-        0
-    };
-    all_pages(|page| {
-        let answer = queries::list_transfers(
-            model,
-            &pb::ListTransfersRequest {
-                page: Some(page),
-                state,
-                ..Default::default()
-            },
-        )?;
-        let rows = answer
-            .transfers
-            .iter()
-            .map(|t| TransferRow::from_pb(model, t))
-            .collect();
-        Ok((rows, answer.next_page_token))
-    })
+pub fn transfers(model: &Model, in_transit: bool) -> Vec<TransferRow> {
+    all_pages(
+        |page| {
+            queries::transfers(
+                model,
+                &read::TransfersQuery {
+                    page,
+                    state: in_transit.then_some(TransferState::InTransit),
+                    ..Default::default()
+                },
+            )
+            .page
+        },
+        |t| TransferRow::of(model, t),
+    )
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -893,42 +850,41 @@ pub struct Balances {
     pub in_transit: Vec<TransferRow>,
 }
 
-pub fn balances(model: &Model) -> Result<Balances, QueryError> {
+pub fn balances(model: &Model) -> Balances {
     // Every page carries the totals; keep the last.
-    let mut totals = pb::ListBalancesResponse::default();
-    let pools = all_pages(|page| {
-        let answer = queries::list_balances(
-            model,
-            &pb::ListBalancesRequest {
-                page: Some(page),
-                ..Default::default()
-            },
-        )?;
-        let rows = answer
-            .balances
-            .iter()
-            .map(|b| BalanceRow {
-                holder: OrgRef::of(model, &b.org_id),
-                amount: AmountView::of(model, &b.asset_id, b.held),
-                earmark: EarmarkView::from_pb(b.earmark.as_ref()),
-            })
-            .collect();
-        let next = answer.next_page_token.clone();
-        totals = answer;
-        Ok((rows, next))
-    })?;
-    Ok(Balances {
-        as_of: AsOf::of(model),
-        held_vnd: totals.held_value_vnd,
-        in_transit_vnd: totals.in_transit_value_vnd,
-        lost_vnd: totals.lost_value_vnd,
-        totals: totals
+    let mut last = None;
+    let pools = all_pages(
+        |page| {
+            let answer = queries::balances(
+                model,
+                &read::BalancesQuery {
+                    page,
+                    ..Default::default()
+                },
+            );
+            let page = answer.page.clone();
+            last = Some(answer);
+            page
+        },
+        |b| BalanceRow {
+            holder: OrgRef::of(model, &b.org_id),
+            amount: AmountView::of(model, &b.asset_id, b.held),
+            earmark: EarmarkView::of(&b.earmark),
+        },
+    );
+    let answer = last.expect("all_pages asks for at least one page");
+    Balances {
+        as_of: AsOf::answer(&answer.as_of),
+        held_vnd: answer.held_value_vnd,
+        in_transit_vnd: answer.in_transit_value_vnd,
+        lost_vnd: answer.lost_value_vnd,
+        totals: answer
             .totals
-            .iter()
+            .into_iter()
             .map(|t| {
                 let asset = AmountView::of(model, &t.asset_id, 0);
                 AssetTotalRow {
-                    asset_id: t.asset_id.clone(),
+                    asset_id: t.asset_id,
                     asset_name: asset.asset_name,
                     unit: asset.unit,
                     in_kind: t.in_kind,
@@ -946,8 +902,8 @@ pub fn balances(model: &Model) -> Result<Balances, QueryError> {
             })
             .collect(),
         pools,
-        in_transit: transfers(model, true)?,
-    })
+        in_transit: transfers(model, true),
+    }
 }
 
 // ---------------------------------------------------------------- overlaps
@@ -973,44 +929,196 @@ pub struct Overlaps {
 }
 
 /// Overlap findings; `excess_percent` is the tolerance over a need.
-pub fn overlaps(model: &Model, excess_percent: u32) -> Result<Overlaps, QueryError> {
-    let mut applied_percent = excess_percent;
-    let findings = all_pages(|page| {
-        let answer = queries::list_overlaps(
-            model,
-            &pb::ListOverlapsRequest {
-                page: Some(page),
-                ..Default::default()
+pub fn overlaps(model: &Model, excess_percent: u32) -> Overlaps {
+    let query = |page| read::OverlapsQuery {
+        page,
+        year: None,
+        excess_percent: Some(excess_percent),
+    };
+    // The beneficiary label is left out: it is derived from a token.
+    let findings = all_pages(
+        |page| queries::overlaps(model, &query(page), excess_percent).page,
+        |f| OverlapRow {
+            kind: match f.kind {
+                OverlapKind::SameBeneficiary => "same_beneficiary",
+                OverlapKind::ExceedsNeed => "exceeds_need",
+                OverlapKind::SameMonth => "same_month",
             },
-            excess_percent,
-        )?;
-        applied_percent = answer.excess_percent;
-        // The beneficiary label is left out: it is derived from a token.
-        let rows = answer
-            .findings
-            .iter()
-            .map(|f| OverlapRow {
-                kind: match pb::OverlapKind::try_from(f.kind).unwrap_or_default() {
-                    pb::OverlapKind::SameBeneficiary => "same_beneficiary",
-                    pb::OverlapKind::ExceedsNeed => "exceeds_need",
-                    pb::OverlapKind::SameMonth => "same_month",
-                    pb::OverlapKind::Unspecified => "unspecified",
-                },
-                commune: CommuneRef::of(model, &f.commune_code),
-                category: category(f.category),
-                year: f.year,
-                period: Some(f.period.clone()).filter(|p| !p.is_empty()),
-                orgs: f.org_ids.iter().map(|o| OrgRef::of(model, o)).collect(),
-                seqs: f.seqs.clone(),
-                needed_vnd: f.needed_value_vnd,
-                delivered_vnd: f.delivered_value_vnd,
-            })
-            .collect();
-        Ok((rows, answer.next_page_token))
-    })?;
-    Ok(Overlaps {
+            commune: CommuneRef::of(model, &f.commune_code),
+            category: Some(f.category),
+            year: f.year,
+            period: f.period,
+            orgs: f.org_ids.iter().map(|o| OrgRef::of(model, o)).collect(),
+            seqs: f.seqs,
+            needed_vnd: f.needed_value_vnd,
+            delivered_vnd: f.delivered_value_vnd,
+        },
+    );
+    Overlaps {
         as_of: AsOf::of(model),
-        excess_percent: applied_percent,
+        excess_percent,
         findings,
-    })
+    }
+}
+
+// --------------------------------------------------------------------- log
+
+/// One entry of the log as the Atom feed announces it: a title, a line and
+/// a link, in English (the pages are where Vietnamese readers go). Names go
+/// through [`OrgRef`], so a hidden donor is "Anonymous donor"; notes and
+/// hashes are never part of it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogEvent {
+    pub seq: u64,
+    pub recorded_at_seconds: i64,
+    pub title: String,
+    pub summary: String,
+    /// The English page about it.
+    pub link: String,
+}
+
+/// `entries` (seq and bytes from the feed's verified copy) as log events.
+///
+/// # Errors
+///
+/// An entry cannot be read, which a verified copy never holds.
+pub fn log_events(
+    model: &Model,
+    entries: &[(u64, Vec<u8>)],
+) -> Result<Vec<LogEvent>, aidledger_ledger::EntryReadError> {
+    entries
+        .iter()
+        .map(|(_, bytes)| {
+            let logged = aidledger_ledger::read_logged_event(bytes)?;
+            let (title, summary) = describe(model, &logged.event);
+            let link = match &logged.event.body {
+                Body::Receipt(r) => {
+                    format!("/en/receipts/{}", crate::pages::url_segment(&r.receipt_id))
+                }
+                Body::Delivery(d) => {
+                    format!(
+                        "/en/communes/{}",
+                        crate::pages::url_segment(&d.commune_code)
+                    )
+                }
+                _ => "/en/log".to_owned(),
+            };
+            Ok(LogEvent {
+                seq: logged.seq,
+                recorded_at_seconds: logged.recorded_at.seconds,
+                title,
+                summary,
+                link,
+            })
+        })
+        .collect()
+}
+
+/// A title and one line about an event.
+fn describe(model: &Model, event: &Event) -> (String, String) {
+    let name = |org_id: &str| {
+        let org = OrgRef::of(model, org_id);
+        match org.name {
+            Some(name) => name,
+            None if org.anonymous => crate::Lang::En.anonymous().to_owned(),
+            None => org_id.to_owned(),
+        }
+    };
+    let amount = |asset_id: &str, quantity: u64| {
+        let a = AmountView::of(model, asset_id, quantity);
+        if a.asset_id == "VND" {
+            format!("{} VND", crate::Lang::En.int(a.quantity))
+        } else {
+            format!(
+                "{} {} {}",
+                crate::Lang::En.int(a.quantity),
+                a.unit,
+                a.asset_name
+            )
+        }
+    };
+    let commune = |code: &str| {
+        model
+            .communes
+            .get(code)
+            .map_or_else(|| code.to_owned(), |c| c.name.clone())
+    };
+    match &event.body {
+        Body::Receipt(r) => (
+            format!(
+                "Receipt {}: {}",
+                r.receipt_id,
+                amount(&r.asset_id, r.quantity)
+            ),
+            format!(
+                "{} received {} from {}.",
+                name(&event.org_id),
+                amount(&r.asset_id, r.quantity),
+                name(&r.donor_org_id)
+            ),
+        ),
+        Body::Transfer(t) => (
+            format!(
+                "Transfer {}: {}",
+                t.transfer_id,
+                amount(&t.asset_id, t.quantity)
+            ),
+            format!(
+                "{} sent {} to {}.",
+                name(&event.org_id),
+                amount(&t.asset_id, t.quantity),
+                name(&t.to_org_id)
+            ),
+        ),
+        Body::TransferReceived(t) => (
+            format!("Transfer {} received", t.transfer_id),
+            format!(
+                "{} confirmed {} units arrived.",
+                name(&event.org_id),
+                t.quantity_received
+            ),
+        ),
+        Body::Delivery(d) => (
+            format!("Delivery {} in {}", d.delivery_id, commune(&d.commune_code)),
+            format!(
+                "{} delivered {} in {}, reaching {} children.",
+                name(&event.org_id),
+                amount(&d.asset_id, d.quantity),
+                commune(&d.commune_code),
+                d.children_reached
+            ),
+        ),
+        Body::Pledge(p) => (
+            format!(
+                "Pledge {}: {}",
+                p.pledge_id,
+                amount(&p.asset_id, p.quantity)
+            ),
+            format!(
+                "{} pledged {} to {}.",
+                name(&p.donor_org_id),
+                amount(&p.asset_id, p.quantity),
+                name(&p.recipient_org_id)
+            ),
+        ),
+        Body::PublishNeed(n) => (
+            format!("Need published in {}", commune(&n.commune_code)),
+            format!(
+                "{} published a need for {}.",
+                name(&event.org_id),
+                commune(&n.commune_code)
+            ),
+        ),
+        Body::RegisterOrg(o) => (
+            "Organisation registered".to_owned(),
+            format!("Registered {}.", name(&o.org_id)),
+        ),
+        other => {
+            let kind = other.kind_name();
+            (
+                kind.to_owned(),
+                format!("{kind} by {}.", name(&event.org_id)),
+            )
+        }
+    }
 }

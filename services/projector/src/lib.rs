@@ -14,10 +14,12 @@ pub mod follow_args;
 pub mod follower;
 pub mod model;
 pub mod queries;
+pub mod read;
 pub mod server;
 pub mod service;
 pub mod store;
 mod table;
+mod wire;
 
 pub use follow_args::FollowArgs;
 pub use follower::{Follower, FollowerConfig, Shared};

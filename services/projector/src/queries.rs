@@ -1,117 +1,96 @@
-//! The answers of `aidledger.v1.Projections`, computed from the model.
+//! The answers of the read API ([`crate::read`]), computed from the model.
 //!
 //! Each function reads the model (under the caller's read lock) and builds
-//! the wire answer, stamped with the position the model reflects. Orders
-//! are total (ties broken by id), so equal models give equal answers, page
-//! by page.
+//! a domain answer, stamped with the position the model reflects. Orders
+//! are total (every list is sorted by a unique key, which is also its
+//! cursor), so equal models give equal answers, page by page.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aidledger_ledger::{Category, Earmark, OrgKind};
-use aidledger_wire::pb;
+use aidledger_ledger::{Category, Earmark};
 use sha2::{Digest, Sha256};
 
 use crate::follower::FollowStatus;
 use crate::model::{
-    DeliveryRecord, FlowKind, Model, PledgeRecord, ReceiptRecord, TransferRecord, vn_date,
-    vn_date_string,
+    DeliveryRecord, Model, PledgeRecord, ReceiptRecord, TransferRecord, vn_date, vn_date_string,
 };
-
-/// Default page size.
-pub const PAGE_SIZE_DEFAULT: usize = 100;
-/// Largest page.
-pub const PAGE_SIZE_MAX: usize = 1000;
-/// Deliveries shown on a commune view; the rest through `ListDeliveries`.
-pub const RECENT_DELIVERIES: usize = 20;
-
-/// Why a query has no answer.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum QueryError {
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error("{0}")]
-    NotFound(String),
-}
+use crate::read::*;
 
 type QueryResult<T> = Result<T, QueryError>;
 
 /// The position an answer reflects.
-pub fn as_of(model: &Model) -> pb::AsOf {
+pub fn as_of(model: &Model) -> AsOf {
     let position = &model.position;
-    pb::AsOf {
+    AsOf {
         size: position.size,
-        head_leaf_hash: position.head.to_vec(),
-        recorded_at_seconds: position.recorded_at.seconds,
-        checkpoint: position.checkpoint.as_ref().map(|c| pb::Checkpoint {
-            note: c.note.clone(),
-            size: c.size,
-            root_hash: c.root.to_vec(),
-        }),
+        head_leaf_hash: position.head,
+        recorded_at: position.recorded_at,
+        checkpoint: position.checkpoint.clone(),
     }
 }
 
-/// One page of `items`, mapped by `show` (only the page is mapped), and
-/// the token of the next page (empty at the end).
+/// One page of `rows` in the order of `key` (unique per row), starting
+/// after `page.after`, mapped by `show` (only the page is mapped).
 ///
-/// A token is an offset into the answer's order: paging a set that changes
-/// between calls can skip or repeat rows; `AsOf` says which log prefix each
-/// page reflects.
+/// A cursor is the last row's key, so rows added or removed before it
+/// between two calls shift nothing: the next page starts where the last
+/// one ended. `AsOf` says which log prefix each page reflects.
 fn paginate<T, U>(
-    items: impl IntoIterator<Item = T>,
-    page: Option<&pb::Page>,
+    rows: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> String,
+    page: &PageRequest,
     show: impl FnMut(T) -> U,
-) -> QueryResult<(Vec<U>, String)> {
-    let (size, token) = match page {
-        Some(page) => (page.page_size as usize, page.page_token.as_str()),
-        None => (0, ""),
+) -> Page<U> {
+    let size = match page.size {
+        None | Some(0) => PAGE_SIZE_DEFAULT,
+        Some(n) => n.min(PAGE_SIZE_MAX),
     };
-    let size = match size {
-        0 => PAGE_SIZE_DEFAULT,
-        n => n.min(PAGE_SIZE_MAX),
-    };
-    let offset: usize = if token.is_empty() {
-        0
-    } else {
-        token.parse().map_err(|_| {
-            QueryError::InvalidArgument(format!(
-                "page_token {token:?} is not a token this service gave out"
-            ))
-        })?
-    };
-    let mut rest = items.into_iter().skip(offset);
-    let page: Vec<U> = rest.by_ref().take(size).map(show).collect();
-    let next = if rest.next().is_some() {
-        (offset + page.len()).to_string()
-    } else {
-        String::new()
-    };
-    Ok((page, next))
+    let mut keyed: Vec<(String, T)> = rows
+        .into_iter()
+        .map(|row| (key(&row), row))
+        .filter(|(key, _)| {
+            page.after
+                .as_ref()
+                .is_none_or(|after| key.as_str() > after.token())
+        })
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let more = keyed.len() > size;
+    keyed.truncate(size);
+    let next = more.then(|| Cursor(keyed.last().map(|(key, _)| key.clone()).unwrap_or_default()));
+    Page {
+        rows: keyed.into_iter().map(|(_, row)| row).map(show).collect(),
+        next,
+    }
 }
 
-/// A u128 total on the wire, saturated to u64.
-fn wire(total: u128) -> u64 {
+/// Sort-key pieces: fields joined by `,`, which sorts below every
+/// character of an id (SPEC 7: `[A-Za-z0-9._:-]`), so a shorter id comes
+/// first as it would alone; numbers padded to sort as numbers.
+fn key_number(n: u64) -> String {
+    format!("{n:020}")
+}
+
+fn key_earmark(earmark: &Earmark) -> String {
+    format!(
+        "{},{}",
+        earmark
+            .commune_code
+            .as_deref()
+            .map_or_else(String::new, |c| format!("~{c}")),
+        earmark
+            .category
+            .map_or_else(String::new, |c| format!("{:02}", c as u8))
+    )
+}
+
+/// A u128 total, saturated to u64.
+fn saturated(total: u128) -> u64 {
     u64::try_from(total).unwrap_or(u64::MAX)
 }
 
-/// The wire value of a category.
-pub fn category_pb(category: Category) -> i32 {
-    category.to_pb()
-}
-
-/// The wire value of an organisation kind.
-pub fn org_kind_pb(kind: OrgKind) -> i32 {
-    kind.to_pb()
-}
-
-fn earmark_pb(earmark: &Earmark) -> pb::Earmark {
-    pb::Earmark {
-        commune_code: earmark.commune_code.clone().unwrap_or_default(),
-        category: earmark.category.map_or(0, category_pb),
-    }
-}
-
-fn amount(model: &Model, asset_id: &str, quantity: u64) -> pb::Amount {
-    pb::Amount {
+fn amount(model: &Model, asset_id: &str, quantity: u64) -> Amount {
+    Amount {
         asset_id: asset_id.to_owned(),
         quantity,
         value_vnd: model.value_vnd(asset_id, quantity),
@@ -124,12 +103,17 @@ fn add(map: &mut BTreeMap<String, u64>, asset_id: &str, quantity: u64) {
     *slot = slot.saturating_add(quantity);
 }
 
-fn amounts(model: &Model, map: &BTreeMap<String, u64>) -> Vec<pb::Amount> {
+fn amounts(model: &Model, map: &BTreeMap<String, u64>) -> Vec<Amount> {
     map.iter().map(|(a, q)| amount(model, a, *q)).collect()
 }
 
-fn year_matches(filter: u32, year: u32) -> bool {
-    filter == 0 || filter == year
+fn year_matches(filter: Option<u32>, year: u32) -> bool {
+    filter.is_none_or(|filter| filter == year)
+}
+
+/// Whether an optional filter lets `value` through.
+fn matches(filter: Option<&String>, value: &str) -> bool {
+    filter.is_none_or(|filter| filter == value)
 }
 
 /// `quantity` of `total`, in basis points, capped at `u32::MAX`.
@@ -141,152 +125,155 @@ fn basis_points(part: u64, total: u64) -> u32 {
     u32::try_from(bp).unwrap_or(u32::MAX)
 }
 
-/// Organisation name for public answers: empty and `true` when hidden.
-fn shown_name(model: &Model, org_id: &str) -> (String, bool) {
+/// Organisation name for public answers: `None` and `true` when hidden.
+fn shown_name(model: &Model, org_id: &str) -> (Option<String>, bool) {
     match model.public_name(org_id) {
-        Some(name) => (name.to_owned(), false),
-        None => (String::new(), model.orgs.contains(org_id)),
+        Some(name) => (Some(name.to_owned()), false),
+        None => (None, model.orgs.contains(org_id)),
     }
 }
 
-pub fn status(model: &Model, follow: &FollowStatus) -> pb::ProjectionStatus {
-    pb::ProjectionStatus {
-        as_of: Some(as_of(model)),
+pub fn status(model: &Model, follow: &FollowStatus) -> Status {
+    Status {
+        as_of: as_of(model),
         ledger_size: follow.ledger_size,
         origin: model.position.origin.clone(),
-        halted_reason: follow.halted.clone().unwrap_or_default(),
+        halted_reason: follow.halted.clone(),
     }
 }
 
-pub fn list_balances(
-    model: &Model,
-    request: &pb::ListBalancesRequest,
-) -> QueryResult<pb::ListBalancesResponse> {
+pub fn balances(model: &Model, query: &BalancesQuery) -> Balances {
     let rows = model
         .pools
-        .sorted()
-        .into_iter()
-        .filter(|(key, _)| request.org_id.is_empty() || key.org_id == request.org_id)
-        .filter(|(key, _)| request.asset_id.is_empty() || key.asset_id == request.asset_id);
-    let (balances, next_page_token) =
-        paginate(rows, request.page.as_ref(), |(key, pool)| pb::Balance {
+        .iter_any_order()
+        .filter(|(key, _)| matches(query.org_id.as_ref(), &key.org_id))
+        .filter(|(key, _)| matches(query.asset_id.as_ref(), &key.asset_id));
+    let page = paginate(
+        rows,
+        |(key, _)| {
+            format!(
+                "{},{},{}",
+                key.org_id,
+                key.asset_id,
+                key_earmark(&key.earmark)
+            )
+        },
+        &query.page,
+        |(key, pool)| Balance {
             org_id: key.org_id.clone(),
             asset_id: key.asset_id.clone(),
-            earmark: Some(earmark_pb(&key.earmark)),
+            earmark: key.earmark.clone(),
             held: pool.balance,
             held_value_vnd: model.value_vnd(&key.asset_id, pool.balance),
-        })?;
-    let mut response = pb::ListBalancesResponse {
-        as_of: Some(as_of(model)),
-        balances,
-        next_page_token,
-        ..Default::default()
+        },
+    );
+    let mut answer = Balances {
+        as_of: as_of(model),
+        page,
+        totals: Vec::new(),
+        held_value_vnd: 0,
+        in_transit_value_vnd: 0,
+        lost_value_vnd: 0,
     };
     for (asset_id, totals) in model.asset_totals.sorted() {
         let in_kind = model.assets.get(asset_id).is_some_and(|a| a.in_kind);
-        let value = |q: u128| model.value_vnd(asset_id, wire(q));
-        let total = pb::AssetTotal {
+        let value = |q: u128| model.value_vnd(asset_id, saturated(q));
+        let total = AssetTotal {
             asset_id: asset_id.clone(),
             in_kind,
-            held: wire(totals.held),
-            in_transit: wire(totals.in_transit),
-            lost: wire(totals.lost),
-            delivered: wire(totals.delivered),
-            received_from_donors: wire(totals.received),
+            held: saturated(totals.held),
+            in_transit: saturated(totals.in_transit),
+            lost: saturated(totals.lost),
+            delivered: saturated(totals.delivered),
+            received_from_donors: saturated(totals.received),
             held_value_vnd: value(totals.held),
             in_transit_value_vnd: value(totals.in_transit),
             lost_value_vnd: value(totals.lost),
             delivered_value_vnd: value(totals.delivered),
             received_value_vnd: value(totals.received),
         };
-        response.held_value_vnd = response.held_value_vnd.saturating_add(total.held_value_vnd);
-        response.in_transit_value_vnd = response
+        answer.held_value_vnd = answer.held_value_vnd.saturating_add(total.held_value_vnd);
+        answer.in_transit_value_vnd = answer
             .in_transit_value_vnd
             .saturating_add(total.in_transit_value_vnd);
-        response.lost_value_vnd = response.lost_value_vnd.saturating_add(total.lost_value_vnd);
-        response.totals.push(total);
+        answer.lost_value_vnd = answer.lost_value_vnd.saturating_add(total.lost_value_vnd);
+        answer.totals.push(total);
     }
-    Ok(response)
+    answer
 }
 
-fn transfer_state(transfer: &TransferRecord) -> pb::TransferState {
+fn transfer_state(transfer: &TransferRecord) -> TransferState {
     if transfer.reversed {
-        pb::TransferState::Reversed
+        TransferState::Reversed
     } else if transfer.received.is_some() {
-        pb::TransferState::Received
+        TransferState::Received
     } else {
-        pb::TransferState::InTransit
+        TransferState::InTransit
     }
 }
 
-fn transfer_view(model: &Model, id: &str, transfer: &TransferRecord) -> pb::TransferView {
-    pb::TransferView {
+fn transfer_view(model: &Model, id: &str, transfer: &TransferRecord) -> TransferView {
+    TransferView {
         transfer_id: id.to_owned(),
         event_id: transfer.event_id.clone(),
         seq: transfer.seq,
         from_org_id: transfer.from_org_id.clone(),
         to_org_id: transfer.to_org_id.clone(),
         asset_id: transfer.asset_id.clone(),
-        earmark: Some(earmark_pb(&transfer.earmark)),
+        earmark: transfer.earmark.clone(),
         quantity: transfer.quantity,
         received: transfer.received.unwrap_or(0),
         lost: transfer.lost(),
-        state: transfer_state(transfer) as i32,
-        occurred_at_seconds: transfer.occurred_at.seconds,
+        state: transfer_state(transfer),
+        occurred_at: transfer.occurred_at,
         value_vnd: model.value_vnd(&transfer.asset_id, transfer.quantity),
     }
 }
 
-pub fn list_transfers(
-    model: &Model,
-    request: &pb::ListTransfersRequest,
-) -> QueryResult<pb::ListTransfersResponse> {
-    let mut rows: Vec<(&String, &TransferRecord)> = model
+pub fn transfers(model: &Model, query: &TransfersQuery) -> Transfers {
+    let rows = model
         .transfers
         .iter_any_order()
         .filter(|(_, t)| {
-            request.org_id.is_empty()
-                || t.from_org_id == request.org_id
-                || t.to_org_id == request.org_id
+            query
+                .org_id
+                .as_ref()
+                .is_none_or(|org| &t.from_org_id == org || &t.to_org_id == org)
         })
-        .filter(|(_, t)| request.state == 0 || transfer_state(t) as i32 == request.state)
-        .collect();
-    rows.sort_by_key(|(_, t)| t.seq);
-    let (transfers, next_page_token) = paginate(rows, request.page.as_ref(), |(id, t)| {
-        transfer_view(model, id, t)
-    })?;
-    Ok(pb::ListTransfersResponse {
-        as_of: Some(as_of(model)),
-        transfers,
-        next_page_token,
-    })
+        .filter(|(_, t)| query.state.is_none_or(|state| transfer_state(t) == state));
+    Transfers {
+        as_of: as_of(model),
+        page: paginate(
+            rows,
+            |(_, t)| key_number(t.seq),
+            &query.page,
+            |(id, t)| transfer_view(model, id, t),
+        ),
+    }
 }
 
 /// A pledge's status on the Vietnamese date of the latest entry.
-pub fn pledge_status(pledge: &PledgeRecord, today: &str) -> pb::PledgeStatus {
+pub fn pledge_status(pledge: &PledgeRecord, today: &str) -> PledgeStatus {
     if pledge.cancelled {
-        return pb::PledgeStatus::Cancelled;
+        return PledgeStatus::Cancelled;
     }
     if pledge.received >= pledge.quantity {
-        return pb::PledgeStatus::Fulfilled;
+        return PledgeStatus::Fulfilled;
     }
     if pledge.due_date.as_deref().is_some_and(|due| due < today) {
-        return pb::PledgeStatus::Overdue;
+        return PledgeStatus::Overdue;
     }
     if pledge.received > 0 {
-        pb::PledgeStatus::PartlyReceived
+        PledgeStatus::PartlyReceived
     } else {
-        pb::PledgeStatus::Open
+        PledgeStatus::Open
     }
 }
 
-pub fn list_pledges(
-    model: &Model,
-    request: &pb::ListPledgesRequest,
-) -> QueryResult<pb::ListPledgesResponse> {
+pub fn pledges(model: &Model, query: &PledgesQuery) -> Pledges {
     let today = vn_date_string(model.position.recorded_at.seconds);
-    let mut by_donor: BTreeMap<&str, pb::PledgeSummary> = BTreeMap::new();
-    let mut by_recipient: BTreeMap<&str, pb::PledgeSummary> = BTreeMap::new();
+    let mut by_donor: BTreeMap<&str, PledgeSummary> = BTreeMap::new();
+    let mut by_recipient: BTreeMap<&str, PledgeSummary> = BTreeMap::new();
     for pledge in model.pledges.values_any_order().filter(|p| !p.cancelled) {
         let pledged = model.value_vnd(&pledge.asset_id, pledge.quantity);
         let received = model.value_vnd(&pledge.asset_id, pledge.received);
@@ -294,7 +281,7 @@ pub fn list_pledges(
             (&mut by_donor, pledge.donor_org_id.as_str()),
             (&mut by_recipient, pledge.recipient_org_id.as_str()),
         ] {
-            let summary = map.entry(org).or_insert_with(|| pb::PledgeSummary {
+            let summary = map.entry(org).or_insert_with(|| PledgeSummary {
                 org_id: org.to_owned(),
                 ..Default::default()
             });
@@ -303,18 +290,21 @@ pub fn list_pledges(
             summary.received_value_vnd = summary.received_value_vnd.saturating_add(received);
         }
     }
-    let mut rows: Vec<(&String, &PledgeRecord)> = model
+    let rows = model
         .pledges
         .iter_any_order()
-        .filter(|(_, p)| request.donor_org_id.is_empty() || p.donor_org_id == request.donor_org_id)
+        .filter(|(_, p)| matches(query.donor_org_id.as_ref(), &p.donor_org_id))
+        .filter(|(_, p)| matches(query.recipient_org_id.as_ref(), &p.recipient_org_id))
         .filter(|(_, p)| {
-            request.recipient_org_id.is_empty() || p.recipient_org_id == request.recipient_org_id
-        })
-        .filter(|(_, p)| request.status == 0 || pledge_status(p, &today) as i32 == request.status)
-        .collect();
-    rows.sort_by_key(|(_, p)| p.seq);
-    let (pledges, next_page_token) =
-        paginate(rows, request.page.as_ref(), |(id, p)| pb::PledgeView {
+            query
+                .status
+                .is_none_or(|status| pledge_status(p, &today) == status)
+        });
+    let page = paginate(
+        rows,
+        |(_, p)| key_number(p.seq),
+        &query.page,
+        |(id, p)| PledgeView {
             pledge_id: id.clone(),
             event_id: p.event_id.clone(),
             seq: p.seq,
@@ -322,54 +312,54 @@ pub fn list_pledges(
             donor_name: shown_name(model, &p.donor_org_id).0,
             recipient_org_id: p.recipient_org_id.clone(),
             asset_id: p.asset_id.clone(),
-            earmark: Some(earmark_pb(&p.earmark)),
+            earmark: p.earmark.clone(),
             quantity: p.quantity,
             received: p.received,
-            due_date: p.due_date.clone().unwrap_or_default(),
-            status: pledge_status(p, &today) as i32,
+            due_date: p.due_date.clone(),
+            status: pledge_status(p, &today),
             value_vnd: model.value_vnd(&p.asset_id, p.quantity),
-        })?;
-    Ok(pb::ListPledgesResponse {
-        as_of: Some(as_of(model)),
-        pledges,
-        next_page_token,
+        },
+    );
+    Pledges {
+        as_of: as_of(model),
+        page,
         by_donor: by_donor.into_values().collect(),
         by_recipient: by_recipient.into_values().collect(),
-    })
+    }
 }
 
-pub fn list_organizations(
-    model: &Model,
-    request: &pb::ListOrganizationsRequest,
-) -> QueryResult<pb::ListOrganizationsResponse> {
+pub fn organizations(model: &Model, query: &OrganizationsQuery) -> Organizations {
     let rows = model
         .orgs
-        .sorted()
-        .into_iter()
-        .filter(|(_, org)| request.kind == 0 || org_kind_pb(org.kind) == request.kind);
-    let (organizations, next_page_token) = paginate(rows, request.page.as_ref(), |(id, org)| {
-        let (name, anonymous) = shown_name(model, id);
-        pb::OrganizationView {
-            org_id: id.clone(),
-            name,
-            anonymous,
-            kind: org_kind_pb(org.kind),
-            parent_org_id: org.parent_org_id.clone().unwrap_or_default(),
-            commune_code: org.commune_code.clone().unwrap_or_default(),
-        }
-    })?;
-    Ok(pb::ListOrganizationsResponse {
-        as_of: Some(as_of(model)),
-        organizations,
-        next_page_token,
-    })
+        .iter_any_order()
+        .filter(|(_, org)| query.kind.is_none_or(|kind| org.kind == kind));
+    let page = paginate(
+        rows,
+        |(id, _)| (*id).clone(),
+        &query.page,
+        |(id, org)| {
+            let (name, anonymous) = shown_name(model, id);
+            OrganizationView {
+                org_id: id.clone(),
+                name,
+                anonymous,
+                kind: org.kind,
+                parent_org_id: org.parent_org_id.clone(),
+                commune_code: org.commune_code.clone(),
+            }
+        },
+    );
+    Organizations {
+        as_of: as_of(model),
+        page,
+    }
 }
 
 /// The live deliveries of a commune in a year (0: all), in log order.
 fn commune_deliveries<'m>(
     model: &'m Model,
     commune_code: &str,
-    year: u32,
+    year: Option<u32>,
 ) -> Vec<(&'m String, &'m DeliveryRecord)> {
     model
         .deliveries_by_commune
@@ -381,9 +371,9 @@ fn commune_deliveries<'m>(
         .collect()
 }
 
-fn commune_summary(model: &Model, code: &str, year: u32) -> pb::CommuneSummary {
+fn commune_summary(model: &Model, code: &str, year: Option<u32>) -> CommuneSummary {
     let commune = model.communes.get(code);
-    let mut summary = pb::CommuneSummary {
+    let mut summary = CommuneSummary {
         commune_code: code.to_owned(),
         name: commune.map(|c| c.name.clone()).unwrap_or_default(),
         district: commune.map(|c| c.district.clone()).unwrap_or_default(),
@@ -415,50 +405,47 @@ fn commune_summary(model: &Model, code: &str, year: u32) -> pb::CommuneSummary {
     summary
 }
 
-pub fn list_communes(
-    model: &Model,
-    request: &pb::ListCommunesRequest,
-) -> QueryResult<pb::ListCommunesResponse> {
-    let (communes, next_page_token) = paginate(
-        model.communes.sorted(),
-        request.page.as_ref(),
-        |(code, _)| commune_summary(model, code, request.year),
-    )?;
-    Ok(pb::ListCommunesResponse {
-        as_of: Some(as_of(model)),
-        communes,
-        next_page_token,
-    })
+/// Every commune, summed over `year` (`None`: all years).
+pub fn communes(model: &Model, year: Option<u32>, page: &PageRequest) -> Communes {
+    Communes {
+        as_of: as_of(model),
+        page: paginate(
+            model.communes.iter_any_order(),
+            |(code, _)| (*code).clone(),
+            page,
+            |(code, _)| commune_summary(model, code, year),
+        ),
+    }
 }
 
-pub fn delivery_view(model: &Model, id: &str, d: &DeliveryRecord) -> pb::DeliveryView {
-    pb::DeliveryView {
+pub fn delivery_view(model: &Model, id: &str, d: &DeliveryRecord) -> DeliveryView {
+    DeliveryView {
         delivery_id: id.to_owned(),
         event_id: d.event_id.clone(),
         seq: d.seq,
         org_id: d.org_id.clone(),
         commune_code: d.commune_code.clone(),
-        category: category_pb(d.category),
-        amount: Some(amount(model, &d.asset_id, d.quantity)),
-        earmark: Some(earmark_pb(&d.earmark)),
+        category: d.category,
+        amount: amount(model, &d.asset_id, d.quantity),
+        earmark: d.earmark.clone(),
         children_reached: d.children_reached,
         period: d.period.clone(),
         note: d.note.clone(),
         reversed: d.reversed,
-        occurred_at_seconds: d.occurred_at.seconds,
+        occurred_at: d.occurred_at,
         beneficiary_count: d.beneficiary_count,
         evidence_count: d.evidence_count,
     }
 }
 
-pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResult<pb::CommuneView> {
-    let code = request.commune_code.as_str();
+/// A commune's needs, deliveries, funds and donors in `year` (`None`: all
+/// years).
+pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<CommuneView> {
     if !model.communes.contains(code) {
         return Err(QueryError::NotFound(format!(
             "commune {code:?} is not registered"
         )));
     }
-    let year = request.year;
     let deliveries = commune_deliveries(model, code, year);
 
     #[derive(Default)]
@@ -505,8 +492,8 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
     }
     let categories = categories
         .into_iter()
-        .map(|(category, p)| pb::CategoryProgress {
-            category: category_pb(category),
+        .map(|(category, p)| CategoryProgress {
+            category,
             needed_value_vnd: p
                 .needed
                 .iter()
@@ -524,7 +511,7 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
         })
         .collect();
 
-    let need_views: Vec<pb::NeedView> = needs
+    let need_views: Vec<NeedView> = needs
         .iter()
         .map(|(id, need)| {
             let value = model.value_vnd(&need.asset_id, need.quantity);
@@ -533,13 +520,13 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
                 .or_default();
             let covered = value.min(*available);
             *available -= covered;
-            pb::NeedView {
+            NeedView {
                 need_id: (*id).clone(),
                 event_id: need.event_id.clone(),
                 seq: need.seq,
-                category: category_pb(need.category),
+                category: need.category,
                 year: need.year,
-                amount: Some(amount(model, &need.asset_id, need.quantity)),
+                amount: amount(model, &need.asset_id, need.quantity),
                 children_targeted: need.children_targeted,
                 description: need.description.clone(),
                 uncovered_value_vnd: value - covered,
@@ -567,11 +554,11 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
             add(&mut in_transit, &transfer.asset_id, transfer.quantity);
         }
     }
-    let mut donors: Vec<pb::Contributor> = donors
+    let mut donors: Vec<Contributor> = donors
         .into_iter()
         .map(|(org_id, value_vnd)| {
             let (name, anonymous) = shown_name(model, org_id);
-            pb::Contributor {
+            Contributor {
                 org_id: org_id.to_owned(),
                 name,
                 anonymous,
@@ -586,9 +573,9 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
         .take(RECENT_DELIVERIES)
         .map(|(id, d)| delivery_view(model, id, d))
         .collect();
-    Ok(pb::CommuneView {
-        as_of: Some(as_of(model)),
-        summary: Some(commune_summary(model, code, year)),
+    Ok(CommuneView {
+        as_of: as_of(model),
+        summary: commune_summary(model, code, year),
         categories,
         funds_held: amounts(model, &held),
         funds_in_transit: amounts(model, &in_transit),
@@ -599,47 +586,41 @@ pub fn get_commune(model: &Model, request: &pb::GetCommuneRequest) -> QueryResul
     })
 }
 
-pub fn list_deliveries(
-    model: &Model,
-    request: &pb::ListDeliveriesRequest,
-) -> QueryResult<pb::ListDeliveriesResponse> {
-    let mut rows: Vec<(&String, &DeliveryRecord)> = model
+pub fn deliveries(model: &Model, query: &DeliveriesQuery) -> Deliveries {
+    let rows = model
         .deliveries
         .iter_any_order()
-        .filter(|(_, d)| request.commune_code.is_empty() || d.commune_code == request.commune_code)
-        .filter(|(_, d)| request.org_id.is_empty() || d.org_id == request.org_id)
-        .filter(|(_, d)| year_matches(request.year, d.year()))
-        .collect();
-    rows.sort_by_key(|(_, d)| d.seq);
-    let (deliveries, next_page_token) = paginate(rows, request.page.as_ref(), |(id, d)| {
-        delivery_view(model, id, d)
-    })?;
-    Ok(pb::ListDeliveriesResponse {
-        as_of: Some(as_of(model)),
-        deliveries,
-        next_page_token,
-    })
+        .filter(|(_, d)| matches(query.commune_code.as_ref(), &d.commune_code))
+        .filter(|(_, d)| matches(query.org_id.as_ref(), &d.org_id))
+        .filter(|(_, d)| year_matches(query.year, d.year()));
+    Deliveries {
+        as_of: as_of(model),
+        page: paginate(
+            rows,
+            |(_, d)| key_number(d.seq),
+            &query.page,
+            |(id, d)| delivery_view(model, id, d),
+        ),
+    }
 }
 
-pub fn plan_progress(
-    model: &Model,
-    request: &pb::GetPlanProgressRequest,
-) -> QueryResult<pb::PlanProgress> {
-    if request.year == 0 {
-        return Err(QueryError::InvalidArgument("year is required".into()));
-    }
+/// The annual plan in force for `year` against what was delivered.
+pub fn plan_progress(model: &Model, year: u32, page: &PageRequest) -> PlanProgress {
     let plan = model
         .plans
         .iter_any_order()
-        .filter(|(_, p)| p.year == request.year && !p.withdrawn)
+        .filter(|(_, p)| p.year == year && !p.withdrawn)
         .max_by_key(|(_, p)| p.seq);
-    let mut response = pb::PlanProgress {
-        as_of: Some(as_of(model)),
-        year: request.year,
-        ..Default::default()
-    };
     let Some((event_id, plan)) = plan else {
-        return Ok(response);
+        return PlanProgress {
+            as_of: as_of(model),
+            year,
+            plan_event_id: None,
+            page: Page {
+                rows: Vec::new(),
+                next: None,
+            },
+        };
     };
     // One pass over the deliveries: totals per (category, asset, commune),
     // and per (category, asset) for province-wide targets.
@@ -662,29 +643,38 @@ pub fn plan_progress(
             slot.1 = slot.1.saturating_add(d.children_reached);
         }
     }
-    let (rows, next_page_token) = paginate(&plan.targets, request.page.as_ref(), |target| {
-        let asset = target.asset_id.as_str();
-        let (delivered, reached) = match target.commune_code.as_deref() {
-            Some(commune) => by_commune.get(&(target.category, asset, commune)),
-            None => by_province.get(&(target.category, asset)),
-        }
-        .copied()
-        .unwrap_or_default();
-        pb::PlanRow {
-            category: category_pb(target.category),
-            commune_code: target.commune_code.clone().unwrap_or_default(),
-            asset_id: target.asset_id.clone(),
-            target_quantity: target.quantity,
-            delivered_quantity: delivered,
-            children_targeted: target.children_targeted,
-            children_reached: reached,
-            progress_bp: basis_points(delivered, target.quantity),
-        }
-    })?;
-    response.plan_event_id = event_id.clone();
-    response.rows = rows;
-    response.next_page_token = next_page_token;
-    Ok(response)
+    // A plan's targets are fixed once published: their place in it is
+    // their key.
+    let page = paginate(
+        plan.targets.iter().enumerate(),
+        |(index, _)| key_number(*index as u64),
+        page,
+        |(_, target)| {
+            let asset = target.asset_id.as_str();
+            let (delivered, reached) = match target.commune_code.as_deref() {
+                Some(commune) => by_commune.get(&(target.category, asset, commune)),
+                None => by_province.get(&(target.category, asset)),
+            }
+            .copied()
+            .unwrap_or_default();
+            PlanRow {
+                category: target.category,
+                commune_code: target.commune_code.clone(),
+                asset_id: target.asset_id.clone(),
+                target_quantity: target.quantity,
+                delivered_quantity: delivered,
+                children_targeted: target.children_targeted,
+                children_reached: reached,
+                progress_bp: basis_points(delivered, target.quantity),
+            }
+        },
+    );
+    PlanProgress {
+        as_of: as_of(model),
+        year,
+        plan_event_id: Some(event_id.clone()),
+        page,
+    }
 }
 
 /// A short label of a beneficiary token: enough to group findings, not to
@@ -693,16 +683,11 @@ fn beneficiary_label(token: &[u8; 32]) -> String {
     hex::encode(&Sha256::digest(token)[..4])
 }
 
-pub fn list_overlaps(
-    model: &Model,
-    request: &pb::ListOverlapsRequest,
-    default_excess_percent: u32,
-) -> QueryResult<pb::ListOverlapsResponse> {
-    let excess_percent = match request.excess_percent {
-        0 => default_excess_percent,
-        n => n,
-    };
-    let year = request.year;
+/// Possible double funding, with `query.excess_percent` (or
+/// `default_excess_percent`) tolerated over a need.
+pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u32) -> Overlaps {
+    let excess_percent = query.excess_percent.unwrap_or(default_excess_percent);
+    let year = query.year;
     let mut findings = Vec::new();
 
     // Same beneficiary, category and year from several organisations.
@@ -724,16 +709,18 @@ pub fn list_overlaps(
             if orgs.len() < 2 {
                 continue;
             }
-            findings.push(pb::OverlapFinding {
-                kind: pb::OverlapKind::SameBeneficiary as i32,
+            findings.push(OverlapFinding {
+                kind: OverlapKind::SameBeneficiary,
                 commune_code: deliveries[0].commune_code.clone(),
-                category: category_pb(category),
+                category,
                 year: group_year,
+                period: None,
                 org_ids: orgs.into_iter().map(str::to_owned).collect(),
                 event_ids: deliveries.iter().map(|d| d.event_id.clone()).collect(),
                 seqs: deliveries.iter().map(|d| d.seq).collect(),
-                beneficiary_label: beneficiary_label(token),
-                ..Default::default()
+                needed_value_vnd: 0,
+                delivered_value_vnd: 0,
+                beneficiary_label: Some(beneficiary_label(token)),
             });
         }
     }
@@ -793,17 +780,18 @@ pub fn list_overlaps(
             continue;
         }
         c.events.sort();
-        findings.push(pb::OverlapFinding {
-            kind: pb::OverlapKind::ExceedsNeed as i32,
+        findings.push(OverlapFinding {
+            kind: OverlapKind::ExceedsNeed,
             commune_code: commune.to_owned(),
-            category: category_pb(category),
+            category,
             year: need_year,
+            period: None,
             org_ids: c.orgs.into_iter().map(str::to_owned).collect(),
             event_ids: c.events.iter().map(|(_, e)| (*e).to_owned()).collect(),
             seqs: c.events.iter().map(|(s, _)| *s).collect(),
             needed_value_vnd: c.needed,
             delivered_value_vnd: c.delivered,
-            ..Default::default()
+            beneficiary_label: None,
         });
     }
     for ((commune, category, period), mut deliveries) in months {
@@ -812,42 +800,46 @@ pub fn list_overlaps(
             continue;
         }
         deliveries.sort_by_key(|d| d.seq);
-        findings.push(pb::OverlapFinding {
-            kind: pb::OverlapKind::SameMonth as i32,
+        findings.push(OverlapFinding {
+            kind: OverlapKind::SameMonth,
             commune_code: commune.to_owned(),
-            category: category_pb(category),
+            category,
             year: deliveries[0].year(),
-            period: period.to_owned(),
+            period: Some(period.to_owned()),
             org_ids: orgs.into_iter().map(str::to_owned).collect(),
             event_ids: deliveries.iter().map(|d| d.event_id.clone()).collect(),
             seqs: deliveries.iter().map(|d| d.seq).collect(),
-            ..Default::default()
+            needed_value_vnd: 0,
+            delivered_value_vnd: 0,
+            beneficiary_label: None,
         });
     }
-    // Tokens come out of the index in no particular order: sort on
+    // Tokens come out of the index in no particular order: the key holds
     // everything a finding shows, down to its events.
-    findings.sort_by(|a, b| {
-        let key = |f: &pb::OverlapFinding| {
-            (
-                f.kind,
-                f.year,
-                f.commune_code.clone(),
-                f.category,
-                f.period.clone(),
-            )
-        };
-        key(a)
-            .cmp(&key(b))
-            .then_with(|| a.beneficiary_label.cmp(&b.beneficiary_label))
-            .then_with(|| a.seqs.cmp(&b.seqs))
-    });
-    let (findings, next_page_token) = paginate(findings, request.page.as_ref(), |f| f)?;
-    Ok(pb::ListOverlapsResponse {
-        as_of: Some(as_of(model)),
-        findings,
-        next_page_token,
+    let page = paginate(findings, overlap_key, &query.page, |f| f);
+    Overlaps {
+        as_of: as_of(model),
+        page,
         excess_percent,
-    })
+    }
+}
+
+fn overlap_key(f: &OverlapFinding) -> String {
+    let kind = match f.kind {
+        OverlapKind::SameBeneficiary => 1,
+        OverlapKind::ExceedsNeed => 2,
+        OverlapKind::SameMonth => 3,
+    };
+    let seqs: Vec<String> = f.seqs.iter().map(|seq| key_number(*seq)).collect();
+    format!(
+        "{kind},{:010},{},{:02},{},{},{}",
+        f.year,
+        f.commune_code,
+        f.category as u8,
+        f.period.as_deref().unwrap_or_default(),
+        f.beneficiary_label.as_deref().unwrap_or_default(),
+        seqs.join(","),
+    )
 }
 
 /// The Vietnamese calendar year of a receipt.
@@ -855,23 +847,24 @@ fn receipt_year(receipt: &ReceiptRecord) -> u32 {
     u32::try_from(vn_date(receipt.occurred_at.seconds).0).unwrap_or(0)
 }
 
-pub fn recognition(
-    model: &Model,
-    request: &pb::GetRecognitionRequest,
-) -> QueryResult<pb::Recognition> {
-    let year = request.year;
-    let mut rows: BTreeMap<&str, pb::RecognitionRow> = BTreeMap::new();
+/// Donors by what they gave in `year` (`None`: all years), with the
+/// commendations they received.
+pub fn recognition(model: &Model, year: Option<u32>, page: &PageRequest) -> Recognition {
+    #[derive(Default)]
+    struct Totals {
+        cash_vnd: u64,
+        in_kind_value_vnd: u64,
+        total_value_vnd: u64,
+        receipts: u32,
+        delivered_value_vnd: u64,
+    }
+    let mut rows: BTreeMap<&str, Totals> = BTreeMap::new();
     for receipt in model
         .receipts
         .values_any_order()
         .filter(|r| !r.reversed && year_matches(year, receipt_year(r)))
     {
-        let row = rows
-            .entry(receipt.donor_org_id.as_str())
-            .or_insert_with(|| pb::RecognitionRow {
-                org_id: receipt.donor_org_id.clone(),
-                ..Default::default()
-            });
+        let row = rows.entry(receipt.donor_org_id.as_str()).or_default();
         let value = model.value_vnd(&receipt.asset_id, receipt.quantity);
         if model
             .assets
@@ -900,7 +893,7 @@ pub fn recognition(
             .delivered_value_vnd
             .saturating_add(model.value_vnd(&receipt.asset_id, delivered));
     }
-    let mut commendations: BTreeMap<&str, Vec<(u64, pb::Commended)>> = BTreeMap::new();
+    let mut commendations: BTreeMap<&str, Vec<(u64, Commended)>> = BTreeMap::new();
     for (event_id, c) in model.commendations.iter_any_order() {
         if !c.withdrawn && year_matches(year, c.year) {
             commendations
@@ -908,7 +901,7 @@ pub fn recognition(
                 .or_default()
                 .push((
                     c.seq,
-                    pb::Commended {
+                    Commended {
                         event_id: event_id.clone(),
                         year: c.year,
                         decision_ref: c.decision_ref.clone(),
@@ -919,27 +912,31 @@ pub fn recognition(
     }
     // Honoured organisations with no receipt in the year are recognised too.
     for org_id in commendations.keys() {
-        rows.entry(org_id).or_insert_with(|| pb::RecognitionRow {
-            org_id: (*org_id).to_owned(),
-            ..Default::default()
-        });
+        rows.entry(org_id).or_default();
     }
-    let mut rows: Vec<pb::RecognitionRow> = rows
-        .into_values()
-        .map(|mut row| {
-            let (name, anonymous) = shown_name(model, &row.org_id);
-            row.name = name;
-            row.anonymous = anonymous;
-            row.kind = model
-                .orgs
-                .get(row.org_id.as_str())
-                .map_or(0, |o| org_kind_pb(o.kind));
-            row.delivered_share_bp = basis_points(row.delivered_value_vnd, row.total_value_vnd);
-            if let Some(mut list) = commendations.remove(row.org_id.as_str()) {
-                list.sort_by_key(|(seq, _)| *seq);
-                row.commendations = list.into_iter().map(|(_, c)| c).collect();
+    let mut rows: Vec<RecognitionRow> = rows
+        .into_iter()
+        .map(|(org_id, totals)| {
+            let (name, anonymous) = shown_name(model, org_id);
+            let mut commended = commendations.remove(org_id).unwrap_or_default();
+            commended.sort_by_key(|(seq, _)| *seq);
+            RecognitionRow {
+                rank: 0,
+                org_id: org_id.to_owned(),
+                name,
+                anonymous,
+                kind: model.orgs.get(org_id).map(|o| o.kind),
+                cash_vnd: totals.cash_vnd,
+                in_kind_value_vnd: totals.in_kind_value_vnd,
+                total_value_vnd: totals.total_value_vnd,
+                delivered_value_vnd: totals.delivered_value_vnd,
+                delivered_share_bp: basis_points(
+                    totals.delivered_value_vnd,
+                    totals.total_value_vnd,
+                ),
+                receipts: totals.receipts,
+                commendations: commended.into_iter().map(|(_, c)| c).collect(),
             }
-            row
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -957,22 +954,33 @@ pub fn recognition(
         row.rank = rank;
         previous = Some((row.total_value_vnd, rank));
     }
-    let (rows, next_page_token) = paginate(rows, request.page.as_ref(), |row| row)?;
-    Ok(pb::Recognition {
-        as_of: Some(as_of(model)),
-        year,
+    // Largest total first: the key counts down from the top.
+    let page = paginate(
         rows,
-        next_page_token,
-    })
+        |row| {
+            format!(
+                "{},{}",
+                key_number(u64::MAX - row.total_value_vnd),
+                row.org_id
+            )
+        },
+        page,
+        |row| row,
+    );
+    Recognition {
+        as_of: as_of(model),
+        year,
+        page,
+    }
 }
 
-fn receipt_view(model: &Model, id: &str, r: &ReceiptRecord) -> pb::ReceiptView {
+fn receipt_view(model: &Model, id: &str, r: &ReceiptRecord) -> ReceiptView {
     let (donor_name, donor_anonymous) = shown_name(model, &r.donor_org_id);
-    let mut inspections: Vec<pb::InspectionView> = model
+    let mut inspections: Vec<InspectionView> = model
         .inspections
         .iter_any_order()
         .filter(|(_, i)| i.subject_id == id && !i.withdrawn)
-        .map(|(event_id, i)| pb::InspectionView {
+        .map(|(event_id, i)| InspectionView {
             event_id: event_id.clone(),
             seq: i.seq,
             org_id: i.org_id.clone(),
@@ -981,7 +989,7 @@ fn receipt_view(model: &Model, id: &str, r: &ReceiptRecord) -> pb::ReceiptView {
         })
         .collect();
     inspections.sort_by_key(|i| i.seq);
-    pb::ReceiptView {
+    ReceiptView {
         receipt_id: id.to_owned(),
         event_id: r.event_id.clone(),
         seq: r.seq,
@@ -989,31 +997,22 @@ fn receipt_view(model: &Model, id: &str, r: &ReceiptRecord) -> pb::ReceiptView {
         donor_org_id: r.donor_org_id.clone(),
         donor_name,
         donor_anonymous,
-        pledge_id: r.pledge_id.clone().unwrap_or_default(),
-        amount: Some(amount(model, &r.asset_id, r.quantity)),
-        earmark: Some(earmark_pb(&r.earmark)),
+        pledge_id: r.pledge_id.clone(),
+        amount: amount(model, &r.asset_id, r.quantity),
+        earmark: r.earmark.clone(),
         reversed: r.reversed,
-        occurred_at_seconds: r.occurred_at.seconds,
+        occurred_at: r.occurred_at,
         note: r.note.clone(),
         inspections,
     }
 }
 
-pub fn trace_receipt(
-    model: &Model,
-    request: &pb::TraceReceiptRequest,
-) -> QueryResult<pb::ReceiptTrace> {
-    use pb::trace_receipt_request::Key;
-    let receipt_id = match &request.key {
-        Some(Key::ReceiptId(id)) => id.clone(),
-        Some(Key::ExternalRefHash(hash)) => {
-            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| {
-                QueryError::InvalidArgument(format!(
-                    "external_ref_hash is {} bytes; a SHA-256 is 32",
-                    hash.len()
-                ))
-            })?;
-            let ids = model.receipts_by_ref.get(&hash).ok_or_else(|| {
+/// Where a receipt's units went: transfers, deliveries, what is held.
+pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrace> {
+    let receipt_id = match key {
+        ReceiptKey::Id(id) => id.clone(),
+        ReceiptKey::RefHash(hash) => {
+            let ids = model.receipts_by_ref.get(hash).ok_or_else(|| {
                 QueryError::NotFound("no receipt carries that reference hash".into())
             })?;
             // A reference corrected by reversal and re-entry leads to the
@@ -1025,34 +1024,43 @@ pub fn trace_receipt(
                 .cloned()
                 .unwrap_or_default()
         }
-        None => {
-            return Err(QueryError::InvalidArgument(
-                "give a receipt_id or an external_ref_hash".into(),
-            ));
-        }
     };
     let receipt = model
         .receipts
         .get(receipt_id.as_str())
         .ok_or_else(|| QueryError::NotFound(format!("receipt {receipt_id:?} does not exist")))?;
-    let mut trace = pb::ReceiptTrace {
-        as_of: Some(as_of(model)),
-        receipt: Some(receipt_view(model, &receipt_id, receipt)),
-        ..Default::default()
+    let mut trace = ReceiptTrace {
+        as_of: as_of(model),
+        receipt: receipt_view(model, &receipt_id, receipt),
+        flows: Vec::new(),
+        delivered: 0,
+        in_transit: 0,
+        lost: 0,
+        held: 0,
+        withdrawn: 0,
+        held_by: Vec::new(),
     };
     for flow in &receipt.flows {
-        let mut view = pb::Flow {
+        let mut view = Flow {
+            kind: flow.kind,
             id: flow.id.clone(),
+            event_id: String::new(),
+            seq: 0,
+            from_org_id: String::new(),
+            to: String::new(),
             quantity: flow.quantity,
+            arrived: 0,
+            in_transit: false,
+            reversed: false,
+            category: None,
+            period: None,
             hop: flow.hop,
-            ..Default::default()
         };
         match flow.kind {
             FlowKind::Transfer => {
                 let Some(t) = model.transfers.get(flow.id.as_str()) else {
                     continue;
                 };
-                view.kind = pb::FlowKind::Transfer as i32;
                 view.event_id = t.event_id.clone();
                 view.seq = t.seq;
                 view.from_org_id = t.from_org_id.clone();
@@ -1071,21 +1079,19 @@ pub fn trace_receipt(
                 let Some(d) = model.deliveries.get(flow.id.as_str()) else {
                     continue;
                 };
-                view.kind = pb::FlowKind::Delivery as i32;
                 view.event_id = d.event_id.clone();
                 view.seq = d.seq;
                 view.from_org_id = d.org_id.clone();
                 view.to = d.commune_code.clone();
                 view.reversed = d.reversed;
-                view.category = category_pb(d.category);
-                view.period = d.period.clone();
+                view.category = Some(d.category);
+                view.period = Some(d.period.clone());
                 if !d.reversed {
                     trace.delivered += flow.quantity;
                 }
             }
             FlowKind::Withdrawn => {
                 let reversed = model.receipts.get(flow.id.as_str());
-                view.kind = pb::FlowKind::Withdrawn as i32;
                 view.event_id = reversed.map(|r| r.event_id.clone()).unwrap_or_default();
                 view.seq = reversed.map_or(0, |r| r.seq);
                 view.from_org_id = reversed
@@ -1106,10 +1112,10 @@ pub fn trace_receipt(
             .sum();
         if held > 0 {
             trace.held += held;
-            trace.held_by.push(pb::Balance {
+            trace.held_by.push(Balance {
                 org_id: key.org_id.clone(),
                 asset_id: key.asset_id.clone(),
-                earmark: Some(earmark_pb(&key.earmark)),
+                earmark: key.earmark.clone(),
                 held,
                 held_value_vnd: model.value_vnd(&key.asset_id, held),
             });
@@ -1125,11 +1131,8 @@ pub fn trace_receipt(
     Ok(trace)
 }
 
-pub fn trace_delivery(
-    model: &Model,
-    request: &pb::TraceDeliveryRequest,
-) -> QueryResult<pb::DeliveryTrace> {
-    let id = request.delivery_id.as_str();
+/// Which receipts funded a delivery.
+pub fn trace_delivery(model: &Model, id: &str) -> QueryResult<DeliveryTrace> {
     let delivery = model
         .deliveries
         .get(id)
@@ -1150,15 +1153,15 @@ pub fn trace_delivery(
         .into_iter()
         .filter_map(|(receipt_id, quantity)| {
             let receipt = model.receipts.get(receipt_id.as_str())?;
-            Some(pb::Funding {
-                receipt: Some(receipt_view(model, &receipt_id, receipt)),
+            Some(Funding {
+                receipt: receipt_view(model, &receipt_id, receipt),
                 quantity,
             })
         })
         .collect();
-    Ok(pb::DeliveryTrace {
-        as_of: Some(as_of(model)),
-        delivery: Some(delivery_view(model, id, delivery)),
+    Ok(DeliveryTrace {
+        as_of: as_of(model),
+        delivery: delivery_view(model, id, delivery),
         funded_by,
     })
 }

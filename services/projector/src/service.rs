@@ -9,7 +9,8 @@ use tonic::{Request, Response, Status};
 
 use crate::Shared;
 use crate::model::Model;
-use crate::queries::{self, QueryError};
+use crate::read::QueryError;
+use crate::wire;
 
 /// The service: the shared model and the query defaults.
 #[derive(Clone, Debug)]
@@ -56,7 +57,7 @@ impl Projections for ProjectionsService {
         _request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::ProjectionStatus>, Status> {
         let follow = self.shared.status();
-        self.query(move |model| Ok(queries::status(model, &follow)))
+        self.query(move |model| Ok(wire::status(model, &follow)))
             .await
     }
 
@@ -65,7 +66,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::ListBalancesRequest>,
     ) -> Result<Response<pb::ListBalancesResponse>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::list_balances(model, &request))
+        self.query(move |model| wire::list_balances(model, &request))
             .await
     }
 
@@ -74,7 +75,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::ListTransfersRequest>,
     ) -> Result<Response<pb::ListTransfersResponse>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::list_transfers(model, &request))
+        self.query(move |model| wire::list_transfers(model, &request))
             .await
     }
 
@@ -83,7 +84,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::ListPledgesRequest>,
     ) -> Result<Response<pb::ListPledgesResponse>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::list_pledges(model, &request))
+        self.query(move |model| wire::list_pledges(model, &request))
             .await
     }
 
@@ -92,7 +93,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::ListOrganizationsRequest>,
     ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::list_organizations(model, &request))
+        self.query(move |model| wire::list_organizations(model, &request))
             .await
     }
 
@@ -101,7 +102,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::ListCommunesRequest>,
     ) -> Result<Response<pb::ListCommunesResponse>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::list_communes(model, &request))
+        self.query(move |model| wire::list_communes(model, &request))
             .await
     }
 
@@ -110,7 +111,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::GetCommuneRequest>,
     ) -> Result<Response<pb::CommuneView>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::get_commune(model, &request))
+        self.query(move |model| wire::get_commune(model, &request))
             .await
     }
 
@@ -119,7 +120,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::list_deliveries(model, &request))
+        self.query(move |model| wire::list_deliveries(model, &request))
             .await
     }
 
@@ -128,7 +129,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::GetPlanProgressRequest>,
     ) -> Result<Response<pb::PlanProgress>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::plan_progress(model, &request))
+        self.query(move |model| wire::plan_progress(model, &request))
             .await
     }
 
@@ -138,7 +139,7 @@ impl Projections for ProjectionsService {
     ) -> Result<Response<pb::ListOverlapsResponse>, Status> {
         let request = request.into_inner();
         let excess = self.excess_percent;
-        self.query(move |model| queries::list_overlaps(model, &request, excess))
+        self.query(move |model| wire::list_overlaps(model, &request, excess))
             .await
     }
 
@@ -147,7 +148,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::GetRecognitionRequest>,
     ) -> Result<Response<pb::Recognition>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::recognition(model, &request))
+        self.query(move |model| wire::recognition(model, &request))
             .await
     }
 
@@ -156,7 +157,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::TraceReceiptRequest>,
     ) -> Result<Response<pb::ReceiptTrace>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::trace_receipt(model, &request))
+        self.query(move |model| wire::trace_receipt(model, &request))
             .await
     }
 
@@ -165,7 +166,7 @@ impl Projections for ProjectionsService {
         request: Request<pb::TraceDeliveryRequest>,
     ) -> Result<Response<pb::DeliveryTrace>, Status> {
         let request = request.into_inner();
-        self.query(move |model| queries::trace_delivery(model, &request))
+        self.query(move |model| wire::trace_delivery(model, &request))
             .await
     }
 }

@@ -5,7 +5,8 @@ use aidledger_ledger::*;
 use aidledger_wire::pb;
 
 use crate::model::Model;
-use crate::queries::*;
+use crate::read::QueryError;
+use crate::wire::*;
 
 /// 2025-06-01T00:00:00Z.
 const JUNE_2025: i64 = 1_748_736_000;
@@ -949,6 +950,54 @@ fn pages_cover_every_row_once_and_bad_tokens_are_refused() {
         },
     );
     assert!(matches!(bad, Err(QueryError::InvalidArgument(_))));
+}
+
+#[test]
+fn a_cursor_resumes_after_its_row_when_rows_are_added_before_it() {
+    use crate::read::{OrganizationsQuery, PageRequest};
+    let mut s = Script::new();
+    let page = |model: &Model, after| {
+        crate::queries::organizations(
+            model,
+            &OrganizationsQuery {
+                page: PageRequest {
+                    size: Some(2),
+                    after,
+                },
+                kind: None,
+            },
+        )
+        .page
+    };
+    let first = page(&s.model, None);
+    let mut seen: Vec<String> = first.rows.into_iter().map(|o| o.org_id).collect();
+    assert_eq!(seen, ["donor-1", "donor-2"]);
+    // Between two calls, one organisation sorts before the cursor and one
+    // after: an offset would repeat "donor-2"; the cursor does not.
+    for org in ["a-first", "zz-last"] {
+        s.apply(
+            "ubnd",
+            Body::RegisterOrg(RegisterOrganization {
+                org_id: org.into(),
+                name: OrgName::Public(org.into()),
+                kind: OrgKind::Agency,
+                parent_org_id: None,
+                commune_code: None,
+            }),
+        );
+    }
+    let mut after = first.next;
+    while let Some(cursor) = after {
+        let next = page(&s.model, Some(cursor));
+        seen.extend(next.rows.into_iter().map(|o| o.org_id));
+        after = next.next;
+    }
+    assert_eq!(
+        seen,
+        [
+            "donor-1", "donor-2", "fund-a", "office-b", "school-c", "ubnd", "zz-last"
+        ]
+    );
 }
 
 #[test]

@@ -115,7 +115,6 @@ fn each_crate_depends_only_on_the_crates_architecture_md_allows() {
                 "aidledger-projector",
                 "aidledger-store",
                 "aidledger-tlog",
-                "aidledger-wire",
             ],
         ),
     ];
@@ -128,6 +127,17 @@ fn each_crate_depends_only_on_the_crates_architecture_md_allows() {
         assert!(
             extra.is_empty(),
             "{member} depends on {extra:?}, which ARCHITECTURE.md does not allow"
+        );
+    }
+}
+
+#[test]
+fn the_feed_reads_typed_answers_not_wire_types() {
+    let deps = direct_dependencies("services/feed");
+    for wire in ["aidledger-wire", "prost", "prost-types", "tonic"] {
+        assert!(
+            !deps.contains(wire),
+            "the feed depends on {wire}: its views must come from the projector's typed read API"
         );
     }
 }

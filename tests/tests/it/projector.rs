@@ -12,7 +12,6 @@ use aidledger_ledger::decode::event_from_pb;
 use aidledger_ledger::{Body, Earmark, PublicKey};
 use aidledger_programme::{DemoConfig, Programme};
 use aidledger_projector::Shared;
-use aidledger_projector::queries::category_pb;
 use aidledger_projector::server::{Projector, ProjectorConfig};
 use aidledger_tests::generator::Generator;
 use aidledger_tests::{ORIGIN, TestServer, ledger_key};
@@ -34,7 +33,9 @@ fn pool(org: &str, asset: &str, earmark: &Earmark) -> PoolKey {
         org.to_owned(),
         asset.to_owned(),
         earmark.commune_code.clone().unwrap_or_default(),
-        earmark.category.map_or(0, category_pb),
+        earmark
+            .category
+            .map_or(0, aidledger_ledger::Category::to_pb),
     )
 }
 
@@ -358,11 +359,7 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
         for (receipt_id, receipt) in model.receipts.iter_any_order() {
             let trace = aidledger_projector::queries::trace_receipt(
                 &model,
-                &pb::TraceReceiptRequest {
-                    key: Some(pb::trace_receipt_request::Key::ReceiptId(
-                        receipt_id.clone(),
-                    )),
-                },
+                &aidledger_projector::read::ReceiptKey::Id(receipt_id.clone()),
             )
             .unwrap();
             assert_eq!(
