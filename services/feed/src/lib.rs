@@ -8,9 +8,10 @@
 //!   ([`exports`]);
 //! - the log itself as C2SP tlog-tiles ([`tiles`]).
 //!
-//! Everything but the tiles is rendered from the projector's read model,
-//! through [`views`], where the privacy rules are applied once. The tiles
-//! and proofs are read straight from the ledger's store.
+//! Everything but the tiles is rendered from the projector's read model
+//! and its typed answers (`aidledger_projector::read`), through [`views`],
+//! where the privacy rules are applied once. The tiles and proofs are read
+//! straight from the feed's verified copy of the log ([`replica`]).
 //!
 //! Boundary: no write routes at all; the store and the model are only read.
 
@@ -41,8 +42,8 @@ pub use tiles::{TILE_HEIGHT, tiles_router};
 /// as the projector's default.
 pub const EXCESS_PERCENT: u32 = 10;
 
-/// What the feed reads: the ledger's store (tiles, proofs, checkpoints) and
-/// the projector's read model (everything else).
+/// What the feed reads: its copy of the log (tiles, proofs, checkpoints)
+/// and the projector's read model (everything else).
 pub struct Feed {
     store: Arc<dyn LogStore>,
     projections: Arc<Shared>,
