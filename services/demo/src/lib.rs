@@ -76,8 +76,10 @@ pub const DEMO_AGENCY: &str = "quy-bao-tro-tre-em";
 /// The reference key's file in `keys/`.
 pub const DEMO_REF_KEY_FILE: &str = "ref.key";
 
-/// How often the demo asks for the checkpoint covering what it sent.
+/// How often the demo asks for the checkpoint covering what it sent, and
+/// for how long (the ledger signs one within a second of an append).
 const CHECKPOINT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+const CHECKPOINT_WAIT_MAX: Duration = Duration::from_secs(30);
 
 /// Events per AppendBatch the demo sends.
 const DEMO_BATCH_EVENTS: usize = 500;
@@ -268,6 +270,7 @@ async fn submit(url: &str, programme: &mut Programme) -> anyhow::Result<()> {
     // Done once a signed checkpoint covers everything just appended, so
     // the guide's commands see the whole year.
     let total = total as u64;
+    let deadline = tokio::time::Instant::now() + CHECKPOINT_WAIT_MAX;
     loop {
         let checkpoint = client
             .get_checkpoint(pb::GetCheckpointRequest::default())
@@ -277,6 +280,11 @@ async fn submit(url: &str, programme: &mut Programme) -> anyhow::Result<()> {
         if checkpoint.size >= total {
             return Ok(());
         }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the ledger signed no checkpoint covering the {total} events within {CHECKPOINT_WAIT_MAX:?} (latest: {})",
+            checkpoint.size
+        );
         tokio::time::sleep(CHECKPOINT_POLL_INTERVAL).await;
     }
 }

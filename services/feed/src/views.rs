@@ -245,8 +245,9 @@ impl Overview {
     }
 }
 
-/// Every page of a paginated projection query, in order: `query` answers
-/// one page (of the largest size) after the cursor it is given.
+/// Every row of a paginated projection query, in order: `query` answers
+/// the rest of the list after the cursor it is given (one page, unless a
+/// page is ever bounded in the projector).
 fn all_pages<T, U>(
     mut query: impl FnMut(PageRequest) -> Page<T>,
     mut show: impl FnMut(T) -> U,
@@ -254,7 +255,7 @@ fn all_pages<T, U>(
     let mut rows = Vec::new();
     let mut after: Option<Cursor> = None;
     loop {
-        let page = query(PageRequest::largest(after));
+        let page = query(PageRequest::rest(after));
         rows.extend(page.rows.into_iter().map(&mut show));
         match page.next {
             Some(next) => after = Some(next),
@@ -1114,11 +1115,12 @@ fn describe(model: &Model, event: &Event) -> (String, String) {
             format!("Registered {}.", name(&o.org_id)),
         ),
         other => {
-            let kind = other.kind_name();
-            (
-                kind.to_owned(),
-                format!("{kind} by {}.", name(&event.org_id)),
-            )
+            // "register_key" reads "Register key".
+            let words = other.kind_name().replace('_', " ");
+            let mut kind = words[..1].to_uppercase();
+            kind.push_str(&words[1..]);
+            let summary = format!("{kind} by {}.", name(&event.org_id));
+            (kind, summary)
         }
     }
 }

@@ -1,8 +1,15 @@
-//! `aidledger-feed` as a replica of its own: two feed processes follow a
-//! real ledger over mutual TLS, keep their own copies, serve the same
-//! checkpoint and byte-identical tiles; one is killed with SIGKILL and
-//! resumes from its copy; pointed at a ledger that signs a fork, it stops
-//! following, keeps serving what it verified and says so on `/healthz`.
+//! `aidledger-feed` as a replica of its own: two feed processes and an
+//! `aidledger-projector` process follow a real ledger over mutual TLS; the
+//! feeds keep their own copies, serve the same checkpoint and
+//! byte-identical tiles; one is killed with SIGKILL and resumes from its
+//! copy; pointed at a ledger that signs a fork, it stops following, keeps
+//! serving what it verified and says so on `/healthz`.
+//!
+//! The ledger runs in this process (the fork needs a second ledger under
+//! the same key, built here from the library), served over TCP like any
+//! other. The projector's binary is another package's: it is found beside
+//! this package's binary, where `cargo test --workspace` (the README's
+//! test command) builds it.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -143,6 +150,81 @@ async fn append(
         }
         assert!(Instant::now() < deadline, "no checkpoint of size {size}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `aidledger-projector` binary of this build.
+fn projector_binary() -> std::path::PathBuf {
+    let path =
+        Path::new(env!("CARGO_BIN_EXE_aidledger-feed")).with_file_name("aidledger-projector");
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace's tests (`cargo test --workspace`), which build it",
+        path.display()
+    );
+    path
+}
+
+/// An `aidledger-projector` process following the ledger over mutual TLS,
+/// with its store in `dir/projector`; killed when dropped.
+struct ProjectorProcess(Child);
+
+impl ProjectorProcess {
+    fn start(dir: &Path, ledger_port: u16, grpc_port: u16) -> ProjectorProcess {
+        let child = Command::new(projector_binary())
+            .args(["--ledger", &format!("https://localhost:{ledger_port}")])
+            .args(["--vkey", &vkey()])
+            .arg("--ca")
+            .arg(dir.join("ca.pem"))
+            .arg("--cert")
+            .arg(dir.join("client.pem"))
+            .arg("--tls-key")
+            .arg(dir.join("client.key"))
+            .arg("--data")
+            .arg(dir.join("projector"))
+            .args(["--listen", &format!("127.0.0.1:{grpc_port}")])
+            .args(["--checkpoint-interval-ms", "100"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting aidledger-projector");
+        ProjectorProcess(child)
+    }
+}
+
+impl Drop for ProjectorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls the projector's `GetStatus` until it cites a checkpoint of `size`.
+async fn projector_reaches(grpc_port: u16, size: u64) {
+    use pb::projections_client::ProjectionsClient;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(mut projections) =
+            ProjectionsClient::connect(format!("http://127.0.0.1:{grpc_port}")).await
+            && let Ok(status) = projections.get_status(pb::GetStatusRequest {}).await
+        {
+            let status = status.into_inner();
+            let cited = status
+                .as_of
+                .as_ref()
+                .and_then(|a| a.checkpoint.as_ref())
+                .map_or(0, |c| c.size);
+            if cited == size {
+                assert!(status.halted_reason.is_empty(), "{status:?}");
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the projector never cited a checkpoint of size {size}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -352,7 +434,9 @@ async fn two_feeds_replicate_the_ledger_resume_after_sigkill_and_refuse_a_fork()
     let (note, _) = append(&mut ledger_client, &mut year, 1_200).await;
     let size = note_size(&note);
 
-    // Two feeds catch up from nothing, over mutual TLS.
+    // A projector and two feeds catch up from nothing, over mutual TLS.
+    let projector_port = free_addr().port();
+    let _projector = ProjectorProcess::start(d, port, projector_port);
     let (addr_a, addr_b, metrics_b) = (free_addr(), free_addr(), free_addr());
     let mut a = Feed::start(d, "a", port, addr_a);
     let b = Feed::start_with(
@@ -394,6 +478,7 @@ async fn two_feeds_replicate_the_ledger_resume_after_sigkill_and_refuse_a_fork()
         assert_eq!(status, 200, "{newest} on {}", feed.addr);
         eprintln!("feed {}: current {took:?} after the checkpoint", feed.addr);
     }
+    projector_reaches(projector_port, size).await;
     // Prometheus metrics, on their own port: how far behind, requests by
     // route template (never by the path a reader sent).
     let (status, _, metrics) = http_get(metrics_b, "/metrics");

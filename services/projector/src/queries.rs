@@ -43,7 +43,7 @@ fn paginate<T, U>(
 ) -> Page<U> {
     let size = match page.size {
         None | Some(0) => PAGE_SIZE_DEFAULT,
-        Some(n) => n.min(PAGE_SIZE_MAX),
+        Some(n) => n,
     };
     let mut keyed: Vec<(String, T)> = rows
         .into_iter()

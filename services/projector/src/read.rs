@@ -15,7 +15,9 @@ pub use crate::model::{FlowKind, VerifiedCheckpoint};
 
 /// Default page size.
 pub const PAGE_SIZE_DEFAULT: usize = 100;
-/// Largest page.
+/// Largest page a remote caller may ask for (the gRPC service holds the
+/// model's read lock while it answers); a reader in the same process may
+/// take a whole list at once.
 pub const PAGE_SIZE_MAX: usize = 1000;
 /// Deliveries shown on a commune view; the rest through `deliveries`.
 pub const RECENT_DELIVERIES: usize = 20;
@@ -62,19 +64,19 @@ impl Cursor {
 /// Which page of a list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageRequest {
-    /// Rows per page: `None` for [`PAGE_SIZE_DEFAULT`], at most
-    /// [`PAGE_SIZE_MAX`].
+    /// Rows per page: `None` for [`PAGE_SIZE_DEFAULT`].
     pub size: Option<usize>,
     /// Start after this row; `None` for the first page.
     pub after: Option<Cursor>,
 }
 
 impl PageRequest {
-    /// The largest page after `after`: for a reader that walks a whole
-    /// list.
-    pub fn largest(after: Option<Cursor>) -> PageRequest {
+    /// Every row after `after` in one page: for a reader in this process
+    /// that needs a whole list (a page of the feed, an export), so the
+    /// list is sorted once.
+    pub fn rest(after: Option<Cursor>) -> PageRequest {
         PageRequest {
-            size: Some(PAGE_SIZE_MAX),
+            size: Some(usize::MAX),
             after,
         }
     }

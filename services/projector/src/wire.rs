@@ -42,7 +42,7 @@ fn page_request(page: Option<&pb::Page>) -> QueryResult<PageRequest> {
         }
     };
     Ok(PageRequest {
-        size: Some(page.page_size as usize).filter(|size| *size != 0),
+        size: Some((page.page_size as usize).min(PAGE_SIZE_MAX)).filter(|size| *size != 0),
         after,
     })
 }
