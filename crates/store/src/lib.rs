@@ -17,10 +17,15 @@
 //!   fsync'd on commit. The production store.
 //! - [`MemStore`]: in memory, same semantics, with fault hooks
 //!   ([`AppendFault`]) for tests of the crates above.
+//! - `PgStore` (feature `postgres`): a PostgreSQL database, one
+//!   transaction per batch, for a ledger whose storage outlives its
+//!   machine.
 
 mod error;
 mod fault;
 mod mem;
+#[cfg(feature = "postgres")]
+mod pg_store;
 mod redb_store;
 
 #[cfg(test)]
@@ -29,6 +34,10 @@ mod tests;
 pub use error::{Refusal, StoreError};
 pub use fault::{AppendFault, InjectedFault};
 pub use mem::MemStore;
+#[cfg(feature = "postgres")]
+pub use pg_store::PgStore;
+#[cfg(all(feature = "postgres", feature = "test-util"))]
+pub use pg_store::test_database;
 pub use redb_store::RedbStore;
 
 /// A 32-byte Merkle hash, as computed by the caller. Plain bytes, so this

@@ -357,6 +357,30 @@ fn redb_store_keeps_the_contract() {
 }
 
 #[test]
+fn pg_store_keeps_the_contract() {
+    check_contract(&crate::PgStore::open(&crate::test_database()).unwrap());
+}
+
+#[test]
+fn pg_store_readers_see_whole_batches() {
+    check_readers_see_whole_batches(&crate::PgStore::open(&crate::test_database()).unwrap());
+}
+
+#[test]
+fn pg_store_keeps_its_log_across_a_reopen_and_migrates_once() {
+    let url = crate::test_database();
+    {
+        let store = crate::PgStore::open(&url).unwrap();
+        store.append(&batch(0, 7)).unwrap();
+        store.put_checkpoint(7, "c7").unwrap();
+    }
+    // A second open finds the schema at its version and the log intact.
+    let store = crate::PgStore::open(&url).unwrap();
+    assert_log_is(&store, 7);
+    assert_eq!(store.latest_checkpoint().unwrap(), Some((7, "c7".into())));
+}
+
+#[test]
 fn mem_store_readers_see_whole_batches() {
     check_readers_see_whole_batches(&MemStore::new());
 }
