@@ -18,9 +18,15 @@ pub struct ServeArgs {
     /// A TOML file with any of the settings below (flag names with `_`).
     #[arg(long, env = "AIDLEDGER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Directory of the embedded store.
+    /// Directory of the embedded store (redb), unless --store names a
+    /// database.
     #[arg(long, env = "AIDLEDGER_DATA")]
     pub data: Option<PathBuf>,
+    /// The log in PostgreSQL instead of the embedded store:
+    /// postgres://USER@HOST:PORT/DB (a password in it, or in PGPASSWORD's
+    /// place, is never logged).
+    #[arg(long, env = "AIDLEDGER_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// Address to listen on, e.g. 127.0.0.1:50051.
     #[arg(long, env = "AIDLEDGER_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -73,6 +79,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     data: Option<PathBuf>,
+    store: Option<String>,
     listen: Option<SocketAddr>,
     origin: Option<String>,
     ledger_key: Option<PathBuf>,
@@ -104,7 +111,17 @@ impl ServeArgs {
             }
             None => FileSettings::default(),
         };
-        let data = self.data.or(file.data).context("--data DIR is required")?;
+        let store = self.store.or(file.store);
+        if let Some(url) = &store
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            bail!("--store must be a postgres:// URL (without it, the log is in --data)");
+        }
+        let data = match (self.data.or(file.data), &store) {
+            (Some(data), _) => data,
+            (None, Some(_)) => PathBuf::new(),
+            (None, None) => bail!("--data DIR (or --store URL) is required"),
+        };
         let listen = match self.listen.or(file.listen) {
             Some(listen) => listen,
             None => DEFAULT_LISTEN.parse().expect("valid default"),
@@ -125,6 +142,7 @@ impl ServeArgs {
             .transpose()?;
         let mut config = ServeConfig::new(data, listen, &origin, ledger_key);
         config.authority_key = authority_key;
+        config.store_url = store;
         if let Some(ms) = self.checkpoint_interval_ms.or(file.checkpoint_interval_ms) {
             if ms == 0 {
                 bail!("checkpoint_interval_ms must be at least 1");
@@ -303,5 +321,36 @@ mod tests {
         };
         let error = format!("{:#}", args.resolve().unwrap_err());
         assert!(error.contains("colour"), "{error}");
+    }
+
+    #[test]
+    fn a_store_url_replaces_the_data_folder_and_must_be_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = key_file(dir.path(), 0o600);
+        let args = |store: &str| ServeArgs {
+            store: Some(store.into()),
+            origin: Some("aid.example/x".into()),
+            ledger_key: Some(key.clone()),
+            ..ServeArgs::default()
+        };
+        let url = "postgres://ledger:secret@db.internal:5432/aidledger";
+        let config = args(url).resolve().unwrap();
+        assert_eq!(config.store_url.as_deref(), Some(url));
+        assert!(
+            !format!("{config:?}").contains("secret"),
+            "the URL's password stays out of logs"
+        );
+        let error = format!("{:#}", args("mysql://db/aidledger").resolve().unwrap_err());
+        assert!(error.contains("postgres://"), "{error}");
+        let error = format!(
+            "{:#}",
+            ServeArgs {
+                origin: Some("aid.example/x".into()),
+                ..ServeArgs::default()
+            }
+            .resolve()
+            .unwrap_err()
+        );
+        assert!(error.contains("--data DIR (or --store URL)"), "{error}");
     }
 }

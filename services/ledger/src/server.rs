@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aidledger_ledger::PublicKey;
-use aidledger_store::{LogStore, RedbStore};
+use aidledger_store::{LogStore, PgStore, RedbStore};
 use aidledger_tlog::ed25519::SecretKey;
 use aidledger_tlog::{LogSigner, LogVerifier, WitnessVerifier};
 use aidledger_wire::pb::ledger_server::LedgerServer;
@@ -84,8 +84,11 @@ impl std::fmt::Debug for TlsMaterial {
 
 /// Everything the server needs, already loaded (no file paths for keys).
 pub struct ServeConfig {
-    /// Where the log lives (`ledger.redb` inside).
+    /// Where the log lives (`ledger.redb` inside), unless `store_url` names
+    /// a database.
     pub data_dir: PathBuf,
+    /// The log in this PostgreSQL database (`postgres://...`) instead.
+    pub store_url: Option<String>,
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
     /// SPEC §2 origin.
@@ -118,6 +121,11 @@ impl std::fmt::Debug for ServeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeConfig")
             .field("data_dir", &self.data_dir)
+            // The URL may carry a password.
+            .field(
+                "store_url",
+                &self.store_url.as_ref().map(|_| "postgres://…"),
+            )
             .field("listen", &self.listen)
             .field("origin", &self.origin)
             .field("authority_key", &self.authority_key)
@@ -134,6 +142,7 @@ impl ServeConfig {
     pub fn new(data_dir: PathBuf, listen: SocketAddr, origin: &str, ledger_key: SecretKey) -> Self {
         ServeConfig {
             data_dir,
+            store_url: None,
             listen,
             origin: origin.into(),
             ledger_key,
@@ -170,9 +179,11 @@ impl Application {
     /// Opens (or creates) the ledger in `config.data_dir`, verifying the
     /// whole stored log, and binds the listening socket.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Application> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("creating the data directory {}", config.data_dir.display())
-        })?;
+        if config.store_url.is_none() {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("creating the data directory {}", config.data_dir.display())
+            })?;
+        }
         let signer = LogSigner::new(&config.origin, config.ledger_key)
             .with_context(|| format!("origin {:?}", config.origin))?;
         let vkey = signer.vkey();
@@ -188,11 +199,22 @@ impl Application {
             witnesses,
         };
         let path = config.data_dir.join("ledger.redb");
+        let store_url = config.store_url.clone();
         let authority_key = config.authority_key;
         let (store, sequencer) = tokio::task::spawn_blocking(move || {
-            let store: Arc<dyn LogStore> = Arc::new(
-                RedbStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
-            );
+            let (store, path): (Arc<dyn LogStore>, String) = match store_url {
+                Some(url) => (
+                    Arc::new(PgStore::open(&url).context("opening the PostgreSQL store")?),
+                    "the PostgreSQL store".to_owned(),
+                ),
+                None => (
+                    Arc::new(
+                        RedbStore::open(&path)
+                            .with_context(|| format!("opening {}", path.display()))?,
+                    ),
+                    path.display().to_string(),
+                ),
+            };
             let sequencer = Sequencer::open(
                 store.clone(),
                 LedgerConfig {
@@ -200,7 +222,7 @@ impl Application {
                     authority_key,
                 },
             )
-            .with_context(|| format!("verifying the log in {}", path.display()))?;
+            .with_context(|| format!("verifying the log in {path}"))?;
             anyhow::Ok((store, sequencer))
         })
         .await??;

@@ -1,7 +1,8 @@
-//! Crash test of the real `aidledger serve` binary: appenders running, the
-//! process killed with SIGKILL at random moments, restarted. Every
-//! acknowledged event must be there with the same seq and leaf hash, the
-//! chain and tree must verify, and nothing may be duplicated.
+//! Crash test of the real `aidledger serve` binary, on the embedded store
+//! and on PostgreSQL: appenders running, the process killed with SIGKILL at
+//! random moments, restarted. Every acknowledged event must be there with
+//! the same seq and leaf hash, the chain and tree must verify, and nothing
+//! may be duplicated.
 //!
 //! Seeded: set `AIDLEDGER_CRASH_SEED` to replay a failing run.
 
@@ -25,6 +26,8 @@ const ORIGIN: &str = "aid.test.example/crash";
 
 struct Ledger {
     dir: std::path::PathBuf,
+    /// A PostgreSQL URL, or the embedded store in `dir/data`.
+    store: Option<String>,
     authority_hex: String,
     port: u16,
 }
@@ -43,6 +46,7 @@ impl Ledger {
             .arg(self.dir.join("ledger.pem"))
             .args(["--authority-public-key", &self.authority_hex])
             .args(["--checkpoint-interval-ms", "50"])
+            .args(self.store.iter().flat_map(|url| ["--store", url.as_str()]))
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -172,6 +176,15 @@ type Acked = Arc<Mutex<BTreeMap<u64, (Hash, pb::SignedEvent)>>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_sigkill() {
+    survive_sigkill(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_sigkill_on_postgresql() {
+    survive_sigkill(Some(aidledger_store::test_database())).await;
+}
+
+async fn survive_sigkill(store: Option<String>) {
     let seed = std::env::var("AIDLEDGER_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -188,6 +201,7 @@ async fn acknowledged_events_survive_sigkill() {
     let agency = Arc::new(SecretKey::from_seed(&[2; 32]));
     let ledger = Ledger {
         dir: dir.path().to_path_buf(),
+        store,
         authority_hex: hex::encode(authority.public_key()),
         port: free_port(),
     };
@@ -274,6 +288,16 @@ async fn acknowledged_events_survive_sigkill() {
     }
     child.kill().unwrap();
     let _ = child.wait();
+    // The log was where --store said, not in the data folder.
+    if let Some(url) = &ledger.store {
+        assert!(!dir.path().join("data").join("ledger.redb").exists());
+        let store = aidledger_store::PgStore::open(url).unwrap();
+        let acked_max = *acked.lock().unwrap().keys().max().unwrap();
+        assert!(
+            aidledger_store::LogStore::size(&store).unwrap() > acked_max,
+            "the database holds every acknowledged entry"
+        );
+    }
 }
 
 async fn verify(client: &mut LedgerClient<Channel>, acked: &Acked, vkey: &str, round: usize) {
@@ -351,6 +375,7 @@ async fn the_ledger_reports_appends_refusals_and_checkpoints_to_prometheus() {
     let agency = SecretKey::from_seed(&[2; 32]);
     let ledger = Ledger {
         dir: dir.path().to_path_buf(),
+        store: None,
         authority_hex: hex::encode(authority.public_key()),
         port: free_port(),
     };
