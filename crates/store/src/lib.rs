@@ -34,10 +34,10 @@ mod tests;
 pub use error::{Refusal, StoreError};
 pub use fault::{AppendFault, InjectedFault};
 pub use mem::MemStore;
-#[cfg(feature = "postgres")]
-pub use pg_store::PgStore;
 #[cfg(all(feature = "postgres", feature = "test-util"))]
 pub use pg_store::test_database;
+#[cfg(feature = "postgres")]
+pub use pg_store::{PgStore, Writer};
 pub use redb_store::RedbStore;
 
 /// A 32-byte Merkle hash, as computed by the caller. Plain bytes, so this

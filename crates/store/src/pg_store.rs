@@ -52,6 +52,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (size, witness)
     );
     "#,
+    // 2: who writes. One row; `epoch` grows by one at every change of
+    // writer, and every write checks it (fencing).
+    r#"
+    CREATE TABLE log_writer (
+        id      integer PRIMARY KEY CHECK (id = 1),
+        epoch   bigint NOT NULL,
+        holder  text NOT NULL,
+        address text NOT NULL,
+        since   timestamptz NOT NULL DEFAULT now()
+    );
+    INSERT INTO log_writer (id, epoch, holder, address) VALUES (1, 0, '', '');
+    "#,
 ];
 
 /// Serialises every writing transaction, across processes. An arbitrary
@@ -59,14 +71,49 @@ const MIGRATIONS: &[&str] = &[
 const WRITE_LOCK: i64 = 0x6169_646c_6564_6772;
 /// Serialises schema migrations between processes starting together.
 const MIGRATION_LOCK: i64 = WRITE_LOCK + 1;
+/// The writer's lease: a session advisory lock, held by the writer's own
+/// connection for as long as it lives. PostgreSQL releases it when that
+/// session ends, however the process ended.
+const LEASE_LOCK: i64 = WRITE_LOCK + 2;
+
+/// The lease's advisory lock key, for tests that cut a writer off.
+#[cfg(test)]
+pub(crate) fn lease_key() -> i64 {
+    LEASE_LOCK
+}
+
+/// The writer of a shared database, as recorded by the latest to take the
+/// lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Writer {
+    /// Grows by one at every change of writer.
+    pub epoch: u64,
+    /// Who holds it (a host name and process id, for operators).
+    pub holder: String,
+    /// Where clients reach it.
+    pub address: String,
+}
 
 /// A [`LogStore`] on a PostgreSQL database.
 pub struct PgStore {
     runtime: Option<tokio::runtime::Runtime>,
+    url: String,
     /// Holds the write transactions, one at a time.
     writer: Arc<tokio::sync::Mutex<Client>>,
     /// Answers reads; queries on one connection are pipelined.
     reader: Arc<Client>,
+    /// The lease's connection and its epoch, once [`PgStore::try_lead`]
+    /// took it. While set, every write checks that the recorded epoch is
+    /// still this one, so a writer that lost the lease cannot write.
+    lease: std::sync::Mutex<Option<Lease>>,
+}
+
+struct Lease {
+    epoch: i64,
+    /// Keeps the session, and so the lock, alive.
+    _client: Client,
+    /// Becomes true when the session ends.
+    lost: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -116,6 +163,7 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::io("starting the PostgreSQL runtime", e))?;
         let url = url.to_owned();
+        let url_for_lease = url.clone();
         let (writer, reader) = run_on(&runtime, "opening the PostgreSQL store", async move {
             let mut writer = connect(&url).await?;
             migrate(&mut writer).await?;
@@ -124,6 +172,8 @@ impl PgStore {
         })?;
         let store = PgStore {
             runtime: Some(runtime),
+            url: url_for_lease,
+            lease: std::sync::Mutex::new(None),
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             reader: Arc::new(reader),
         };
@@ -141,6 +191,127 @@ impl PgStore {
             what,
             future,
         )
+    }
+
+    /// Tries to become the database's one writer: takes the lease (a
+    /// session advisory lock on a connection of its own) if nobody holds
+    /// it, and records a new epoch with `holder` and `address`, serialised
+    /// with every write. `Ok(None)`: another process holds it.
+    ///
+    /// # Errors
+    ///
+    /// The database cannot be reached.
+    pub fn try_lead(&self, holder: &str, address: &str) -> Result<Option<u64>, StoreError> {
+        let mut lease = self.lease.lock().expect("lease lock");
+        if let Some(lease) = lease.as_ref() {
+            return Ok(Some(to_u64(lease.epoch, "reading the epoch")?));
+        }
+        let url = self.url.clone();
+        let (holder, address) = (holder.to_owned(), address.to_owned());
+        let taken = self.run("taking the writer's lease", async move {
+            let (mut client, connection) = tokio_postgres::connect(&url, NoTls)
+                .await
+                .map_err(pg_error("connecting for the writer's lease"))?;
+            let (lost_tx, lost) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::warn!(%error, "the writer's lease connection ended");
+                }
+                let _ = lost_tx.send(true);
+            });
+            let held: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LEASE_LOCK])
+                .await
+                .map_err(pg_error("taking the writer's lease"))?
+                .get(0);
+            if !held {
+                return Ok(None);
+            }
+            let transaction = client
+                .transaction()
+                .await
+                .map_err(pg_error("recording the writer"))?;
+            transaction
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .await
+                .map_err(pg_error("recording the writer"))?;
+            let epoch: i64 = transaction
+                .query_one(
+                    "UPDATE log_writer SET epoch = epoch + 1, holder = $1, address = $2, \
+                     since = now() WHERE id = 1 RETURNING epoch",
+                    &[&holder, &address],
+                )
+                .await
+                .map_err(pg_error("recording the writer"))?
+                .get(0);
+            transaction
+                .commit()
+                .await
+                .map_err(pg_error("recording the writer"))?;
+            Ok(Some(Lease {
+                epoch,
+                _client: client,
+                lost,
+            }))
+        })?;
+        let Some(taken) = taken else {
+            return Ok(None);
+        };
+        let epoch = to_u64(taken.epoch, "reading the epoch")?;
+        *lease = Some(taken);
+        Ok(Some(epoch))
+    }
+
+    /// Resolves once the lease this store took is lost (its session ended:
+    /// the database restarted, or the connection broke). Never resolves
+    /// for a store that holds no lease.
+    pub fn lease_lost(&self) -> impl Future<Output = ()> + Send + 'static {
+        let lost = self
+            .lease
+            .lock()
+            .expect("lease lock")
+            .as_ref()
+            .map(|lease| lease.lost.clone());
+        async move {
+            match lost {
+                Some(mut lost) => {
+                    let _ = lost.wait_for(|lost| *lost).await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// The writer as last recorded: who took the lease most recently.
+    ///
+    /// # Errors
+    ///
+    /// The database cannot be read.
+    pub fn writer(&self) -> Result<Writer, StoreError> {
+        let reader = Arc::clone(&self.reader);
+        self.run("reading the writer", async move {
+            let row = reader
+                .query_one(
+                    "SELECT epoch, holder, address FROM log_writer WHERE id = 1",
+                    &[],
+                )
+                .await
+                .map_err(pg_error("reading the writer"))?;
+            Ok(Writer {
+                epoch: to_u64(row.get(0), "reading the writer")?,
+                holder: row.get(1),
+                address: row.get(2),
+            })
+        })
+    }
+
+    /// The epoch every write of this store must still find recorded.
+    fn fence(&self) -> Option<i64> {
+        self.lease
+            .lock()
+            .expect("lease lock")
+            .as_ref()
+            .map(|lease| lease.epoch)
     }
 
     /// The tables hold positions `0..n` without gaps: a log with a hole is
@@ -258,6 +429,31 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         .map_err(pg_error("committing the migration"))
 }
 
+/// Inside a write transaction, after the write lock: the recorded epoch
+/// must still be `fence`'s, or another process has taken the lease since
+/// and this one must not write.
+async fn check_fence(
+    transaction: &tokio_postgres::Transaction<'_>,
+    fence: Option<i64>,
+    context: &str,
+) -> Result<(), StoreError> {
+    let Some(mine) = fence else {
+        return Ok(());
+    };
+    let current: i64 = transaction
+        .query_one("SELECT epoch FROM log_writer WHERE id = 1", &[])
+        .await
+        .map_err(pg_error(context))?
+        .get(0);
+    if current != mine {
+        return Err(StoreError::io(
+            context,
+            format!("deposed: this writer's epoch is {mine}, the database's is now {current}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The log size and stored-hash count, from one snapshot.
 async fn sizes(client: &impl tokio_postgres::GenericClient) -> Result<(u64, u64), StoreError> {
     let row = client
@@ -304,6 +500,7 @@ impl LogStore for PgStore {
             .collect();
         let hashes: Vec<Vec<u8>> = batch.hashes.iter().map(|h| h.to_vec()).collect();
         let writer = Arc::clone(&self.writer);
+        let fence = self.fence();
         self.run(&context.clone(), async move {
             let mut client = writer.lock().await;
             let transaction = client.transaction().await.map_err(pg_error(&context))?;
@@ -311,6 +508,7 @@ impl LogStore for PgStore {
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
                 .await
                 .map_err(pg_error(&context))?;
+            check_fence(&transaction, fence, &context).await?;
             let (size, hash_count) = sizes(&transaction).await?;
             if first_seq != size {
                 return Err(Refusal::SeqMismatch {
@@ -495,6 +693,7 @@ impl LogStore for PgStore {
         check_checkpoint_note(note)?;
         let note = note.to_owned();
         let writer = Arc::clone(&self.writer);
+        let fence = self.fence();
         let context = format!("recording checkpoint at size {size}");
         self.run(&context.clone(), async move {
             let mut client = writer.lock().await;
@@ -503,6 +702,7 @@ impl LogStore for PgStore {
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
                 .await
                 .map_err(pg_error(&context))?;
+            check_fence(&transaction, fence, &context).await?;
             let (log_size, _) = sizes(&transaction).await?;
             let latest = latest_checkpoint_size(&transaction).await?;
             check_checkpoint_size(size, log_size, latest)?;
@@ -552,6 +752,7 @@ impl LogStore for PgStore {
         check_cosignature(size, witness, line)?;
         let (witness, line) = (witness.to_owned(), line.to_owned());
         let writer = Arc::clone(&self.writer);
+        let fence = self.fence();
         let context = format!("recording a cosignature of size {size}");
         self.run(&context.clone(), async move {
             let Some(key) = to_i64(size) else {
@@ -563,6 +764,7 @@ impl LogStore for PgStore {
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
                 .await
                 .map_err(pg_error(&context))?;
+            check_fence(&transaction, fence, &context).await?;
             let row = transaction
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM log_checkpoints WHERE size = $1), \

@@ -390,3 +390,80 @@ fn redb_store_readers_see_whole_batches() {
     let dir = tempfile::tempdir().unwrap();
     check_readers_see_whole_batches(&RedbStore::open(&dir.path().join("log.redb")).unwrap());
 }
+
+/// Runs `sql` on the database at `url` from a connection of its own.
+fn pg_execute(url: &str, sql: &str) {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(&sql).await.unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn one_writer_holds_the_lease_and_a_deposed_writer_cannot_write() {
+    let url = crate::test_database();
+    let first = crate::PgStore::open(&url).unwrap();
+    let second = crate::PgStore::open(&url).unwrap();
+    assert_eq!(
+        first.try_lead("first", "http://first:50051").unwrap(),
+        Some(1)
+    );
+    // Taken again by its holder: the same epoch.
+    assert_eq!(
+        first.try_lead("first", "http://first:50051").unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        second.try_lead("second", "http://second:50051").unwrap(),
+        None
+    );
+    let writer = second.writer().unwrap();
+    assert_eq!(
+        (writer.epoch, writer.address.as_str()),
+        (1, "http://first:50051")
+    );
+    first.append(&batch(0, 3)).unwrap();
+
+    // The first writer's lease session ends (as when its machine is cut
+    // off and the database drops the connection): the second takes over.
+    pg_execute(
+        &url,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks \
+             WHERE locktype = 'advisory' AND objid = {} AND pid <> pg_backend_pid()",
+            (crate::pg_store::lease_key() & 0xffff_ffff)
+        ),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), first.lease_lost())
+            .await
+            .expect("the lost lease is noticed");
+    });
+    assert_eq!(
+        second.try_lead("second", "http://second:50051").unwrap(),
+        Some(2)
+    );
+    // The deposed writer's late batch fails and leaves nothing.
+    let error = first.append(&batch(3, 2)).unwrap_err();
+    assert!(error.to_string().contains("appending"), "{error}");
+    assert!(format!("{error:?}").contains("deposed"), "{error:?}");
+    assert_log_is(&second, 3);
+    second.append(&batch(3, 2)).unwrap();
+    assert_log_is(&first, 5);
+}
