@@ -27,6 +27,15 @@ pub struct ServeArgs {
     /// place, is never logged).
     #[arg(long, env = "AIDLEDGER_STORE", value_name = "URL")]
     pub store: Option<String>,
+    /// With --store: the address clients reach this ledger at, which
+    /// standbys name when they send writers here (default: http:// or
+    /// https:// and --listen).
+    #[arg(long, env = "AIDLEDGER_ADVERTISE", value_name = "URL")]
+    pub advertise: Option<String>,
+    /// With --store: how often a standby tries to become the writer; it
+    /// takes over within about this long of the writer's death.
+    #[arg(long, env = "AIDLEDGER_TAKEOVER_INTERVAL_MS")]
+    pub takeover_interval_ms: Option<u64>,
     /// Address to listen on, e.g. 127.0.0.1:50051.
     #[arg(long, env = "AIDLEDGER_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -80,6 +89,8 @@ pub struct ServeArgs {
 struct FileSettings {
     data: Option<PathBuf>,
     store: Option<String>,
+    advertise: Option<String>,
+    takeover_interval_ms: Option<u64>,
     listen: Option<SocketAddr>,
     origin: Option<String>,
     ledger_key: Option<PathBuf>,
@@ -143,6 +154,13 @@ impl ServeArgs {
         let mut config = ServeConfig::new(data, listen, &origin, ledger_key);
         config.authority_key = authority_key;
         config.store_url = store;
+        config.advertise = self.advertise.or(file.advertise);
+        if let Some(ms) = self.takeover_interval_ms.or(file.takeover_interval_ms) {
+            if ms == 0 {
+                bail!("takeover_interval_ms must be at least 1");
+            }
+            config.takeover_interval = Duration::from_millis(ms);
+        }
         if let Some(ms) = self.checkpoint_interval_ms.or(file.checkpoint_interval_ms) {
             if ms == 0 {
                 bail!("checkpoint_interval_ms must be at least 1");

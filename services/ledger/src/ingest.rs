@@ -182,6 +182,14 @@ impl Ingest {
     pub fn latest_checkpoint(&self) -> Option<Arc<SignedCheckpoint>> {
         self.checkpoint.borrow().clone()
     }
+
+    /// What readers follow: the committed size and latest checkpoint.
+    pub fn head(&self) -> crate::service::Head {
+        crate::service::Head {
+            committed: self.committed.clone(),
+            checkpoint: self.checkpoint.clone(),
+        }
+    }
 }
 
 struct WriterLoop {

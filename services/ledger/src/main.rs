@@ -61,6 +61,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .install()
             .with_context(|| format!("serving metrics on {addr}"))?;
     }
+    if config.store_url.is_some() {
+        tracing::info!(%listen, tls, "ledger on PostgreSQL: writer or standby");
+        return aidledger::server::serve_shared(config, shutdown_signal()).await;
+    }
     let app = Application::build(config).await?;
     tracing::info!(
         vkey = app.vkey(),

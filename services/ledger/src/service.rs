@@ -50,12 +50,30 @@ impl Default for Limits {
     }
 }
 
-/// The service state shared by every request.
+/// What readers see of the log's head: the committed size and the latest
+/// signed checkpoint. The writer's pipeline feeds it on the writer; on a
+/// standby, a poller of the shared store does.
 #[derive(Clone, Debug)]
+pub struct Head {
+    /// Entries durable so far.
+    pub committed: watch::Receiver<u64>,
+    /// The latest signed checkpoint.
+    pub checkpoint: watch::Receiver<Option<Arc<SignedCheckpoint>>>,
+}
+
+/// Where a standby sends writers: the address the writer advertised.
+pub type WriterAddress = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// The service state shared by every request.
+#[derive(Clone)]
 pub struct LedgerService {
     origin: Arc<str>,
     store: Arc<dyn LogStore>,
-    ingest: Ingest,
+    /// The writer's pipeline; `None` on a standby, which only reads.
+    ingest: Option<Ingest>,
+    head: Head,
+    /// On a standby: the writer's address, for `NOT_LEADER`.
+    writer_address: Option<WriterAddress>,
     limits: Limits,
     rate_limiter: Arc<RateLimiter>,
     closing: watch::Receiver<bool>,
@@ -78,7 +96,66 @@ pub struct Cosigning {
     pub witnesses: Vec<WitnessVerifier>,
 }
 
+impl std::fmt::Debug for LedgerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerService")
+            .field("origin", &self.origin)
+            .field("standby", &self.ingest.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
 impl LedgerService {
+    /// A standby's service: reads from the shared store, whose head `head`
+    /// follows; appends and cosignatures are refused with `NOT_LEADER`,
+    /// naming the writer.
+    pub fn standby(
+        origin: &str,
+        store: Arc<dyn LogStore>,
+        head: Head,
+        writer_address: WriterAddress,
+        limits: Limits,
+        closing: watch::Receiver<bool>,
+        cosigning: Cosigning,
+    ) -> Self {
+        LedgerService {
+            log_verifier: cosigning.log_verifier,
+            witnesses: cosigning.witnesses.into(),
+            origin: origin.into(),
+            store,
+            ingest: None,
+            head,
+            writer_address: Some(writer_address),
+            in_flight: Arc::new(Semaphore::new(
+                (limits.in_flight_bytes_max / 1024).clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            limits,
+            rate_limiter: Arc::new(RateLimiter::new(0.0, 1.0)),
+            closing,
+        }
+    }
+
+    /// The writer's pipeline, or `NOT_LEADER` on a standby.
+    fn writer(&self) -> Result<&Ingest, Status> {
+        self.ingest.as_ref().ok_or_else(|| {
+            let address = self
+                .writer_address
+                .as_ref()
+                .and_then(|address| address())
+                .filter(|address| !address.is_empty());
+            let detail = match &address {
+                Some(address) => format!("this ledger is a standby; the writer is at {address}"),
+                None => "this ledger is a standby and no writer is known yet".to_owned(),
+            };
+            crate::status::refusal_with(
+                Code::Unavailable,
+                "NOT_LEADER",
+                &detail,
+                address.map(|address| ("writer".to_owned(), address)),
+            )
+        })
+    }
+
     /// The service over a running ingest pipeline.
     pub fn new(
         origin: &str,
@@ -94,7 +171,9 @@ impl LedgerService {
             witnesses: cosigning.witnesses.into(),
             origin: origin.into(),
             store,
-            ingest,
+            head: ingest.head(),
+            ingest: Some(ingest),
+            writer_address: None,
             in_flight: Arc::new(Semaphore::new(
                 (limits.in_flight_bytes_max / 1024).clamp(1, Semaphore::MAX_PERMITS),
             )),
@@ -174,7 +253,7 @@ impl LedgerService {
     }
 
     fn latest(&self) -> Result<Arc<SignedCheckpoint>, Status> {
-        self.ingest.latest_checkpoint().ok_or_else(|| {
+        self.head.checkpoint.borrow().clone().ok_or_else(|| {
             refusal(
                 Code::Unavailable,
                 "NO_CHECKPOINT",
@@ -211,8 +290,10 @@ impl LedgerService {
         // The latest checkpoint is in memory; an older one is read back and
         // its note verified, so its root is the signed one.
         let latest = self
-            .ingest
-            .latest_checkpoint()
+            .head
+            .checkpoint
+            .borrow()
+            .clone()
             .filter(|latest| latest.checkpoint.size == size);
         let (note, root) = match latest {
             Some(latest) => (latest.note.clone(), latest.checkpoint.root),
@@ -253,7 +334,7 @@ impl LedgerService {
     }
 
     fn committed_size(&self) -> u64 {
-        *self.ingest.committed().borrow()
+        *self.head.committed.borrow()
     }
 }
 
@@ -338,9 +419,9 @@ impl pb::ledger_server::Ledger for LedgerService {
                 "AppendRequest.event is required",
             ));
         };
+        let writer = self.writer()?;
         let checked = self.verify(vec![event]).await?;
-        let result = self
-            .ingest
+        let result = writer
             .append(checked, request.wait_for_checkpoint)
             .await
             .map_err(ingest_status)?;
@@ -405,12 +486,9 @@ impl pb::ledger_server::Ledger for LedgerService {
         if request.events.is_empty() {
             return Ok(Response::new(pb::AppendBatchResponse::default()));
         }
+        let writer = self.writer()?;
         let checked = self.verify(request.events).await?;
-        let result = self
-            .ingest
-            .append(checked, false)
-            .await
-            .map_err(ingest_status)?;
+        let result = writer.append(checked, false).await.map_err(ingest_status)?;
         let results = result
             .outcomes
             .iter()
@@ -461,7 +539,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         let from_seq = request.into_inner().from_seq;
         let (sender, receiver) = mpsc::channel(self.limits.subscribe_buffer_max.max(1));
         let store = self.store.clone();
-        let mut committed = self.ingest.committed();
+        let mut committed = self.head.committed.clone();
         let mut closing = self.closing.clone();
         let page_max = ENTRIES_PAGE_MAX.min(self.limits.subscribe_buffer_max.max(1));
         tokio::spawn(async move {
@@ -565,6 +643,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         &self,
         request: Request<pb::AddCosignatureRequest>,
     ) -> Result<Response<pb::AddCosignatureResponse>, Status> {
+        self.writer()?;
         let note = request.into_inner().note;
         // The note must be one the ledger signed: its own signature line
         // verifies, and it is the note stored for that size.

@@ -30,9 +30,24 @@ pub fn rejection_status(rejection: &Rejection) -> Status {
 
 /// A refusal that does not come from the rules (limits, lookups): same shape.
 pub fn refusal(code: Code, reason: &str, detail: &str) -> Status {
+    refusal_with(code, reason, detail, None)
+}
+
+/// [`refusal`] with one metadata entry in its `ErrorInfo`, for what a
+/// client acts on (the writer's address of `NOT_LEADER`).
+pub fn refusal_with(
+    code: Code,
+    reason: &str,
+    detail: &str,
+    metadata: Option<(String, String)>,
+) -> Status {
     Status::with_error_details(
         code,
         format!("{reason}: {detail}"),
-        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
+        ErrorDetails::with_error_info(
+            reason,
+            ERROR_DOMAIN,
+            metadata.into_iter().collect::<HashMap<_, _>>(),
+        ),
     )
 }

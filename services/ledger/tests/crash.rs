@@ -460,3 +460,289 @@ async fn scrape(port: u16) -> std::io::Result<String> {
     .await
     .expect("the scrape does not panic")
 }
+
+/// Where an appender sends next: the writer a standby named, else the
+/// other ledger.
+fn next_target(status: &tonic::Status, ports: [u16; 2], current: u16) -> u16 {
+    use tonic_types::StatusExt as _;
+    let named = status
+        .get_details_error_info()
+        .filter(|info| info.reason == "NOT_LEADER")
+        .and_then(|info| info.metadata.get("writer").cloned())
+        .and_then(|address| address.rsplit(':').next()?.parse::<u16>().ok());
+    named.unwrap_or(if current == ports[0] {
+        ports[1]
+    } else {
+        ports[0]
+    })
+}
+
+/// Appends `event` until a writer acknowledges it, retrying the identical
+/// submission on whichever ledger is the writer (a duplicate is answered
+/// with its original seq).
+async fn append_somewhere(
+    event: &pb::SignedEvent,
+    ports: [u16; 2],
+    target: &mut u16,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Option<pb::AppendResponse> {
+    loop {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        let attempt = match LedgerClient::connect(format!("http://127.0.0.1:{}", *target)).await {
+            Ok(mut client) => client
+                .append(pb::AppendRequest {
+                    event: Some(event.clone()),
+                    wait_for_checkpoint: false,
+                })
+                .await
+                .map(tonic::Response::into_inner),
+            Err(_) => Err(tonic::Status::unavailable("not listening")),
+        };
+        match attempt {
+            Ok(response) => return Some(response),
+            Err(status) => {
+                *target = next_target(&status, ports, *target);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_ack() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Instant;
+    const KILLS: usize = 20;
+    let seed = std::env::var("AIDLEDGER_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    println!("failover test seed: {seed} (replay with AIDLEDGER_CRASH_SEED={seed})");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_key = SecretKey::from_seed(&[3; 32]);
+    let vkey = aidledger_tlog::LogSigner::new(ORIGIN, SecretKey::from_seed(&[3; 32]))
+        .unwrap()
+        .vkey();
+    write_key_file(&dir.path().join("ledger.pem"), &ledger_key).unwrap();
+    let authority = SecretKey::from_seed(&[1; 32]);
+    let agency = Arc::new(SecretKey::from_seed(&[2; 32]));
+    let url = aidledger_store::test_database();
+    let ports = [free_port(), free_port()];
+    let ledgers: Vec<Ledger> = ports
+        .iter()
+        .map(|&port| Ledger {
+            dir: dir.path().to_path_buf(),
+            store: Some(url.clone()),
+            authority_hex: hex::encode(authority.public_key()),
+            port,
+        })
+        .collect();
+    let fast_takeover = ["--takeover-interval-ms", "200"];
+    let mut children: Vec<Child> = ledgers
+        .iter()
+        .map(|ledger| ledger.start_with(&fast_takeover))
+        .collect();
+    let store = aidledger_store::PgStore::open(&url).unwrap();
+    let writer_port = |store: &aidledger_store::PgStore| -> u16 {
+        let address = store.writer().unwrap().address;
+        address.rsplit(':').next().unwrap().parse().unwrap()
+    };
+
+    let mut target = ports[0];
+    let never = AtomicBool::new(false);
+    for event in setup(&authority, &agency, &vkey) {
+        let response = append_somewhere(&event, ports, &mut target, &never)
+            .await
+            .expect("the set-up is acknowledged");
+        assert!(!response.duplicate);
+    }
+
+    // The standby refuses a write with NOT_LEADER, naming the writer.
+    let writer = writer_port(&store);
+    let standby = ports.into_iter().find(|&p| p != writer).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let attempt = match LedgerClient::connect(format!("http://127.0.0.1:{standby}")).await {
+            Ok(mut client) => Some(
+                client
+                    .append(pb::AppendRequest {
+                        event: Some(receipt(&agency, 9_999)),
+                        wait_for_checkpoint: false,
+                    })
+                    .await,
+            ),
+            Err(_) => None,
+        };
+        if let Some(Err(status)) = attempt {
+            break status;
+        }
+        assert!(attempt.is_none(), "the standby accepted a write");
+        assert!(Instant::now() < deadline, "the standby never listened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    {
+        use tonic_types::StatusExt as _;
+        let info = refused.get_details_error_info().expect("an ErrorInfo");
+        assert_eq!(info.reason, "NOT_LEADER");
+        assert_eq!(
+            info.metadata.get("writer").map(String::as_str),
+            Some(format!("http://127.0.0.1:{writer}").as_str())
+        );
+    }
+
+    // Four appenders, each through whichever ledger writes.
+    let acked: Acked = Arc::default();
+    let ack_times: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let next_event = Arc::new(AtomicU64::new(10_000));
+    let appenders: Vec<_> = (0..4)
+        .map(|i| {
+            let (agency, acked, ack_times, stop, next_event) = (
+                agency.clone(),
+                acked.clone(),
+                ack_times.clone(),
+                stop.clone(),
+                next_event.clone(),
+            );
+            tokio::spawn(async move {
+                let mut target = ports[i % 2];
+                while !stop.load(Ordering::SeqCst) {
+                    let event = receipt(&agency, next_event.fetch_add(1, Ordering::SeqCst));
+                    let Some(response) = append_somewhere(&event, ports, &mut target, &stop).await
+                    else {
+                        return;
+                    };
+                    let leaf = Hash(response.leaf_hash.clone().try_into().unwrap());
+                    let previous = acked.lock().unwrap().insert(response.seq, (leaf, event));
+                    if let Some((other_leaf, _)) = previous {
+                        assert!(
+                            other_leaf == leaf,
+                            "seq {} acknowledged twice",
+                            response.seq
+                        );
+                    }
+                    ack_times.lock().unwrap().push(Instant::now());
+                }
+            })
+        })
+        .collect();
+
+    let mut served_checkpoints: Vec<pb::Checkpoint> = Vec::new();
+    let mut failovers = Vec::new();
+    for kill in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(150..600))).await;
+        let writer = writer_port(&store);
+        let index = ports.iter().position(|&p| p == writer).unwrap();
+        let mut client = connect(writer).await;
+        if let Ok(checkpoint) = client
+            .get_checkpoint(pb::GetCheckpointRequest::default())
+            .await
+        {
+            served_checkpoints.push(checkpoint.into_inner());
+        }
+        let acks_before = ack_times.lock().unwrap().len();
+        let killed_at = Instant::now();
+        children[index].kill().expect("SIGKILL");
+        children[index].wait().unwrap();
+        // Taken over once an append is acknowledged again.
+        let deadline = killed_at + Duration::from_secs(20);
+        let resumed = loop {
+            let first = ack_times
+                .lock()
+                .unwrap()
+                .get(acks_before..)
+                .and_then(|after| after.iter().copied().find(|t| *t > killed_at));
+            if let Some(first) = first {
+                break first;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kill {kill}: no writer took over"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        failovers.push(resumed - killed_at);
+        // The killed one comes back, as a standby.
+        children[index] = ledgers[index].start_with(&fast_takeover);
+    }
+    stop.store(true, Ordering::SeqCst);
+    for appender in appenders {
+        appender.await.unwrap();
+    }
+
+    // Every acknowledged event, exactly once, at its seq with its leaf hash,
+    // under a checkpoint of the final writer.
+    let writer = writer_port(&store);
+    let mut client = connect(writer).await;
+    let last_acked = *acked.lock().unwrap().keys().last().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .get_checkpoint(pb::GetCheckpointRequest::default())
+        .await
+        .map_or(0, |c| c.into_inner().size)
+        <= last_acked
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint covers {last_acked}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    verify(&mut client, &acked, &vkey, KILLS).await;
+    // Every checkpoint served along the way is a prefix of the final one.
+    let last = client
+        .get_checkpoint(pb::GetCheckpointRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let log_verifier = LogVerifier::from_vkey(&vkey).unwrap();
+    let last_signed = log_verifier.verify(&last.note).unwrap();
+    assert!(
+        served_checkpoints.len() >= KILLS / 2,
+        "{served_checkpoints:?}"
+    );
+    for old in &served_checkpoints {
+        let old_signed = log_verifier.verify(&old.note).unwrap();
+        if old_signed.size == 0 {
+            continue;
+        }
+        let proof = client
+            .get_consistency_proof(pb::ConsistencyProofRequest {
+                old_size: old_signed.size,
+                new_size: last_signed.size,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let hashes: Vec<Hash> = proof
+            .hashes
+            .iter()
+            .map(|h| Hash(h.as_slice().try_into().unwrap()))
+            .collect();
+        aidledger_tlog::verify_consistency(
+            old_signed.size,
+            last_signed.size,
+            &old_signed.root,
+            &last_signed.root,
+            &hashes,
+        )
+        .unwrap_or_else(|e| panic!("checkpoint {} is not a prefix: {e}", old_signed.size));
+    }
+    failovers.sort();
+    let p = |q: f64| failovers[((failovers.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "failover over {KILLS} kills: p50 {:?}, p99 {:?}, max {:?}; {} events acknowledged",
+        p(0.5),
+        p(0.99),
+        failovers.last().unwrap(),
+        acked.lock().unwrap().len()
+    );
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
