@@ -7,6 +7,7 @@
 //! Seeded: set `AIDLEDGER_CRASH_SEED` to replay a failing run.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -179,8 +180,13 @@ async fn acknowledged_events_survive_sigkill() {
     survive_sigkill(None).await;
 }
 
+/// The PostgreSQL tests run one at a time: one of them restarts the
+/// database.
+static POSTGRES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_sigkill_on_postgresql() {
+    let _alone = POSTGRES.lock().await;
     survive_sigkill(Some(aidledger_store::test_database())).await;
 }
 
@@ -513,6 +519,7 @@ async fn append_somewhere(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_ack() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let _alone = POSTGRES.lock().await;
     use std::time::Instant;
     const KILLS: usize = 20;
     let seed = std::env::var("AIDLEDGER_CRASH_SEED")
@@ -745,4 +752,137 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// `pg_ctl` on the test cluster that `tests/run` started, as its owner.
+fn pg_ctl(args: &[&str]) {
+    let var = |name: &str| {
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("{name} is not set: run the tests with tests/run"))
+    };
+    let (bin, data) = (var("AIDLEDGER_TEST_PG_BIN"), var("AIDLEDGER_TEST_PG_DATA"));
+    let user = std::env::var("AIDLEDGER_TEST_PG_USER").unwrap_or_default();
+    let pg_ctl = format!("{bin}/pg_ctl");
+    let mut command = if user.is_empty() {
+        Command::new(&pg_ctl)
+    } else {
+        let mut runuser = Command::new("runuser");
+        runuser.args(["-u", &user, "--", &pg_ctl]);
+        runuser
+    };
+    // The restarted server inherits pg_ctl's output: give it a log file,
+    // not a pipe this test would wait on forever.
+    let log = Path::new(&data).with_file_name("server.log");
+    let status = command
+        .args(["-D", &data, "-l"])
+        .arg(&log)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("running pg_ctl");
+    assert!(
+        status.success(),
+        "pg_ctl {args:?} failed; see {}",
+        log.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_under_load_loses_nothing_and_the_ledger_resumes_by_itself() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Instant;
+    let _alone = POSTGRES.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_key = SecretKey::from_seed(&[3; 32]);
+    let vkey = aidledger_tlog::LogSigner::new(ORIGIN, SecretKey::from_seed(&[3; 32]))
+        .unwrap()
+        .vkey();
+    write_key_file(&dir.path().join("ledger.pem"), &ledger_key).unwrap();
+    let authority = SecretKey::from_seed(&[1; 32]);
+    let agency = Arc::new(SecretKey::from_seed(&[2; 32]));
+    let port = free_port();
+    let ledger = Ledger {
+        dir: dir.path().to_path_buf(),
+        store: Some(aidledger_store::test_database()),
+        authority_hex: hex::encode(authority.public_key()),
+        port,
+    };
+    let mut child = ledger.start();
+    let ports = [port, port];
+    let mut target = port;
+    let never = AtomicBool::new(false);
+    for event in setup(&authority, &agency, &vkey) {
+        append_somewhere(&event, ports, &mut target, &never)
+            .await
+            .expect("the set-up is acknowledged");
+    }
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let next_event = Arc::new(AtomicU64::new(50_000));
+    let appenders: Vec<_> = (0..2)
+        .map(|_| {
+            let (agency, acked, stop, next_event) = (
+                agency.clone(),
+                acked.clone(),
+                stop.clone(),
+                next_event.clone(),
+            );
+            tokio::spawn(async move {
+                let mut target = port;
+                while !stop.load(Ordering::SeqCst) {
+                    let event = receipt(&agency, next_event.fetch_add(1, Ordering::SeqCst));
+                    let Some(response) = append_somewhere(&event, ports, &mut target, &stop).await
+                    else {
+                        return;
+                    };
+                    let leaf = Hash(response.leaf_hash.clone().try_into().unwrap());
+                    acked.lock().unwrap().insert(response.seq, (leaf, event));
+                }
+            })
+        })
+        .collect();
+    let acked_count = || acked.lock().unwrap().len();
+    let wait_for_more = |from: usize, what: &'static str| {
+        let acked_count = &acked_count;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while acked_count() < from + 50 {
+                assert!(Instant::now() < deadline, "{what}: appends did not resume");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for_more(0, "before the restart").await;
+    // The database dies without a shutdown checkpoint and comes back.
+    tokio::task::block_in_place(|| pg_ctl(&["restart", "-m", "immediate", "-w"]));
+    let after_restart = acked_count();
+    wait_for_more(after_restart, "after the restart").await;
+    stop.store(true, Ordering::SeqCst);
+    for appender in appenders {
+        appender.await.unwrap();
+    }
+    let mut client = connect(port).await;
+    let last_acked = *acked.lock().unwrap().keys().last().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .get_checkpoint(pb::GetCheckpointRequest::default())
+        .await
+        .map_or(0, |c| c.into_inner().size)
+        <= last_acked
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint covers {last_acked}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    verify(&mut client, &acked, &vkey, 0).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the ledger kept running through the restart"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
 }
