@@ -429,6 +429,22 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         .map_err(pg_error("committing the migration"))
 }
 
+/// Opens a write transaction: takes the write lock, which serialises
+/// every write across processes, then checks the fence.
+async fn begin_write<'c>(
+    client: &'c mut Client,
+    fence: Option<i64>,
+    context: &str,
+) -> Result<tokio_postgres::Transaction<'c>, StoreError> {
+    let transaction = client.transaction().await.map_err(pg_error(context))?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+        .await
+        .map_err(pg_error(context))?;
+    check_fence(&transaction, fence, context).await?;
+    Ok(transaction)
+}
+
 /// Inside a write transaction, after the write lock: the recorded epoch
 /// must still be `fence`'s, or another process has taken the lease since
 /// and this one must not write.
@@ -503,12 +519,7 @@ impl LogStore for PgStore {
         let fence = self.fence();
         self.run(&context.clone(), async move {
             let mut client = writer.lock().await;
-            let transaction = client.transaction().await.map_err(pg_error(&context))?;
-            transaction
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                .await
-                .map_err(pg_error(&context))?;
-            check_fence(&transaction, fence, &context).await?;
+            let transaction = begin_write(&mut client, fence, &context).await?;
             let (size, hash_count) = sizes(&transaction).await?;
             if first_seq != size {
                 return Err(Refusal::SeqMismatch {
@@ -697,12 +708,7 @@ impl LogStore for PgStore {
         let context = format!("recording checkpoint at size {size}");
         self.run(&context.clone(), async move {
             let mut client = writer.lock().await;
-            let transaction = client.transaction().await.map_err(pg_error(&context))?;
-            transaction
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                .await
-                .map_err(pg_error(&context))?;
-            check_fence(&transaction, fence, &context).await?;
+            let transaction = begin_write(&mut client, fence, &context).await?;
             let (log_size, _) = sizes(&transaction).await?;
             let latest = latest_checkpoint_size(&transaction).await?;
             check_checkpoint_size(size, log_size, latest)?;
@@ -759,12 +765,7 @@ impl LogStore for PgStore {
                 return Err(Refusal::CosignedCheckpointMissing { size }.into());
             };
             let mut client = writer.lock().await;
-            let transaction = client.transaction().await.map_err(pg_error(&context))?;
-            transaction
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                .await
-                .map_err(pg_error(&context))?;
-            check_fence(&transaction, fence, &context).await?;
+            let transaction = begin_write(&mut client, fence, &context).await?;
             let row = transaction
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM log_checkpoints WHERE size = $1), \

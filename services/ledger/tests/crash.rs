@@ -172,6 +172,52 @@ fn receipt(agency: &SecretKey, n: u64) -> pb::SignedEvent {
     )
 }
 
+/// The seed of a randomised run: `AIDLEDGER_CRASH_SEED`, or a new one.
+fn crash_seed() -> u64 {
+    std::env::var("AIDLEDGER_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>)
+}
+
+/// A folder holding the ledger key file, the ledger's vkey, and the
+/// authority's and the agency's keys.
+fn ledger_files() -> (tempfile::TempDir, String, SecretKey, Arc<SecretKey>) {
+    let dir = tempfile::tempdir().unwrap();
+    let vkey = aidledger_tlog::LogSigner::new(ORIGIN, SecretKey::from_seed(&[3; 32]))
+        .unwrap()
+        .vkey();
+    write_key_file(
+        &dir.path().join("ledger.pem"),
+        &SecretKey::from_seed(&[3; 32]),
+    )
+    .unwrap();
+    (
+        dir,
+        vkey,
+        SecretKey::from_seed(&[1; 32]),
+        Arc::new(SecretKey::from_seed(&[2; 32])),
+    )
+}
+
+/// Polls until the ledger's checkpoint covers every acknowledged entry.
+async fn wait_for_checkpoint_over(client: &mut LedgerClient<Channel>, acked: &Acked) {
+    let last_acked = *acked.lock().unwrap().keys().last().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client
+        .get_checkpoint(pb::GetCheckpointRequest::default())
+        .await
+        .map_or(0, |c| c.into_inner().size)
+        <= last_acked
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint covers {last_acked}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// What the ledger acknowledged: seq and leaf hash per submission.
 type Acked = Arc<Mutex<BTreeMap<u64, (Hash, pb::SignedEvent)>>>;
 
@@ -191,20 +237,10 @@ async fn acknowledged_events_survive_sigkill_on_postgresql() {
 }
 
 async fn survive_sigkill(store: Option<String>) {
-    let seed = std::env::var("AIDLEDGER_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random::<u64>);
+    let seed = crash_seed();
     println!("crash test seed: {seed} (replay with AIDLEDGER_CRASH_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let ledger_key = SecretKey::from_seed(&[3; 32]);
-    let vkey = aidledger_tlog::LogSigner::new(ORIGIN, SecretKey::from_seed(&[3; 32]))
-        .unwrap()
-        .vkey();
-    write_key_file(&dir.path().join("ledger.pem"), &ledger_key).unwrap();
-    let authority = SecretKey::from_seed(&[1; 32]);
-    let agency = Arc::new(SecretKey::from_seed(&[2; 32]));
+    let (dir, vkey, authority, agency) = ledger_files();
     let ledger = Ledger {
         dir: dir.path().to_path_buf(),
         store,
@@ -522,20 +558,10 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
     let _alone = POSTGRES.lock().await;
     use std::time::Instant;
     const KILLS: usize = 20;
-    let seed = std::env::var("AIDLEDGER_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random::<u64>);
+    let seed = crash_seed();
     println!("failover test seed: {seed} (replay with AIDLEDGER_CRASH_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let ledger_key = SecretKey::from_seed(&[3; 32]);
-    let vkey = aidledger_tlog::LogSigner::new(ORIGIN, SecretKey::from_seed(&[3; 32]))
-        .unwrap()
-        .vkey();
-    write_key_file(&dir.path().join("ledger.pem"), &ledger_key).unwrap();
-    let authority = SecretKey::from_seed(&[1; 32]);
-    let agency = Arc::new(SecretKey::from_seed(&[2; 32]));
+    let (dir, vkey, authority, agency) = ledger_files();
     let url = aidledger_store::test_database();
     let ports = [free_port(), free_port()];
     let ledgers: Vec<Ledger> = ports
@@ -685,20 +711,7 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
     // under a checkpoint of the final writer.
     let writer = writer_port(&store);
     let mut client = connect(writer).await;
-    let last_acked = *acked.lock().unwrap().keys().last().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client
-        .get_checkpoint(pb::GetCheckpointRequest::default())
-        .await
-        .map_or(0, |c| c.into_inner().size)
-        <= last_acked
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint covers {last_acked}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_checkpoint_over(&mut client, &acked).await;
     verify(&mut client, &acked, &vkey, KILLS).await;
     // Every checkpoint served along the way is a prefix of the final one.
     let last = client
@@ -794,14 +807,7 @@ async fn a_database_restart_under_load_loses_nothing_and_the_ledger_resumes_by_i
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::Instant;
     let _alone = POSTGRES.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ledger_key = SecretKey::from_seed(&[3; 32]);
-    let vkey = aidledger_tlog::LogSigner::new(ORIGIN, SecretKey::from_seed(&[3; 32]))
-        .unwrap()
-        .vkey();
-    write_key_file(&dir.path().join("ledger.pem"), &ledger_key).unwrap();
-    let authority = SecretKey::from_seed(&[1; 32]);
-    let agency = Arc::new(SecretKey::from_seed(&[2; 32]));
+    let (dir, vkey, authority, agency) = ledger_files();
     let port = free_port();
     let ledger = Ledger {
         dir: dir.path().to_path_buf(),
@@ -864,20 +870,7 @@ async fn a_database_restart_under_load_loses_nothing_and_the_ledger_resumes_by_i
         appender.await.unwrap();
     }
     let mut client = connect(port).await;
-    let last_acked = *acked.lock().unwrap().keys().last().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client
-        .get_checkpoint(pb::GetCheckpointRequest::default())
-        .await
-        .map_or(0, |c| c.into_inner().size)
-        <= last_acked
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint covers {last_acked}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_checkpoint_over(&mut client, &acked).await;
     verify(&mut client, &acked, &vkey, 0).await;
     assert!(
         child.try_wait().unwrap().is_none(),
