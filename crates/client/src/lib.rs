@@ -16,6 +16,7 @@
 //! because resubmitting identical bytes is idempotent) and then reported as
 //! [`ClientError::Transport`].
 
+mod cluster;
 mod error;
 mod follow;
 mod retry;
@@ -29,6 +30,7 @@ mod test_support;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aidledger_ledger::{ChainChecker, sign_event};
@@ -37,6 +39,8 @@ use aidledger_wire::Message as _;
 use aidledger_wire::pb::ledger_client::LedgerClient;
 use tonic::Status;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::cluster::Ledgers;
 
 pub use aidledger_tlog::ed25519::SecretKey;
 pub use aidledger_tlog::{Checkpoint, LogVerifier};
@@ -126,15 +130,22 @@ impl ConnectOptions {
 /// is not silently dropped.
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
-/// A connection to one ledger.
+/// A connection to a ledger, or to a writer and its standbys that share one
+/// store: reads go to whichever answers, appends follow the writer
+/// (`NOT_LEADER`, see the crate's cluster module).
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: LedgerClient<Channel>,
+    ledgers: Arc<Ledgers>,
     origin: String,
     verifier: Option<LogVerifier>,
     timeout: Duration,
     retry: RetryPolicy,
 }
+
+/// How many times one call follows a standby to the writer it names before
+/// it falls back to backing off: a bound on two ledgers that each name the
+/// other while a takeover settles.
+const REDIRECTS_MAX: u32 = 8;
 
 impl Client {
     /// Connects to `endpoint` (`http://host:port` or `https://host:port`),
@@ -145,6 +156,23 @@ impl Client {
     /// [`ClientError::Config`] for unusable options, [`ClientError::Transport`]
     /// if the ledger cannot be reached.
     pub async fn connect(endpoint: &str, options: ConnectOptions) -> Result<Client, ClientError> {
+        Client::connect_any(&[endpoint], options).await
+    }
+
+    /// Connects to the first of `endpoints` that answers, retrying transient
+    /// failures. The endpoints are ledgers sharing one store, a writer and
+    /// its standbys, in the order to try them: a call that cannot reach one
+    /// moves to the next, and an append a standby refuses with `NOT_LEADER`
+    /// is sent again, identical, to the writer it names.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Config`] for unusable options or no endpoint,
+    /// [`ClientError::Transport`] if no ledger can be reached.
+    pub async fn connect_any(
+        endpoints: &[impl AsRef<str>],
+        options: ConnectOptions,
+    ) -> Result<Client, ClientError> {
         let verifier = options
             .vkey
             .as_deref()
@@ -152,33 +180,49 @@ impl Client {
             .transpose()
             .map_err(|error| ClientError::Config(format!("vkey: {error}")))?;
         let origin = resolve_origin(&options.origin, verifier.as_ref())?;
-        let target = build_endpoint(endpoint, options.tls.as_ref(), options.connect_timeout)?;
+        let urls: Vec<String> = endpoints
+            .iter()
+            .map(|endpoint| endpoint.as_ref().to_owned())
+            .collect();
+        let ledgers = Ledgers::new(&urls, options.tls.clone(), options.connect_timeout)?;
         let mut retry = 0;
-        let channel = loop {
-            match target.connect().await {
-                Ok(channel) => break channel,
-                Err(error) if retry < options.retry.retries => {
+        loop {
+            match ledgers.connect_one().await {
+                Ok(()) => break,
+                Err(failures) if retry < options.retry.retries => {
                     let wait = options.retry.backoff(retry);
-                    tracing::debug!(endpoint, retry, ?wait, %error, "connect failed; retrying");
+                    tracing::debug!(?failures, retry, ?wait, "connect failed; retrying");
                     tokio::time::sleep(wait).await;
                     retry += 1;
                 }
-                Err(error) => {
+                Err(failures) => {
                     return Err(ClientError::Transport(format!(
-                        "cannot connect to {endpoint} after {} attempts: {}",
+                        "cannot connect to {} after {} attempts: {}",
+                        urls.join(", "),
                         retry + 1,
-                        error_chain(&error)
+                        failures.join("; ")
                     )));
                 }
             }
-        };
+        }
         Ok(Client {
-            inner: LedgerClient::new(channel),
+            ledgers: Arc::new(ledgers),
             origin,
             verifier,
             timeout: options.timeout,
             retry: options.retry,
         })
+    }
+
+    /// The address of the ledger the next call goes to.
+    pub fn endpoint(&self) -> String {
+        self.ledgers.current_url()
+    }
+
+    /// Every ledger address this client knows: the ones it was given, then
+    /// any writer a standby named.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.ledgers.urls()
     }
 
     /// The ledger's origin: what events are signed for.
@@ -191,11 +235,12 @@ impl Client {
         self.verifier.as_ref()
     }
 
-    /// The generated gRPC client on this connection, unverified: for tools
-    /// that check the answers themselves (the auditor replays the raw entry
-    /// stream, and asks for cosigned checkpoints and consistency proofs).
+    /// The generated gRPC client on the current ledger's connection,
+    /// unverified and without retries: for tools that check the answers
+    /// themselves (the auditor replays the raw entry stream, and asks for
+    /// cosigned checkpoints and consistency proofs).
     pub fn raw(&self) -> LedgerClient<Channel> {
-        self.inner.clone()
+        self.ledgers.current().1
     }
 
     /// Encodes `event` and signs it for this ledger's origin (SPEC §3). The
@@ -400,7 +445,9 @@ impl Client {
         Ok(Proven { entry, inclusion })
     }
 
-    /// Sends `message` with `send`, retrying transient failures with backoff.
+    /// Sends `message` with `send` to the current ledger. A standby's
+    /// `NOT_LEADER` naming the writer sends it again to the writer at once;
+    /// other transient failures move to the next ledger after a backoff.
     async fn call<Req, Resp, F, Fut>(
         &self,
         rpc: &'static str,
@@ -414,28 +461,49 @@ impl Client {
         Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
     {
         let mut retry = 0;
+        let mut redirects = 0;
         loop {
             let mut request = tonic::Request::new(message.clone());
             if let Some(timeout) = timeout {
                 request.set_timeout(timeout);
             }
-            match send(self.inner.clone(), request).await {
+            let (index, ledger) = self.ledgers.current();
+            let status = match send(ledger, request).await {
                 Ok(response) => return Ok(response.into_inner()),
-                Err(status) if is_transient(&status) && retry < self.retry.retries => {
-                    let wait = self.retry.backoff(retry);
-                    tracing::debug!(
-                        rpc,
-                        retry,
-                        ?wait,
-                        code = code_name(status.code()),
-                        message = status.message(),
-                        "transient failure; retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                }
+                Err(status) if is_transient(&status) => status,
                 Err(status) => return Err(status),
+            };
+            if let Some(Some(writer)) = cluster::not_leader(&status)
+                && redirects < REDIRECTS_MAX
+            {
+                match self.ledgers.follow(&writer) {
+                    Ok(true) => {
+                        tracing::debug!(rpc, writer, "a standby named the writer; following");
+                        redirects += 1;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(rpc, writer, %error, "a standby named a writer that cannot be used");
+                    }
+                }
             }
+            if retry >= self.retry.retries {
+                return Err(status);
+            }
+            self.ledgers.move_on(index);
+            let wait = self.retry.backoff(retry);
+            tracing::debug!(
+                rpc,
+                retry,
+                ?wait,
+                code = code_name(status.code()),
+                message = status.message(),
+                next = self.ledgers.current_url(),
+                "transient failure; retrying"
+            );
+            tokio::time::sleep(wait).await;
+            retry += 1;
         }
     }
 }

@@ -23,7 +23,10 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            retries: 5,
+            // 6.3 s of waiting in all: longer than a standby takes to take
+            // over from a writer that died (5 s at most, SPEC §6), so a
+            // failover costs a caller time, not an error.
+            retries: 6,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
         }
@@ -42,10 +45,17 @@ impl RetryPolicy {
 
 /// Whether a failed call may succeed if tried again unchanged: the server
 /// was unreachable or overloaded (`UNAVAILABLE`, which tonic also reports for
-/// connection failures) or too slow (`DEADLINE_EXCEEDED`). Refusals are
-/// final: the same event is refused again.
+/// connection failures) or too slow (`DEADLINE_EXCEEDED`), or the connection
+/// broke under the call (a status made here from a transport error, such as
+/// a broken pipe when the ledger died mid-request, which tonic reports as
+/// `UNKNOWN`). Refusals are final: the same event is refused again.
 pub(crate) fn is_transient(status: &Status) -> bool {
-    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
+    let broke_here = std::error::Error::source(status).is_some()
+        && matches!(
+            status.code(),
+            Code::Unknown | Code::Internal | Code::Cancelled
+        );
+    broke_here || matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
 }
 
 #[cfg(test)]
@@ -64,7 +74,7 @@ mod tests {
     }
 
     #[test]
-    fn only_unavailable_and_deadline_are_retried() {
+    fn unavailability_deadlines_and_broken_connections_are_retried() {
         assert!(is_transient(&Status::unavailable("connection refused")));
         assert!(is_transient(&Status::deadline_exceeded("slow")));
         assert!(!is_transient(&Status::failed_precondition(
@@ -72,5 +82,12 @@ mod tests {
         )));
         assert!(!is_transient(&Status::already_exists("EVENT_ID_EXISTS: x")));
         assert!(!is_transient(&Status::internal("disk")));
+        // The same code made here from a broken connection is retried.
+        let broken = Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "stream closed because of a broken pipe",
+        )));
+        assert!(std::error::Error::source(&broken).is_some());
+        assert!(is_transient(&broken), "{broken:?}");
     }
 }

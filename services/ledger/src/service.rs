@@ -338,8 +338,15 @@ impl LedgerService {
     }
 }
 
+/// A read the store failed. A storage failure (the database restarting, a
+/// broken connection) is `UNAVAILABLE`, which clients retry; stored data
+/// that contradicts itself is the server's fault.
 fn store_status(error: StoreError) -> Status {
-    Status::internal(format!("reading the log: {error}"))
+    let message = format!("reading the log: {error}");
+    match error {
+        StoreError::Io { .. } => Status::unavailable(message),
+        _ => Status::internal(message),
+    }
 }
 
 fn stopping() -> Status {
