@@ -330,7 +330,7 @@ async fn verify(global: &Global, args: &VerifyArgs) -> Result<()> {
         .await
         .map(|fetched| {
             (
-                global.ledger.clone(),
+                global.ledger.join(", "),
                 fetched.checkpoint,
                 fetched.note,
                 fetched.elapsed,

@@ -17,15 +17,18 @@ pub struct Cli {
 /// How to reach and trust the ledger.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The ledger's gRPC endpoint, http:// or https://.
+    /// The ledger's gRPC endpoint, http:// or https://. A writer and its
+    /// standbys: repeat the option or separate the URLs with commas; reads
+    /// go to whichever answers, and submissions follow the writer.
     #[arg(
         long,
         global = true,
         env = "AIDLEDGER_URL",
         default_value = "http://127.0.0.1:50051",
-        value_name = "URL"
+        value_name = "URL",
+        value_delimiter = ','
     )]
-    pub ledger: String,
+    pub ledger: Vec<String>,
     /// The ledger's origin (SPEC §2), bound into every event signature.
     /// Optional when --vkey is given.
     #[arg(long, global = true, env = "AIDLEDGER_ORIGIN", value_name = "ORIGIN")]
@@ -432,11 +435,28 @@ mod tests {
             "aid.example/log",
         ])
         .unwrap();
-        assert_eq!(cli.global.ledger, "http://ledger:1");
+        assert_eq!(cli.global.ledger, ["http://ledger:1"]);
         let Command::Get(get) = cli.command else {
             panic!("get")
         };
         assert_eq!(get.entry.seq, Some(3));
+    }
+
+    #[test]
+    fn several_ledgers_are_given_by_commas_or_by_repeating() {
+        let commas = ["aidctl", "checkpoint", "--ledger", "http://a:1,http://b:2"];
+        let repeated = [
+            "aidctl",
+            "checkpoint",
+            "--ledger",
+            "http://a:1",
+            "--ledger",
+            "http://b:2",
+        ];
+        for args in [&commas[..], &repeated[..]] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.global.ledger, ["http://a:1", "http://b:2"]);
+        }
     }
 
     #[test]

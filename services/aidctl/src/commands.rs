@@ -247,9 +247,9 @@ pub(crate) async fn connect(global: &Global, origin_fallback: Option<&str>) -> R
             domain: global.tls_domain.clone(),
         });
     }
-    Client::connect(&global.ledger, options)
+    Client::connect_any(&global.ledger, options)
         .await
-        .with_context(|| format!("connecting to the ledger at {}", global.ledger))
+        .with_context(|| format!("connecting to the ledger at {}", global.ledger.join(", ")))
 }
 
 /// The current time at whole seconds, for events that do not say when.
