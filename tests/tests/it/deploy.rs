@@ -3,25 +3,11 @@
 //! Kubernetes, the example TOML) exists in the program's `--help`
 //! (`tests/deploy/check.py`, with PyYAML).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// A program of the workspace, built beside this test binary (`cargo test
-/// --workspace` builds every package's programs before running tests).
-fn program(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is not built: run the tests with `cargo test --workspace` (tests/run)",
-        path.display()
-    );
-    path
-}
-
 fn help(name: &str, subcommand: Option<&str>) -> String {
-    let output = Command::new(program(name))
+    let output = Command::new(crate::program(name))
         .args(subcommand)
         .arg("--help")
         .output()

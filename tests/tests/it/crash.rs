@@ -33,13 +33,37 @@ struct Ledger {
     port: u16,
 }
 
+/// A ledger process, killed when dropped: a test that fails leaves none
+/// behind (an orphan would also hold the test run's output open).
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Ledger {
-    fn start(&self) -> Child {
+    fn start(&self) -> Running {
         self.start_with(&[])
     }
 
-    fn start_with(&self, extra: &[&str]) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_aidledger"))
+    fn start_with(&self, extra: &[&str]) -> Running {
+        let child = Command::new(crate::program("aidledger"))
             .args(["serve", "--data"])
             .arg(self.dir.join("data"))
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
@@ -53,7 +77,8 @@ impl Ledger {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("starting aidledger serve")
+            .expect("starting aidledger serve");
+        Running(child)
     }
 }
 
@@ -422,16 +447,7 @@ async fn the_ledger_reports_appends_refusals_and_checkpoints_to_prometheus() {
         port: free_port(),
     };
     let metrics_port = free_port();
-    // Killed even when an assertion fails, so no server outlives the test.
-    struct KillOnDrop(Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child =
-        KillOnDrop(ledger.start_with(&["--metrics-listen", &format!("127.0.0.1:{metrics_port}")]));
+    let _child = ledger.start_with(&["--metrics-listen", &format!("127.0.0.1:{metrics_port}")]);
     let mut client = connect(ledger.port).await;
     let mut events = setup(&authority, &agency, &vkey);
     events.extend((1001..=1005).map(|n| receipt(&agency, n)));
@@ -503,53 +519,25 @@ async fn scrape(port: u16) -> std::io::Result<String> {
     .expect("the scrape does not panic")
 }
 
-/// Where an appender sends next: the writer a standby named, else the
-/// other ledger.
-fn next_target(status: &tonic::Status, ports: [u16; 2], current: u16) -> u16 {
-    use tonic_types::StatusExt as _;
-    let named = status
-        .get_details_error_info()
-        .filter(|info| info.reason == "NOT_LEADER")
-        .and_then(|info| info.metadata.get("writer").cloned())
-        .and_then(|address| address.rsplit(':').next()?.parse::<u16>().ok());
-    named.unwrap_or(if current == ports[0] {
-        ports[1]
-    } else {
-        ports[0]
-    })
-}
-
-/// Appends `event` until a writer acknowledges it, retrying the identical
-/// submission on whichever ledger is the writer (a duplicate is answered
-/// with its original seq).
-async fn append_somewhere(
-    event: &pb::SignedEvent,
-    ports: [u16; 2],
-    target: &mut u16,
-    stop: &std::sync::atomic::AtomicBool,
-) -> Option<pb::AppendResponse> {
-    loop {
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            return None;
-        }
-        let attempt = match LedgerClient::connect(format!("http://127.0.0.1:{}", *target)).await {
-            Ok(mut client) => client
-                .append(pb::AppendRequest {
-                    event: Some(event.clone()),
-                    wait_for_checkpoint: false,
-                })
-                .await
-                .map(tonic::Response::into_inner),
-            Err(_) => Err(tonic::Status::unavailable("not listening")),
-        };
-        match attempt {
-            Ok(response) => return Some(response),
-            Err(status) => {
-                *target = next_target(&status, ports, *target);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+/// A client of the library for the ledgers at `ports`, in that order,
+/// patient enough to wait out a takeover: every append it makes is retried,
+/// identical, until a writer acknowledges it.
+async fn failover_client(ports: &[u16]) -> aidledger_client::Client {
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .collect();
+    let mut options = aidledger_client::ConnectOptions::new(ORIGIN);
+    options.timeout = Duration::from_secs(10);
+    options.connect_timeout = Duration::from_secs(1);
+    options.retry = aidledger_client::RetryPolicy {
+        retries: 200,
+        backoff_initial: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(100),
+    };
+    aidledger_client::Client::connect_any(&urls, options)
+        .await
+        .expect("a ledger answers")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -574,7 +562,7 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
         })
         .collect();
     let fast_takeover = ["--takeover-interval-ms", "200"];
-    let mut children: Vec<Child> = ledgers
+    let mut children: Vec<Running> = ledgers
         .iter()
         .map(|ledger| ledger.start_with(&fast_takeover))
         .collect();
@@ -584,13 +572,13 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
         address.rsplit(':').next().unwrap().parse().unwrap()
     };
 
-    let mut target = ports[0];
-    let never = AtomicBool::new(false);
+    let setup_client = failover_client(&ports).await;
     for event in setup(&authority, &agency, &vkey) {
-        let response = append_somewhere(&event, ports, &mut target, &never)
+        let appended = setup_client
+            .append(event, false)
             .await
             .expect("the set-up is acknowledged");
-        assert!(!response.duplicate);
+        assert!(!appended.duplicate);
     }
 
     // The standby refuses a write with NOT_LEADER, naming the writer.
@@ -627,42 +615,49 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
         );
     }
 
-    // Four appenders, each through whichever ledger writes.
+    // Four appenders through the client library: two given both ledgers,
+    // the standby first; two given only the standby, which must find the
+    // writer from its NOT_LEADER and then keep both.
     let acked: Acked = Arc::default();
     let ack_times: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let next_event = Arc::new(AtomicU64::new(10_000));
-    let appenders: Vec<_> = (0..4)
-        .map(|i| {
-            let (agency, acked, ack_times, stop, next_event) = (
-                agency.clone(),
-                acked.clone(),
-                ack_times.clone(),
-                stop.clone(),
-                next_event.clone(),
-            );
-            tokio::spawn(async move {
-                let mut target = ports[i % 2];
-                while !stop.load(Ordering::SeqCst) {
-                    let event = receipt(&agency, next_event.fetch_add(1, Ordering::SeqCst));
-                    let Some(response) = append_somewhere(&event, ports, &mut target, &stop).await
-                    else {
-                        return;
-                    };
-                    let leaf = Hash(response.leaf_hash.clone().try_into().unwrap());
-                    let previous = acked.lock().unwrap().insert(response.seq, (leaf, event));
-                    if let Some((other_leaf, _)) = previous {
-                        assert!(
-                            other_leaf == leaf,
-                            "seq {} acknowledged twice",
-                            response.seq
-                        );
-                    }
-                    ack_times.lock().unwrap().push(Instant::now());
+    let mut appenders = Vec::new();
+    for i in 0..4 {
+        let given: Vec<u16> = if i % 2 == 0 {
+            vec![standby, writer]
+        } else {
+            vec![standby]
+        };
+        let client = failover_client(&given).await;
+        let (agency, acked, ack_times, stop, next_event) = (
+            agency.clone(),
+            acked.clone(),
+            ack_times.clone(),
+            stop.clone(),
+            next_event.clone(),
+        );
+        appenders.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let event = receipt(&agency, next_event.fetch_add(1, Ordering::SeqCst));
+                let appended = match client.append(event.clone(), false).await {
+                    Ok(appended) => appended,
+                    Err(error) => panic!("appender {i}: {error}"),
+                };
+                let leaf = Hash(appended.leaf_hash);
+                let previous = acked.lock().unwrap().insert(appended.seq, (leaf, event));
+                if let Some((other_leaf, _)) = previous {
+                    assert!(
+                        other_leaf == leaf,
+                        "seq {} acknowledged twice",
+                        appended.seq
+                    );
                 }
-            })
-        })
-        .collect();
+                ack_times.lock().unwrap().push(Instant::now());
+            }
+            client.endpoints()
+        }));
+    }
 
     let mut served_checkpoints: Vec<pb::Checkpoint> = Vec::new();
     let mut failovers = Vec::new();
@@ -704,7 +699,8 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
     }
     stop.store(true, Ordering::SeqCst);
     for appender in appenders {
-        appender.await.unwrap();
+        let known = appender.await.unwrap();
+        assert_eq!(known.len(), 2, "an appender knows both ledgers: {known:?}");
     }
 
     // Every acknowledged event, exactly once, at its seq with its leaf hash,
@@ -752,6 +748,32 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
         )
         .unwrap_or_else(|e| panic!("checkpoint {} is not a prefix: {e}", old_signed.size));
     }
+    // An auditor, given both ledgers, verifies the final log independently:
+    // chain, signatures, keys, rules and the checkpoint's root.
+    let ledgers = format!(
+        "http://127.0.0.1:{},http://127.0.0.1:{}",
+        ports[0], ports[1]
+    );
+    let audit = tokio::task::block_in_place(|| {
+        Command::new(crate::program("aidctl"))
+            .args(["audit", "verify", "--json", "--no-progress"])
+            .args(["--ledger", &ledgers, "--vkey", &vkey])
+            .output()
+            .expect("running aidctl")
+    });
+    let report = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success(),
+        "aidctl audit verify: {report}{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(report.lines().next().unwrap()).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(
+        report["size"].as_u64().unwrap() >= last_signed.size,
+        "the audit covers the final checkpoint: {report}"
+    );
+
     failovers.sort();
     let p = |q: f64| failovers[((failovers.len() - 1) as f64 * q).round() as usize];
     println!(
@@ -761,10 +783,6 @@ async fn two_ledgers_on_postgresql_fail_over_twenty_sigkills_without_losing_an_a
         failovers.last().unwrap(),
         acked.lock().unwrap().len()
     );
-    for child in &mut children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
 }
 
 /// `pg_ctl` on the test cluster that `tests/run` started, as its owner.
@@ -816,39 +834,38 @@ async fn a_database_restart_under_load_loses_nothing_and_the_ledger_resumes_by_i
         port,
     };
     let mut child = ledger.start();
-    let ports = [port, port];
-    let mut target = port;
-    let never = AtomicBool::new(false);
+    let setup_client = failover_client(&[port]).await;
     for event in setup(&authority, &agency, &vkey) {
-        append_somewhere(&event, ports, &mut target, &never)
+        setup_client
+            .append(event, false)
             .await
             .expect("the set-up is acknowledged");
     }
     let acked: Acked = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let next_event = Arc::new(AtomicU64::new(50_000));
-    let appenders: Vec<_> = (0..2)
-        .map(|_| {
-            let (agency, acked, stop, next_event) = (
-                agency.clone(),
-                acked.clone(),
-                stop.clone(),
-                next_event.clone(),
-            );
-            tokio::spawn(async move {
-                let mut target = port;
-                while !stop.load(Ordering::SeqCst) {
-                    let event = receipt(&agency, next_event.fetch_add(1, Ordering::SeqCst));
-                    let Some(response) = append_somewhere(&event, ports, &mut target, &stop).await
-                    else {
-                        return;
-                    };
-                    let leaf = Hash(response.leaf_hash.clone().try_into().unwrap());
-                    acked.lock().unwrap().insert(response.seq, (leaf, event));
-                }
-            })
-        })
-        .collect();
+    let mut appenders = Vec::new();
+    for _ in 0..2 {
+        let client = failover_client(&[port]).await;
+        let (agency, acked, stop, next_event) = (
+            agency.clone(),
+            acked.clone(),
+            stop.clone(),
+            next_event.clone(),
+        );
+        appenders.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let event = receipt(&agency, next_event.fetch_add(1, Ordering::SeqCst));
+                // The client retries, identical, until the ledger is back.
+                let appended = client
+                    .append(event.clone(), false)
+                    .await
+                    .unwrap_or_else(|error| panic!("an append through the restart: {error}"));
+                let leaf = Hash(appended.leaf_hash);
+                acked.lock().unwrap().insert(appended.seq, (leaf, event));
+            }
+        }));
+    }
     let acked_count = || acked.lock().unwrap().len();
     let wait_for_more = |from: usize, what: &'static str| {
         let acked_count = &acked_count;
