@@ -1,9 +1,12 @@
-//! End-to-end benchmark, run with `cargo bench -p aidledger-tests --bench e2e`.
+//! End-to-end benchmark, run beside a throwaway PostgreSQL with
+//! `tests/with-postgres cargo bench -p aidledger-tests --bench e2e`.
 //!
 //! The real server on loopback and real gRPC clients in one process, side by
 //! side with the bare all-core strict-verification rate measured in the same
 //! run: 1, 16 and 64 concurrent clients appending pre-signed demo-sized
-//! events, singly and in batches of 100. Reports events/s, request latency
+//! events, singly and in batches of 100, to a ledger on the embedded redb
+//! store and to one on PostgreSQL (on the same machine), each configuration
+//! on both stores one after the other. Reports events/s, request latency
 //! p50/p99, and append-to-checkpoint delay p50/p99 (from sending an event to
 //! seeing a signed checkpoint that covers it).
 //! `AIDLEDGER_BENCH_SCALE` below 1.0 makes a quick smoke run.
@@ -29,6 +32,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 struct Run {
+    store: &'static str,
     clients: usize,
     batch: usize,
     events_per_second: f64,
@@ -51,17 +55,30 @@ async fn bench() {
     let mut generator = Generator::new(99);
     // The production defaults (TestServer shortens the checkpoint interval
     // for tests; put the default back).
-    let server = TestServer::start_with(dir.path(), generator.authority(), |config| {
+    let production = |config: &mut aidledger::server::ServeConfig| {
         config.ingest.checkpoint_interval =
             aidledger::ingest::IngestConfig::default().checkpoint_interval;
-    })
-    .await;
-    let mut client = server.client().await;
-    let setup = generator.setup(&server.vkey);
-    client
-        .append_batch(pb::AppendBatchRequest { events: setup })
-        .await
-        .unwrap();
+    };
+    let redb =
+        TestServer::start_with(&dir.path().join("redb"), generator.authority(), production).await;
+    let database = aidledger_store::test_database();
+    let postgres =
+        TestServer::start_with(&dir.path().join("pg"), generator.authority(), |config| {
+            production(config);
+            config.store_url = Some(database);
+        })
+        .await;
+    let setup = generator.setup(&redb.vkey);
+    for server in [&redb, &postgres] {
+        server
+            .client()
+            .await
+            .append_batch(pb::AppendBatchRequest {
+                events: setup.clone(),
+            })
+            .await
+            .unwrap();
+    }
 
     let configs: Vec<(usize, usize, usize)> = vec![
         (1, 1, scaled(2_000)),
@@ -87,11 +104,15 @@ async fn bench() {
     });
     let bare_rate = sample.len() as f64 / started.elapsed().as_secs_f64();
 
+    // Each configuration on both stores back to back, so the machine's
+    // noise falls on both alike.
     let mut runs = Vec::new();
     for ((clients, batch, _), events) in configs.into_iter().zip(workloads) {
-        runs.push(run(&server, clients, batch, events).await);
+        runs.push(run(&redb, "redb", clients, batch, events.clone()).await);
+        runs.push(run(&postgres, "PostgreSQL", clients, batch, events).await);
     }
-    server.stop().await;
+    redb.stop().await;
+    postgres.stop().await;
 
     println!(
         "bare strict verification, {} cores: {bare_rate:.0} sig/s",
@@ -99,16 +120,22 @@ async fn bench() {
     );
     println!();
     println!(
-        "| clients | events per request | events/s | vs bare verify | request p50 / p99 | append-to-checkpoint p50 / p99 |"
+        "| store | clients | events per request | events/s | vs bare verify | vs redb | request p50 / p99 | append-to-checkpoint p50 / p99 |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut redb_rate = 0.0;
     for r in runs {
+        if r.store == "redb" {
+            redb_rate = r.events_per_second;
+        }
         println!(
-            "| {} | {} | {:.0} | {:.0}% | {:.1} ms / {:.1} ms | {:.0} ms / {:.0} ms |",
+            "| {} | {} | {} | {:.0} | {:.0}% | {:.2}x | {:.1} ms / {:.1} ms | {:.0} ms / {:.0} ms |",
+            r.store,
             r.clients,
             r.batch,
             r.events_per_second,
             100.0 * r.events_per_second / bare_rate,
+            r.events_per_second / redb_rate,
             ms(r.latency_p50),
             ms(r.latency_p99),
             ms(r.to_checkpoint_p50),
@@ -119,6 +146,7 @@ async fn bench() {
 
 async fn run(
     server: &TestServer,
+    store: &'static str,
     clients: usize,
     batch: usize,
     events: Vec<pb::SignedEvent>,
@@ -231,6 +259,7 @@ async fn run(
     let mut latencies = latencies.lock().unwrap().clone();
     latencies.sort();
     Run {
+        store,
         clients,
         batch,
         events_per_second: total as f64 / elapsed.as_secs_f64(),
