@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks that the deploy files cannot drift from the programs: every flag
-and every AIDLEDGER_* variable a systemd unit, compose.yaml or Kubernetes
+and every AIDLEDGER_* variable a systemd unit, compose*.yaml or Kubernetes
 manifest passes to a program, and every key of the example TOML config,
 exists in that program's --help.
 
@@ -135,7 +135,7 @@ def main():
             path = os.path.join(root, name)
             if name.endswith(".service"):
                 check_unit(checker, path)
-            elif name in ("compose.yaml", "compose.yml"):
+            elif name.startswith("compose") and name.endswith((".yaml", ".yml")):
                 check_compose(checker, path)
             elif name.endswith((".yaml", ".yml")):
                 check_kubernetes(checker, path)

@@ -14,7 +14,9 @@ use crate::FollowerConfig;
 /// How to reach, trust and follow the ledger.
 #[derive(Clone, Debug, clap::Args)]
 pub struct FollowArgs {
-    /// The ledger's gRPC endpoint, http:// or https://.
+    /// The ledger's gRPC endpoint, http:// or https://; for a writer and
+    /// its standbys, their endpoints separated by commas (any of them
+    /// serves the log).
     #[arg(
         long,
         env = "AIDLEDGER_LEDGER",

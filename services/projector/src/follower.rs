@@ -32,7 +32,8 @@ use crate::store::{ProjectionStore, StoreError};
 /// How the follower reaches the ledger and paces its work.
 #[derive(Clone, Debug)]
 pub struct FollowerConfig {
-    /// `http://host:port` or `https://host:port`.
+    /// `http://host:port` or `https://host:port`; several, separated by
+    /// commas, for a writer and its standbys.
     pub ledger_url: String,
     /// Origin, pinned ledger key, TLS.
     pub connect: ConnectOptions,
@@ -316,7 +317,16 @@ impl Follower {
         checker: &mut ChainChecker,
         work: &tokio::sync::mpsc::Sender<Work>,
     ) -> Result<(), Attempt> {
-        let client = Client::connect(&self.config.ledger_url, self.config.connect.clone()).await?;
+        // A writer and its standbys all serve the log: follow whichever
+        // answers, in the order given.
+        let endpoints: Vec<&str> = self
+            .config
+            .ledger_url
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .collect();
+        let client = Client::connect_any(&endpoints, self.config.connect.clone()).await?;
         let stream = client.subscribe_raw(checker.next_seq()).await?;
         let stream = stream.chunks_timeout(self.config.batch_entries_max, Duration::from_millis(1));
         tokio::pin!(stream);

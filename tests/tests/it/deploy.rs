@@ -57,6 +57,7 @@ fn every_flag_and_variable_in_the_deploy_files_exists_in_the_programs() {
         "aidledger-projector.service",
         "aidledger-feed.service",
         "compose.yaml",
+        "compose.postgres.yaml",
         "kubernetes/ledger.yaml",
         "kubernetes/projector.yaml",
         "kubernetes/feed.yaml",
