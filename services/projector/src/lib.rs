@@ -6,10 +6,14 @@
 //! position it reflects. The [`service`] answers `aidledger.v1.Projections`
 //! queries from the model, each answer stamped with that position.
 //!
+//! With [`analytics`], the public read models are also copied into a
+//! PostgreSQL schema for analysts.
+//!
 //! Boundary: the projector trusts the ledger's judgement of events (an
 //! auditor re-checks it; see `aidctl audit`), but not its bytes: what it
 //! applies is bound by the chain to a checkpoint signed by the ledger key.
 
+pub mod analytics;
 pub mod follow_args;
 pub mod follower;
 pub mod model;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use aidledger_projector::analytics::AnalyticsConfig;
 use aidledger_projector::server::{EXCESS_PERCENT_DEFAULT, Projector, ProjectorConfig};
 use aidledger_projector::{FollowArgs, ProjectionStore};
 use anyhow::Context;
@@ -50,6 +51,27 @@ struct Args {
     /// digest hold the same projections.
     #[arg(long)]
     digest: bool,
+    /// Also copy the public read models (organisations, communes, receipts,
+    /// transfers, deliveries, pledges, balances; no hidden donor's name, no
+    /// reference) into this PostgreSQL database, for analysts and BI tools:
+    /// postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "AIDLEDGER_ANALYTICS_STORE", value_name = "URL")]
+    analytics_store: Option<String>,
+    /// The schema of --analytics-store's tables.
+    #[arg(
+        long,
+        env = "AIDLEDGER_ANALYTICS_SCHEMA",
+        default_value = aidledger_projector::analytics::SCHEMA_DEFAULT
+    )]
+    analytics_schema: String,
+    /// How often to copy the read models to --analytics-store, when they
+    /// have moved.
+    #[arg(
+        long,
+        env = "AIDLEDGER_ANALYTICS_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    analytics_interval_ms: u64,
 }
 
 #[tokio::main]
@@ -82,6 +104,19 @@ async fn main() -> anyhow::Result<()> {
     config.follower = args.follow.follower_config()?;
     config.rebuild = args.rebuild;
     config.excess_percent = args.excess_percent;
+    if let Some(url) = args.analytics_store {
+        if args.analytics_interval_ms == 0 {
+            anyhow::bail!("--analytics-interval-ms must be at least 1");
+        }
+        let mut analytics = AnalyticsConfig::new(url);
+        analytics.schema = args.analytics_schema;
+        analytics.interval = std::time::Duration::from_millis(args.analytics_interval_ms);
+        // A wrong URL or schema is said at start, not once per interval.
+        aidledger_projector::analytics::connect(&analytics)
+            .await
+            .context("--analytics-store")?;
+        config.analytics = Some(analytics);
+    }
     let projector = Projector::build(config).await?;
     tracing::info!(listen = %projector.local_addr(), ledger = %args.follow.ledger, "projector serving");
     projector

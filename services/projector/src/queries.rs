@@ -5,14 +5,15 @@
 //! are total (every list is sorted by a unique key, which is also its
 //! cursor), so equal models give equal answers, page by page.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aidledger_ledger::{Category, Earmark};
 use sha2::{Digest, Sha256};
 
 use crate::follower::FollowStatus;
 use crate::model::{
-    DeliveryRecord, Model, PledgeRecord, ReceiptRecord, TransferRecord, vn_date, vn_date_string,
+    DeliveryRecord, Inspection, Model, PledgeRecord, ReceiptRecord, TransferRecord, vn_date,
+    vn_date_string,
 };
 use crate::read::*;
 
@@ -974,20 +975,64 @@ pub fn recognition(model: &Model, year: Option<u32>, page: &PageRequest) -> Reco
     }
 }
 
+/// Receipts in log order, each with its inspections.
+pub fn receipts(model: &Model, query: &ReceiptsQuery) -> Receipts {
+    // Inspections grouped once, not searched once per receipt.
+    let mut inspections: HashMap<&str, Vec<InspectionView>> = HashMap::new();
+    for (event_id, i) in model.inspections.iter_any_order() {
+        if !i.withdrawn {
+            inspections
+                .entry(i.subject_id.as_str())
+                .or_default()
+                .push(inspection_view(event_id, i));
+        }
+    }
+    let rows = model
+        .receipts
+        .iter_any_order()
+        .filter(|(_, r)| matches(query.donor_org_id.as_ref(), &r.donor_org_id))
+        .filter(|(_, r)| matches(query.recipient_org_id.as_ref(), &r.recipient_org_id));
+    Receipts {
+        as_of: as_of(model),
+        page: paginate(
+            rows,
+            |(_, r)| key_number(r.seq),
+            &query.page,
+            |(id, r)| {
+                let found = inspections.remove(id.as_str()).unwrap_or_default();
+                receipt_view_with(model, id, r, found)
+            },
+        ),
+    }
+}
+
+fn inspection_view(event_id: &str, i: &Inspection) -> InspectionView {
+    InspectionView {
+        event_id: event_id.to_owned(),
+        seq: i.seq,
+        org_id: i.org_id.clone(),
+        passed: i.passed,
+        standard: i.standard.clone(),
+    }
+}
+
 fn receipt_view(model: &Model, id: &str, r: &ReceiptRecord) -> ReceiptView {
-    let (donor_name, donor_anonymous) = shown_name(model, &r.donor_org_id);
-    let mut inspections: Vec<InspectionView> = model
+    let inspections: Vec<InspectionView> = model
         .inspections
         .iter_any_order()
         .filter(|(_, i)| i.subject_id == id && !i.withdrawn)
-        .map(|(event_id, i)| InspectionView {
-            event_id: event_id.clone(),
-            seq: i.seq,
-            org_id: i.org_id.clone(),
-            passed: i.passed,
-            standard: i.standard.clone(),
-        })
+        .map(|(event_id, i)| inspection_view(event_id, i))
         .collect();
+    receipt_view_with(model, id, r, inspections)
+}
+
+fn receipt_view_with(
+    model: &Model,
+    id: &str,
+    r: &ReceiptRecord,
+    mut inspections: Vec<InspectionView>,
+) -> ReceiptView {
+    let (donor_name, donor_anonymous) = shown_name(model, &r.donor_org_id);
     inspections.sort_by_key(|i| i.seq);
     ReceiptView {
         receipt_id: id.to_owned(),

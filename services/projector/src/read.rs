@@ -545,6 +545,21 @@ pub struct ReceiptView {
     pub inspections: Vec<InspectionView>,
 }
 
+/// Filters of [`crate::queries::receipts`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceiptsQuery {
+    pub page: PageRequest,
+    pub donor_org_id: Option<String>,
+    pub recipient_org_id: Option<String>,
+}
+
+/// Receipts in log order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipts {
+    pub as_of: AsOf,
+    pub page: Page<ReceiptView>,
+}
+
 /// A part of a receipt that left an organisation's pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flow {

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::analytics::AnalyticsConfig;
 use crate::follower::{Follower, FollowerConfig, Shared};
 use crate::service::ProjectionsService;
 use crate::store::ProjectionStore;
@@ -36,6 +37,8 @@ pub struct ProjectorConfig {
     pub follower: FollowerConfig,
     /// See [`EXCESS_PERCENT_DEFAULT`].
     pub excess_percent: u32,
+    /// Also copy the public read models into PostgreSQL.
+    pub analytics: Option<AnalyticsConfig>,
 }
 
 impl ProjectorConfig {
@@ -50,6 +53,7 @@ impl ProjectorConfig {
             listen,
             follower: FollowerConfig::new(ledger_url, connect),
             excess_percent: EXCESS_PERCENT_DEFAULT,
+            analytics: None,
         }
     }
 }
@@ -61,6 +65,7 @@ pub struct Projector {
     shared: Arc<Shared>,
     follower: Follower,
     excess_percent: u32,
+    analytics: Option<AnalyticsConfig>,
 }
 
 impl Projector {
@@ -98,6 +103,7 @@ impl Projector {
             shared,
             follower,
             excess_percent: config.excess_percent,
+            analytics: config.analytics,
         })
     }
 
@@ -129,12 +135,20 @@ impl Projector {
             shared,
             follower,
             excess_percent,
+            analytics,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let following = tokio::spawn(follower.run(stopped(stop_rx.clone())));
+        let copying = analytics.map(|config| {
+            tokio::spawn(crate::analytics::run(
+                Arc::clone(&shared),
+                config,
+                stop_rx.clone(),
+            ))
+        });
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
@@ -158,6 +172,9 @@ impl Projector {
                 },
             )
             .await;
+        if let Some(copying) = copying {
+            copying.await.context("the analytics task panicked")?;
+        }
         match following.await.context("the follower task panicked")? {
             Ok(()) => {}
             // Already logged and in the status; the state up to the failure

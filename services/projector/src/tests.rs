@@ -1024,3 +1024,63 @@ fn an_event_the_model_cannot_take_is_an_error_naming_its_seq() {
     assert_eq!(error.seq, seq);
     assert!(error.detail.contains("holds 0"), "{error}");
 }
+
+/// The list of receipts (for exports and the analytics copy) shows each
+/// receipt exactly as its trace does, inspections included, in log order.
+#[test]
+fn the_receipt_list_agrees_with_each_receipts_trace() {
+    use crate::queries;
+    use crate::read::{PageRequest, ReceiptKey, ReceiptsQuery};
+    let mut s = Script::new();
+    s.receipt("fund-a", "r-1", "donor-1", 500);
+    s.receipt("fund-a", "r-2", "donor-2", 300);
+    s.receipt("office-b", "r-3", "donor-1", 200);
+    for (subject, passed) in [("r-1", true), ("r-3", false), ("r-1", false)] {
+        s.apply(
+            "office-b",
+            Body::Inspection(GoodsInspection {
+                subject_id: subject.into(),
+                passed,
+                standard: "TCVN".into(),
+                note: String::new(),
+            }),
+        );
+    }
+    let all = queries::receipts(
+        &s.model,
+        &ReceiptsQuery {
+            page: PageRequest::rest(None),
+            ..Default::default()
+        },
+    );
+    let ids: Vec<&str> = all
+        .page
+        .rows
+        .iter()
+        .map(|r| r.receipt_id.as_str())
+        .collect();
+    assert_eq!(ids, ["r-1", "r-2", "r-3"]);
+    for row in &all.page.rows {
+        let traced = queries::trace_receipt(&s.model, &ReceiptKey::Id(row.receipt_id.clone()))
+            .unwrap()
+            .receipt;
+        assert_eq!(*row, traced);
+    }
+    assert_eq!(all.page.rows[0].inspections.len(), 2);
+    assert_eq!(all.page.rows[1].donor_name, None, "donor-2 is hidden");
+    let by_donor = queries::receipts(
+        &s.model,
+        &ReceiptsQuery {
+            page: PageRequest::rest(None),
+            donor_org_id: Some("donor-1".into()),
+            recipient_org_id: None,
+        },
+    );
+    let ids: Vec<&str> = by_donor
+        .page
+        .rows
+        .iter()
+        .map(|r| r.receipt_id.as_str())
+        .collect();
+    assert_eq!(ids, ["r-1", "r-3"]);
+}

@@ -176,7 +176,7 @@ pub fn list_balances(
     })
 }
 
-fn transfer_state_pb(state: TransferState) -> pb::TransferState {
+pub(crate) fn transfer_state_pb(state: TransferState) -> pb::TransferState {
     match state {
         TransferState::InTransit => pb::TransferState::InTransit,
         TransferState::Received => pb::TransferState::Received,
@@ -234,7 +234,7 @@ pub fn list_transfers(
     })
 }
 
-fn pledge_status_pb(status: PledgeStatus) -> pb::PledgeStatus {
+pub(crate) fn pledge_status_pb(status: PledgeStatus) -> pb::PledgeStatus {
     match status {
         PledgeStatus::Open => pb::PledgeStatus::Open,
         PledgeStatus::PartlyReceived => pb::PledgeStatus::PartlyReceived,

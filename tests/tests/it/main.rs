@@ -1,5 +1,6 @@
 //! The one integration test binary: real ledgers on real files.
 
+mod analytics;
 mod audit;
 mod boundaries;
 mod crash;

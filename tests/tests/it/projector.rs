@@ -251,7 +251,7 @@ async fn balances_equal_a_simple_fold_on_seeded_random_ledgers() {
 }
 
 /// The demo programme on a test ledger, and the programme for its samples.
-async fn demo_ledger(dir: &std::path::Path) -> (TestServer, Programme, u64) {
+pub(crate) async fn demo_ledger(dir: &std::path::Path) -> (TestServer, Programme, u64) {
     let mut programme = Programme::new(DemoConfig {
         seed: 2025,
         origin: ORIGIN.into(),
