@@ -218,7 +218,9 @@ pub async fn run(
     config: AnalyticsConfig,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut exported: Option<u64> = None;
+    // What the copy in the database reflects: entries applied, and the size
+    // of the checkpoint that covers them (it may arrive after the entries).
+    let mut exported: Option<(u64, Option<u64>)> = None;
     let mut client: Option<Client> = None;
     let mut tick = tokio::time::interval(config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -227,8 +229,12 @@ pub async fn run(
             _ = tick.tick() => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
-        let size = shared.model.read().expect("model lock").position.size;
-        if exported == Some(size) {
+        let position = {
+            let model = shared.model.read().expect("model lock");
+            let as_of = queries::as_of(&model);
+            (as_of.size, as_of.checkpoint.map(|c| c.size))
+        };
+        if exported == Some(position) {
             continue;
         }
         let started = Instant::now();
@@ -243,7 +249,7 @@ pub async fn run(
         .await;
         match result {
             Ok(written) => {
-                exported = Some(size);
+                exported = Some(position);
                 metrics::gauge!("aidledger_analytics_exported_entries").set(written as f64);
                 metrics::histogram!("aidledger_analytics_export_seconds")
                     .record(started.elapsed().as_secs_f64());
@@ -434,21 +440,42 @@ async fn write(client: &mut Client, schema: &str, snapshot: &Snapshot) -> anyhow
     // Copies are serialised by the export row's lock.
     let current = tx
         .query_opt(
-            &format!("SELECT origin, log_size FROM {schema}.export FOR UPDATE"),
+            &format!("SELECT origin, log_size, checkpoint_size FROM {schema}.export FOR UPDATE"),
             &[],
         )
         .await?;
+    let checkpoint = snapshot.as_of.checkpoint.as_ref();
+    let checkpoint_size = checkpoint
+        .map(|c| bigint("checkpoint size", c.size))
+        .transpose()?;
+    let checkpoint_root = checkpoint.map(|c| hex::encode(c.root));
     if let Some(row) = current {
         let origin: String = row.get(0);
         let stored: i64 = row.get(1);
+        let stored_checkpoint: Option<i64> = row.get(2);
         if origin != snapshot.origin {
             bail!(
                 "{schema} holds the read models of the ledger {origin:?}, not of {:?}: name another schema",
                 snapshot.origin
             );
         }
-        if stored as u64 >= size {
+        if stored as u64 > size {
             return Ok(stored as u64);
+        }
+        if stored as u64 == size {
+            // The same entries: only a newer checkpoint covering them is
+            // news, and the rows need not be copied again for it.
+            if checkpoint_size > stored_checkpoint {
+                tx.execute(
+                    &format!(
+                        "UPDATE {schema}.export SET checkpoint_size = $1, checkpoint_root = $2, exported_at = now()"
+                    ),
+                    &[&checkpoint_size, &checkpoint_root],
+                )
+                .await?;
+                tx.commit().await.context("committing the checkpoint")?;
+            }
+            return Ok(size);
         }
     }
     let log_size = bigint("log size", size)?;
@@ -463,11 +490,6 @@ async fn write(client: &mut Client, schema: &str, snapshot: &Snapshot) -> anyhow
     copy_deliveries(&tx, schema, &snapshot.deliveries, log_size).await?;
     copy_pledges(&tx, schema, &snapshot.pledges, log_size).await?;
     copy_balances(&tx, schema, &snapshot.balances, log_size).await?;
-    let checkpoint = snapshot.as_of.checkpoint.as_ref();
-    let checkpoint_size = checkpoint
-        .map(|c| bigint("checkpoint size", c.size))
-        .transpose()?;
-    let checkpoint_root = checkpoint.map(|c| hex::encode(c.root));
     tx.execute(
         &format!(
             "INSERT INTO {schema}.export (singleton, origin, log_size, head_leaf_hash, checkpoint_size, checkpoint_root, exported_at)

@@ -47,21 +47,25 @@ async fn the_projector_copies_the_public_read_models_into_postgresql() {
     let (db, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     tokio::spawn(connection);
     let s = SCHEMA_DEFAULT;
-    // Polled: the copy follows the projector at its own interval.
+    // Polled: the copy follows the projector at its own interval, and the
+    // checkpoint covering the last entries may come a moment after them.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let copied = db
-            .query_opt(&format!("SELECT log_size FROM {s}.export"), &[])
+            .query_opt(
+                &format!("SELECT log_size, checkpoint_size FROM {s}.export"),
+                &[],
+            )
             .await
             .ok()
             .flatten()
-            .map(|row| row.get::<_, i64>(0));
-        if copied == Some(size as i64) {
+            .map(|row| (row.get::<_, i64>(0), row.get::<_, Option<i64>>(1)));
+        if copied == Some((size as i64, Some(size as i64))) {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the copy did not reach {size} entries (at {copied:?})"
+            "the copy did not reach {size} entries under a checkpoint (at {copied:?})"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
