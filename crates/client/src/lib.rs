@@ -43,7 +43,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use crate::cluster::Ledgers;
 
 pub use aidledger_tlog::ed25519::SecretKey;
-pub use aidledger_tlog::{Checkpoint, LogVerifier};
+pub use aidledger_tlog::{Checkpoint, Hash, LogVerifier};
 pub use aidledger_wire::pb;
 pub use error::{ClientError, ERROR_DOMAIN, Rejected, code_name};
 pub use retry::RetryPolicy;
@@ -443,6 +443,39 @@ impl Client {
             served,
         )?;
         Ok(Proven { entry, inclusion })
+    }
+
+    /// Fetches the consistency proof between two checkpoints and verifies
+    /// it: `old` is a prefix of `new`, so the log only grew between them.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Verification`] when the proof does not hold (the
+    /// ledger forked, or rewrote history); what
+    /// [`Client::consistency_proof`] returns.
+    pub async fn verify_consistency(
+        &self,
+        old: &Checkpoint,
+        new: &Checkpoint,
+    ) -> Result<(), ClientError> {
+        let proof = if old.size == 0 || old.size == new.size {
+            // Nothing to fetch: an empty tree is a prefix of every tree, and
+            // equal sizes must have equal roots.
+            Vec::new()
+        } else {
+            self.consistency_proof(old.size, new.size)
+                .await?
+                .into_iter()
+                .map(Hash)
+                .collect()
+        };
+        aidledger_tlog::verify_consistency(old.size, new.size, &old.root, &new.root, &proof)
+            .map_err(|error| {
+                ClientError::verification(format!(
+                    "the checkpoint of size {} is not a prefix of the one of size {}: {error}",
+                    old.size, new.size
+                ))
+            })
     }
 
     /// Sends `message` with `send` to the current ledger. A standby's

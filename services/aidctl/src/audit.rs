@@ -842,27 +842,16 @@ async fn monitor(global: &Global, args: &MonitorArgs) -> Result<()> {
             let proof = if trusted.size == 0 {
                 Vec::new()
             } else {
-                let served = client
-                    .raw()
-                    .get_consistency_proof(pb::ConsistencyProofRequest {
-                        old_size: trusted.size,
-                        new_size: checkpoint.size,
-                    })
+                match client
+                    .consistency_proof(trusted.size, checkpoint.size)
                     .await
-                    .context("fetching a consistency proof")?
-                    .into_inner();
-                match served
-                    .hashes
-                    .iter()
-                    .map(|h| <[u8; 32]>::try_from(h.as_slice()).map(Hash))
-                    .collect::<Result<Vec<_>, _>>()
                 {
-                    Ok(proof) => proof,
-                    Err(_) => {
-                        let failure =
-                            Failure::of(reason::INCONSISTENT, "a proof hash is not 32 bytes");
+                    Ok(proof) => proof.into_iter().map(Hash).collect(),
+                    Err(aidledger_client::ClientError::Verification { what }) => {
+                        let failure = Failure::of(reason::INCONSISTENT, what);
                         return Err(alarm(args, log.origin(), &trusted, failure).await);
                     }
+                    Err(error) => return Err(error).context("fetching a consistency proof"),
                 }
             };
             let mut entries = Vec::new();
@@ -913,26 +902,13 @@ async fn witness(global: &Global, args: &WitnessArgs) -> Result<()> {
             .map_err(|e| failed(Failure::of(reason::CHECKPOINT_INVALID, e.to_string())))?;
         let proof = match witness.last() {
             Some(last) if last.size > 0 && last.size < checkpoint.size => {
-                let served = client
-                    .raw()
-                    .get_consistency_proof(pb::ConsistencyProofRequest {
-                        old_size: last.size,
-                        new_size: checkpoint.size,
-                    })
-                    .await
-                    .context("fetching a consistency proof")?
-                    .into_inner();
-                served
-                    .hashes
-                    .iter()
-                    .map(|h| <[u8; 32]>::try_from(h.as_slice()).map(Hash))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| {
-                        failed(Failure::of(
-                            reason::INCONSISTENT,
-                            "a proof hash is not 32 bytes",
-                        ))
-                    })?
+                match client.consistency_proof(last.size, checkpoint.size).await {
+                    Ok(proof) => proof.into_iter().map(Hash).collect(),
+                    Err(aidledger_client::ClientError::Verification { what }) => {
+                        return Err(failed(Failure::of(reason::INCONSISTENT, what)));
+                    }
+                    Err(error) => return Err(error).context("fetching a consistency proof"),
+                }
             }
             _ => Vec::new(),
         };
