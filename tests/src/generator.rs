@@ -45,14 +45,7 @@ const AGENCIES: [(&str, &str); 4] = [
     ("tinh-doan", "Tỉnh đoàn Ninh Thuận"),
 ];
 
-const CATEGORIES: [Category; 6] = [
-    Category::Health,
-    Category::Nutrition,
-    Category::CultureRecreation,
-    Category::Scholarship,
-    Category::BooksSupplies,
-    Category::Clothing,
-];
+const CATEGORIES: [Category; 6] = Category::AID;
 
 /// Donors registered up front; receipts pick among them.
 pub const DONORS: usize = 200;
@@ -79,25 +72,13 @@ pub struct Generator {
     transit_earmarks: BTreeMap<String, Earmark>,
 }
 
-fn category_pb(category: Category) -> i32 {
-    (match category {
-        Category::Health => pb::Category::Health,
-        Category::Nutrition => pb::Category::Nutrition,
-        Category::CultureRecreation => pb::Category::CultureRecreation,
-        Category::Scholarship => pb::Category::Scholarship,
-        Category::BooksSupplies => pb::Category::BooksSupplies,
-        Category::Clothing => pb::Category::Clothing,
-        Category::Other => pb::Category::Other,
-    }) as i32
-}
-
 fn earmark_pb(earmark: &Earmark) -> Option<pb::Earmark> {
     if earmark.commune_code.is_none() && earmark.category.is_none() {
         return None;
     }
     Some(pb::Earmark {
         commune_code: earmark.commune_code.clone().unwrap_or_default(),
-        category: earmark.category.map(category_pb).unwrap_or(0),
+        category: earmark.category.map(Category::to_pb).unwrap_or(0),
     })
 }
 
@@ -543,7 +524,7 @@ impl Generator {
         let body = B::Delivery(pb::Delivery {
             delivery_id,
             commune_code: commune,
-            category: category_pb(category),
+            category: category.to_pb(),
             asset_id: asset,
             quantity,
             earmark: earmark_pb(&earmark),

@@ -113,6 +113,27 @@ pub enum OrgKind {
 }
 
 impl Category {
+    /// Every category, in `.proto` order.
+    pub const ALL: [Category; 7] = [
+        Category::Health,
+        Category::Nutrition,
+        Category::CultureRecreation,
+        Category::Scholarship,
+        Category::BooksSupplies,
+        Category::Clothing,
+        Category::Other,
+    ];
+
+    /// The six kinds of aid the provincial plans name, without `Other`.
+    pub const AID: [Category; 6] = [
+        Category::Health,
+        Category::Nutrition,
+        Category::CultureRecreation,
+        Category::Scholarship,
+        Category::BooksSupplies,
+        Category::Clothing,
+    ];
+
     /// The wire value (`aidledger.v1.Category`), for writing events and
     /// answers.
     pub fn to_pb(self) -> i32 {

@@ -247,14 +247,7 @@ impl Asset {
 }
 
 /// The six categories the programme delivers in.
-pub(crate) const CATEGORIES: [Category; 6] = [
-    Category::Health,
-    Category::Nutrition,
-    Category::CultureRecreation,
-    Category::Scholarship,
-    Category::BooksSupplies,
-    Category::Clothing,
-];
+pub(crate) const CATEGORIES: [Category; 6] = Category::AID;
 
 /// The campaign of each month: what individual gifts are earmarked for and
 /// what communes spend unrestricted money on. Tết clothes in January, health

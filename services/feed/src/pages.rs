@@ -314,7 +314,7 @@ async fn overview(State(feed): State<AppState>, Extension(lang): Extension<Lang>
             (year.to_string(), vec![raised, delivered])
         })
         .collect();
-    let per_category: Vec<(String, Vec<u64>)> = views::ALL_CATEGORIES
+    let per_category: Vec<(String, Vec<u64>)> = Category::ALL
         .iter()
         .map(|category| {
             let cells = overview

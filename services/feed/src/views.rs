@@ -135,16 +135,6 @@ impl EarmarkView {
     }
 }
 
-pub const ALL_CATEGORIES: [Category; 7] = [
-    Category::Health,
-    Category::Nutrition,
-    Category::CultureRecreation,
-    Category::Scholarship,
-    Category::BooksSupplies,
-    Category::Clothing,
-    Category::Other,
-];
-
 // ---------------------------------------------------------------- overview
 
 #[derive(Clone, Debug, Default, Serialize)]
