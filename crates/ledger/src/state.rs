@@ -386,7 +386,7 @@ impl State {
         );
         let change = self.check(seq, recorded_at, checked)?;
         let reversible = reversible_kind(&checked.event.body);
-        self.commit(change);
+        self.apply_change(change);
         let previous = self.events.insert(
             checked.event.event_id.clone(),
             EventRecord {
@@ -1089,7 +1089,9 @@ impl State {
         Ok(Change::Marker)
     }
 
-    fn commit(&mut self, change: Change) {
+    /// Makes a checked change part of the in-memory state. Nothing here is
+    /// durable: that is the store's commit, after the sequencer's append.
+    fn apply_change(&mut self, change: Change) {
         match change {
             Change::Genesis {
                 authority_org_id,
