@@ -431,7 +431,7 @@ impl Follower {
                         .write()
                         .expect("model lock")
                         .position
-                        .checkpoint = Some(seen.clone());
+                        .cite(seen.clone());
                     self.last_seen = Some(seen);
                 }
                 return Ok(());
@@ -494,16 +494,12 @@ impl Follower {
         if self.mirror.is_some() {
             send(work, Work::Record(seen.clone())).await?;
         }
-        let mut model = self.shared.model.write().expect("model lock");
-        // Only ever forward: the apply thread may have verified a later one.
-        if model
+        self.shared
+            .model
+            .write()
+            .expect("model lock")
             .position
-            .checkpoint
-            .as_ref()
-            .is_none_or(|c| c.size < seen.size)
-        {
-            model.position.checkpoint = Some(seen);
-        }
+            .cite(seen);
         Ok(())
     }
 }
@@ -688,8 +684,9 @@ fn apply_batch(
     for entry in entries {
         if let Some((seq, _)) = &cite
             && *seq == entry.seq
+            && let Some((_, checkpoint)) = cite.take()
         {
-            model.position.checkpoint = cite.take().map(|(_, c)| c);
+            model.position.cite(checkpoint);
         }
         model.apply(entry.seq, entry.recorded_at, &entry.event)?;
         model.position.head = entry.leaf_hash;
@@ -728,15 +725,12 @@ fn cite_if_root_matches(
     if let Some(mirror) = mirror {
         put_checkpoint_forward(mirror.store.as_ref(), checkpoint.size, &checkpoint.note)?;
     }
-    let mut model = shared.model.write().expect("model lock");
-    if model
+    shared
+        .model
+        .write()
+        .expect("model lock")
         .position
-        .checkpoint
-        .as_ref()
-        .is_none_or(|c| c.size < checkpoint.size)
-    {
-        model.position.checkpoint = Some(checkpoint);
-    }
+        .cite(checkpoint);
     Ok(())
 }
 

@@ -301,6 +301,23 @@ pub struct Position {
     pub log_vkey: String,
 }
 
+impl Position {
+    /// Cites `checkpoint`, verified against the applied entries, unless a
+    /// later one is cited already: checkpoints are verified on the apply
+    /// thread and by the follower's checks, in either order, and the cited
+    /// one only moves forward. The same size again takes the newer note
+    /// (it may carry more witness cosignatures).
+    pub fn cite(&mut self, checkpoint: VerifiedCheckpoint) {
+        if self
+            .checkpoint
+            .as_ref()
+            .is_none_or(|cited| cited.size <= checkpoint.size)
+        {
+            self.checkpoint = Some(checkpoint);
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifiedCheckpoint {
     pub note: String,

@@ -1084,3 +1084,26 @@ fn the_receipt_list_agrees_with_each_receipts_trace() {
         .collect();
     assert_eq!(ids, ["r-1", "r-3"]);
 }
+
+/// The cited checkpoint only moves forward, whichever thread verifies
+/// first; the same size again takes the newer note.
+#[test]
+fn the_cited_checkpoint_only_moves_forward() {
+    use crate::model::{Position, VerifiedCheckpoint};
+    let checkpoint = |size: u64, note: &str| VerifiedCheckpoint {
+        note: note.into(),
+        size,
+        root: [size as u8; 32],
+    };
+    let mut position = Position::default();
+    position.cite(checkpoint(10, "ten"));
+    position.cite(checkpoint(4, "four"));
+    assert_eq!(position.checkpoint.as_ref().map(|c| c.size), Some(10));
+    position.cite(checkpoint(10, "ten, cosigned"));
+    assert_eq!(
+        position.checkpoint.as_ref().map(|c| c.note.as_str()),
+        Some("ten, cosigned")
+    );
+    position.cite(checkpoint(12, "twelve"));
+    assert_eq!(position.checkpoint.map(|c| c.size), Some(12));
+}
