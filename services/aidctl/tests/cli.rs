@@ -10,6 +10,22 @@ use aidledger::server::{Application, ServeConfig};
 
 const ORIGIN: &str = "aid.test.example/aidctl";
 
+/// Polls the ledger at `url` until its checkpoint covers entry `seq`.
+async fn wait_for_checkpoint_over(url: &str, seq: u64) {
+    let client =
+        aidledger_client::Client::connect(url, aidledger_client::ConnectOptions::new(ORIGIN))
+            .await
+            .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while client.checkpoint().await.unwrap().checkpoint.size <= seq {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint covers entry {seq}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 fn aidctl(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aidctl"))
         .args(["--ledger", url, "--origin", ORIGIN])
@@ -211,8 +227,9 @@ async fn an_agency_works_the_ledger_with_aidctl() {
         text(&refused)
     );
 
-    // Proofs verify against the pinned vkey, and fail against another.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Proofs verify against the pinned vkey, and fail against another,
+    // once a checkpoint covers the entry.
+    wait_for_checkpoint_over(&url, 5).await;
     let proof = run(s(&["--vkey", &vkey, "prove", "--seq", "5"])).await;
     assert!(proof.status.success(), "{}", text(&proof));
     let other = keygen(d, "other", &["--name", ORIGIN]);

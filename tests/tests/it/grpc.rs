@@ -64,12 +64,29 @@ async fn checkpoint(client: &mut LedgerClient<Channel>) -> pb::Checkpoint {
         .into_inner()
 }
 
-/// Size, root and latest entry, to show a refusal changed nothing.
-async fn fingerprint(client: &mut LedgerClient<Channel>, wait_ms: u64) -> (u64, Vec<u8>) {
-    // Let the next checkpoint cover everything committed.
-    tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
-    let cp = checkpoint(client).await;
-    (cp.size, cp.root_hash)
+/// Size and root of the log once a checkpoint covers everything committed,
+/// to show a refusal changed nothing.
+async fn fingerprint(client: &mut LedgerClient<Channel>) -> (u64, Vec<u8>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let cp = checkpoint(client).await;
+        // Covered when no entry exists at the checkpoint's size.
+        let beyond = client
+            .get_entry(pb::GetEntryRequest {
+                key: Some(pb::get_entry_request::Key::Seq(cp.size)),
+            })
+            .await;
+        match beyond {
+            Err(status) if status.code() == Code::NotFound => return (cp.size, cp.root_hash),
+            Err(status) => panic!("GetEntry: {status}"),
+            Ok(_) => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint covered the committed entries"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +246,7 @@ async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
     let server = TestServer::start(dir.path(), generator.authority()).await;
     let mut client = server.client().await;
     populate(&mut client, &mut generator, &server.vkey, 50).await;
-    let before = fingerprint(&mut client, 400).await;
+    let before = fingerprint(&mut client).await;
 
     let good = generator.receipts(1).remove(0);
     let mut cases: Vec<(&str, pb::SignedEvent, Code, &str)> = Vec::new();
@@ -385,7 +402,7 @@ async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
     assert_eq!(missing.code(), Code::InvalidArgument);
 
     assert_eq!(
-        fingerprint(&mut client, 400).await,
+        fingerprint(&mut client).await,
         before,
         "a refusal changed the ledger"
     );
@@ -589,21 +606,29 @@ async fn graceful_shutdown_keeps_every_acknowledged_in_flight_append() {
     let server = TestServer::start(dir.path(), generator.authority()).await;
     let mut client = server.client().await;
     populate(&mut client, &mut generator, &server.vkey, 0).await;
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for event in generator.receipts(300) {
         let mut client = client.clone();
+        let answered = answered.clone();
         tasks.push(tokio::spawn(async move {
-            client
+            let response = client
                 .append(pb::AppendRequest {
                     event: Some(event),
                     wait_for_checkpoint: false,
                 })
                 .await
-                .map(|r| r.into_inner())
+                .map(|r| r.into_inner());
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            response
         }));
     }
-    // Stop while the appends are in flight.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Stop once some appends are answered, not after a guessed delay; the
+    // rest are then in flight or answered, and every answered one must
+    // survive.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        tokio::task::yield_now().await;
+    }
     server.stop().await;
     let mut acknowledged = Vec::new();
     for task in tasks {
@@ -647,7 +672,7 @@ async fn a_subscriber_that_stops_reading_does_not_hold_up_shutdown() {
     assert_eq!(first.seq, 0);
     // A second subscriber at the tip sees the shutdown as an error, not as
     // a normal end of the stream.
-    let (tip, _) = fingerprint(&mut client, 400).await;
+    let (tip, _) = fingerprint(&mut client).await;
     let mut at_tip = client
         .subscribe(pb::SubscribeRequest { from_seq: tip })
         .await
