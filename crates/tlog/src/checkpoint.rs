@@ -323,6 +323,11 @@ impl LogVerifier {
         &self.inner.origin
     }
 
+    /// The 4-byte key id of its signature lines (C2SP signed-note).
+    pub fn key_id(&self) -> u32 {
+        self.inner.key_id
+    }
+
     /// The 32-byte Ed25519 public key.
     pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
         self.inner.key.to_bytes()
@@ -362,6 +367,34 @@ impl LogVerifier {
         }
         Ok(checkpoint)
     }
+}
+
+/// Who signed a note: one signature line's key name and key id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureName {
+    /// The key name (a log's origin, a witness's name).
+    pub name: String,
+    /// The 4-byte key id (C2SP signed-note).
+    pub key_id: u32,
+}
+
+/// The signers of `note`, in line order, read by the same strict parser
+/// that verifies notes; nothing is verified here. For showing who signed
+/// (the log and its witnesses) a note verified elsewhere.
+///
+/// # Errors
+///
+/// [`CheckpointError::MalformedNote`] when the note is not a C2SP signed
+/// note.
+pub fn note_signers(note: &str) -> Result<Vec<SignatureName>, CheckpointError> {
+    let (_, lines) = note_parts(note)?;
+    Ok(lines
+        .into_iter()
+        .map(|(signature, _)| SignatureName {
+            name: signature.name().to_owned(),
+            key_id: signature.id(),
+        })
+        .collect())
 }
 
 /// A parsed signature line and its text (with the final newline).
@@ -424,6 +457,30 @@ impl Verifiers for StrictNoteVerifier {
                 id,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod signer_tests {
+    use super::*;
+
+    #[test]
+    fn signers_are_read_strictly_and_in_order() {
+        let log = LogSigner::new("aid.example/log", SecretKey::from_seed(&[1; 32])).unwrap();
+        let verifier = LogVerifier::from_vkey(&log.vkey()).unwrap();
+        let note = log.sign(&Checkpoint {
+            origin: "aid.example/log".into(),
+            size: 3,
+            root: crate::tlog_tiles::Hash([7; 32]),
+        });
+        let signers = note_signers(&note).unwrap();
+        assert_eq!(signers.len(), 1);
+        assert_eq!(signers[0].name, "aid.example/log");
+        assert_eq!(signers[0].key_id, verifier.key_id());
+        assert!(matches!(
+            note_signers("aid.example/log\n3\n"),
+            Err(CheckpointError::MalformedNote(_))
+        ));
     }
 }
 

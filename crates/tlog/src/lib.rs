@@ -30,7 +30,8 @@ mod proof;
 mod tree;
 
 pub use checkpoint::{
-    Checkpoint, CheckpointError, LogSigner, LogVerifier, ORIGIN_LEN_MAX, is_valid_origin,
+    Checkpoint, CheckpointError, LogSigner, LogVerifier, ORIGIN_LEN_MAX, SignatureName,
+    is_valid_origin, note_signers,
 };
 pub use cosignature::{
     COSIGNATURE_TIMESTAMP_MAX, COSIGNATURE_TYPE_ED25519, Cosignature, WitnessSigner,

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use aidledger_projector::read::QueryError;
-use aidledger_tlog::prove_inclusion;
+use aidledger_tlog::{LogVerifier, prove_inclusion};
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -296,11 +296,9 @@ fn build_proof(feed: &Feed, receipt_id: String, seq: u64) -> Result<ReceiptProof
     // The note (with cosignatures) and its size come from one read, so the
     // proof is against exactly the note served.
     let note = crate::tiles::latest_note(store).map_err(|e| internal(&e.to_string()))?;
-    let tree_size = note
-        .lines()
-        .nth(1)
-        .and_then(|l| l.parse::<u64>().ok())
-        .ok_or_else(|| internal(&"the latest checkpoint has no tree size"))?;
+    let tree_size = parse_note(&note, feed.vkey())
+        .map_err(|e| internal(&e))?
+        .size;
     if seq >= tree_size {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -330,8 +328,7 @@ fn build_proof(feed: &Feed, receipt_id: String, seq: u64) -> Result<ReceiptProof
     })
 }
 
-/// A checkpoint note, read for display: not verified here (the browser and
-/// the auditor verify).
+/// A checkpoint note, read for display: who signed it and what it says.
 #[derive(Debug, Clone, Serialize)]
 pub struct NoteView {
     pub origin: String,
@@ -351,44 +348,36 @@ pub struct SignatureLine {
     pub is_ledger: bool,
 }
 
-/// Splits a C2SP signed note into its checkpoint lines and signature lines.
-pub fn parse_note(note: &str, vkey: &str) -> NoteView {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let (body, signatures) = note.split_once("\n\n").unwrap_or((note, ""));
-    let mut lines = body.lines();
-    let origin = lines.next().unwrap_or_default().to_owned();
-    let size = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
-    let root = lines
-        .next()
-        .and_then(|l| b64.decode(l).ok())
-        .map(hex::encode)
-        .unwrap_or_default();
-    let mut vkey_parts = vkey.splitn(3, '+');
-    let (ledger_name, ledger_id) = (
-        vkey_parts.next().unwrap_or(""),
-        vkey_parts.next().unwrap_or(""),
-    );
-    let signatures = signatures
-        .lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("\u{2014} ")?;
-            let (name, sig) = rest.rsplit_once(' ')?;
-            let bytes = b64.decode(sig).ok()?;
-            let key_id = hex::encode(bytes.get(..4)?);
-            Some(SignatureLine {
-                is_ledger: name == ledger_name && key_id == ledger_id,
-                name: name.to_owned(),
-                key_id,
-            })
+/// Reads a checkpoint note the feed serves with `tlog`'s strict parsers:
+/// the checkpoint as the ledger's key signed it, and every signer (the
+/// ledger and its witnesses).
+///
+/// # Errors
+///
+/// The note does not verify against the ledger's key `vkey`. The feed
+/// verified it when it followed the ledger, so this means its copy is
+/// damaged.
+pub fn parse_note(note: &str, vkey: &str) -> Result<NoteView, String> {
+    let verifier = LogVerifier::from_vkey(vkey).map_err(|e| format!("the ledger's vkey: {e}"))?;
+    let checkpoint = verifier
+        .verify(note)
+        .map_err(|e| format!("the stored checkpoint does not verify: {e}"))?;
+    let signatures = aidledger_tlog::note_signers(note)
+        .map_err(|e| format!("the stored checkpoint: {e}"))?
+        .into_iter()
+        .map(|signer| SignatureLine {
+            is_ledger: signer.name == verifier.origin() && signer.key_id == verifier.key_id(),
+            key_id: format!("{:08x}", signer.key_id),
+            name: signer.name,
         })
         .collect();
-    NoteView {
-        origin,
-        size,
-        root,
+    Ok(NoteView {
+        origin: checkpoint.origin,
+        size: checkpoint.size,
+        root: hex::encode(checkpoint.root.0),
         signatures,
         note: note.to_owned(),
-    }
+    })
 }
 
 async fn checkpoint(State(feed): State<AppState>) -> Result<Json<NoteView>, ApiError> {
@@ -397,5 +386,7 @@ async fn checkpoint(State(feed): State<AppState>) -> Result<Json<NoteView>, ApiE
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    Ok(Json(parse_note(&note, feed.vkey())))
+    parse_note(&note, feed.vkey())
+        .map(Json)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))
 }

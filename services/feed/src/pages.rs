@@ -884,7 +884,8 @@ async fn log(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> 
         .await
         .map_err(|e| error_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?
         .map_err(|e| error_page(lang, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?;
-    let checkpoint = crate::api::parse_note(&note, feed.vkey());
+    let checkpoint = crate::api::parse_note(&note, feed.vkey())
+        .map_err(|e| error_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     Ok(layout(
         lang,
         "/log",
