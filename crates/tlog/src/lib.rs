@@ -27,6 +27,7 @@ mod checkpoint;
 mod cosignature;
 pub mod ed25519;
 mod proof;
+pub mod tiles;
 mod tree;
 
 pub use checkpoint::{

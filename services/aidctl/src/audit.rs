@@ -22,6 +22,7 @@ use aidledger_audit::{
 use aidledger_client::{Client, pb};
 use aidledger_ledger::check_format;
 use aidledger_tlog::ed25519::SecretKey;
+use aidledger_tlog::tiles::{TILE_WIDTH, entry_bundle_path, split_entry_bundle};
 use aidledger_tlog::{Checkpoint, EMPTY_ROOT, Hash, LogVerifier, WitnessSigner};
 use aidledger_wire::Message as _;
 use anyhow::{Context as _, Result, bail};
@@ -378,65 +379,27 @@ async fn verify_tiles(
         .map_err(|e| failed(Failure::of(reason::CHECKPOINT_INVALID, e.to_string())))?;
     for index in 0..checkpoint.size.div_ceil(TILE_WIDTH) {
         let width = (checkpoint.size - index * TILE_WIDTH).min(TILE_WIDTH);
-        let url = format!("{base}/{}", entries_tile_path(index, width));
+        let url = format!("{base}/{}", entry_bundle_path(index, width));
         let (status, bundle) = http.get(&url).await?;
         if status != 200 {
             bail!("{url} answered HTTP {status}");
         }
-        let entries = split_bundle(&bundle, width).map_err(|detail| {
-            failed(Failure::of(
-                reason::UNDECODABLE_ENTRY,
-                format!("entry bundle {url}: {detail}"),
-            ))
-        })?;
+        let entries: Vec<Vec<u8>> = split_entry_bundle(&bundle, width as usize)
+            .map_err(|detail| {
+                failed(Failure::of(
+                    reason::UNDECODABLE_ENTRY,
+                    format!("entry bundle {url}: {detail}"),
+                ))
+            })?
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
         auditor.push(entries).map_err(failed)?;
         bar.inc(width);
     }
     auditor.check_checkpoint(&note).map_err(failed)?;
     bar.finish_and_clear();
     Ok((checkpoint, note, started.elapsed()))
-}
-
-/// C2SP tlog-tiles: 256 entries per bundle.
-const TILE_WIDTH: u64 = 256;
-
-/// `tile/entries/<N>[.p/<W>]`, N in groups of three digits (`x001/234`).
-fn entries_tile_path(index: u64, width: u64) -> String {
-    let mut groups = vec![format!("{:03}", index % 1000)];
-    let mut rest = index / 1000;
-    while rest > 0 {
-        groups.push(format!("x{:03}", rest % 1000));
-        rest /= 1000;
-    }
-    groups.reverse();
-    let partial = if width == TILE_WIDTH {
-        String::new()
-    } else {
-        format!(".p/{width}")
-    };
-    format!("tile/entries/{}{partial}", groups.join("/"))
-}
-
-/// The entries of a bundle: each a big-endian u16 length and its bytes,
-/// exactly `count` of them.
-fn split_bundle(bundle: &[u8], count: u64) -> Result<Vec<Vec<u8>>, String> {
-    let mut entries = Vec::with_capacity(count as usize);
-    let mut rest = bundle;
-    while !rest.is_empty() {
-        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
-            return Err("a length is cut off".into());
-        };
-        let len = usize::from(u16::from_be_bytes(*len));
-        if tail.len() < len {
-            return Err(format!("entry {} is cut off", entries.len()));
-        }
-        entries.push(tail[..len].to_vec());
-        rest = &tail[len..];
-    }
-    if entries.len() as u64 != count {
-        return Err(format!("{} entries where {count} were due", entries.len()));
-    }
-    Ok(entries)
 }
 
 fn verify_archive_file(
@@ -939,44 +902,5 @@ async fn witness(global: &Global, args: &WitnessArgs) -> Result<()> {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
-    }
-}
-
-#[cfg(test)]
-mod tile_tests {
-    use super::*;
-
-    #[test]
-    fn entry_bundle_paths_follow_c2sp() {
-        assert_eq!(entries_tile_path(0, 256), "tile/entries/000");
-        assert_eq!(entries_tile_path(3, 17), "tile/entries/003.p/17");
-        assert_eq!(
-            entries_tile_path(1_234_067, 256),
-            "tile/entries/x001/x234/067"
-        );
-    }
-
-    #[test]
-    fn a_bundle_gives_exactly_its_entries_or_says_what_is_wrong() {
-        let bundle = [&[0u8, 2][..], b"ab", &[0, 0], &[0, 1], b"c"].concat();
-        assert_eq!(
-            split_bundle(&bundle, 3).unwrap(),
-            vec![b"ab".to_vec(), Vec::new(), b"c".to_vec()]
-        );
-        assert!(
-            split_bundle(&bundle, 2)
-                .unwrap_err()
-                .contains("3 entries where 2")
-        );
-        assert!(
-            split_bundle(&bundle[..bundle.len() - 1], 3)
-                .unwrap_err()
-                .contains("cut off")
-        );
-        assert!(
-            split_bundle(&[0], 1)
-                .unwrap_err()
-                .contains("length is cut off")
-        );
     }
 }

@@ -36,7 +36,7 @@ pub mod tiles;
 pub mod views;
 
 pub use lang::Lang;
-pub use tiles::{TILE_HEIGHT, tiles_router};
+pub use tiles::tiles_router;
 
 /// Tolerance over a published need before deliveries count as exceeding it,
 /// as the projector's default.

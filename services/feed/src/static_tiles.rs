@@ -14,10 +14,9 @@ use std::path::{Path, PathBuf};
 use aidledger_store::LogStore;
 use aidledger_tlog::add_signature_lines;
 
-use crate::tiles::{TILE_HEIGHT, read_tile_path};
+use aidledger_tlog::tiles::{TILE_WIDTH, entry_bundle_path, hash_tile_path};
 
-/// Entries (or hashes) per tile.
-const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
+use crate::tiles::read_tile_path;
 
 /// Writes the tiles of the store's latest checkpoint that `dir` does not
 /// hold yet, then the checkpoint. `written` is the tree size whose tiles are
@@ -42,9 +41,9 @@ pub fn export(store: &dyn LogStore, dir: &Path, written: u64) -> anyhow::Result<
         // Tiles wholly below what was written are there already.
         for n in done / TILE_WIDTH..count.div_ceil(TILE_WIDTH) {
             let width = (count - n * TILE_WIDTH).min(TILE_WIDTH);
-            let path = tile_path(&level.to_string(), n, width);
+            let path = hash_tile_path(level, n, width);
             if level == 0 {
-                write_once(store, dir, &tile_path("entries", n, width), size)?;
+                write_once(store, dir, &entry_bundle_path(n, width), size)?;
             }
             write_once(store, dir, &path, size)?;
         }
@@ -56,34 +55,6 @@ pub fn export(store: &dyn LogStore, dir: &Path, written: u64) -> anyhow::Result<
     let note = add_signature_lines(&note, lines.iter().map(|(_, line)| line.as_str()));
     write_atomically(&dir.join("checkpoint"), note.as_bytes())?;
     Ok(size)
-}
-
-/// `tile/<level>/<N>[.p/<W>]`, N in C2SP's `x001/x234/067` form.
-fn tile_path(level: &str, n: u64, width: u64) -> String {
-    let digits = format!("{n:03}");
-    let groups: Vec<&str> = digits
-        .as_bytes()
-        .rchunks(3)
-        .rev()
-        .map(|c| std::str::from_utf8(c).expect("ascii digits"))
-        .collect();
-    let last = groups.len() - 1;
-    let index: Vec<String> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            if i < last {
-                format!("x{g:0>3}")
-            } else {
-                format!("{g:0>3}")
-            }
-        })
-        .collect();
-    let mut path = format!("tile/{level}/{}", index.join("/"));
-    if width < TILE_WIDTH {
-        path.push_str(&format!(".p/{width}"));
-    }
-    path
 }
 
 fn write_once(store: &dyn LogStore, dir: &Path, relative: &str, size: u64) -> anyhow::Result<()> {
@@ -110,16 +81,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     fs::rename(&temporary, path)?;
     fs::File::open(parent)?.sync_all()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_follow_c2sp() {
-        assert_eq!(tile_path("0", 0, 256), "tile/0/000");
-        assert_eq!(tile_path("entries", 1234, 7), "tile/entries/x001/234.p/7");
-        assert_eq!(tile_path("1", 1_234_067, 256), "tile/1/x001/x234/067");
-    }
 }

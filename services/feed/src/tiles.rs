@@ -11,15 +11,13 @@ use std::sync::Arc;
 
 use aidledger_store::LogStore;
 use aidledger_tlog::add_signature_lines;
+use aidledger_tlog::tiles::{TILE_HEIGHT, TILE_WIDTH, entry_bundle, parse_tile_path};
 use aidledger_tlog::tlog_tiles::{self, Hash, HashReader, Tile};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-
-/// C2SP tlog-tiles tiles are 2^8 = 256 hashes (or entries) wide.
-pub const TILE_HEIGHT: u8 = 8;
 
 /// Full tiles never change: cache them for a year.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -101,8 +99,8 @@ async fn tile(
     State(store): State<Arc<dyn LogStore>>,
     Path(path): Path<String>,
 ) -> Result<Response, Refusal> {
-    let tile = parse_tile_path(&path)?;
-    let full = tile.width() == 1 << TILE_HEIGHT;
+    let tile = parse_tile_path(&path).map_err(|e| Refusal::BadPath(e.to_string()))?;
+    let full = u64::from(tile.width()) == TILE_WIDTH;
     let body = tokio::task::spawn_blocking(move || read_tile(store.as_ref(), tile))
         .await
         .map_err(store_error)??;
@@ -112,32 +110,6 @@ async fn tile(
         HeaderValue::from_static(if full { IMMUTABLE } else { PARTIAL }),
     );
     Ok(response)
-}
-
-/// Parses the part after `tile/`: `<L>/<N>[.p/<W>]` or
-/// `entries/<N>[.p/<W>]`, with N in C2SP's `x001/x234/567` form.
-///
-/// The tile path grammar is Go sumdb's with the height left out (C2SP fixes
-/// it at 8) and `entries` for `data`; `tlog_tiles` parses that grammar
-/// strictly (no leading zeros beyond three digits, no width 0, ...).
-fn parse_tile_path(path: &str) -> Result<Tile, Refusal> {
-    let bad = || Refusal::BadPath(format!("tile/{path} is not a C2SP tlog-tiles path"));
-    // `Tile::new` panics on a level over 63 or a width of 0, which
-    // `Tile::from_path` lets through: check those first.
-    let (level, rest) = path.split_once('/').ok_or_else(bad)?;
-    if level != "entries" && !level.parse::<u8>().is_ok_and(|l| l < 64) {
-        return Err(bad());
-    }
-    if let Some((_, width)) = rest.rsplit_once(".p/")
-        && !width.parse::<u16>().is_ok_and(|w| (1..256).contains(&w))
-    {
-        return Err(bad());
-    }
-    let sumdb = match level {
-        "entries" => format!("tile/{TILE_HEIGHT}/data/{rest}"),
-        _ => format!("tile/{TILE_HEIGHT}/{path}"),
-    };
-    Tile::from_path(&sumdb).map_err(|_| bad())
 }
 
 /// The tile's bytes, if the latest checkpoint's tree covers all of it.
@@ -159,7 +131,8 @@ pub(crate) fn read_tile_path(
     let relative = path
         .strip_prefix("tile/")
         .ok_or_else(|| Refusal::BadPath(format!("{path} is not a tile path")))?;
-    read_covered_tile(store, parse_tile_path(relative)?, size)
+    let tile = parse_tile_path(relative).map_err(|e| Refusal::BadPath(e.to_string()))?;
+    read_covered_tile(store, tile, size)
 }
 
 fn read_covered_tile(store: &dyn LogStore, tile: Tile, size: u64) -> Result<Vec<u8>, Refusal> {
@@ -181,15 +154,14 @@ fn read_covered_tile(store: &dyn LogStore, tile: Tile, size: u64) -> Result<Vec<
         )));
     }
     if tile.is_data() {
-        return entry_bundle(store, first, end);
+        return read_entry_bundle(store, first, end);
     }
     tile.read_data(&StoreHashes(store))
         .map_err(|e| store_error(format!("reading tile hashes: {e}")))
 }
 
-/// C2SP tlog-tiles entry bundle: each entry as a big-endian u16 length and
-/// its bytes (entries are at most 65,535 bytes, SPEC §4).
-fn entry_bundle(store: &dyn LogStore, first: u64, end: u64) -> Result<Vec<u8>, Refusal> {
+/// The entry bundle of entries `first..end`.
+fn read_entry_bundle(store: &dyn LogStore, first: u64, end: u64) -> Result<Vec<u8>, Refusal> {
     let count = usize::try_from(end - first).expect("at most 256 entries");
     let entries = store.entries(first, count).map_err(store_error)?;
     if entries.len() != count {
@@ -198,14 +170,8 @@ fn entry_bundle(store: &dyn LogStore, first: u64, end: u64) -> Result<Vec<u8>, R
             entries.len()
         )));
     }
-    let mut bundle = Vec::with_capacity(entries.iter().map(|(_, e)| e.len() + 2).sum());
-    for (seq, entry) in entries {
-        let len = u16::try_from(entry.len())
-            .map_err(|_| store_error(format!("entry {seq} is over 65,535 bytes")))?;
-        bundle.extend_from_slice(&len.to_be_bytes());
-        bundle.extend_from_slice(&entry);
-    }
-    Ok(bundle)
+    entry_bundle(entries.iter().map(|(_, entry)| entry.as_slice()))
+        .map_err(|e| store_error(format!("entries {first}..{end}: {e}")))
 }
 
 /// The store's Merkle stored hashes, for `tlog_tiles`.

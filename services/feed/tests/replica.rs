@@ -360,52 +360,12 @@ fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
-/// C2SP tile index: `x001/x234/067`.
-fn tile_index(n: u64) -> String {
-    let digits = format!("{n:03}");
-    let groups: Vec<String> = digits
-        .as_bytes()
-        .rchunks(3)
-        .rev()
-        .map(|c| String::from_utf8(c.to_vec()).unwrap())
-        .collect();
-    let last = groups.len() - 1;
-    groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            if i < last {
-                format!("x{g:0>3}")
-            } else {
-                format!("{g:0>3}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// Every tile of a log of `size` entries: entry bundles and hash tiles.
 fn every_tile(size: u64) -> Vec<String> {
-    let tile = |prefix: &str, n: u64, width: u64| {
-        if width == 256 {
-            format!("/tile/{prefix}/{}", tile_index(n))
-        } else {
-            format!("/tile/{prefix}/{}.p/{width}", tile_index(n))
-        }
-    };
-    let mut paths: Vec<String> = (0..size.div_ceil(256))
-        .map(|n| tile("entries", n, (size - n * 256).min(256)))
-        .collect();
-    let (mut level, mut hashes) = (0, size);
-    while hashes > 0 {
-        paths.extend(
-            (0..hashes.div_ceil(256))
-                .map(|n| tile(&level.to_string(), n, (hashes - n * 256).min(256))),
-        );
-        hashes /= 256;
-        level += 1;
-    }
-    paths
+    aidledger_tlog::tiles::tile_paths(size)
+        .into_iter()
+        .map(|path| format!("/{path}"))
+        .collect()
 }
 
 fn note_size(note: &str) -> u64 {

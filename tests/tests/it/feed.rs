@@ -6,6 +6,7 @@
 //! One demo (seed 2025, the README's) is started for all the tests here and
 //! serves until the test process ends.
 
+use aidledger_tlog::tiles::{TILE_WIDTH, entry_bundle_path, split_entry_bundle, tile_paths};
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -186,49 +187,18 @@ fn get_text(path: &str) -> String {
     String::from_utf8(get_ok(path)).unwrap()
 }
 
-/// C2SP tlog-tiles tile index: `x001/x234/067`.
-fn tile_index(n: u64) -> String {
-    let digits = format!("{n:03}");
-    let groups: Vec<String> = digits
-        .as_bytes()
-        .rchunks(3)
-        .rev()
-        .map(|c| String::from_utf8(c.to_vec()).unwrap())
-        .collect();
-    let last = groups.len() - 1;
-    groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            if i < last {
-                format!("x{g:0>3}")
-            } else {
-                format!("{g:0>3}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// The whole log, read back from the public entry bundles.
 fn events_from_tiles(addr: SocketAddr, size: u64) -> Vec<pb::Event> {
     let mut events = Vec::new();
-    for tile in 0..size.div_ceil(256) {
-        let width = (size - tile * 256).min(256);
-        let path = if width == 256 {
-            format!("/tile/entries/{}", tile_index(tile))
-        } else {
-            format!("/tile/entries/{}.p/{width}", tile_index(tile))
-        };
+    for tile in 0..size.div_ceil(TILE_WIDTH) {
+        let width = (size - tile * TILE_WIDTH).min(TILE_WIDTH);
+        let path = format!("/{}", entry_bundle_path(tile, width));
         let (status, _, bundle) = get(addr, &path);
         assert_eq!(status, 200, "{path}");
-        let mut at = 0;
-        while at < bundle.len() {
-            let len = usize::from(u16::from_be_bytes([bundle[at], bundle[at + 1]]));
-            let entry = pb::LedgerEntry::decode(&bundle[at + 2..at + 2 + len]).unwrap();
+        for entry in split_entry_bundle(&bundle, width as usize).unwrap() {
+            let entry = pb::LedgerEntry::decode(entry).unwrap();
             let signed = entry.signed_event.unwrap();
             events.push(pb::Event::decode(signed.event.as_slice()).unwrap());
-            at += 2 + len;
         }
     }
     assert_eq!(events.len() as u64, size);
@@ -684,27 +654,10 @@ fn every_public_path() -> Vec<(String, bool)> {
 /// Every C2SP tile of a log of `size` entries: hash tiles at every level
 /// and entry bundles, full and partial.
 fn every_tile_path(size: u64) -> Vec<String> {
-    let mut paths = Vec::new();
-    let tile = |prefix: &str, n: u64, width: u64| {
-        if width == 256 {
-            format!("/tile/{prefix}/{}", tile_index(n))
-        } else {
-            format!("/tile/{prefix}/{}.p/{width}", tile_index(n))
-        }
-    };
-    for n in 0..size.div_ceil(256) {
-        paths.push(tile("entries", n, (size - n * 256).min(256)));
-    }
-    let mut level = 0;
-    let mut hashes = size;
-    while hashes > 0 {
-        for n in 0..hashes.div_ceil(256) {
-            paths.push(tile(&level.to_string(), n, (hashes - n * 256).min(256)));
-        }
-        hashes /= 256;
-        level += 1;
-    }
-    paths
+    tile_paths(size)
+        .into_iter()
+        .map(|path| format!("/{path}"))
+        .collect()
 }
 
 #[test]
