@@ -389,17 +389,6 @@ fn parse_digits(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
-            29
-        }
-        _ => 28,
-    }
-}
-
 /// `YYYY-MM-DD`, a real calendar date.
 fn date_field(field: &str, value: &str) -> Result<String, Rejection> {
     let parts: Vec<&str> = value.split('-').collect();
@@ -408,8 +397,7 @@ fn date_field(field: &str, value: &str) -> Result<String, Rejection> {
             match (parse_digits(y), parse_digits(m), parse_digits(d)) {
                 (Some(y), Some(m), Some(d)) => {
                     (YEAR_MIN..=YEAR_MAX).contains(&y)
-                        && (1..=12).contains(&m)
-                        && (1..=days_in_month(y, m)).contains(&d)
+                        && i32::try_from(y).is_ok_and(|y| crate::calendar::date(y, m, d).is_some())
                 }
                 _ => false,
             }

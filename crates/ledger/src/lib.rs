@@ -6,6 +6,7 @@
 //! The same code runs in the ledger (deciding), in its start-up replay
 //! (rebuilding) and in the auditor (checking), so all three agree.
 
+pub mod calendar;
 pub mod decode;
 pub mod entry;
 pub mod event;

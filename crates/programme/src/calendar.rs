@@ -1,15 +1,16 @@
-//! The programme calendar: civil dates in Vietnam (UTC+7), the working days
-//! and public holidays of 2025, and the instants events carry.
+//! The programme calendar: the working days and public holidays of 2025,
+//! and the instants events carry, on the ledger crate's Vietnamese calendar
+//! (`aidledger_ledger::calendar`, UTC+7).
 //!
 //! Nothing here reads a clock: every instant is computed from a date, so the
 //! stream is the same whenever and wherever it is generated.
 
 use std::fmt;
 
-/// Vietnam keeps UTC+7 all year (no daylight saving).
-pub(crate) const ICT_OFFSET_SECONDS: i64 = 7 * 3_600;
+use aidledger_ledger::calendar::{self, Datelike as _, NaiveDate};
 
-const SECONDS_PER_DAY: i64 = 86_400;
+/// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
+const EPOCH_DAYS_FROM_CE: i64 = 719_163;
 
 pub(crate) const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
@@ -48,51 +49,37 @@ impl Date {
         Date { year, month, day }
     }
 
-    /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+    fn naive(self) -> NaiveDate {
+        calendar::date(self.year, self.month, self.day).expect("programme dates are real dates")
+    }
+
+    fn of_naive(date: NaiveDate) -> Self {
+        Date::new(date.year(), date.month(), date.day())
+    }
+
+    /// Days since 1970-01-01.
     pub(crate) fn days_since_epoch(self) -> i64 {
-        let year = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = year.div_euclid(400);
-        let year_of_era = year - era * 400;
-        let month = i64::from(self.month);
-        let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5
-            + i64::from(self.day)
-            - 1;
-        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-        era * 146_097 + day_of_era - 719_468
+        i64::from(self.naive().num_days_from_ce()) - EPOCH_DAYS_FROM_CE
     }
 
-    /// The date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    /// The date `days` after 1970-01-01.
     pub(crate) fn from_days_since_epoch(days: i64) -> Self {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let day_of_era = z - era * 146_097;
-        let year_of_era =
-            (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let mp = (5 * day_of_year + 2) / 153;
-        let day = day_of_year - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = year_of_era + era * 400 + i64::from(month <= 2);
-        Date {
-            year: i32::try_from(year).expect("dates stay within i32 years"),
-            month: u32::try_from(month).expect("month in 1..=12"),
-            day: u32::try_from(day).expect("day in 1..=31"),
-        }
+        let from_ce = i32::try_from(days + EPOCH_DAYS_FROM_CE).expect("dates stay within i32 days");
+        Date::of_naive(NaiveDate::from_num_days_from_ce_opt(from_ce).expect("a representable date"))
     }
 
-    /// The local date of an instant, in nanoseconds since the epoch.
+    /// The date in Vietnam of an instant, in nanoseconds since the epoch.
     pub(crate) fn of_instant(nanos: i64) -> Self {
-        let local_seconds = nanos.div_euclid(NANOS_PER_SECOND) + ICT_OFFSET_SECONDS;
-        Date::from_days_since_epoch(local_seconds.div_euclid(SECONDS_PER_DAY))
+        Date::of_naive(calendar::vn_date(nanos.div_euclid(NANOS_PER_SECOND)))
     }
 
     pub(crate) fn next(self) -> Self {
         Date::from_days_since_epoch(self.days_since_epoch() + 1)
     }
 
-    /// 0 for Monday through 6 for Sunday (1970-01-01 was a Thursday).
+    /// 0 for Monday through 6 for Sunday.
     pub(crate) fn weekday(self) -> u32 {
-        u32::try_from((self.days_since_epoch() + 3).rem_euclid(7)).expect("0..7")
+        self.naive().weekday().num_days_from_monday()
     }
 
     /// Offices record and hand over aid on weekdays that are not holidays.
@@ -101,13 +88,9 @@ impl Date {
             && !(self.year == 2025 && HOLIDAYS_2025.contains(&(self.month, self.day)))
     }
 
-    /// The instant `hour:minute` local time on this date, in nanoseconds.
+    /// The instant `hour:minute` in Vietnam on this date, in nanoseconds.
     pub(crate) fn at_local(self, hour: u32, minute: u32) -> i64 {
-        let seconds = self.days_since_epoch() * SECONDS_PER_DAY
-            + i64::from(hour) * 3_600
-            + i64::from(minute) * 60
-            - ICT_OFFSET_SECONDS;
-        seconds * NANOS_PER_SECOND
+        calendar::vn_time(self.naive(), hour, minute) * NANOS_PER_SECOND
     }
 
     /// SPEC §7 delivery: `period` is `YYYY-MM`.

@@ -29,15 +29,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use aidledger_ledger::calendar;
 use aidledger_ledger::privacy::{RefKey, normalize_reference};
 use aidledger_wire::Timestamp;
 use aidledger_wire::pb;
 use sha2::{Digest, Sha256};
-
-/// Vietnam's offset from UTC: a statement date means that day in Vietnam.
-/// Midnight there is 17:00 UTC the day before, so a line dated today is
-/// never "in the future" for a ledger in Vietnam (SPEC §6 allows 5 minutes).
-pub const STATEMENT_UTC_OFFSET_SECONDS: i64 = 7 * 3600;
 
 /// Domain separators of the derived ids, so they can never equal another
 /// hash of the same reference (such as `external_ref_hash`).
@@ -359,13 +355,20 @@ pub fn parse_date(text: &str) -> Result<Timestamp, String> {
             number(day, 2..=2)?,
         )
     };
-    let (Ok(month), Ok(day)) = (u8::try_from(month), u8::try_from(day)) else {
+    let (Ok(year), Ok(month), Ok(day)) = (
+        i32::try_from(year),
+        u32::try_from(month),
+        u32::try_from(day),
+    ) else {
         return Err(expected());
     };
-    let midnight_utc = Timestamp::date(year, month, day)
-        .map_err(|_| format!("{text:?} is not a calendar date"))?;
+    // A statement date means that day in Vietnam. Midnight there is 17:00
+    // UTC the day before, so a line dated today is never "in the future"
+    // for a ledger in Vietnam (SPEC §6 allows 5 minutes).
+    let date = calendar::date(year, month, day)
+        .ok_or_else(|| format!("{text:?} is not a calendar date"))?;
     Ok(Timestamp {
-        seconds: midnight_utc.seconds - STATEMENT_UTC_OFFSET_SECONDS,
+        seconds: calendar::vn_midnight(date),
         nanos: 0,
     })
 }

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use aidledger_ledger::Category;
-use aidledger_projector::model::{Model, vn_date_string};
+use aidledger_ledger::calendar::{rfc3339_utc, vn_date_string};
+use aidledger_projector::model::Model;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -285,20 +286,6 @@ fn xml(text: &str) -> String {
     out
 }
 
-/// RFC 3339 UTC time of a Unix time.
-fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    // The Vietnamese date helper works in UTC+7; shift back to UTC.
-    let date = vn_date_string(days * 86_400 - 7 * 3600);
-    format!(
-        "{date}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 fn xml_response(content_type: &'static str, body: String) -> Response {
     (
         [
@@ -329,12 +316,12 @@ fn render_atom(feed: &Feed) -> anyhow::Result<String> {
     let count = usize::try_from(size - first)?;
     let entries = feed.store().entries(first, count)?;
     let origin = &model.position.origin;
-    let updated = rfc3339(model.position.recorded_at.seconds);
+    let updated = rfc3339_utc(model.position.recorded_at.seconds);
     // RFC 4151 tag ids: the origin's host, and the year of the genesis.
     let genesis_year = match feed.store().entries(0, 1)?.pop() {
         Some((_, bytes)) => {
             let recorded = aidledger_ledger::read_logged_event(&bytes)?.recorded_at;
-            rfc3339(recorded.seconds)[..4].to_owned()
+            rfc3339_utc(recorded.seconds)[..4].to_owned()
         }
         None => "1970".to_owned(),
     };
@@ -366,7 +353,7 @@ fn render_atom(feed: &Feed) -> anyhow::Result<String> {
         writeln!(out, "  <entry>")?;
         writeln!(out, "    <id>{tag}/{seq}</id>")?;
         writeln!(out, "    <title>#{seq} {}</title>", xml(&title))?;
-        writeln!(out, "    <updated>{}</updated>", rfc3339(recorded))?;
+        writeln!(out, "    <updated>{}</updated>", rfc3339_utc(recorded))?;
         writeln!(out, r#"    <link href="{}"/>"#, xml(&link))?;
         writeln!(out, "    <summary>{}</summary>", xml(&summary))?;
         writeln!(out, "  </entry>")?;
@@ -455,7 +442,7 @@ pub fn render_iati(
         "{reporting_ref}-{}",
         model.position.origin.replace('/', "-")
     );
-    let generated = rfc3339(model.position.recorded_at.seconds);
+    let generated = rfc3339_utc(model.position.recorded_at.seconds);
     let receipts = views::receipts(model, None);
     let pledges = views::pledges(model, None);
     let transfers = views::transfers(model, false);
@@ -681,12 +668,5 @@ mod tests {
         assert_eq!(spreadsheet_safe("-1+2".into()), "'-1+2");
         assert_eq!(spreadsheet_safe("Xã Phước Hòa".into()), "Xã Phước Hòa");
         assert_eq!(spreadsheet_safe("12345".into()), "12345");
-    }
-
-    #[test]
-    fn utc_times_are_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_735_664_399), "2024-12-31T16:59:59Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

@@ -8,8 +8,9 @@
 //! hashes are never part of a view; free-text notes are left out, since an
 //! agency may have written a donor's name or a child's into one.
 
+use aidledger_ledger::calendar::{Datelike as _, vn_date, vn_date_string};
 use aidledger_ledger::{Body, Category, Earmark, Event, OrgKind};
-use aidledger_projector::model::{Model, vn_date, vn_date_string};
+use aidledger_projector::model::Model;
 use aidledger_projector::queries;
 use aidledger_projector::read::{
     self, Cursor, FlowKind, OverlapKind, Page, PageRequest, PledgeStatus, QueryError, TransferState,
@@ -194,7 +195,7 @@ impl Overview {
         let mut totals = Totals::default();
         let mut donors = HashSet::new();
         for receipt in model.receipts.values_any_order().filter(|r| !r.reversed) {
-            let (year, _, _) = vn_date(receipt.occurred_at.seconds);
+            let year = vn_date(receipt.occurred_at.seconds).year();
             let value = model.value_vnd(&receipt.asset_id, receipt.quantity);
             let row = cell(&mut cells, year, receipt.earmark.category);
             row.raised_vnd = row.raised_vnd.saturating_add(value);

@@ -33,10 +33,6 @@ use sha2::{Digest, Sha256};
 
 use crate::table::{StoredTable, Table};
 
-/// Vietnam's offset from UTC: the programme's years, months and due dates
-/// are Vietnamese calendar dates (the country has no daylight saving).
-pub const VN_OFFSET_SECONDS: i64 = 7 * 3600;
-
 /// The asset the genesis registers: đồng, one unit worth one đồng.
 pub const VND: &str = "VND";
 
@@ -1095,46 +1091,5 @@ impl Model {
             .get(org_id)
             .filter(|o| o.public_name || !o.kind.is_donor())
             .map(|o| o.name.as_str())
-    }
-}
-
-/// The Vietnamese calendar date of a Unix time: (year, month, day).
-pub fn vn_date(seconds: i64) -> (i32, u32, u32) {
-    civil_from_days((seconds + VN_OFFSET_SECONDS).div_euclid(86_400))
-}
-
-/// `YYYY-MM-DD` of [`vn_date`].
-pub fn vn_date_string(seconds: i64) -> String {
-    let (y, m, d) = vn_date(seconds);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
-}
-
-#[cfg(test)]
-mod date_tests {
-    use super::*;
-
-    #[test]
-    fn vietnamese_dates_are_seven_hours_ahead_of_utc() {
-        // 2024-12-31T17:00:00Z is 2025-01-01 00:00 in Hà Nội.
-        assert_eq!(vn_date(1_735_664_400), (2025, 1, 1));
-        assert_eq!(vn_date(1_735_664_399), (2024, 12, 31));
-        assert_eq!(vn_date_string(0), "1970-01-01");
-        // A leap day.
-        assert_eq!(vn_date_string(1_709_164_800), "2024-02-29");
     }
 }

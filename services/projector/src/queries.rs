@@ -7,13 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use aidledger_ledger::calendar::{Datelike as _, vn_date, vn_date_string};
 use aidledger_ledger::{Category, Earmark};
 use sha2::{Digest, Sha256};
 
 use crate::follower::FollowStatus;
 use crate::model::{
-    DeliveryRecord, Inspection, Model, PledgeRecord, ReceiptRecord, TransferRecord, vn_date,
-    vn_date_string,
+    DeliveryRecord, Inspection, Model, PledgeRecord, ReceiptRecord, TransferRecord,
 };
 use crate::read::*;
 
@@ -845,7 +845,7 @@ fn overlap_key(f: &OverlapFinding) -> String {
 
 /// The Vietnamese calendar year of a receipt.
 fn receipt_year(receipt: &ReceiptRecord) -> u32 {
-    u32::try_from(vn_date(receipt.occurred_at.seconds).0).unwrap_or(0)
+    u32::try_from(vn_date(receipt.occurred_at.seconds).year()).unwrap_or(0)
 }
 
 /// Donors by what they gave in `year` (`None`: all years), with the
