@@ -2,7 +2,6 @@
 //! activity file. All are rendered from [`views`], under the same privacy
 //! rules as the pages.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use aidledger_ledger::Category;
@@ -13,6 +12,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use quick_xml::events::{BytesDecl, BytesText, Event};
 
 use crate::views::{self, AmountView, OrgRef};
 use crate::{Feed, Lang};
@@ -270,20 +270,32 @@ async fn communes_csv(State(feed): State<AppState>) -> Response {
 
 // -------------------------------------------------------------------- XML
 
-/// Text escaped for XML content and attribute values.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// An XML document written through `quick_xml`'s writer, which escapes
+/// every text and attribute value it is given: escaping cannot be
+/// forgotten.
+type Xml = quick_xml::Writer<Vec<u8>>;
+
+fn xml_document(write: impl FnOnce(&mut Xml) -> std::io::Result<()>) -> anyhow::Result<String> {
+    let mut writer = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 1);
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    write(&mut writer)?;
+    let mut bytes = writer.into_inner();
+    bytes.push(b'\n');
+    Ok(String::from_utf8(bytes)?)
+}
+
+/// `<tag>text</tag>`.
+fn text_element(w: &mut Xml, tag: &str, text: &str) -> std::io::Result<()> {
+    w.create_element(tag)
+        .write_text_content(BytesText::new(text))?;
+    Ok(())
+}
+
+/// `<tag><narrative>text</narrative></tag>`, IATI's form of free text.
+fn narrative(w: &mut Xml, tag: &str, text: &str) -> std::io::Result<()> {
+    w.create_element(tag)
+        .write_inner_content(|w| text_element(w, "narrative", text))?;
+    Ok(())
 }
 
 fn xml_response(content_type: &'static str, body: String) -> Response {
@@ -326,40 +338,44 @@ fn render_atom(feed: &Feed) -> anyhow::Result<String> {
         None => "1970".to_owned(),
     };
     let (host, path) = origin.split_once('/').unwrap_or((origin, ""));
-    let tag = format!("tag:{},{genesis_year}:{}", xml(host), xml(path));
-    let mut out = String::new();
-    writeln!(out, r#"<?xml version="1.0" encoding="utf-8"?>"#)?;
-    writeln!(
-        out,
-        r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">"#
-    )?;
-    writeln!(out, "  <id>{tag}</id>")?;
-    writeln!(out, "  <title>aidledger: {}</title>", xml(origin))?;
-    writeln!(
-        out,
-        "  <subtitle>New events in the signed ledger of aid to children</subtitle>"
-    )?;
-    writeln!(out, "  <updated>{updated}</updated>")?;
-    writeln!(out, r#"  <link rel="self" href="/feed.atom"/>"#)?;
-    writeln!(
-        out,
-        r#"  <link rel="alternate" type="text/html" href="/en"/>"#
-    )?;
-    writeln!(out, "  <author><name>{}</name></author>", xml(origin))?;
-    for logged in views::log_events(&model, &entries)?.into_iter().rev() {
-        let seq = logged.seq;
-        let (title, summary, link) = (logged.title, logged.summary, logged.link);
-        let recorded = logged.recorded_at_seconds;
-        writeln!(out, "  <entry>")?;
-        writeln!(out, "    <id>{tag}/{seq}</id>")?;
-        writeln!(out, "    <title>#{seq} {}</title>", xml(&title))?;
-        writeln!(out, "    <updated>{}</updated>", rfc3339_utc(recorded))?;
-        writeln!(out, r#"    <link href="{}"/>"#, xml(&link))?;
-        writeln!(out, "    <summary>{}</summary>", xml(&summary))?;
-        writeln!(out, "  </entry>")?;
-    }
-    writeln!(out, "</feed>")?;
-    Ok(out)
+    let tag = format!("tag:{host},{genesis_year}:{path}");
+    let events = views::log_events(&model, &entries)?;
+    xml_document(|w| {
+        w.create_element("feed")
+            .with_attributes([("xmlns", "http://www.w3.org/2005/Atom"), ("xml:lang", "en")])
+            .write_inner_content(|w| {
+                text_element(w, "id", &tag)?;
+                text_element(w, "title", &format!("aidledger: {origin}"))?;
+                text_element(
+                    w,
+                    "subtitle",
+                    "New events in the signed ledger of aid to children",
+                )?;
+                text_element(w, "updated", &updated)?;
+                w.create_element("link")
+                    .with_attributes([("rel", "self"), ("href", "/feed.atom")])
+                    .write_empty()?;
+                w.create_element("link")
+                    .with_attributes([("rel", "alternate"), ("type", "text/html"), ("href", "/en")])
+                    .write_empty()?;
+                w.create_element("author")
+                    .write_inner_content(|w| text_element(w, "name", origin))?;
+                for logged in events.into_iter().rev() {
+                    let seq = logged.seq;
+                    w.create_element("entry").write_inner_content(|w| {
+                        text_element(w, "id", &format!("{tag}/{seq}"))?;
+                        text_element(w, "title", &format!("#{seq} {}", logged.title))?;
+                        text_element(w, "updated", &rfc3339_utc(logged.recorded_at_seconds))?;
+                        w.create_element("link")
+                            .with_attribute(("href", logged.link.as_str()))
+                            .write_empty()?;
+                        text_element(w, "summary", &logged.summary)
+                    })?;
+                }
+                Ok(())
+            })?;
+        Ok(())
+    })
 }
 
 // ------------------------------------------------------------------- IATI
@@ -452,109 +468,26 @@ pub fn render_iati(
         |r| r.date.clone(),
     );
 
-    let mut out = String::new();
-    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
-    writeln!(
-        out,
-        r#"<iati-activities version="2.03" generated-datetime="{generated}">"#
-    )?;
-    writeln!(
-        out,
-        r#" <iati-activity last-updated-datetime="{generated}" xml:lang="vi" default-currency="VND">"#
-    )?;
-    writeln!(
-        out,
-        "  <iati-identifier>{}</iati-identifier>",
-        xml(&identifier)
-    )?;
-    writeln!(
-        out,
-        r#"  <reporting-org ref="{}" type="10">"#,
-        xml(&reporting_ref)
-    )?;
-    writeln!(out, "   <narrative>{}</narrative>", xml(&authority_name))?;
-    writeln!(out, "  </reporting-org>")?;
-    writeln!(out, "  <title>")?;
-    writeln!(
-        out,
-        "   <narrative>Huy động nguồn lực vì trẻ em vùng khó khăn</narrative>"
-    )?;
-    writeln!(
-        out,
-        r#"   <narrative xml:lang="en">Mobilising aid for children in the poorest communes</narrative>"#
-    )?;
-    writeln!(out, "  </title>")?;
-    writeln!(out, r#"  <description type="1">"#)?;
-    writeln!(
-        out,
-        "   <narrative>Tiền và hàng cho trẻ em ở các xã đặc biệt khó khăn: khám chữa bệnh, bữa ăn học đường, văn hoá vui chơi, học bổng, sách vở, quần áo. Ghi trong sổ cái có chữ ký {}.</narrative>",
-        xml(&model.position.origin)
-    )?;
-    writeln!(
-        out,
-        r#"   <narrative xml:lang="en">Money and goods for children in the poorest communes: health care, school meals, culture and play, scholarships, books and clothes. Recorded in the signed ledger {}.</narrative>"#,
-        xml(&model.position.origin)
-    )?;
-    writeln!(out, "  </description>")?;
-    writeln!(
-        out,
-        r#"  <participating-org ref="{}" role="2" type="10">"#,
-        xml(&reporting_ref)
-    )?;
-    writeln!(out, "   <narrative>{}</narrative>", xml(&authority_name))?;
-    writeln!(out, "  </participating-org>")?;
-    for (id, org) in model.orgs.sorted() {
-        if org.kind == aidledger_ledger::OrgKind::Agency {
-            writeln!(
-                out,
-                r#"  <participating-org role="4" type="10" ref="XI-AIDLEDGER-{}">"#,
-                xml(id)
-            )?;
-            writeln!(out, "   <narrative>{}</narrative>", xml(&org.name))?;
-            writeln!(out, "  </participating-org>")?;
-        }
-    }
-    writeln!(out, r#"  <activity-status code="2"/>"#)?;
-    writeln!(out, r#"  <activity-date type="2" iso-date="{start}"/>"#)?;
-    writeln!(out, r#"  <recipient-country code="VN"/>"#)?;
-    for (code, percentage) in sector_shares(&deliveries) {
-        writeln!(
-            out,
-            r#"  <sector vocabulary="1" code="{code}" percentage="{percentage}"/>"#
-        )?;
-    }
-    let party = |tag: &str, org: &OrgRef| -> String {
-        let name = match (&org.name, org.anonymous) {
+    let origin = &model.position.origin;
+    let party_name = |org: &OrgRef| -> String {
+        match (&org.name, org.anonymous) {
             (Some(name), _) => name.clone(),
             (None, true) => Lang::Vi.anonymous().to_owned(),
             (None, false) => org.org_id.clone(),
-        };
-        format!("   <{tag}><narrative>{}</narrative></{tag}>\n", xml(&name))
+        }
     };
-    let mut transaction = |kind: u8,
-                           reference: &str,
-                           date: &str,
-                           value_vnd: u64,
-                           description: String,
-                           provider: &OrgRef,
-                           receiver: String|
-     -> std::fmt::Result {
-        writeln!(out, r#"  <transaction ref="{}">"#, xml(reference))?;
-        writeln!(out, r#"   <transaction-type code="{kind}"/>"#)?;
-        writeln!(out, r#"   <transaction-date iso-date="{date}"/>"#)?;
-        writeln!(
-            out,
-            r#"   <value currency="VND" value-date="{date}">{value_vnd}</value>"#
-        )?;
-        writeln!(
-            out,
-            "   <description><narrative>{}</narrative></description>",
-            xml(&description)
-        )?;
-        out.push_str(&party("provider-org", provider));
-        out.push_str(&receiver);
-        writeln!(out, "  </transaction>")
-    };
+    // One IATI transaction: its type code, reference, date, value in đồng,
+    // description, provider and receiver names.
+    struct Transaction {
+        kind: u8,
+        reference: String,
+        date: String,
+        value_vnd: u64,
+        description: String,
+        provider: String,
+        receiver: String,
+    }
+    let mut transactions = Vec::new();
     for p in &pledges {
         if p.status == "cancelled" {
             continue;
@@ -564,37 +497,37 @@ pub fn render_iati(
         let Some(date) = pledge_dates.get(&p.seq) else {
             continue;
         };
-        transaction(
-            13,
-            &p.pledge_id,
-            date,
-            p.amount.value_vnd,
-            format!("Cam kết {}", p.pledge_id),
-            &p.donor,
-            party("receiver-org", &p.recipient),
-        )?;
+        transactions.push(Transaction {
+            kind: 13,
+            reference: p.pledge_id.clone(),
+            date: date.clone(),
+            value_vnd: p.amount.value_vnd,
+            description: format!("Cam kết {}", p.pledge_id),
+            provider: party_name(&p.donor),
+            receiver: party_name(&p.recipient),
+        });
     }
     for r in receipts.iter().filter(|r| !r.reversed) {
-        transaction(
-            1,
-            &r.receipt_id,
-            &r.date,
-            r.amount.value_vnd,
-            format!("Biên nhận {}", r.receipt_id),
-            &r.donor,
-            party("receiver-org", &r.recipient),
-        )?;
+        transactions.push(Transaction {
+            kind: 1,
+            reference: r.receipt_id.clone(),
+            date: r.date.clone(),
+            value_vnd: r.amount.value_vnd,
+            description: format!("Biên nhận {}", r.receipt_id),
+            provider: party_name(&r.donor),
+            receiver: party_name(&r.recipient),
+        });
     }
     for t in transfers.iter().filter(|t| t.state != "reversed") {
-        transaction(
-            3,
-            &t.transfer_id,
-            &t.date,
-            t.amount.value_vnd,
-            format!("Chuyển {}", t.transfer_id),
-            &t.from,
-            party("receiver-org", &t.to),
-        )?;
+        transactions.push(Transaction {
+            kind: 3,
+            reference: t.transfer_id.clone(),
+            date: t.date.clone(),
+            value_vnd: t.amount.value_vnd,
+            description: format!("Chuyển {}", t.transfer_id),
+            provider: party_name(&t.from),
+            receiver: party_name(&t.to),
+        });
     }
     for d in deliveries.iter().filter(|d| !d.reversed) {
         let commune = d
@@ -602,22 +535,128 @@ pub fn render_iati(
             .name
             .clone()
             .unwrap_or_else(|| d.commune.commune_code.clone());
-        transaction(
-            4,
-            &d.delivery_id,
-            &d.date,
-            d.amount.value_vnd,
-            format!("Trao tại xã {commune}, {} lượt trẻ em", d.children_reached),
-            &d.deliverer,
-            format!(
-                "   <receiver-org><narrative>UBND xã {}</narrative></receiver-org>\n",
-                xml(&commune)
-            ),
-        )?;
+        transactions.push(Transaction {
+            kind: 4,
+            reference: d.delivery_id.clone(),
+            date: d.date.clone(),
+            value_vnd: d.amount.value_vnd,
+            description: format!("Trao tại xã {commune}, {} lượt trẻ em", d.children_reached),
+            provider: party_name(&d.deliverer),
+            receiver: format!("UBND xã {commune}"),
+        });
     }
-    writeln!(out, " </iati-activity>")?;
-    writeln!(out, "</iati-activities>")?;
-    Ok(out)
+    let agencies: Vec<(String, String)> = model
+        .orgs
+        .sorted()
+        .into_iter()
+        .filter(|(_, org)| org.kind == aidledger_ledger::OrgKind::Agency)
+        .map(|(id, org)| (id.clone(), org.name.clone()))
+        .collect();
+
+    xml_document(|w| {
+        w.create_element("iati-activities")
+            .with_attributes([("version", "2.03"), ("generated-datetime", generated.as_str())])
+            .write_inner_content(|w| {
+                w.create_element("iati-activity")
+                    .with_attributes([
+                        ("last-updated-datetime", generated.as_str()),
+                        ("xml:lang", "vi"),
+                        ("default-currency", "VND"),
+                    ])
+                    .write_inner_content(|w| {
+                        text_element(w, "iati-identifier", &identifier)?;
+                        w.create_element("reporting-org")
+                            .with_attributes([("ref", reporting_ref.as_str()), ("type", "10")])
+                            .write_inner_content(|w| text_element(w, "narrative", &authority_name))?;
+                        w.create_element("title").write_inner_content(|w| {
+                            text_element(w, "narrative", "Huy động nguồn lực vì trẻ em vùng khó khăn")?;
+                            w.create_element("narrative")
+                                .with_attribute(("xml:lang", "en"))
+                                .write_text_content(BytesText::new(
+                                    "Mobilising aid for children in the poorest communes",
+                                ))?;
+                            Ok(())
+                        })?;
+                        w.create_element("description")
+                            .with_attribute(("type", "1"))
+                            .write_inner_content(|w| {
+                                text_element(
+                                    w,
+                                    "narrative",
+                                    &format!(
+                                        "Tiền và hàng cho trẻ em ở các xã đặc biệt khó khăn: khám chữa bệnh, bữa ăn học đường, văn hoá vui chơi, học bổng, sách vở, quần áo. Ghi trong sổ cái có chữ ký {origin}."
+                                    ),
+                                )?;
+                                w.create_element("narrative")
+                                    .with_attribute(("xml:lang", "en"))
+                                    .write_text_content(BytesText::new(&format!(
+                                        "Money and goods for children in the poorest communes: health care, school meals, culture and play, scholarships, books and clothes. Recorded in the signed ledger {origin}."
+                                    )))?;
+                                Ok(())
+                            })?;
+                        w.create_element("participating-org")
+                            .with_attributes([
+                                ("ref", reporting_ref.as_str()),
+                                ("role", "2"),
+                                ("type", "10"),
+                            ])
+                            .write_inner_content(|w| text_element(w, "narrative", &authority_name))?;
+                        for (id, name) in &agencies {
+                            w.create_element("participating-org")
+                                .with_attributes([
+                                    ("role", "4"),
+                                    ("type", "10"),
+                                    ("ref", format!("XI-AIDLEDGER-{id}").as_str()),
+                                ])
+                                .write_inner_content(|w| text_element(w, "narrative", name))?;
+                        }
+                        w.create_element("activity-status")
+                            .with_attribute(("code", "2"))
+                            .write_empty()?;
+                        w.create_element("activity-date")
+                            .with_attributes([("type", "2"), ("iso-date", start.as_str())])
+                            .write_empty()?;
+                        w.create_element("recipient-country")
+                            .with_attribute(("code", "VN"))
+                            .write_empty()?;
+                        for (code, percentage) in sector_shares(&deliveries) {
+                            w.create_element("sector")
+                                .with_attributes([
+                                    ("vocabulary", "1"),
+                                    ("code", code.to_string().as_str()),
+                                    ("percentage", percentage.to_string().as_str()),
+                                ])
+                                .write_empty()?;
+                        }
+                        for t in &transactions {
+                            w.create_element("transaction")
+                                .with_attribute(("ref", t.reference.as_str()))
+                                .write_inner_content(|w| {
+                                    w.create_element("transaction-type")
+                                        .with_attribute(("code", t.kind.to_string().as_str()))
+                                        .write_empty()?;
+                                    w.create_element("transaction-date")
+                                        .with_attribute(("iso-date", t.date.as_str()))
+                                        .write_empty()?;
+                                    w.create_element("value")
+                                        .with_attributes([
+                                            ("currency", "VND"),
+                                            ("value-date", t.date.as_str()),
+                                        ])
+                                        .write_text_content(BytesText::new(
+                                            &t.value_vnd.to_string(),
+                                        ))?;
+                                    narrative(w, "description", &t.description)?;
+                                    narrative(w, "provider-org", &t.provider)?;
+                                    narrative(w, "receiver-org", &t.receiver)
+                                })?;
+                        }
+                        Ok(())
+                    })?;
+                Ok(())
+            })?;
+        Ok(())
+    })
 }
 
 /// DAC sectors and their percentages of delivered value, summing to 100
@@ -651,11 +690,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn xml_escapes_markup_and_quotes() {
-        assert_eq!(
-            xml(r#"<a href="x">&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
+    fn the_xml_writer_escapes_text_and_attributes() {
+        let document = xml_document(|w| {
+            w.create_element("a")
+                .with_attribute(("href", r#"x"<&"#))
+                .write_text_content(BytesText::new("<b>&</b>"))?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            document.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?>"#),
+            "{document}"
         );
+        assert!(
+            document.contains(r#"href="x&quot;&lt;&amp;""#),
+            "{document}"
+        );
+        assert!(document.contains("&lt;b&gt;&amp;&lt;/b&gt;"), "{document}");
     }
 
     #[test]
