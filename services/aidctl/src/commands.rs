@@ -690,8 +690,8 @@ async fn import_statement(global: &Global, args: &ImportStatementArgs) -> Result
         }
         for (line, event) in &events {
             let value = Out::Object(vec![
-                ("line", Out::U64(*line)),
-                ("event", event_to_json(event)),
+                ("line".to_owned(), Out::U64(*line)),
+                ("event".to_owned(), event_to_json(event)),
             ]);
             print_json(&value, false)?;
         }
