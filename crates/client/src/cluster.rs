@@ -135,14 +135,15 @@ impl Ledgers {
     }
 
     /// Makes the writer at `url` current, adding it when it is not known.
-    /// `Ok(false)` when it already was current (following it again would
-    /// not help).
-    pub(crate) fn follow(&self, url: &str) -> Result<bool, ClientError> {
+    /// `Ok(false)` when the writer is the ledger `refused_by` itself (the
+    /// request went there already, so sending it again would not help).
+    /// Another task may have moved to the writer first: the request that
+    /// went to the standby is still sent to it.
+    pub(crate) fn follow(&self, url: &str, refused_by: usize) -> Result<bool, ClientError> {
         let mut state = self.lock();
         if let Some(index) = state.nodes.iter().position(|node| node.url == url) {
-            let moved = state.current != index;
             state.current = index;
-            return Ok(moved);
+            return Ok(index != refused_by);
         }
         let endpoint = build_endpoint(url, self.tls.as_ref(), self.connect_timeout)?;
         state.nodes.push(Node {
@@ -199,10 +200,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ledgers.current().0, 0);
-        assert!(ledgers.follow("http://127.0.0.1:2").unwrap());
+        assert!(ledgers.follow("http://127.0.0.1:2", 0).unwrap());
         assert_eq!(ledgers.current_url(), "http://127.0.0.1:2");
-        assert!(!ledgers.follow("http://127.0.0.1:2").unwrap());
-        assert!(ledgers.follow("http://127.0.0.1:3").unwrap());
+        // Already current because another task followed first: a request
+        // the standby refused is still sent there.
+        assert!(ledgers.follow("http://127.0.0.1:2", 0).unwrap());
+        // The writer named is the ledger that refused: nothing to follow.
+        assert!(!ledgers.follow("http://127.0.0.1:2", 1).unwrap());
+        assert!(ledgers.follow("http://127.0.0.1:3", 1).unwrap());
         assert_eq!(
             ledgers.urls(),
             urls(&[
@@ -212,7 +217,7 @@ mod tests {
             ])
         );
         assert!(matches!(
-            ledgers.follow("ftp://elsewhere"),
+            ledgers.follow("ftp://elsewhere", 0),
             Err(ClientError::Config(_))
         ));
     }

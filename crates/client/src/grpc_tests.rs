@@ -387,3 +387,36 @@ async fn proofs_and_checkpoints_verify_against_the_pinned_key() {
         Err(ClientError::Verification { .. })
     ));
 }
+
+#[tokio::test]
+async fn consistency_from_an_empty_or_to_an_older_checkpoint_needs_no_proof() {
+    use aidledger_tlog::{Checkpoint, EMPTY_ROOT, Hash};
+    let (url, vkey, _) = serve(3, Faults::default()).await;
+    let client = Client::connect(&url, options(&vkey)).await.unwrap();
+    let checkpoint = |size: u64, root: Hash| Checkpoint {
+        origin: ORIGIN.into(),
+        size,
+        root,
+    };
+    let later = checkpoint(3, Hash([1; 32]));
+    // The fake serves no consistency proofs: these are judged locally.
+    client
+        .verify_consistency(&checkpoint(0, EMPTY_ROOT), &later)
+        .await
+        .unwrap();
+    for (old, new) in [
+        (checkpoint(0, Hash([9; 32])), later.clone()),
+        (later.clone(), checkpoint(2, Hash([2; 32]))),
+        (later.clone(), checkpoint(3, Hash([2; 32]))),
+    ] {
+        assert!(
+            matches!(
+                client.verify_consistency(&old, &new).await,
+                Err(ClientError::Verification { .. })
+            ),
+            "{} -> {}",
+            old.size,
+            new.size
+        );
+    }
+}

@@ -458,9 +458,24 @@ impl Client {
         old: &Checkpoint,
         new: &Checkpoint,
     ) -> Result<(), ClientError> {
-        let proof = if old.size == 0 || old.size == new.size {
-            // Nothing to fetch: an empty tree is a prefix of every tree, and
-            // equal sizes must have equal roots.
+        if old.size > new.size {
+            return Err(ClientError::verification(format!(
+                "the checkpoint of size {} is older than the one of size {}",
+                new.size, old.size
+            )));
+        }
+        if old.size == 0 {
+            // An empty tree is a prefix of every tree, if it is empty.
+            return if old.root == aidledger_tlog::EMPTY_ROOT {
+                Ok(())
+            } else {
+                Err(ClientError::verification(
+                    "a checkpoint of size 0 names a root other than the empty tree's",
+                ))
+            };
+        }
+        let proof = if old.size == new.size {
+            // Nothing to fetch: equal sizes must have equal roots.
             Vec::new()
         } else {
             self.consistency_proof(old.size, new.size)
@@ -509,7 +524,7 @@ impl Client {
             if let Some(Some(writer)) = cluster::not_leader(&status)
                 && redirects < REDIRECTS_MAX
             {
-                match self.ledgers.follow(&writer) {
+                match self.ledgers.follow(&writer, index) {
                     Ok(true) => {
                         tracing::debug!(rpc, writer, "a standby named the writer; following");
                         redirects += 1;
