@@ -4,9 +4,11 @@
 //! Every `interval`, when the model has moved, the projector copies what
 //! the feed publishes into one schema (by default `aidledger_public`):
 //! organisations, communes, receipts, transfers, deliveries, pledges and
-//! balances, built by the same queries as the feed's pages, so the same
-//! privacy rules hold (SPEC 7.5: a hidden donor has no name here, and no
-//! reference, keyed or not, is written). Every row carries `log_size`, the
+//! balances, built by the same queries as the feed's pages, with the
+//! feed's privacy rules (SPEC 7.5): a hidden donor has no name here, no
+//! reference is written, keyed or not, and no free-text note (an agency
+//! may have written a donor's or a child's name into one; the feed does
+//! not show them either). Every row carries `log_size`, the
 //! number of log entries it reflects, and the table `export` says which
 //! ledger, which entries and which checkpoint the whole copy reflects.
 //!
@@ -92,12 +94,12 @@ CREATE TABLE {schema}.communes (
     name text NOT NULL,
     district text NOT NULL,
     province text NOT NULL,
-    children_count integer NOT NULL,
+    children_count bigint NOT NULL,
     needed_value_vnd bigint NOT NULL,
     delivered_value_vnd bigint NOT NULL,
-    children_targeted integer NOT NULL,
-    children_reached integer NOT NULL,
-    deliveries integer NOT NULL,
+    children_targeted bigint NOT NULL,
+    children_reached bigint NOT NULL,
+    deliveries bigint NOT NULL,
     log_size bigint NOT NULL
 );
 COMMENT ON TABLE {schema}.communes IS 'Registered communes with their published needs and deliveries over all years, values in dong.';
@@ -118,11 +120,10 @@ CREATE TABLE {schema}.receipts (
     earmark_category text,
     reversed boolean NOT NULL,
     occurred_at timestamptz NOT NULL,
-    note text NOT NULL,
-    inspections integer NOT NULL,
+    inspections bigint NOT NULL,
     log_size bigint NOT NULL
 );
-COMMENT ON TABLE {schema}.receipts IS 'Donations received, one row per receipt event (seq: its position in the log). donor_name is NULL for a hidden donor. No bank reference or its keyed hash is stored here. inspections: passed or failed inspections recorded against it.';
+COMMENT ON TABLE {schema}.receipts IS 'Donations received, one row per receipt event (seq: its position in the log). donor_name is NULL for a hidden donor. No bank reference or its keyed hash is stored here, and no free-text note (an agency may have written a name into one). inspections: passed or failed inspections recorded against it.';
 
 CREATE TABLE {schema}.transfers (
     transfer_id text PRIMARY KEY,
@@ -155,16 +156,15 @@ CREATE TABLE {schema}.deliveries (
     value_vnd bigint NOT NULL,
     earmark_commune_code text,
     earmark_category text,
-    children_reached integer NOT NULL,
+    children_reached bigint NOT NULL,
     period text NOT NULL,
-    note text NOT NULL,
     reversed boolean NOT NULL,
     occurred_at timestamptz NOT NULL,
-    beneficiary_count integer NOT NULL,
-    evidence_count integer NOT NULL,
+    beneficiary_count bigint NOT NULL,
+    evidence_count bigint NOT NULL,
     log_size bigint NOT NULL
 );
-COMMENT ON TABLE {schema}.deliveries IS 'Aid delivered to children of a commune. period: YYYY-MM. Children appear only as counts (SPEC 7.5); beneficiary tokens are not stored here.';
+COMMENT ON TABLE {schema}.deliveries IS 'Aid delivered to children of a commune. period: YYYY-MM. Children appear only as counts (SPEC 7.5); beneficiary tokens and free-text notes are not stored here.';
 
 CREATE TABLE {schema}.pledges (
     pledge_id text PRIMARY KEY,
@@ -265,6 +265,21 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Checks what can be checked without the database: the schema name and
+/// the URL. The database itself may be away at start; copies wait for it.
+///
+/// # Errors
+///
+/// The schema name is not a plain identifier, or the URL does not parse.
+pub fn check(config: &AnalyticsConfig) -> anyhow::Result<()> {
+    check_schema_name(&config.schema)?;
+    config
+        .url
+        .parse::<tokio_postgres::Config>()
+        .with_context(|| format!("{} is not a PostgreSQL URL", redacted(&config.url)))?;
+    Ok(())
 }
 
 /// Connects and brings the schema to the latest layout.
@@ -437,22 +452,28 @@ async fn write(client: &mut Client, schema: &str, snapshot: &Snapshot) -> anyhow
         return Ok(0);
     }
     let tx = client.transaction().await?;
-    // Copies are serialised by the export row's lock.
+    // One copy at a time per schema, the very first included (before it
+    // there is no export row to lock).
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])
+        .await?;
     let current = tx
         .query_opt(
-            &format!("SELECT origin, log_size, checkpoint_size FROM {schema}.export FOR UPDATE"),
+            &format!(
+                "SELECT origin, log_size, checkpoint_size, checkpoint_root FROM {schema}.export"
+            ),
             &[],
         )
         .await?;
     let checkpoint = snapshot.as_of.checkpoint.as_ref();
-    let checkpoint_size = checkpoint
+    let mut checkpoint_size = checkpoint
         .map(|c| bigint("checkpoint size", c.size))
         .transpose()?;
-    let checkpoint_root = checkpoint.map(|c| hex::encode(c.root));
+    let mut checkpoint_root = checkpoint.map(|c| hex::encode(c.root));
     if let Some(row) = current {
         let origin: String = row.get(0);
         let stored: i64 = row.get(1);
         let stored_checkpoint: Option<i64> = row.get(2);
+        let stored_root: Option<String> = row.get(3);
         if origin != snapshot.origin {
             bail!(
                 "{schema} holds the read models of the ledger {origin:?}, not of {:?}: name another schema",
@@ -476,6 +497,13 @@ async fn write(client: &mut Client, schema: &str, snapshot: &Snapshot) -> anyhow
                 tx.commit().await.context("committing the checkpoint")?;
             }
             return Ok(size);
+        }
+        // More entries, but the cited checkpoint never moves back: a
+        // rebuilding projector may not have verified the newest one yet,
+        // and the stored one is a prefix of the same log.
+        if stored_checkpoint > checkpoint_size {
+            checkpoint_size = stored_checkpoint;
+            checkpoint_root = stored_root;
         }
     }
     let log_size = bigint("log size", size)?;
@@ -549,10 +577,6 @@ type Values = Vec<Box<dyn ToSql + Sync + Send>>;
 
 fn bigint(what: &str, value: u64) -> anyhow::Result<i64> {
     i64::try_from(value).with_context(|| format!("{what} {value} does not fit in a bigint"))
-}
-
-fn int(what: &str, value: u32) -> anyhow::Result<i32> {
-    i32::try_from(value).with_context(|| format!("{what} {value} does not fit in an integer"))
 }
 
 fn time(at: Timestamp) -> SystemTime {
@@ -647,12 +671,12 @@ async fn copy_communes(
         ("name", Type::TEXT),
         ("district", Type::TEXT),
         ("province", Type::TEXT),
-        ("children_count", Type::INT4),
+        ("children_count", Type::INT8),
         ("needed_value_vnd", Type::INT8),
         ("delivered_value_vnd", Type::INT8),
-        ("children_targeted", Type::INT4),
-        ("children_reached", Type::INT4),
-        ("deliveries", Type::INT4),
+        ("children_targeted", Type::INT8),
+        ("children_reached", Type::INT8),
+        ("deliveries", Type::INT8),
         ("log_size", Type::INT8),
     ];
     copy_rows(tx, schema, "communes", &columns, rows, |c| {
@@ -661,12 +685,12 @@ async fn copy_communes(
             boxed(c.name.clone()),
             boxed(c.district.clone()),
             boxed(c.province.clone()),
-            boxed(int("children count", c.children_count)?),
+            boxed(i64::from(c.children_count)),
             boxed(bigint("needed value", c.needed_value_vnd)?),
             boxed(bigint("delivered value", c.delivered_value_vnd)?),
-            boxed(int("children targeted", c.children_targeted)?),
-            boxed(int("children reached", c.children_reached)?),
-            boxed(int("deliveries", c.deliveries)?),
+            boxed(i64::from(c.children_targeted)),
+            boxed(i64::from(c.children_reached)),
+            boxed(i64::from(c.deliveries)),
             boxed(log_size),
         ])
     })
@@ -695,8 +719,7 @@ async fn copy_receipts(
         ("earmark_category", Type::TEXT),
         ("reversed", Type::BOOL),
         ("occurred_at", Type::TIMESTAMPTZ),
-        ("note", Type::TEXT),
-        ("inspections", Type::INT4),
+        ("inspections", Type::INT8),
         ("log_size", Type::INT8),
     ];
     copy_rows(tx, schema, "receipts", &columns, rows, |r| {
@@ -717,8 +740,7 @@ async fn copy_receipts(
             boxed(earmark_category),
             boxed(r.reversed),
             boxed(time(r.occurred_at)),
-            boxed(r.note.clone()),
-            boxed(i32::try_from(r.inspections.len()).unwrap_or(i32::MAX)),
+            boxed(i64::try_from(r.inspections.len()).unwrap_or(i64::MAX)),
             boxed(log_size),
         ])
     })
@@ -789,13 +811,12 @@ async fn copy_deliveries(
         ("value_vnd", Type::INT8),
         ("earmark_commune_code", Type::TEXT),
         ("earmark_category", Type::TEXT),
-        ("children_reached", Type::INT4),
+        ("children_reached", Type::INT8),
         ("period", Type::TEXT),
-        ("note", Type::TEXT),
         ("reversed", Type::BOOL),
         ("occurred_at", Type::TIMESTAMPTZ),
-        ("beneficiary_count", Type::INT4),
-        ("evidence_count", Type::INT4),
+        ("beneficiary_count", Type::INT8),
+        ("evidence_count", Type::INT8),
         ("log_size", Type::INT8),
     ];
     copy_rows(tx, schema, "deliveries", &columns, rows, |d| {
@@ -812,13 +833,12 @@ async fn copy_deliveries(
             boxed(bigint("value", d.amount.value_vnd)?),
             boxed(earmark_commune),
             boxed(earmark_category),
-            boxed(int("children reached", d.children_reached)?),
+            boxed(i64::from(d.children_reached)),
             boxed(d.period.clone()),
-            boxed(d.note.clone()),
             boxed(d.reversed),
             boxed(time(d.occurred_at)),
-            boxed(int("beneficiary count", d.beneficiary_count)?),
-            boxed(int("evidence count", d.evidence_count)?),
+            boxed(i64::from(d.beneficiary_count)),
+            boxed(i64::from(d.evidence_count)),
             boxed(log_size),
         ])
     })

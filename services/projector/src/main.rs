@@ -111,10 +111,9 @@ async fn main() -> anyhow::Result<()> {
         let mut analytics = AnalyticsConfig::new(url);
         analytics.schema = args.analytics_schema;
         analytics.interval = std::time::Duration::from_millis(args.analytics_interval_ms);
-        // A wrong URL or schema is said at start, not once per interval.
-        aidledger_projector::analytics::connect(&analytics)
-            .await
-            .context("--analytics-store")?;
+        // A wrong URL or schema is said at start, not once per interval;
+        // the database itself may come later.
+        aidledger_projector::analytics::check(&analytics).context("--analytics-store")?;
         config.analytics = Some(analytics);
     }
     let projector = Projector::build(config).await?;

@@ -205,6 +205,17 @@ async fn the_projector_copies_the_public_read_models_into_postgresql() {
         named_hidden, 0,
         "an organisation that asked not to be named is"
     );
+    // Free text is not copied: an agency may have written a name into it.
+    let notes: i64 = db
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns \
+             WHERE table_schema = $1 AND column_name IN ('note', 'description')",
+            &[&s],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(notes, 0, "a free-text column is copied");
     let versions: Vec<i32> = db
         .query(&format!("SELECT version FROM {s}.migrations"), &[])
         .await
