@@ -241,6 +241,14 @@ fn event_descriptor() -> MessageDescriptor {
     message_descriptor("aidledger.v1.Event")
 }
 
+/// `Event`'s `body` oneof: every event kind, in `.proto` order.
+fn body_oneof() -> prost_reflect::OneofDescriptor {
+    event_descriptor()
+        .oneofs()
+        .find(|oneof| oneof.name() == "body")
+        .expect("Event has a body oneof")
+}
+
 /// The message type of the body field `kind` of `Event`.
 fn body_descriptor(kind: &str) -> MessageDescriptor {
     let field = event_descriptor()
@@ -472,7 +480,6 @@ impl EnumKind {
         };
         self.0
             .get_value_by_name(&full)
-            .filter(|value| value.number() != 0 || full.ends_with("_UNSPECIFIED"))
             .map(|value| value.number())
             .ok_or_else(|| {
                 JsonError::at(
@@ -722,15 +729,16 @@ pub fn event_to_json(event: &pb::Event) -> Out {
         let message =
             DynamicMessage::decode(event_descriptor(), only_body.encode_to_vec().as_slice())
                 .expect("an encoded event decodes with its own descriptor");
-        // The one body field that is set, by its name in the protos.
-        let set = KINDS
-            .iter()
-            .find(|kind| message.has_field_by_name(kind))
-            .and_then(|kind| Some((*kind, message.get_field_by_name(kind)?)));
+        // The one body field that is set, found in the descriptor's oneof,
+        // so a kind added to the protos is printed too.
+        let set = body_oneof()
+            .fields()
+            .find(|field| message.has_field(field))
+            .map(|field| (field.name().to_owned(), message.get_field(&field)));
         if let Some((kind, body)) = set
             && let Some(body) = body.as_message()
         {
-            obj = obj.out(kind, message_to_json(body));
+            obj = obj.out(&kind, message_to_json(body));
         }
     }
     obj.done()
@@ -1210,6 +1218,15 @@ mod tests {
             let written = serde_json::to_value(event_to_json(&event)).unwrap();
             assert_eq!(written, input, "{kind} prints as it was read");
         }
+    }
+
+    #[test]
+    fn the_kinds_read_are_every_kind_of_the_protos() {
+        let in_protos: Vec<String> = body_oneof()
+            .fields()
+            .map(|field| field.name().to_owned())
+            .collect();
+        assert_eq!(in_protos, KINDS);
     }
 
     #[test]
