@@ -243,7 +243,12 @@ pub async fn run(
                 client = Some(connect(&config).await?);
             }
             let client = client.as_mut().expect("connected above");
-            let snapshot = Snapshot::take(&shared);
+            // Building every list takes the model's read lock for a while:
+            // off the async workers, which serve queries meanwhile.
+            let model = Arc::clone(&shared);
+            let snapshot = tokio::task::spawn_blocking(move || Snapshot::take(&model))
+                .await
+                .context("taking the snapshot")?;
             write(client, &config.schema, &snapshot).await
         }
         .await;
