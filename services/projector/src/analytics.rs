@@ -198,8 +198,9 @@ COMMENT ON TABLE {schema}.balances IS 'What each organisation holds now, per ass
 "#,
 )];
 
-/// The tables a copy replaces, in the order they are written.
-const TABLES: &[&str] = &[
+/// The tables a copy replaces, in the order they are written (besides
+/// `export`, which says what they reflect).
+pub const TABLES: [&str; 7] = [
     "organizations",
     "communes",
     "receipts",

@@ -6,21 +6,11 @@
 use std::time::Duration;
 
 use aho_corasick::AhoCorasick;
-use aidledger_projector::analytics::{AnalyticsConfig, SCHEMA_DEFAULT};
+use aidledger_projector::analytics::{AnalyticsConfig, SCHEMA_DEFAULT, TABLES};
 use aidledger_projector::queries;
 use aidledger_projector::read::*;
 use aidledger_projector::server::{Projector, ProjectorConfig};
 use tokio_postgres::NoTls;
-
-const TABLES: [&str; 7] = [
-    "organizations",
-    "communes",
-    "receipts",
-    "transfers",
-    "deliveries",
-    "pledges",
-    "balances",
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_projector_copies_the_public_read_models_into_postgresql() {
