@@ -25,13 +25,11 @@
 //! shortfall (units of it already spent) from the newest lots of the pool,
 //! which are recorded on those receipts as withdrawn.
 
-use std::collections::VecDeque;
-
 use aidledger_ledger::{Body, Category, Earmark, Event, OrgKind, PlanTarget, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::table::{StoredTable, Table};
+use crate::table::{ListTable, StoredTable, Table};
 
 /// The asset the genesis registers: đồng, one unit worth one đồng.
 pub const VND: &str = "VND";
@@ -54,13 +52,12 @@ pub struct PoolKey {
     pub earmark: Earmark,
 }
 
-/// What a pool holds: its balance, and the lots that make it up (their
-/// quantities always sum to the balance).
+/// What a pool holds. The lots that make it up are in [`Model::lots`]
+/// (their quantities always sum to the balance), apart from the pool's row
+/// because they grow with the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool {
     pub balance: u64,
-    /// Oldest first.
-    pub lots: VecDeque<Lot>,
 }
 
 /// Units of one receipt in a pool, or in a transfer or delivery.
@@ -170,7 +167,6 @@ pub struct ReceiptRecord {
     pub note: String,
     pub occurred_at: Timestamp,
     pub reversed: bool,
-    pub flows: Vec<FlowRecord>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,13 +339,17 @@ pub struct Model {
     pub targets: Table<String, Target>,
     /// Non-empty pools.
     pub pools: Table<PoolKey, Pool>,
+    /// Each non-empty pool's lots, oldest first.
+    pub lots: ListTable<PoolKey, Lot>,
+    /// Where each receipt's units went, by receipt id, in log order.
+    pub flows: ListTable<String, FlowRecord>,
     pub asset_totals: Table<String, AssetTotals>,
     /// Receipt ids by `external_ref_hash`.
-    pub receipts_by_ref: Table<[u8; 32], Vec<String>>,
+    pub receipts_by_ref: ListTable<[u8; 32], String>,
     /// Delivery ids by commune, in log order.
-    pub deliveries_by_commune: Table<String, Vec<String>>,
+    pub deliveries_by_commune: ListTable<String, String>,
     /// Delivery ids by beneficiary token, for overlap findings.
-    pub deliveries_by_token: Table<[u8; 32], Vec<String>>,
+    pub deliveries_by_token: ListTable<[u8; 32], String>,
 }
 
 impl Default for Model {
@@ -375,15 +375,17 @@ impl Model {
             commendations: Table::new("commendations"),
             targets: Table::new("targets"),
             pools: Table::new("pools"),
+            lots: ListTable::new("lots"),
+            flows: ListTable::new("flows"),
             asset_totals: Table::new("asset_totals"),
-            receipts_by_ref: Table::new("receipts_by_ref"),
-            deliveries_by_commune: Table::new("deliveries_by_commune"),
-            deliveries_by_token: Table::new("deliveries_by_token"),
+            receipts_by_ref: ListTable::new("receipts_by_ref"),
+            deliveries_by_commune: ListTable::new("deliveries_by_commune"),
+            deliveries_by_token: ListTable::new("deliveries_by_token"),
         }
     }
 
     /// Every table, in a fixed order: what the store writes and loads.
-    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 17] {
+    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 19] {
         [
             &mut self.orgs,
             &mut self.communes,
@@ -398,6 +400,8 @@ impl Model {
             &mut self.commendations,
             &mut self.targets,
             &mut self.pools,
+            &mut self.lots,
+            &mut self.flows,
             &mut self.asset_totals,
             &mut self.receipts_by_ref,
             &mut self.deliveries_by_commune,
@@ -405,7 +409,7 @@ impl Model {
         ]
     }
 
-    fn tables(&self) -> [&dyn StoredTable; 17] {
+    fn tables(&self) -> [&dyn StoredTable; 19] {
         [
             &self.orgs,
             &self.communes,
@@ -420,6 +424,8 @@ impl Model {
             &self.commendations,
             &self.targets,
             &self.pools,
+            &self.lots,
+            &self.flows,
             &self.asset_totals,
             &self.receipts_by_ref,
             &self.deliveries_by_commune,
@@ -600,9 +606,7 @@ impl Model {
                     .entry(r.asset_id.as_str(), Default::default);
                 totals.received += u128::from(r.quantity);
                 if let Some(hash) = r.external_ref_hash {
-                    self.receipts_by_ref
-                        .entry(&hash, Vec::new)
-                        .push(r.receipt_id.clone());
+                    self.receipts_by_ref.push_back(&hash, r.receipt_id.clone());
                 }
                 self.receipts.insert(
                     r.receipt_id.clone(),
@@ -619,7 +623,6 @@ impl Model {
                         note: r.note.clone(),
                         occurred_at: event.occurred_at,
                         reversed: false,
-                        flows: Vec::new(),
                     },
                 );
                 self.targets.insert(
@@ -746,12 +749,10 @@ impl Model {
                 totals.held -= u128::from(d.quantity);
                 totals.delivered += u128::from(d.quantity);
                 self.deliveries_by_commune
-                    .entry(d.commune_code.as_str(), Vec::new)
-                    .push(d.delivery_id.clone());
+                    .push_back(d.commune_code.as_str(), d.delivery_id.clone());
                 for token in &d.beneficiary_tokens {
                     self.deliveries_by_token
-                        .entry(token, Vec::new)
-                        .push(d.delivery_id.clone());
+                        .push_back(token, d.delivery_id.clone());
                 }
                 self.deliveries.insert(
                     d.delivery_id.clone(),
@@ -935,8 +936,9 @@ impl Model {
                 ));
             }
             held.balance -= receipt.quantity;
+            let lots = self.lots.whole_mut(&pool);
             // Its own units first, wherever they sit in the pool.
-            for lot in held.lots.iter_mut() {
+            for lot in lots.iter_mut() {
                 if remaining == 0 {
                     break;
                 }
@@ -947,7 +949,7 @@ impl Model {
                 }
             }
             // Then the newest units of other receipts.
-            for lot in held.lots.iter_mut().rev() {
+            for lot in lots.iter_mut().rev() {
                 if remaining == 0 {
                     break;
                 }
@@ -962,7 +964,7 @@ impl Model {
                     });
                 }
             }
-            held.lots.retain(|lot| lot.quantity > 0);
+            lots.retain(|lot| lot.quantity > 0);
             if remaining > 0 {
                 return Err(format!(
                     "reverses receipt {receipt_id}: the pool's lots are {remaining} short of its balance"
@@ -993,11 +995,10 @@ impl Model {
     }
 
     fn record_flow(&mut self, lot: &Lot, flow: FlowRecord) -> Result<(), String> {
-        let receipt = self
-            .receipts
-            .get_mut(lot.receipt_id.as_str())
-            .ok_or_else(|| format!("a lot names unknown receipt {}", lot.receipt_id))?;
-        receipt.flows.push(flow);
+        if !self.receipts.contains(lot.receipt_id.as_str()) {
+            return Err(format!("a lot names unknown receipt {}", lot.receipt_id));
+        }
+        self.flows.push_back(lot.receipt_id.as_str(), flow);
         Ok(())
     }
 
@@ -1020,16 +1021,18 @@ impl Model {
                 pool.org_id, pool.asset_id
             )
         })?;
+        if held.balance == 0 {
+            self.pools.remove(pool);
+        }
         let lots = lots.into_iter().filter(|l| l.quantity > 0);
         if front {
             for lot in lots.rev() {
-                held.lots.push_front(lot);
+                self.lots.push_front(pool, lot);
             }
         } else {
-            held.lots.extend(lots);
-        }
-        if held.balance == 0 {
-            self.pools.remove(pool);
+            for lot in lots {
+                self.lots.push_back(pool, lot);
+            }
         }
         let totals = self
             .asset_totals
@@ -1055,8 +1058,11 @@ impl Model {
         held.balance -= quantity;
         let mut taken = Vec::new();
         let mut remaining = quantity;
+        if held.balance == 0 {
+            self.pools.remove(pool);
+        }
         while remaining > 0 {
-            let front = held.lots.front_mut().ok_or_else(|| {
+            let front = self.lots.front_mut(pool).ok_or_else(|| {
                 format!("{}'s pool has fewer units than its balance", pool.org_id)
             })?;
             let take = front.quantity.min(remaining);
@@ -1068,11 +1074,8 @@ impl Model {
             front.quantity -= take;
             remaining -= take;
             if front.quantity == 0 {
-                held.lots.pop_front();
+                self.lots.pop_front(pool);
             }
-        }
-        if held.balance == 0 {
-            self.pools.remove(pool);
         }
         Ok(taken)
     }

@@ -860,10 +860,10 @@ pub fn recognition(model: &Model, year: Option<u32>, page: &PageRequest) -> Reco
         delivered_value_vnd: u64,
     }
     let mut rows: BTreeMap<&str, Totals> = BTreeMap::new();
-    for receipt in model
+    for (receipt_id, receipt) in model
         .receipts
-        .values_any_order()
-        .filter(|r| !r.reversed && year_matches(year, receipt_year(r)))
+        .iter_any_order()
+        .filter(|(_, r)| !r.reversed && year_matches(year, receipt_year(r)))
     {
         let row = rows.entry(receipt.donor_org_id.as_str()).or_default();
         let value = model.value_vnd(&receipt.asset_id, receipt.quantity);
@@ -878,9 +878,11 @@ pub fn recognition(model: &Model, year: Option<u32>, page: &PageRequest) -> Reco
         }
         row.total_value_vnd = row.total_value_vnd.saturating_add(value);
         row.receipts += 1;
-        let delivered: u64 = receipt
+        let delivered: u64 = model
             .flows
-            .iter()
+            .get(receipt_id.as_str())
+            .into_iter()
+            .flatten()
             .filter(|f| f.kind == FlowKind::Delivery)
             .filter(|f| {
                 model
@@ -1065,7 +1067,7 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
             ids.iter()
                 .rev()
                 .find(|id| model.receipts.get(id.as_str()).is_some_and(|r| !r.reversed))
-                .or(ids.last())
+                .or(ids.back())
                 .cloned()
                 .unwrap_or_default()
         }
@@ -1085,7 +1087,7 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
         withdrawn: 0,
         held_by: Vec::new(),
     };
-    for flow in &receipt.flows {
+    for flow in model.flows.get(receipt_id.as_str()).into_iter().flatten() {
         let mut view = Flow {
             kind: flow.kind,
             id: flow.id.clone(),
@@ -1148,10 +1150,12 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
         }
         trace.flows.push(view);
     }
-    for (key, pool) in model.pools.sorted() {
-        let held: u64 = pool
+    for (key, _) in model.pools.sorted() {
+        let held: u64 = model
             .lots
-            .iter()
+            .get(key)
+            .into_iter()
+            .flatten()
             .filter(|lot| lot.receipt_id == receipt_id)
             .map(|lot| lot.quantity)
             .sum();

@@ -20,7 +20,7 @@ const FORMAT_KEY: &str = "format";
 /// Bumped when a table's row layout changes (including the serde layout of
 /// the `aidledger-ledger` types rows embed): an old file is then refused,
 /// to be rebuilt from the ledger, rather than misread.
-const FORMAT_VERSION: &[u8] = b"aidledger-projections/1";
+const FORMAT_VERSION: &[u8] = b"aidledger-projections/2";
 
 /// Why the store cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,26 @@ impl Commit {
     /// Rows to write, over all tables.
     pub fn rows(&self) -> usize {
         self.tables.iter().map(|(_, rows)| rows.len()).sum()
+    }
+
+    /// Key and value bytes to write, over all tables: what a commit costs
+    /// the store.
+    pub fn bytes(&self) -> usize {
+        self.bytes_by_table().iter().map(|(_, bytes)| bytes).sum()
+    }
+
+    /// [`Commit::bytes`] for each table written.
+    pub fn bytes_by_table(&self) -> Vec<(&'static str, usize)> {
+        self.tables
+            .iter()
+            .map(|(name, rows)| {
+                let bytes = rows
+                    .iter()
+                    .map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
+                    .sum();
+                (*name, bytes)
+            })
+            .collect()
     }
 }
 

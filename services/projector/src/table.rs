@@ -8,6 +8,7 @@
 //! sort ([`Table::sorted`]).
 
 use std::borrow::Borrow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hash;
 
@@ -216,7 +217,7 @@ where
     }
 
     fn pending_changes(&self) -> usize {
-        self.changed.len() + self.removed.len()
+        self.changed.len()
     }
 }
 
@@ -224,4 +225,404 @@ fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     // postcard fails only on types serde cannot describe (maps with unknown
     // length and the like), which the model does not contain.
     postcard::to_allocvec(value).expect("read-model rows are plain serde data")
+}
+
+/// Items in one stored chunk of a [`ListTable`] list.
+pub(crate) const CHUNK_ITEMS: u64 = 64;
+
+/// The absolute index a new list starts at: lists grow at the front (a
+/// reversal puts lots back before the oldest) as well as at the back, and
+/// an index must never wrap.
+const FIRST_INDEX: u64 = 1 << 40;
+
+/// A table of lists that grow with the log (a pool's lots, a commune's
+/// deliveries, a receipt's flows), stored as fixed-size chunks so that a
+/// commit writes only the chunks that changed: appending to a list of a
+/// million items writes one chunk, not the million.
+///
+/// In memory each list is one deque, so readers iterate it directly. Items
+/// have absolute indices (the first item's index moves when items are
+/// taken from or put back at the front), and chunk `c` holds the items
+/// whose index divided by [`CHUNK_ITEMS`] is `c`. A stored row is keyed by
+/// the list's key followed by the chunk number in big-endian, so a list's
+/// chunks are adjacent and in order in the file.
+pub struct ListTable<K, T> {
+    name: &'static str,
+    lists: FxHashMap<K, List<T>>,
+    /// Keys whose lists changed since the last commit, each once. A list
+    /// emptied is forgotten at the next commit, which deletes its chunks.
+    changed: Vec<K>,
+}
+
+struct List<T> {
+    items: VecDeque<T>,
+    /// The absolute index of `items[0]`.
+    first: u64,
+    /// The chunks the last commit left in the store.
+    stored: std::ops::Range<u64>,
+    /// Chunks changed since the last commit, unsorted, possibly repeated.
+    dirty: Vec<u64>,
+    /// Every chunk changed (items moved within the list).
+    all_dirty: bool,
+    /// The key is in `changed`.
+    listed: bool,
+}
+
+impl<T> List<T> {
+    fn new() -> Self {
+        List {
+            items: VecDeque::new(),
+            first: FIRST_INDEX,
+            stored: 0..0,
+            dirty: Vec::new(),
+            all_dirty: false,
+            listed: false,
+        }
+    }
+
+    /// The chunks the list's items fall in now.
+    fn chunks(&self) -> std::ops::Range<u64> {
+        if self.items.is_empty() {
+            return 0..0;
+        }
+        let last = self.first + self.items.len() as u64 - 1;
+        self.first / CHUNK_ITEMS..last / CHUNK_ITEMS + 1
+    }
+
+    fn mark(&mut self, index: u64) {
+        let chunk = index / CHUNK_ITEMS;
+        if self.dirty.last() != Some(&chunk) {
+            self.dirty.push(chunk);
+        }
+    }
+}
+
+impl<K: fmt::Debug, T> fmt::Debug for ListTable<K, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListTable")
+            .field("name", &self.name)
+            .field("lists", &self.lists.len())
+            .field("changed", &self.changed.len())
+            .finish()
+    }
+}
+
+impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
+    pub(crate) fn new(name: &'static str) -> Self {
+        ListTable {
+            name,
+            lists: FxHashMap::default(),
+            changed: Vec::new(),
+        }
+    }
+
+    /// The list for `key`, oldest first; `None` when it is empty.
+    pub fn get<Q>(&self, key: &Q) -> Option<&VecDeque<T>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lists
+            .get(key)
+            .map(|list| &list.items)
+            .filter(|items| !items.is_empty())
+    }
+
+    /// Every non-empty list, in no particular order.
+    pub fn iter_any_order(&self) -> impl Iterator<Item = (&K, &VecDeque<T>)> {
+        self.lists
+            .iter()
+            .filter(|(_, list)| !list.items.is_empty())
+            .map(|(key, list)| (key, &list.items))
+    }
+
+    /// Items in all lists.
+    pub fn total_items(&self) -> usize {
+        self.lists.values().map(|list| list.items.len()).sum()
+    }
+
+    fn list_mut<Q>(&mut self, key: &Q) -> &mut List<T>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if !self.lists.contains_key(key) {
+            self.lists.insert(key.to_owned(), List::new());
+        }
+        let list = self.lists.get_mut(key).expect("present: inserted above");
+        if !list.listed {
+            list.listed = true;
+            self.changed.push(key.to_owned());
+        }
+        list
+    }
+
+    /// Appends at the back of the list for `key`.
+    pub(crate) fn push_back<Q>(&mut self, key: &Q, item: T)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let list = self.list_mut(key);
+        list.items.push_back(item);
+        let index = list.first + list.items.len() as u64 - 1;
+        list.mark(index);
+    }
+
+    /// Puts an item back before the first.
+    pub(crate) fn push_front<Q>(&mut self, key: &Q, item: T)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let list = self.list_mut(key);
+        list.items.push_front(item);
+        list.first -= 1;
+        let index = list.first;
+        list.mark(index);
+    }
+
+    /// The first item, to change in place.
+    pub(crate) fn front_mut<Q>(&mut self, key: &Q) -> Option<&mut T>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        self.lists.get(key).filter(|list| !list.items.is_empty())?;
+        let list = self.list_mut(key);
+        let index = list.first;
+        list.mark(index);
+        list.items.front_mut()
+    }
+
+    /// Takes the first item.
+    pub(crate) fn pop_front<Q>(&mut self, key: &Q) -> Option<T>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        self.lists.get(key).filter(|list| !list.items.is_empty())?;
+        let list = self.list_mut(key);
+        let index = list.first;
+        list.mark(index);
+        list.first += 1;
+        list.items.pop_front()
+    }
+
+    /// The whole list, to change anywhere (every chunk is rewritten: for
+    /// rare events such as a receipt's reversal).
+    pub(crate) fn whole_mut<Q>(&mut self, key: &Q) -> &mut VecDeque<T>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let list = self.list_mut(key);
+        list.all_dirty = true;
+        &mut list.items
+    }
+}
+
+impl<K, T> StoredTable for ListTable<K, T>
+where
+    K: Ord + Hash + Clone + Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn take_changes(&mut self) -> Vec<RowWrite> {
+        let chunk_key = |key: &[u8], chunk: u64| [key, &chunk.to_be_bytes()].concat();
+        let mut writes = Vec::new();
+        for key in std::mem::take(&mut self.changed) {
+            let Some(list) = self.lists.get_mut(&key) else {
+                continue;
+            };
+            let encoded = encode(&key);
+            let now = list.chunks();
+            for chunk in list.stored.clone() {
+                if !now.contains(&chunk) {
+                    writes.push((chunk_key(&encoded, chunk), None));
+                }
+            }
+            let mut dirty = if list.all_dirty {
+                now.clone().collect()
+            } else {
+                std::mem::take(&mut list.dirty)
+            };
+            dirty.sort_unstable();
+            dirty.dedup();
+            for chunk in dirty.into_iter().filter(|chunk| now.contains(chunk)) {
+                let start = (chunk * CHUNK_ITEMS).max(list.first);
+                let end = ((chunk + 1) * CHUNK_ITEMS).min(list.first + list.items.len() as u64);
+                let items: Vec<&T> = list
+                    .items
+                    .range((start - list.first) as usize..(end - list.first) as usize)
+                    .collect();
+                writes.push((chunk_key(&encoded, chunk), Some(encode(&(start, items)))));
+            }
+            list.stored = now;
+            list.dirty.clear();
+            list.all_dirty = false;
+            list.listed = false;
+            if list.items.is_empty() {
+                // Nothing is stored for it any more: forget it, as a
+                // model loaded from the store would not have it.
+                self.lists.remove(&key);
+            }
+        }
+        writes
+    }
+
+    fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error> {
+        let (key, chunk) = key
+            .split_last_chunk::<8>()
+            .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+        let chunk = u64::from_be_bytes(*chunk);
+        let key: K = postcard::from_bytes(key)?;
+        let (start, items): (u64, Vec<T>) = postcard::from_bytes(value)?;
+        let list = self.lists.entry(key).or_insert_with(List::new);
+        // Chunks are stored in order and without gaps: the first one sets
+        // where the list starts, each next one must continue it.
+        let expected = if list.items.is_empty() {
+            list.first = start;
+            list.stored = chunk..chunk;
+            start
+        } else {
+            list.first + list.items.len() as u64
+        };
+        if start != expected || start / CHUNK_ITEMS != chunk || list.stored.end != chunk {
+            return Err(postcard::Error::DeserializeBadEncoding);
+        }
+        list.items.extend(items);
+        list.stored.end = chunk + 1;
+        Ok(())
+    }
+
+    fn digest_into(&self, hasher: &mut Sha256) {
+        let mut lists: Vec<(&K, &VecDeque<T>)> = self.iter_any_order().collect();
+        lists.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        hasher.update(self.name.as_bytes());
+        hasher.update((lists.len() as u64).to_be_bytes());
+        for (key, items) in lists {
+            let key = encode(key);
+            hasher.update((key.len() as u64).to_be_bytes());
+            hasher.update(&key);
+            hasher.update((items.len() as u64).to_be_bytes());
+            for item in items {
+                let item = encode(item);
+                hasher.update((item.len() as u64).to_be_bytes());
+                hasher.update(&item);
+            }
+        }
+    }
+
+    fn pending_changes(&self) -> usize {
+        self.changed.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// Applies a commit's writes to a stand-in for the store's table.
+    fn write(stored: &mut BTreeMap<Vec<u8>, Vec<u8>>, writes: Vec<RowWrite>) {
+        for (key, value) in writes {
+            match value {
+                Some(value) => stored.insert(key, value),
+                None => stored.remove(&key),
+            };
+        }
+    }
+
+    fn load(stored: &BTreeMap<Vec<u8>, Vec<u8>>) -> ListTable<u8, u32> {
+        let mut table = ListTable::new("lists");
+        for (key, value) in stored {
+            table.load_row(key, value).unwrap();
+        }
+        table
+    }
+
+    fn contents(table: &ListTable<u8, u32>) -> BTreeMap<u8, Vec<u32>> {
+        table
+            .iter_any_order()
+            .map(|(key, items)| (*key, items.iter().copied().collect()))
+            .collect()
+    }
+
+    /// Whatever is done to the lists between commits (appends, takes from
+    /// the front, puts back at the front, rewrites), the chunks the commits
+    /// leave load back into the same lists, and a commit writes chunks
+    /// only where something changed.
+    #[test]
+    fn committed_chunks_load_back_into_the_same_lists() {
+        let mut rng = StdRng::seed_from_u64(16);
+        let mut table: ListTable<u8, u32> = ListTable::new("lists");
+        let mut stored = BTreeMap::new();
+        let mut next = 0u32;
+        for round in 0..400 {
+            for _ in 0..rng.random_range(0..300) {
+                let key = rng.random_range(0..6u8);
+                match rng.random_range(0..10) {
+                    0..5 => {
+                        table.push_back(&key, next);
+                        next += 1;
+                    }
+                    5..7 => {
+                        table.pop_front(&key);
+                    }
+                    7 => {
+                        table.push_front(&key, next);
+                        next += 1;
+                    }
+                    8 => {
+                        if let Some(item) = table.front_mut(&key) {
+                            *item += 1_000_000;
+                        }
+                    }
+                    _ => {
+                        if rng.random_range(0..20) == 0 {
+                            table.whole_mut(&key).retain(|item| item % 3 != 0);
+                        }
+                    }
+                }
+            }
+            let writes = table.take_changes();
+            for (key, value) in &writes {
+                if let Some(value) = value {
+                    let (_, items): (u64, Vec<u32>) = postcard::from_bytes(value).unwrap();
+                    assert!(items.len() as u64 <= CHUNK_ITEMS, "round {round}: {key:?}");
+                }
+            }
+            write(&mut stored, writes);
+            assert_eq!(contents(&load(&stored)), contents(&table), "round {round}");
+            assert!(table.take_changes().is_empty(), "nothing changed since");
+        }
+    }
+
+    /// Appending one item to a long list writes one chunk.
+    #[test]
+    fn appending_to_a_long_list_writes_its_last_chunk_only() {
+        let mut table: ListTable<u8, u32> = ListTable::new("lists");
+        for item in 0..10_000 {
+            table.push_back(&1, item);
+        }
+        let mut stored = BTreeMap::new();
+        write(&mut stored, table.take_changes());
+        table.push_back(&1, 10_000);
+        let writes = table.take_changes();
+        assert_eq!(writes.len(), 1);
+        let (_, items): (u64, Vec<u32>) =
+            postcard::from_bytes(writes[0].1.as_ref().unwrap()).unwrap();
+        assert_eq!(items.last(), Some(&10_000));
+        assert!(items.len() as u64 <= CHUNK_ITEMS);
+        write(&mut stored, writes);
+        assert_eq!(load(&stored).get(&1).map(VecDeque::len), Some(10_001));
+    }
 }

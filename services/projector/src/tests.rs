@@ -216,8 +216,14 @@ fn balance(model: &Model, org: &str) -> u64 {
         .pools
         .iter_any_order()
         .filter(|(k, _)| k.org_id == org)
-        .map(|(_, pool)| {
-            let lots: u64 = pool.lots.iter().map(|lot| lot.quantity).sum();
+        .map(|(key, pool)| {
+            let lots: u64 = model
+                .lots
+                .get(key)
+                .into_iter()
+                .flatten()
+                .map(|lot| lot.quantity)
+                .sum();
             assert_eq!(lots, pool.balance, "a pool's lots make up its balance");
             pool.balance
         })
@@ -1106,4 +1112,63 @@ fn the_cited_checkpoint_only_moves_forward() {
     );
     position.cite(checkpoint(12, "twelve"));
     assert_eq!(position.checkpoint.map(|c| c.size), Some(12));
+}
+
+/// The regression guard for commits: a commit after N more events writes
+/// bytes in proportion to N, not to the log. The same number of events,
+/// applied after a log nine times longer, must cost a commit about the same;
+/// a row that grows with the log (a commune's deliveries, a pool's lots, a
+/// receipt's flows), rewritten whole, would make it grow with the log.
+#[test]
+fn a_commit_after_n_events_writes_bytes_in_n_not_in_the_log_size() {
+    use std::collections::BTreeMap;
+
+    use aidledger_ledger::decode::decode_event;
+    use aidledger_programme::{DemoConfig, Programme};
+
+    use crate::store::ProjectionStore;
+
+    const WINDOW: usize = 200;
+    let mut programme = Programme::new(DemoConfig {
+        seed: 16,
+        origin: "test.example/log".into(),
+        log_vkey: "test.example/log+00000000+AQ".into(),
+        extra_events: 100_000,
+    });
+    let mut model = Model::new();
+    let mut events = programme.events();
+    let mut apply = |model: &mut Model, count: usize| {
+        for signed in events.by_ref().take(count) {
+            let event = decode_event(&signed.event).unwrap();
+            let seq = model.position.size;
+            model.apply(seq, event.occurred_at, &event).unwrap();
+        }
+    };
+    // The bytes of each table in a commit of the WINDOW events after
+    // `before` more.
+    let mut commit_after_window = |model: &mut Model, before: usize| {
+        apply(model, before);
+        ProjectionStore::take_commit(model);
+        apply(model, WINDOW);
+        let commit = ProjectionStore::take_commit(model);
+        let tables: BTreeMap<&str, usize> = commit.bytes_by_table().into_iter().collect();
+        (commit.bytes(), tables, model.position.size)
+    };
+    let (early, early_tables, early_size) = commit_after_window(&mut model, 10_000);
+    let (late, late_tables, late_size) = commit_after_window(&mut model, 90_000);
+    assert!(late_size >= 9 * early_size, "{early_size} then {late_size}");
+    let grew_most = late_tables
+        .iter()
+        .map(|(name, bytes)| {
+            (
+                bytes - early_tables.get(name).unwrap_or(&0).min(bytes),
+                name,
+            )
+        })
+        .max();
+    assert!(
+        late as f64 <= early as f64 * 1.25,
+        "a commit of {WINDOW} events wrote {early} bytes after {early_size} entries but \
+         {late} after {late_size}; grown most (bytes, table): {grew_most:?}"
+    );
 }
