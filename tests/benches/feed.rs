@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use aidledger_demo::{DEMO_ORIGIN, DemoArgs, run};
 use aidledger_programme::{DemoConfig, Programme};
+use aidledger_tests::http_load::{Load, get, get_json, load, ms, percentile};
 use aidledger_tests::scaled;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 const READERS: usize = 64;
@@ -34,92 +35,6 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(bench());
-}
-
-/// One keep-alive connection's GET, returning the status and body length.
-async fn get(
-    stream: &mut BufReader<TcpStream>,
-    request: &[u8],
-    body: &mut Vec<u8>,
-) -> std::io::Result<u16> {
-    stream.get_mut().write_all(request).await?;
-    let mut line = String::new();
-    stream.read_line(&mut line).await?;
-    let status: u16 = line
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
-    let mut length = None;
-    loop {
-        line.clear();
-        stream.read_line(&mut line).await?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse::<usize>().ok();
-        }
-    }
-    let length = length.ok_or_else(|| std::io::Error::other("the answer has no content-length"))?;
-    body.resize(length, 0);
-    stream.read_exact(body).await?;
-    Ok(status)
-}
-
-struct Load {
-    requests: u64,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-    bytes: u64,
-}
-
-async fn load(addr: SocketAddr, path: &str, duration: Duration) -> Load {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut readers = Vec::new();
-    for _ in 0..READERS {
-        let request = request.clone();
-        readers.push(tokio::spawn(async move {
-            let mut stream = BufReader::new(TcpStream::connect(addr).await.unwrap());
-            let mut latencies = Vec::new();
-            let mut body = Vec::new();
-            let mut bytes = 0u64;
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                let status = get(&mut stream, &request, &mut body).await.unwrap();
-                assert_eq!(status, 200);
-                latencies.push(sent.elapsed());
-                bytes += body.len() as u64;
-            }
-            (latencies, bytes)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut bytes = 0;
-    for reader in readers {
-        let (mine, b) = reader.await.unwrap();
-        latencies.extend(mine);
-        bytes += b;
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    Load {
-        requests: latencies.len() as u64,
-        elapsed,
-        latencies,
-        bytes,
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 async fn wait_until_served(addr: SocketAddr, size: u64) {
@@ -170,15 +85,7 @@ async fn bench() {
     println!("feed: the demo's {size} events served on {addr}; {READERS} concurrent readers");
 
     // The commune with the most deliveries: the biggest page.
-    let communes: serde_json::Value = {
-        let mut stream = BufReader::new(TcpStream::connect(addr).await.unwrap());
-        let mut body = Vec::new();
-        let request = format!("GET /api/v1/communes HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-        get(&mut stream, request.as_bytes(), &mut body)
-            .await
-            .unwrap();
-        serde_json::from_slice(&body).unwrap()
-    };
+    let communes = get_json(addr, "/api/v1/communes").await;
     let commune = communes["items"]
         .as_array()
         .unwrap()
@@ -200,7 +107,7 @@ async fn bench() {
     let mut results: Vec<Vec<Load>> = targets.iter().map(|_| Vec::new()).collect();
     for _ in 0..ROUNDS {
         for (i, (_, path)) in targets.iter().enumerate() {
-            results[i].push(load(addr, path, round).await);
+            results[i].push(load(addr, path, READERS, round).await);
         }
     }
     // Each target's best round by throughput: the machine is shared and

@@ -3,6 +3,7 @@
 //! balances it should produce, and helpers to open real ledgers on disk.
 
 pub mod generator;
+pub mod http_load;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -207,7 +207,64 @@ impl ChainChecker {
 
     /// Checks the next entry and advances past it.
     pub fn check(&mut self, bytes: &[u8]) -> Result<LinkedEntry, ChainError> {
+        self.link(ParsedEntry::parse(self.next_seq, bytes)?)
+    }
+
+    /// Checks that an entry parsed apart from the chain (see
+    /// [`ParsedEntry::parse`]) is the next one, and advances past it.
+    pub fn link(&mut self, parsed: ParsedEntry) -> Result<LinkedEntry, ChainError> {
         let seq = self.next_seq;
+        if parsed.seq != seq {
+            return Err(ChainError::WrongSeq {
+                expected: seq,
+                found: parsed.seq,
+            });
+        }
+        // In the order a single pass over the entry finds them.
+        if parsed.prev_hash.as_slice() != self.prev_hash.as_slice() {
+            return Err(ChainError::BrokenLink { seq });
+        }
+        let recorded_at = parsed.recorded_at?;
+        if recorded_at < self.last_recorded_at {
+            return Err(ChainError::TimeWentBack { seq });
+        }
+        let Some(signed_event) = parsed.signed_event else {
+            return Err(ChainError::Malformed {
+                seq,
+                detail: "signed_event is missing".into(),
+            });
+        };
+        self.next_seq = seq.checked_add(1).expect("seq below 2^64");
+        self.prev_hash = parsed.leaf_hash;
+        self.last_recorded_at = recorded_at;
+        Ok(LinkedEntry {
+            seq,
+            leaf_hash: parsed.leaf_hash,
+            recorded_at,
+            signed_event,
+        })
+    }
+}
+
+/// An entry decoded and hashed on its own, before its link to the one
+/// before it is checked: the costly part of reading the chain (hashing and
+/// decoding), which readers can run on many entries at once and then link
+/// in order with [`ChainChecker::link`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedEntry {
+    seq: u64,
+    prev_hash: Vec<u8>,
+    /// What is wrong with it is reported by [`ChainChecker::link`], after
+    /// the link, as a single pass would.
+    recorded_at: Result<Timestamp, ChainError>,
+    leaf_hash: [u8; 32],
+    signed_event: Option<pb::SignedEvent>,
+}
+
+impl ParsedEntry {
+    /// Decodes the entry expected at `seq` (which names it in errors) and
+    /// computes its leaf hash.
+    pub fn parse(seq: u64, bytes: &[u8]) -> Result<ParsedEntry, ChainError> {
         if bytes.len() > ENTRY_BYTES_MAX {
             return Err(ChainError::TooLarge {
                 seq,
@@ -224,47 +281,36 @@ impl ChainChecker {
                 found: entry.seq,
             });
         }
-        if entry.prev_hash.as_slice() != self.prev_hash.as_slice() {
-            return Err(ChainError::BrokenLink { seq });
-        }
         let recorded_at = match entry.recorded_at {
             Some(ts) => match u32::try_from(ts.nanos) {
-                Ok(nanos) if nanos < 1_000_000_000 => Timestamp {
+                Ok(nanos) if nanos < 1_000_000_000 => Ok(Timestamp {
                     seconds: ts.seconds,
                     nanos,
-                },
-                _ => {
-                    return Err(ChainError::Malformed {
-                        seq,
-                        detail: format!("recorded_at has nanos {}", ts.nanos),
-                    });
-                }
-            },
-            None => {
-                return Err(ChainError::Malformed {
+                }),
+                _ => Err(ChainError::Malformed {
                     seq,
-                    detail: "recorded_at is missing".into(),
-                });
-            }
-        };
-        if recorded_at < self.last_recorded_at {
-            return Err(ChainError::TimeWentBack { seq });
-        }
-        let Some(signed_event) = entry.signed_event else {
-            return Err(ChainError::Malformed {
+                    detail: format!("recorded_at has nanos {}", ts.nanos),
+                }),
+            },
+            None => Err(ChainError::Malformed {
                 seq,
-                detail: "signed_event is missing".into(),
-            });
+                detail: "recorded_at is missing".into(),
+            }),
         };
-        let leaf = leaf_hash(bytes);
-        self.next_seq = seq.checked_add(1).expect("seq below 2^64");
-        self.prev_hash = leaf.0;
-        self.last_recorded_at = recorded_at;
-        Ok(LinkedEntry {
+        Ok(ParsedEntry {
             seq,
-            leaf_hash: leaf.0,
+            prev_hash: entry.prev_hash,
             recorded_at,
-            signed_event,
+            leaf_hash: leaf_hash(bytes).0,
+            signed_event: entry.signed_event,
         })
+    }
+
+    /// The event bytes the entry carries (empty when it carries none), to
+    /// decode alongside.
+    pub fn event_bytes(&self) -> &[u8] {
+        self.signed_event
+            .as_ref()
+            .map_or(&[], |s| s.event.as_slice())
     }
 }

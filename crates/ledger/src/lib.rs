@@ -17,7 +17,7 @@ pub mod state;
 
 pub use entry::{
     ChainChecker, ChainError, ENTRY_BYTES_MAX, EntryReadError, LinkedEntry, LoggedEvent,
-    encode_entry, read_logged_event,
+    ParsedEntry, encode_entry, read_logged_event,
 };
 pub use event::*;
 pub use rejection::{Code, Reason, Rejection};

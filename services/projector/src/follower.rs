@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use aidledger_client::{Client, ClientError, ConnectOptions};
 use aidledger_ledger::decode::decode_event;
-use aidledger_ledger::{ChainChecker, Event, Timestamp};
+use aidledger_ledger::{ChainChecker, ChainError, Event, ParsedEntry, Timestamp};
 use aidledger_store::{AppendBatch, LogStore, NewEntry};
 use aidledger_tlog::{Hash, TreeBuilder, verify_consistency};
 use tokio::sync::watch;
@@ -338,11 +338,11 @@ impl Follower {
                     let Some(batch) = batch else {
                         return Err(Attempt::Transient("the ledger ended the subscription".into()));
                     };
-                    let mut decoded = Vec::with_capacity(batch.len());
+                    let mut served = Vec::with_capacity(batch.len());
                     let mut failure = None;
-                    for served in batch {
-                        match served {
-                            Ok(served) => decoded.push(decode(checker, served)?),
+                    for item in batch {
+                        match item {
+                            Ok(entry) => served.push(entry),
                             Err(status) => {
                                 failure = Some(Attempt::Transient(format!(
                                     "subscription: {}: {}",
@@ -353,6 +353,7 @@ impl Follower {
                             }
                         }
                     }
+                    let decoded = decode_batch(checker, served).await?;
                     if !decoded.is_empty() {
                         send(work, Work::Entries(decoded)).await?;
                     }
@@ -786,9 +787,50 @@ struct Decoded {
     bytes: Vec<u8>,
 }
 
-fn decode(
+/// Entries below this many are decoded where they arrive: handing them to
+/// other threads would cost more than it saves.
+const PARALLEL_DECODE_ENTRIES_MIN: usize = 64;
+
+/// Hashes and decodes a batch of served entries on every core, then checks
+/// their links and served leaf hashes in order on this task: the chain
+/// check is sequential and cheap, the hashing and decoding are neither.
+async fn decode_batch(
+    checker: &mut ChainChecker,
+    served: Vec<aidledger_wire::pb::Entry>,
+) -> Result<Vec<Decoded>, FollowError> {
+    let first = checker.next_seq();
+    let parse = move |(index, served): (usize, aidledger_wire::pb::Entry)| {
+        let seq = first + index as u64;
+        let parsed = ParsedEntry::parse(seq, &served.entry);
+        let event = parsed
+            .as_ref()
+            .ok()
+            .map(|parsed| decode_event(parsed.event_bytes()));
+        (served, parsed, event)
+    };
+    let parsed: Vec<_> = if served.len() < PARALLEL_DECODE_ENTRIES_MIN {
+        served.into_iter().enumerate().map(parse).collect()
+    } else {
+        tokio::task::spawn_blocking(move || {
+            use rayon::prelude::*;
+            served.into_par_iter().enumerate().map(parse).collect()
+        })
+        .await
+        .map_err(|e| FollowError::Config(format!("the decoding threads failed: {e}")))?
+    };
+    parsed
+        .into_iter()
+        .map(|(served, parsed, event)| link(checker, served, parsed, event))
+        .collect()
+}
+
+/// Links one parsed entry to the chain and checks what the ledger served
+/// with it, in the order a single pass over the entry would.
+fn link(
     checker: &mut ChainChecker,
     served: aidledger_wire::pb::Entry,
+    parsed: Result<ParsedEntry, ChainError>,
+    event: Option<Result<Event, aidledger_ledger::Rejection>>,
 ) -> Result<Decoded, FollowError> {
     let seq = checker.next_seq();
     if served.seq != seq {
@@ -797,18 +839,20 @@ fn decode(
             served.seq
         )));
     }
-    let linked = checker
-        .check(&served.entry)
+    let linked = parsed
+        .and_then(|parsed| checker.link(parsed))
         .map_err(|e| FollowError::Verification(e.to_string()))?;
     if served.leaf_hash != linked.leaf_hash {
         return Err(FollowError::Verification(format!(
             "entry {seq}: the served leaf hash is not the hash of the served bytes"
         )));
     }
-    let event = decode_event(&linked.signed_event.event).map_err(|rejection| Inconsistent {
-        seq,
-        detail: format!("the event does not decode: {rejection}"),
-    })?;
+    let event = event
+        .expect("decoded whenever the entry parsed")
+        .map_err(|rejection| Inconsistent {
+            seq,
+            detail: format!("the event does not decode: {rejection}"),
+        })?;
     Ok(Decoded {
         seq,
         recorded_at: linked.recorded_at,
