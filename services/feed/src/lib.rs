@@ -27,6 +27,7 @@ use axum::response::Response;
 use tower_http::compression::CompressionLayer;
 
 pub mod api;
+pub mod cache;
 pub mod exports;
 mod lang;
 pub mod pages;
@@ -130,7 +131,7 @@ impl Feed {
 
     /// The read model, for one answer.
     pub fn model(&self) -> RwLockReadGuard<'_, Model> {
-        self.projections.model.read().expect("model lock")
+        self.projections.read()
     }
 
     /// The overview scans every receipt and delivery, so it is computed once
@@ -161,10 +162,12 @@ pub fn router(feed: Arc<Feed>) -> Router {
     // Pages, JSON, CSV and XML shrink several times under gzip, which
     // matters on a phone in a mountain commune. Tiles are left as they are:
     // hashes do not compress, and CDNs cache them byte for byte.
+    let answers = cache::AnswerCache::new(Arc::clone(&feed.projections));
     let documents = Router::new()
         .merge(pages::router(Arc::clone(&feed)))
         .merge(api::router(Arc::clone(&feed)))
         .merge(exports::router(Arc::clone(&feed)))
+        .layer(middleware::from_fn_with_state(answers, cache::cached))
         .layer(CompressionLayer::new());
     Router::new()
         .route(
@@ -347,7 +350,7 @@ mod overview_tests {
             FeedOptions::default(),
         );
         assert_eq!(feed.overview().as_of.checkpoint_size, None);
-        shared.model.write().unwrap().position.checkpoint = Some(VerifiedCheckpoint {
+        shared.write().position.checkpoint = Some(VerifiedCheckpoint {
             note: String::new(),
             size: 0,
             root: [0; 32],

@@ -231,7 +231,7 @@ pub async fn run(
             _ = stop.wait_for(|stop| *stop) => return,
         }
         let position = {
-            let model = shared.model.read().expect("model lock");
+            let model = shared.read();
             let as_of = queries::as_of(&model);
             (as_of.size, as_of.checkpoint.map(|c| c.size))
         };
@@ -384,7 +384,7 @@ struct Snapshot {
 impl Snapshot {
     /// Every list at once, under one read lock, so they agree.
     fn take(shared: &Shared) -> Snapshot {
-        let model = shared.model.read().expect("model lock");
+        let model = shared.read();
         let all = || PageRequest::rest(None);
         Snapshot {
             as_of: queries::as_of(&model),

@@ -15,7 +15,8 @@
 //! why it stopped.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use aidledger_client::{Client, ClientError, ConnectOptions};
@@ -106,9 +107,42 @@ impl From<ClientError> for Attempt {
 #[derive(Debug)]
 pub struct Shared {
     /// The read models. Held for writing only while a batch is applied.
-    pub model: RwLock<Model>,
+    model: RwLock<Model>,
+    /// Bumped by every write to the model: equal revisions mean an
+    /// unchanged model, so an answer computed at one still holds.
+    revision: AtomicU64,
     status: Mutex<FollowStatus>,
     applied: watch::Sender<u64>,
+}
+
+/// The model held for writing; releasing it bumps the revision.
+#[derive(Debug)]
+pub struct ModelWrite<'a> {
+    guard: RwLockWriteGuard<'a, Model>,
+    revision: &'a AtomicU64,
+}
+
+impl std::ops::Deref for ModelWrite<'_> {
+    type Target = Model;
+    fn deref(&self) -> &Model {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for ModelWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Model {
+        &mut self.guard
+    }
+}
+
+impl Drop for ModelWrite<'_> {
+    fn drop(&mut self) {
+        // Before the lock is released: a reader that sees the new revision
+        // then waits for the lock and reads the changed model, so an answer
+        // is never labelled with a revision newer than what it was computed
+        // from.
+        self.revision.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// The follower's view of the ledger.
@@ -126,9 +160,29 @@ impl Shared {
         let (applied, _) = watch::channel(model.position.size);
         Arc::new(Shared {
             model: RwLock::new(model),
+            revision: AtomicU64::new(0),
             status: Mutex::new(FollowStatus::default()),
             applied,
         })
+    }
+
+    /// The model, for reading.
+    pub fn read(&self) -> RwLockReadGuard<'_, Model> {
+        self.model.read().expect("model lock")
+    }
+
+    /// The model, for writing.
+    pub fn write(&self) -> ModelWrite<'_> {
+        ModelWrite {
+            guard: self.model.write().expect("model lock"),
+            revision: &self.revision,
+        }
+    }
+
+    /// How many times the model has been written: read it before the model
+    /// to label what is computed from it.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
     }
 
     /// The follower's status.
@@ -185,13 +239,7 @@ impl Follower {
     /// A follower writing to `store` the model held by `shared` (loaded from
     /// that store).
     pub fn new(store: ProjectionStore, shared: Arc<Shared>, config: FollowerConfig) -> Self {
-        let last_seen = shared
-            .model
-            .read()
-            .expect("model lock")
-            .position
-            .checkpoint
-            .clone();
+        let last_seen = shared.read().position.checkpoint.clone();
         Follower {
             store: Arc::new(store),
             shared,
@@ -212,7 +260,7 @@ impl Follower {
     /// The mirror cannot be read, or it is behind the projections (it was
     /// replaced or truncated: rebuild both).
     pub fn with_mirror(mut self, mirror: Arc<dyn LogStore>) -> Result<Self, FollowError> {
-        let applied = self.shared.model.read().expect("model lock").position.size;
+        let applied = self.shared.read().position.size;
         let mirrored = mirror.size()?;
         if mirrored < applied {
             return Err(FollowError::Config(format!(
@@ -277,7 +325,7 @@ impl Follower {
         // The chain is checked from the persisted head once; reconnects
         // resume from the last entry decoded (queued entries are applied).
         let mut checker = {
-            let model = self.shared.model.read().expect("model lock");
+            let model = self.shared.read();
             let position = &model.position;
             if position.size == 0 {
                 ChainChecker::new()
@@ -398,9 +446,7 @@ impl Follower {
         }
         let cited = self
             .shared
-            .model
             .read()
-            .expect("model lock")
             .position
             .checkpoint
             .as_ref()
@@ -427,12 +473,7 @@ impl Follower {
                     if self.mirror.is_some() {
                         send(work, Work::Record(seen.clone())).await?;
                     }
-                    self.shared
-                        .model
-                        .write()
-                        .expect("model lock")
-                        .position
-                        .cite(seen.clone());
+                    self.shared.write().position.cite(seen.clone());
                     self.last_seen = Some(seen);
                 }
                 return Ok(());
@@ -458,13 +499,13 @@ impl Follower {
         self.last_seen = Some(seen.clone());
         self.shared
             .set_status(|status| status.ledger_size = seen.size);
-        let applied = self.shared.model.read().expect("model lock").position.size;
+        let applied = self.shared.read().position.size;
         metrics::gauge!("aidledger_follower_ledger_entries").set(seen.size as f64);
         metrics::gauge!("aidledger_follower_entries_behind")
             .set(seen.size.saturating_sub(applied) as f64);
         // The applied entries and their root, read together.
         let (applied, root) = {
-            let model = self.shared.model.read().expect("model lock");
+            let model = self.shared.read();
             let frontier = model.position.frontier.iter().map(|h| Hash(*h)).collect();
             let tree = TreeBuilder::from_frontier(model.position.size, frontier).map_err(|e| {
                 FollowError::Verification(format!("the stored Merkle frontier is unusable: {e}"))
@@ -495,12 +536,7 @@ impl Follower {
         if self.mirror.is_some() {
             send(work, Work::Record(seen.clone())).await?;
         }
-        self.shared
-            .model
-            .write()
-            .expect("model lock")
-            .position
-            .cite(seen);
+        self.shared.write().position.cite(seen);
         Ok(())
     }
 }
@@ -544,14 +580,14 @@ fn apply_thread(
         None => None,
     };
     let mut tree = {
-        let model = shared.model.read().expect("model lock");
+        let model = shared.read();
         let frontier = model.position.frontier.iter().map(|h| Hash(*h)).collect();
         TreeBuilder::from_frontier(model.position.size, frontier).map_err(|e| {
             FollowError::Verification(format!("the stored Merkle frontier is unusable: {e}"))
         })?
     };
     let mut pending: Option<VerifiedCheckpoint> = None;
-    let mut committed = shared.model.read().expect("model lock").position.clone();
+    let mut committed = shared.read().position.clone();
     let mut writing: Option<std::thread::JoinHandle<Result<(), StoreError>>> = None;
     let mut last_commit = std::time::Instant::now();
     let mut commit_cost = Duration::ZERO;
@@ -681,7 +717,7 @@ fn apply_batch(
             put_checkpoint_forward(mirror.store.as_ref(), checkpoint.size, &checkpoint.note)?;
         }
     }
-    let mut model = shared.model.write().expect("model lock");
+    let mut model = shared.write();
     for entry in entries {
         if let Some((seq, _)) = &cite
             && *seq == entry.seq
@@ -726,12 +762,7 @@ fn cite_if_root_matches(
     if let Some(mirror) = mirror {
         put_checkpoint_forward(mirror.store.as_ref(), checkpoint.size, &checkpoint.note)?;
     }
-    shared
-        .model
-        .write()
-        .expect("model lock")
-        .position
-        .cite(checkpoint);
+    shared.write().position.cite(checkpoint);
     Ok(())
 }
 
@@ -745,7 +776,7 @@ fn commit(
 ) -> Result<(), FollowError> {
     finish(writing)?;
     let commit = {
-        let mut model = shared.model.write().expect("model lock");
+        let mut model = shared.write();
         // The position alone can change too (a newly cited checkpoint, or
         // events with no table effect).
         if model.pending_changes() == 0 && model.position == *committed {

@@ -35,10 +35,7 @@ impl ProjectionsService {
     ) -> Result<Response<T>, Status> {
         let shared = Arc::clone(&self.shared);
         let answer = tokio::task::spawn_blocking(move || {
-            let model = shared
-                .model
-                .read()
-                .map_err(|_| Status::internal("the model lock is poisoned"))?;
+            let model = shared.read();
             run(&model).map_err(|error| match error {
                 QueryError::InvalidArgument(detail) => Status::invalid_argument(detail),
                 QueryError::NotFound(detail) => Status::not_found(detail),

@@ -75,7 +75,7 @@ async fn the_projector_copies_the_public_read_models_into_postgresql() {
     // Every row of every table reflects that position, and the tables hold
     // what the feed's queries answer, row for row.
     let expected = {
-        let model = shared.model.read().unwrap();
+        let model = shared.read();
         let all = || PageRequest::rest(None);
         let receipts = queries::receipts(
             &model,
@@ -220,7 +220,7 @@ async fn the_projector_copies_the_public_read_models_into_postgresql() {
     // The generator draws names from tables: a hidden donor may share a
     // public donor's name, which is then rightly published for the other.
     let public_names: Vec<String> = {
-        let model = shared.model.read().unwrap();
+        let model = shared.read();
         queries::organizations(
             &model,
             &OrganizationsQuery {

@@ -354,7 +354,7 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
 
     // The same holds for every receipt of the ledger.
     {
-        let model = projector.shared.model.read().unwrap();
+        let model = projector.shared.read();
         let mut traced = 0;
         for (receipt_id, receipt) in model.receipts.iter_any_order() {
             let trace = aidledger_projector::queries::trace_receipt(
@@ -506,7 +506,7 @@ async fn a_restarted_projector_resumes_where_it_committed() {
     append_all(&server, events).await;
     let mut projector = Following::start(&server, dir.path()).await;
     projector.caught_up(first).await;
-    let digest_before = projector.shared.model.read().unwrap().digest();
+    let digest_before = projector.shared.read().digest();
     projector.stop().await;
 
     // The store holds exactly the model that was served.

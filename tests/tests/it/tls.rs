@@ -132,9 +132,7 @@ async fn the_projector_follows_a_ledger_behind_mutual_tls() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let cited = shared
-            .model
             .read()
-            .unwrap()
             .position
             .checkpoint
             .as_ref()
