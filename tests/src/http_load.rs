@@ -120,3 +120,14 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
     assert_eq!(status, 200, "GET {path}");
     serde_json::from_slice(&body).unwrap()
 }
+
+/// One GET on a fresh connection: its status and body length.
+pub async fn get_once(addr: SocketAddr, path: &str) -> (u16, usize) {
+    let mut stream = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    let mut body = Vec::new();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let status = get(&mut stream, request.as_bytes(), &mut body)
+        .await
+        .unwrap();
+    (status, body.len())
+}

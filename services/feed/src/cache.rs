@@ -286,7 +286,9 @@ mod tests {
     }
 
     async fn body(app: &Router) -> String {
-        let request = axum::http::Request::get("/page").body(Body::empty()).unwrap();
+        let request = axum::http::Request::get("/page")
+            .body(Body::empty())
+            .unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -333,8 +335,15 @@ mod tests {
             }
         })
         .await;
-        assert!(waited.is_err(), "the second reader was answered before the first");
-        assert_eq!(computed.load(Ordering::SeqCst), 1, "the second reader computed");
+        assert!(
+            waited.is_err(),
+            "the second reader was answered before the first"
+        );
+        assert_eq!(
+            computed.load(Ordering::SeqCst),
+            1,
+            "the second reader computed"
+        );
         gate.add_permits(1);
         assert_eq!(first.await.unwrap(), "1");
         assert_eq!(second.await.unwrap(), "1");
@@ -349,7 +358,11 @@ mod tests {
         while computed.load(Ordering::SeqCst) == 1 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(body(&app).await, "1", "the previous answer, without waiting");
+        assert_eq!(
+            body(&app).await,
+            "1",
+            "the previous answer, without waiting"
+        );
         gate.add_permits(1);
         assert_eq!(recomputing.await.unwrap(), "2");
         assert_eq!(body(&app).await, "2");
