@@ -346,10 +346,14 @@ pub struct Model {
     pub asset_totals: Table<String, AssetTotals>,
     /// Receipt ids by `external_ref_hash`.
     pub receipts_by_ref: ListTable<[u8; 32], String>,
-    /// Delivery ids by commune, in log order.
-    pub deliveries_by_commune: ListTable<String, String>,
-    /// Delivery ids by beneficiary token, for overlap findings.
-    pub deliveries_by_token: ListTable<[u8; 32], String>,
+    /// Delivery ids by the seq of their entry: the lists below name
+    /// deliveries by seq, eight bytes, where an id would cost a string for
+    /// each of a delivery's many beneficiaries.
+    pub delivery_ids: Table<u64, String>,
+    /// Deliveries by commune, in log order, by seq.
+    pub deliveries_by_commune: ListTable<String, u64>,
+    /// Deliveries by beneficiary token, by seq, for overlap findings.
+    pub deliveries_by_token: ListTable<[u8; 32], u64>,
 }
 
 impl Default for Model {
@@ -379,13 +383,14 @@ impl Model {
             flows: ListTable::new("flows"),
             asset_totals: Table::new("asset_totals"),
             receipts_by_ref: ListTable::new("receipts_by_ref"),
+            delivery_ids: Table::new("delivery_ids"),
             deliveries_by_commune: ListTable::new("deliveries_by_commune"),
             deliveries_by_token: ListTable::new("deliveries_by_token"),
         }
     }
 
     /// Every table, in a fixed order: what the store writes and loads.
-    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 19] {
+    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 20] {
         [
             &mut self.orgs,
             &mut self.communes,
@@ -404,12 +409,13 @@ impl Model {
             &mut self.flows,
             &mut self.asset_totals,
             &mut self.receipts_by_ref,
+            &mut self.delivery_ids,
             &mut self.deliveries_by_commune,
             &mut self.deliveries_by_token,
         ]
     }
 
-    fn tables(&self) -> [&dyn StoredTable; 19] {
+    fn tables(&self) -> [&dyn StoredTable; 20] {
         [
             &self.orgs,
             &self.communes,
@@ -428,6 +434,7 @@ impl Model {
             &self.flows,
             &self.asset_totals,
             &self.receipts_by_ref,
+            &self.delivery_ids,
             &self.deliveries_by_commune,
             &self.deliveries_by_token,
         ]
@@ -748,11 +755,11 @@ impl Model {
                     .entry(d.asset_id.as_str(), Default::default);
                 totals.held -= u128::from(d.quantity);
                 totals.delivered += u128::from(d.quantity);
+                self.delivery_ids.insert(seq, d.delivery_id.clone());
                 self.deliveries_by_commune
-                    .push_back(d.commune_code.as_str(), d.delivery_id.clone());
+                    .push_back(d.commune_code.as_str(), seq);
                 for token in &d.beneficiary_tokens {
-                    self.deliveries_by_token
-                        .push_back(token, d.delivery_id.clone());
+                    self.deliveries_by_token.push_back(token, seq);
                 }
                 self.deliveries.insert(
                     d.delivery_id.clone(),
@@ -1078,6 +1085,12 @@ impl Model {
             }
         }
         Ok(taken)
+    }
+
+    /// The delivery recorded by entry `seq`, with its id.
+    pub fn delivery_at(&self, seq: u64) -> Option<(&String, &DeliveryRecord)> {
+        let id = self.delivery_ids.get(&seq)?;
+        self.deliveries.get_key_value(id.as_str())
     }
 
     /// The value in đồng of `quantity` of an asset at its registered unit

@@ -367,7 +367,7 @@ fn commune_deliveries<'m>(
         .get(commune_code)
         .into_iter()
         .flatten()
-        .filter_map(|id| model.deliveries.get_key_value(id))
+        .filter_map(|seq| model.delivery_at(*seq))
         .filter(|(_, d)| !d.reversed && year_matches(year, d.year()))
         .collect()
 }
@@ -692,12 +692,9 @@ pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u3
     let mut findings = Vec::new();
 
     // Same beneficiary, category and year from several organisations.
-    for (token, ids) in model.deliveries_by_token.iter_any_order() {
+    for (token, seqs) in model.deliveries_by_token.iter_any_order() {
         let mut groups: BTreeMap<(u32, Category), Vec<&DeliveryRecord>> = BTreeMap::new();
-        for delivery in ids
-            .iter()
-            .filter_map(|id| model.deliveries.get(id.as_str()))
-        {
+        for (_, delivery) in seqs.iter().filter_map(|seq| model.delivery_at(*seq)) {
             if !delivery.reversed && year_matches(year, delivery.year()) {
                 groups
                     .entry((delivery.year(), delivery.category))

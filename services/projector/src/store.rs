@@ -20,7 +20,7 @@ const FORMAT_KEY: &str = "format";
 /// Bumped when a table's row layout changes (including the serde layout of
 /// the `aidledger-ledger` types rows embed): an old file is then refused,
 /// to be rebuilt from the ledger, rather than misread.
-const FORMAT_VERSION: &[u8] = b"aidledger-projections/2";
+const FORMAT_VERSION: &[u8] = b"aidledger-projections/3";
 
 /// Why the store cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
