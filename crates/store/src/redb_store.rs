@@ -91,6 +91,23 @@ impl RedbStore {
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
         let context = || format!("opening store {}", path.display());
         let db = Database::create(path).map_err(|e| redb_error(context(), e))?;
+        Self::with_db(db, path)
+    }
+
+    /// [`RedbStore::open`] with a page cache of at most `cache_bytes`
+    /// rather than redb's default of 1 GiB, for a process that keeps other
+    /// things in memory (a feed replica's copy of the log).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
+        let context = || format!("opening store {}", path.display());
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| redb_error(context(), e))?;
+        Self::with_db(db, path)
+    }
+
+    fn with_db(db: Database, path: &Path) -> Result<RedbStore, StoreError> {
+        let context = || format!("opening store {}", path.display());
         let store = RedbStore {
             db,
             path: path.to_owned(),

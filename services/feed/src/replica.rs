@@ -21,6 +21,11 @@ use tokio::sync::watch;
 
 use crate::{Feed, FeedOptions, router};
 
+/// redb's page cache for the replica's copy of the log: what tiles and
+/// proofs read most (the upper tree and the recent entries) fits; redb's
+/// default, 1 GiB, would grow beside the projections' model.
+const LOG_CACHE_BYTES: usize = 256 << 20;
+
 /// The log mirror's file in the data folder.
 pub const LOG_FILE: &str = "log.redb";
 /// The projections' file in the data folder.
@@ -79,7 +84,7 @@ impl Replica {
         std::fs::create_dir_all(&config.data)
             .with_context(|| format!("creating {}", config.data.display()))?;
         let (log, projections, model) = tokio::task::spawn_blocking(move || {
-            let log = RedbStore::open(&log_path)
+            let log = RedbStore::open_with_cache(&log_path, LOG_CACHE_BYTES)
                 .with_context(|| format!("opening the log copy {}", log_path.display()))?;
             let (projections, model) = ProjectionStore::open(&projections_path)
                 .with_context(|| format!("opening {}", projections_path.display()))?;

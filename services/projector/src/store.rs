@@ -22,6 +22,11 @@ const FORMAT_KEY: &str = "format";
 /// to be rebuilt from the ledger, rather than misread.
 const FORMAT_VERSION: &[u8] = b"aidledger-projections/3";
 
+/// redb's page cache for this file. The model lives in memory and the file
+/// is read once, at open; commits write where the last ones did. redb's
+/// default, 1 GiB, would mostly hold pages never read again.
+const CACHE_BYTES: usize = 64 << 20;
+
 /// Why the store cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,7 +93,10 @@ impl ProjectionStore {
             path: path.to_owned(),
             detail,
         };
-        let db = Database::create(path).map_err(|e| io(format!("opening: {e}")))?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| io(format!("opening: {e}")))?;
         let store = ProjectionStore {
             db,
             path: path.to_owned(),
