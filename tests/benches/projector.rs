@@ -99,6 +99,18 @@ fn cpu_seconds() -> f64 {
     ticks as f64 / 100.0
 }
 
+/// Bytes this process has caused to be written to storage (`write_bytes`
+/// of `/proc/self/io`): what its stores' commits really cost the disk,
+/// page rewrites included.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("write_bytes in /proc/self/io")
+}
+
 /// A projector or a feed replica as a process of its own, as deployed:
 /// follows the ledger until it has applied `AIDLEDGER_BENCH_SIZE` entries,
 /// prints `caught-up <seconds> <rss> <peak rss> <http port>`, and serves
@@ -165,9 +177,10 @@ async fn child(role: &str) {
     let elapsed = started.elapsed();
     let (rss, peak) = resident_memory();
     println!(
-        "caught-up {} {rss} {peak} {port} {}",
+        "caught-up {} {rss} {peak} {port} {} {}",
         elapsed.as_secs_f64(),
-        cpu_seconds()
+        cpu_seconds(),
+        written_bytes()
     );
     tokio::task::spawn_blocking(|| {
         let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
@@ -187,6 +200,8 @@ struct Child {
     port: u16,
     /// CPU seconds used until caught up.
     cpu: f64,
+    /// Bytes written to storage until caught up.
+    written: u64,
 }
 
 impl Child {
@@ -228,6 +243,7 @@ impl Child {
             peak: fields[3].parse().unwrap(),
             port: fields[4].parse().unwrap(),
             cpu: fields[5].parse().unwrap(),
+            written: fields[6].parse().unwrap(),
         }
     }
 
@@ -456,10 +472,12 @@ async fn bench() {
     let projector_rate = rate(total, Duration::from_secs_f64(projector.seconds));
     let (projector_rss, projector_peak) = (projector.rss, projector.peak);
     let projector_cpu = projector.cpu / projector.seconds;
+    let projector_written = projector.written as f64 / total as f64;
     projector.stop();
     let feed = Child::start("feed", &url, &vkey, &dir.path().join("child-feed"), total).await;
     let feed_rate = rate(total, Duration::from_secs_f64(feed.seconds));
     let feed_cpu = feed.cpu / feed.seconds;
+    let feed_written = feed.written as f64 / total as f64;
 
     // --- the feed's heaviest pages under 64 concurrent readers -----------
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", feed.port).parse().unwrap();
@@ -539,12 +557,12 @@ async fn bench() {
         catch_up_rate / stream_rate
     );
     println!(
-        "| projector rebuild of {total} entries, a process of its own | {projector_rate:.0} events/s ({:.1} s, {projector_cpu:.2} cores busy) | {:.2}x the 400k/s target |",
+        "| projector rebuild of {total} entries, a process of its own | {projector_rate:.0} events/s ({:.1} s, {projector_cpu:.2} cores busy, {projector_written:.0} bytes written per event) | {:.2}x the 400k/s target |",
         total as f64 / projector_rate,
         projector_rate / 400_000.0
     );
     println!(
-        "| feed replica catch-up of {total} entries, a process of its own (projections and its own copy of the log, both redb) | {feed_rate:.0} events/s ({:.1} s, {feed_cpu:.2} cores busy) | {:.2}x the projector's |",
+        "| feed replica catch-up of {total} entries, a process of its own (projections and its own copy of the log, both redb) | {feed_rate:.0} events/s ({:.1} s, {feed_cpu:.2} cores busy, {feed_written:.0} bytes written per event) | {:.2}x the projector's |",
         total as f64 / feed_rate,
         feed_rate / projector_rate
     );

@@ -377,20 +377,26 @@ impl Model {
             deliveries: Table::new("deliveries"),
             inspections: Table::new("inspections"),
             commendations: Table::new("commendations"),
-            targets: Table::new("targets"),
+            targets: Table::derived("targets"),
             pools: Table::new("pools"),
             lots: ListTable::new("lots"),
             flows: ListTable::new("flows"),
             asset_totals: Table::new("asset_totals"),
-            receipts_by_ref: ListTable::new("receipts_by_ref"),
-            delivery_ids: Table::new("delivery_ids"),
-            deliveries_by_commune: ListTable::new("deliveries_by_commune"),
+            receipts_by_ref: ListTable::derived("receipts_by_ref"),
+            delivery_ids: Table::derived("delivery_ids"),
+            deliveries_by_commune: ListTable::derived("deliveries_by_commune"),
             deliveries_by_token: ListTable::new("deliveries_by_token"),
         }
     }
 
-    /// Every table, in a fixed order: what the store writes and loads.
-    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 20] {
+    /// The stored tables, in a fixed order: what the store writes and
+    /// loads. The indexes over them (reversal targets, receipts by
+    /// reference, deliveries by seq and by commune) are not stored but
+    /// rebuilt at load ([`Model::rebuild_indexes`]): some are keyed by
+    /// random values (event ids, reference hashes), whose inserts would
+    /// rewrite pages all over their B-trees at every commit, and all of
+    /// them follow from the records.
+    pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 16] {
         [
             &mut self.orgs,
             &mut self.communes,
@@ -403,16 +409,67 @@ impl Model {
             &mut self.deliveries,
             &mut self.inspections,
             &mut self.commendations,
-            &mut self.targets,
             &mut self.pools,
             &mut self.lots,
             &mut self.flows,
             &mut self.asset_totals,
-            &mut self.receipts_by_ref,
-            &mut self.delivery_ids,
-            &mut self.deliveries_by_commune,
             &mut self.deliveries_by_token,
         ]
+    }
+
+    /// Rebuilds the indexes that are not stored from the records, after a
+    /// load, exactly as the fold built them: a reversible record not
+    /// reversed or withdrawn is a reversal target; lists are in log order.
+    pub(crate) fn rebuild_indexes(&mut self) {
+        let mut receipts: Vec<_> = self.receipts.iter_any_order().collect();
+        receipts.sort_unstable_by_key(|(_, r)| r.seq);
+        for (id, receipt) in receipts {
+            if !receipt.reversed {
+                self.targets
+                    .insert(receipt.event_id.clone(), Target::Receipt(id.clone()));
+            }
+            if let Some(hash) = receipt.external_ref_hash {
+                self.receipts_by_ref.push_back(&hash, id.clone());
+            }
+        }
+        for (id, transfer) in self.transfers.iter_any_order() {
+            if !transfer.reversed {
+                self.targets
+                    .insert(transfer.event_id.clone(), Target::Transfer(id.clone()));
+            }
+        }
+        let mut deliveries: Vec<_> = self.deliveries.iter_any_order().collect();
+        deliveries.sort_unstable_by_key(|(_, d)| d.seq);
+        for (id, delivery) in deliveries {
+            if !delivery.reversed {
+                self.targets
+                    .insert(delivery.event_id.clone(), Target::Delivery(id.clone()));
+            }
+            self.delivery_ids.insert(delivery.seq, id.clone());
+            self.deliveries_by_commune
+                .push_back(delivery.commune_code.as_str(), delivery.seq);
+        }
+        for (id, need) in self.needs.iter_any_order() {
+            if !need.withdrawn {
+                self.targets
+                    .insert(need.event_id.clone(), Target::Need(id.clone()));
+            }
+        }
+        for (event_id, plan) in self.plans.iter_any_order() {
+            if !plan.withdrawn {
+                self.targets.insert(event_id.clone(), Target::Plan);
+            }
+        }
+        for (event_id, inspection) in self.inspections.iter_any_order() {
+            if !inspection.withdrawn {
+                self.targets.insert(event_id.clone(), Target::Inspection);
+            }
+        }
+        for (event_id, commendation) in self.commendations.iter_any_order() {
+            if !commendation.withdrawn {
+                self.targets.insert(event_id.clone(), Target::Commendation);
+            }
+        }
     }
 
     fn tables(&self) -> [&dyn StoredTable; 20] {

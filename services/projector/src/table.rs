@@ -31,6 +31,9 @@ pub struct Table<K, V> {
     changed: Vec<K>,
     /// Removed keys whose removal is not yet committed.
     removed: FxHashSet<K>,
+    /// An index rebuilt from other tables at load, never stored: its
+    /// changes are not tracked.
+    derived: bool,
 }
 
 struct Row<V> {
@@ -56,6 +59,15 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
             rows: FxHashMap::default(),
             changed: Vec::new(),
             removed: FxHashSet::default(),
+            derived: false,
+        }
+    }
+
+    /// A table rebuilt from the stored ones at load, not stored itself.
+    pub(crate) fn derived(name: &'static str) -> Self {
+        Table {
+            derived: true,
+            ..Table::new(name)
         }
     }
 
@@ -110,7 +122,8 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     }
 
     pub(crate) fn insert(&mut self, key: K, value: V) {
-        let was_dirty = self.rows.get(&key).is_some_and(|row| row.dirty);
+        // A derived table's rows are born dirty, so they are never listed.
+        let was_dirty = self.derived || self.rows.get(&key).is_some_and(|row| row.dirty);
         if !was_dirty {
             self.changed.push(key.clone());
         }
@@ -119,7 +132,9 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
 
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let row = self.rows.remove(key)?;
-        self.removed.insert(key.clone());
+        if !self.derived {
+            self.removed.insert(key.clone());
+        }
         Some(row.value)
     }
 
@@ -252,6 +267,9 @@ pub struct ListTable<K, T> {
     /// Keys whose lists changed since the last commit, each once. A list
     /// emptied is forgotten at the next commit, which deletes its chunks.
     changed: Vec<K>,
+    /// An index rebuilt from other tables at load, never stored: its
+    /// changes are not tracked.
+    derived: bool,
 }
 
 struct List<T> {
@@ -290,6 +308,9 @@ impl<T> List<T> {
     }
 
     fn mark(&mut self, index: u64) {
+        if self.all_dirty {
+            return;
+        }
         let chunk = index / CHUNK_ITEMS;
         if self.dirty.last() != Some(&chunk) {
             self.dirty.push(chunk);
@@ -313,6 +334,15 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
             name,
             lists: FxHashMap::default(),
             changed: Vec::new(),
+            derived: false,
+        }
+    }
+
+    /// A table rebuilt from the stored ones at load, not stored itself.
+    pub(crate) fn derived(name: &'static str) -> Self {
+        ListTable {
+            derived: true,
+            ..ListTable::new(name)
         }
     }
 
@@ -352,7 +382,13 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
         let list = self.lists.get_mut(key).expect("present: inserted above");
         if !list.listed {
             list.listed = true;
-            self.changed.push(key.to_owned());
+            if self.derived {
+                // Never listed, and every chunk counts as changed, so no
+                // change is recorded for it from now on.
+                list.all_dirty = true;
+            } else {
+                self.changed.push(key.to_owned());
+            }
         }
         list
     }
