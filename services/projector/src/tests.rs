@@ -1157,6 +1157,7 @@ fn a_commit_after_n_events_writes_bytes_in_n_not_in_the_log_size() {
     let (early, early_tables, early_size) = commit_after_window(&mut model, 10_000);
     let (late, late_tables, late_size) = commit_after_window(&mut model, 90_000);
     assert!(late_size >= 9 * early_size, "{early_size} then {late_size}");
+    eprintln!("a commit of {WINDOW} events: {early} bytes after {early_size} entries, {late} after {late_size}");
     let grew_most = late_tables
         .iter()
         .map(|(name, bytes)| {
