@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use aidledger_demo::{DEMO_ORIGIN, DemoArgs, run};
 use aidledger_programme::{DemoConfig, Programme};
-use aidledger_tests::http_load::{Load, get, get_json, load, ms, percentile};
+use aidledger_tests::http_load::{Load, busiest_commune, get, load, ms, percentile};
 use aidledger_tests::scaled;
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
@@ -84,17 +84,7 @@ async fn bench() {
     wait_until_served(addr, size).await;
     println!("feed: the demo's {size} events served on {addr}; {READERS} concurrent readers");
 
-    // The commune with the most deliveries: the biggest page.
-    let communes = get_json(addr, "/api/v1/communes").await;
-    let commune = communes["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .max_by_key(|c| c["deliveries"].as_u64())
-        .unwrap()["commune_code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let commune = busiest_commune(addr).await;
     let targets = [
         ("static file (baseline)", "/static/style.css".to_owned()),
         ("commune page", format!("/communes/{commune}")),

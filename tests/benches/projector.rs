@@ -32,7 +32,7 @@ use aidledger_programme::{DemoConfig, Programme};
 use aidledger_projector::Model;
 use aidledger_projector::server::{Projector, ProjectorConfig};
 use aidledger_store::{LogStore, RedbStore};
-use aidledger_tests::http_load::{get_json, get_once, load, ms, percentile};
+use aidledger_tests::http_load::{busiest_commune, get_json, get_once, load, ms, percentile};
 use aidledger_tests::{ORIGIN, ledger_key, scaled};
 use aidledger_tlog::LogSigner;
 use aidledger_wire::pb;
@@ -481,16 +481,7 @@ async fn bench() {
 
     // --- the feed's heaviest pages under 64 concurrent readers -----------
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", feed.port).parse().unwrap();
-    let communes = get_json(addr, "/api/v1/communes").await;
-    let commune = communes["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .max_by_key(|c| c["deliveries"].as_u64())
-        .unwrap()["commune_code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let commune = busiest_commune(addr).await;
     let donors = get_json(addr, "/api/v1/donors").await;
     let donor = donors["items"]
         .as_array()

@@ -108,26 +108,36 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// One GET on a fresh connection, its body read as JSON; panics unless the
-/// answer is 200.
-pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+/// One GET on a fresh connection: its status and body.
+pub async fn get_once(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
     let mut stream = BufReader::new(TcpStream::connect(addr).await.unwrap());
     let mut body = Vec::new();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     let status = get(&mut stream, request.as_bytes(), &mut body)
         .await
         .unwrap();
+    (status, body)
+}
+
+/// One GET on a fresh connection, its body read as JSON; panics unless the
+/// answer is 200.
+pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, body) = get_once(addr, path).await;
     assert_eq!(status, 200, "GET {path}");
     serde_json::from_slice(&body).unwrap()
 }
 
-/// One GET on a fresh connection: its status and body length.
-pub async fn get_once(addr: SocketAddr, path: &str) -> (u16, usize) {
-    let mut stream = BufReader::new(TcpStream::connect(addr).await.unwrap());
-    let mut body = Vec::new();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    let status = get(&mut stream, request.as_bytes(), &mut body)
-        .await
-        .unwrap();
-    (status, body.len())
+/// The code of the commune with the most deliveries, by the feed's API:
+/// its page is the biggest.
+pub async fn busiest_commune(addr: SocketAddr) -> String {
+    let communes = get_json(addr, "/api/v1/communes").await;
+    communes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|c| c["deliveries"].as_u64())
+        .unwrap()["commune_code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

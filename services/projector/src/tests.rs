@@ -1157,7 +1157,9 @@ fn a_commit_after_n_events_writes_bytes_in_n_not_in_the_log_size() {
     let (early, early_tables, early_size) = commit_after_window(&mut model, 10_000);
     let (late, late_tables, late_size) = commit_after_window(&mut model, 90_000);
     assert!(late_size >= 9 * early_size, "{early_size} then {late_size}");
-    eprintln!("a commit of {WINDOW} events: {early} bytes after {early_size} entries, {late} after {late_size}");
+    eprintln!(
+        "a commit of {WINDOW} events: {early} bytes after {early_size} entries, {late} after {late_size}"
+    );
     let grew_most = late_tables
         .iter()
         .map(|(name, bytes)| {
@@ -1201,10 +1203,14 @@ fn a_stored_and_loaded_model_equals_the_folded_one_indexes_included() {
         reversals += usize::from(matches!(event.body, Body::Reversal(_)));
         model.apply(seq as u64, event.occurred_at, &event).unwrap();
         if seq % 2_500 == 0 {
-            store.write(ProjectionStore::take_commit(&mut model)).unwrap();
+            store
+                .write(ProjectionStore::take_commit(&mut model))
+                .unwrap();
         }
     }
-    store.write(ProjectionStore::take_commit(&mut model)).unwrap();
+    store
+        .write(ProjectionStore::take_commit(&mut model))
+        .unwrap();
     drop(store);
     assert!(reversals > 0, "the stream reverses events");
     assert!(model.targets.len() > 1_000 && model.deliveries_by_commune.total_items() > 100);
