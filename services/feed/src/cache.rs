@@ -12,7 +12,13 @@
 //! cached yet, readers wait for the one computation under way.
 //!
 //! Only whole `200` answers of known length up to [`ANSWER_BYTES_MAX`] are
-//! kept, at most [`CACHE_BYTES_MAX`] in all, least recently used first out.
+//! kept, at most [`CACHE_BYTES_MAX`] in all (bodies, headers, keys and a
+//! fixed cost per entry), least recently used first out. A URL whose
+//! answer is not kept (too big, not found) is dropped from the cache, and
+//! requests woken after its computation compute their own rather than
+//! queueing one behind another. URLs longer than [`URL_BYTES_MAX`] and the
+//! verification form are not cached: a URL is chosen by the client, and a
+//! bank reference typed into a form's URL by mistake must not be held.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,10 +32,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
 
-/// Largest answer kept (a CSV export of a big log is streamed, not kept).
+/// Largest answer kept (a CSV export of a big log is computed each time).
 pub const ANSWER_BYTES_MAX: usize = 4 << 20;
 /// All answers kept, together.
 pub const CACHE_BYTES_MAX: usize = 64 << 20;
+/// Longest host and URL kept.
+pub const URL_BYTES_MAX: usize = 512;
+/// What an entry costs besides its body, headers and key (the slot, the
+/// map's share), counted so that many small answers stay bounded too.
+const ENTRY_OVERHEAD_BYTES: usize = 256;
 
 /// The answers, by host and URL (path and query).
 #[derive(Debug)]
@@ -61,6 +72,16 @@ struct Answer {
 }
 
 impl Answer {
+    /// What keeping it costs, its key aside.
+    fn cost(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        self.body.len() + headers + ENTRY_OVERHEAD_BYTES
+    }
+
     fn response(&self) -> Response {
         let mut response = Response::new(Body::from(self.body.clone()));
         *response.status_mut() = self.status;
@@ -111,8 +132,11 @@ impl AnswerCache {
         }
     }
 
-    /// Ends this request's computation of `url`, keeping `answer` if any,
-    /// and wakes the requests waiting for it.
+    /// Ends this request's computation of `url`, keeping `answer`, and
+    /// wakes the requests waiting for it. With no answer to keep (too big,
+    /// not found, the computation abandoned), the URL leaves the cache, its
+    /// previous answer with it: an answer that can no longer be renewed
+    /// must not be served on.
     fn finish(&self, url: &str, answer: Option<Answer>) {
         let mut slots = self.slots.lock().expect("cache lock");
         let Slots { by_url, bytes } = &mut *slots;
@@ -122,25 +146,41 @@ impl AnswerCache {
         if let Some(computing) = slot.computing.take() {
             computing.notify_waiters();
         }
-        if let Some(answer) = answer {
-            *bytes += answer.body.len();
-            if let Some(old) = slot.answer.replace(answer) {
-                *bytes -= old.body.len();
+        if let Some(old) = slot.answer.take() {
+            *bytes -= old.cost() + url.len();
+        }
+        match answer {
+            Some(answer) => {
+                *bytes += answer.cost() + url.len();
+                slot.answer = Some(answer);
+            }
+            None => {
+                by_url.remove(url);
             }
         }
-        if slot.answer.is_none() {
-            by_url.remove(url);
+        if slots.bytes > CACHE_BYTES_MAX {
+            slots.evict();
         }
-        while slots.bytes > CACHE_BYTES_MAX {
-            let oldest = slots
-                .by_url
-                .iter()
-                .filter(|(_, slot)| slot.computing.is_none() && slot.answer.is_some())
-                .min_by_key(|(_, slot)| slot.last_used)
-                .map(|(url, _)| url.clone());
-            let Some(oldest) = oldest else { break };
-            if let Some(slot) = slots.by_url.remove(&oldest) {
-                slots.bytes -= slot.answer.map_or(0, |a| a.body.len());
+    }
+}
+
+impl Slots {
+    /// Drops the least recently used answers until a tenth of the budget
+    /// is free: one sort serves many inserts.
+    fn evict(&mut self) {
+        let mut idle: Vec<(Option<Instant>, String)> = self
+            .by_url
+            .iter()
+            .filter(|(_, slot)| slot.computing.is_none() && slot.answer.is_some())
+            .map(|(url, slot)| (slot.last_used, url.clone()))
+            .collect();
+        idle.sort_unstable();
+        for (_, url) in idle {
+            if self.bytes <= CACHE_BYTES_MAX / 10 * 9 {
+                break;
+            }
+            if let Some(slot) = self.by_url.remove(&url) {
+                self.bytes -= slot.answer.map_or(0, |a| a.cost() + url.len());
             }
         }
     }
@@ -180,6 +220,10 @@ pub async fn cached(
         .and_then(|host| host.to_str().ok())
         .unwrap_or_default();
     let url = format!("{host} {}", request.uri());
+    let path = request.uri().path();
+    if url.len() > URL_BYTES_MAX || path == "/verify" || path == "/en/verify" {
+        return next.run(request).await;
+    }
     loop {
         // Read before the model, so the answer is never labelled newer
         // than what it shows.
@@ -204,6 +248,18 @@ pub async fn cached(
                     })
                 {
                     notified.await;
+                }
+                // It left nothing to share (too big, not found): compute
+                // alongside the others rather than one after another.
+                let shared = cache
+                    .slots
+                    .lock()
+                    .expect("cache lock")
+                    .by_url
+                    .get(&url)
+                    .is_some_and(|slot| slot.answer.is_some() || slot.computing.is_some());
+                if !shared {
+                    return next.run(request).await;
                 }
             }
             Found::Compute => {
@@ -283,6 +339,16 @@ mod tests {
                 AnswerCache::new(Arc::clone(shared)),
                 cached,
             ))
+    }
+
+    async fn status_and_body(app: &Router) -> (StatusCode, String) {
+        let request = axum::http::Request::get("/page")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
     async fn body(app: &Router) -> String {
@@ -367,5 +433,74 @@ mod tests {
         assert_eq!(recomputing.await.unwrap(), "2");
         assert_eq!(body(&app).await, "2");
         assert_eq!(computed.load(Ordering::SeqCst), 2);
+    }
+
+    /// An answer that can no longer be renewed (its recomputation gave
+    /// nothing to keep) is not served on to readers who come while it is
+    /// computed again.
+    #[tokio::test]
+    async fn an_answer_whose_recomputation_is_not_kept_is_dropped() {
+        let shared = Shared::new(Model::new());
+        let computed = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(Semaphore::new(0));
+        let (counter, entry) = (Arc::clone(&computed), Arc::clone(&gate));
+        let app = Router::new()
+            .route(
+                "/page",
+                get(move || async move {
+                    let count = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    if count >= 2 {
+                        entry.acquire().await.unwrap().forget();
+                    }
+                    if count == 2 {
+                        (StatusCode::NOT_FOUND, "gone".to_owned())
+                    } else {
+                        (StatusCode::OK, count.to_string())
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                AnswerCache::new(Arc::clone(&shared)),
+                cached,
+            ));
+        let spawn = |app: &Router| {
+            let app = app.clone();
+            tokio::spawn(async move { status_and_body(&app).await })
+        };
+        let computed_at_least = |n: usize| {
+            let computed = Arc::clone(&computed);
+            async move {
+                while computed.load(Ordering::SeqCst) < n {
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        assert_eq!(status_and_body(&app).await, (StatusCode::OK, "1".into()));
+
+        // The model changes; its recomputation finds nothing to keep. A
+        // reader meanwhile gets the previous answer, as it could not know.
+        drop(shared.write());
+        let gone = spawn(&app);
+        computed_at_least(2).await;
+        assert_eq!(status_and_body(&app).await, (StatusCode::OK, "1".into()));
+        gate.add_permits(1);
+        assert_eq!(gone.await.unwrap(), (StatusCode::NOT_FOUND, "gone".into()));
+
+        // Computed again: a reader meanwhile waits, it is not handed the
+        // answer from before.
+        let third = spawn(&app);
+        computed_at_least(3).await;
+        let waiting = spawn(&app);
+        let served = tokio::time::timeout(Duration::from_millis(20), async {
+            while !waiting.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(served.is_err(), "served the answer from before the change");
+        assert_eq!(computed.load(Ordering::SeqCst), 3);
+        gate.add_permits(1);
+        assert_eq!(third.await.unwrap(), (StatusCode::OK, "3".into()));
+        assert_eq!(waiting.await.unwrap(), (StatusCode::OK, "3".into()));
     }
 }

@@ -179,6 +179,12 @@ impl Shared {
         }
     }
 
+    /// The model, for a write no reader can see (taking a commit resets
+    /// change tracking only): the revision stays.
+    pub(crate) fn write_unversioned(&self) -> RwLockWriteGuard<'_, Model> {
+        self.model.write().expect("model lock")
+    }
+
     /// How many times the model has been written: read it before the model
     /// to label what is computed from it.
     pub fn revision(&self) -> u64 {
@@ -470,10 +476,7 @@ impl Follower {
                 if cited == seen.size && seen.note != last.note {
                     // The same checkpoint with more witness cosignatures:
                     // cite (and mirror) the fuller note.
-                    if self.mirror.is_some() {
-                        send(work, Work::Record(seen.clone())).await?;
-                    }
-                    self.shared.write().position.cite(seen.clone());
+                    self.cite(work, seen.clone()).await?;
                     self.last_seen = Some(seen);
                 }
                 return Ok(());
@@ -533,11 +536,22 @@ impl Follower {
             ))
             .into());
         }
+        self.cite(work, seen).await
+    }
+
+    /// Cites a checkpoint proven against the applied entries: at once, or,
+    /// for a replica, by the apply thread once its mirror holds the note.
+    async fn cite(
+        &self,
+        work: &tokio::sync::mpsc::Sender<Work>,
+        checkpoint: VerifiedCheckpoint,
+    ) -> Result<(), Attempt> {
         if self.mirror.is_some() {
-            send(work, Work::Record(seen.clone())).await?;
+            send(work, Work::Record(checkpoint)).await
+        } else {
+            self.shared.write().position.cite(checkpoint);
+            Ok(())
         }
-        self.shared.write().position.cite(seen);
-        Ok(())
     }
 }
 
@@ -625,6 +639,10 @@ fn apply_thread(
                 {
                     break Err(error);
                 }
+                // Cited once the mirror holds its note: the feed serves
+                // that note (the log page, proofs) beside the model's
+                // answers, which are cached per model revision.
+                shared.write().position.cite(checkpoint);
             }
             Work::Tick => {}
             Work::Abort => {
@@ -776,7 +794,10 @@ fn commit(
 ) -> Result<(), FollowError> {
     finish(writing)?;
     let commit = {
-        let mut model = shared.write();
+        // Taking a commit changes only what the store has yet to write,
+        // which no reader sees: it leaves the revision, and so the answers
+        // cached at it, alone.
+        let mut model = shared.write_unversioned();
         // The position alone can change too (a newly cited checkpoint, or
         // events with no table effect).
         if model.pending_changes() == 0 && model.position == *committed {
