@@ -16,7 +16,8 @@
 //! - a public feed replica catching up from 0 as a process of its own (the
 //!   projector's work plus its own verified copy of the log; its resident
 //!   memory), then a commune page, a donor page and the overlaps page
-//!   under 64 concurrent readers.
+//!   under 64 concurrent readers, and the donor page again while entries
+//!   arrive, with the replica's append-to-visible meanwhile.
 //!
 //! `AIDLEDGER_BENCH_SCALE` below 1.0 makes a quick smoke run.
 
@@ -511,6 +512,45 @@ async fn bench() {
             load(addr, &path, READERS, round).await,
         ));
     }
+    // --- the donor page while entries arrive ------------------------------
+    // Each append changes the model, so readers share the previous answer
+    // while one recomputes under the model's read lock, and the replica's
+    // follower waits for that lock: its append-to-visible, read from
+    // `/healthz`, shows what a recomputation costs the log's readers.
+    let live = programme.next_batch(scaled(2_000).max(200));
+    let donor_path = format!("/donors/{donor}");
+    let readers = tokio::spawn({
+        let path = donor_path.clone();
+        async move { load(addr, &path, READERS, round).await }
+    });
+    let mut feed_visible = Vec::new();
+    let appending = Instant::now();
+    for chunk in live.chunks(10) {
+        if appending.elapsed() >= round {
+            break;
+        }
+        let sent = Instant::now();
+        let results = client
+            .append_batch(pb::AppendBatchRequest {
+                events: chunk.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .results;
+        let last = results.last().unwrap();
+        assert_eq!(last.code, 0, "{}", last.message);
+        loop {
+            let health = get_json(addr, "/healthz").await;
+            if health["applied"].as_u64().unwrap() > last.seq {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        feed_visible.push(sent.elapsed());
+    }
+    let under_appends = readers.await.unwrap();
+    feed_visible.sort();
     let (feed_rss, feed_peak) = (feed.rss, feed.peak);
     feed.stop();
     let _ = stop_ledger.send(());
@@ -583,6 +623,20 @@ async fn bench() {
         ms(percentile(&from_ack, 0.50)),
         ms(percentile(&from_ack, 0.99)),
         ms(percentile(&from_ack, 0.99)) / 100.0
+    );
+    println!(
+        "| donor page `{donor_path}` while entries arrive ({} requests of 10), 64 readers: p50 / p99 ({:.0} requests/s) | {:.1} ms / {:.1} ms | p99 at {:.2}x the 50 ms limit |",
+        feed_visible.len(),
+        under_appends.rate(),
+        ms(percentile(&under_appends.latencies, 0.50)),
+        ms(percentile(&under_appends.latencies, 0.99)),
+        ms(percentile(&under_appends.latencies, 0.99)) / 50.0
+    );
+    println!(
+        "| append-to-visible on the feed replica meanwhile, from send, p50 / p99 (`/healthz`) | {:.1} ms / {:.1} ms | p99 at {:.2}x the 100 ms limit |",
+        ms(percentile(&feed_visible, 0.50)),
+        ms(percentile(&feed_visible, 0.99)),
+        ms(percentile(&feed_visible, 0.99)) / 100.0
     );
     for (name, path, first, load) in &pages {
         println!(
