@@ -124,7 +124,8 @@ async fn child(role: &str) {
     let size: u64 = var("AIDLEDGER_BENCH_SIZE").parse().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
-    let (mut applied, port, running) = match role {
+    type Running = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+    let (mut applied, port, run) = match role {
         "projector" => {
             let projector = Projector::build(ProjectorConfig::new(
                 dir.join("projections.redb"),
@@ -136,7 +137,7 @@ async fn child(role: &str) {
             .unwrap();
             let applied = projector.shared().applied();
             let port = projector.local_addr().port();
-            let running = tokio::spawn(async move {
+            let run: Running = Box::pin(async move {
                 projector
                     .run_until_stopped(async {
                         let _ = stopped.await;
@@ -144,7 +145,7 @@ async fn child(role: &str) {
                     .await
                     .map_err(|e| e.to_string())
             });
-            (applied, port, running)
+            (applied, port, run)
         }
         "feed" => {
             let mut connect = aidledger_client::ConnectOptions::new("");
@@ -162,7 +163,7 @@ async fn child(role: &str) {
                 .unwrap();
             let applied = replica.applied();
             let port = replica.local_addr().port();
-            let running = tokio::spawn(async move {
+            let run: Running = Box::pin(async move {
                 replica
                     .run_until_stopped(async {
                         let _ = stopped.await;
@@ -170,10 +171,11 @@ async fn child(role: &str) {
                     .await
                     .map_err(|e| e.to_string())
             });
-            (applied, port, running)
+            (applied, port, run)
         }
         other => panic!("{CHILD}={other}: projector or feed"),
     };
+    let running = tokio::spawn(run);
     applied.wait_for(|applied| *applied >= size).await.unwrap();
     let elapsed = started.elapsed();
     let (rss, peak) = resident_memory();
@@ -252,6 +254,26 @@ impl Child {
         drop(self.process.stdin.take());
         assert!(self.process.wait().unwrap().success());
     }
+}
+
+/// Appends one request of events, each of which must be accepted, and
+/// returns the seq of the last.
+async fn append(
+    client: &mut pb::ledger_client::LedgerClient<tonic::transport::Channel>,
+    events: &[pb::SignedEvent],
+) -> u64 {
+    let results = client
+        .append_batch(pb::AppendBatchRequest {
+            events: events.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    for result in &results {
+        assert_eq!(result.code, 0, "{}", result.message);
+    }
+    results.last().expect("one result per event").seq
 }
 
 fn log_events() -> usize {
@@ -434,21 +456,9 @@ async fn bench() {
     let load_started = Instant::now();
     for chunk in steady.chunks(10) {
         let sent = Instant::now();
-        let results = client
-            .append_batch(pb::AppendBatchRequest {
-                events: chunk.to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .results;
+        let last = append(&mut client, chunk).await;
         let acknowledged = Instant::now();
-        let last = results.last().unwrap();
-        assert_eq!(last.code, 0, "{}", last.message);
-        applied
-            .wait_for(|applied| *applied > last.seq)
-            .await
-            .unwrap();
+        applied.wait_for(|applied| *applied > last).await.unwrap();
         let visible = Instant::now();
         from_send.push(visible - sent);
         from_ack.push(visible - acknowledged);
@@ -530,19 +540,10 @@ async fn bench() {
             break;
         }
         let sent = Instant::now();
-        let results = client
-            .append_batch(pb::AppendBatchRequest {
-                events: chunk.to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .results;
-        let last = results.last().unwrap();
-        assert_eq!(last.code, 0, "{}", last.message);
+        let last = append(&mut client, chunk).await;
         loop {
             let health = get_json(addr, "/healthz").await;
-            if health["applied"].as_u64().unwrap() > last.seq {
+            if health["applied"].as_u64().unwrap() > last {
                 break;
             }
             tokio::task::yield_now().await;

@@ -476,10 +476,19 @@ where
             };
             let encoded = encode(&key);
             let now = list.chunks();
-            for chunk in list.stored.clone() {
-                if !now.contains(&chunk) {
-                    writes.push((chunk_key(&encoded, chunk), None));
-                }
+            // The stored chunks outside the list's range now: those before
+            // it (taken from the front) and after it (a list cut short),
+            // visited without walking the ones still in use.
+            let (before, after) = if now.is_empty() {
+                (list.stored.clone(), 0..0)
+            } else {
+                (
+                    list.stored.start..list.stored.end.min(now.start),
+                    list.stored.start.max(now.end)..list.stored.end,
+                )
+            };
+            for chunk in before.chain(after) {
+                writes.push((chunk_key(&encoded, chunk), None));
             }
             let mut dirty = if list.all_dirty {
                 now.clone().collect()
