@@ -127,17 +127,23 @@ async fn donors(
     }))
 }
 
+#[derive(Debug, Deserialize)]
+struct AfterQuery {
+    after: Option<u64>,
+}
+
 async fn donor(
     State(feed): State<AppState>,
     Path(org_id): Path<String>,
+    Query(q): Query<AfterQuery>,
 ) -> ApiResult<views::DonorDetail> {
-    Ok(Json(views::donor(&feed.model(), &org_id)?))
+    Ok(Json(views::donor(&feed.model(), &org_id, q.after)?))
 }
 
 async fn pledges(State(feed): State<AppState>) -> ApiResult<Listed<views::PledgeRow>> {
     let model = feed.model();
     Ok(Json(Listed {
-        items: views::pledges(&model, None),
+        items: views::pledges(&model),
         as_of: views::AsOf::of(&model),
     }))
 }

@@ -108,7 +108,7 @@ fn amount_cells(a: &AmountView) -> [String; 4] {
 }
 
 async fn receipts_csv(State(feed): State<AppState>) -> Response {
-    let rows = views::receipts(&feed.model(), None)
+    let rows = views::receipts(&feed.model())
         .into_iter()
         .map(|r| {
             let mut row = vec![r.seq.to_string(), r.receipt_id, r.date];
@@ -459,8 +459,8 @@ pub fn render_iati(
         model.position.origin.replace('/', "-")
     );
     let generated = rfc3339_utc(model.position.recorded_at.seconds);
-    let receipts = views::receipts(model, None);
-    let pledges = views::pledges(model, None);
+    let receipts = views::receipts(model);
+    let pledges = views::pledges(model);
     let transfers = views::transfers(model, false);
     let deliveries = views::deliveries(model);
     let start = receipts.first().map_or_else(

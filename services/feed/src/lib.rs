@@ -288,6 +288,9 @@ pub async fn serve(
 }
 
 #[cfg(test)]
+mod donor_tests;
+
+#[cfg(test)]
 mod privacy_tests;
 
 #[cfg(test)]

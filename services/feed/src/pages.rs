@@ -595,12 +595,20 @@ async fn donors(
     ))
 }
 
+/// `?after=<seq>`: the page of a donor's gifts after that entry.
+#[derive(Debug, Deserialize)]
+struct AfterQuery {
+    after: Option<u64>,
+}
+
 async fn donor(
     State(feed): State<AppState>,
     Extension(lang): Extension<Lang>,
     Path(org_id): Path<String>,
+    Query(query): Query<AfterQuery>,
 ) -> PageResult {
-    let detail = views::donor(&feed.model(), &org_id).map_err(|e| query_error(lang, e))?;
+    let detail =
+        views::donor(&feed.model(), &org_id, query.after).map_err(|e| query_error(lang, e))?;
     let name = detail
         .donor
         .name
@@ -626,7 +634,18 @@ async fn donor(
                 }
             }
             h2 { (lang.t("Các khoản góp", "Gifts")) }
+            @if detail.receipts_total as usize > detail.receipts.len() {
+                p {
+                    (lang.t("Tổng số khoản góp: ", "Gifts in all: ")) (lang.int(detail.receipts_total))
+                    @if query.after.is_some() {
+                        " · " a href=(lang.href(&format!("/donors/{}", url_segment(&org_id)))) { (lang.t("Từ khoản đầu tiên", "From the first")) }
+                    }
+                }
+            }
             (receipts_table(lang, &detail.receipts))
+            @if let Some(next) = detail.next_after {
+                p { a rel="next" href=(lang.href(&format!("/donors/{}?after={next}", url_segment(&org_id)))) { (lang.t("Các khoản góp tiếp theo", "Later gifts")) } }
+            }
             h2 { (lang.t("Cam kết", "Pledges")) }
             (pledges_table(lang, &detail.pledges))
         },
@@ -694,7 +713,7 @@ fn pledges_table(lang: Lang, rows: &[views::PledgeRow]) -> Markup {
 async fn pledges(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> PageResult {
     let (rows, as_of) = {
         let model = feed.model();
-        (views::pledges(&model, None), views::AsOf::of(&model))
+        (views::pledges(&model), views::AsOf::of(&model))
     };
     let count = |status: &str| rows.iter().filter(|p| p.status == status).count() as u64;
     Ok(layout(

@@ -8,7 +8,7 @@
 //! hashes are never part of a view; free-text notes are left out, since an
 //! agency may have written a donor's name or a child's into one.
 
-use aidledger_ledger::calendar::{Datelike as _, vn_date, vn_date_string};
+use aidledger_ledger::calendar::vn_date_string;
 use aidledger_ledger::{Body, Category, Earmark, Event, OrgKind};
 use aidledger_projector::model::Model;
 use aidledger_projector::queries;
@@ -173,9 +173,9 @@ pub struct Overview {
 
 impl Overview {
     /// Raised per year per earmarked category, delivered per year per
-    /// category: one pass over receipts and deliveries.
+    /// category: from the projector's running totals, not the records.
     pub fn of(model: &Model) -> Self {
-        use std::collections::{BTreeMap, HashSet};
+        use std::collections::BTreeMap;
         let mut cells: BTreeMap<(i32, Option<Category>), YearCategory> = BTreeMap::new();
         fn cell(
             cells: &mut BTreeMap<(i32, Option<Category>), YearCategory>,
@@ -192,24 +192,32 @@ impl Overview {
                     children_reached: 0,
                 })
         }
+        let value_of = |quantities: &aidledger_projector::aggregates::Quantities| {
+            quantities
+                .iter()
+                .map(|(asset_id, q)| {
+                    model.value_vnd(asset_id, u64::try_from(*q).unwrap_or(u64::MAX))
+                })
+                .fold(0, u64::saturating_add)
+        };
+        let aggregates = &model.aggregates;
         let mut totals = Totals::default();
-        let mut donors = HashSet::new();
-        for receipt in model.receipts.values_any_order().filter(|r| !r.reversed) {
-            let year = vn_date(receipt.occurred_at.seconds).year();
-            let value = model.value_vnd(&receipt.asset_id, receipt.quantity);
-            let row = cell(&mut cells, year, receipt.earmark.category);
-            row.raised_vnd = row.raised_vnd.saturating_add(value);
-            totals.receipts += 1;
-            donors.insert(receipt.donor_org_id.as_str());
+        for ((year, category), raised) in &aggregates.raised {
+            let row = cell(&mut cells, *year, *category);
+            row.raised_vnd = row.raised_vnd.saturating_add(value_of(&raised.received));
+            totals.receipts += raised.receipts;
         }
-        for delivery in model.deliveries.values_any_order().filter(|d| !d.reversed) {
-            let value = model.value_vnd(&delivery.asset_id, delivery.quantity);
-            let year = i32::try_from(delivery.year()).unwrap_or(0);
-            let row = cell(&mut cells, year, Some(delivery.category));
-            row.delivered_vnd = row.delivered_vnd.saturating_add(value);
-            row.children_reached += u64::from(delivery.children_reached);
-            totals.deliveries += 1;
-            totals.children_reached += u64::from(delivery.children_reached);
+        for commune_cells in aggregates.communes.values() {
+            for ((year, category), delivered) in commune_cells {
+                let year = i32::try_from(*year).unwrap_or(0);
+                let row = cell(&mut cells, year, Some(*category));
+                row.delivered_vnd = row
+                    .delivered_vnd
+                    .saturating_add(value_of(&delivered.delivered));
+                row.children_reached += delivered.children_reached;
+                totals.deliveries += delivered.deliveries;
+                totals.children_reached += delivered.children_reached;
+            }
         }
         for (asset_id, t) in model.asset_totals.iter_any_order() {
             let value = |q: u128| model.value_vnd(asset_id, u64::try_from(q).unwrap_or(u64::MAX));
@@ -220,7 +228,8 @@ impl Overview {
             totals.lost_vnd = totals.lost_vnd.saturating_add(value(t.lost));
         }
         totals.communes = model.communes.len() as u64;
-        totals.donors = donors.len() as u64;
+        // A donor is kept while it has a receipt not reversed.
+        totals.donors = aggregates.donors.len() as u64;
         Overview {
             as_of: AsOf::of(model),
             totals,
@@ -494,13 +503,9 @@ impl ReceiptRow {
     }
 }
 
-/// Every receipt in log order, or only `donor`'s.
-pub fn receipts(model: &Model, donor: Option<&str>) -> Vec<ReceiptRow> {
-    let mut rows: Vec<_> = model
-        .receipts
-        .iter_any_order()
-        .filter(|(_, r)| donor.is_none_or(|d| r.donor_org_id == d))
-        .collect();
+/// Every receipt in log order.
+pub fn receipts(model: &Model) -> Vec<ReceiptRow> {
+    let mut rows: Vec<_> = model.receipts.iter_any_order().collect();
     rows.sort_by_key(|(_, r)| r.seq);
     rows.into_iter()
         .map(|(id, r)| ReceiptRow::of(model, id, r))
@@ -671,29 +676,71 @@ pub fn donors(model: &Model, year: u32) -> Vec<DonorRow> {
     )
 }
 
+/// A donor page shows this many gifts at a time: a donor who gives every
+/// month for years has thousands.
+pub const DONOR_GIFTS_PER_PAGE: usize = 100;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct DonorDetail {
     pub as_of: AsOf,
     pub donor: OrgRef,
     pub standing: Option<DonorRow>,
     pub pledges: Vec<PledgeRow>,
+    /// One page of the donor's gifts, in log order, after the seq asked.
     pub receipts: Vec<ReceiptRow>,
+    /// All the donor's gifts, reversed ones included.
+    pub receipts_total: u64,
+    /// The `after` of the next page, if there is one.
+    pub next_after: Option<u64>,
 }
 
-pub fn donor(model: &Model, org_id: &str) -> Result<DonorDetail, QueryError> {
+/// One donor, with the page of its gifts whose seq is above `after`.
+pub fn donor(model: &Model, org_id: &str, after: Option<u64>) -> Result<DonorDetail, QueryError> {
     if !model.orgs.get(org_id).is_some_and(|o| o.kind.is_donor()) {
         return Err(QueryError::NotFound(format!(
             "no donor has the id {org_id:?}"
         )));
     }
+    let receipt_at = |id: &String| model.receipts.get(id.as_str());
+    let ids: &[String] = model
+        .aggregates
+        .receipts_by_donor
+        .get(org_id)
+        .map_or(&[], Vec::as_slice);
+    // The list is in log order: the page starts at the first seq above
+    // `after`, found by bisection, not by reading the gifts before it.
+    let start = after.map_or(0, |after| {
+        ids.partition_point(|id| receipt_at(id).is_some_and(|r| r.seq <= after))
+    });
+    let page: Vec<ReceiptRow> = ids[start..]
+        .iter()
+        .filter_map(|id| receipt_at(id).map(|r| (id, r)))
+        .take(DONOR_GIFTS_PER_PAGE)
+        .map(|(id, r)| ReceiptRow::of(model, id, r))
+        .collect();
+    let next_after = (start + page.len() < ids.len())
+        .then(|| page.last().map(|r| r.seq))
+        .flatten();
+    let today = vn_date_string(model.position.recorded_at.seconds);
+    let pledges = model
+        .aggregates
+        .pledges_by_donor
+        .get(org_id)
+        .into_iter()
+        .flatten()
+        .filter_map(|id| model.pledges.get(id.as_str()).map(|p| (id, p)))
+        .map(|(id, p)| PledgeRow::of(model, id, p, &today))
+        .collect();
     Ok(DonorDetail {
         as_of: AsOf::of(model),
         donor: OrgRef::of(model, org_id),
         standing: donors(model, 0)
             .into_iter()
             .find(|row| row.donor.org_id == org_id),
-        pledges: pledges(model, Some(org_id)),
-        receipts: receipts(model, Some(org_id)),
+        pledges,
+        receipts: page,
+        receipts_total: ids.len() as u64,
+        next_after,
     })
 }
 
@@ -712,6 +759,27 @@ pub struct PledgeRow {
     pub earmark: EarmarkView,
 }
 
+impl PledgeRow {
+    fn of(
+        model: &Model,
+        id: &str,
+        p: &aidledger_projector::model::PledgeRecord,
+        today: &str,
+    ) -> Self {
+        PledgeRow {
+            pledge_id: id.to_owned(),
+            seq: p.seq,
+            donor: OrgRef::of(model, &p.donor_org_id),
+            recipient: OrgRef::of(model, &p.recipient_org_id),
+            amount: AmountView::of(model, &p.asset_id, p.quantity),
+            received: p.received,
+            due_date: p.due_date.clone(),
+            status: pledge_status_name(queries::pledge_status(p, today)),
+            earmark: EarmarkView::of(&p.earmark),
+        }
+    }
+}
+
 /// The published name of a pledge status (API, CSV, page classes).
 pub fn pledge_status_name(status: PledgeStatus) -> &'static str {
     match status {
@@ -723,32 +791,14 @@ pub fn pledge_status_name(status: PledgeStatus) -> &'static str {
     }
 }
 
-/// Every pledge in log order, or only `donor`'s.
-pub fn pledges(model: &Model, donor: Option<&str>) -> Vec<PledgeRow> {
-    all_pages(
-        |page| {
-            queries::pledges(
-                model,
-                &read::PledgesQuery {
-                    page,
-                    donor_org_id: donor.map(str::to_owned),
-                    ..Default::default()
-                },
-            )
-            .page
-        },
-        |p| PledgeRow {
-            pledge_id: p.pledge_id,
-            seq: p.seq,
-            donor: OrgRef::of(model, &p.donor_org_id),
-            recipient: OrgRef::of(model, &p.recipient_org_id),
-            amount: AmountView::of(model, &p.asset_id, p.quantity),
-            received: p.received,
-            due_date: p.due_date,
-            status: pledge_status_name(p.status),
-            earmark: EarmarkView::of(&p.earmark),
-        },
-    )
+/// Every pledge in log order.
+pub fn pledges(model: &Model) -> Vec<PledgeRow> {
+    let today = vn_date_string(model.position.recorded_at.seconds);
+    let mut rows: Vec<_> = model.pledges.iter_any_order().collect();
+    rows.sort_by_key(|(_, p)| p.seq);
+    rows.into_iter()
+        .map(|(id, p)| PledgeRow::of(model, id, p, &today))
+        .collect()
 }
 
 // ---------------------------------------------------------------- balances

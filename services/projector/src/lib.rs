@@ -13,6 +13,7 @@
 //! auditor re-checks it; see `aidctl audit`), but not its bytes: what it
 //! applies is bound by the chain to a checkpoint signed by the ledger key.
 
+pub mod aggregates;
 pub mod analytics;
 pub mod follow_args;
 pub mod follower;

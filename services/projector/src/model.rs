@@ -29,6 +29,7 @@ use aidledger_ledger::{Body, Category, Earmark, Event, OrgKind, PlanTarget, Time
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::aggregates::{Aggregates, Sign};
 use crate::table::{ListTable, StoredTable, Table};
 
 /// The asset the genesis registers: đồng, one unit worth one đồng.
@@ -354,6 +355,8 @@ pub struct Model {
     pub deliveries_by_commune: ListTable<String, u64>,
     /// Deliveries by beneficiary token, by seq, for overlap findings.
     pub deliveries_by_token: ListTable<[u8; 32], u64>,
+    /// Totals and groups the pages read instead of the whole log; derived.
+    pub aggregates: Aggregates,
 }
 
 impl Default for Model {
@@ -386,6 +389,7 @@ impl Model {
             delivery_ids: Table::derived("delivery_ids"),
             deliveries_by_commune: ListTable::derived("deliveries_by_commune"),
             deliveries_by_token: ListTable::new("deliveries_by_token"),
+            aggregates: Aggregates::default(),
         }
     }
 
@@ -470,6 +474,7 @@ impl Model {
                 self.targets.insert(event_id.clone(), Target::Commendation);
             }
         }
+        self.rebuild_aggregates();
     }
 
     fn tables(&self) -> [&dyn StoredTable; 20] {
@@ -621,21 +626,24 @@ impl Model {
                 );
                 self.targets.insert(event.event_id.clone(), Target::Plan);
             }
-            Body::Pledge(p) => self.pledges.insert(
-                p.pledge_id.clone(),
-                PledgeRecord {
-                    event_id: event.event_id.clone(),
-                    seq,
-                    donor_org_id: p.donor_org_id.clone(),
-                    recipient_org_id: p.recipient_org_id.clone(),
-                    asset_id: p.asset_id.clone(),
-                    quantity: p.quantity,
-                    earmark: p.earmark.clone(),
-                    due_date: p.due_date.clone(),
-                    received: 0,
-                    cancelled: false,
-                },
-            ),
+            Body::Pledge(p) => {
+                self.aggregates.index_pledge(&p.pledge_id, &p.donor_org_id);
+                self.pledges.insert(
+                    p.pledge_id.clone(),
+                    PledgeRecord {
+                        event_id: event.event_id.clone(),
+                        seq,
+                        donor_org_id: p.donor_org_id.clone(),
+                        recipient_org_id: p.recipient_org_id.clone(),
+                        asset_id: p.asset_id.clone(),
+                        quantity: p.quantity,
+                        earmark: p.earmark.clone(),
+                        due_date: p.due_date.clone(),
+                        received: 0,
+                        cancelled: false,
+                    },
+                );
+            }
             Body::CancelPledge(c) => {
                 let pledge = self
                     .pledges
@@ -672,23 +680,23 @@ impl Model {
                 if let Some(hash) = r.external_ref_hash {
                     self.receipts_by_ref.push_back(&hash, r.receipt_id.clone());
                 }
-                self.receipts.insert(
-                    r.receipt_id.clone(),
-                    ReceiptRecord {
-                        event_id: event.event_id.clone(),
-                        seq,
-                        recipient_org_id: event.org_id.clone(),
-                        donor_org_id: r.donor_org_id.clone(),
-                        pledge_id: r.pledge_id.clone(),
-                        asset_id: r.asset_id.clone(),
-                        quantity: r.quantity,
-                        earmark: r.earmark.clone(),
-                        external_ref_hash: r.external_ref_hash,
-                        note: r.note.clone(),
-                        occurred_at: event.occurred_at,
-                        reversed: false,
-                    },
-                );
+                let receipt = ReceiptRecord {
+                    event_id: event.event_id.clone(),
+                    seq,
+                    recipient_org_id: event.org_id.clone(),
+                    donor_org_id: r.donor_org_id.clone(),
+                    pledge_id: r.pledge_id.clone(),
+                    asset_id: r.asset_id.clone(),
+                    quantity: r.quantity,
+                    earmark: r.earmark.clone(),
+                    external_ref_hash: r.external_ref_hash,
+                    note: r.note.clone(),
+                    occurred_at: event.occurred_at,
+                    reversed: false,
+                };
+                self.aggregates.index_receipt(&r.receipt_id, &receipt);
+                self.aggregates.receipt(&receipt, Sign::Add);
+                self.receipts.insert(r.receipt_id.clone(), receipt);
                 self.targets.insert(
                     event.event_id.clone(),
                     Target::Receipt(r.receipt_id.clone()),
@@ -719,22 +727,21 @@ impl Model {
                     .entry(t.asset_id.as_str(), Default::default);
                 totals.held -= u128::from(t.quantity);
                 totals.in_transit += u128::from(t.quantity);
-                self.transfers.insert(
-                    t.transfer_id.clone(),
-                    TransferRecord {
-                        event_id: event.event_id.clone(),
-                        seq,
-                        from_org_id: event.org_id.clone(),
-                        to_org_id: t.to_org_id.clone(),
-                        asset_id: t.asset_id.clone(),
-                        earmark: t.earmark.clone(),
-                        quantity: t.quantity,
-                        received: None,
-                        reversed: false,
-                        occurred_at: event.occurred_at,
-                        parts,
-                    },
-                );
+                let transfer = TransferRecord {
+                    event_id: event.event_id.clone(),
+                    seq,
+                    from_org_id: event.org_id.clone(),
+                    to_org_id: t.to_org_id.clone(),
+                    asset_id: t.asset_id.clone(),
+                    earmark: t.earmark.clone(),
+                    quantity: t.quantity,
+                    received: None,
+                    reversed: false,
+                    occurred_at: event.occurred_at,
+                    parts,
+                };
+                self.aggregates.in_transit(&transfer, Sign::Add);
+                self.transfers.insert(t.transfer_id.clone(), transfer);
                 self.targets.insert(
                     event.event_id.clone(),
                     Target::Transfer(t.transfer_id.clone()),
@@ -781,6 +788,7 @@ impl Model {
                     earmark: transfer.earmark.clone(),
                 };
                 self.credit(&pool, arrived).map_err(fail)?;
+                self.aggregates.in_transit(&transfer, Sign::Remove);
                 let totals = self
                     .asset_totals
                     .entry(transfer.asset_id.as_str(), Default::default);
@@ -818,27 +826,29 @@ impl Model {
                 for token in &d.beneficiary_tokens {
                     self.deliveries_by_token.push_back(token, seq);
                 }
-                self.deliveries.insert(
-                    d.delivery_id.clone(),
-                    DeliveryRecord {
-                        event_id: event.event_id.clone(),
-                        seq,
-                        org_id: event.org_id.clone(),
-                        commune_code: d.commune_code.clone(),
-                        category: d.category,
-                        asset_id: d.asset_id.clone(),
-                        quantity: d.quantity,
-                        earmark: d.earmark.clone(),
-                        children_reached: d.children_reached,
-                        beneficiary_count: d.beneficiary_tokens.len() as u32,
-                        evidence_count: d.evidence_hashes.len() as u32,
-                        period: d.period.clone(),
-                        note: d.note.clone(),
-                        occurred_at: event.occurred_at,
-                        reversed: false,
-                        funding,
-                    },
-                );
+                let delivery = DeliveryRecord {
+                    event_id: event.event_id.clone(),
+                    seq,
+                    org_id: event.org_id.clone(),
+                    commune_code: d.commune_code.clone(),
+                    category: d.category,
+                    asset_id: d.asset_id.clone(),
+                    quantity: d.quantity,
+                    earmark: d.earmark.clone(),
+                    children_reached: d.children_reached,
+                    beneficiary_count: d.beneficiary_tokens.len() as u32,
+                    evidence_count: d.evidence_hashes.len() as u32,
+                    period: d.period.clone(),
+                    note: d.note.clone(),
+                    occurred_at: event.occurred_at,
+                    reversed: false,
+                    funding,
+                };
+                self.aggregates
+                    .delivery(&self.receipts, &delivery, Sign::Add);
+                self.aggregates
+                    .index_delivery(&delivery, d.beneficiary_tokens.iter().copied());
+                self.deliveries.insert(d.delivery_id.clone(), delivery);
                 self.targets.insert(
                     event.event_id.clone(),
                     Target::Delivery(d.delivery_id.clone()),
@@ -917,6 +927,7 @@ impl Model {
                     earmark: transfer.earmark.clone(),
                 };
                 self.credit_front(&pool, transfer.parts.clone())?;
+                self.aggregates.in_transit(&transfer, Sign::Remove);
                 let totals = self
                     .asset_totals
                     .entry(transfer.asset_id.as_str(), Default::default);
@@ -936,6 +947,9 @@ impl Model {
                     earmark: delivery.earmark.clone(),
                 };
                 self.credit_front(&pool, delivery.funding.clone())?;
+                self.aggregates
+                    .delivery(&self.receipts, &delivery, Sign::Remove);
+                self.regroup_after_reversal(&delivery);
                 let totals = self
                     .asset_totals
                     .entry(delivery.asset_id.as_str(), Default::default);
@@ -976,6 +990,10 @@ impl Model {
             .ok_or_else(|| format!("reverses unknown receipt {receipt_id}"))?;
         receipt.reversed = true;
         let receipt = receipt.clone();
+        let delivered = self.delivered_from(receipt_id);
+        self.aggregates
+            .receipt_delivered(&receipt, delivered, Sign::Remove);
+        self.aggregates.receipt(&receipt, Sign::Remove);
         if let Some(pledge_id) = &receipt.pledge_id
             && let Some(pledge) = self.pledges.get_mut(pledge_id.as_str())
         {

@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aidledger_ledger::calendar::{Datelike as _, vn_date, vn_date_string};
+use aidledger_ledger::calendar::vn_date_string;
 use aidledger_ledger::{Category, Earmark};
 use sha2::{Digest, Sha256};
 
+use crate::aggregates::{CommuneCell, Quantities};
 use crate::follower::FollowStatus;
 use crate::model::{
     DeliveryRecord, Inspection, Model, PledgeRecord, ReceiptRecord, TransferRecord,
@@ -356,20 +357,44 @@ pub fn organizations(model: &Model, query: &OrganizationsQuery) -> Organizations
     }
 }
 
-/// The live deliveries of a commune in a year (0: all), in log order.
-fn commune_deliveries<'m>(
+/// The live deliveries of a commune in a year (`None`: all), newest
+/// first, read lazily from the end of its list.
+fn commune_deliveries_newest_first<'m>(
     model: &'m Model,
     commune_code: &str,
     year: Option<u32>,
-) -> Vec<(&'m String, &'m DeliveryRecord)> {
+) -> impl Iterator<Item = (&'m String, &'m DeliveryRecord)> {
     model
         .deliveries_by_commune
         .get(commune_code)
         .into_iter()
-        .flatten()
+        .flat_map(|seqs| seqs.iter().rev())
         .filter_map(|seq| model.delivery_at(*seq))
-        .filter(|(_, d)| !d.reversed && year_matches(year, d.year()))
-        .collect()
+        .filter(move |(_, d)| !d.reversed && year_matches(year, d.year()))
+}
+
+/// A commune's delivery totals per (year, category) in `year` (`None`:
+/// all years), from the aggregates.
+fn commune_cells<'m>(
+    model: &'m Model,
+    code: &str,
+    year: Option<u32>,
+) -> impl Iterator<Item = (&'m (u32, Category), &'m CommuneCell)> {
+    model
+        .aggregates
+        .communes
+        .get(code)
+        .into_iter()
+        .flatten()
+        .filter(move |((cell_year, _), _)| year_matches(year, *cell_year))
+}
+
+/// The value in đồng of per-asset sums.
+fn value_of(model: &Model, quantities: &Quantities) -> u64 {
+    quantities
+        .iter()
+        .map(|(asset_id, q)| model.value_vnd(asset_id, saturated(*q)))
+        .fold(0, u64::saturating_add)
 }
 
 fn commune_summary(model: &Model, code: &str, year: Option<u32>) -> CommuneSummary {
@@ -394,14 +419,16 @@ fn commune_summary(model: &Model, code: &str, year: Option<u32>) -> CommuneSumma
             .children_targeted
             .saturating_add(need.children_targeted);
     }
-    for (_, delivery) in commune_deliveries(model, code, year) {
+    for (_, cell) in commune_cells(model, code, year) {
         summary.delivered_value_vnd = summary
             .delivered_value_vnd
-            .saturating_add(model.value_vnd(&delivery.asset_id, delivery.quantity));
+            .saturating_add(value_of(model, &cell.delivered));
         summary.children_reached = summary
             .children_reached
-            .saturating_add(delivery.children_reached);
-        summary.deliveries += 1;
+            .saturating_add(u32::try_from(cell.children_reached).unwrap_or(u32::MAX));
+        summary.deliveries = summary
+            .deliveries
+            .saturating_add(u32::try_from(cell.deliveries).unwrap_or(u32::MAX));
     }
     summary
 }
@@ -447,8 +474,6 @@ pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<Comm
             "commune {code:?} is not registered"
         )));
     }
-    let deliveries = commune_deliveries(model, code, year);
-
     #[derive(Default)]
     struct Progress {
         needed: BTreeMap<String, u64>,
@@ -470,25 +495,29 @@ pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<Comm
     }
     // Delivered value per (category, year), to cover needs in log order.
     let mut delivered_value: BTreeMap<(Category, u32), u64> = BTreeMap::new();
+    for ((cell_year, category), cell) in commune_cells(model, code, year) {
+        let progress = categories.entry(*category).or_default();
+        for (asset_id, quantity) in &cell.delivered {
+            add(&mut progress.delivered, asset_id, saturated(*quantity));
+        }
+        progress.reached = progress
+            .reached
+            .saturating_add(u32::try_from(cell.children_reached).unwrap_or(u32::MAX));
+        let slot = delivered_value.entry((*category, *cell_year)).or_default();
+        *slot = slot.saturating_add(value_of(model, &cell.delivered));
+    }
     let mut donors: BTreeMap<&str, u64> = BTreeMap::new();
-    for (_, delivery) in &deliveries {
-        let progress = categories.entry(delivery.category).or_default();
-        add(
-            &mut progress.delivered,
-            &delivery.asset_id,
-            delivery.quantity,
-        );
-        progress.reached = progress.reached.saturating_add(delivery.children_reached);
-        let value = model.value_vnd(&delivery.asset_id, delivery.quantity);
-        let slot = delivered_value
-            .entry((delivery.category, delivery.year()))
-            .or_default();
-        *slot = slot.saturating_add(value);
-        for lot in &delivery.funding {
-            if let Some(receipt) = model.receipts.get(lot.receipt_id.as_str()) {
-                let slot = donors.entry(receipt.donor_org_id.as_str()).or_default();
-                *slot = slot.saturating_add(model.value_vnd(&delivery.asset_id, lot.quantity));
-            }
+    for (_, by_donor) in model
+        .aggregates
+        .commune_donors
+        .get(code)
+        .into_iter()
+        .flatten()
+        .filter(|(donor_year, _)| year_matches(year, **donor_year))
+    {
+        for (donor, units) in by_donor {
+            let slot = donors.entry(donor.as_str()).or_default();
+            *slot = slot.saturating_add(value_of(model, units));
         }
     }
     let categories = categories
@@ -547,13 +576,14 @@ pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<Comm
         }
     }
     let mut in_transit = BTreeMap::new();
-    for transfer in model.transfers.values_any_order() {
-        if transfer.earmark.commune_code.as_deref() == Some(code)
-            && transfer.received.is_none()
-            && !transfer.reversed
-        {
-            add(&mut in_transit, &transfer.asset_id, transfer.quantity);
-        }
+    for (asset_id, quantity) in model
+        .aggregates
+        .in_transit_by_commune
+        .get(code)
+        .into_iter()
+        .flatten()
+    {
+        add(&mut in_transit, asset_id, saturated(*quantity));
     }
     let mut donors: Vec<Contributor> = donors
         .into_iter()
@@ -568,9 +598,7 @@ pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<Comm
         })
         .collect();
     donors.sort_by(|a, b| b.value_vnd.cmp(&a.value_vnd).then(a.org_id.cmp(&b.org_id)));
-    let recent_deliveries = deliveries
-        .iter()
-        .rev()
+    let recent_deliveries = commune_deliveries_newest_first(model, code, year)
         .take(RECENT_DELIVERIES)
         .map(|(id, d)| delivery_view(model, id, d))
         .collect();
@@ -691,126 +719,144 @@ pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u3
     let year = query.year;
     let mut findings = Vec::new();
 
-    // Same beneficiary, category and year from several organisations.
-    for (token, seqs) in model.deliveries_by_token.iter_any_order() {
-        let mut groups: BTreeMap<(u32, Category), Vec<&DeliveryRecord>> = BTreeMap::new();
-        for (_, delivery) in seqs.iter().filter_map(|seq| model.delivery_at(*seq)) {
-            if !delivery.reversed && year_matches(year, delivery.year()) {
-                groups
-                    .entry((delivery.year(), delivery.category))
-                    .or_default()
-                    .push(delivery);
-            }
+    // Same beneficiary, category and year from several organisations: the
+    // groups the fold flagged, each read from its token's deliveries.
+    for (group_year, token, category) in model
+        .aggregates
+        .overlapping
+        .iter()
+        .filter(|(group_year, _, _)| year_matches(year, *group_year))
+    {
+        let deliveries: Vec<&DeliveryRecord> = model
+            .deliveries_by_token
+            .get(token)
+            .into_iter()
+            .flatten()
+            .filter_map(|seq| model.delivery_at(*seq))
+            .map(|(_, d)| d)
+            .filter(|d| !d.reversed && d.year() == *group_year && d.category == *category)
+            .collect();
+        let orgs: BTreeSet<&str> = deliveries.iter().map(|d| d.org_id.as_str()).collect();
+        if orgs.len() < 2 {
+            continue;
         }
-        for ((group_year, category), deliveries) in groups {
-            let orgs: BTreeSet<&str> = deliveries.iter().map(|d| d.org_id.as_str()).collect();
-            if orgs.len() < 2 {
-                continue;
-            }
-            findings.push(OverlapFinding {
-                kind: OverlapKind::SameBeneficiary,
-                commune_code: deliveries[0].commune_code.clone(),
-                category,
-                year: group_year,
-                period: None,
-                org_ids: orgs.into_iter().map(str::to_owned).collect(),
-                event_ids: deliveries.iter().map(|d| d.event_id.clone()).collect(),
-                seqs: deliveries.iter().map(|d| d.seq).collect(),
-                needed_value_vnd: 0,
-                delivered_value_vnd: 0,
-                beneficiary_label: Some(beneficiary_label(token)),
-            });
-        }
+        findings.push(OverlapFinding {
+            kind: OverlapKind::SameBeneficiary,
+            commune_code: deliveries[0].commune_code.clone(),
+            category: *category,
+            year: *group_year,
+            period: None,
+            org_ids: orgs.into_iter().map(str::to_owned).collect(),
+            event_ids: deliveries.iter().map(|d| d.event_id.clone()).collect(),
+            seqs: deliveries.iter().map(|d| d.seq).collect(),
+            needed_value_vnd: 0,
+            delivered_value_vnd: 0,
+            beneficiary_label: Some(beneficiary_label(token)),
+        });
     }
 
-    // Deliveries over the published need, per commune, category and year.
-    #[derive(Default)]
-    struct Coverage<'m> {
-        needed: u64,
-        delivered: u64,
-        events: Vec<(u64, &'m str)>,
-        orgs: BTreeSet<&'m str>,
-    }
-    let mut coverage: BTreeMap<(&str, Category, u32), Coverage> = BTreeMap::new();
+    // Deliveries over the published need, per commune, category and year:
+    // needs summed here (they do not grow with the log), deliveries from
+    // the commune totals.
+    /// The value a scope's needs ask for, and the needs' (seq, event id).
+    type Needed<'m> = (u64, Vec<(u64, &'m str)>);
+    let mut needed: BTreeMap<(&str, Category, u32), Needed> = BTreeMap::new();
     for need in model
         .needs
         .values_any_order()
         .filter(|n| !n.withdrawn && year_matches(year, n.year))
     {
-        let c = coverage
+        let (value, events) = needed
             .entry((need.commune_code.as_str(), need.category, need.year))
             .or_default();
-        c.needed = c
-            .needed
-            .saturating_add(model.value_vnd(&need.asset_id, need.quantity));
-        c.events.push((need.seq, need.event_id.as_str()));
+        *value = value.saturating_add(model.value_vnd(&need.asset_id, need.quantity));
+        events.push((need.seq, need.event_id.as_str()));
     }
-    // Same commune, category and month from several organisations.
-    let mut months: BTreeMap<(&str, Category, &str), Vec<&DeliveryRecord>> = BTreeMap::new();
-    for delivery in model
-        .deliveries
-        .values_any_order()
-        .filter(|d| !d.reversed && year_matches(year, d.year()))
-    {
-        if let Some(c) = coverage.get_mut(&(
-            delivery.commune_code.as_str(),
-            delivery.category,
-            delivery.year(),
-        )) {
-            c.delivered = c
-                .delivered
-                .saturating_add(model.value_vnd(&delivery.asset_id, delivery.quantity));
-            c.events.push((delivery.seq, delivery.event_id.as_str()));
-            c.orgs.insert(delivery.org_id.as_str());
-        }
-        months
-            .entry((
-                delivery.commune_code.as_str(),
-                delivery.category,
-                delivery.period.as_str(),
-            ))
-            .or_default()
-            .push(delivery);
-    }
-    for ((commune, category, need_year), mut c) in coverage {
-        let allowed = u128::from(c.needed) * (100 + u128::from(excess_percent));
-        if c.needed == 0 || u128::from(c.delivered) * 100 <= allowed {
+    let live_in = |commune: &str, category: Category, period: &str| {
+        model
+            .aggregates
+            .months
+            .get(commune)
+            .and_then(|periods| periods.get(period))
+            .and_then(|categories| categories.get(&category))
+            .into_iter()
+            .flat_map(|scope| scope.seqs.iter())
+            .filter_map(|seq| model.delivery_at(*seq))
+            .map(|(_, d)| d)
+            .filter(|d| !d.reversed)
+            .collect::<Vec<&DeliveryRecord>>()
+    };
+    for ((commune, category, need_year), (needed_value, mut events)) in needed {
+        let delivered = model
+            .aggregates
+            .communes
+            .get(commune)
+            .and_then(|cells| cells.get(&(need_year, category)))
+            .map_or(0, |cell| value_of(model, &cell.delivered));
+        let allowed = u128::from(needed_value) * (100 + u128::from(excess_percent));
+        if needed_value == 0 || u128::from(delivered) * 100 <= allowed {
             continue;
         }
-        c.events.sort();
+        let mut orgs: BTreeSet<&str> = BTreeSet::new();
+        let year_prefix = format!("{need_year:04}-");
+        for period in model
+            .aggregates
+            .months
+            .get(commune)
+            .into_iter()
+            .flat_map(|periods| periods.keys())
+            .filter(|period| period.starts_with(&year_prefix))
+        {
+            for delivery in live_in(commune, category, period) {
+                events.push((delivery.seq, delivery.event_id.as_str()));
+                orgs.insert(delivery.org_id.as_str());
+            }
+        }
+        events.sort();
         findings.push(OverlapFinding {
             kind: OverlapKind::ExceedsNeed,
             commune_code: commune.to_owned(),
             category,
             year: need_year,
             period: None,
-            org_ids: c.orgs.into_iter().map(str::to_owned).collect(),
-            event_ids: c.events.iter().map(|(_, e)| (*e).to_owned()).collect(),
-            seqs: c.events.iter().map(|(s, _)| *s).collect(),
-            needed_value_vnd: c.needed,
-            delivered_value_vnd: c.delivered,
+            org_ids: orgs.into_iter().map(str::to_owned).collect(),
+            event_ids: events.iter().map(|(_, e)| (*e).to_owned()).collect(),
+            seqs: events.iter().map(|(s, _)| *s).collect(),
+            needed_value_vnd: needed_value,
+            delivered_value_vnd: delivered,
             beneficiary_label: None,
         });
     }
-    for ((commune, category, period), mut deliveries) in months {
-        let orgs: BTreeSet<&str> = deliveries.iter().map(|d| d.org_id.as_str()).collect();
-        if orgs.len() < 2 {
-            continue;
+
+    // Same commune, category and month from several organisations.
+    for (commune, periods) in &model.aggregates.months {
+        for (period, categories) in periods {
+            for (category, scope) in categories {
+                if scope.orgs.len() < 2 {
+                    continue;
+                }
+                let deliveries = live_in(commune, *category, period);
+                let Some(first) = deliveries.first() else {
+                    continue;
+                };
+                if !year_matches(year, first.year()) {
+                    continue;
+                }
+                findings.push(OverlapFinding {
+                    kind: OverlapKind::SameMonth,
+                    commune_code: commune.clone(),
+                    category: *category,
+                    year: first.year(),
+                    period: Some(period.clone()),
+                    org_ids: scope.orgs.clone(),
+                    event_ids: deliveries.iter().map(|d| d.event_id.clone()).collect(),
+                    seqs: deliveries.iter().map(|d| d.seq).collect(),
+                    needed_value_vnd: 0,
+                    delivered_value_vnd: 0,
+                    beneficiary_label: None,
+                });
+            }
         }
-        deliveries.sort_by_key(|d| d.seq);
-        findings.push(OverlapFinding {
-            kind: OverlapKind::SameMonth,
-            commune_code: commune.to_owned(),
-            category,
-            year: deliveries[0].year(),
-            period: Some(period.to_owned()),
-            org_ids: orgs.into_iter().map(str::to_owned).collect(),
-            event_ids: deliveries.iter().map(|d| d.event_id.clone()).collect(),
-            seqs: deliveries.iter().map(|d| d.seq).collect(),
-            needed_value_vnd: 0,
-            delivered_value_vnd: 0,
-            beneficiary_label: None,
-        });
     }
     // Tokens come out of the index in no particular order: the key holds
     // everything a finding shows, down to its events.
@@ -840,11 +886,6 @@ fn overlap_key(f: &OverlapFinding) -> String {
     )
 }
 
-/// The Vietnamese calendar year of a receipt.
-fn receipt_year(receipt: &ReceiptRecord) -> u32 {
-    u32::try_from(vn_date(receipt.occurred_at.seconds).year()).unwrap_or(0)
-}
-
 /// Donors by what they gave in `year` (`None`: all years), with the
 /// commendations they received.
 pub fn recognition(model: &Model, year: Option<u32>, page: &PageRequest) -> Recognition {
@@ -857,41 +898,34 @@ pub fn recognition(model: &Model, year: Option<u32>, page: &PageRequest) -> Reco
         delivered_value_vnd: u64,
     }
     let mut rows: BTreeMap<&str, Totals> = BTreeMap::new();
-    for (receipt_id, receipt) in model
-        .receipts
-        .iter_any_order()
-        .filter(|(_, r)| !r.reversed && year_matches(year, receipt_year(r)))
-    {
-        let row = rows.entry(receipt.donor_org_id.as_str()).or_default();
-        let value = model.value_vnd(&receipt.asset_id, receipt.quantity);
-        if model
-            .assets
-            .get(receipt.asset_id.as_str())
-            .is_some_and(|a| a.in_kind)
+    for (donor, years) in &model.aggregates.donors {
+        for given in years
+            .iter()
+            .filter(|(given_year, _)| year_matches(year, **given_year))
+            .map(|(_, given)| given)
+            .filter(|given| given.receipts > 0)
         {
-            row.in_kind_value_vnd = row.in_kind_value_vnd.saturating_add(value);
-        } else {
-            row.cash_vnd = row.cash_vnd.saturating_add(value);
+            let row = rows.entry(donor.as_str()).or_default();
+            for (asset_id, quantity) in &given.received {
+                let value = model.value_vnd(asset_id, saturated(*quantity));
+                if model
+                    .assets
+                    .get(asset_id.as_str())
+                    .is_some_and(|a| a.in_kind)
+                {
+                    row.in_kind_value_vnd = row.in_kind_value_vnd.saturating_add(value);
+                } else {
+                    row.cash_vnd = row.cash_vnd.saturating_add(value);
+                }
+                row.total_value_vnd = row.total_value_vnd.saturating_add(value);
+            }
+            row.receipts = row
+                .receipts
+                .saturating_add(u32::try_from(given.receipts).unwrap_or(u32::MAX));
+            row.delivered_value_vnd = row
+                .delivered_value_vnd
+                .saturating_add(value_of(model, &given.delivered));
         }
-        row.total_value_vnd = row.total_value_vnd.saturating_add(value);
-        row.receipts += 1;
-        let delivered: u64 = model
-            .flows
-            .get(receipt_id.as_str())
-            .into_iter()
-            .flatten()
-            .filter(|f| f.kind == FlowKind::Delivery)
-            .filter(|f| {
-                model
-                    .deliveries
-                    .get(f.id.as_str())
-                    .is_some_and(|d| !d.reversed)
-            })
-            .map(|f| f.quantity)
-            .fold(0, u64::saturating_add);
-        row.delivered_value_vnd = row
-            .delivered_value_vnd
-            .saturating_add(model.value_vnd(&receipt.asset_id, delivered));
     }
     let mut commendations: BTreeMap<&str, Vec<(u64, Commended)>> = BTreeMap::new();
     for (event_id, c) in model.commendations.iter_any_order() {
@@ -986,11 +1020,20 @@ pub fn receipts(model: &Model, query: &ReceiptsQuery) -> Receipts {
                 .push(inspection_view(event_id, i));
         }
     }
-    let rows = model
-        .receipts
-        .iter_any_order()
-        .filter(|(_, r)| matches(query.donor_org_id.as_ref(), &r.donor_org_id))
-        .filter(|(_, r)| matches(query.recipient_org_id.as_ref(), &r.recipient_org_id));
+    // A donor's receipts come from its own list, not a scan of everyone's.
+    let rows: Box<dyn Iterator<Item = (&String, &ReceiptRecord)>> = match &query.donor_org_id {
+        Some(donor) => Box::new(
+            model
+                .aggregates
+                .receipts_by_donor
+                .get(donor.as_str())
+                .into_iter()
+                .flatten()
+                .filter_map(|id| model.receipts.get_key_value(id.as_str())),
+        ),
+        None => Box::new(model.receipts.iter_any_order()),
+    };
+    let rows = rows.filter(|(_, r)| matches(query.recipient_org_id.as_ref(), &r.recipient_org_id));
     Receipts {
         as_of: as_of(model),
         page: paginate(

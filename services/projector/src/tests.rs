@@ -1218,4 +1218,150 @@ fn a_stored_and_loaded_model_equals_the_folded_one_indexes_included() {
     assert_eq!(loaded.position, model.position);
     assert_eq!(loaded.targets.len(), model.targets.len());
     assert_eq!(loaded.digest(), model.digest());
+    // The aggregates the pages read are rebuilt at load too, and the
+    // programme gives them every kind of content.
+    let aggregates = &model.aggregates;
+    assert!(!aggregates.overlapping.is_empty() && !aggregates.donors.is_empty());
+    assert!(!aggregates.in_transit_by_commune.is_empty());
+    assert!(
+        aggregates
+            .months
+            .values()
+            .flat_map(|periods| periods.values())
+            .flat_map(|categories| categories.values())
+            .any(|scope| scope.orgs.len() > 1)
+    );
+    assert!(
+        loaded.aggregates == model.aggregates,
+        "aggregates differ after a load"
+    );
+}
+
+/// Rebuilds the aggregates from the records, as a load does, and checks
+/// they equal the ones the fold kept.
+fn assert_aggregates_rebuild_alike(model: &mut Model) {
+    let folded = std::mem::take(&mut model.aggregates);
+    model.rebuild_aggregates();
+    assert_eq!(model.aggregates, folded);
+}
+
+/// The aggregates the pages read (overlap groups, donor standings, commune
+/// totals) follow reversals of deliveries and of receipts whose units were
+/// already delivered, and equal a rebuild from the records at every step.
+#[test]
+fn findings_and_standings_follow_reversals_as_a_rebuild_would() {
+    use pb::OverlapKind as K;
+    let kinds = |model: &Model| -> Vec<i32> {
+        list_overlaps(model, &pb::ListOverlapsRequest::default(), 10)
+            .unwrap()
+            .findings
+            .iter()
+            .map(|f| f.kind)
+            .collect()
+    };
+    let standings = |model: &Model| -> Vec<(String, u64, u64, u32)> {
+        recognition(model, &pb::GetRecognitionRequest::default())
+            .unwrap()
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.org_id.clone(),
+                    r.total_value_vnd,
+                    r.delivered_value_vnd,
+                    r.receipts,
+                )
+            })
+            .collect()
+    };
+    let mut s = Script::new();
+    let r1 = s.receipt("fund-a", "r1", "donor-1", 10_000);
+    s.receipt("office-b", "r2", "donor-2", 10_000);
+    s.need("n1", "22783", 1_000);
+    let token = [7; 32];
+    s.deliver_with(
+        "fund-a",
+        "d1",
+        "22783",
+        Category::Nutrition,
+        "2025-03",
+        600,
+        &[token],
+    );
+    let d2 = s.deliver_with(
+        "office-b",
+        "d2",
+        "22783",
+        Category::Nutrition,
+        "2025-03",
+        600,
+        &[token, [8; 32]],
+    );
+    assert_eq!(
+        kinds(&s.model),
+        vec![
+            K::SameBeneficiary as i32,
+            K::ExceedsNeed as i32,
+            K::SameMonth as i32
+        ]
+    );
+    assert_eq!(
+        standings(&s.model),
+        vec![
+            ("donor-1".to_owned(), 10_000, 600, 1),
+            ("donor-2".to_owned(), 10_000, 600, 1)
+        ]
+    );
+    assert_aggregates_rebuild_alike(&mut s.model);
+
+    // Without d2: one organisation per group, 600 within the need of 1,000.
+    s.reverse("office-b", &d2);
+    assert_eq!(kinds(&s.model), Vec::<i32>::new());
+    assert!(s.model.aggregates.overlapping.is_empty());
+    assert_eq!(
+        standings(&s.model),
+        vec![
+            ("donor-1".to_owned(), 10_000, 600, 1),
+            ("donor-2".to_owned(), 10_000, 0, 1)
+        ]
+    );
+    let commune = get_commune(
+        &s.model,
+        &pb::GetCommuneRequest {
+            commune_code: "22783".into(),
+            year: 0,
+        },
+    )
+    .unwrap();
+    let summary = commune.summary.unwrap();
+    assert_eq!((summary.deliveries, summary.delivered_value_vnd), (1, 600));
+    assert_eq!(commune.donors.len(), 1, "d1 drew on donor-1's r1 alone");
+    assert_aggregates_rebuild_alike(&mut s.model);
+
+    // r1 reversed after d1 spent 600 of it: its 9,400 left and 600 of r4,
+    // the newest lot, leave fund-a's pool; donor-1 no longer stands.
+    s.receipt("fund-a", "r4", "donor-2", 5_000);
+    s.reverse("fund-a", &r1);
+    assert_eq!(
+        standings(&s.model),
+        vec![("donor-2".to_owned(), 15_000, 0, 2)]
+    );
+    assert_aggregates_rebuild_alike(&mut s.model);
+
+    // A second organisation in the same month and token again.
+    s.deliver_with(
+        "office-b",
+        "d5",
+        "22783",
+        Category::Nutrition,
+        "2025-03",
+        100,
+        &[token],
+    );
+    assert_eq!(
+        kinds(&s.model),
+        vec![K::SameBeneficiary as i32, K::SameMonth as i32]
+    );
+    assert_eq!(s.model.aggregates.overlapping.len(), 1);
+    assert_aggregates_rebuild_alike(&mut s.model);
 }

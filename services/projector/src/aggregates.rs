@@ -1,0 +1,464 @@
+//! Totals and groups kept as events arrive, for the answers that would
+//! otherwise sum over the whole log each time it changes: donor standings,
+//! a donor's gifts, commune totals per year, the overview, and the groups
+//! overlap findings come from.
+//!
+//! A page answered from these costs what it shows, not what the log holds,
+//! so it stays cheap to recompute after every batch while entries arrive.
+//!
+//! Like the indexes of [`Model`], they are derived: never stored, rebuilt
+//! at load ([`Model::rebuild_aggregates`]) from the records by the same
+//! functions the fold calls, so a reloaded model and a folded one cannot
+//! disagree (a test compares them). Sums are kept per asset, in units, and
+//! valued when asked: the value of a sum is the sum of the values.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aidledger_ledger::Category;
+use aidledger_ledger::calendar::{Datelike as _, vn_date};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::model::{DeliveryRecord, FlowKind, Model, ReceiptRecord, TransferRecord};
+use crate::table::Table;
+
+/// Units per asset id.
+pub type Quantities = BTreeMap<String, u128>;
+
+/// What one donor gave in one year (by the receipts' dates), over its
+/// receipts not reversed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DonorYear {
+    pub receipts: u64,
+    pub received: Quantities,
+    /// Units of those receipts that live deliveries handed out.
+    pub delivered: Quantities,
+}
+
+/// Live deliveries in one commune, year (of the period) and category.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommuneCell {
+    pub deliveries: u64,
+    pub children_reached: u64,
+    pub delivered: Quantities,
+}
+
+/// Receipts not reversed in one year, by the category they were earmarked
+/// for (`None`: general funds).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaisedCell {
+    pub receipts: u64,
+    pub received: Quantities,
+}
+
+/// The deliveries of one commune, category and month.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MonthScope {
+    /// Every delivery, reversed ones too, by seq in log order.
+    pub seqs: Vec<u64>,
+    /// The organisations of the live ones, sorted, each once.
+    pub orgs: Vec<String>,
+}
+
+/// The organisations that delivered to one beneficiary token in one year
+/// and category, live deliveries only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenGroup {
+    pub year: u32,
+    pub category: Category,
+    /// Sorted, each once.
+    pub orgs: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sign {
+    Add,
+    Remove,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Aggregates {
+    /// By donor org id, then receipt year.
+    pub donors: FxHashMap<String, BTreeMap<u32, DonorYear>>,
+    /// Receipt ids by donor, in log order, reversed ones too.
+    pub receipts_by_donor: FxHashMap<String, Vec<String>>,
+    /// Pledge ids by donor, in log order.
+    pub pledges_by_donor: FxHashMap<String, Vec<String>>,
+    /// By receipt year and earmarked category.
+    pub raised: BTreeMap<(i32, Option<Category>), RaisedCell>,
+    /// By commune code, then (delivery year, category).
+    pub communes: FxHashMap<String, BTreeMap<(u32, Category), CommuneCell>>,
+    /// By commune code, delivery year and donor: the units of that donor's
+    /// receipts that live deliveries handed out there, as the commune page
+    /// credits them (whether or not the receipt was reversed since).
+    pub commune_donors: FxHashMap<String, BTreeMap<u32, BTreeMap<String, Quantities>>>,
+    /// Units in transit, by the commune their transfer is earmarked for.
+    pub in_transit_by_commune: FxHashMap<String, Quantities>,
+    /// By commune code, then period (`YYYY-MM`), then category.
+    pub months: FxHashMap<String, BTreeMap<String, BTreeMap<Category, MonthScope>>>,
+    /// By beneficiary token, sorted by (year, category).
+    pub tokens: FxHashMap<[u8; 32], Vec<TokenGroup>>,
+    /// Every token delivered to in a commune: where a reversed delivery's
+    /// tokens are looked for, since its record does not keep them.
+    pub tokens_by_commune: FxHashMap<String, FxHashSet<[u8; 32]>>,
+    /// The token groups with two organisations or more, by (year, token,
+    /// category).
+    pub overlapping: BTreeSet<(u32, [u8; 32], Category)>,
+}
+
+/// The Vietnamese calendar year of a receipt.
+pub fn receipt_year(receipt: &ReceiptRecord) -> u32 {
+    u32::try_from(vn_date(receipt.occurred_at.seconds).year()).unwrap_or(0)
+}
+
+fn change(quantities: &mut Quantities, asset_id: &str, quantity: u64, sign: Sign) {
+    let quantity = u128::from(quantity);
+    match quantities.get_mut(asset_id) {
+        Some(slot) => match sign {
+            Sign::Add => *slot += quantity,
+            Sign::Remove => *slot = slot.saturating_sub(quantity),
+        },
+        None if sign == Sign::Add => {
+            quantities.insert(asset_id.to_owned(), quantity);
+        }
+        None => {}
+    }
+    // Emptied sums go, so a fold and a rebuild hold the same keys.
+    if quantities.get(asset_id) == Some(&0) {
+        quantities.remove(asset_id);
+    }
+}
+
+fn count(counter: &mut u64, sign: Sign) {
+    match sign {
+        Sign::Add => *counter += 1,
+        Sign::Remove => *counter = counter.saturating_sub(1),
+    }
+}
+
+/// `map[key]`, created empty if missing, looked up without allocating.
+fn slot<'m, V: Default>(map: &'m mut FxHashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+fn btree_slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+impl Aggregates {
+    /// A receipt counted in (or, reversed, out of) its donor's year and the
+    /// raised totals. Its units already delivered are moved by
+    /// [`Aggregates::receipt_delivered`].
+    pub(crate) fn receipt(&mut self, receipt: &ReceiptRecord, sign: Sign) {
+        let year = receipt_year(receipt);
+        let donor_year = slot(&mut self.donors, &receipt.donor_org_id)
+            .entry(year)
+            .or_default();
+        count(&mut donor_year.receipts, sign);
+        change(
+            &mut donor_year.received,
+            &receipt.asset_id,
+            receipt.quantity,
+            sign,
+        );
+        let raised = self
+            .raised
+            .entry((i32::try_from(year).unwrap_or(0), receipt.earmark.category))
+            .or_default();
+        count(&mut raised.receipts, sign);
+        change(
+            &mut raised.received,
+            &receipt.asset_id,
+            receipt.quantity,
+            sign,
+        );
+        self.tidy_donor(&receipt.donor_org_id, year);
+    }
+
+    /// Units of a live receipt handed out by a live delivery (or taken
+    /// back, when either is reversed).
+    pub(crate) fn receipt_delivered(&mut self, receipt: &ReceiptRecord, quantity: u64, sign: Sign) {
+        let year = receipt_year(receipt);
+        let donor_year = slot(&mut self.donors, &receipt.donor_org_id)
+            .entry(year)
+            .or_default();
+        change(&mut donor_year.delivered, &receipt.asset_id, quantity, sign);
+        self.tidy_donor(&receipt.donor_org_id, year);
+    }
+
+    fn tidy_donor(&mut self, donor: &str, year: u32) {
+        if let Some(years) = self.donors.get_mut(donor) {
+            if years.get(&year).is_some_and(|y| *y == DonorYear::default()) {
+                years.remove(&year);
+            }
+            if years.is_empty() {
+                self.donors.remove(donor);
+            }
+        }
+    }
+
+    pub(crate) fn index_receipt(&mut self, receipt_id: &str, receipt: &ReceiptRecord) {
+        slot(&mut self.receipts_by_donor, &receipt.donor_org_id).push(receipt_id.to_owned());
+    }
+
+    pub(crate) fn index_pledge(&mut self, pledge_id: &str, donor_org_id: &str) {
+        slot(&mut self.pledges_by_donor, donor_org_id).push(pledge_id.to_owned());
+    }
+
+    /// A live delivery counted in (or, reversed, out of) its commune's
+    /// totals, its donors' and its receipts' donors' standings.
+    pub(crate) fn delivery(
+        &mut self,
+        receipts: &Table<String, ReceiptRecord>,
+        delivery: &DeliveryRecord,
+        sign: Sign,
+    ) {
+        let year = delivery.year();
+        let cells = slot(&mut self.communes, &delivery.commune_code);
+        let cell = cells.entry((year, delivery.category)).or_default();
+        count(&mut cell.deliveries, sign);
+        match sign {
+            Sign::Add => cell.children_reached += u64::from(delivery.children_reached),
+            Sign::Remove => {
+                cell.children_reached = cell
+                    .children_reached
+                    .saturating_sub(u64::from(delivery.children_reached));
+            }
+        }
+        change(
+            &mut cell.delivered,
+            &delivery.asset_id,
+            delivery.quantity,
+            sign,
+        );
+        if *cell == CommuneCell::default() {
+            cells.remove(&(year, delivery.category));
+        }
+        for lot in &delivery.funding {
+            let Some(receipt) = receipts.get(lot.receipt_id.as_str()) else {
+                continue;
+            };
+            if !receipt.reversed {
+                self.receipt_delivered(receipt, lot.quantity, sign);
+            }
+            let by_year = slot(&mut self.commune_donors, &delivery.commune_code);
+            let by_donor = by_year.entry(year).or_default();
+            let units = btree_slot(by_donor, &receipt.donor_org_id);
+            change(units, &delivery.asset_id, lot.quantity, sign);
+            if units.is_empty() {
+                by_donor.remove(receipt.donor_org_id.as_str());
+            }
+            if by_donor.is_empty() {
+                by_year.remove(&year);
+            }
+        }
+    }
+
+    /// A transfer earmarked for a commune entering (or leaving) transit.
+    pub(crate) fn in_transit(&mut self, transfer: &TransferRecord, sign: Sign) {
+        let Some(commune) = transfer.earmark.commune_code.as_deref() else {
+            return;
+        };
+        let units = slot(&mut self.in_transit_by_commune, commune);
+        change(units, &transfer.asset_id, transfer.quantity, sign);
+        if units.is_empty() {
+            self.in_transit_by_commune.remove(commune);
+        }
+    }
+
+    /// A new delivery in its month's scope and its tokens' groups.
+    pub(crate) fn index_delivery(
+        &mut self,
+        delivery: &DeliveryRecord,
+        tokens: impl IntoIterator<Item = [u8; 32]>,
+    ) {
+        let scope = self.month_scope(delivery);
+        scope.seqs.push(delivery.seq);
+        if !delivery.reversed
+            && let Err(at) = scope.orgs.binary_search(&delivery.org_id)
+        {
+            scope.orgs.insert(at, delivery.org_id.clone());
+        }
+        let seen = slot(&mut self.tokens_by_commune, &delivery.commune_code);
+        let year = delivery.year();
+        for token in tokens {
+            seen.insert(token);
+            if delivery.reversed {
+                continue;
+            }
+            let groups = self.tokens.entry(token).or_default();
+            let group = match groups
+                .binary_search_by(|g| (g.year, g.category).cmp(&(year, delivery.category)))
+            {
+                Ok(at) => &mut groups[at],
+                Err(at) => {
+                    groups.insert(
+                        at,
+                        TokenGroup {
+                            year,
+                            category: delivery.category,
+                            orgs: Vec::new(),
+                        },
+                    );
+                    &mut groups[at]
+                }
+            };
+            if let Err(at) = group.orgs.binary_search(&delivery.org_id) {
+                group.orgs.insert(at, delivery.org_id.clone());
+                if group.orgs.len() == 2 {
+                    self.overlapping.insert((year, token, delivery.category));
+                }
+            }
+        }
+    }
+
+    fn month_scope(&mut self, delivery: &DeliveryRecord) -> &mut MonthScope {
+        btree_slot(
+            slot(&mut self.months, &delivery.commune_code),
+            &delivery.period,
+        )
+        .entry(delivery.category)
+        .or_default()
+    }
+}
+
+impl Model {
+    /// Rebuilds [`Model::aggregates`] from the records after a load, with
+    /// the functions the fold calls: every live record counted once, lists
+    /// in log order.
+    pub(crate) fn rebuild_aggregates(&mut self) {
+        let mut aggregates = Aggregates::default();
+        let mut pledges: Vec<_> = self.pledges.iter_any_order().collect();
+        pledges.sort_unstable_by_key(|(_, p)| p.seq);
+        for (id, pledge) in pledges {
+            aggregates.index_pledge(id, &pledge.donor_org_id);
+        }
+        let mut receipts: Vec<_> = self.receipts.iter_any_order().collect();
+        receipts.sort_unstable_by_key(|(_, r)| r.seq);
+        for (id, receipt) in receipts {
+            aggregates.index_receipt(id, receipt);
+            if !receipt.reversed {
+                aggregates.receipt(receipt, Sign::Add);
+            }
+        }
+        for transfer in self.transfers.values_any_order() {
+            if transfer.received.is_none() && !transfer.reversed {
+                aggregates.in_transit(transfer, Sign::Add);
+            }
+        }
+        let mut tokens_of: FxHashMap<u64, Vec<[u8; 32]>> = FxHashMap::default();
+        for (token, seqs) in self.deliveries_by_token.iter_any_order() {
+            for seq in seqs {
+                tokens_of.entry(*seq).or_default().push(*token);
+            }
+        }
+        let mut deliveries: Vec<_> = self.deliveries.values_any_order().collect();
+        deliveries.sort_unstable_by_key(|d| d.seq);
+        for delivery in deliveries {
+            if !delivery.reversed {
+                aggregates.delivery(&self.receipts, delivery, Sign::Add);
+            }
+            let tokens = tokens_of.remove(&delivery.seq).unwrap_or_default();
+            aggregates.index_delivery(delivery, tokens);
+        }
+        self.aggregates = aggregates;
+    }
+
+    /// The units of live deliveries drawn from `receipt_id`.
+    pub(crate) fn delivered_from(&self, receipt_id: &str) -> u64 {
+        self.flows
+            .get(receipt_id)
+            .into_iter()
+            .flatten()
+            .filter(|f| f.kind == FlowKind::Delivery)
+            .filter(|f| {
+                self.deliveries
+                    .get(f.id.as_str())
+                    .is_some_and(|d| !d.reversed)
+            })
+            .map(|f| f.quantity)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// After the delivery of entry `seq` was reversed: its month's
+    /// organisations and its tokens' groups, worked out again from the
+    /// deliveries left. Reversals are rare; this reads the commune's tokens
+    /// and the lists of those the delivery named.
+    pub(crate) fn regroup_after_reversal(&mut self, delivery: &DeliveryRecord) {
+        let scope_seqs = self.aggregates.month_scope(delivery).seqs.clone();
+        let mut orgs: Vec<String> = scope_seqs
+            .iter()
+            .filter_map(|seq| self.delivery_at(*seq))
+            .filter(|(_, d)| !d.reversed)
+            .map(|(_, d)| d.org_id.clone())
+            .collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        self.aggregates.month_scope(delivery).orgs = orgs;
+
+        let named: Vec<[u8; 32]> = self
+            .aggregates
+            .tokens_by_commune
+            .get(delivery.commune_code.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|token| {
+                self.deliveries_by_token
+                    .get(*token)
+                    .is_some_and(|seqs| seqs.binary_search(&delivery.seq).is_ok())
+            })
+            .copied()
+            .collect();
+        for token in named {
+            let mut groups: Vec<TokenGroup> = Vec::new();
+            for (_, d) in self
+                .deliveries_by_token
+                .get(&token)
+                .into_iter()
+                .flatten()
+                .filter_map(|seq| self.delivery_at(*seq))
+                .filter(|(_, d)| !d.reversed)
+            {
+                let key = (d.year(), d.category);
+                let at = match groups.binary_search_by(|g| (g.year, g.category).cmp(&key)) {
+                    Ok(at) => at,
+                    Err(at) => {
+                        groups.insert(
+                            at,
+                            TokenGroup {
+                                year: key.0,
+                                category: key.1,
+                                orgs: Vec::new(),
+                            },
+                        );
+                        at
+                    }
+                };
+                if let Err(o) = groups[at].orgs.binary_search(&d.org_id) {
+                    groups[at].orgs.insert(o, d.org_id.clone());
+                }
+            }
+            let aggregates = &mut self.aggregates;
+            for old in aggregates.tokens.remove(&token).unwrap_or_default() {
+                aggregates
+                    .overlapping
+                    .remove(&(old.year, token, old.category));
+            }
+            for group in &groups {
+                if group.orgs.len() >= 2 {
+                    aggregates
+                        .overlapping
+                        .insert((group.year, token, group.category));
+                }
+            }
+            if !groups.is_empty() {
+                aggregates.tokens.insert(token, groups);
+            }
+        }
+    }
+}
