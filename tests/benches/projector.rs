@@ -34,6 +34,7 @@ use aidledger_projector::Model;
 use aidledger_projector::server::{Projector, ProjectorConfig};
 use aidledger_store::{LogStore, RedbStore};
 use aidledger_tests::http_load::{busiest_commune, get_json, get_once, load, ms, percentile};
+use aidledger_tests::process::{cpu_seconds, resident_memory, written_bytes};
 use aidledger_tests::{ORIGIN, ledger_key, scaled};
 use aidledger_tlog::LogSigner;
 use aidledger_wire::pb;
@@ -68,48 +69,6 @@ fn main() {
         Ok(role) => runtime.block_on(child(&role)),
         Err(_) => runtime.block_on(bench()),
     }
-}
-
-/// `VmRSS` and `VmHWM` (peak) of this process, in bytes.
-fn resident_memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("{name} in /proc/self/status"))
-            * 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// CPU seconds this process has used, user and system.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // The kernel's USER_HZ, 100 on Linux.
-    ticks as f64 / 100.0
-}
-
-/// Bytes this process has caused to be written to storage (`write_bytes`
-/// of `/proc/self/io`): what its stores' commits really cost the disk,
-/// page rewrites included.
-fn written_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("write_bytes:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("write_bytes in /proc/self/io")
 }
 
 /// A projector or a feed replica as a process of its own, as deployed:
@@ -388,6 +347,10 @@ async fn bench() {
         apply_time += started.elapsed();
     }
     drop((store, model));
+    eprintln!(
+        "after the baselines, this process holds {} MiB",
+        resident_memory().0 >> 20
+    );
     let decode_rate = rate(log_events as u64, decode_time);
     let parallel_rate = rate(log_events as u64, parallel_time);
     let apply_rate = rate(log_events as u64, apply_time);
@@ -471,6 +434,12 @@ async fn bench() {
     let _ = stop_projector.send(());
     projecting.await.unwrap().unwrap();
     drop(shared);
+    // What the children run beside: the ledger, and what the in-process
+    // rebuild left behind.
+    eprintln!(
+        "after the in-process rebuild, this process holds {} MiB",
+        resident_memory().0 >> 20
+    );
 
     // --- a projector and a feed replica as processes of their own --------
     let total = log_events as u64 + steady.len() as u64;

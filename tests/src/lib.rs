@@ -4,6 +4,7 @@
 
 pub mod generator;
 pub mod http_load;
+pub mod process;
 
 use std::path::Path;
 use std::sync::Arc;
