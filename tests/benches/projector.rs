@@ -77,10 +77,20 @@ fn main() {
 /// until its standard input closes.
 async fn child(role: &str) {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
-    let url = var("AIDLEDGER_BENCH_URL");
-    let vkey = var("AIDLEDGER_BENCH_VKEY");
     let dir = std::path::PathBuf::from(var("AIDLEDGER_BENCH_DIR"));
     let size: u64 = var("AIDLEDGER_BENCH_SIZE").parse().unwrap();
+    if role == "baselines" {
+        let (decode, parallel, apply) = baselines(&dir, size as usize);
+        println!(
+            "baselines {} {} {}",
+            decode.as_secs_f64(),
+            parallel.as_secs_f64(),
+            apply.as_secs_f64()
+        );
+        return;
+    }
+    let url = var("AIDLEDGER_BENCH_URL");
+    let vkey = var("AIDLEDGER_BENCH_VKEY");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     type Running = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
@@ -235,64 +245,12 @@ async fn append(
     results.last().expect("one result per event").seq
 }
 
-fn log_events() -> usize {
-    std::env::var("AIDLEDGER_BENCH_EVENTS")
-        .ok()
-        .map(|n| n.parse().expect("AIDLEDGER_BENCH_EVENTS is a number"))
-        .unwrap_or_else(|| scaled(1_000_000))
-}
-
-async fn bench() {
-    let log_events = log_events();
-    let steady_events = scaled(20_000).max(2_000);
-    // Entries appended while each of the three pages is read.
-    let live_events = scaled(2_000).max(200);
-    let dir = tempfile::tempdir().unwrap();
-    let vkey = LogSigner::new(ORIGIN, ledger_key()).unwrap().vkey();
-    let mut programme = Programme::new(DemoConfig {
-        seed: 2025,
-        origin: ORIGIN.into(),
-        log_vkey: vkey.clone(),
-        extra_events: log_events + steady_events + 3 * live_events,
-    });
-    let authority = PublicKey(programme.authority_public_key());
-
-    // --- the ledger: the entries appended straight into the store -------
-    let started = Instant::now();
-    let data = dir.path().join("ledger");
-    std::fs::create_dir_all(&data).unwrap();
-    {
-        let store: Arc<dyn LogStore> =
-            Arc::new(RedbStore::open(&data.join("ledger.redb")).unwrap());
-        let mut ledger = Sequencer::open(
-            store,
-            LedgerConfig {
-                signer: LogSigner::new(ORIGIN, ledger_key()).unwrap(),
-                authority_key: Some(authority),
-            },
-        )
-        .unwrap();
-        let mut appended = 0;
-        while appended < log_events {
-            // Signed on every core (the programme signs with rayon).
-            let batch = programme.next_batch((log_events - appended).min(16_384));
-            appended += batch.len();
-            // Our own freshly signed events: the format check suffices.
-            let checked = batch.into_iter().map(check_format).collect();
-            for result in ledger.append_checked(checked, now()).unwrap() {
-                result.expect("the demo programme is valid");
-            }
-        }
-        ledger.sign_checkpoint().unwrap();
-    }
-    let build_seconds = started.elapsed().as_secs_f64();
-    eprintln!("built a {log_events}-entry ledger in {build_seconds:.1} s");
-    let steady: Vec<pb::SignedEvent> = programme.next_batch(steady_events);
-
-    // --- baselines, a chunk of entries at a time --------------------------
-    // Reading the store is not timed. Per chunk: decoding on one core, the
-    // same on all cores (hash and decode in parallel, link in order, as the
-    // follower does), and the fold of the decoded events on one core.
+/// The baselines, a chunk of entries at a time, read from the ledger's
+/// store in `data` before the server opens it. Reading the store is not
+/// timed. Per chunk: decoding on one core, the same on all cores (hash and
+/// decode in parallel, link in order, as the follower does), and the fold
+/// of the decoded events on one core. Returns the three times.
+fn baselines(data: &std::path::Path, log_events: usize) -> (Duration, Duration, Duration) {
     let store = RedbStore::open(&data.join("ledger.redb")).unwrap();
     let mut model = Model::new();
     let mut one_core = ChainChecker::new();
@@ -346,11 +304,88 @@ async fn bench() {
         }
         apply_time += started.elapsed();
     }
-    drop((store, model));
-    eprintln!(
-        "after the baselines, this process holds {} MiB",
-        resident_memory().0 >> 20
-    );
+    (decode_time, parallel_time, apply_time)
+}
+
+/// [`baselines`] in a child process, whose memory goes with it.
+fn baselines_in_child(data: &std::path::Path, log_events: usize) -> (Duration, Duration, Duration) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(CHILD, "baselines")
+        .env("AIDLEDGER_BENCH_DIR", data)
+        .env("AIDLEDGER_BENCH_SIZE", log_events.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "the baselines failed");
+    let line = String::from_utf8(output.stdout).unwrap();
+    let seconds: Vec<f64> = line
+        .strip_prefix("baselines ")
+        .unwrap_or_else(|| panic!("the baselines said {line:?}"))
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let time = Duration::from_secs_f64;
+    (time(seconds[0]), time(seconds[1]), time(seconds[2]))
+}
+
+fn log_events() -> usize {
+    std::env::var("AIDLEDGER_BENCH_EVENTS")
+        .ok()
+        .map(|n| n.parse().expect("AIDLEDGER_BENCH_EVENTS is a number"))
+        .unwrap_or_else(|| scaled(1_000_000))
+}
+
+async fn bench() {
+    let log_events = log_events();
+    let steady_events = scaled(20_000).max(2_000);
+    // Entries appended while each of the three pages is read.
+    let live_events = scaled(2_000).max(200);
+    let dir = tempfile::tempdir().unwrap();
+    let vkey = LogSigner::new(ORIGIN, ledger_key()).unwrap().vkey();
+    let mut programme = Programme::new(DemoConfig {
+        seed: 2025,
+        origin: ORIGIN.into(),
+        log_vkey: vkey.clone(),
+        extra_events: log_events + steady_events + 3 * live_events,
+    });
+    let authority = PublicKey(programme.authority_public_key());
+
+    // --- the ledger: the entries appended straight into the store -------
+    let started = Instant::now();
+    let data = dir.path().join("ledger");
+    std::fs::create_dir_all(&data).unwrap();
+    {
+        let store: Arc<dyn LogStore> =
+            Arc::new(RedbStore::open(&data.join("ledger.redb")).unwrap());
+        let mut ledger = Sequencer::open(
+            store,
+            LedgerConfig {
+                signer: LogSigner::new(ORIGIN, ledger_key()).unwrap(),
+                authority_key: Some(authority),
+            },
+        )
+        .unwrap();
+        let mut appended = 0;
+        while appended < log_events {
+            // Signed on every core (the programme signs with rayon).
+            let batch = programme.next_batch((log_events - appended).min(16_384));
+            appended += batch.len();
+            // Our own freshly signed events: the format check suffices.
+            let checked = batch.into_iter().map(check_format).collect();
+            for result in ledger.append_checked(checked, now()).unwrap() {
+                result.expect("the demo programme is valid");
+            }
+        }
+        ledger.sign_checkpoint().unwrap();
+    }
+    let build_seconds = started.elapsed().as_secs_f64();
+    eprintln!("built a {log_events}-entry ledger in {build_seconds:.1} s");
+
+    // --- baselines, in a process of their own ------------------------------
+    // The fold's model is as big as a projector's: built here, the memory
+    // would stay with this process (the allocator keeps it) beside the
+    // children's, more than this machine has at 10M entries.
+    let (decode_time, parallel_time, apply_time) = baselines_in_child(&data, log_events);
     let decode_rate = rate(log_events as u64, decode_time);
     let parallel_rate = rate(log_events as u64, parallel_time);
     let apply_rate = rate(log_events as u64, apply_time);
@@ -387,62 +422,17 @@ async fn bench() {
     drop(stream);
     let stream_rate = rate(streamed, started.elapsed());
 
-    // --- rebuild from zero over gRPC into the projection store ----------
-    let projector = Projector::build(ProjectorConfig::new(
-        dir.path().join("projections.redb"),
-        "127.0.0.1:0".parse().unwrap(),
-        &url,
-        &vkey,
-    ))
-    .await
-    .unwrap();
-    let shared = projector.shared();
-    let mut applied = shared.applied();
-    let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
-    let started = Instant::now();
-    let projecting = tokio::spawn(projector.run_until_stopped(async {
-        let _ = projector_stopped.await;
-    }));
-    applied
-        .wait_for(|applied| *applied >= log_events as u64)
-        .await
-        .unwrap();
-    let catch_up = started.elapsed();
-    let catch_up_rate = rate(log_events as u64, catch_up);
-
-    // --- append-to-visible under a steady load ---------------------------
-    // One client appends the next programme events in requests of 10, back
-    // to back; each request's last event is timed to visibility.
     let mut client = pb::ledger_client::LedgerClient::connect(url.clone())
         .await
         .unwrap();
-    let mut from_send = Vec::new();
-    let mut from_ack = Vec::new();
-    let load_started = Instant::now();
-    for chunk in steady.chunks(10) {
-        let sent = Instant::now();
-        let last = append(&mut client, chunk).await;
-        let acknowledged = Instant::now();
-        applied.wait_for(|applied| *applied > last).await.unwrap();
-        let visible = Instant::now();
-        from_send.push(visible - sent);
-        from_ack.push(visible - acknowledged);
-    }
-    let load_rate = rate(steady.len() as u64, load_started.elapsed());
-    from_send.sort();
-    from_ack.sort();
-    let _ = stop_projector.send(());
-    projecting.await.unwrap().unwrap();
-    drop(shared);
-    // What the children run beside: the ledger, and what the in-process
-    // rebuild left behind.
-    eprintln!(
-        "after the in-process rebuild, this process holds {} MiB",
-        resident_memory().0 >> 20
-    );
 
     // --- a projector and a feed replica as processes of their own --------
-    let total = log_events as u64 + steady.len() as u64;
+    let total = log_events as u64;
+    // What the children run beside: the ledger's server and the programme.
+    eprintln!(
+        "before its children, this process holds {} MiB",
+        resident_memory().0 >> 20
+    );
     let projector = Child::start(
         "projector",
         &url,
@@ -499,6 +489,7 @@ async fn bench() {
     // follower waits for that lock: its append-to-visible, read from
     // `/healthz`, shows what a recomputation costs the log's readers.
     let mut live_pages = Vec::new();
+    let mut ledger_size = log_events as u64;
     for (name, path, _, _) in &pages {
         let live = programme.next_batch(live_events);
         assert!(!live.is_empty(), "the programme plans the live entries");
@@ -514,6 +505,7 @@ async fn bench() {
             }
             let sent = Instant::now();
             let last = append(&mut client, chunk).await;
+            ledger_size = last + 1;
             loop {
                 let health = get_json(addr, "/healthz").await;
                 if health["applied"].as_u64().unwrap() > last {
@@ -529,6 +521,60 @@ async fn bench() {
     }
     let (feed_rss, feed_peak) = (feed.rss, feed.peak);
     feed.stop();
+
+    // --- rebuild from zero over gRPC into the projection store ----------
+    let projector = Projector::build(ProjectorConfig::new(
+        dir.path().join("projections.redb"),
+        "127.0.0.1:0".parse().unwrap(),
+        &url,
+        &vkey,
+    ))
+    .await
+    .unwrap();
+    let shared = projector.shared();
+    let mut applied = shared.applied();
+    let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let projecting = tokio::spawn(projector.run_until_stopped(async {
+        let _ = projector_stopped.await;
+    }));
+    applied
+        .wait_for(|applied| *applied >= log_events as u64)
+        .await
+        .unwrap();
+    let catch_up = started.elapsed();
+    // And the entries appended while the pages were read.
+    applied
+        .wait_for(|applied| *applied >= ledger_size)
+        .await
+        .unwrap();
+    let catch_up_rate = rate(log_events as u64, catch_up);
+
+    // --- append-to-visible under a steady load ---------------------------
+    // One client appends the next programme events in requests of 10, back
+    // to back; each request's last event is timed to visibility.
+    // Generated now: the programme's events follow its books in the order
+    // they are appended.
+    let steady: Vec<pb::SignedEvent> = programme.next_batch(steady_events);
+    let mut from_send = Vec::new();
+    let mut from_ack = Vec::new();
+    let load_started = Instant::now();
+    for chunk in steady.chunks(10) {
+        let sent = Instant::now();
+        let last = append(&mut client, chunk).await;
+        let acknowledged = Instant::now();
+        applied.wait_for(|applied| *applied > last).await.unwrap();
+        let visible = Instant::now();
+        from_send.push(visible - sent);
+        from_ack.push(visible - acknowledged);
+    }
+    let load_rate = rate(steady.len() as u64, load_started.elapsed());
+    from_send.sort();
+    from_ack.sort();
+    let _ = stop_projector.send(());
+    projecting.await.unwrap().unwrap();
+    drop(shared);
+
     let _ = stop_ledger.send(());
     server.await.unwrap().unwrap();
 
