@@ -79,6 +79,11 @@ async fn child(role: &str) {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
     let dir = std::path::PathBuf::from(var("AIDLEDGER_BENCH_DIR"));
     let size: u64 = var("AIDLEDGER_BENCH_SIZE").parse().unwrap();
+    if role == "build" {
+        let later: usize = var("AIDLEDGER_BENCH_LATER").parse().unwrap();
+        build_ledger(&dir, size as usize, later);
+        return;
+    }
     if role == "baselines" {
         let (decode, parallel, apply) = baselines(&dir, size as usize);
         println!(
@@ -328,6 +333,55 @@ fn baselines_in_child(data: &std::path::Path, log_events: usize) -> (Duration, D
     (time(seconds[0]), time(seconds[1]), time(seconds[2]))
 }
 
+/// The demo programme, signed for a ledger whose vkey is `vkey`, with
+/// `extra_events` steady-state events after the programme year.
+fn programme_config(vkey: &str, extra_events: usize) -> DemoConfig {
+    DemoConfig {
+        seed: 2025,
+        origin: ORIGIN.into(),
+        log_vkey: vkey.to_owned(),
+        extra_events,
+    }
+}
+
+/// Builds a ledger of `log_events` entries of the demo programme in
+/// `data`, appended straight into the store, then signs the `later` events
+/// that follow them and writes them to `later.pb` for the benchmark to
+/// append over gRPC.
+fn build_ledger(data: &std::path::Path, log_events: usize, later: usize) {
+    let vkey = LogSigner::new(ORIGIN, ledger_key()).unwrap().vkey();
+    let mut programme = Programme::new(programme_config(&vkey, log_events + later));
+    let authority = PublicKey(programme.authority_public_key());
+    let store: Arc<dyn LogStore> = Arc::new(RedbStore::open(&data.join("ledger.redb")).unwrap());
+    let mut ledger = Sequencer::open(
+        store,
+        LedgerConfig {
+            signer: LogSigner::new(ORIGIN, ledger_key()).unwrap(),
+            authority_key: Some(authority),
+        },
+    )
+    .unwrap();
+    let mut appended = 0;
+    while appended < log_events {
+        // Signed on every core (the programme signs with rayon).
+        let batch = programme.next_batch((log_events - appended).min(16_384));
+        appended += batch.len();
+        // Our own freshly signed events: the format check suffices.
+        let checked = batch.into_iter().map(check_format).collect();
+        for result in ledger.append_checked(checked, now()).unwrap() {
+            result.expect("the demo programme is valid");
+        }
+    }
+    ledger.sign_checkpoint().unwrap();
+    let events = programme.next_batch(later);
+    assert_eq!(events.len(), later, "the programme plans the later events");
+    std::fs::write(
+        data.join("later.pb"),
+        prost::Message::encode_to_vec(&pb::AppendBatchRequest { events }),
+    )
+    .unwrap();
+}
+
 fn log_events() -> usize {
     std::env::var("AIDLEDGER_BENCH_EVENTS")
         .ok()
@@ -342,42 +396,30 @@ async fn bench() {
     let live_events = scaled(2_000).max(200);
     let dir = tempfile::tempdir().unwrap();
     let vkey = LogSigner::new(ORIGIN, ledger_key()).unwrap().vkey();
-    let mut programme = Programme::new(DemoConfig {
-        seed: 2025,
-        origin: ORIGIN.into(),
-        log_vkey: vkey.clone(),
-        extra_events: log_events + steady_events + 3 * live_events,
-    });
-    let authority = PublicKey(programme.authority_public_key());
+    let authority = PublicKey(Programme::new(programme_config(&vkey, 0)).authority_public_key());
 
-    // --- the ledger: the entries appended straight into the store -------
+    // --- the ledger, built by a process of its own -------------------------
+    // Building leaves the builder's memory with the process that built
+    // (the allocator keeps it); this process then holds only the server.
     let started = Instant::now();
     let data = dir.path().join("ledger");
     std::fs::create_dir_all(&data).unwrap();
-    {
-        let store: Arc<dyn LogStore> =
-            Arc::new(RedbStore::open(&data.join("ledger.redb")).unwrap());
-        let mut ledger = Sequencer::open(
-            store,
-            LedgerConfig {
-                signer: LogSigner::new(ORIGIN, ledger_key()).unwrap(),
-                authority_key: Some(authority),
-            },
-        )
+    let later_events = 3 * live_events + steady_events;
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(CHILD, "build")
+        .env("AIDLEDGER_BENCH_DIR", &data)
+        .env("AIDLEDGER_BENCH_SIZE", log_events.to_string())
+        .env("AIDLEDGER_BENCH_LATER", later_events.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
         .unwrap();
-        let mut appended = 0;
-        while appended < log_events {
-            // Signed on every core (the programme signs with rayon).
-            let batch = programme.next_batch((log_events - appended).min(16_384));
-            appended += batch.len();
-            // Our own freshly signed events: the format check suffices.
-            let checked = batch.into_iter().map(check_format).collect();
-            for result in ledger.append_checked(checked, now()).unwrap() {
-                result.expect("the demo programme is valid");
-            }
-        }
-        ledger.sign_checkpoint().unwrap();
-    }
+    assert!(output.status.success(), "building the ledger failed");
+    // Signed by the builder after the log, in the order they are appended.
+    let later = std::fs::read(data.join("later.pb")).unwrap();
+    let mut later = <pb::AppendBatchRequest as prost::Message>::decode(later.as_slice())
+        .unwrap()
+        .events
+        .into_iter();
     let build_seconds = started.elapsed().as_secs_f64();
     eprintln!("built a {log_events}-entry ledger in {build_seconds:.1} s");
 
@@ -491,7 +533,7 @@ async fn bench() {
     let mut live_pages = Vec::new();
     let mut ledger_size = log_events as u64;
     for (name, path, _, _) in &pages {
-        let live = programme.next_batch(live_events);
+        let live: Vec<pb::SignedEvent> = later.by_ref().take(live_events).collect();
         assert!(!live.is_empty(), "the programme plans the live entries");
         let readers = tokio::spawn({
             let path = path.clone();
@@ -553,9 +595,7 @@ async fn bench() {
     // --- append-to-visible under a steady load ---------------------------
     // One client appends the next programme events in requests of 10, back
     // to back; each request's last event is timed to visibility.
-    // Generated now: the programme's events follow its books in the order
-    // they are appended.
-    let steady: Vec<pb::SignedEvent> = programme.next_batch(steady_events);
+    let steady: Vec<pb::SignedEvent> = later.by_ref().take(steady_events).collect();
     let mut from_send = Vec::new();
     let mut from_ack = Vec::new();
     let load_started = Instant::now();

@@ -166,10 +166,8 @@ impl Aggregates {
             receipt.quantity,
             sign,
         );
-        let raised = self
-            .raised
-            .entry((i32::try_from(year).unwrap_or(0), receipt.earmark.category))
-            .or_default();
+        let cell = (i32::try_from(year).unwrap_or(0), receipt.earmark.category);
+        let raised = self.raised.entry(cell).or_default();
         count(&mut raised.receipts, sign);
         change(
             &mut raised.received,
@@ -177,6 +175,9 @@ impl Aggregates {
             receipt.quantity,
             sign,
         );
+        if *raised == RaisedCell::default() {
+            self.raised.remove(&cell);
+        }
         self.tidy_donor(&receipt.donor_org_id, year);
     }
 
@@ -239,6 +240,10 @@ impl Aggregates {
         if *cell == CommuneCell::default() {
             cells.remove(&(year, delivery.category));
         }
+        // Emptied maps go, so a fold and a rebuild hold the same keys.
+        if cells.is_empty() {
+            self.communes.remove(delivery.commune_code.as_str());
+        }
         for lot in &delivery.funding {
             let Some(receipt) = receipts.get(lot.receipt_id.as_str()) else {
                 continue;
@@ -255,6 +260,9 @@ impl Aggregates {
             }
             if by_donor.is_empty() {
                 by_year.remove(&year);
+            }
+            if by_year.is_empty() {
+                self.commune_donors.remove(delivery.commune_code.as_str());
             }
         }
     }

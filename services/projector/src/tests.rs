@@ -1364,4 +1364,44 @@ fn findings_and_standings_follow_reversals_as_a_rebuild_would() {
     );
     assert_eq!(s.model.aggregates.overlapping.len(), 1);
     assert_aggregates_rebuild_alike(&mut s.model);
+
+    // The only delivery in 22786 and the only gift earmarked for health,
+    // each reversed: no empty total of theirs is left behind.
+    let d6 = s.deliver_with(
+        "fund-a",
+        "d6",
+        "22786",
+        Category::Health,
+        "2025-04",
+        50,
+        &[[9; 32]],
+    );
+    s.reverse("fund-a", &d6);
+    let r7 = s.apply(
+        "office-b",
+        Body::Receipt(Receipt {
+            receipt_id: "r7".into(),
+            donor_org_id: "donor-1".into(),
+            pledge_id: None,
+            asset_id: "VND".into(),
+            quantity: 300,
+            earmark: Earmark {
+                commune_code: None,
+                category: Some(Category::Health),
+            },
+            external_ref_hash: None,
+            note: String::new(),
+        }),
+    );
+    s.reverse("office-b", &r7);
+    let aggregates = &s.model.aggregates;
+    assert!(!aggregates.communes.contains_key("22786"));
+    assert!(!aggregates.commune_donors.contains_key("22786"));
+    assert!(
+        aggregates
+            .raised
+            .keys()
+            .all(|(_, category)| *category != Some(Category::Health))
+    );
+    assert_aggregates_rebuild_alike(&mut s.model);
 }
