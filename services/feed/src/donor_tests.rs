@@ -157,4 +157,7 @@ async fn a_donors_gifts_come_in_pages_each_gift_once_in_log_order() {
     // A cursor that is not a seq is refused, not read as the first page.
     let (status, _) = get(&app, "/api/v1/donors/giver?after=g-3").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, page) = get(&app, "/en/donors/giver?after=g-3").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("must be the seq of a log entry"), "{page}");
 }

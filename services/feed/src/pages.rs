@@ -605,8 +605,18 @@ async fn donor(
     State(feed): State<AppState>,
     Extension(lang): Extension<Lang>,
     Path(org_id): Path<String>,
-    Query(query): Query<AfterQuery>,
+    query: Result<Query<AfterQuery>, axum::extract::rejection::QueryRejection>,
 ) -> PageResult {
+    let Ok(Query(query)) = query else {
+        return Err(error_page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            lang.t(
+                "Tham số after phải là số thứ tự của một mục trong sổ cái.",
+                "The after parameter must be the seq of a log entry.",
+            ),
+        ));
+    };
     let detail =
         views::donor(&feed.model(), &org_id, query.after).map_err(|e| query_error(lang, e))?;
     let name = detail

@@ -1404,4 +1404,52 @@ fn findings_and_standings_follow_reversals_as_a_rebuild_would() {
             .all(|(_, category)| *category != Some(Category::Health))
     );
     assert_aggregates_rebuild_alike(&mut s.model);
+
+    // Units earmarked for 22783 in transit: one transfer reversed, one
+    // received, each leaving transit.
+    let for_22783 = Earmark {
+        commune_code: Some("22783".into()),
+        category: None,
+    };
+    s.apply(
+        "fund-a",
+        Body::Receipt(Receipt {
+            receipt_id: "r8".into(),
+            donor_org_id: "donor-2".into(),
+            pledge_id: None,
+            asset_id: "VND".into(),
+            quantity: 1_000,
+            earmark: for_22783.clone(),
+            external_ref_hash: None,
+            note: String::new(),
+        }),
+    );
+    let send = |s: &mut Script, id: &str, quantity: u64| {
+        s.apply(
+            "fund-a",
+            Body::Transfer(Transfer {
+                transfer_id: id.into(),
+                to_org_id: "office-b".into(),
+                asset_id: "VND".into(),
+                quantity,
+                earmark: for_22783.clone(),
+                note: String::new(),
+            }),
+        )
+    };
+    let in_transit = |s: &Script| {
+        s.model
+            .aggregates
+            .in_transit_by_commune
+            .get("22783")
+            .map(|units| units["VND"])
+    };
+    let t1 = send(&mut s, "t1", 300);
+    send(&mut s, "t2", 200);
+    assert_eq!(in_transit(&s), Some(500));
+    assert_aggregates_rebuild_alike(&mut s.model);
+    s.reverse("fund-a", &t1);
+    s.received("office-b", "t2", 200);
+    assert_eq!(in_transit(&s), None);
+    assert_aggregates_rebuild_alike(&mut s.model);
 }
