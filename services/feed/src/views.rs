@@ -192,19 +192,13 @@ impl Overview {
                     children_reached: 0,
                 })
         }
-        let value_of = |quantities: &aidledger_projector::aggregates::Quantities| {
-            quantities
-                .iter()
-                .map(|(asset_id, q)| {
-                    model.value_vnd(asset_id, u64::try_from(*q).unwrap_or(u64::MAX))
-                })
-                .fold(0, u64::saturating_add)
-        };
         let aggregates = &model.aggregates;
         let mut totals = Totals::default();
         for ((year, category), raised) in &aggregates.raised {
             let row = cell(&mut cells, *year, *category);
-            row.raised_vnd = row.raised_vnd.saturating_add(value_of(&raised.received));
+            row.raised_vnd = row
+                .raised_vnd
+                .saturating_add(model.value_of(&raised.received));
             totals.receipts += raised.receipts;
         }
         for commune_cells in aggregates.communes.values() {
@@ -213,7 +207,7 @@ impl Overview {
                 let row = cell(&mut cells, year, Some(*category));
                 row.delivered_vnd = row
                     .delivered_vnd
-                    .saturating_add(value_of(&delivered.delivered));
+                    .saturating_add(model.value_of(&delivered.delivered));
                 row.children_reached += delivered.children_reached;
                 totals.deliveries += delivered.deliveries;
                 totals.children_reached += delivered.children_reached;

@@ -150,6 +150,37 @@ fn btree_slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'
     map.get_mut(key).expect("inserted above")
 }
 
+/// Adds `org_id` to the group of (`year`, `category`) in `groups` (kept
+/// sorted by both), creating the group if needed. Returns the group's
+/// number of organisations when `org_id` was new to it.
+fn add_to_group(
+    groups: &mut Vec<TokenGroup>,
+    year: u32,
+    category: Category,
+    org_id: &str,
+) -> Option<usize> {
+    let at = match groups.binary_search_by(|g| (g.year, g.category).cmp(&(year, category))) {
+        Ok(at) => at,
+        Err(at) => {
+            groups.insert(
+                at,
+                TokenGroup {
+                    year,
+                    category,
+                    orgs: Vec::new(),
+                },
+            );
+            at
+        }
+    };
+    let orgs = &mut groups[at].orgs;
+    let Err(place) = orgs.binary_search_by(|o| o.as_str().cmp(org_id)) else {
+        return None;
+    };
+    orgs.insert(place, org_id.to_owned());
+    Some(orgs.len())
+}
+
 impl Aggregates {
     /// A receipt counted in (or, reversed, out of) its donor's year and the
     /// raised totals. Its units already delivered are moved by
@@ -300,27 +331,8 @@ impl Aggregates {
                 continue;
             }
             let groups = self.tokens.entry(token).or_default();
-            let group = match groups
-                .binary_search_by(|g| (g.year, g.category).cmp(&(year, delivery.category)))
-            {
-                Ok(at) => &mut groups[at],
-                Err(at) => {
-                    groups.insert(
-                        at,
-                        TokenGroup {
-                            year,
-                            category: delivery.category,
-                            orgs: Vec::new(),
-                        },
-                    );
-                    &mut groups[at]
-                }
-            };
-            if let Err(at) = group.orgs.binary_search(&delivery.org_id) {
-                group.orgs.insert(at, delivery.org_id.clone());
-                if group.orgs.len() == 2 {
-                    self.overlapping.insert((year, token, delivery.category));
-                }
+            if add_to_group(groups, year, delivery.category, &delivery.org_id) == Some(2) {
+                self.overlapping.insert((year, token, delivery.category));
             }
         }
     }
@@ -336,6 +348,16 @@ impl Aggregates {
 }
 
 impl Model {
+    /// The value in đồng of per-asset sums, each at its asset's unit value
+    /// (saturating, as [`Model::value_vnd`]): the value of a sum is the sum
+    /// of the values.
+    pub fn value_of(&self, quantities: &Quantities) -> u64 {
+        quantities
+            .iter()
+            .map(|(asset_id, q)| self.value_vnd(asset_id, u64::try_from(*q).unwrap_or(u64::MAX)))
+            .fold(0, u64::saturating_add)
+    }
+
     /// Rebuilds [`Model::aggregates`] from the records after a load, with
     /// the functions the fold calls: every live record counted once, lists
     /// in log order.
@@ -432,24 +454,7 @@ impl Model {
                 .filter_map(|seq| self.delivery_at(*seq))
                 .filter(|(_, d)| !d.reversed)
             {
-                let key = (d.year(), d.category);
-                let at = match groups.binary_search_by(|g| (g.year, g.category).cmp(&key)) {
-                    Ok(at) => at,
-                    Err(at) => {
-                        groups.insert(
-                            at,
-                            TokenGroup {
-                                year: key.0,
-                                category: key.1,
-                                orgs: Vec::new(),
-                            },
-                        );
-                        at
-                    }
-                };
-                if let Err(o) = groups[at].orgs.binary_search(&d.org_id) {
-                    groups[at].orgs.insert(o, d.org_id.clone());
-                }
+                add_to_group(&mut groups, d.year(), d.category, &d.org_id);
             }
             let aggregates = &mut self.aggregates;
             for old in aggregates.tokens.remove(&token).unwrap_or_default() {

@@ -11,7 +11,7 @@ use aidledger_ledger::calendar::vn_date_string;
 use aidledger_ledger::{Category, Earmark};
 use sha2::{Digest, Sha256};
 
-use crate::aggregates::{CommuneCell, Quantities};
+use crate::aggregates::CommuneCell;
 use crate::follower::FollowStatus;
 use crate::model::{
     DeliveryRecord, Inspection, Model, PledgeRecord, ReceiptRecord, TransferRecord,
@@ -389,14 +389,6 @@ fn commune_cells<'m>(
         .filter(move |((cell_year, _), _)| year_matches(year, *cell_year))
 }
 
-/// The value in đồng of per-asset sums.
-fn value_of(model: &Model, quantities: &Quantities) -> u64 {
-    quantities
-        .iter()
-        .map(|(asset_id, q)| model.value_vnd(asset_id, saturated(*q)))
-        .fold(0, u64::saturating_add)
-}
-
 fn commune_summary(model: &Model, code: &str, year: Option<u32>) -> CommuneSummary {
     let commune = model.communes.get(code);
     let mut summary = CommuneSummary {
@@ -422,7 +414,7 @@ fn commune_summary(model: &Model, code: &str, year: Option<u32>) -> CommuneSumma
     for (_, cell) in commune_cells(model, code, year) {
         summary.delivered_value_vnd = summary
             .delivered_value_vnd
-            .saturating_add(value_of(model, &cell.delivered));
+            .saturating_add(model.value_of(&cell.delivered));
         summary.children_reached = summary
             .children_reached
             .saturating_add(u32::try_from(cell.children_reached).unwrap_or(u32::MAX));
@@ -504,7 +496,7 @@ pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<Comm
             .reached
             .saturating_add(u32::try_from(cell.children_reached).unwrap_or(u32::MAX));
         let slot = delivered_value.entry((*category, *cell_year)).or_default();
-        *slot = slot.saturating_add(value_of(model, &cell.delivered));
+        *slot = slot.saturating_add(model.value_of(&cell.delivered));
     }
     let mut donors: BTreeMap<&str, u64> = BTreeMap::new();
     for (_, by_donor) in model
@@ -517,7 +509,7 @@ pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<Comm
     {
         for (donor, units) in by_donor {
             let slot = donors.entry(donor.as_str()).or_default();
-            *slot = slot.saturating_add(value_of(model, units));
+            *slot = slot.saturating_add(model.value_of(units));
         }
     }
     let categories = categories
@@ -792,7 +784,7 @@ pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u3
             .communes
             .get(commune)
             .and_then(|cells| cells.get(&(need_year, category)))
-            .map_or(0, |cell| value_of(model, &cell.delivered));
+            .map_or(0, |cell| model.value_of(&cell.delivered));
         let allowed = u128::from(needed_value) * (100 + u128::from(excess_percent));
         if needed_value == 0 || u128::from(delivered) * 100 <= allowed {
             continue;
@@ -924,7 +916,7 @@ pub fn recognition(model: &Model, year: Option<u32>, page: &PageRequest) -> Reco
                 .saturating_add(u32::try_from(given.receipts).unwrap_or(u32::MAX));
             row.delivered_value_vnd = row
                 .delivered_value_vnd
-                .saturating_add(value_of(model, &given.delivered));
+                .saturating_add(model.value_of(&given.delivered));
         }
     }
     let mut commendations: BTreeMap<&str, Vec<(u64, Commended)>> = BTreeMap::new();
