@@ -181,7 +181,13 @@ const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const audit = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
 const auditPage = await audit.newPage();
 report.accessibility = {};
-for (const path of ["/", "/en/communes", "/communes/" + report.commune.code, "/en/donors", "/verify", "/en/log", "/receipts/" + encodeURIComponent(receiptId)]) {
+const overlaps = await (await fetch(base + "/api/v1/overlaps")).json();
+const audited = ["/", "/en/communes", "/communes/" + report.commune.code, "/en/donors", "/en/overlaps", "/verify", "/en/log", "/receipts/" + encodeURIComponent(receiptId)];
+// One finding's events, when the demo has a finding.
+if (overlaps.findings.length > 0) {
+  audited.push("/overlaps/" + encodeURIComponent(overlaps.findings[0].finding));
+}
+for (const path of audited) {
   await auditPage.goto(base + path);
   if (path.startsWith("/receipts/")) {
     await auditPage.locator("#verify-button").click();

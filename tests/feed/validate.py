@@ -62,7 +62,10 @@ def main():
     registry = Registry().with_resource(
         "urn:openapi", Resource(contents=document, specification=DRAFT202012)
     )
-    values = {"code": commune, "org_id": donor, "receipt_id": receipt}
+    # A finding of the demo's overlaps, for the list of its events.
+    _, _, body = fetch(base + "/api/v1/overlaps")
+    finding = json.loads(body)["findings"][0]["finding"]
+    values = {"code": commune, "org_id": donor, "receipt_id": receipt, "finding": finding}
     # The one POST (SPEC 9.3): the reference in the body, never the URL.
     bodies = {"/receipts/lookup": {"reference": reference}}
     answers = {}

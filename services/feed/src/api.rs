@@ -41,6 +41,7 @@ pub fn router(feed: Arc<Feed>) -> Router {
         .route("/api/v1/transfers", get(transfers))
         .route("/api/v1/deliveries", get(deliveries))
         .route("/api/v1/overlaps", get(overlaps))
+        .route("/api/v1/overlaps/{finding}", get(overlap_finding))
         .route(
             "/api/v1/receipts/lookup",
             post(lookup).layer(DefaultBodyLimit::max(LOOKUP_BODY_BYTES_MAX)),
@@ -168,8 +169,32 @@ async fn deliveries(State(feed): State<AppState>) -> Json<Listed<views::Delivery
     })
 }
 
-async fn overlaps(State(feed): State<AppState>) -> ApiResult<views::Overlaps> {
-    Ok(Json(views::overlaps(&feed.model(), EXCESS_PERCENT)))
+#[derive(Debug, Deserialize)]
+struct AfterFindingQuery {
+    after: Option<String>,
+}
+
+async fn overlaps(
+    State(feed): State<AppState>,
+    Query(q): Query<AfterFindingQuery>,
+) -> ApiResult<views::Overlaps> {
+    Ok(Json(views::overlaps(
+        &feed.model(),
+        EXCESS_PERCENT,
+        q.after.as_deref(),
+    )))
+}
+
+async fn overlap_finding(
+    State(feed): State<AppState>,
+    Path(finding): Path<String>,
+    Query(q): Query<AfterQuery>,
+) -> ApiResult<views::OverlapEvents> {
+    Ok(Json(views::overlap_events(
+        &feed.model(),
+        &finding,
+        q.after,
+    )?))
 }
 
 /// The answer to a look-up by reference.

@@ -288,7 +288,7 @@ pub async fn serve(
 }
 
 #[cfg(test)]
-mod donor_tests;
+mod paging_tests;
 
 #[cfg(test)]
 mod privacy_tests;

@@ -36,6 +36,7 @@ pub fn router(feed: Arc<Feed>) -> Router {
             .route("/pledges", get(pledges))
             .route("/balances", get(balances))
             .route("/overlaps", get(overlaps))
+            .route("/overlaps/{finding}", get(overlap_finding))
             .route("/commendations", get(commendations))
             .route("/log", get(log))
             .route(
@@ -819,23 +820,19 @@ fn earmark(lang: Lang, earmark: &views::EarmarkView) -> Markup {
     }
 }
 
-async fn overlaps(State(feed): State<AppState>, Extension(lang): Extension<Lang>) -> PageResult {
-    let o = views::overlaps(&feed.model(), EXCESS_PERCENT);
-    let kind = |k: &str| match k {
-        "same_beneficiary" => lang.t(
-            "Cùng một trẻ được nhiều đơn vị hỗ trợ cùng lĩnh vực trong năm",
-            "The same child helped by several agencies in one category and year",
-        ),
-        "exceeds_need" => lang.t(
-            "Đã trao vượt nhu cầu công bố",
-            "Deliveries exceed the published need",
-        ),
-        "same_month" => lang.t(
-            "Nhiều đơn vị trao cùng lĩnh vực cho một xã trong cùng tháng",
-            "Several agencies delivered the same category to one commune in one month",
-        ),
-        _ => "?",
-    };
+/// `?after=<finding>`: the page of findings after that one.
+#[derive(Debug, Deserialize)]
+struct AfterFindingQuery {
+    after: Option<String>,
+}
+
+async fn overlaps(
+    State(feed): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Query(query): Query<AfterFindingQuery>,
+) -> PageResult {
+    let o = views::overlaps(&feed.model(), EXCESS_PERCENT, query.after.as_deref());
+    let kind = |k: &str| overlap_kind(lang, k);
     Ok(layout(
         lang,
         "/overlaps",
@@ -853,6 +850,9 @@ async fn overlaps(State(feed): State<AppState>, Extension(lang): Extension<Lang>
             @if o.findings.is_empty() {
                 p { (lang.t("Không có.", "None.")) }
             }
+            @if query.after.is_some() {
+                p { a href=(lang.href("/overlaps")) { (lang.t("Từ trường hợp đầu tiên", "From the first finding")) } }
+            }
             ol.findings {
                 @for f in &o.findings {
                     li {
@@ -868,8 +868,99 @@ async fn overlaps(State(feed): State<AppState>, Extension(lang): Extension<Lang>
                         }
                         br; (lang.t("Sự kiện số: ", "Events: "))
                         @for (i, seq) in f.seqs.iter().enumerate() { @if i > 0 { ", " } (seq) }
+                        @if f.events_total > f.seqs.len() as u64 { ", …" }
+                        " "
+                        a href=(lang.href(&format!("/overlaps/{}", url_segment(&f.finding)))) {
+                            "(" (lang.t("cả ", "all ")) (lang.int(f.events_total)) ")"
+                        }
                     }
                 }
+            }
+            @if let Some(next) = &o.next_after {
+                p { a rel="next" href=(lang.href(&format!("/overlaps?after={}", url_segment(next)))) { (lang.t("Các trường hợp tiếp theo", "More findings")) } }
+            }
+        },
+    ))
+}
+
+fn overlap_kind(lang: Lang, kind: &str) -> &'static str {
+    match kind {
+        "same_beneficiary" => lang.t(
+            "Cùng một trẻ được nhiều đơn vị hỗ trợ cùng lĩnh vực trong năm",
+            "The same child helped by several agencies in one category and year",
+        ),
+        "exceeds_need" => lang.t(
+            "Đã trao vượt nhu cầu công bố",
+            "Deliveries exceed the published need",
+        ),
+        "same_month" => lang.t(
+            "Nhiều đơn vị trao cùng lĩnh vực cho một xã trong cùng tháng",
+            "Several agencies delivered the same category to one commune in one month",
+        ),
+        _ => "?",
+    }
+}
+
+async fn overlap_finding(
+    State(feed): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Path(finding): Path<String>,
+    query: Result<Query<AfterQuery>, axum::extract::rejection::QueryRejection>,
+) -> PageResult {
+    let Ok(Query(query)) = query else {
+        return Err(error_page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            lang.t(
+                "Tham số after phải là số thứ tự của một mục trong sổ cái.",
+                "The after parameter must be the seq of a log entry.",
+            ),
+        ));
+    };
+    let model = feed.model();
+    let found =
+        views::overlap_events(&model, &finding, query.after).map_err(|e| query_error(lang, e))?;
+    drop(model);
+    Ok(layout(
+        lang,
+        &format!("/overlaps/{finding}"),
+        lang.t(
+            "Sự kiện của một trường hợp trùng lặp",
+            "Events behind one overlap finding",
+        ),
+        html! {
+            h1 { (lang.t("Sự kiện của một trường hợp trùng lặp", "Events behind one overlap finding")) }
+            (as_of_line(lang, &found.as_of))
+            p {
+                (lang.t("Tổng số sự kiện: ", "Events in all: ")) (lang.int(found.events_total))
+                " · " a href=(lang.href("/overlaps")) { (lang.t("Mọi trường hợp", "All findings")) }
+                @if query.after.is_some() {
+                    " · " a href=(lang.href(&format!("/overlaps/{}", url_segment(&finding)))) { (lang.t("Từ sự kiện đầu tiên", "From the first event")) }
+                }
+            }
+            (data_table(
+                &[
+                    lang.t("Số thứ tự", "Seq"),
+                    lang.t("Mã sự kiện", "Event"),
+                    lang.t("Đơn vị trao", "Delivered by"),
+                ],
+                html! {
+                    @for e in &found.events {
+                        tr {
+                            td.num { (e.seq) }
+                            td { (e.event_id) }
+                            td {
+                                @match &e.org {
+                                    Some(o) => (org(lang, o)),
+                                    None => (lang.t("(nhu cầu công bố)", "(published need)")),
+                                }
+                            }
+                        }
+                    }
+                },
+            ))
+            @if let Some(next) = found.next_after {
+                p { a rel="next" href=(lang.href(&format!("/overlaps/{}?after={next}", url_segment(&finding)))) { (lang.t("Các sự kiện tiếp theo", "Later events")) } }
             }
         },
     ))

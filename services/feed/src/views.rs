@@ -944,15 +944,25 @@ pub fn balances(model: &Model) -> Balances {
 
 // ---------------------------------------------------------------- overlaps
 
+/// Findings per page of the overlaps page and API.
+pub const OVERLAPS_PER_PAGE: usize = 100;
+/// Events per page of one finding.
+pub const OVERLAP_EVENTS_PER_PAGE: usize = 500;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct OverlapRow {
+    /// Names the finding: `/overlaps/finding?id=` lists its events.
+    pub finding: String,
     pub kind: &'static str,
     pub commune: CommuneRef,
     pub category: Option<Category>,
     pub year: u32,
     pub period: Option<String>,
     pub orgs: Vec<OrgRef>,
+    /// The first events behind the finding, in log order.
     pub seqs: Vec<u64>,
+    /// How many events are behind it.
+    pub events_total: u64,
     pub needed_vnd: u64,
     pub delivered_vnd: u64,
 }
@@ -962,39 +972,114 @@ pub struct Overlaps {
     pub as_of: AsOf,
     pub excess_percent: u32,
     pub findings: Vec<OverlapRow>,
+    /// The `after` of the next page, if there is one.
+    pub next_after: Option<String>,
 }
 
-/// Overlap findings; `excess_percent` is the tolerance over a need.
-pub fn overlaps(model: &Model, excess_percent: u32) -> Overlaps {
-    let query = |page| read::OverlapsQuery {
-        page,
-        year: None,
-        excess_percent: Some(excess_percent),
-    };
-    // The beneficiary label is left out: it is derived from a token.
-    let findings = all_pages(
-        |page| queries::overlaps(model, &query(page), excess_percent).page,
-        |f| OverlapRow {
-            kind: match f.kind {
-                OverlapKind::SameBeneficiary => "same_beneficiary",
-                OverlapKind::ExceedsNeed => "exceeds_need",
-                OverlapKind::SameMonth => "same_month",
+fn overlap_kind(kind: OverlapKind) -> &'static str {
+    match kind {
+        OverlapKind::SameBeneficiary => "same_beneficiary",
+        OverlapKind::ExceedsNeed => "exceeds_need",
+        OverlapKind::SameMonth => "same_month",
+    }
+}
+
+/// The page of overlap findings after finding `after`; `excess_percent` is
+/// the tolerance over a need.
+pub fn overlaps(model: &Model, excess_percent: u32, after: Option<&str>) -> Overlaps {
+    let answer = queries::overlaps(
+        model,
+        &read::OverlapsQuery {
+            page: PageRequest {
+                size: Some(OVERLAPS_PER_PAGE),
+                after: after.map(Cursor::from_token),
             },
+            year: None,
+            excess_percent: Some(excess_percent),
+        },
+        excess_percent,
+    );
+    // The beneficiary label is left out: it is derived from a token.
+    let findings = answer
+        .page
+        .rows
+        .into_iter()
+        .map(|f| OverlapRow {
+            finding: f.finding_id,
+            kind: overlap_kind(f.kind),
             commune: CommuneRef::of(model, &f.commune_code),
             category: Some(f.category),
             year: f.year,
             period: f.period,
             orgs: f.org_ids.iter().map(|o| OrgRef::of(model, o)).collect(),
             seqs: f.seqs,
+            events_total: f.events_total,
             needed_vnd: f.needed_value_vnd,
             delivered_vnd: f.delivered_value_vnd,
-        },
-    );
+        })
+        .collect();
     Overlaps {
         as_of: AsOf::of(model),
         excess_percent,
         findings,
+        next_after: answer.page.next.map(|c| c.token().to_owned()),
     }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OverlapEventRow {
+    pub seq: u64,
+    pub event_id: String,
+    /// The delivering organisation; `None` for a need.
+    pub org: Option<OrgRef>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OverlapEvents {
+    pub as_of: AsOf,
+    pub finding: String,
+    pub events_total: u64,
+    pub events: Vec<OverlapEventRow>,
+    /// The `after` of the next page, if there is one.
+    pub next_after: Option<u64>,
+}
+
+/// The events behind one finding with a seq above `after`.
+///
+/// # Errors
+///
+/// The finding id is malformed, or names nothing in the model.
+pub fn overlap_events(
+    model: &Model,
+    finding: &str,
+    after: Option<u64>,
+) -> Result<OverlapEvents, QueryError> {
+    let answer = queries::overlap_events(
+        model,
+        &read::OverlapEventsQuery {
+            finding_id: finding.to_owned(),
+            page: PageRequest {
+                size: Some(OVERLAP_EVENTS_PER_PAGE),
+                after: after.map(|seq| Cursor::from_token(&seq.to_string())),
+            },
+        },
+    )?;
+    Ok(OverlapEvents {
+        as_of: AsOf::answer(&answer.as_of),
+        finding: answer.finding_id,
+        events_total: answer.events_total,
+        events: answer
+            .page
+            .rows
+            .into_iter()
+            .map(|e| OverlapEventRow {
+                seq: e.seq,
+                event_id: e.event_id,
+                org: e.org_id.map(|o| OrgRef::of(model, &o)),
+            })
+            .collect(),
+        next_after: answer.page.next.and_then(|c| c.token().parse().ok()),
+    })
 }
 
 // --------------------------------------------------------------------- log

@@ -12,11 +12,12 @@
 //! disagree (a test compares them). Sums are kept per asset, in units, and
 //! valued when asked: the value of a sum is the sum of the values.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aidledger_ledger::Category;
 use aidledger_ledger::calendar::{Datelike as _, vn_date};
 use rustc_hash::{FxHashMap, FxHashSet};
+use sha2::{Digest, Sha256};
 
 use crate::model::{DeliveryRecord, FlowKind, Model, ReceiptRecord, TransferRecord};
 use crate::table::Table;
@@ -57,6 +58,8 @@ pub struct MonthScope {
     pub seqs: Vec<u64>,
     /// The organisations of the live ones, sorted, each once.
     pub orgs: Vec<String>,
+    /// How many of them are live.
+    pub live: u64,
 }
 
 /// The organisations that delivered to one beneficiary token in one year
@@ -100,9 +103,25 @@ pub struct Aggregates {
     /// Every token delivered to in a commune: where a reversed delivery's
     /// tokens are looked for, since its record does not keep them.
     pub tokens_by_commune: FxHashMap<String, FxHashSet<[u8; 32]>>,
-    /// The token groups with two organisations or more, by (year, token,
-    /// category).
-    pub overlapping: BTreeSet<(u32, [u8; 32], Category)>,
+    /// The token groups with two organisations or more, by (year, the
+    /// token's [`finding_tag`], category), with their token.
+    pub overlapping: BTreeMap<(u32, FindingTag, Category), [u8; 32]>,
+}
+
+/// What names a beneficiary token in a finding's id, which the feed
+/// publishes: public pages show no token (the log alone carries them), and
+/// this one-way tag does not give one back. 128 bits: no two tokens of a
+/// province share one.
+pub type FindingTag = [u8; 16];
+
+pub fn finding_tag(token: &[u8; 32]) -> FindingTag {
+    let digest = Sha256::new()
+        .chain_update(b"aidledger/v1/overlap-finding\n")
+        .chain_update(token)
+        .finalize();
+    let mut tag = [0; 16];
+    tag.copy_from_slice(&digest[..16]);
+    tag
 }
 
 /// The Vietnamese calendar year of a receipt.
@@ -318,10 +337,11 @@ impl Aggregates {
     ) {
         let scope = self.month_scope(delivery);
         scope.seqs.push(delivery.seq);
-        if !delivery.reversed
-            && let Err(at) = scope.orgs.binary_search(&delivery.org_id)
-        {
-            scope.orgs.insert(at, delivery.org_id.clone());
+        if !delivery.reversed {
+            scope.live += 1;
+            if let Err(at) = scope.orgs.binary_search(&delivery.org_id) {
+                scope.orgs.insert(at, delivery.org_id.clone());
+            }
         }
         let seen = slot(&mut self.tokens_by_commune, &delivery.commune_code);
         let year = delivery.year();
@@ -332,7 +352,8 @@ impl Aggregates {
             }
             let groups = self.tokens.entry(token).or_default();
             if add_to_group(groups, year, delivery.category, &delivery.org_id) == Some(2) {
-                self.overlapping.insert((year, token, delivery.category));
+                self.overlapping
+                    .insert((year, finding_tag(&token), delivery.category), token);
             }
         }
     }
@@ -427,9 +448,12 @@ impl Model {
             .filter(|(_, d)| !d.reversed)
             .map(|(_, d)| d.org_id.clone())
             .collect();
+        let live = orgs.len() as u64;
         orgs.sort_unstable();
         orgs.dedup();
-        self.aggregates.month_scope(delivery).orgs = orgs;
+        let scope = self.aggregates.month_scope(delivery);
+        scope.orgs = orgs;
+        scope.live = live;
 
         let named: Vec<[u8; 32]> = self
             .aggregates
@@ -457,16 +481,17 @@ impl Model {
                 add_to_group(&mut groups, d.year(), d.category, &d.org_id);
             }
             let aggregates = &mut self.aggregates;
+            let tag = finding_tag(&token);
             for old in aggregates.tokens.remove(&token).unwrap_or_default() {
                 aggregates
                     .overlapping
-                    .remove(&(old.year, token, old.category));
+                    .remove(&(old.year, tag, old.category));
             }
             for group in &groups {
                 if group.orgs.len() >= 2 {
                     aggregates
                         .overlapping
-                        .insert((group.year, token, group.category));
+                        .insert((group.year, tag, group.category), token);
                 }
             }
             if !groups.is_empty() {

@@ -6,12 +6,13 @@
 //! cursor), so equal models give equal answers, page by page.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 use aidledger_ledger::calendar::vn_date_string;
 use aidledger_ledger::{Category, Earmark};
 use sha2::{Digest, Sha256};
 
-use crate::aggregates::CommuneCell;
+use crate::aggregates::{CommuneCell, FindingTag, MonthScope};
 use crate::follower::FollowStatus;
 use crate::model::{
     DeliveryRecord, Inspection, Model, PledgeRecord, ReceiptRecord, TransferRecord,
@@ -43,10 +44,7 @@ fn paginate<T, U>(
     page: &PageRequest,
     show: impl FnMut(T) -> U,
 ) -> Page<U> {
-    let size = match page.size {
-        None | Some(0) => PAGE_SIZE_DEFAULT,
-        Some(n) => n,
-    };
+    let size = page_size(page);
     let mut keyed: Vec<(String, T)> = rows
         .into_iter()
         .map(|row| (key(&row), row))
@@ -63,6 +61,14 @@ fn paginate<T, U>(
     Page {
         rows: keyed.into_iter().map(|(_, row)| row).map(show).collect(),
         next,
+    }
+}
+
+/// Rows in a page of `page`.
+fn page_size(page: &PageRequest) -> usize {
+    match page.size {
+        None | Some(0) => PAGE_SIZE_DEFAULT,
+        Some(n) => n,
     }
 }
 
@@ -704,178 +710,523 @@ fn beneficiary_label(token: &[u8; 32]) -> String {
     hex::encode(&Sha256::digest(token)[..4])
 }
 
+/// What one overlap finding is about, found from the aggregates without
+/// reading its events.
+enum OverlapScope<'m> {
+    /// One beneficiary token, year and category, from the fold's flagged
+    /// groups.
+    Beneficiary {
+        year: u32,
+        tag: FindingTag,
+        token: [u8; 32],
+        category: Category,
+    },
+    /// Deliveries to a commune, category and year against its needs.
+    Need {
+        commune: &'m str,
+        category: Category,
+        year: u32,
+    },
+    /// Deliveries to a commune, category and month.
+    Month {
+        commune: &'m str,
+        category: Category,
+        period: &'m str,
+        scope: &'m MonthScope,
+    },
+}
+
+impl OverlapScope<'_> {
+    /// The finding id, also the list's sort key: kinds in their order, then
+    /// fixed-width fields, so comparing ids compares scopes field by field
+    /// (the flagged beneficiary groups are read in this order straight from
+    /// their set).
+    fn finding_id(&self) -> String {
+        match self {
+            OverlapScope::Beneficiary {
+                year,
+                tag,
+                category,
+                ..
+            } => format!("1,{year:010},{},{:02}", hex::encode(tag), *category as u8),
+            OverlapScope::Need {
+                commune,
+                category,
+                year,
+            } => format!("2,{year:010},{commune},{:02}", *category as u8),
+            OverlapScope::Month {
+                commune,
+                category,
+                period,
+                scope: _,
+            } => format!(
+                "3,{:010},{commune},{:02},{period}",
+                period_year(period),
+                *category as u8
+            ),
+        }
+    }
+}
+
+fn period_year(period: &str) -> u32 {
+    period.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0)
+}
+
+fn category_of_key(field: &str) -> Option<Category> {
+    let index: usize = field.parse().ok()?;
+    Category::ALL.iter().copied().find(|c| *c as usize == index)
+}
+
+/// The (year, tag, category) of a beneficiary finding's id.
+fn beneficiary_group(finding_id: &str) -> Option<(u32, FindingTag, Category)> {
+    match finding_id.split(',').collect::<Vec<_>>().as_slice() {
+        ["1", year, tag, category] if year.len() == 10 => Some((
+            year.parse().ok()?,
+            hex::decode(tag).ok()?.try_into().ok()?,
+            category_of_key(category)?,
+        )),
+        _ => None,
+    }
+}
+
+/// The scope a finding id names, if the model has one.
+fn overlap_scope<'m>(model: &'m Model, finding_id: &str) -> QueryResult<Option<OverlapScope<'m>>> {
+    let invalid =
+        || QueryError::InvalidArgument(format!("{finding_id:?} is not an overlap finding id"));
+    let fields: Vec<&str> = finding_id.split(',').collect();
+    let year: u32 = fields
+        .get(1)
+        .filter(|y| y.len() == 10)
+        .and_then(|y| y.parse().ok())
+        .ok_or_else(invalid)?;
+    let scope = match fields.as_slice() {
+        ["1", ..] => {
+            let (year, tag, category) = beneficiary_group(finding_id).ok_or_else(invalid)?;
+            // Only a flagged group's tag leads back to its token.
+            model
+                .aggregates
+                .overlapping
+                .get(&(year, tag, category))
+                .map(|token| OverlapScope::Beneficiary {
+                    year,
+                    tag,
+                    token: *token,
+                    category,
+                })
+        }
+        ["2", _, commune, category] => {
+            let category = category_of_key(category).ok_or_else(invalid)?;
+            model
+                .communes
+                .get_key_value(*commune)
+                .map(|(commune, _)| OverlapScope::Need {
+                    commune: commune.as_str(),
+                    category,
+                    year,
+                })
+        }
+        ["3", _, commune, category, period] => {
+            let category = category_of_key(category).ok_or_else(invalid)?;
+            if period_year(period) != year {
+                return Err(invalid());
+            }
+            model
+                .aggregates
+                .months
+                .get_key_value(*commune)
+                .and_then(|(commune, periods)| {
+                    let (period, categories) = periods.get_key_value(*period)?;
+                    Some(OverlapScope::Month {
+                        commune: commune.as_str(),
+                        category,
+                        period: period.as_str(),
+                        scope: categories.get(&category)?,
+                    })
+                })
+        }
+        _ => return Err(invalid()),
+    };
+    Ok(scope)
+}
+
+/// Up to `limit` live deliveries among `seqs` (log order) after seq
+/// `after`.
+fn live_deliveries<'m>(
+    model: &'m Model,
+    seqs: &[u64],
+    after: Option<u64>,
+    limit: usize,
+) -> impl Iterator<Item = &'m DeliveryRecord> {
+    let start = after.map_or(0, |after| seqs.partition_point(|seq| *seq <= after));
+    seqs[start..]
+        .iter()
+        .filter_map(|seq| model.delivery_at(*seq))
+        .map(|(_, d)| d)
+        .filter(|d| !d.reversed)
+        .take(limit)
+}
+
+fn delivery_event(d: &DeliveryRecord) -> OverlapEvent {
+    OverlapEvent {
+        seq: d.seq,
+        event_id: d.event_id.clone(),
+        org_id: Some(d.org_id.clone()),
+    }
+}
+
+/// The live needs of a commune, category and year.
+fn needs_of<'m>(
+    model: &'m Model,
+    commune: &'m str,
+    category: Category,
+    year: u32,
+) -> impl Iterator<Item = &'m crate::model::Need> {
+    model.needs.values_any_order().filter(move |n| {
+        !n.withdrawn && n.commune_code == commune && n.category == category && n.year == year
+    })
+}
+
+/// The month scopes of a commune, category and year.
+fn months_of<'m>(
+    model: &'m Model,
+    commune: &str,
+    category: Category,
+    year: u32,
+) -> impl Iterator<Item = &'m MonthScope> {
+    let year_prefix = format!("{year:04}-");
+    model
+        .aggregates
+        .months
+        .get(commune)
+        .into_iter()
+        .flat_map(move |periods| {
+            let year_prefix = year_prefix.clone();
+            periods
+                .iter()
+                .filter(move |(period, _)| period.starts_with(&year_prefix))
+                .filter_map(move |(_, categories)| categories.get(&category))
+        })
+}
+
+/// The events behind `scope` after seq `after`, at most `limit` of them in
+/// log order, and how many there are in all. Reads only what it returns
+/// (and a need scope's needs), not the whole scope.
+fn scope_events(
+    model: &Model,
+    scope: &OverlapScope,
+    after: Option<u64>,
+    limit: usize,
+) -> (Vec<OverlapEvent>, u64) {
+    let after_seq = |seq: u64| after.is_none_or(|after| seq > after);
+    match scope {
+        OverlapScope::Beneficiary {
+            year,
+            token,
+            category,
+            ..
+        } => {
+            // One child's deliveries: a short list.
+            let all: Vec<&DeliveryRecord> = model
+                .deliveries_by_token
+                .get(token)
+                .into_iter()
+                .flatten()
+                .filter_map(|seq| model.delivery_at(*seq))
+                .map(|(_, d)| d)
+                .filter(|d| !d.reversed && d.year() == *year && d.category == *category)
+                .collect();
+            let total = all.len() as u64;
+            let events = all
+                .into_iter()
+                .filter(|d| after_seq(d.seq))
+                .take(limit)
+                .map(delivery_event)
+                .collect();
+            (events, total)
+        }
+        OverlapScope::Month { scope, .. } => (
+            live_deliveries(model, &scope.seqs, after, limit)
+                .map(delivery_event)
+                .collect(),
+            scope.live,
+        ),
+        OverlapScope::Need {
+            commune,
+            category,
+            year,
+        } => {
+            let mut total = 0;
+            let mut events: Vec<OverlapEvent> = Vec::new();
+            for need in needs_of(model, commune, *category, *year) {
+                total += 1;
+                if after_seq(need.seq) {
+                    events.push(OverlapEvent {
+                        seq: need.seq,
+                        event_id: need.event_id.clone(),
+                        org_id: None,
+                    });
+                }
+            }
+            for month in months_of(model, commune, *category, *year) {
+                total += month.live;
+                events
+                    .extend(live_deliveries(model, &month.seqs, after, limit).map(delivery_event));
+            }
+            events.sort_unstable_by_key(|e| e.seq);
+            events.truncate(limit);
+            (events, total)
+        }
+    }
+}
+
+/// The finding `scope` makes, with its first events.
+fn overlap_finding(
+    model: &Model,
+    scope: &OverlapScope,
+    needed_value_vnd: u64,
+    delivered_value_vnd: u64,
+) -> OverlapFinding {
+    let (events, events_total) = scope_events(model, scope, None, FINDING_EVENTS_SHOWN);
+    let (kind, commune_code, category, year, period, org_ids, beneficiary_label) = match scope {
+        OverlapScope::Beneficiary {
+            year,
+            token,
+            category,
+            ..
+        } => {
+            let orgs = model
+                .aggregates
+                .tokens
+                .get(token)
+                .into_iter()
+                .flatten()
+                .find(|g| g.year == *year && g.category == *category)
+                .map(|g| g.orgs.clone())
+                .unwrap_or_default();
+            // The commune of the first delivery: a child is delivered to
+            // where the child lives.
+            let commune = events
+                .first()
+                .and_then(|e| model.delivery_at(e.seq))
+                .map(|(_, d)| d.commune_code.clone())
+                .unwrap_or_default();
+            (
+                OverlapKind::SameBeneficiary,
+                commune,
+                *category,
+                *year,
+                None,
+                orgs,
+                Some(beneficiary_label(token)),
+            )
+        }
+        OverlapScope::Need {
+            commune,
+            category,
+            year,
+        } => {
+            let orgs: BTreeSet<&String> = months_of(model, commune, *category, *year)
+                .flat_map(|month| &month.orgs)
+                .collect();
+            (
+                OverlapKind::ExceedsNeed,
+                (*commune).to_owned(),
+                *category,
+                *year,
+                None,
+                orgs.into_iter().cloned().collect(),
+                None,
+            )
+        }
+        OverlapScope::Month {
+            commune,
+            category,
+            period,
+            scope,
+        } => (
+            OverlapKind::SameMonth,
+            (*commune).to_owned(),
+            *category,
+            period_year(period),
+            Some((*period).to_owned()),
+            scope.orgs.clone(),
+            None,
+        ),
+    };
+    OverlapFinding {
+        finding_id: scope.finding_id(),
+        kind,
+        commune_code,
+        category,
+        year,
+        period,
+        org_ids,
+        event_ids: events.iter().map(|e| e.event_id.clone()).collect(),
+        seqs: events.iter().map(|e| e.seq).collect(),
+        events_total,
+        needed_value_vnd,
+        delivered_value_vnd,
+        beneficiary_label,
+    }
+}
+
 /// Possible double funding, with `query.excess_percent` (or
 /// `default_excess_percent`) tolerated over a need.
+///
+/// A page costs the findings it shows: the flagged beneficiary groups are
+/// read in order from the fold's set, starting at the cursor; needs (which
+/// do not grow with the log) and month scopes are keyed and sorted without
+/// reading their deliveries; only the findings of the page read events,
+/// their first [`FINDING_EVENTS_SHOWN`].
 pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u32) -> Overlaps {
     let excess_percent = query.excess_percent.unwrap_or(default_excess_percent);
     let year = query.year;
-    let mut findings = Vec::new();
+    let size = page_size(&query.page);
+    let after = query.page.after.as_ref().map(Cursor::token);
+    let is_after = |id: &str| after.is_none_or(|after| id > after);
+    // (id, scope, needed, delivered), in id order, one more than a page.
+    let mut rows: Vec<(String, OverlapScope, u64, u64)> = Vec::new();
 
-    // Same beneficiary, category and year from several organisations: the
-    // groups the fold flagged, each read from its token's deliveries.
-    for (group_year, token, category) in model
+    // Same beneficiary, category and year from several organisations. A
+    // cursor among them gives where to start in the set.
+    let start = after
+        .and_then(beneficiary_group)
+        .map_or(Bound::Unbounded, Bound::Excluded);
+    for ((group_year, tag, category), token) in model
         .aggregates
         .overlapping
-        .iter()
-        .filter(|(group_year, _, _)| year_matches(year, *group_year))
+        .range((start, Bound::Unbounded))
+        .filter(|((group_year, _, _), _)| year_matches(year, *group_year))
     {
-        let deliveries: Vec<&DeliveryRecord> = model
-            .deliveries_by_token
-            .get(token)
-            .into_iter()
-            .flatten()
-            .filter_map(|seq| model.delivery_at(*seq))
-            .map(|(_, d)| d)
-            .filter(|d| !d.reversed && d.year() == *group_year && d.category == *category)
-            .collect();
-        let orgs: BTreeSet<&str> = deliveries.iter().map(|d| d.org_id.as_str()).collect();
-        if orgs.len() < 2 {
-            continue;
-        }
-        findings.push(OverlapFinding {
-            kind: OverlapKind::SameBeneficiary,
-            commune_code: deliveries[0].commune_code.clone(),
-            category: *category,
+        let scope = OverlapScope::Beneficiary {
             year: *group_year,
-            period: None,
-            org_ids: orgs.into_iter().map(str::to_owned).collect(),
-            event_ids: deliveries.iter().map(|d| d.event_id.clone()).collect(),
-            seqs: deliveries.iter().map(|d| d.seq).collect(),
-            needed_value_vnd: 0,
-            delivered_value_vnd: 0,
-            beneficiary_label: Some(beneficiary_label(token)),
-        });
+            tag: *tag,
+            token: *token,
+            category: *category,
+        };
+        let id = scope.finding_id();
+        if is_after(&id) {
+            rows.push((id, scope, 0, 0));
+            if rows.len() > size {
+                break;
+            }
+        }
     }
 
-    // Deliveries over the published need, per commune, category and year:
-    // needs summed here (they do not grow with the log), deliveries from
-    // the commune totals.
-    /// The value a scope's needs ask for, and the needs' (seq, event id).
-    type Needed<'m> = (u64, Vec<(u64, &'m str)>);
-    let mut needed: BTreeMap<(&str, Category, u32), Needed> = BTreeMap::new();
-    for need in model
-        .needs
-        .values_any_order()
-        .filter(|n| !n.withdrawn && year_matches(year, n.year))
-    {
-        let (value, events) = needed
-            .entry((need.commune_code.as_str(), need.category, need.year))
-            .or_default();
-        *value = value.saturating_add(model.value_vnd(&need.asset_id, need.quantity));
-        events.push((need.seq, need.event_id.as_str()));
-    }
-    let live_in = |commune: &str, category: Category, period: &str| {
-        model
-            .aggregates
-            .months
-            .get(commune)
-            .and_then(|periods| periods.get(period))
-            .and_then(|categories| categories.get(&category))
-            .into_iter()
-            .flat_map(|scope| scope.seqs.iter())
-            .filter_map(|seq| model.delivery_at(*seq))
-            .map(|(_, d)| d)
-            .filter(|d| !d.reversed)
-            .collect::<Vec<&DeliveryRecord>>()
-    };
-    for ((commune, category, need_year), (needed_value, mut events)) in needed {
-        let delivered = model
-            .aggregates
-            .communes
-            .get(commune)
-            .and_then(|cells| cells.get(&(need_year, category)))
-            .map_or(0, |cell| model.value_of(&cell.delivered));
-        let allowed = u128::from(needed_value) * (100 + u128::from(excess_percent));
-        if needed_value == 0 || u128::from(delivered) * 100 <= allowed {
-            continue;
-        }
-        let mut orgs: BTreeSet<&str> = BTreeSet::new();
-        let year_prefix = format!("{need_year:04}-");
-        for period in model
-            .aggregates
-            .months
-            .get(commune)
-            .into_iter()
-            .flat_map(|periods| periods.keys())
-            .filter(|period| period.starts_with(&year_prefix))
+    if rows.len() <= size {
+        let mut others: Vec<(String, OverlapScope, u64, u64)> = Vec::new();
+        // Deliveries over the published need, per commune, category and
+        // year: needs summed here, deliveries from the commune totals.
+        let mut needed: BTreeMap<(&str, Category, u32), u64> = BTreeMap::new();
+        for need in model
+            .needs
+            .values_any_order()
+            .filter(|n| !n.withdrawn && year_matches(year, n.year))
         {
-            for delivery in live_in(commune, category, period) {
-                events.push((delivery.seq, delivery.event_id.as_str()));
-                orgs.insert(delivery.org_id.as_str());
+            let value = needed
+                .entry((need.commune_code.as_str(), need.category, need.year))
+                .or_default();
+            *value = value.saturating_add(model.value_vnd(&need.asset_id, need.quantity));
+        }
+        for ((commune, category, need_year), needed_value) in needed {
+            let delivered = model
+                .aggregates
+                .communes
+                .get(commune)
+                .and_then(|cells| cells.get(&(need_year, category)))
+                .map_or(0, |cell| model.value_of(&cell.delivered));
+            let allowed = u128::from(needed_value) * (100 + u128::from(excess_percent));
+            if needed_value == 0 || u128::from(delivered) * 100 <= allowed {
+                continue;
+            }
+            let scope = OverlapScope::Need {
+                commune,
+                category,
+                year: need_year,
+            };
+            let id = scope.finding_id();
+            if is_after(&id) {
+                others.push((id, scope, needed_value, delivered));
             }
         }
-        events.sort();
-        findings.push(OverlapFinding {
-            kind: OverlapKind::ExceedsNeed,
-            commune_code: commune.to_owned(),
-            category,
-            year: need_year,
-            period: None,
-            org_ids: orgs.into_iter().map(str::to_owned).collect(),
-            event_ids: events.iter().map(|(_, e)| (*e).to_owned()).collect(),
-            seqs: events.iter().map(|(s, _)| *s).collect(),
-            needed_value_vnd: needed_value,
-            delivered_value_vnd: delivered,
-            beneficiary_label: None,
-        });
+        // Same commune, category and month from several organisations.
+        for (commune, periods) in &model.aggregates.months {
+            for (period, categories) in periods {
+                if !year_matches(year, period_year(period)) {
+                    continue;
+                }
+                for (category, scope) in categories {
+                    if scope.orgs.len() < 2 {
+                        continue;
+                    }
+                    let scope = OverlapScope::Month {
+                        commune,
+                        category: *category,
+                        period,
+                        scope,
+                    };
+                    let id = scope.finding_id();
+                    if is_after(&id) {
+                        others.push((id, scope, 0, 0));
+                    }
+                }
+            }
+        }
+        others.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        rows.extend(others.into_iter().take(size.saturating_add(1) - rows.len()));
     }
 
-    // Same commune, category and month from several organisations.
-    for (commune, periods) in &model.aggregates.months {
-        for (period, categories) in periods {
-            for (category, scope) in categories {
-                if scope.orgs.len() < 2 {
-                    continue;
-                }
-                let deliveries = live_in(commune, *category, period);
-                let Some(first) = deliveries.first() else {
-                    continue;
-                };
-                if !year_matches(year, first.year()) {
-                    continue;
-                }
-                findings.push(OverlapFinding {
-                    kind: OverlapKind::SameMonth,
-                    commune_code: commune.clone(),
-                    category: *category,
-                    year: first.year(),
-                    period: Some(period.clone()),
-                    org_ids: scope.orgs.clone(),
-                    event_ids: deliveries.iter().map(|d| d.event_id.clone()).collect(),
-                    seqs: deliveries.iter().map(|d| d.seq).collect(),
-                    needed_value_vnd: 0,
-                    delivered_value_vnd: 0,
-                    beneficiary_label: None,
-                });
-            }
-        }
-    }
-    // Tokens come out of the index in no particular order: the key holds
-    // everything a finding shows, down to its events.
-    let page = paginate(findings, overlap_key, &query.page, |f| f);
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let next = more.then(|| Cursor(rows.last().map(|(id, ..)| id.clone()).unwrap_or_default()));
+    let rows = rows
+        .into_iter()
+        .map(|(_, scope, needed, delivered)| overlap_finding(model, &scope, needed, delivered))
+        .collect();
     Overlaps {
         as_of: as_of(model),
-        page,
+        page: Page { rows, next },
         excess_percent,
     }
 }
 
-fn overlap_key(f: &OverlapFinding) -> String {
-    let kind = match f.kind {
-        OverlapKind::SameBeneficiary => 1,
-        OverlapKind::ExceedsNeed => 2,
-        OverlapKind::SameMonth => 3,
+/// Every event behind one finding, by seq: what a finding in the list
+/// shows only the first of.
+///
+/// # Errors
+///
+/// `InvalidArgument` for a malformed finding id or cursor, `NotFound` when
+/// the model holds no such scope.
+pub fn overlap_events(model: &Model, query: &OverlapEventsQuery) -> QueryResult<OverlapEvents> {
+    let scope = overlap_scope(model, &query.finding_id)?.ok_or_else(|| {
+        QueryError::NotFound(format!("no overlap finding {:?}", query.finding_id))
+    })?;
+    let after = match &query.page.after {
+        None => None,
+        Some(cursor) => Some(cursor.token().parse::<u64>().map_err(|_| {
+            QueryError::InvalidArgument(format!(
+                "{:?} is not a page token of this list",
+                cursor.token()
+            ))
+        })?),
     };
-    let seqs: Vec<String> = f.seqs.iter().map(|seq| key_number(*seq)).collect();
-    format!(
-        "{kind},{:010},{},{:02},{},{},{}",
-        f.year,
-        f.commune_code,
-        f.category as u8,
-        f.period.as_deref().unwrap_or_default(),
-        f.beneficiary_label.as_deref().unwrap_or_default(),
-        seqs.join(","),
-    )
+    let size = page_size(&query.page);
+    let (mut events, events_total) = scope_events(model, &scope, after, size.saturating_add(1));
+    if events_total == 0 {
+        return Err(QueryError::NotFound(format!(
+            "no overlap finding {:?}",
+            query.finding_id
+        )));
+    }
+    let more = events.len() > size;
+    events.truncate(size);
+    let next = more.then(|| Cursor(events.last().map(|e| e.seq.to_string()).unwrap_or_default()));
+    Ok(OverlapEvents {
+        as_of: as_of(model),
+        finding_id: query.finding_id.clone(),
+        events_total,
+        page: Page { rows: events, next },
+    })
 }
 
 /// Donors by what they gave in `year` (`None`: all years), with the

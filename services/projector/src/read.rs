@@ -441,8 +441,16 @@ pub struct OverlapsQuery {
     pub excess_percent: Option<u32>,
 }
 
+/// Events a finding carries in a list of findings; [`OverlapEventsQuery`]
+/// lists them all.
+pub const FINDING_EVENTS_SHOWN: usize = 20;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OverlapFinding {
+    /// Names the finding's scope (its kind, year, commune or a one-way tag
+    /// of the beneficiary token, category and month): the cursor of the list, and what
+    /// [`OverlapEventsQuery`] takes.
+    pub finding_id: String,
     pub kind: OverlapKind,
     pub commune_code: String,
     pub category: Category,
@@ -450,16 +458,48 @@ pub struct OverlapFinding {
     /// `YYYY-MM`, for [`OverlapKind::SameMonth`].
     pub period: Option<String>,
     pub org_ids: Vec<String>,
-    /// The events behind the finding (deliveries, and needs for
-    /// [`OverlapKind::ExceedsNeed`]), in log order.
+    /// The first [`FINDING_EVENTS_SHOWN`] events behind the finding
+    /// (deliveries, and needs for [`OverlapKind::ExceedsNeed`]), in log
+    /// order: a month's deliveries to a commune can be thousands.
     pub event_ids: Vec<String>,
     pub seqs: Vec<u64>,
+    /// How many events are behind the finding.
+    pub events_total: u64,
     /// For [`OverlapKind::ExceedsNeed`]: the values compared.
     pub needed_value_vnd: u64,
     pub delivered_value_vnd: u64,
     /// For [`OverlapKind::SameBeneficiary`]: a short label of the token
     /// (4 bytes of its SHA-256, hex), enough to group, not to identify.
     pub beneficiary_label: Option<String>,
+}
+
+/// Every event behind one finding, by seq.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlapEventsQuery {
+    /// An [`OverlapFinding::finding_id`].
+    pub finding_id: String,
+    pub page: PageRequest,
+}
+
+/// One event behind a finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlapEvent {
+    pub seq: u64,
+    pub event_id: String,
+    /// The delivering organisation; `None` for a need.
+    pub org_id: Option<String>,
+}
+
+/// The events of the scope a finding id names, in log order. A need's or a
+/// month's scope answers whether or not it is a finding at this position
+/// (a reversal may have resolved it); a beneficiary's only while flagged,
+/// since only the flagged groups lead from a finding's tag to a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlapEvents {
+    pub as_of: AsOf,
+    pub finding_id: String,
+    pub events_total: u64,
+    pub page: Page<OverlapEvent>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

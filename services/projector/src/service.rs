@@ -140,6 +140,15 @@ impl Projections for ProjectionsService {
             .await
     }
 
+    async fn list_overlap_events(
+        &self,
+        request: Request<pb::ListOverlapEventsRequest>,
+    ) -> Result<Response<pb::ListOverlapEventsResponse>, Status> {
+        let request = request.into_inner();
+        self.query(move |model| wire::list_overlap_events(model, &request))
+            .await
+    }
+
     async fn get_recognition(
         &self,
         request: Request<pb::GetRecognitionRequest>,

@@ -856,6 +856,254 @@ fn overlap_findings_of_each_kind_name_their_events() {
     );
 }
 
+/// Every event behind a finding, read through the events query `size` at
+/// a time.
+fn every_overlap_event(model: &Model, finding_id: &str, size: u32) -> (Vec<u64>, u64) {
+    let mut seqs = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = list_overlap_events(
+            model,
+            &pb::ListOverlapEventsRequest {
+                finding_id: finding_id.to_owned(),
+                page: Some(pb::Page {
+                    page_size: size,
+                    page_token: token.clone(),
+                }),
+            },
+        )
+        .unwrap();
+        assert!(page.events.len() <= size as usize);
+        seqs.extend(page.events.iter().map(|e| e.seq));
+        if page.next_page_token.is_empty() {
+            return (seqs, page.events_total);
+        }
+        token = page.next_page_token;
+    }
+}
+
+#[test]
+fn overlap_findings_come_in_pages_and_list_every_event_on_demand() {
+    use pb::OverlapKind as K;
+    let mut s = Script::new();
+    s.receipt("fund-a", "r1", "donor-1", 1_000_000);
+    s.receipt("office-b", "r2", "donor-1", 1_000_000);
+    let need_event = s.need("n1", "22783", 100);
+    let tokens = [[1; 32], [2; 32], [3; 32]];
+    let mut delivered: Vec<(String, u64)> = Vec::new();
+    for i in 0..30 {
+        let by = if i % 2 == 0 { "fund-a" } else { "office-b" };
+        let id = format!("d{i}");
+        let event = s.deliver_with(
+            by,
+            &id,
+            "22783",
+            Category::Nutrition,
+            "2025-03",
+            10,
+            &[tokens[i % 3]],
+        );
+        delivered.push((event, s.model.deliveries.get(id.as_str()).unwrap().seq));
+    }
+    // A second month with both organisations: a second month finding.
+    s.deliver_with(
+        "fund-a",
+        "e1",
+        "22786",
+        Category::Health,
+        "2025-04",
+        10,
+        &[],
+    );
+    s.deliver_with(
+        "office-b",
+        "e2",
+        "22786",
+        Category::Health,
+        "2025-04",
+        10,
+        &[],
+    );
+    let all_seqs: Vec<u64> = delivered.iter().map(|(_, seq)| *seq).collect();
+
+    let whole = list_overlaps(
+        &s.model,
+        &pb::ListOverlapsRequest {
+            page: Some(pb::Page {
+                page_size: 1000,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        },
+        0,
+    )
+    .unwrap();
+    let kinds: Vec<i32> = whole.findings.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            K::SameBeneficiary,
+            K::SameBeneficiary,
+            K::SameBeneficiary,
+            K::ExceedsNeed,
+            K::SameMonth,
+            K::SameMonth
+        ]
+        .map(|k| k as i32)
+    );
+    let ids: Vec<&str> = whole
+        .findings
+        .iter()
+        .map(|f| f.finding_id.as_str())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order: {ids:?}");
+
+    // Paged one finding at a time, the list is the same.
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = list_overlaps(
+            &s.model,
+            &pb::ListOverlapsRequest {
+                page: Some(pb::Page {
+                    page_size: 1,
+                    page_token: token.clone(),
+                }),
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap();
+        paged.extend(page.findings);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        assert!(
+            page.next_page_token
+                .ends_with(&paged.last().unwrap().finding_id),
+            "the cursor is the last finding's id"
+        );
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, whole.findings);
+
+    // A finding carries its first events and their number; the events
+    // query lists them all, in log order, whatever the page size.
+    let need_seq = s
+        .model
+        .needs
+        .values_any_order()
+        .find(|n| n.event_id == need_event)
+        .unwrap()
+        .seq;
+    let by_token = |t: usize| -> Vec<u64> {
+        all_seqs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == t)
+            .map(|(_, seq)| *seq)
+            .collect()
+    };
+    // Beneficiary findings come in the order of their tokens' tags.
+    let mut by_tag = [0, 1, 2];
+    by_tag.sort_by_key(|t| crate::aggregates::finding_tag(&tokens[*t]));
+    let expected: Vec<Vec<u64>> = vec![
+        by_token(by_tag[0]),
+        by_token(by_tag[1]),
+        by_token(by_tag[2]),
+        std::iter::once(need_seq)
+            .chain(all_seqs.iter().copied())
+            .collect(),
+        all_seqs.clone(),
+    ];
+    for (finding, expected) in whole.findings.iter().zip(&expected) {
+        assert_eq!(
+            finding.events_total,
+            expected.len() as u64,
+            "{}",
+            finding.finding_id
+        );
+        let shown = expected.len().min(crate::read::FINDING_EVENTS_SHOWN);
+        assert_eq!(finding.seqs, expected[..shown], "{}", finding.finding_id);
+        assert_eq!(finding.event_ids.len(), shown);
+        for size in [1, 7, 1000] {
+            let (listed, total) = every_overlap_event(&s.model, &finding.finding_id, size);
+            assert_eq!(&listed, expected, "{} by {size}", finding.finding_id);
+            assert_eq!(total, expected.len() as u64);
+        }
+    }
+    let month = &whole.findings[4];
+    assert_eq!(month.period, "2025-03");
+    assert_eq!(month.org_ids, vec!["fund-a", "office-b"]);
+    assert_eq!(
+        month.event_ids[..2],
+        [delivered[0].0.clone(), delivered[1].0.clone()]
+    );
+
+    // A reversed delivery leaves the counts and the lists.
+    s.reverse("fund-a", &delivered[4].0);
+    let (listed, total) = every_overlap_event(&s.model, &month.finding_id, 7);
+    assert_eq!(total, 29);
+    assert!(!listed.contains(&delivered[4].1));
+    assert_eq!(listed.len(), 29);
+    let after = list_overlaps(&s.model, &pb::ListOverlapsRequest::default(), 0).unwrap();
+    assert_eq!(after.findings[4].events_total, 29);
+    assert_eq!(
+        after.findings[3].events_total, 30,
+        "the need and 29 deliveries"
+    );
+
+    // Ids that are not findings' are refused, each with its reason.
+    for bad in [
+        "",
+        "x",
+        "3,2025,22783,01,2025-03",
+        "1,0000002025,zz,01",
+        "3,0000002025,22783,99,2025-03",
+        "3,0000002024,22783,01,2025-03",
+    ] {
+        let refused = list_overlap_events(
+            &s.model,
+            &pb::ListOverlapEventsRequest {
+                finding_id: bad.to_owned(),
+                page: None,
+            },
+        );
+        assert!(
+            matches!(refused, Err(QueryError::InvalidArgument(_))),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    for absent in [
+        "3,0000002025,99999,01,2025-03",
+        "3,0000002025,22783,01,2025-09",
+        "1,0000002025,09090909090909090909090909090909,01",
+    ] {
+        let refused = list_overlap_events(
+            &s.model,
+            &pb::ListOverlapEventsRequest {
+                finding_id: absent.to_owned(),
+                page: None,
+            },
+        );
+        assert!(
+            matches!(refused, Err(QueryError::NotFound(_))),
+            "{absent:?}: {refused:?}"
+        );
+    }
+    let bad_token = list_overlap_events(
+        &s.model,
+        &pb::ListOverlapEventsRequest {
+            finding_id: month.finding_id.clone(),
+            page: Some(pb::Page {
+                page_size: 5,
+                page_token: "soon".into(),
+            }),
+        },
+    );
+    assert!(matches!(bad_token, Err(QueryError::InvalidArgument(_))));
+}
+
 #[test]
 fn recognition_ranks_donors_and_counts_what_reached_children() {
     let mut s = Script::new();

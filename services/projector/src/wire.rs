@@ -517,6 +517,8 @@ pub fn list_overlaps(
             .rows
             .into_iter()
             .map(|f| pb::OverlapFinding {
+                finding_id: f.finding_id,
+                events_total: f.events_total,
                 kind: match f.kind {
                     OverlapKind::SameBeneficiary => pb::OverlapKind::SameBeneficiary,
                     OverlapKind::ExceedsNeed => pb::OverlapKind::ExceedsNeed,
@@ -532,6 +534,35 @@ pub fn list_overlaps(
                 needed_value_vnd: f.needed_value_vnd,
                 delivered_value_vnd: f.delivered_value_vnd,
                 beneficiary_label: f.beneficiary_label.unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
+pub fn list_overlap_events(
+    model: &Model,
+    request: &pb::ListOverlapEventsRequest,
+) -> QueryResult<pb::ListOverlapEventsResponse> {
+    let answer = queries::overlap_events(
+        model,
+        &OverlapEventsQuery {
+            finding_id: request.finding_id.clone(),
+            page: page_request(request.page.as_ref())?,
+        },
+    )?;
+    Ok(pb::ListOverlapEventsResponse {
+        as_of: Some(as_of(answer.as_of)),
+        finding_id: answer.finding_id,
+        events_total: answer.events_total,
+        next_page_token: next_page_token(answer.page.next.as_ref()),
+        events: answer
+            .page
+            .rows
+            .into_iter()
+            .map(|e| pb::OverlapEvent {
+                seq: e.seq,
+                event_id: e.event_id,
+                org_id: e.org_id.unwrap_or_default(),
             })
             .collect(),
     })

@@ -603,6 +603,15 @@ fn every_public_path() -> Vec<(String, bool)> {
     ] {
         paths.push(year_view.to_owned());
     }
+    // Every overlap finding's events.
+    for finding in get_json("/api/v1/overlaps")["findings"].as_array().unwrap() {
+        let id = finding["finding"].as_str().unwrap();
+        paths.extend([
+            format!("/overlaps/{id}"),
+            format!("/en/overlaps/{id}"),
+            format!("/api/v1/overlaps/{id}"),
+        ]);
+    }
     for commune in get_json("/api/v1/communes")["items"].as_array().unwrap() {
         let code = commune["commune_code"].as_str().unwrap();
         paths.extend([
@@ -973,7 +982,7 @@ fn headless_chromium_verifies_a_real_receipt_and_refuses_tampered_proofs() {
     assert_eq!(report["consoleErrors"], serde_json::json!([]));
     // axe-core's WCAG 2.1 A and AA rules find nothing on the main pages.
     let audited = report["accessibility"].as_object().unwrap();
-    assert!(audited.len() >= 7, "{audited:?}");
+    assert!(audited.len() >= 9, "{audited:?}");
     for (path, result) in audited {
         assert_eq!(
             result["violations"],

@@ -427,9 +427,34 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
         .unwrap()
         .into_inner();
     // Every finding names at least two events behind it, all in the log.
+    assert!(!overlaps.findings.is_empty());
     for finding in &overlaps.findings {
         assert!(finding.seqs.len() >= 2 && finding.seqs.iter().all(|seq| *seq < size));
+        // Its own list holds them all, the shown ones first.
+        let events = p
+            .list_overlap_events(pb::ListOverlapEventsRequest {
+                finding_id: finding.finding_id.clone(),
+                page: Some(pb::Page {
+                    page_size: 1000,
+                    page_token: String::new(),
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(events.events_total, finding.events_total);
+        assert_eq!(events.events.len() as u64, finding.events_total);
+        let listed: Vec<u64> = events.events.iter().map(|e| e.seq).collect();
+        assert_eq!(listed[..finding.seqs.len()], finding.seqs);
     }
+    let unknown = p
+        .list_overlap_events(pb::ListOverlapEventsRequest {
+            finding_id: "not-a-finding".into(),
+            page: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
     let organizations = p
         .list_organizations(pb::ListOrganizationsRequest {
             kind: pb::OrgKind::DonorIndividual as i32,
