@@ -951,7 +951,7 @@ pub const OVERLAP_EVENTS_PER_PAGE: usize = 500;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct OverlapRow {
-    /// Names the finding: `/overlaps/finding?id=` lists its events.
+    /// Names the finding: `/overlaps/{finding}` lists its events.
     pub finding: String,
     pub kind: &'static str,
     pub commune: CommuneRef,

@@ -108,15 +108,19 @@ pub struct Aggregates {
     pub overlapping: BTreeMap<(u32, FindingTag, Category), [u8; 32]>,
 }
 
-/// What names a beneficiary token in a finding's id, which the feed
-/// publishes: public pages show no token (the log alone carries them), and
-/// this one-way tag does not give one back. 128 bits: no two tokens of a
+/// What names a group of deliveries to one beneficiary token, in one year
+/// and category, in a finding's id, which the feed publishes: public pages
+/// show no token (the log alone carries them), and this one-way tag gives
+/// none back. It covers the year and category too, so that two findings
+/// about one child do not show the same tag. 128 bits: no two groups of a
 /// province share one.
 pub type FindingTag = [u8; 16];
 
-pub fn finding_tag(token: &[u8; 32]) -> FindingTag {
+pub fn finding_tag(year: u32, category: Category, token: &[u8; 32]) -> FindingTag {
     let digest = Sha256::new()
         .chain_update(b"aidledger/v1/overlap-finding\n")
+        .chain_update(year.to_be_bytes())
+        .chain_update([category as u8])
         .chain_update(token)
         .finalize();
     let mut tag = [0; 16];
@@ -352,8 +356,9 @@ impl Aggregates {
             }
             let groups = self.tokens.entry(token).or_default();
             if add_to_group(groups, year, delivery.category, &delivery.org_id) == Some(2) {
+                let tag = finding_tag(year, delivery.category, &token);
                 self.overlapping
-                    .insert((year, finding_tag(&token), delivery.category), token);
+                    .insert((year, tag, delivery.category), token);
             }
         }
     }
@@ -481,14 +486,15 @@ impl Model {
                 add_to_group(&mut groups, d.year(), d.category, &d.org_id);
             }
             let aggregates = &mut self.aggregates;
-            let tag = finding_tag(&token);
             for old in aggregates.tokens.remove(&token).unwrap_or_default() {
+                let tag = finding_tag(old.year, old.category, &token);
                 aggregates
                     .overlapping
                     .remove(&(old.year, tag, old.category));
             }
             for group in &groups {
                 if group.orgs.len() >= 2 {
+                    let tag = finding_tag(group.year, group.category, &token);
                     aggregates
                         .overlapping
                         .insert((group.year, tag, group.category), token);

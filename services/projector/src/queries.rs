@@ -748,7 +748,7 @@ impl OverlapScope<'_> {
                 tag,
                 category,
                 ..
-            } => format!("1,{year:010},{},{:02}", hex::encode(tag), *category as u8),
+            } => beneficiary_finding_id((*year, *tag, *category)),
             OverlapScope::Need {
                 commune,
                 category,
@@ -777,16 +777,22 @@ fn category_of_key(field: &str) -> Option<Category> {
     Category::ALL.iter().copied().find(|c| *c as usize == index)
 }
 
-/// The (year, tag, category) of a beneficiary finding's id.
+/// The (year, tag, category) of a beneficiary finding's id, written as the
+/// service writes it.
 fn beneficiary_group(finding_id: &str) -> Option<(u32, FindingTag, Category)> {
-    match finding_id.split(',').collect::<Vec<_>>().as_slice() {
-        ["1", year, tag, category] if year.len() == 10 => Some((
+    let group = match finding_id.split(',').collect::<Vec<_>>().as_slice() {
+        ["1", year, tag, category] => (
             year.parse().ok()?,
             hex::decode(tag).ok()?.try_into().ok()?,
             category_of_key(category)?,
-        )),
-        _ => None,
-    }
+        ),
+        _ => return None,
+    };
+    (beneficiary_finding_id(group) == finding_id).then_some(group)
+}
+
+fn beneficiary_finding_id((year, tag, category): (u32, FindingTag, Category)) -> String {
+    format!("1,{year:010},{},{:02}", hex::encode(tag), category as u8)
 }
 
 /// The scope a finding id names, if the model has one.
@@ -846,6 +852,13 @@ fn overlap_scope<'m>(model: &'m Model, finding_id: &str) -> QueryResult<Option<O
         }
         _ => return Err(invalid()),
     };
+    // One spelling per finding: the one the service gives out.
+    if scope
+        .as_ref()
+        .is_some_and(|scope| scope.finding_id() != finding_id)
+    {
+        return Err(invalid());
+    }
     Ok(scope)
 }
 
@@ -1087,16 +1100,25 @@ pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u3
     // (id, scope, needed, delivered), in id order, one more than a page.
     let mut rows: Vec<(String, OverlapScope, u64, u64)> = Vec::new();
 
-    // Same beneficiary, category and year from several organisations. A
-    // cursor among them gives where to start in the set.
-    let start = after
-        .and_then(beneficiary_group)
-        .map_or(Bound::Unbounded, Bound::Excluded);
+    // Same beneficiary, category and year from several organisations, read
+    // from the flagged set in id order: from the cursor if it is among them
+    // (every beneficiary id starts "1,", so a cursor from "2" on is past
+    // them all), within the year asked.
+    let past_beneficiaries = after.is_some_and(|after| after >= "2");
+    let year_start = year.map(|year| (year, [0; 16], Category::ALL[0]));
+    let start = match (after.and_then(beneficiary_group), year_start) {
+        (Some(cursor), Some(year_start)) if cursor < year_start => Bound::Included(year_start),
+        (Some(cursor), _) => Bound::Excluded(cursor),
+        (None, Some(year_start)) => Bound::Included(year_start),
+        (None, None) => Bound::Unbounded,
+    };
     for ((group_year, tag, category), token) in model
         .aggregates
         .overlapping
         .range((start, Bound::Unbounded))
-        .filter(|((group_year, _, _), _)| year_matches(year, *group_year))
+        .take_while(|((group_year, _, _), _)| {
+            !past_beneficiaries && year_matches(year, *group_year)
+        })
     {
         let scope = OverlapScope::Beneficiary {
             year: *group_year,

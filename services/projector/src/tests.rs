@@ -1006,7 +1006,7 @@ fn overlap_findings_come_in_pages_and_list_every_event_on_demand() {
     };
     // Beneficiary findings come in the order of their tokens' tags.
     let mut by_tag = [0, 1, 2];
-    by_tag.sort_by_key(|t| crate::aggregates::finding_tag(&tokens[*t]));
+    by_tag.sort_by_key(|t| crate::aggregates::finding_tag(2025, Category::Nutrition, &tokens[*t]));
     let expected: Vec<Vec<u64>> = vec![
         by_token(by_tag[0]),
         by_token(by_tag[1]),
@@ -1091,6 +1091,61 @@ fn overlap_findings_come_in_pages_and_list_every_event_on_demand() {
             "{absent:?}: {refused:?}"
         );
     }
+    // One spelling per finding: others are refused, not echoed back.
+    let beneficiary = &whole.findings[0].finding_id;
+    for other in [
+        beneficiary.to_uppercase(),
+        beneficiary.replacen("0000002025", "+000002025", 1),
+        month.finding_id.replacen(",01,", ",1,", 1),
+    ] {
+        let refused = list_overlap_events(
+            &s.model,
+            &pb::ListOverlapEventsRequest {
+                finding_id: other.clone(),
+                page: None,
+            },
+        );
+        assert!(
+            matches!(refused, Err(QueryError::InvalidArgument(_))),
+            "{other:?}: {refused:?}"
+        );
+    }
+    // A year filter and a cursor past the beneficiary findings.
+    let year = |year: u32, page_token: String| {
+        list_overlaps(
+            &s.model,
+            &pb::ListOverlapsRequest {
+                year,
+                page: Some(pb::Page {
+                    page_size: 1000,
+                    page_token,
+                }),
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap()
+    };
+    assert!(year(2024, String::new()).findings.is_empty());
+    assert_eq!(
+        year(2025, String::new()).findings.len(),
+        after.findings.len()
+    );
+    let first_page = list_overlaps(
+        &s.model,
+        &pb::ListOverlapsRequest {
+            page: Some(pb::Page {
+                page_size: 4,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        },
+        0,
+    )
+    .unwrap();
+    assert_eq!(first_page.findings[3].kind, K::ExceedsNeed as i32);
+    let rest = year(2025, first_page.next_page_token);
+    assert_eq!(rest.findings, after.findings[4..]);
     let bad_token = list_overlap_events(
         &s.model,
         &pb::ListOverlapEventsRequest {
