@@ -173,7 +173,17 @@ pub fn http_post(
     http_exchange(addr, head.as_bytes(), body)
 }
 
-fn http_exchange(addr: std::net::SocketAddr, head: &[u8], body: &[u8]) -> (u16, String, Vec<u8>) {
+/// One request written as raw bytes (`head`, then `body`), for requests
+/// the helpers above do not write (another `Host`, an `Origin`).
+///
+/// # Panics
+///
+/// The connection or the answer failed: this is for tests.
+pub fn http_exchange(
+    addr: std::net::SocketAddr,
+    head: &[u8],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.write_all(head).unwrap();

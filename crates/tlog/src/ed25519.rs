@@ -44,7 +44,18 @@ pub enum KeyError {
     /// key does not match the private key).
     #[error("not an Ed25519 private key in PKCS#8 PEM form: {0}")]
     Pkcs8(String),
+    /// The key file is encrypted and no passphrase was given.
+    #[error("the key is encrypted: a passphrase is needed")]
+    PassphraseNeeded,
+    /// The passphrase does not open the encrypted key (or the file is
+    /// damaged: PBES2 cannot tell the two apart).
+    #[error("the passphrase does not open this key (wrong passphrase, or a damaged file)")]
+    WrongPassphrase,
 }
+
+/// PBKDF2-HMAC-SHA256 rounds of an encrypted key file: OWASP's 2023 advice
+/// for that function, a fraction of a second to open once.
+pub const KEY_FILE_PBKDF2_ROUNDS: u32 = 600_000;
 
 /// Verifies `signature` over `message` with strict RFC 8032 rules (SPEC §3).
 ///
@@ -133,6 +144,82 @@ impl SecretKey {
             .map_err(|error| KeyError::Pkcs8(error.to_string()))
     }
 
+    /// Whether `pem` is an encrypted PKCS#8 key
+    /// (`-----BEGIN ENCRYPTED PRIVATE KEY-----`).
+    pub fn pem_is_encrypted(pem: &str) -> bool {
+        pem.trim_start()
+            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    }
+
+    /// Loads a PKCS#8 PEM private key, plain or encrypted with
+    /// `passphrase` (PBES2, as [`Self::to_encrypted_pkcs8_pem`] or
+    /// `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256` write
+    /// it).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::PassphraseNeeded`] for an encrypted key without a
+    /// passphrase, [`KeyError::WrongPassphrase`] when it does not open the
+    /// key, [`KeyError::Pkcs8`] when the text is not such a key.
+    pub fn from_pkcs8_pem_with_passphrase(
+        pem: &str,
+        passphrase: Option<&[u8]>,
+    ) -> Result<Self, KeyError> {
+        if !Self::pem_is_encrypted(pem) {
+            return Self::from_pkcs8_pem(pem);
+        }
+        let passphrase = passphrase.ok_or(KeyError::PassphraseNeeded)?;
+        let (label, document) = pkcs8::SecretDocument::from_pem(pem)
+            .map_err(|error| KeyError::Pkcs8(error.to_string()))?;
+        if label != "ENCRYPTED PRIVATE KEY" {
+            return Err(KeyError::Pkcs8(format!("a {label} is not a private key")));
+        }
+        let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(document.as_bytes())
+            .map_err(|error| KeyError::Pkcs8(error.to_string()))?;
+        // A wrong passphrase shows as bad padding, or (about once in 256)
+        // as padding that passes over bytes that are not a key.
+        let plain = encrypted
+            .decrypt(passphrase)
+            .map_err(|_| KeyError::WrongPassphrase)?;
+        SigningKey::from_pkcs8_der(plain.as_bytes())
+            .map(Self)
+            .map_err(|_| KeyError::WrongPassphrase)
+    }
+
+    /// The key as encrypted PKCS#8 PEM: PBES2 with PBKDF2-HMAC-SHA256
+    /// ([`KEY_FILE_PBKDF2_ROUNDS`]) and AES-256-CBC, a random salt and IV.
+    /// Not pkcs8's default (scrypt), whose parameters OpenSSL 3 refuses by
+    /// its memory limit: this is what `openssl pkcs8 -topk8 -v2 aes-256-cbc
+    /// -v2prf hmacWithSHA256` writes and every OpenSSL reads.
+    pub fn to_encrypted_pkcs8_pem(&self, passphrase: &[u8]) -> Zeroizing<String> {
+        use rand_core::RngCore as _;
+        let (mut salt, mut iv) = ([0u8; 16], [0u8; 16]);
+        rand_core::OsRng.fill_bytes(&mut salt);
+        rand_core::OsRng.fill_bytes(&mut iv);
+        let mut keypair = KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        };
+        let plain = keypair
+            .to_pkcs8_der()
+            .expect("a 32-byte Ed25519 seed always encodes as PKCS#8");
+        keypair.secret_key.zeroize();
+        let parameters = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(
+            KEY_FILE_PBKDF2_ROUNDS,
+            &salt,
+            &iv,
+        )
+        .expect("fixed PBKDF2 rounds within pkcs5's bounds");
+        pkcs8::PrivateKeyInfo::try_from(plain.as_bytes())
+            .and_then(|info| info.encrypt_with_params(parameters, passphrase))
+            .and_then(|encrypted| {
+                encrypted
+                    .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+                    .map_err(Into::into)
+            })
+            .expect("a PKCS#8 key we just encoded encrypts")
+    }
+
     /// The key as PKCS#8 v1 PEM, byte for byte what OpenSSL writes for it.
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
         // v1 (no embedded public key) rather than ed25519-dalek's v2, so the
@@ -197,6 +284,43 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert!(shown.contains(&public_hex), "{shown}");
+    }
+
+    #[test]
+    fn an_encrypted_key_opens_with_its_passphrase_only() {
+        let key = SecretKey::generate();
+        let pem = key.to_encrypted_pkcs8_pem(b"correct horse battery");
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+        assert!(SecretKey::pem_is_encrypted(&pem));
+        assert!(!SecretKey::pem_is_encrypted(&key.to_pkcs8_pem()));
+        let opened =
+            SecretKey::from_pkcs8_pem_with_passphrase(&pem, Some(b"correct horse battery"))
+                .unwrap();
+        assert_eq!(opened.public_key(), key.public_key());
+        assert_eq!(
+            SecretKey::from_pkcs8_pem_with_passphrase(&pem, Some(b"correct horse batterY"))
+                .unwrap_err(),
+            KeyError::WrongPassphrase
+        );
+        assert_eq!(
+            SecretKey::from_pkcs8_pem_with_passphrase(&pem, None).unwrap_err(),
+            KeyError::PassphraseNeeded
+        );
+        // The plain loader does not mistake it for a key.
+        assert!(matches!(
+            SecretKey::from_pkcs8_pem(&pem),
+            Err(KeyError::Pkcs8(_))
+        ));
+        // A plain key needs no passphrase, and ignores one.
+        let plain = key.to_pkcs8_pem();
+        assert_eq!(
+            SecretKey::from_pkcs8_pem_with_passphrase(&plain, Some(b"unused"))
+                .unwrap()
+                .public_key(),
+            key.public_key()
+        );
+        // Salt and IV are drawn anew each time.
+        assert_ne!(*pem, *key.to_encrypted_pkcs8_pem(b"correct horse battery"));
     }
 
     #[test]

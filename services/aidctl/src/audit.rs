@@ -21,7 +21,6 @@ use aidledger_audit::{
 };
 use aidledger_client::{Client, pb};
 use aidledger_ledger::check_format;
-use aidledger_tlog::ed25519::SecretKey;
 use aidledger_tlog::tiles::{TILE_WIDTH, entry_bundle_path, split_entry_bundle};
 use aidledger_tlog::{Checkpoint, EMPTY_ROOT, Hash, LogVerifier, WitnessSigner};
 use aidledger_wire::Message as _;
@@ -850,10 +849,7 @@ fn unix_now() -> u64 {
 async fn witness(global: &Global, args: &WitnessArgs) -> Result<()> {
     let vkey = vkey(global)?;
     let log = LogVerifier::from_vkey(vkey).context("--vkey")?;
-    let pem =
-        fs::read_to_string(&args.key).with_context(|| format!("reading {}", args.key.display()))?;
-    let key = SecretKey::from_pkcs8_pem(&pem)
-        .with_context(|| format!("loading the witness key {}", args.key.display()))?;
+    let key = crate::commands::load_key(&args.key).context("the witness key")?;
     let signer = WitnessSigner::new(&args.name, key).context("--name")?;
     eprintln!("witness {}", signer.vkey());
     let mut witness = Witness::open(&args.state, signer, log).map_err(|e| anyhow::anyhow!(e))?;

@@ -54,8 +54,15 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create an Ed25519 signing key (PKCS#8 PEM, mode 0600).
+    /// Create an Ed25519 signing key (PKCS#8 PEM, mode 0600; --encrypt for a
+    /// passphrase).
     Keygen(KeygenArgs),
+    /// Print the public key of a signing key file (the passphrase of an
+    /// encrypted one is asked for): what the authority registers.
+    Pubkey(PubkeyArgs),
+    /// Serve the agency desk: forms in a browser, in Vietnamese and
+    /// English, signed with the agency's key in this process.
+    Desk(DeskArgs),
     /// Build, sign and submit the Genesis event (entry 0).
     Genesis(GenesisArgs),
     /// Sign and submit events written as JSON or JSON lines.
@@ -258,6 +265,49 @@ pub struct KeygenArgs {
     /// organisations that record receipts and the feeds that offer look-ups.
     #[arg(long, conflicts_with = "name")]
     pub ref_key: bool,
+    /// Encrypt the key with a passphrase (PKCS#8 PBES2: PBKDF2-HMAC-SHA256
+    /// and AES-256-CBC, which OpenSSL reads), asked twice on the terminal
+    /// or taken from AIDLEDGER_KEY_PASSPHRASE. Every command that signs
+    /// then asks for it the same way.
+    #[arg(long, conflicts_with = "ref_key")]
+    pub encrypt: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeskArgs {
+    /// The agency's signing key (PKCS#8 PEM, plain or encrypted: the
+    /// passphrase is asked for once, at start).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The agency the desk records for.
+    #[arg(long, value_name = "ORG")]
+    pub org: String,
+    /// Where the desk answers. A loopback address keeps it to this
+    /// computer; anything else exposes the agency's key to whoever reaches it.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    pub listen: std::net::SocketAddr,
+    /// A projector's gRPC endpoint, for the pick lists.
+    #[arg(
+        long,
+        env = "AIDLEDGER_PROJECTIONS",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub projections: String,
+    /// The public feed's base URL, for links and QR codes to what was recorded.
+    #[arg(long, env = "AIDLEDGER_FEED", value_name = "URL")]
+    pub feed: Option<String>,
+    /// The ledger's reference key (K_ref), to record bank references
+    /// as keyed hashes (SPEC 7.5).
+    #[arg(long, env = "AIDLEDGER_REF_KEY", value_name = "FILE")]
+    pub ref_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PubkeyArgs {
+    /// The signing key (PKCS#8 PEM, plain or encrypted).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
 }
 
 /// The kinds of donor that may be hidden (SPEC 7.5: donor kinds only).

@@ -63,6 +63,16 @@ pub async fn run(cli: Cli) -> Result<()> {
     let global = &global;
     match &cli.command {
         Command::Keygen(args) => keygen(args),
+        Command::Desk(args) => desk(global, args).await,
+        Command::Pubkey(args) => {
+            let key = load_key(&args.key)?;
+            writeln!(
+                io::stdout().lock(),
+                "public key: {}",
+                hex::encode(key.public_key())
+            )?;
+            Ok(())
+        }
         Command::Genesis(args) => genesis(global, args).await,
         Command::Submit(args) => submit(global, args).await,
         Command::Get(args) => get(global, args).await,
@@ -81,7 +91,11 @@ fn keygen(args: &KeygenArgs) -> Result<()> {
     }
     let key = SecretKey::generate();
     let public_key = hex::encode(key.public_key());
-    let pem = key.to_pkcs8_pem();
+    let pem = if args.encrypt {
+        key.to_encrypted_pkcs8_pem(crate::passphrase::new_one()?.as_bytes())
+    } else {
+        key.to_pkcs8_pem()
+    };
     // Checked before anything is written: an invalid name leaves no file.
     let vkey = match &args.name {
         Some(name) => Some(
@@ -98,6 +112,40 @@ fn keygen(args: &KeygenArgs) -> Result<()> {
         writeln!(out, "vkey: {vkey}")?;
     }
     Ok(())
+}
+
+/// Serves the agency desk until Ctrl-C. The key is opened first, so a
+/// wrong passphrase stops here, before anything listens.
+async fn desk(global: &Global, args: &crate::cli::DeskArgs) -> Result<()> {
+    let key = load_key(&args.key)?;
+    let ref_key = args.ref_key.as_deref().map(load_ref_key).transpose()?;
+    let ledger = connect(global, None).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let listen = listener.local_addr()?;
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "aidctl: warning: the desk listens on {listen}, beyond this computer: whoever reaches it can sign as {}",
+            args.org
+        );
+    }
+    let desk = aidledger_desk::Desk::new(
+        aidledger_desk::DeskConfig {
+            org_id: args.org.clone(),
+            key,
+            ledger,
+            projector_url: args.projections.clone(),
+            feed_url: args.feed.clone(),
+            ref_key,
+        },
+        listen,
+    );
+    println!("desk of {} at http://{listen}/ (Ctrl-C stops it)", args.org);
+    aidledger_desk::serve(listener, desk, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }
 
 /// SPEC §7.5 `K_ref`: 32 bytes from the operating system's generator, as
@@ -193,12 +241,23 @@ pub(crate) fn create_private(path: &Path) -> io::Result<fs::File> {
         .open(path)
 }
 
+/// Loads a signing key file, plain or encrypted (asking for its
+/// passphrase, see [`crate::passphrase`]).
 pub(crate) fn load_key(path: &Path) -> Result<SecretKey> {
     let pem = Zeroizing::new(
         fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?,
     );
     warn_if_shared(path, "key");
-    SecretKey::from_pkcs8_pem(&pem).with_context(|| format!("loading key {}", path.display()))
+    let passphrase = if SecretKey::pem_is_encrypted(&pem) {
+        Some(crate::passphrase::existing(&format!(
+            "key {}",
+            path.display()
+        ))?)
+    } else {
+        None
+    };
+    SecretKey::from_pkcs8_pem_with_passphrase(&pem, passphrase.as_ref().map(|p| p.as_bytes()))
+        .with_context(|| format!("loading key {}", path.display()))
 }
 
 fn read_input(path: &Path) -> Result<String> {

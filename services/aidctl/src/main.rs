@@ -18,6 +18,7 @@ mod commands;
 mod donor;
 mod event_json;
 mod http;
+mod passphrase;
 mod statement;
 
 use std::process::ExitCode;

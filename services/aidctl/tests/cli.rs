@@ -1043,3 +1043,124 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     files
 }
+
+fn openssl(args: &[&str]) -> Output {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs (CI installs Debian's openssl)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        text(&output)
+    );
+    output
+}
+
+/// `aidctl pubkey` with `passphrase` in the environment, or none.
+fn pubkey(key: &Path, passphrase: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aidctl"));
+    command
+        .args(["pubkey", "--key", key.to_str().unwrap()])
+        .env_remove("AIDLEDGER_KEY_PASSPHRASE")
+        .stdin(std::process::Stdio::null());
+    if let Some(passphrase) = passphrase {
+        command.env("AIDLEDGER_KEY_PASSPHRASE", passphrase);
+    }
+    command.output().expect("running aidctl")
+}
+
+#[test]
+fn an_encrypted_key_is_read_by_openssl_and_opens_with_its_passphrase_only() {
+    const PASSPHRASE: &str = "mười hai ký tự trở lên";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = d.join("fund.pem");
+    let made = Command::new(env!("CARGO_BIN_EXE_aidctl"))
+        .args(["keygen", "--encrypt", "--out", path.to_str().unwrap()])
+        .env("AIDLEDGER_KEY_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    let public_hex = field(&ok(made), "public key:").to_owned();
+    let pem = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{pem}"
+    );
+
+    // OpenSSL opens it with the passphrase: the same public key (the last
+    // 32 bytes of the DER SubjectPublicKeyInfo).
+    let spki = openssl(&[
+        "pkey",
+        "-in",
+        path.to_str().unwrap(),
+        "-passin",
+        &format!("pass:{PASSPHRASE}"),
+        "-pubout",
+        "-outform",
+        "DER",
+    ])
+    .stdout;
+    assert_eq!(hex::encode(&spki[spki.len() - 32..]), public_hex);
+
+    // aidctl opens it with the passphrase, and says what is wrong without.
+    assert_eq!(
+        field(&ok(pubkey(&path, Some(PASSPHRASE))), "public key:"),
+        public_hex
+    );
+    let wrong = pubkey(&path, Some("mười hai ký tự trở lên!"));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong).contains("the passphrase does not open this key"),
+        "{}",
+        text(&wrong)
+    );
+    let none = pubkey(&path, None);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none).contains("set AIDLEDGER_KEY_PASSPHRASE"),
+        "{}",
+        text(&none)
+    );
+
+    // A key OpenSSL encrypted (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC)
+    // opens in aidctl.
+    let plain = d.join("openssl-plain.pem");
+    let encrypted = d.join("openssl-encrypted.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "ed25519",
+        "-out",
+        plain.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "aes-256-cbc",
+        "-v2prf",
+        "hmacWithSHA256",
+        "-in",
+        plain.to_str().unwrap(),
+        "-out",
+        encrypted.to_str().unwrap(),
+        "-passout",
+        &format!("pass:{PASSPHRASE}"),
+    ]);
+    assert_eq!(
+        field(&ok(pubkey(&encrypted, Some(PASSPHRASE))), "public key:"),
+        field(&ok(pubkey(&plain, None)), "public key:")
+    );
+
+    // A new key's passphrase is not a short one, and no file is left.
+    let short = d.join("short.pem");
+    let refused = Command::new(env!("CARGO_BIN_EXE_aidctl"))
+        .args(["keygen", "--encrypt", "--out", short.to_str().unwrap()])
+        .env("AIDLEDGER_KEY_PASSPHRASE", "short")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("fewer than 12 characters"));
+    assert!(!short.exists());
+}

@@ -7,6 +7,7 @@ mod crash;
 mod crosslang;
 mod demo;
 mod deploy;
+mod desk;
 mod feed;
 mod grpc;
 mod projector;

@@ -1,0 +1,814 @@
+//! The agency desk: a local web application in which an agency's clerks
+//! record aid by form, in Vietnamese or English.
+//!
+//! The agency's key stays in this process: the browser sees forms and
+//! answers, never the key. The desk listens on a loopback address unless
+//! told otherwise, checks the `Host` of every request on it (so a web page
+//! elsewhere cannot reach it by DNS rebinding) and a per-process token in
+//! every form it signs from (so a page elsewhere cannot make it sign).
+//!
+//! A form goes through a preview that shows exactly what will become
+//! public, with the ledger crate's own field rules applied and SPEC 7.5's
+//! warnings on free text; the event's id and time are fixed at the
+//! preview, so submitting the same preview twice signs the same bytes and
+//! the ledger records it once.
+
+pub mod picklists;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aidledger_client::{Client, ClientError};
+use aidledger_ledger::privacy::{RefKey, text_warnings};
+use aidledger_tlog::ed25519::SecretKey;
+use aidledger_wire::pb;
+use axum::Router;
+use axum::extract::{Extension, Form, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use rand_core::RngCore as _;
+use serde::Deserialize;
+
+use crate::picklists::PickLists;
+
+/// What a desk works with: one agency, its key, the ledger it signs for.
+pub struct DeskConfig {
+    /// The agency the desk records for: the `org_id` of every event.
+    pub org_id: String,
+    pub key: SecretKey,
+    pub ledger: Client,
+    /// A projector's gRPC endpoint, for the pick lists.
+    pub projector_url: String,
+    /// The public feed's base URL, for links to what was recorded.
+    pub feed_url: Option<String>,
+    /// The ledger's reference key (SPEC 7.5 `K_ref`), to hash bank
+    /// references; without it a receipt is recorded without one.
+    pub ref_key: Option<RefKey>,
+}
+
+impl std::fmt::Debug for DeskConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeskConfig")
+            .field("org_id", &self.org_id)
+            .field("key", &self.key)
+            .field("projector_url", &self.projector_url)
+            .field("feed_url", &self.feed_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running desk's state.
+#[derive(Debug)]
+pub struct Desk {
+    config: DeskConfig,
+    /// Where it listens: requests must name it as their `Host`.
+    listen: SocketAddr,
+    /// Proves a form came from a page this desk served.
+    form_token: String,
+}
+
+type AppState = Arc<Desk>;
+
+/// The page language: Vietnamese at `/`, English under `/en`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Vi,
+    En,
+}
+
+impl Lang {
+    fn t(self, vi: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Vi => vi,
+            Lang::En => en,
+        }
+    }
+
+    fn href(self, path: &str) -> String {
+        match self {
+            Lang::Vi => path.to_owned(),
+            Lang::En if path == "/" => "/en".to_owned(),
+            Lang::En => format!("/en{path}"),
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// The categories of aid, as pb numbers with their names.
+const CATEGORIES: [(pb::Category, &str, &str); 7] = [
+    (pb::Category::Health, "Khám chữa bệnh", "Health care"),
+    (pb::Category::Nutrition, "Bữa ăn bán trú", "School meals"),
+    (
+        pb::Category::CultureRecreation,
+        "Văn hoá, vui chơi",
+        "Culture and play",
+    ),
+    (pb::Category::Scholarship, "Học bổng", "Scholarships"),
+    (
+        pb::Category::BooksSupplies,
+        "Sách vở, đồ dùng học tập",
+        "Books and school supplies",
+    ),
+    (pb::Category::Clothing, "Quần áo", "Clothing"),
+    (pb::Category::Other, "Khác", "Other"),
+];
+
+impl Desk {
+    /// A desk for `config`, answering at `listen`.
+    pub fn new(config: DeskConfig, listen: SocketAddr) -> Arc<Desk> {
+        let mut token = [0u8; 32];
+        rand_core::OsRng.fill_bytes(&mut token);
+        Arc::new(Desk {
+            config,
+            listen,
+            form_token: hex::encode(token),
+        })
+    }
+
+    /// Whether `host` (a request's `Host` header) names this desk. On a
+    /// loopback address only loopback names are taken; on another address
+    /// the operator chose to be reachable, and the form token guards it.
+    fn serves_host(&self, host: Option<&str>) -> bool {
+        if !self.listen.ip().is_loopback() {
+            return true;
+        }
+        let port = self.listen.port();
+        host.is_some_and(|host| {
+            [
+                format!("127.0.0.1:{port}"),
+                format!("localhost:{port}"),
+                format!("[::1]:{port}"),
+            ]
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(host))
+        })
+    }
+}
+
+/// The desk's routes, in both languages.
+pub fn router(desk: AppState) -> Router {
+    let pages: Router<AppState> = Router::new()
+        .route("/", get(home))
+        .route("/receipts/new", get(receipt_form))
+        .route("/receipts/preview", post(receipt_preview))
+        .route("/receipts/submit", post(receipt_submit));
+    Router::new()
+        .merge(pages.clone().layer(Extension(Lang::Vi)))
+        .nest("/en", pages.layer(Extension(Lang::En)))
+        .route("/static/desk.css", get(stylesheet))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&desk),
+            guard_host,
+        ))
+        .with_state(desk)
+}
+
+/// Serves the desk on `listener` until `shutdown`.
+///
+/// # Errors
+///
+/// The server fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    desk: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(desk))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+async fn guard_host(State(desk): State<AppState>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if !desk.serves_host(host) {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "this desk answers only at its own address",
+        )
+            .into_response();
+    }
+    if request.method() == axum::http::Method::POST && !same_origin(request.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "a form posted from another site is not taken",
+        )
+            .into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    // Nothing from elsewhere, no framing, no scripts: the desk's pages are
+    // plain forms.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    // Not `no-referrer`: with it, browsers send `Origin: null` on the
+    // desk's own forms, which the Origin check must then refuse.
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("desk.css"),
+    )
+}
+
+fn layout(lang: Lang, here: &str, title: &str, main: Markup) -> Markup {
+    let other = match lang {
+        Lang::Vi => (Lang::En.href(here), "English", "en"),
+        Lang::En => (here.to_owned(), "Tiếng Việt", "vi"),
+    };
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (lang.t("Bàn làm việc", "Agency desk")) }
+                link rel="stylesheet" href="/static/desk.css";
+                // No favicon request, and no 404 for it.
+                link rel="icon" href="data:,";
+            }
+            body {
+                header {
+                    p.brand { a href=(lang.href("/")) { (lang.t("Bàn làm việc của đơn vị", "Agency desk")) } }
+                    p.lang-switch { a href=(other.0) hreflang=(other.2) lang=(other.2) { (other.1) } }
+                }
+                main id="main" { (main) }
+            }
+        }
+    }
+}
+
+fn page(markup: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) -> Response {
+    let lists = picklists::read(&desk.config.projector_url, &desk.config.org_id).await;
+    page(layout(
+        lang,
+        "/",
+        lang.t("Trang chính", "Home"),
+        html! {
+            h1 { (lang.t("Bàn làm việc của đơn vị ", "Agency desk of ")) (desk.config.org_id) }
+            p {
+                (lang.t("Khoá ký của đơn vị: ", "The agency's signing key: "))
+                code { (hex::encode(desk.config.key.public_key())) }
+                (lang.t(" (khoá bí mật ở lại trong chương trình này, trình duyệt không thấy).",
+                        " (the private key stays in this program; the browser never sees it)."))
+            }
+            ul.actions {
+                li { a href=(lang.href("/receipts/new")) { (lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt")) } }
+            }
+            h2 { (lang.t("Số dư hiện có", "What the agency holds now")) }
+            @match &lists {
+                Ok(lists) => (holdings(lang, lists)),
+                Err(error) => p.error role="alert" { (lang.t("Chưa đọc được số liệu tổng hợp: ", "The projections could not be read: ")) (format!("{error:#}")) },
+            }
+        },
+    ))
+}
+
+fn holdings(lang: Lang, lists: &PickLists) -> Markup {
+    html! {
+        @if lists.holdings.is_empty() {
+            p { (lang.t("Đơn vị chưa giữ tài sản nào.", "The agency holds nothing yet.")) }
+        } @else {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t("Tài sản", "Asset")) }
+                    th scope="col" { (lang.t("Dành cho", "Earmarked for")) }
+                    th scope="col" { (lang.t("Số lượng", "Quantity")) }
+                } }
+                tbody {
+                    @for h in &lists.holdings {
+                        tr {
+                            td { (h.asset_id) }
+                            td {
+                                @match (&h.commune_code, h.category) {
+                                    (None, None) => { (lang.t("Chung", "General")) }
+                                    (commune, category) => {
+                                        @if let Some(c) = commune { (c) " " }
+                                        @if let Some(c) = category { (category_name(lang, c)) }
+                                    }
+                                }
+                            }
+                            td.num { (h.quantity) }
+                        }
+                    }
+                }
+            }
+            p.note { (lang.t("Theo số liệu đến mục ", "As of log entry ")) (lists.as_of_size) "." }
+        }
+    }
+}
+
+fn category_name(lang: Lang, category: i32) -> &'static str {
+    CATEGORIES
+        .iter()
+        .find(|(c, _, _)| *c as i32 == category)
+        .map_or("?", |(_, vi, en)| lang.t(vi, en))
+}
+
+// ---------------------------------------------------------------- receipts
+
+/// A receipt form as the browser sends it: every field text, read here.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+struct ReceiptForm {
+    /// [`Desk::form_token`].
+    token: String,
+    receipt_id: String,
+    donor_org_id: String,
+    asset_id: String,
+    quantity: String,
+    /// The bank or delivery-note reference: hashed with `K_ref`, never
+    /// shown, logged or kept.
+    reference: String,
+    commune_code: String,
+    category: String,
+    pledge_id: String,
+    note: String,
+    /// Fixed at the preview: the same preview signs the same bytes.
+    event_id: String,
+    occurred_at: String,
+}
+
+/// A form field the clerk must correct, and why.
+#[derive(Debug)]
+struct FieldError {
+    field: &'static str,
+    message: String,
+}
+
+impl ReceiptForm {
+    /// The event this form records, checked with the ledger's own field
+    /// rules (SPEC 7), or the field to correct.
+    fn event(&self, desk: &Desk, lang: Lang) -> Result<pb::Event, FieldError> {
+        let quantity = self.quantity.trim().replace(['.', ',', ' '], "");
+        let quantity: u64 = quantity.parse().map_err(|_| FieldError {
+            field: "quantity",
+            message: lang
+                .t(
+                    "Số lượng phải là một số nguyên dương (đơn vị nhỏ nhất của tài sản, ví dụ đồng).",
+                    "The quantity must be a whole positive number (in the asset's smallest unit, e.g. đồng).",
+                )
+                .to_owned(),
+        })?;
+        let category = match self.category.as_str() {
+            "" => pb::Category::Unspecified as i32,
+            other => other.parse().map_err(|_| FieldError {
+                field: "category",
+                message: lang
+                    .t("Lĩnh vực không hợp lệ.", "Not a category.")
+                    .to_owned(),
+            })?,
+        };
+        let external_ref_hash = match (self.reference.trim(), &desk.config.ref_key) {
+            ("", _) => Vec::new(),
+            (reference, Some(key)) => key.external_ref_hash(reference).to_vec(),
+            (_, None) => {
+                return Err(FieldError {
+                    field: "reference",
+                    message: lang
+                        .t(
+                            "Bàn làm việc này chưa có khoá tham chiếu (--ref-key), nên không ghi được mã tham chiếu ngân hàng.",
+                            "This desk has no reference key (--ref-key), so it cannot record a bank reference.",
+                        )
+                        .to_owned(),
+                });
+            }
+        };
+        let occurred_at = match self.occurred_at.parse::<i64>() {
+            Ok(seconds) => seconds,
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        };
+        let event = pb::Event {
+            event_id: if self.event_id.is_empty() {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                self.event_id.clone()
+            },
+            org_id: desk.config.org_id.clone(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: occurred_at,
+                nanos: 0,
+            }),
+            body: Some(pb::event::Body::Receipt(pb::Receipt {
+                receipt_id: self.receipt_id.trim().to_owned(),
+                donor_org_id: self.donor_org_id.clone(),
+                pledge_id: self.pledge_id.trim().to_owned(),
+                asset_id: self.asset_id.trim().to_owned(),
+                quantity,
+                earmark: Some(pb::Earmark {
+                    commune_code: self.commune_code.clone(),
+                    category,
+                }),
+                external_ref_hash,
+                note: self.note.clone(),
+            })),
+        };
+        aidledger_ledger::decode::event_from_pb(event.clone()).map_err(|rejection| FieldError {
+            field: field_of(&rejection.detail),
+            message: format!("{}: {}", rejection.reason.as_str(), rejection.detail),
+        })?;
+        Ok(event)
+    }
+}
+
+/// The form field a ledger refusal's detail names (it names the event's
+/// field, e.g. `receipt.quantity`).
+fn field_of(detail: &str) -> &'static str {
+    [
+        "receipt_id",
+        "donor_org_id",
+        "pledge_id",
+        "asset_id",
+        "quantity",
+        "commune_code",
+        "category",
+        "note",
+    ]
+    .into_iter()
+    .find(|field| detail.contains(field))
+    .unwrap_or("")
+}
+
+async fn receipt_form(State(desk): State<AppState>, Extension(lang): Extension<Lang>) -> Response {
+    receipt_form_page(&desk, lang, &ReceiptForm::default(), None).await
+}
+
+async fn receipt_form_page(
+    desk: &Desk,
+    lang: Lang,
+    form: &ReceiptForm,
+    error: Option<&FieldError>,
+) -> Response {
+    let lists = match picklists::read(&desk.config.projector_url, &desk.config.org_id).await {
+        Ok(lists) => lists,
+        Err(error) => return unavailable(lang, &error),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let invalid = |field: &str| error.is_some_and(|e| e.field == field);
+    let markup = layout(
+        lang,
+        "/receipts/new",
+        lang.t("Ghi nhận khoản tiếp nhận", "Record a receipt"),
+        html! {
+            h1 { (lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt")) }
+            @if let Some(error) = error {
+                p.error role="alert" id="form-error" { (lang.t("Cần sửa: ", "To correct: ")) (error.message) }
+            }
+            form method="post" action=(lang.href("/receipts/preview")) {
+                input type="hidden" name="token" value=(desk.form_token);
+                label for="receipt_id" { (lang.t("Mã khoản tiếp nhận (do đơn vị đặt, không trùng)", "Receipt id (the agency's own, unique)")) }
+                input id="receipt_id" name="receipt_id" required value=(form.receipt_id)
+                    aria-invalid=(invalid("receipt_id")) autocomplete="off";
+                label for="donor_org_id" { (lang.t("Nhà tài trợ", "Donor")) }
+                select id="donor_org_id" name="donor_org_id" required aria-invalid=(invalid("donor_org_id")) {
+                    option value="" { (lang.t("— chọn —", "— choose —")) }
+                    @for donor in &lists.donors {
+                        option value=(donor.org_id) selected[donor.org_id == form.donor_org_id] {
+                            @match &donor.name {
+                                Some(name) => { (name) " (" (donor.org_id) ")" }
+                                None => { (lang.t("Nhà hảo tâm ẩn danh", "Anonymous donor")) " (" (donor.org_id) ")" }
+                            }
+                        }
+                    }
+                }
+                label for="asset_id" { (lang.t("Tài sản", "Asset")) }
+                select id="asset_id" name="asset_id" required aria-invalid=(invalid("asset_id")) {
+                    @for asset in &lists.assets {
+                        option value=(asset) selected[*asset == form.asset_id] { (asset) }
+                    }
+                }
+                label for="quantity" { (lang.t("Số lượng (đơn vị nhỏ nhất, ví dụ đồng)", "Quantity (smallest unit, e.g. đồng)")) }
+                input id="quantity" name="quantity" required inputmode="numeric" value=(form.quantity)
+                    aria-invalid=(invalid("quantity")) autocomplete="off";
+                label for="reference" { (lang.t("Mã tham chiếu ngân hàng hoặc phiếu nhập (không công bố)", "Bank or goods-note reference (not published)")) }
+                input id="reference" name="reference" value=(form.reference)
+                    aria-invalid=(invalid("reference")) autocomplete="off" aria-describedby="reference-help";
+                p.help id="reference-help" {
+                    (lang.t("Chỉ mã băm có khoá được ghi vào sổ, để nhà tài trợ tra cứu (SPEC 7.5).",
+                            "Only a keyed hash goes into the log, so the donor can look the gift up (SPEC 7.5)."))
+                }
+                fieldset {
+                    legend { (lang.t("Dành riêng cho (không bắt buộc)", "Earmarked for (optional)")) }
+                    label for="commune_code" { (lang.t("Xã", "Commune")) }
+                    select id="commune_code" name="commune_code" aria-invalid=(invalid("commune_code")) {
+                        option value="" { (lang.t("— chung —", "— general —")) }
+                        @for commune in &lists.communes {
+                            option value=(commune.code) selected[commune.code == form.commune_code] { (commune.name) " (" (commune.code) ")" }
+                        }
+                    }
+                    label for="category" { (lang.t("Lĩnh vực", "Category")) }
+                    select id="category" name="category" aria-invalid=(invalid("category")) {
+                        option value="" { (lang.t("— chung —", "— general —")) }
+                        @for (category, vi, en) in CATEGORIES {
+                            @let value = (category as i32).to_string();
+                            option value=(value) selected[value == form.category] { (lang.t(vi, en)) }
+                        }
+                    }
+                }
+                label for="note" { (lang.t("Ghi chú (công bố cùng sổ cái)", "Note (published with the log)")) }
+                textarea id="note" name="note" rows="3" aria-invalid=(invalid("note")) { (form.note) }
+                button type="submit" { (lang.t("Xem trước", "Preview")) }
+            }
+        },
+    );
+    (status, page(markup)).into_response()
+}
+
+/// Checks the form's token: a form this desk served, not one posted from
+/// a page elsewhere.
+fn forged(desk: &Desk, form: &ReceiptForm) -> bool {
+    form.token != desk.form_token
+}
+
+fn refused_forgery(lang: Lang) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        page(layout(
+            lang,
+            "/",
+            lang.t("Không nhận", "Refused"),
+            html! {
+                h1 { (lang.t("Biểu mẫu không đến từ bàn làm việc này", "This form did not come from this desk")) }
+                p { a href=(lang.href("/")) { (lang.t("Về trang chính", "Back to the desk")) } }
+            },
+        )),
+    )
+        .into_response()
+}
+
+fn unavailable(lang: Lang, error: &anyhow::Error) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        page(layout(
+            lang,
+            "/",
+            lang.t("Tạm thời không dùng được", "Unavailable"),
+            html! {
+                h1 { (lang.t("Chưa đọc được số liệu tổng hợp", "The projections could not be read")) }
+                p.error role="alert" { (format!("{error:#}")) }
+            },
+        )),
+    )
+        .into_response()
+}
+
+/// Hidden copies of the form's fields, to carry a preview to its
+/// submission unchanged.
+fn hidden_fields(desk: &Desk, form: &ReceiptForm, event: &pb::Event) -> Markup {
+    let seconds = event.occurred_at.as_ref().map_or(0, |t| t.seconds);
+    html! {
+        input type="hidden" name="token" value=(desk.form_token);
+        input type="hidden" name="receipt_id" value=(form.receipt_id);
+        input type="hidden" name="donor_org_id" value=(form.donor_org_id);
+        input type="hidden" name="asset_id" value=(form.asset_id);
+        input type="hidden" name="quantity" value=(form.quantity);
+        input type="hidden" name="reference" value=(form.reference);
+        input type="hidden" name="commune_code" value=(form.commune_code);
+        input type="hidden" name="category" value=(form.category);
+        input type="hidden" name="pledge_id" value=(form.pledge_id);
+        input type="hidden" name="note" value=(form.note);
+        input type="hidden" name="event_id" value=(event.event_id);
+        input type="hidden" name="occurred_at" value=(seconds);
+    }
+}
+
+async fn receipt_preview(
+    State(desk): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Form(form): Form<ReceiptForm>,
+) -> Response {
+    if forged(&desk, &form) {
+        return refused_forgery(lang);
+    }
+    let event = match form.event(&desk, lang) {
+        Ok(event) => event,
+        Err(error) => return receipt_form_page(&desk, lang, &form, Some(&error)).await,
+    };
+    let Some(pb::event::Body::Receipt(receipt)) = &event.body else {
+        unreachable!("a receipt form builds a receipt");
+    };
+    let warnings = text_warnings(&receipt.note);
+    let earmark = receipt.earmark.clone().unwrap_or_default();
+    page(layout(
+        lang,
+        "/receipts/new",
+        lang.t("Xem trước", "Preview"),
+        html! {
+            h1 { (lang.t("Xem trước: những gì sẽ được công bố", "Preview: what will become public")) }
+            p { (lang.t("Sau khi ký, các thông tin dưới đây được ghi vĩnh viễn vào sổ cái công khai.",
+                        "Once signed, what follows is in the public log for good.")) }
+            dl.preview {
+                div { dt { (lang.t("Đơn vị tiếp nhận", "Received by")) } dd { (event.org_id) } }
+                div { dt { (lang.t("Mã khoản tiếp nhận", "Receipt id")) } dd { (receipt.receipt_id) } }
+                div { dt { (lang.t("Nhà tài trợ", "Donor")) } dd { (receipt.donor_org_id) } }
+                div { dt { (lang.t("Tài sản, số lượng", "Asset, quantity")) } dd { (receipt.asset_id) " " (receipt.quantity) } }
+                div { dt { (lang.t("Dành riêng cho", "Earmarked for")) } dd {
+                    @if earmark.commune_code.is_empty() && earmark.category == 0 { (lang.t("Chung", "General")) }
+                    @if !earmark.commune_code.is_empty() { (earmark.commune_code) " " }
+                    @if earmark.category != 0 { (category_name(lang, earmark.category)) }
+                } }
+                div { dt { (lang.t("Mã tham chiếu", "Reference")) } dd {
+                    @if receipt.external_ref_hash.is_empty() { (lang.t("Không có", "None")) }
+                    @else { (lang.t("Chỉ mã băm có khoá (mã gốc không công bố)", "Only its keyed hash (the reference itself is not published)")) }
+                } }
+                div { dt { (lang.t("Ghi chú", "Note")) } dd { (receipt.note) } }
+                div { dt { (lang.t("Mã sự kiện", "Event id")) } dd { code { (event.event_id) } } }
+            }
+            @if !warnings.is_empty() {
+                div.warning role="alert" {
+                    p { strong { (lang.t("Lưu ý về ghi chú (SPEC 7.5):", "About the note (SPEC 7.5):")) } }
+                    ul { @for warning in &warnings { li { (warning.to_string()) } } }
+                    p { (lang.t("Ghi chú được công bố mãi mãi: không ghi tên, số định danh, số điện thoại hay số tài khoản của trẻ em hoặc nhà hảo tâm ẩn danh.",
+                                "The note is public forever: no name, identity, phone or account number of a child or a hidden donor.")) }
+                }
+            }
+            form method="post" action=(lang.href("/receipts/submit")) {
+                (hidden_fields(&desk, &form, &event))
+                button type="submit" { (lang.t("Ký và gửi vào sổ cái", "Sign and submit to the ledger")) }
+            }
+            p { a href=(lang.href("/receipts/new")) { (lang.t("Làm lại từ đầu", "Start again")) } }
+        },
+    ))
+}
+
+async fn receipt_submit(
+    State(desk): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Form(form): Form<ReceiptForm>,
+) -> Response {
+    if forged(&desk, &form) {
+        return refused_forgery(lang);
+    }
+    let event = match form.event(&desk, lang) {
+        Ok(event) => event,
+        Err(error) => return receipt_form_page(&desk, lang, &form, Some(&error)).await,
+    };
+    let receipt_id = form.receipt_id.trim().to_owned();
+    let signed = desk.config.ledger.sign(&desk.config.key, &event);
+    match desk.config.ledger.append(signed, false).await {
+        Ok(appended) => {
+            tracing::info!(
+                seq = appended.seq,
+                duplicate = appended.duplicate,
+                "receipt recorded"
+            );
+            let public_page = desk
+                .config
+                .feed_url
+                .as_ref()
+                .map(|feed| format!("{}/receipts/{receipt_id}", feed.trim_end_matches('/')));
+            page(layout(
+                lang,
+                "/",
+                lang.t("Đã ghi", "Recorded"),
+                html! {
+                    h1 { (lang.t("Đã ghi vào sổ cái", "Recorded in the ledger")) }
+                    p.done role="status" {
+                        (lang.t("Khoản tiếp nhận ", "Receipt "))
+                        strong { (receipt_id) }
+                        (lang.t(" nằm ở mục số ", " is entry number "))
+                        strong id="seq" { (appended.seq) }
+                        (lang.t(" của sổ cái.", " of the log."))
+                        @if appended.duplicate {
+                            " " (lang.t("(Đã được ghi từ trước; không ghi lại lần nữa.)", "(It was recorded before; nothing was recorded twice.)"))
+                        }
+                    }
+                    @if let Some(url) = &public_page {
+                        p { (lang.t("Trang công khai: ", "Public page: ")) a id="public-page" href=(url) { (url) } }
+                        div.qr { (qr_svg(url)) }
+                        p.note { (lang.t("In trang này (Ctrl+P) để làm biên nhận cho nhà tài trợ.", "Print this page (Ctrl+P) as the donor's receipt.")) }
+                    }
+                    p { a href=(lang.href("/receipts/new")) { (lang.t("Ghi khoản tiếp theo", "Record another")) } }
+                },
+            ))
+        }
+        Err(error) => refused_by_ledger(lang, &error),
+    }
+}
+
+fn qr_svg(url: &str) -> Markup {
+    match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(180, 180)
+                .quiet_zone(true)
+                .build();
+            // The renderer's XML declaration does not belong inside HTML.
+            let svg = svg
+                .find("<svg")
+                .map_or(svg.as_str(), |start| &svg[start..])
+                .replacen("<svg", "<svg role=\"img\" aria-label=\"QR\"", 1);
+            html! { (PreEscaped(svg)) }
+        }
+        Err(_) => html! {},
+    }
+}
+
+/// A refusal in the clerk's words for the ones a clerk can act on, with
+/// the ledger's reason (SPEC 6.2) and detail beside it.
+fn refused_by_ledger(lang: Lang, error: &ClientError) -> Response {
+    let (status, lead, reason, detail) = match error {
+        ClientError::Rejected(rejected) => {
+            let lead = match rejected.reason.as_str() {
+                "ROLE_NOT_ALLOWED" => lang.t(
+                    "Khoá của bàn làm việc này không có quyền ghi loại sự kiện này (ví dụ ghi khoản tiếp nhận cần quyền RECEIVE). Hãy đề nghị cơ quan chủ trì cấp quyền cho khoá.",
+                    "This desk's key has no role that allows this kind of event (recording a receipt needs RECEIVE). Ask the authority to give the key that role.",
+                ),
+                "UNKNOWN_KEY" => lang.t(
+                    "Khoá của bàn làm việc này chưa được đăng ký trong sổ cái. Hãy gửi khoá công khai (trang chính) cho cơ quan chủ trì để đăng ký.",
+                    "This desk's key is not registered in the ledger. Send its public key (on the home page) to the authority to register.",
+                ),
+                "KEY_REVOKED" => lang.t("Khoá này đã bị thu hồi.", "This key was revoked."),
+                "KEY_ORG_MISMATCH" => lang.t(
+                    "Khoá này thuộc một đơn vị khác với đơn vị của bàn làm việc (--org).",
+                    "This key belongs to another organisation than the desk's (--org).",
+                ),
+                "ID_EXISTS" => lang.t(
+                    "Mã này đã được dùng cho một khoản khác; hãy chọn mã khác.",
+                    "This id is already used by another record; choose another.",
+                ),
+                "UNKNOWN_ORGANIZATION" | "UNKNOWN_ASSET" | "UNKNOWN_COMMUNE" | "UNKNOWN_PLEDGE" => lang.t(
+                    "Một mục được chọn không có trong sổ cái.",
+                    "Something chosen is not in the ledger.",
+                ),
+                _ => lang.t("Sổ cái không nhận sự kiện này.", "The ledger refused this event."),
+            };
+            (StatusCode::UNPROCESSABLE_ENTITY, lead, rejected.reason.clone(), rejected.message.clone())
+        }
+        other => (
+            StatusCode::BAD_GATEWAY,
+            lang.t(
+                "Chưa gửi được tới sổ cái. Gửi lại cùng bản xem trước là an toàn: sổ cái chỉ ghi một lần.",
+                "The ledger could not be reached. Submitting the same preview again is safe: the ledger records it once.",
+            ),
+            String::new(),
+            other.to_string(),
+        ),
+    };
+    (
+        status,
+        page(layout(
+            lang,
+            "/",
+            lang.t("Không ghi được", "Not recorded"),
+            html! {
+                h1 { (lang.t("Chưa ghi được", "Not recorded")) }
+                p.error role="alert" id="refusal" { (lead) }
+                @if !reason.is_empty() { p { (lang.t("Lý do (SPEC 6.2): ", "Reason (SPEC 6.2): ")) code { (reason) } } }
+                p.detail { (detail) }
+                p { a href=(lang.href("/receipts/new")) { (lang.t("Về biểu mẫu", "Back to the form")) } }
+            },
+        )),
+    )
+        .into_response()
+}
+
+/// Whether a request's `Origin`, if it has one, is this desk's own.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        None => true,
+        Some(origin) => host.is_some_and(|host| origin == format!("http://{host}")),
+    }
+}

@@ -1,0 +1,148 @@
+//! What the forms offer to pick from, read from the projector over gRPC:
+//! the wire types end here, the pages see these.
+
+use aidledger_wire::pb;
+use aidledger_wire::pb::projections_client::ProjectionsClient;
+use anyhow::{Context as _, Result};
+
+/// A donor to pick, with a name only when the donor agreed to be named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Donor {
+    pub org_id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commune {
+    pub code: String,
+    pub name: String,
+}
+
+/// What the agency holds of one asset under one earmark.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holding {
+    pub asset_id: String,
+    pub commune_code: Option<String>,
+    pub category: Option<i32>,
+    pub quantity: u64,
+}
+
+/// Everything the forms pick from, as of one reading of the projections.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PickLists {
+    pub donors: Vec<Donor>,
+    pub communes: Vec<Commune>,
+    /// Asset ids seen in the ledger's totals, `VND` always among them.
+    pub assets: Vec<String>,
+    /// The agency's own holdings: what it can transfer or deliver now.
+    pub holdings: Vec<Holding>,
+    /// Entries the projections reflect.
+    pub as_of_size: u64,
+}
+
+/// The largest page the projector gives; a province's donors and communes
+/// fit in a few.
+const PAGE: u32 = 1000;
+
+/// Reads the pick lists for `org_id` from the projector at `url`.
+///
+/// # Errors
+///
+/// The projector cannot be reached or answers with an error.
+pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
+    let mut projections = ProjectionsClient::connect(url.to_owned())
+        .await
+        .with_context(|| format!("connecting to the projections at {url}"))?;
+    let mut lists = PickLists::default();
+    for kind in [
+        pb::OrgKind::DonorIndividual,
+        pb::OrgKind::DonorBusiness,
+        pb::OrgKind::DonorOrganization,
+    ] {
+        let mut token = String::new();
+        loop {
+            let page = projections
+                .list_organizations(pb::ListOrganizationsRequest {
+                    page: Some(page(&token)),
+                    kind: kind as i32,
+                })
+                .await
+                .context("listing donors")?
+                .into_inner();
+            lists
+                .donors
+                .extend(page.organizations.into_iter().map(|o| Donor {
+                    name: (!o.anonymous && !o.name.is_empty()).then_some(o.name),
+                    org_id: o.org_id,
+                }));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+    }
+    lists.donors.sort_by(|a, b| {
+        (a.name.is_none(), &a.name, &a.org_id).cmp(&(b.name.is_none(), &b.name, &b.org_id))
+    });
+    let mut token = String::new();
+    loop {
+        let page = projections
+            .list_communes(pb::ListCommunesRequest {
+                page: Some(page(&token)),
+                year: 0,
+            })
+            .await
+            .context("listing communes")?
+            .into_inner();
+        lists
+            .communes
+            .extend(page.communes.into_iter().map(|c| Commune {
+                code: c.commune_code,
+                name: c.name,
+            }));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut token = String::new();
+    loop {
+        let page = projections
+            .list_balances(pb::ListBalancesRequest {
+                page: Some(page(&token)),
+                org_id: org_id.to_owned(),
+                asset_id: String::new(),
+            })
+            .await
+            .context("listing the agency's balances")?
+            .into_inner();
+        lists.as_of_size = page.as_of.as_ref().map_or(0, |a| a.size);
+        if lists.assets.is_empty() {
+            lists.assets = page.totals.iter().map(|t| t.asset_id.clone()).collect();
+        }
+        lists.holdings.extend(page.balances.into_iter().map(|b| {
+            let earmark = b.earmark.unwrap_or_default();
+            Holding {
+                asset_id: b.asset_id,
+                commune_code: Some(earmark.commune_code).filter(|c| !c.is_empty()),
+                category: Some(earmark.category).filter(|c| *c != 0),
+                quantity: b.held,
+            }
+        }));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    // Money first: most receipts are in đồng.
+    lists.assets.retain(|asset| asset != "VND");
+    lists.assets.insert(0, "VND".to_owned());
+    Ok(lists)
+}
+
+fn page(token: &str) -> pb::Page {
+    pb::Page {
+        page_size: PAGE,
+        page_token: token.to_owned(),
+    }
+}

@@ -1,0 +1,173 @@
+// Drives Debian's headless Chromium through the agency desk as a clerk
+// would, on a phone-sized screen, and prints what it saw as one JSON report
+// on stdout; the Rust test (tests/tests/it/desk.rs) asserts on it.
+//
+// usage: node desk.mjs <desk-url> <desk-of-a-key-without-RECEIVE> <feed-url> <donor-org-id> <receipt-id> <artifacts-dir>
+
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const [desk, noRoleDesk, feed, donor, receiptId, artifacts] = process.argv.slice(2);
+if (!artifacts) {
+  console.error("usage: node desk.mjs <desk-url> <no-role-desk-url> <feed-url> <donor-org-id> <receipt-id> <artifacts-dir>");
+  process.exit(2);
+}
+mkdirSync(artifacts, { recursive: true });
+const REFERENCE = "FT-DESK 0000 1234";
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const report = { consoleErrors: [], accessibility: {} };
+const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
+const page = await context.newPage();
+// A refusal is answered 422 on purpose (the no-role desk below); any other
+// failed load or script error is reported.
+page.on("console", (message) => {
+  if (message.type() === "error" && !message.text().includes("status of 422")) report.consoleErrors.push(message.text());
+});
+page.on("pageerror", (error) => report.consoleErrors.push(String(error)));
+
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+// axe-core's WCAG 2.1 A/AA rules on the page as it is now. The desk's CSP
+// keeps scripts out, so the checker runs in a page of its own that loads
+// the same HTML with the CSP bypassed.
+const audit = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+async function accessibility(name) {
+  const auditPage = await audit.newPage();
+  await auditPage.setContent(await page.content(), { waitUntil: "load" });
+  await auditPage.addStyleTag({ url: desk + "/static/desk.css" });
+  await auditPage.addScriptTag({ path: axePath });
+  const results = await auditPage.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  );
+  report.accessibility[name] = {
+    passes: results.passes.length,
+    violations: results.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, example: v.nodes[0]?.html.slice(0, 200) })),
+  };
+  await auditPage.close();
+  await page.screenshot({ path: join(artifacts, name + ".png"), fullPage: true });
+}
+
+async function facts() {
+  return page.evaluate(() => ({
+    lang: document.documentElement.lang,
+    h1: document.querySelector("h1")?.textContent.trim(),
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+  }));
+}
+
+// Waits for the preview, or fails with the field error the form shows.
+async function preview() {
+  await page.click("button[type=submit]");
+  await page.waitForSelector("dl.preview, #form-error, h1");
+  if (await page.locator("#form-error").count()) {
+    throw new Error("the form was refused: " + (await page.textContent("#form-error")));
+  }
+  await page.waitForSelector("dl.preview");
+}
+
+async function fillReceipt(id) {
+  await page.fill("#receipt_id", id);
+  await page.selectOption("#donor_org_id", donor);
+  await page.selectOption("#asset_id", "VND");
+  await page.fill("#quantity", "2500000");
+  await page.fill("#reference", REFERENCE);
+  await page.selectOption("#category", { index: 2 });
+  // A name and a phone number: the preview must warn about both.
+  await page.fill("#note", "Ủng hộ bữa ăn, liên hệ Nguyễn Văn An 0912345678");
+}
+
+// Home, in Vietnamese.
+await page.goto(desk + "/");
+report.home = await facts();
+await accessibility("home-vi");
+
+// The form, in English, filled in and previewed.
+await page.goto(desk + "/en/receipts/new");
+report.form = await facts();
+await accessibility("receipt-form-en");
+await fillReceipt(receiptId);
+await preview();
+const previewText = await page.textContent("main");
+report.preview = {
+  warnings: await page.locator(".warning li").count(),
+  showsReference: previewText.includes(REFERENCE) || previewText.replace(/\s/g, "").includes(REFERENCE.replace(/\s/g, "")),
+};
+await accessibility("receipt-preview-en");
+const submitted = await page.$$eval("form[action$='/receipts/submit'] input", (inputs) => inputs.map((i) => [i.name, i.value]));
+
+// Signed and submitted.
+await page.click("form[action$='/receipts/submit'] button");
+await page.waitForSelector("#seq");
+report.recorded = {
+  seq: Number(await page.textContent("#seq")),
+  publicPage: await page.getAttribute("#public-page", "href"),
+  qr: await page.locator(".qr svg").count(),
+};
+await accessibility("receipt-recorded-en");
+
+// The same preview submitted again, as a double click or a resent form
+// would: the ledger records it once.
+await page.goto(desk + "/en");
+await page.evaluate(([action, fields]) => {
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = action;
+  for (const [name, value] of fields) {
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+  document.body.appendChild(form);
+  form.submit();
+}, ["/en/receipts/submit", submitted]);
+await page.waitForSelector("#seq");
+report.again = {
+  seq: Number(await page.textContent("#seq")),
+  duplicate: (await page.textContent("p.done")).includes("nothing was recorded twice"),
+};
+
+// The public page on the feed, once the feed has the entry.
+const feedPage = await context.newPage();
+const deadline = Date.now() + 30000;
+let response;
+do {
+  response = await feedPage.goto(report.recorded.publicPage);
+  if (response.status() === 200) break;
+  await feedPage.waitForTimeout(250);
+} while (Date.now() < deadline);
+report.feed = { status: response.status(), text: await feedPage.textContent("main") };
+await feedPage.close();
+
+// A desk whose key may not record receipts: a clear refusal.
+await page.goto(noRoleDesk + "/en/receipts/new");
+await fillReceipt(receiptId + "-no-role");
+await preview();
+await page.click("form[action$='/receipts/submit'] button");
+await page.waitForSelector("#refusal");
+report.noRole = {
+  message: await page.textContent("#refusal"),
+  reason: (await page.textContent("main code")).trim(),
+};
+await accessibility("refused-en");
+
+await audit.close();
+await browser.close();
+console.log(JSON.stringify(report));

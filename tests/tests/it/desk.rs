@@ -1,0 +1,318 @@
+//! The agency desk (`aidctl desk`) as a clerk uses it, against the real
+//! demo (ledger, projections, feed) and the real `aidctl` program, driven
+//! in Debian's headless Chromium (playwright-core) with axe-core's rules:
+//! a receipt recorded by form appears on the public feed, the same preview
+//! submitted twice is recorded once, a key without the role gets a clear
+//! refusal, and a wrong passphrase stops the desk before it listens.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aidledger_demo::{DEMO_AGENCY, DEMO_ORIGIN, DEMO_REF_KEY_FILE, DemoArgs, run};
+use aidledger_programme::{DemoConfig, Programme};
+use aidledger_tests::{http_exchange, http_post, http_request};
+use aidledger_wire::Message as _;
+use aidledger_wire::pb;
+
+const SEED: u64 = 2025;
+const PASSPHRASE: &str = "bàn làm việc của quỹ bảo trợ";
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A program that is stopped when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls until `addr` answers `path` with 200, or `what` fails the test.
+fn wait_for(addr: SocketAddr, path: &str, what: &str, ready: impl Fn(&[u8]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(Instant::now() < deadline, "{what} never came up");
+        if std::net::TcpStream::connect(addr).is_ok() {
+            let (status, _, body) = http_request(addr, "GET", path);
+            if status == 200 && ready(&body) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn desk(
+    key: &Path,
+    org: &str,
+    listen: SocketAddr,
+    demo: &DemoAddrs,
+    passphrase: Option<&str>,
+) -> Command {
+    let mut command = Command::new(crate::program("aidctl"));
+    command
+        .args(["--ledger", &format!("http://{}", demo.ledger)])
+        .args(["--origin", DEMO_ORIGIN])
+        .args(["desk", "--key", key.to_str().unwrap(), "--org", org])
+        .args(["--listen", &listen.to_string()])
+        .args(["--projections", &format!("http://{}", demo.projections)])
+        .args(["--feed", &format!("http://{}", demo.feed)])
+        .args(["--ref-key", demo.ref_key.to_str().unwrap()])
+        .env_remove("AIDLEDGER_KEY_PASSPHRASE")
+        .env_remove("AIDLEDGER_VKEY")
+        .stdin(Stdio::null());
+    if let Some(passphrase) = passphrase {
+        command.env("AIDLEDGER_KEY_PASSPHRASE", passphrase);
+    }
+    command
+}
+
+struct DemoAddrs {
+    ledger: SocketAddr,
+    projections: SocketAddr,
+    feed: SocketAddr,
+    ref_key: std::path::PathBuf,
+}
+
+#[test]
+fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("desk-demo");
+    match std::fs::remove_dir_all(&data) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("clearing {}: {e}", data.display()),
+    }
+    let demo = DemoAddrs {
+        ledger: free_addr(),
+        projections: free_addr(),
+        feed: free_addr(),
+        ref_key: data.join("demo-data/keys").join(DEMO_REF_KEY_FILE),
+    };
+    let args = DemoArgs {
+        data: data.join("demo-data"),
+        listen: demo.ledger,
+        projections_listen: demo.projections,
+        feed_listen: demo.feed,
+        feed_public_url: None,
+        seed: SEED,
+        extra_events: 0,
+        no_serve: false,
+    };
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run(args, std::future::pending()))
+            .expect("the demo runs");
+    });
+    let mut programme = Programme::new(DemoConfig {
+        seed: SEED,
+        origin: DEMO_ORIGIN.into(),
+        log_vkey: String::new(),
+        extra_events: 0,
+    });
+    let size = programme.total_events() as u64;
+    let events: Vec<pb::Event> = programme
+        .events()
+        .map(|signed| pb::Event::decode(signed.event.as_slice()).unwrap())
+        .collect();
+    wait_for(demo.feed, "/api/v1/overview", "the demo's feed", |body| {
+        let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
+        overview["as_of"]["size"] == size
+    });
+
+    // The fund's key, encrypted; a donor that signs only its own pledges
+    // (role PLEDGE, not RECEIVE), plain.
+    let keys = tempfile::tempdir().unwrap();
+    let fund_key = keys.path().join("fund.pem");
+    std::fs::write(
+        &fund_key,
+        programme
+            .signing_key(DEMO_AGENCY)
+            .unwrap()
+            .to_encrypted_pkcs8_pem(PASSPHRASE.as_bytes())
+            .as_bytes(),
+    )
+    .unwrap();
+    let pledger = events
+        .iter()
+        .find_map(|e| match &e.body {
+            Some(pb::event::Body::RegisterKey(k)) if k.roles == [pb::Role::Pledge as i32] => {
+                Some(k.org_id.clone())
+            }
+            _ => None,
+        })
+        .expect("the demo has a donor that signs its own pledges");
+    let pledger_key = keys.path().join("pledger.pem");
+    std::fs::write(
+        &pledger_key,
+        programme
+            .signing_key(&pledger)
+            .unwrap()
+            .to_pkcs8_pem()
+            .as_bytes(),
+    )
+    .unwrap();
+    // A donor to pick: one with a public name.
+    let donor = events
+        .iter()
+        .find_map(|e| match &e.body {
+            Some(pb::event::Body::RegisterOrg(o))
+                if o.kind == pb::OrgKind::DonorBusiness as i32 && o.public_name =>
+            {
+                Some(o.org_id.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+
+    // A wrong passphrase stops the desk before it listens, and says why.
+    let refused_at = free_addr();
+    let wrong = desk(
+        &fund_key,
+        DEMO_AGENCY,
+        refused_at,
+        &demo,
+        Some("not the passphrase"),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.contains("the passphrase does not open this key"),
+        "{said}"
+    );
+    assert!(std::net::TcpStream::connect(refused_at).is_err());
+
+    let fund_desk = free_addr();
+    let pledger_desk = free_addr();
+    let _fund = Running(
+        desk(&fund_key, DEMO_AGENCY, fund_desk, &demo, Some(PASSPHRASE))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _pledger = Running(
+        desk(&pledger_key, &pledger, pledger_desk, &demo, None)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(fund_desk, "/", "the fund's desk", |_| true);
+    wait_for(pledger_desk, "/", "the pledger's desk", |_| true);
+    // Another site's name for it is refused (DNS rebinding), and so are a
+    // form posted from another site and a form without the desk's token.
+    let (status, _, _) = http_exchange(
+        fund_desk,
+        b"GET / HTTP/1.0\r\nHost: evil.example\r\n\r\n",
+        &[],
+    );
+    assert_eq!(status, 421);
+    let form = b"token=&receipt_id=x&donor_org_id=y&asset_id=VND&quantity=1";
+    let (status, _, _) = http_exchange(
+        fund_desk,
+        format!(
+            "POST /receipts/submit HTTP/1.0\r\nHost: {fund_desk}\r\nOrigin: http://evil.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            form.len()
+        )
+        .as_bytes(),
+        form,
+    );
+    assert_eq!(status, 403);
+    let (status, _, _) = http_post(
+        fund_desk,
+        "/receipts/submit",
+        "application/x-www-form-urlencoded",
+        form,
+    );
+    assert_eq!(status, 403);
+
+    let receipt_id = "desk-receipt-0001";
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let artifacts = workspace.join("target/test-artifacts/desk");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let output = Command::new("node")
+        .current_dir(workspace.join("tests/browser"))
+        .arg("desk.mjs")
+        .arg(format!("http://{fund_desk}"))
+        .arg(format!("http://{pledger_desk}"))
+        .arg(format!("http://{}", demo.feed))
+        .arg(&donor)
+        .arg(receipt_id)
+        .arg(&artifacts)
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "the browser run failed (is Debian's chromium installed? see .ci/run):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The form, the preview and the answer, in the clerk's language.
+    assert_eq!(report["home"]["lang"], "vi");
+    assert_eq!(report["form"]["lang"], "en");
+    assert_eq!(
+        report["form"]["scrollWidth"], report["form"]["clientWidth"],
+        "the form scrolls sideways on a phone"
+    );
+    // The preview warns about the note and never shows the reference.
+    assert!(
+        report["preview"]["warnings"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    assert_eq!(report["preview"]["showsReference"], false);
+    // Recorded: after the demo's entries, and on the public feed.
+    let seq = report["recorded"]["seq"].as_u64().unwrap();
+    assert!(seq >= size, "{report}");
+    assert_eq!(
+        report["recorded"]["publicPage"],
+        format!("http://{}/receipts/{receipt_id}", demo.feed)
+    );
+    assert_eq!(report["recorded"]["qr"], 1);
+    assert_eq!(report["feed"]["status"], 200, "{report}");
+    assert!(
+        report["feed"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(receipt_id)
+    );
+    let (_, _, body) = http_request(demo.feed, "GET", &format!("/api/v1/receipts/{receipt_id}"));
+    let receipt: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(receipt["receipt"]["donor"]["org_id"], donor, "{receipt}");
+    // The same preview submitted again is recorded once.
+    assert_eq!(report["again"]["seq"].as_u64(), Some(seq), "{report}");
+    assert_eq!(report["again"]["duplicate"], true);
+    // A key without the role: the reason, and what to do.
+    assert_eq!(report["noRole"]["reason"], "ROLE_NOT_ALLOWED", "{report}");
+    assert!(
+        report["noRole"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs RECEIVE"),
+        "{report}"
+    );
+    // axe-core's WCAG 2.1 A and AA rules find nothing on any desk page.
+    let audited = report["accessibility"].as_object().unwrap();
+    assert!(audited.len() >= 5, "{audited:?}");
+    for (page, result) in audited {
+        assert_eq!(
+            result["violations"],
+            serde_json::json!([]),
+            "{page}: {result}"
+        );
+        assert!(result["passes"].as_u64().unwrap() > 5, "{page}: {result}");
+    }
+    assert_eq!(report["consoleErrors"], serde_json::json!([]));
+}
