@@ -3,14 +3,15 @@
 // on stdout; the Rust test (tests/tests/it/desk.rs) asserts on it.
 //
 // usage: node desk.mjs <desk-url> <desk-of-a-key-without-RECEIVE> <feed-url> <donor-org-id> <receipt-id> <artifacts-dir>
+//                      <desk-of-a-deliverer> <xlsx-with-mistakes> <xlsx-corrected>
 
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const [desk, noRoleDesk, feed, donor, receiptId, artifacts] = process.argv.slice(2);
-if (!artifacts) {
+const [desk, noRoleDesk, feed, donor, receiptId, artifacts, deliverDesk, badSheet, goodSheet] = process.argv.slice(2);
+if (!goodSheet) {
   console.error("usage: node desk.mjs <desk-url> <no-role-desk-url> <feed-url> <donor-org-id> <receipt-id> <artifacts-dir>");
   process.exit(2);
 }
@@ -167,6 +168,40 @@ report.noRole = {
   reason: (await page.textContent("main code")).trim(),
 };
 await accessibility("refused-en");
+
+// Spreadsheet import on the deliverer's desk: the file with mistakes, the
+// report, the corrected file, and the corrected file again.
+async function upload(path) {
+  await page.goto(deliverDesk + "/en/import");
+  await page.setInputFiles("#file", path);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("#summary, #upload-error");
+  if (await page.locator("#upload-error").count()) {
+    throw new Error("the upload was refused: " + (await page.textContent("#upload-error")));
+  }
+  return {
+    toRecord: Number(await page.textContent("#to-record")),
+    already: Number(await page.textContent("#already")),
+    problems: Number(await page.textContent("#problems")),
+  };
+}
+report.import = {};
+report.import.bad = await upload(badSheet);
+report.import.bad.rows = await page.$$eval("#report tbody tr", (rows) =>
+  rows.map((row) => Array.from(row.querySelectorAll("td"), (cell) => cell.textContent.trim())),
+);
+report.import.bad.page = await facts();
+const reportLink = await page.getAttribute("a[href$='/report.xlsx']", "href");
+const download = await page.request.get(deliverDesk + reportLink);
+report.import.bad.reportStatus = download.status();
+report.import.bad.reportType = download.headers()["content-type"];
+await accessibility("import-report-en");
+report.import.good = await upload(goodSheet);
+await page.click("form[action$='/import/submit'] button");
+await page.waitForSelector("#recorded");
+report.import.good.recorded = Number(await page.textContent("#recorded"));
+await accessibility("import-submitted-en");
+report.import.again = await upload(goodSheet);
 
 await audit.close();
 await browser.close();

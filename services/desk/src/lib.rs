@@ -13,6 +13,7 @@
 //! preview, so submitting the same preview twice signs the same bytes and
 //! the ledger records it once.
 
+mod import;
 pub mod picklists;
 
 use std::net::SocketAddr;
@@ -68,7 +69,17 @@ pub struct Desk {
     listen: SocketAddr,
     /// Proves a form came from a page this desk served.
     form_token: String,
+    /// The last uploads checked, newest last: what "sign and submit"
+    /// signs, and what a report is downloaded from.
+    uploads: std::sync::Mutex<Vec<Arc<import::Checked>>>,
 }
+
+/// Uploads kept between their check and their submission.
+const UPLOADS_KEPT: usize = 8;
+/// The largest spreadsheet taken.
+const UPLOAD_BYTES_MAX: usize = 8 << 20;
+/// Events per `AppendBatch` of an import.
+const IMPORT_BATCH: usize = 100;
 
 type AppState = Arc<Desk>;
 
@@ -80,7 +91,7 @@ pub enum Lang {
 }
 
 impl Lang {
-    fn t(self, vi: &'static str, en: &'static str) -> &'static str {
+    pub(crate) fn t(self, vi: &'static str, en: &'static str) -> &'static str {
         match self {
             Lang::Vi => vi,
             Lang::En => en,
@@ -131,6 +142,7 @@ impl Desk {
             config,
             listen,
             form_token: hex::encode(token),
+            uploads: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -160,11 +172,20 @@ pub fn router(desk: AppState) -> Router {
         .route("/", get(home))
         .route("/receipts/new", get(receipt_form))
         .route("/receipts/preview", post(receipt_preview))
-        .route("/receipts/submit", post(receipt_submit));
+        .route("/receipts/submit", post(receipt_submit))
+        .route("/import", get(import_page))
+        .route(
+            "/import/check",
+            post(import_check).layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BYTES_MAX)),
+        )
+        .route("/import/submit", post(import_submit))
+        .route("/import/{upload}/report.xlsx", get(import_report));
     Router::new()
         .merge(pages.clone().layer(Extension(Lang::Vi)))
         .nest("/en", pages.layer(Extension(Lang::En)))
         .route("/static/desk.css", get(stylesheet))
+        .route("/templates/deliveries.xlsx", get(template_xlsx))
+        .route("/templates/deliveries.csv", get(template_csv))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&desk),
             guard_host,
@@ -288,6 +309,7 @@ async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) ->
             }
             ul.actions {
                 li { a href=(lang.href("/receipts/new")) { (lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt")) } }
+                li { a href=(lang.href("/import")) { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) } }
             }
             h2 { (lang.t("Số dư hiện có", "What the agency holds now")) }
             @match &lists {
@@ -303,7 +325,8 @@ fn holdings(lang: Lang, lists: &PickLists) -> Markup {
         @if lists.holdings.is_empty() {
             p { (lang.t("Đơn vị chưa giữ tài sản nào.", "The agency holds nothing yet.")) }
         } @else {
-            table {
+            div.table-scroll tabindex="0" role="region" aria-label=(lang.t("Bảng", "Table")) {
+                table {
                 thead { tr {
                     th scope="col" { (lang.t("Tài sản", "Asset")) }
                     th scope="col" { (lang.t("Dành cho", "Earmarked for")) }
@@ -326,6 +349,7 @@ fn holdings(lang: Lang, lists: &PickLists) -> Markup {
                         }
                     }
                 }
+            }
             }
             p.note { (lang.t("Theo số liệu đến mục ", "As of log entry ")) (lists.as_of_size) "." }
         }
@@ -750,30 +774,7 @@ fn qr_svg(url: &str) -> Markup {
 fn refused_by_ledger(lang: Lang, error: &ClientError) -> Response {
     let (status, lead, reason, detail) = match error {
         ClientError::Rejected(rejected) => {
-            let lead = match rejected.reason.as_str() {
-                "ROLE_NOT_ALLOWED" => lang.t(
-                    "Khoá của bàn làm việc này không có quyền ghi loại sự kiện này (ví dụ ghi khoản tiếp nhận cần quyền RECEIVE). Hãy đề nghị cơ quan chủ trì cấp quyền cho khoá.",
-                    "This desk's key has no role that allows this kind of event (recording a receipt needs RECEIVE). Ask the authority to give the key that role.",
-                ),
-                "UNKNOWN_KEY" => lang.t(
-                    "Khoá của bàn làm việc này chưa được đăng ký trong sổ cái. Hãy gửi khoá công khai (trang chính) cho cơ quan chủ trì để đăng ký.",
-                    "This desk's key is not registered in the ledger. Send its public key (on the home page) to the authority to register.",
-                ),
-                "KEY_REVOKED" => lang.t("Khoá này đã bị thu hồi.", "This key was revoked."),
-                "KEY_ORG_MISMATCH" => lang.t(
-                    "Khoá này thuộc một đơn vị khác với đơn vị của bàn làm việc (--org).",
-                    "This key belongs to another organisation than the desk's (--org).",
-                ),
-                "ID_EXISTS" => lang.t(
-                    "Mã này đã được dùng cho một khoản khác; hãy chọn mã khác.",
-                    "This id is already used by another record; choose another.",
-                ),
-                "UNKNOWN_ORGANIZATION" | "UNKNOWN_ASSET" | "UNKNOWN_COMMUNE" | "UNKNOWN_PLEDGE" => lang.t(
-                    "Một mục được chọn không có trong sổ cái.",
-                    "Something chosen is not in the ledger.",
-                ),
-                _ => lang.t("Sổ cái không nhận sự kiện này.", "The ledger refused this event."),
-            };
+            let lead = reason_text(lang, &rejected.reason);
             (StatusCode::UNPROCESSABLE_ENTITY, lead, rejected.reason.clone(), rejected.message.clone())
         }
         other => (
@@ -804,6 +805,53 @@ fn refused_by_ledger(lang: Lang, error: &ClientError) -> Response {
         .into_response()
 }
 
+/// What a refusal (SPEC 6.2) means for a clerk, in the clerk's language,
+/// for the reasons a clerk can act on; the reason code is shown beside it.
+pub(crate) fn reason_text(lang: Lang, reason: &str) -> &'static str {
+    match reason {
+        "ROLE_NOT_ALLOWED" => lang.t(
+            "Khoá của bàn làm việc này không có quyền ghi loại sự kiện này (ví dụ ghi khoản tiếp nhận cần quyền RECEIVE, ghi lần trao cần quyền DELIVER). Hãy đề nghị cơ quan chủ trì cấp quyền cho khoá.",
+            "This desk's key has no role that allows this kind of event (recording a receipt needs RECEIVE, a delivery DELIVER). Ask the authority to give the key that role.",
+        ),
+        "UNKNOWN_KEY" => lang.t(
+            "Khoá của bàn làm việc này chưa được đăng ký trong sổ cái. Hãy gửi khoá công khai (trang chính) cho cơ quan chủ trì để đăng ký.",
+            "This desk's key is not registered in the ledger. Send its public key (on the home page) to the authority to register.",
+        ),
+        "KEY_REVOKED" => lang.t("Khoá này đã bị thu hồi.", "This key was revoked."),
+        "KEY_ORG_MISMATCH" => lang.t(
+            "Khoá này thuộc một đơn vị khác với đơn vị của bàn làm việc (--org).",
+            "This key belongs to another organisation than the desk's (--org).",
+        ),
+        "ID_EXISTS" => lang.t(
+            "Mã này đã được dùng cho một khoản khác; hãy chọn mã khác.",
+            "This id is already used by another record; choose another.",
+        ),
+        "UNKNOWN_COMMUNE" => lang.t("Không có xã này trong sổ cái.", "No such commune in the ledger."),
+        "UNKNOWN_ORGANIZATION" | "UNKNOWN_ASSET" | "UNKNOWN_PLEDGE" => lang.t(
+            "Một mục được chọn không có trong sổ cái.",
+            "Something chosen is not in the ledger.",
+        ),
+        "EARMARK_MISMATCH" => lang.t(
+            "Nguồn dành riêng cho một xã hay lĩnh vực chỉ trao được cho đúng xã, đúng lĩnh vực đó.",
+            "Funds earmarked for a commune or category can only be delivered to that commune, in that category.",
+        ),
+        "INSUFFICIENT_BALANCE" => lang.t(
+            "Số dư của đơn vị trong nguồn này (tài sản, dành riêng) không đủ. Còn lại:",
+            "The agency's balance in this pool (asset, earmark) does not cover it. Left:",
+        ),
+        "INVALID_ID" => lang.t(
+            "Mã chỉ gồm chữ không dấu, số và . _ : - (tối đa 64 ký tự).",
+            "An id is letters without accents, digits and . _ : - (64 at most).",
+        ),
+        "INVALID_QUANTITY" => lang.t("Số lượng không hợp lệ.", "Not a valid quantity."),
+        "INVALID_DATE" => lang.t("Ngày hoặc kỳ không hợp lệ.", "Not a valid date or period."),
+        "INVALID_ENUM" => lang.t("Giá trị không có trong danh sách.", "Not one of the allowed values."),
+        "MISSING_FIELD" => lang.t("Ô này bắt buộc.", "This cell is required."),
+        "INVALID_TEXT" => lang.t("Văn bản không hợp lệ (ký tự điều khiển hoặc quá dài).", "Not valid text (control characters, or too long)."),
+        _ => lang.t("Sổ cái không nhận sự kiện này.", "The ledger refused this event."),
+    }
+}
+
 /// Whether a request's `Origin`, if it has one, is this desk's own.
 fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
@@ -811,4 +859,302 @@ fn same_origin(headers: &HeaderMap) -> bool {
         None => true,
         Some(origin) => host.is_some_and(|host| origin == format!("http://{host}")),
     }
+}
+
+// ------------------------------------------------------------------ import
+
+async fn template_xlsx() -> Response {
+    match import::template_xlsx() {
+        Ok(bytes) => spreadsheet("mau-tran-giao-deliveries.xlsx", bytes),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+async fn template_csv() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"mau-tran-giao-deliveries.csv\"",
+            ),
+        ],
+        import::template_csv(),
+    )
+        .into_response()
+}
+
+fn spreadsheet(file_name: &str, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn import_page(State(desk): State<AppState>, Extension(lang): Extension<Lang>) -> Response {
+    page(import_layout(&desk, lang, None))
+}
+
+fn import_layout(desk: &Desk, lang: Lang, error: Option<&str>) -> Markup {
+    layout(
+        lang,
+        "/import",
+        lang.t("Nhập từ bảng tính", "Import a spreadsheet"),
+        html! {
+            h1 { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) }
+            ol {
+                li {
+                    (lang.t("Tải mẫu: ", "Download the template: "))
+                    a href="/templates/deliveries.xlsx" { "XLSX" } " · " a href="/templates/deliveries.csv" { "CSV" }
+                    (lang.t(" (trang thứ hai của tệp XLSX giải thích từng cột).", " (the XLSX file's second sheet explains each column)."))
+                }
+                li { (lang.t("Điền mỗi lần trao vào một dòng.", "Fill in one delivery per row.")) }
+                li { (lang.t("Tải tệp lên: bàn làm việc kiểm tra từng dòng trước khi ký bất cứ điều gì.",
+                             "Upload it: the desk checks every row before anything is signed.")) }
+            }
+            @if let Some(error) = error {
+                p.error role="alert" id="upload-error" { (error) }
+            }
+            form method="post" action=(lang.href("/import/check")) enctype="multipart/form-data" {
+                input type="hidden" name="token" value=(desk.form_token);
+                label for="file" { (lang.t("Tệp XLSX hoặc CSV", "An XLSX or CSV file")) }
+                input id="file" name="file" type="file" required accept=".xlsx,.csv,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+                button type="submit" { (lang.t("Kiểm tra", "Check")) }
+            }
+        },
+    )
+}
+
+async fn import_check(
+    State(desk): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let mut token = String::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let file_name = field.file_name().unwrap_or("upload").to_owned();
+                match field.bytes().await {
+                    Ok(bytes) if name == "token" => {
+                        token = String::from_utf8_lossy(&bytes).into_owned();
+                    }
+                    Ok(bytes) if name == "file" => file = Some((file_name, bytes.to_vec())),
+                    Ok(_) => {}
+                    Err(error) => return bad_upload(&desk, lang, &error.to_string()),
+                }
+            }
+            Ok(None) => break,
+            Err(error) => return bad_upload(&desk, lang, &error.to_string()),
+        }
+    }
+    if token != desk.form_token {
+        return refused_forgery(lang);
+    }
+    let Some((file_name, bytes)) = file.filter(|(_, bytes)| !bytes.is_empty()) else {
+        return bad_upload(&desk, lang, lang.t("Chưa chọn tệp.", "No file was chosen."));
+    };
+    let lists = match picklists::read(&desk.config.projector_url, &desk.config.org_id).await {
+        Ok(lists) => lists,
+        Err(error) => return unavailable(lang, &error),
+    };
+    let checked = match import::check(&desk, lang, &file_name, &bytes, &lists).await {
+        Ok(checked) => Arc::new(checked),
+        Err(import::Unreadable(why)) => return bad_upload(&desk, lang, &why),
+    };
+    {
+        let mut uploads = desk.uploads.lock().expect("uploads lock");
+        uploads.retain(|u| u.id != checked.id);
+        uploads.push(Arc::clone(&checked));
+        if uploads.len() > UPLOADS_KEPT {
+            uploads.remove(0);
+        }
+    }
+    let status = if checked.problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let markup = layout(
+        lang,
+        "/import",
+        lang.t("Kết quả kiểm tra", "Check results"),
+        html! {
+            h1 { (lang.t("Kết quả kiểm tra ", "Check results for ")) (checked.file_name) }
+            p id="summary" {
+                (checked.rows) (lang.t(" dòng: ", " rows: "))
+                span id="to-record" { (checked.events.len()) } (lang.t(" sẽ được ghi, ", " to record, "))
+                span id="already" { (checked.recorded.len()) } (lang.t(" đã có trong sổ cái, ", " already in the ledger, "))
+                span id="problems" { (checked.problems.len()) } (lang.t(" cần sửa.", " to correct."))
+            }
+            @if checked.problems.is_empty() {
+                @if checked.events.is_empty() {
+                    p { (lang.t("Không có gì mới để ghi: mọi dòng đã có trong sổ cái.", "Nothing new to record: every row is in the ledger already.")) }
+                } @else {
+                    form method="post" action=(lang.href("/import/submit")) {
+                        input type="hidden" name="token" value=(desk.form_token);
+                        input type="hidden" name="upload" value=(checked.id);
+                        button type="submit" { (lang.t("Ký và gửi ", "Sign and submit ")) (checked.events.len()) (lang.t(" lần trao", " deliveries")) }
+                    }
+                }
+            } @else {
+                p.error role="alert" { (lang.t("Chưa ký dòng nào. Hãy sửa các dòng dưới đây trong tệp rồi tải lên lại.",
+                                                "Nothing was signed. Correct the rows below in the file and upload it again.")) }
+                p { a href=(lang.href(&format!("/import/{}/report.xlsx", checked.id))) { (lang.t("Tải báo cáo (XLSX)", "Download the report (XLSX)")) } }
+                div.table-scroll tabindex="0" role="region" aria-label=(lang.t("Bảng", "Table")) {
+                    table id="report" {
+                    thead { tr {
+                        th scope="col" { (lang.t("Dòng", "Row")) }
+                        th scope="col" { (lang.t("Cột", "Column")) }
+                        th scope="col" { (lang.t("Lý do (SPEC 6.2)", "Reason (SPEC 6.2)")) }
+                        th scope="col" { (lang.t("Giải thích", "Explanation")) }
+                    } }
+                    tbody {
+                        @for problem in &checked.problems {
+                            tr {
+                                td.num { (problem.row) }
+                                td { (problem.column) }
+                                td { code { (problem.reason) } }
+                                td { (problem.message) }
+                            }
+                        }
+                    }
+                }
+                }
+            }
+            p { a href=(lang.href("/import")) { (lang.t("Tải lên tệp khác", "Upload another file")) } }
+        },
+    );
+    (status, page(markup)).into_response()
+}
+
+fn bad_upload(desk: &Desk, lang: Lang, why: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        page(import_layout(desk, lang, Some(why))),
+    )
+        .into_response()
+}
+
+fn checked_upload(desk: &Desk, id: &str) -> Option<Arc<import::Checked>> {
+    desk.uploads
+        .lock()
+        .expect("uploads lock")
+        .iter()
+        .find(|u| u.id == id)
+        .cloned()
+}
+
+async fn import_report(
+    State(desk): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let Some(checked) = checked_upload(&desk, &id) else {
+        return (StatusCode::NOT_FOUND, "no such upload").into_response();
+    };
+    match import::report_xlsx(lang, &checked) {
+        Ok(bytes) => spreadsheet(
+            &format!("{}-report.xlsx", lang.t("bao-cao", "report")),
+            bytes,
+        ),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SubmitUpload {
+    token: String,
+    upload: String,
+}
+
+async fn import_submit(
+    State(desk): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Form(form): Form<SubmitUpload>,
+) -> Response {
+    if form.token != desk.form_token {
+        return refused_forgery(lang);
+    }
+    let Some(checked) = checked_upload(&desk, &form.upload).filter(|c| c.problems.is_empty())
+    else {
+        return bad_upload(
+            &desk,
+            lang,
+            lang.t(
+                "Tệp này chưa được kiểm tra (hoặc còn dòng cần sửa); hãy tải lên lại.",
+                "This file has not been checked (or has rows to correct); upload it again.",
+            ),
+        );
+    };
+    let mut recorded = 0usize;
+    let mut duplicates = 0usize;
+    let mut refused: Vec<(usize, String, String)> = Vec::new();
+    for batch in checked.events.chunks(IMPORT_BATCH) {
+        let signed = batch
+            .iter()
+            .map(|(_, event)| desk.config.ledger.sign(&desk.config.key, event))
+            .collect();
+        match desk.config.ledger.append_batch(signed).await {
+            Ok(results) => {
+                for ((row, _), result) in batch.iter().zip(results) {
+                    match result {
+                        Ok(appended) if appended.duplicate => duplicates += 1,
+                        Ok(_) => recorded += 1,
+                        Err(rejected) => refused.push((*row, rejected.reason, rejected.message)),
+                    }
+                }
+            }
+            Err(error) => return refused_by_ledger(lang, &error),
+        }
+        tracing::info!(
+            recorded,
+            duplicates,
+            refused = refused.len(),
+            "import batch submitted"
+        );
+    }
+    page(layout(
+        lang,
+        "/import",
+        lang.t("Đã gửi", "Submitted"),
+        html! {
+            h1 { (lang.t("Đã gửi vào sổ cái", "Submitted to the ledger")) }
+            p.done role="status" {
+                span id="recorded" { (recorded) } (lang.t(" lần trao đã được ghi; ", " deliveries recorded; "))
+                span id="duplicates" { (duplicates) } (lang.t(" đã có từ trước; ", " were there already; "))
+                span id="refused" { (refused.len()) } (lang.t(" bị từ chối.", " refused."))
+            }
+            @if !refused.is_empty() {
+                div.table-scroll tabindex="0" role="region" aria-label=(lang.t("Bảng", "Table")) {
+                    table {
+                    thead { tr {
+                        th scope="col" { (lang.t("Dòng", "Row")) }
+                        th scope="col" { (lang.t("Lý do (SPEC 6.2)", "Reason (SPEC 6.2)")) }
+                        th scope="col" { (lang.t("Giải thích", "Explanation")) }
+                    } }
+                    tbody {
+                        @for (row, reason, message) in &refused {
+                            tr { td.num { (row) } td { code { (reason) } } td { (reason_text(lang, reason)) " (" (message) ")" } }
+                        }
+                    }
+                }
+                }
+            }
+            p { a href=(lang.href("/import")) { (lang.t("Nhập tệp khác", "Import another file")) } }
+        },
+    ))
 }

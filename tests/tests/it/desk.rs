@@ -177,6 +177,28 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         })
         .unwrap();
 
+    // An organisation whose key may deliver, and a pool of its holdings
+    // that covers 200 deliveries of one unit.
+    let (deliverer, pool) = deliverer_with_a_pool(&events, demo.projections);
+    let deliverer_key = keys.path().join("deliverer.pem");
+    std::fs::write(
+        &deliverer_key,
+        programme
+            .signing_key(&deliverer)
+            .unwrap()
+            .to_pkcs8_pem()
+            .as_bytes(),
+    )
+    .unwrap();
+    let communes: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(pb::event::Body::RegisterCommune(c)) => Some(c.commune_code.clone()),
+            _ => None,
+        })
+        .collect();
+    let sheets = ImportSheets::write(keys.path(), &pool, &communes);
+
     // A wrong passphrase stops the desk before it listens, and says why.
     let refused_at = free_addr();
     let wrong = desk(
@@ -210,6 +232,14 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
             .spawn()
             .unwrap(),
     );
+    let deliverer_desk = free_addr();
+    let _deliverer = Running(
+        desk(&deliverer_key, &deliverer, deliverer_desk, &demo, None)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(deliverer_desk, "/", "the deliverer's desk", |_| true);
     wait_for(fund_desk, "/", "the fund's desk", |_| true);
     wait_for(pledger_desk, "/", "the pledger's desk", |_| true);
     // Another site's name for it is refused (DNS rebinding), and so are a
@@ -252,6 +282,9 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         .arg(&donor)
         .arg(receipt_id)
         .arg(&artifacts)
+        .arg(format!("http://{deliverer_desk}"))
+        .arg(&sheets.bad)
+        .arg(&sheets.good)
         .output()
         .expect("node runs");
     assert!(
@@ -315,4 +348,231 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         assert!(result["passes"].as_u64().unwrap() > 5, "{page}: {result}");
     }
     assert_eq!(report["consoleErrors"], serde_json::json!([]));
+
+    // The spreadsheet: exactly the five bad rows, each with its column and
+    // reason; nothing signed.
+    let import = &report["import"];
+    assert_eq!(import["bad"]["problems"], 5, "{import}");
+    assert_eq!(import["bad"]["toRecord"], 195, "{import}");
+    let named: Vec<(u64, String, String)> = import["bad"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap().parse().unwrap(),
+                r[1].as_str().unwrap().to_owned(),
+                r[2].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, String, String)> = sheets
+        .bad_rows
+        .iter()
+        .map(|(row, column, reason)| (*row, (*column).to_owned(), (*reason).to_owned()))
+        .collect();
+    assert_eq!(named, expected);
+    assert_eq!(
+        import["bad"]["page"]["scrollWidth"], import["bad"]["page"]["clientWidth"],
+        "the report scrolls sideways on a phone"
+    );
+    assert_eq!(import["bad"]["reportStatus"], 200);
+    assert!(
+        import["bad"]["reportType"]
+            .as_str()
+            .unwrap()
+            .contains("spreadsheetml"),
+        "{import}"
+    );
+    // Corrected: all 200 recorded, once; again: nothing new.
+    assert_eq!(import["good"]["toRecord"], 200, "{import}");
+    assert_eq!(import["good"]["recorded"], 200, "{import}");
+    assert_eq!(import["again"]["toRecord"], 0, "{import}");
+    assert_eq!(import["again"]["already"], 200, "{import}");
+    assert_eq!(import["again"]["problems"], 0, "{import}");
+    // The ledger holds the demo, the receipt and the 200 deliveries: no more.
+    wait_for(
+        demo.feed,
+        "/api/v1/overview",
+        "the feed, after the import",
+        |body| {
+            let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 201
+        },
+    );
+    let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
+    let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(overview["as_of"]["size"], size + 201);
+}
+
+/// A pool of holdings: asset and earmark.
+struct Pool {
+    asset_id: String,
+    commune_code: String,
+    category: i32,
+}
+
+/// An organisation whose key has DELIVER, and one of its pools holding at
+/// least 200 units, read from the demo's projections.
+fn deliverer_with_a_pool(events: &[pb::Event], projections: SocketAddr) -> (String, Pool) {
+    let deliverers: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(pb::event::Body::RegisterKey(k))
+                if k.roles.contains(&(pb::Role::Deliver as i32)) =>
+            {
+                Some(k.org_id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut client =
+                pb::projections_client::ProjectionsClient::connect(format!("http://{projections}"))
+                    .await
+                    .unwrap();
+            for org in deliverers {
+                let balances = client
+                    .list_balances(pb::ListBalancesRequest {
+                        page: Some(pb::Page {
+                            page_size: 1000,
+                            page_token: String::new(),
+                        }),
+                        org_id: org.clone(),
+                        asset_id: String::new(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                if let Some(balance) = balances.balances.iter().find(|b| b.held >= 400) {
+                    let earmark = balance.earmark.clone().unwrap_or_default();
+                    return (
+                        org,
+                        Pool {
+                            asset_id: balance.asset_id.clone(),
+                            commune_code: earmark.commune_code,
+                            category: earmark.category,
+                        },
+                    );
+                }
+            }
+            panic!("no organisation of the demo can deliver 200 units");
+        })
+}
+
+/// The deliveries spreadsheet with five bad rows, and the same corrected.
+struct ImportSheets {
+    bad: std::path::PathBuf,
+    good: std::path::PathBuf,
+    /// (spreadsheet row, column, reason) of each bad row, in row order.
+    bad_rows: Vec<(u64, &'static str, &'static str)>,
+}
+
+impl ImportSheets {
+    fn write(dir: &Path, pool: &Pool, communes: &[String]) -> ImportSheets {
+        const CATEGORIES: [&str; 7] = [
+            "health",
+            "nutrition",
+            "culture_recreation",
+            "scholarship",
+            "books_supplies",
+            "clothing",
+            "other",
+        ];
+        let commune = if pool.commune_code.is_empty() {
+            communes[0].clone()
+        } else {
+            pool.commune_code.clone()
+        };
+        let category = if pool.category == 0 {
+            "nutrition"
+        } else {
+            CATEGORIES[pool.category as usize - 1]
+        };
+        let earmark_category = if pool.category == 0 { "" } else { category };
+        let good_row = |i: usize| -> Vec<String> {
+            vec![
+                format!("import-{i:03}"),
+                "2025-12-15".into(),
+                commune.clone(),
+                category.into(),
+                pool.asset_id.clone(),
+                "1".into(),
+                "2025-12".into(),
+                "1".into(),
+                pool.commune_code.clone(),
+                earmark_category.into(),
+                String::new(),
+            ]
+        };
+        // Data row i is spreadsheet row i + 2 (the header is row 1).
+        let bad_rows: Vec<(usize, &str, &str)> = vec![
+            (7, "quantity", "INVALID_QUANTITY"),
+            (42, "commune_code", "UNKNOWN_COMMUNE"),
+            (99, "period", "INVALID_DATE"),
+            (150, "category", "INVALID_ENUM"),
+            (180, "delivery_id", "ID_EXISTS"),
+        ];
+        let break_row = |i: usize, row: &mut Vec<String>| match i {
+            7 => row[5] = "a few".into(),
+            42 => row[2] = "99999".into(),
+            99 => row[6] = "2025-13".into(),
+            150 => row[3] = "food".into(),
+            180 => row[0] = "import-010".into(),
+            _ => {}
+        };
+        let header = [
+            "delivery_id",
+            "date",
+            "commune_code",
+            "category",
+            "asset_id",
+            "quantity",
+            "period",
+            "children_reached",
+            "earmark_commune",
+            "earmark_category",
+            "note",
+        ];
+        let write = |path: &Path, broken: bool| {
+            let mut workbook = rust_xlsxwriter::Workbook::new();
+            let sheet = workbook.add_worksheet();
+            for (c, title) in header.iter().enumerate() {
+                sheet.write_string(0, c as u16, *title).unwrap();
+            }
+            for i in 0..200 {
+                let mut row = good_row(i);
+                if broken {
+                    break_row(i, &mut row);
+                }
+                for (c, cell) in row.iter().enumerate() {
+                    // Quantities as numbers, as a clerk's spreadsheet has them.
+                    if c == 5
+                        && let Ok(n) = cell.parse::<f64>()
+                    {
+                        sheet.write_number(i as u32 + 1, c as u16, n).unwrap();
+                    } else {
+                        sheet.write_string(i as u32 + 1, c as u16, cell).unwrap();
+                    }
+                }
+            }
+            workbook.save(path).unwrap();
+        };
+        let bad = dir.join("deliveries-with-mistakes.xlsx");
+        let good = dir.join("deliveries.xlsx");
+        write(&bad, true);
+        write(&good, false);
+        ImportSheets {
+            bad,
+            good,
+            bad_rows: bad_rows
+                .into_iter()
+                .map(|(i, column, reason)| (i as u64 + 2, column, reason))
+                .collect(),
+        }
+    }
 }

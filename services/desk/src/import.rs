@@ -1,0 +1,703 @@
+//! Spreadsheet import of deliveries: a template to fill in (XLSX or CSV),
+//! an upload checked row by row against the ledger's field rules and the
+//! agency's current balances before anything is signed, a report of every
+//! row to correct (which row, which column, the SPEC 6.2 reason, in the
+//! clerk's language; also as a spreadsheet), and only for a file without
+//! problems, signing and submitting in batches.
+//!
+//! An event's id is derived from the agency and the row's delivery id, and
+//! its time from the row's date, so the same row always signs the same
+//! bytes: uploading a file again records nothing twice.
+
+use std::collections::{HashMap, HashSet};
+
+use aidledger_client::EntryKey;
+use aidledger_wire::Message as _;
+use aidledger_wire::pb;
+use sha2::{Digest, Sha256};
+
+use crate::picklists::PickLists;
+use crate::{Desk, Lang};
+
+/// A column of the deliveries template.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Column {
+    pub name: &'static str,
+    pub vi: &'static str,
+    pub en: &'static str,
+    pub required: bool,
+}
+
+pub(crate) const DELIVERY_COLUMNS: [Column; 11] = [
+    Column {
+        name: "delivery_id",
+        vi: "Mã lần trao (do đơn vị đặt, không trùng)",
+        en: "Delivery id (the agency's own, unique)",
+        required: true,
+    },
+    Column {
+        name: "date",
+        vi: "Ngày trao (YYYY-MM-DD)",
+        en: "Date delivered (YYYY-MM-DD)",
+        required: true,
+    },
+    Column {
+        name: "commune_code",
+        vi: "Mã xã nhận",
+        en: "Commune code",
+        required: true,
+    },
+    Column {
+        name: "category",
+        vi: "Lĩnh vực: health, nutrition, culture_recreation, scholarship, books_supplies, clothing, other",
+        en: "Category: health, nutrition, culture_recreation, scholarship, books_supplies, clothing, other",
+        required: true,
+    },
+    Column {
+        name: "asset_id",
+        vi: "Mã tài sản (ví dụ VND)",
+        en: "Asset id (e.g. VND)",
+        required: true,
+    },
+    Column {
+        name: "quantity",
+        vi: "Số lượng (đơn vị nhỏ nhất)",
+        en: "Quantity (smallest unit)",
+        required: true,
+    },
+    Column {
+        name: "period",
+        vi: "Kỳ (YYYY-MM)",
+        en: "Period (YYYY-MM)",
+        required: true,
+    },
+    Column {
+        name: "children_reached",
+        vi: "Số trẻ được nhận",
+        en: "Children reached",
+        required: true,
+    },
+    Column {
+        name: "earmark_commune",
+        vi: "Lấy từ nguồn dành riêng cho xã (để trống: nguồn chung)",
+        en: "Drawn from funds earmarked for commune (empty: general)",
+        required: false,
+    },
+    Column {
+        name: "earmark_category",
+        vi: "Lấy từ nguồn dành riêng cho lĩnh vực (để trống: chung)",
+        en: "Drawn from funds earmarked for category (empty: general)",
+        required: false,
+    },
+    Column {
+        name: "note",
+        vi: "Ghi chú (công bố; không ghi tên trẻ)",
+        en: "Note (published; no child's name)",
+        required: false,
+    },
+];
+
+const CATEGORY_NAMES: [(&str, pb::Category); 7] = [
+    ("health", pb::Category::Health),
+    ("nutrition", pb::Category::Nutrition),
+    ("culture_recreation", pb::Category::CultureRecreation),
+    ("scholarship", pb::Category::Scholarship),
+    ("books_supplies", pb::Category::BooksSupplies),
+    ("clothing", pb::Category::Clothing),
+    ("other", pb::Category::Other),
+];
+
+/// Rows of a sheet past its header, numbered as the spreadsheet numbers
+/// them (the header is row 1).
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub number: usize,
+    pub cells: HashMap<&'static str, String>,
+}
+
+impl Row {
+    fn cell(&self, column: &str) -> &str {
+        self.cells.get(column).map_or("", |c| c.trim())
+    }
+}
+
+/// A row to correct.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub row: usize,
+    pub column: &'static str,
+    /// The SPEC 6.2 reason.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// An upload, checked.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    /// SHA-256 of the file, hex: names the upload in the desk's links.
+    pub id: String,
+    pub file_name: String,
+    pub rows: usize,
+    /// Rows to sign, in file order.
+    pub events: Vec<(usize, pb::Event)>,
+    /// Rows the ledger holds already, with their seq.
+    pub recorded: Vec<(usize, u64)>,
+    pub problems: Vec<Problem>,
+}
+
+/// Why a file could not be read at all.
+#[derive(Debug)]
+pub(crate) struct Unreadable(pub String);
+
+/// The rows of an uploaded XLSX (its first sheet) or CSV (UTF-8) file.
+pub(crate) fn read_rows(lang: Lang, bytes: &[u8]) -> Result<Vec<Row>, Unreadable> {
+    let table: Vec<Vec<String>> = if bytes.starts_with(b"PK\x03\x04") {
+        read_xlsx(lang, bytes)?
+    } else {
+        read_csv(lang, bytes)?
+    };
+    let mut lines = table.into_iter().enumerate();
+    let Some((_, header)) = lines.next() else {
+        return Err(Unreadable(
+            lang.t("Tệp trống.", "The file is empty.").to_owned(),
+        ));
+    };
+    let mut columns: Vec<Option<&'static str>> = Vec::new();
+    for title in &header {
+        let title = title.trim().to_ascii_lowercase();
+        if title.is_empty() {
+            columns.push(None);
+            continue;
+        }
+        match DELIVERY_COLUMNS.iter().find(|c| c.name == title) {
+            Some(column) => columns.push(Some(column.name)),
+            None => {
+                return Err(Unreadable(format!(
+                    "{}{title:?}",
+                    lang.t(
+                        "Cột không có trong mẫu: ",
+                        "A column that is not in the template: "
+                    )
+                )));
+            }
+        }
+    }
+    for column in DELIVERY_COLUMNS.iter().filter(|c| c.required) {
+        if !columns.contains(&Some(column.name)) {
+            return Err(Unreadable(format!(
+                "{}{}",
+                lang.t("Thiếu cột bắt buộc: ", "A required column is missing: "),
+                column.name
+            )));
+        }
+    }
+    Ok(lines
+        .map(|(index, cells)| Row {
+            number: index + 1,
+            cells: columns
+                .iter()
+                .zip(cells)
+                .filter_map(|(column, cell)| column.map(|c| (c, cell)))
+                .collect(),
+        })
+        .filter(|row| row.cells.values().any(|c| !c.trim().is_empty()))
+        .collect())
+}
+
+fn read_csv(lang: Lang, bytes: &[u8]) -> Result<Vec<Vec<String>>, Unreadable> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    reader
+        .records()
+        .map(|record| {
+            record
+                .map(|r| r.iter().map(str::to_owned).collect())
+                .map_err(|e| {
+                    Unreadable(format!(
+                        "{}{e}",
+                        lang.t(
+                            "Không đọc được tệp CSV (cần UTF-8): ",
+                            "Not a readable CSV file (UTF-8 is needed): "
+                        )
+                    ))
+                })
+        })
+        .collect()
+}
+
+fn read_xlsx(lang: Lang, bytes: &[u8]) -> Result<Vec<Vec<String>>, Unreadable> {
+    use calamine::{Data, Reader as _, Xlsx};
+    let unreadable = |e: String| {
+        Unreadable(format!(
+            "{}{e}",
+            lang.t("Không đọc được tệp XLSX: ", "Not a readable XLSX file: ")
+        ))
+    };
+    let mut workbook: Xlsx<_> =
+        Xlsx::new(std::io::Cursor::new(bytes.to_vec())).map_err(|e| unreadable(e.to_string()))?;
+    let range = workbook
+        .worksheet_range_at(0)
+        .ok_or_else(|| unreadable("no sheet".to_owned()))?
+        .map_err(|e| unreadable(e.to_string()))?;
+    // Rows as the sheet numbers them: leading empty rows stay empty.
+    let (first_row, _) = range.start().unwrap_or((0, 0));
+    let mut table: Vec<Vec<String>> = vec![Vec::new(); first_row as usize];
+    for row in range.rows() {
+        table.push(
+            row.iter()
+                .map(|cell| match cell {
+                    Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+                    // Whole numbers as typed, not "1.0".
+                    Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                        format!("{}", *f as i64)
+                    }
+                    Data::Float(f) => f.to_string(),
+                    Data::Int(i) => i.to_string(),
+                    Data::Bool(b) => b.to_string(),
+                    // A date typed as a date: its day, as the template asks.
+                    Data::DateTime(d) => excel_day(d.as_f64()),
+                    Data::Error(e) => format!("#{e:?}"),
+                    Data::Empty => String::new(),
+                })
+                .collect(),
+        );
+    }
+    // The header must be the first line of the table.
+    Ok(table
+        .into_iter()
+        .skip_while(|r| r.iter().all(|c| c.is_empty()))
+        .collect())
+}
+
+/// An Excel day number (days since 1899-12-30) as YYYY-MM-DD.
+fn excel_day(serial: f64) -> String {
+    // Days since 1970-01-01, then the civil date (Howard Hinnant's
+    // algorithm).
+    let days = serial.floor() as i64 - 25_569;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Seconds of noon in Vietnam (05:00 UTC) on `date` (YYYY-MM-DD).
+fn noon_in_vietnam(date: &str) -> Option<i64> {
+    let mut parts = date.split('-');
+    let (year, month, day) = (
+        parts.next()?.parse::<i64>().ok()?,
+        parts.next()?.parse::<i64>().ok()?,
+        parts.next()?.parse::<i64>().ok()?,
+    );
+    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days from civil (the inverse of `excel_day`'s algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    // Round trip: 2025-02-30 is not a day.
+    (excel_day((days + 25_569) as f64) == format!("{year:04}-{month:02}-{day:02}"))
+        .then_some(days * 86_400 + 5 * 3_600)
+}
+
+/// The event id of the row delivering `delivery_id` for `org_id`: the
+/// same row always has the same id.
+fn row_event_id(org_id: &str, delivery_id: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"aidledger/desk/import/delivery\n")
+        .chain_update(org_id.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(delivery_id.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+fn problem(
+    row: &Row,
+    column: &'static str,
+    reason: &'static str,
+    message: impl Into<String>,
+) -> Problem {
+    Problem {
+        row: row.number,
+        column,
+        reason,
+        message: message.into(),
+    }
+}
+
+/// The delivery event of `row`, or the first problem with it.
+fn delivery_event(desk: &Desk, lang: Lang, row: &Row) -> Result<pb::Event, Problem> {
+    let category = |column: &'static str, required: bool| -> Result<i32, Problem> {
+        let name = row.cell(column).to_ascii_lowercase();
+        if name.is_empty() && !required {
+            return Ok(pb::Category::Unspecified as i32);
+        }
+        CATEGORY_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| *c as i32)
+            .ok_or_else(|| {
+                problem(
+                    row,
+                    column,
+                    "INVALID_ENUM",
+                    format!(
+                        "{}{name:?}",
+                        lang.t(
+                            "Không phải một lĩnh vực của mẫu: ",
+                            "Not one of the template's categories: "
+                        )
+                    ),
+                )
+            })
+    };
+    let number = |column: &'static str| -> Result<u64, Problem> {
+        row.cell(column)
+            .replace([' ', '.', ','], "")
+            .parse()
+            .map_err(|_| {
+                problem(
+                    row,
+                    column,
+                    "INVALID_QUANTITY",
+                    lang.t(
+                        "Cần một số nguyên không âm.",
+                        "A whole number, not negative, is needed.",
+                    ),
+                )
+            })
+    };
+    let delivery_id = row.cell("delivery_id").to_owned();
+    let occurred_at = noon_in_vietnam(row.cell("date")).ok_or_else(|| {
+        problem(
+            row,
+            "date",
+            "INVALID_DATE",
+            lang.t(
+                "Ngày phải có dạng YYYY-MM-DD và có thật.",
+                "The date must be a real day written YYYY-MM-DD.",
+            ),
+        )
+    })?;
+    let event = pb::Event {
+        event_id: row_event_id(&desk.config.org_id, &delivery_id),
+        org_id: desk.config.org_id.clone(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: occurred_at,
+            nanos: 0,
+        }),
+        body: Some(pb::event::Body::Delivery(pb::Delivery {
+            delivery_id,
+            commune_code: row.cell("commune_code").to_owned(),
+            category: category("category", true)?,
+            asset_id: row.cell("asset_id").to_owned(),
+            quantity: number("quantity")?,
+            earmark: Some(pb::Earmark {
+                commune_code: row.cell("earmark_commune").to_owned(),
+                category: category("earmark_category", false)?,
+            }),
+            children_reached: u32::try_from(number("children_reached")?).map_err(|_| {
+                problem(
+                    row,
+                    "children_reached",
+                    "INVALID_QUANTITY",
+                    lang.t("Số quá lớn.", "Too large a number."),
+                )
+            })?,
+            beneficiary_tokens: Vec::new(),
+            evidence_hashes: Vec::new(),
+            period: row.cell("period").to_owned(),
+            note: row.cell("note").to_owned(),
+        })),
+    };
+    aidledger_ledger::decode::event_from_pb(event.clone()).map_err(|rejection| {
+        // The ledger names the event's field (`delivery.earmark.category`,
+        // `delivery.period`): the template's column for it.
+        let detail = &rejection.detail;
+        let column = if detail.contains("delivery.earmark.commune_code") {
+            "earmark_commune"
+        } else if detail.contains("delivery.earmark.category") {
+            "earmark_category"
+        } else if detail.starts_with("occurred_at") {
+            "date"
+        } else {
+            DELIVERY_COLUMNS
+                .iter()
+                .map(|c| c.name)
+                .find(|name| detail.contains(&format!("delivery.{name}")))
+                .unwrap_or("")
+        };
+        Problem {
+            row: row.number,
+            column,
+            reason: rejection.reason.as_str(),
+            message: format!(
+                "{} ({})",
+                crate::reason_text(lang, rejection.reason.as_str()),
+                rejection.detail
+            ),
+        }
+    })?;
+    Ok(event)
+}
+
+/// Checks every row: the ledger's field rules, then against what the
+/// ledger holds now (communes, earmarks, the agency's balances, rows
+/// recorded before), in file order, as the ledger would judge them.
+pub(crate) async fn check(
+    desk: &Desk,
+    lang: Lang,
+    file_name: &str,
+    bytes: &[u8],
+    lists: &PickLists,
+) -> Result<Checked, Unreadable> {
+    let rows = read_rows(lang, bytes)?;
+    let communes: HashSet<&str> = lists.communes.iter().map(|c| c.code.as_str()).collect();
+    let mut balances: HashMap<(String, String, i32), u64> = HashMap::new();
+    for holding in &lists.holdings {
+        *balances
+            .entry((
+                holding.asset_id.clone(),
+                holding.commune_code.clone().unwrap_or_default(),
+                holding.category.unwrap_or(0),
+            ))
+            .or_default() += holding.quantity;
+    }
+    let mut checked = Checked {
+        id: hex::encode(Sha256::digest(bytes)),
+        file_name: file_name.to_owned(),
+        rows: rows.len(),
+        events: Vec::new(),
+        recorded: Vec::new(),
+        problems: Vec::new(),
+    };
+    let mut ids_seen: HashSet<String> = HashSet::new();
+    for row in &rows {
+        let event = match delivery_event(desk, lang, row) {
+            Ok(event) => event,
+            Err(problem) => {
+                checked.problems.push(problem);
+                continue;
+            }
+        };
+        let Some(pb::event::Body::Delivery(delivery)) = &event.body else {
+            unreachable!("a deliveries sheet builds deliveries");
+        };
+        let earmark = delivery.earmark.clone().unwrap_or_default();
+        if !ids_seen.insert(delivery.delivery_id.clone()) {
+            checked.problems.push(problem(
+                row,
+                "delivery_id",
+                "ID_EXISTS",
+                lang.t(
+                    "Mã này đã dùng ở một dòng trên của tệp.",
+                    "This id is used on an earlier row of the file.",
+                ),
+            ));
+            continue;
+        }
+        // Recorded before: the same row again is not recorded twice; a
+        // different row under the same id is a mistake.
+        match desk
+            .config
+            .ledger
+            .get_entry(EntryKey::EventId(event.event_id.clone()))
+            .await
+        {
+            Ok(Some(entry)) => {
+                if entry.signed_event.event == event.encode_to_vec() {
+                    checked.recorded.push((row.number, entry.seq));
+                } else {
+                    checked.problems.push(problem(
+                        row,
+                        "delivery_id",
+                        "EVENT_ID_EXISTS",
+                        lang.t(
+                            "Mã lần trao này đã được ghi với các giá trị khác; một lần trao đã ghi không sửa được, chỉ huỷ được.",
+                            "This delivery id was recorded with other values; a recorded delivery cannot be edited, only reversed.",
+                        ),
+                    ));
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                return Err(Unreadable(format!(
+                    "{}{error}",
+                    lang.t("Không hỏi được sổ cái: ", "The ledger could not be asked: ")
+                )));
+            }
+        }
+        if !communes.contains(delivery.commune_code.as_str()) {
+            checked.problems.push(problem(
+                row,
+                "commune_code",
+                "UNKNOWN_COMMUNE",
+                crate::reason_text(lang, "UNKNOWN_COMMUNE"),
+            ));
+            continue;
+        }
+        let commune_mismatch =
+            !earmark.commune_code.is_empty() && earmark.commune_code != delivery.commune_code;
+        let category_mismatch = earmark.category != 0 && earmark.category != delivery.category;
+        if commune_mismatch || category_mismatch {
+            checked.problems.push(problem(
+                row,
+                if commune_mismatch {
+                    "earmark_commune"
+                } else {
+                    "earmark_category"
+                },
+                "EARMARK_MISMATCH",
+                crate::reason_text(lang, "EARMARK_MISMATCH"),
+            ));
+            continue;
+        }
+        let pool = (
+            delivery.asset_id.clone(),
+            earmark.commune_code.clone(),
+            earmark.category,
+        );
+        let available = balances.get(&pool).copied().unwrap_or(0);
+        if delivery.quantity > available {
+            checked.problems.push(problem(
+                row,
+                "quantity",
+                "INSUFFICIENT_BALANCE",
+                format!(
+                    "{} {available}.",
+                    crate::reason_text(lang, "INSUFFICIENT_BALANCE")
+                ),
+            ));
+            continue;
+        }
+        balances.insert(pool, available - delivery.quantity);
+        checked.events.push((row.number, event));
+    }
+    Ok(checked)
+}
+
+/// The deliveries template: the columns in the order the desk reads them,
+/// and a second sheet describing each, in both languages.
+pub(crate) fn template_xlsx() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    // Typed as text, so a spreadsheet does not turn ids, dates and periods
+    // into numbers or dates.
+    let text = Format::new().set_num_format("@");
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("deliveries")?;
+    for (index, column) in DELIVERY_COLUMNS.iter().enumerate() {
+        let index = u16::try_from(index).expect("eleven columns");
+        sheet.write_string_with_format(0, index, column.name, &bold)?;
+        sheet.set_column_width(index, 18)?;
+        sheet.set_column_format(index, &text)?;
+    }
+    let help = workbook.add_worksheet();
+    help.set_name("huong-dan (help)")?;
+    for (index, title) in ["column", "Tiếng Việt", "English", "required"]
+        .iter()
+        .enumerate()
+    {
+        help.write_string_with_format(0, index as u16, *title, &bold)?;
+    }
+    for (row, column) in DELIVERY_COLUMNS.iter().enumerate() {
+        let row = row as u32 + 1;
+        help.write_string(row, 0, column.name)?;
+        help.write_string(row, 1, column.vi)?;
+        help.write_string(row, 2, column.en)?;
+        help.write_string(row, 3, if column.required { "yes" } else { "" })?;
+    }
+    help.set_column_width(1, 60)?;
+    help.set_column_width(2, 60)?;
+    workbook.save_to_buffer()
+}
+
+/// The deliveries template as CSV: the header row, UTF-8 with a BOM so
+/// that Excel opens Vietnamese text as such.
+pub(crate) fn template_csv() -> String {
+    let names: Vec<&str> = DELIVERY_COLUMNS.iter().map(|c| c.name).collect();
+    format!("\u{FEFF}{}\r\n", names.join(","))
+}
+
+/// The problems of a checked upload as a spreadsheet, in the clerk's
+/// language.
+pub(crate) fn report_xlsx(
+    lang: Lang,
+    checked: &Checked,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(lang.t("can-sua", "to-correct"))?;
+    for (index, title) in [
+        lang.t("Dòng", "Row"),
+        lang.t("Cột", "Column"),
+        lang.t("Lý do (SPEC 6.2)", "Reason (SPEC 6.2)"),
+        lang.t("Giải thích", "Explanation"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet.write_string_with_format(0, index as u16, *title, &bold)?;
+    }
+    for (index, problem) in checked.problems.iter().enumerate() {
+        let row = index as u32 + 1;
+        sheet.write_number(row, 0, problem.row as f64)?;
+        sheet.write_string(row, 1, problem.column)?;
+        sheet.write_string(row, 2, problem.reason)?;
+        sheet.write_string(row, 3, &problem.message)?;
+    }
+    sheet.set_column_width(3, 80)?;
+    workbook.save_to_buffer()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip_and_impossible_days_are_refused() {
+        assert_eq!(excel_day(45_658.0), "2025-01-01");
+        assert_eq!(excel_day(25_569.0), "1970-01-01");
+        assert_eq!(noon_in_vietnam("1970-01-01"), Some(5 * 3_600));
+        assert_eq!(
+            noon_in_vietnam("2025-03-01").map(|s| s / 86_400),
+            Some(20_148)
+        );
+        assert_eq!(noon_in_vietnam("2025-02-29"), None);
+        assert!(noon_in_vietnam("2024-02-29").is_some());
+        assert_eq!(noon_in_vietnam("2025-13-01"), None);
+        assert!(noon_in_vietnam("2025-3-1").is_some());
+        assert_eq!(noon_in_vietnam("1 March"), None);
+    }
+
+    #[test]
+    fn a_row_always_has_the_same_event_id_and_another_row_another() {
+        let id = row_event_id("fund", "d-1");
+        assert_eq!(id, row_event_id("fund", "d-1"));
+        assert_ne!(id, row_event_id("fund", "d-2"));
+        assert_ne!(id, row_event_id("other-fund", "d-1"));
+        assert!(uuid::Uuid::parse_str(&id).is_ok());
+    }
+}
