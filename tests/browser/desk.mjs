@@ -93,9 +93,23 @@ async function fillReceipt(id) {
   await page.fill("#note", "Ủng hộ bữa ăn, liên hệ Nguyễn Văn An 0912345678");
 }
 
-// Home, in Vietnamese.
-await page.goto(desk + "/");
+// Reloads `url` until `selector` shows and `ready(text)` holds: the desk
+// reads its key's roles from the log after it starts.
+async function until(url, selector, ready) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    await page.goto(url);
+    const text = (await page.locator(selector).count()) ? await page.textContent(selector) : null;
+    if (text !== null && ready(text)) return text;
+    if (Date.now() > deadline) throw new Error(`${url}: ${selector} never ready (${text})`);
+    await page.waitForTimeout(200);
+  }
+}
+
+// Home, in Vietnamese, once the key's roles are read.
+report.homeStanding = await until(desk + "/", "#standing", (text) => text.includes("RECEIVE"));
 report.home = await facts();
+report.homeLinks = await page.$$eval("ul.actions a", (links) => links.map((a) => a.getAttribute("href")));
 await accessibility("home-vi");
 
 // The form, in English, filled in and previewed.
@@ -157,13 +171,20 @@ do {
 report.feed = { status: response.status(), text: await feedPage.textContent("main") };
 await feedPage.close();
 
-// A desk whose key may not record receipts: a clear refusal.
+// A desk whose key may not record receipts: no link to the form, a
+// warning on it, and a clear refusal if submitted anyway.
+const noRoleStanding = await until(noRoleDesk + "/en", "#standing", (text) => text.includes("PLEDGE"));
+const noRoleLinks = await page.$$eval("ul.actions a", (links) => links.map((a) => a.getAttribute("href")));
 await page.goto(noRoleDesk + "/en/receipts/new");
+const noRoleWarning = await page.textContent("#role-missing");
 await fillReceipt(receiptId + "-no-role");
 await preview();
 await page.click("form[action$='/receipts/submit'] button");
 await page.waitForSelector("#refusal");
 report.noRole = {
+  standing: noRoleStanding,
+  links: noRoleLinks,
+  warning: noRoleWarning,
   message: await page.textContent("#refusal"),
   reason: (await page.textContent("main code")).trim(),
 };

@@ -15,6 +15,7 @@
 
 mod import;
 pub mod picklists;
+pub mod standing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +73,8 @@ pub struct Desk {
     /// The last uploads checked, newest last: what "sign and submit"
     /// signs, and what a report is downloaded from.
     uploads: std::sync::Mutex<Vec<Arc<import::Checked>>>,
+    /// The key's organisation and roles, read from the log.
+    standing: std::sync::RwLock<standing::Standing>,
 }
 
 /// Uploads kept between their check and their submission.
@@ -143,7 +146,21 @@ impl Desk {
             listen,
             form_token: hex::encode(token),
             uploads: std::sync::Mutex::new(Vec::new()),
+            standing: std::sync::RwLock::new(standing::Standing::Reading),
         })
+    }
+
+    /// The key's standing as last read from the log.
+    pub fn standing(&self) -> standing::Standing {
+        self.standing.read().expect("standing lock").clone()
+    }
+
+    fn set_standing(&self, standing: standing::Standing) {
+        let mut current = self.standing.write().expect("standing lock");
+        if *current != standing {
+            tracing::info!(?standing, "the desk's key");
+            *current = standing;
+        }
     }
 
     /// Whether `host` (a request's `Host` header) names this desk. On a
@@ -203,9 +220,12 @@ pub async fn serve(
     desk: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(desk))
+    let follower = tokio::spawn(standing::follow(Arc::clone(&desk)));
+    let served = axum::serve(listener, router(desk))
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    follower.abort();
+    served?;
     Ok(())
 }
 
@@ -295,6 +315,7 @@ fn page(markup: Markup) -> Response {
 
 async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) -> Response {
     let lists = picklists::read(&desk.config.projector_url, &desk.config.org_id).await;
+    let standing = desk.standing();
     page(layout(
         lang,
         "/",
@@ -307,9 +328,14 @@ async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) ->
                 (lang.t(" (khoá bí mật ở lại trong chương trình này, trình duyệt không thấy).",
                         " (the private key stays in this program; the browser never sees it)."))
             }
+            (standing_line(lang, &standing))
             ul.actions {
-                li { a href=(lang.href("/receipts/new")) { (lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt")) } }
-                li { a href=(lang.href("/import")) { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) } }
+                @if standing.allows(pb::Role::Receive) {
+                    li { a href=(lang.href("/receipts/new")) { (lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt")) } }
+                }
+                @if standing.allows(pb::Role::Deliver) {
+                    li { a href=(lang.href("/import")) { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) } }
+                }
             }
             h2 { (lang.t("Số dư hiện có", "What the agency holds now")) }
             @match &lists {
@@ -318,6 +344,42 @@ async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) ->
             }
         },
     ))
+}
+
+/// The key's organisation and roles, or why it may sign nothing.
+fn standing_line(lang: Lang, standing: &standing::Standing) -> Markup {
+    use standing::Standing;
+    html! {
+        @match standing {
+            Standing::Reading => p id="standing" { (lang.t("Đang đọc quyền của khoá từ sổ cái…", "Reading the key's roles from the log…")) },
+            Standing::Registered { org_id, roles } => p id="standing" {
+                (lang.t("Khoá thuộc đơn vị ", "The key belongs to ")) strong { (org_id) }
+                (lang.t(", với quyền: ", ", with the roles: "))
+                @for (i, role) in roles.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { (role.as_str_name().trim_start_matches("ROLE_")) }
+                }
+                "."
+            },
+            Standing::Revoked { .. } => p.error id="standing" role="alert" {
+                (lang.t("Khoá này đã bị thu hồi: bàn làm việc không ký được gì nữa.", "This key was revoked: the desk can sign nothing."))
+            },
+            Standing::NotRegistered => p.error id="standing" role="alert" {
+                (reason_text(lang, "UNKNOWN_KEY"))
+            },
+        }
+    }
+}
+
+/// A warning on a form the key's roles do not allow.
+fn role_warning(lang: Lang, standing: &standing::Standing, role: pb::Role) -> Markup {
+    html! {
+        @if !standing.allows(role) {
+            p.error role="alert" id="role-missing" {
+                (reason_text(lang, "ROLE_NOT_ALLOWED"))
+            }
+        }
+    }
 }
 
 fn holdings(lang: Lang, lists: &PickLists) -> Markup {
@@ -515,6 +577,7 @@ async fn receipt_form_page(
         lang.t("Ghi nhận khoản tiếp nhận", "Record a receipt"),
         html! {
             h1 { (lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt")) }
+            (role_warning(lang, &desk.standing(), pb::Role::Receive))
             @if let Some(error) = error {
                 p.error role="alert" id="form-error" { (lang.t("Cần sửa: ", "To correct: ")) (error.message) }
             }
@@ -912,6 +975,7 @@ fn import_layout(desk: &Desk, lang: Lang, error: Option<&str>) -> Markup {
         lang.t("Nhập từ bảng tính", "Import a spreadsheet"),
         html! {
             h1 { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) }
+            (role_warning(lang, &desk.standing(), pb::Role::Deliver))
             ol {
                 li {
                     (lang.t("Tải mẫu: ", "Download the template: "))

@@ -293,6 +293,11 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The desk read its key's organisation and roles from the log, and
+    // offers what they allow.
+    let standing = report["homeStanding"].as_str().unwrap();
+    assert!(standing.contains(DEMO_AGENCY) && standing.contains("RECEIVE"), "{standing}");
+    assert_eq!(report["homeLinks"], serde_json::json!(["/receipts/new"]), "{report}");
     // The form, the preview and the answer, in the clerk's language.
     assert_eq!(report["home"]["lang"], "vi");
     assert_eq!(report["form"]["lang"], "en");
@@ -327,7 +332,17 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     // The same preview submitted again is recorded once.
     assert_eq!(report["again"]["seq"].as_u64(), Some(seq), "{report}");
     assert_eq!(report["again"]["duplicate"], true);
-    // A key without the role: the reason, and what to do.
+    // A key without the role: no link to the form, a warning on it, and,
+    // submitted anyway, the ledger's reason and what to do.
+    assert!(report["noRole"]["standing"].as_str().unwrap().contains(&pledger));
+    assert_eq!(report["noRole"]["links"], serde_json::json!([]), "{report}");
+    assert!(
+        report["noRole"]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("needs RECEIVE"),
+        "{report}"
+    );
     assert_eq!(report["noRole"]["reason"], "ROLE_NOT_ALLOWED", "{report}");
     assert!(
         report["noRole"]["message"]
