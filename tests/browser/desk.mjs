@@ -10,8 +10,10 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const [desk, noRoleDesk, feed, donor, receiptId, artifacts, deliverDesk, badSheet, goodSheet] = process.argv.slice(2);
-if (!goodSheet) {
+const [desk, noRoleDesk, feed, donor, receiptId, artifacts, deliverDesk, badSheet, goodSheet, poolJson] = process.argv.slice(2);
+// The deliverer's pool: { asset, commune, category } (category as the form's value, "" for general).
+const pool = JSON.parse(poolJson || "{}");
+if (!poolJson) {
   console.error("usage: node desk.mjs <desk-url> <no-role-desk-url> <feed-url> <donor-org-id> <receipt-id> <artifacts-dir>");
   process.exit(2);
 }
@@ -189,6 +191,32 @@ report.noRole = {
   reason: (await page.textContent("main code")).trim(),
 };
 await accessibility("refused-en");
+
+// The transfer form on the fund's desk (its roles allow it).
+await page.goto(desk + "/en/transfers/new");
+report.transferForm = await facts();
+await accessibility("transfer-form-en");
+
+// One delivery by form on the deliverer's desk.
+await page.goto(deliverDesk + "/en/deliveries/new");
+await page.fill("#delivery_id", "form-delivery-1");
+await page.selectOption("#delivery_commune", pool.commune);
+await page.selectOption("#delivery_category", pool.deliveryCategory);
+await page.selectOption("#asset_id", pool.asset);
+await page.fill("#quantity", "1");
+await page.fill("#children_reached", "1");
+await page.fill("#period", "2025-12");
+await page.selectOption("#commune_code", pool.earmarkCommune);
+await page.selectOption("#category", pool.earmarkCategory);
+await preview();
+await accessibility("delivery-preview-en");
+await page.click("form[action$='/deliveries/submit'] button");
+await page.waitForSelector("#seq, #refusal");
+report.delivery = {
+  seq: (await page.locator("#seq").count()) ? Number(await page.textContent("#seq")) : null,
+  refusal: (await page.locator("#refusal").count()) ? await page.textContent("main") : null,
+  publicPage: (await page.locator("#public-page").count()) ? await page.getAttribute("#public-page", "href") : null,
+};
 
 // Spreadsheet import on the deliverer's desk: the file with mistakes, the
 // report, the corrected file, and the corrected file again.

@@ -13,6 +13,7 @@
 //! preview, so submitting the same preview twice signs the same bytes and
 //! the ledger records it once.
 
+mod forms;
 mod import;
 pub mod picklists;
 pub mod standing;
@@ -34,6 +35,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use rand_core::RngCore as _;
 use serde::Deserialize;
 
+use crate::forms::{FieldError, Input, Kind, Values};
 use crate::picklists::PickLists;
 
 /// What a desk works with: one agency, its key, the ledger it signs for.
@@ -187,9 +189,9 @@ impl Desk {
 pub fn router(desk: AppState) -> Router {
     let pages: Router<AppState> = Router::new()
         .route("/", get(home))
-        .route("/receipts/new", get(receipt_form))
-        .route("/receipts/preview", post(receipt_preview))
-        .route("/receipts/submit", post(receipt_submit))
+        .route("/{kind}/new", get(form_new))
+        .route("/{kind}/preview", post(form_preview))
+        .route("/{kind}/submit", post(form_submit))
         .route("/import", get(import_page))
         .route(
             "/import/check",
@@ -330,8 +332,8 @@ async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) ->
             }
             (standing_line(lang, &standing))
             ul.actions {
-                @if standing.allows(pb::Role::Receive) {
-                    li { a href=(lang.href("/receipts/new")) { (lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt")) } }
+                @for kind in Kind::ALL.into_iter().filter(|k| standing.allows(k.role())) {
+                    li { a href=(lang.href(&format!("/{}/new", kind.segment()))) { (kind.title(lang)) } }
                 }
                 @if standing.allows(pb::Role::Deliver) {
                     li { a href=(lang.href("/import")) { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) } }
@@ -418,147 +420,154 @@ fn holdings(lang: Lang, lists: &PickLists) -> Markup {
     }
 }
 
-fn category_name(lang: Lang, category: i32) -> &'static str {
+pub(crate) fn category_name(lang: Lang, category: i32) -> &'static str {
     CATEGORIES
         .iter()
         .find(|(c, _, _)| *c as i32 == category)
         .map_or("?", |(_, vi, en)| lang.t(vi, en))
 }
 
-// ---------------------------------------------------------------- receipts
+// ------------------------------------------------------------------- forms
 
-/// A receipt form as the browser sends it: every field text, read here.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-struct ReceiptForm {
-    /// [`Desk::form_token`].
-    token: String,
-    receipt_id: String,
-    donor_org_id: String,
-    asset_id: String,
-    quantity: String,
-    /// The bank or delivery-note reference: hashed with `K_ref`, never
-    /// shown, logged or kept.
-    reference: String,
-    commune_code: String,
-    category: String,
-    pledge_id: String,
-    note: String,
-    /// Fixed at the preview: the same preview signs the same bytes.
-    event_id: String,
-    occurred_at: String,
+/// The event a form describes, checked with the ledger's own field rules
+/// (SPEC 7), or the field to correct. Its id and time come from the
+/// preview when the form carries them.
+fn form_event(
+    desk: &Desk,
+    lang: Lang,
+    kind: Kind,
+    values: &Values,
+) -> Result<pb::Event, FieldError> {
+    let body = forms::body(kind, desk, lang, values)?;
+    let occurred_at = match forms::value(values, "occurred_at").parse::<i64>() {
+        Ok(seconds) => seconds,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+    let event_id = match forms::value(values, "event_id") {
+        "" => uuid::Uuid::new_v4().to_string(),
+        id => id.to_owned(),
+    };
+    let event = pb::Event {
+        event_id,
+        org_id: desk.config.org_id.clone(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: occurred_at,
+            nanos: 0,
+        }),
+        body: Some(body),
+    };
+    aidledger_ledger::decode::event_from_pb(event.clone()).map_err(|rejection| FieldError {
+        field: forms::field_of(kind, &rejection.detail),
+        message: format!(
+            "{} ({}: {})",
+            reason_text(lang, rejection.reason.as_str()),
+            rejection.reason.as_str(),
+            rejection.detail
+        ),
+    })?;
+    Ok(event)
 }
 
-/// A form field the clerk must correct, and why.
-#[derive(Debug)]
-struct FieldError {
-    field: &'static str,
-    message: String,
+fn no_such_form(lang: Lang) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        page(layout(
+            lang,
+            "/",
+            lang.t("Không có", "Not found"),
+            html! { h1 { (lang.t("Không có biểu mẫu này", "No such form")) } },
+        )),
+    )
+        .into_response()
 }
 
-impl ReceiptForm {
-    /// The event this form records, checked with the ledger's own field
-    /// rules (SPEC 7), or the field to correct.
-    fn event(&self, desk: &Desk, lang: Lang) -> Result<pb::Event, FieldError> {
-        let quantity = self.quantity.trim().replace(['.', ',', ' '], "");
-        let quantity: u64 = quantity.parse().map_err(|_| FieldError {
-            field: "quantity",
-            message: lang
-                .t(
-                    "Số lượng phải là một số nguyên dương (đơn vị nhỏ nhất của tài sản, ví dụ đồng).",
-                    "The quantity must be a whole positive number (in the asset's smallest unit, e.g. đồng).",
-                )
-                .to_owned(),
-        })?;
-        let category = match self.category.as_str() {
-            "" => pb::Category::Unspecified as i32,
-            other => other.parse().map_err(|_| FieldError {
-                field: "category",
-                message: lang
-                    .t("Lĩnh vực không hợp lệ.", "Not a category.")
-                    .to_owned(),
-            })?,
-        };
-        let external_ref_hash = match (self.reference.trim(), &desk.config.ref_key) {
-            ("", _) => Vec::new(),
-            (reference, Some(key)) => key.external_ref_hash(reference).to_vec(),
-            (_, None) => {
-                return Err(FieldError {
-                    field: "reference",
-                    message: lang
-                        .t(
-                            "Bàn làm việc này chưa có khoá tham chiếu (--ref-key), nên không ghi được mã tham chiếu ngân hàng.",
-                            "This desk has no reference key (--ref-key), so it cannot record a bank reference.",
-                        )
-                        .to_owned(),
-                });
-            }
-        };
-        let occurred_at = match self.occurred_at.parse::<i64>() {
-            Ok(seconds) => seconds,
-            Err(_) => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64),
-        };
-        let event = pb::Event {
-            event_id: if self.event_id.is_empty() {
-                uuid::Uuid::new_v4().to_string()
-            } else {
-                self.event_id.clone()
-            },
-            org_id: desk.config.org_id.clone(),
-            occurred_at: Some(prost_types::Timestamp {
-                seconds: occurred_at,
-                nanos: 0,
-            }),
-            body: Some(pb::event::Body::Receipt(pb::Receipt {
-                receipt_id: self.receipt_id.trim().to_owned(),
-                donor_org_id: self.donor_org_id.clone(),
-                pledge_id: self.pledge_id.trim().to_owned(),
-                asset_id: self.asset_id.trim().to_owned(),
-                quantity,
-                earmark: Some(pb::Earmark {
-                    commune_code: self.commune_code.clone(),
-                    category,
-                }),
-                external_ref_hash,
-                note: self.note.clone(),
-            })),
-        };
-        aidledger_ledger::decode::event_from_pb(event.clone()).map_err(|rejection| FieldError {
-            field: field_of(&rejection.detail),
-            message: format!("{}: {}", rejection.reason.as_str(), rejection.detail),
-        })?;
-        Ok(event)
+async fn form_new(
+    State(desk): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    axum::extract::Path(segment): axum::extract::Path<String>,
+) -> Response {
+    match Kind::of_segment(&segment) {
+        Some(kind) => form_page(&desk, lang, kind, &Values::new(), None).await,
+        None => no_such_form(lang),
     }
 }
 
-/// The form field a ledger refusal's detail names (it names the event's
-/// field, e.g. `receipt.quantity`).
-fn field_of(detail: &str) -> &'static str {
-    [
-        "receipt_id",
-        "donor_org_id",
-        "pledge_id",
-        "asset_id",
-        "quantity",
-        "commune_code",
-        "category",
-        "note",
-    ]
-    .into_iter()
-    .find(|field| detail.contains(field))
-    .unwrap_or("")
+fn input(
+    lang: Lang,
+    field: &forms::Field,
+    values: &Values,
+    lists: &PickLists,
+    invalid: bool,
+) -> Markup {
+    let current = forms::value(values, field.name);
+    let described = field.help.map(|_| format!("{}-help", field.name));
+    let empty_choice = if field.required {
+        lang.t("— chọn —", "— choose —")
+    } else {
+        lang.t("— chung —", "— general —")
+    };
+    html! {
+        @match field.input {
+            Input::Text | Input::Number | Input::Month => {
+                input id=(field.name) name=(field.name) value=(current) required[field.required]
+                    inputmode=[matches!(field.input, Input::Number).then_some("numeric")]
+                    placeholder=[matches!(field.input, Input::Month).then_some("2025-03")]
+                    aria-invalid=(invalid) aria-describedby=[described.as_deref()] autocomplete="off";
+            }
+            Input::Textarea => {
+                textarea id=(field.name) name=(field.name) rows="3" aria-invalid=(invalid) { (current) }
+            }
+            Input::Donors | Input::Recipients => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
+                    option value="" { (empty_choice) }
+                    @for org in if field.input == Input::Donors { &lists.donors } else { &lists.recipients } {
+                        option value=(org.org_id) selected[org.org_id == current] {
+                            @match &org.name {
+                                Some(name) => { (name) " (" (org.org_id) ")" }
+                                None => { (lang.t("Nhà hảo tâm ẩn danh", "Anonymous donor")) " (" (org.org_id) ")" }
+                            }
+                        }
+                    }
+                }
+            }
+            Input::Assets => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
+                    @for asset in &lists.assets {
+                        option value=(asset) selected[asset == current] { (asset) }
+                    }
+                }
+            }
+            Input::Communes => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) aria-describedby=[described.as_deref()] {
+                    option value="" { (empty_choice) }
+                    @for commune in &lists.communes {
+                        option value=(commune.code) selected[commune.code == current] { (commune.name) " (" (commune.code) ")" }
+                    }
+                }
+            }
+            Input::Categories => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
+                    option value="" { (empty_choice) }
+                    @for (category, vi, en) in CATEGORIES {
+                        @let value = (category as i32).to_string();
+                        option value=(value) selected[value == current] { (lang.t(vi, en)) }
+                    }
+                }
+            }
+        }
+        @if let (Some((vi, en)), Some(id)) = (field.help, &described) {
+            p.help id=(id) { (lang.t(vi, en)) }
+        }
+    }
 }
 
-async fn receipt_form(State(desk): State<AppState>, Extension(lang): Extension<Lang>) -> Response {
-    receipt_form_page(&desk, lang, &ReceiptForm::default(), None).await
-}
-
-async fn receipt_form_page(
+async fn form_page(
     desk: &Desk,
     lang: Lang,
-    form: &ReceiptForm,
+    kind: Kind,
+    values: &Values,
     error: Option<&FieldError>,
 ) -> Response {
     let lists = match picklists::read(&desk.config.projector_url, &desk.config.org_id).await {
@@ -570,70 +579,29 @@ async fn receipt_form_page(
     } else {
         StatusCode::OK
     };
-    let invalid = |field: &str| error.is_some_and(|e| e.field == field);
+    let here = format!("/{}/new", kind.segment());
     let markup = layout(
         lang,
-        "/receipts/new",
-        lang.t("Ghi nhận khoản tiếp nhận", "Record a receipt"),
+        &here,
+        kind.title(lang),
         html! {
-            h1 { (lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt")) }
-            (role_warning(lang, &desk.standing(), pb::Role::Receive))
+            h1 { (kind.title(lang)) }
+            (role_warning(lang, &desk.standing(), kind.role()))
             @if let Some(error) = error {
                 p.error role="alert" id="form-error" { (lang.t("Cần sửa: ", "To correct: ")) (error.message) }
             }
-            form method="post" action=(lang.href("/receipts/preview")) {
+            @if kind != Kind::Receipt {
+                details {
+                    summary { (lang.t("Số dư hiện có của đơn vị", "What the agency holds now")) }
+                    (holdings(lang, &lists))
+                }
+            }
+            form method="post" action=(lang.href(&format!("/{}/preview", kind.segment()))) {
                 input type="hidden" name="token" value=(desk.form_token);
-                label for="receipt_id" { (lang.t("Mã khoản tiếp nhận (do đơn vị đặt, không trùng)", "Receipt id (the agency's own, unique)")) }
-                input id="receipt_id" name="receipt_id" required value=(form.receipt_id)
-                    aria-invalid=(invalid("receipt_id")) autocomplete="off";
-                label for="donor_org_id" { (lang.t("Nhà tài trợ", "Donor")) }
-                select id="donor_org_id" name="donor_org_id" required aria-invalid=(invalid("donor_org_id")) {
-                    option value="" { (lang.t("— chọn —", "— choose —")) }
-                    @for donor in &lists.donors {
-                        option value=(donor.org_id) selected[donor.org_id == form.donor_org_id] {
-                            @match &donor.name {
-                                Some(name) => { (name) " (" (donor.org_id) ")" }
-                                None => { (lang.t("Nhà hảo tâm ẩn danh", "Anonymous donor")) " (" (donor.org_id) ")" }
-                            }
-                        }
-                    }
+                @for field in kind.fields() {
+                    label for=(field.name) { (lang.t(field.vi, field.en)) }
+                    (input(lang, field, values, &lists, error.is_some_and(|e| e.field == field.name)))
                 }
-                label for="asset_id" { (lang.t("Tài sản", "Asset")) }
-                select id="asset_id" name="asset_id" required aria-invalid=(invalid("asset_id")) {
-                    @for asset in &lists.assets {
-                        option value=(asset) selected[*asset == form.asset_id] { (asset) }
-                    }
-                }
-                label for="quantity" { (lang.t("Số lượng (đơn vị nhỏ nhất, ví dụ đồng)", "Quantity (smallest unit, e.g. đồng)")) }
-                input id="quantity" name="quantity" required inputmode="numeric" value=(form.quantity)
-                    aria-invalid=(invalid("quantity")) autocomplete="off";
-                label for="reference" { (lang.t("Mã tham chiếu ngân hàng hoặc phiếu nhập (không công bố)", "Bank or goods-note reference (not published)")) }
-                input id="reference" name="reference" value=(form.reference)
-                    aria-invalid=(invalid("reference")) autocomplete="off" aria-describedby="reference-help";
-                p.help id="reference-help" {
-                    (lang.t("Chỉ mã băm có khoá được ghi vào sổ, để nhà tài trợ tra cứu (SPEC 7.5).",
-                            "Only a keyed hash goes into the log, so the donor can look the gift up (SPEC 7.5)."))
-                }
-                fieldset {
-                    legend { (lang.t("Dành riêng cho (không bắt buộc)", "Earmarked for (optional)")) }
-                    label for="commune_code" { (lang.t("Xã", "Commune")) }
-                    select id="commune_code" name="commune_code" aria-invalid=(invalid("commune_code")) {
-                        option value="" { (lang.t("— chung —", "— general —")) }
-                        @for commune in &lists.communes {
-                            option value=(commune.code) selected[commune.code == form.commune_code] { (commune.name) " (" (commune.code) ")" }
-                        }
-                    }
-                    label for="category" { (lang.t("Lĩnh vực", "Category")) }
-                    select id="category" name="category" aria-invalid=(invalid("category")) {
-                        option value="" { (lang.t("— chung —", "— general —")) }
-                        @for (category, vi, en) in CATEGORIES {
-                            @let value = (category as i32).to_string();
-                            option value=(value) selected[value == form.category] { (lang.t(vi, en)) }
-                        }
-                    }
-                }
-                label for="note" { (lang.t("Ghi chú (công bố cùng sổ cái)", "Note (published with the log)")) }
-                textarea id="note" name="note" rows="3" aria-invalid=(invalid("note")) { (form.note) }
                 button type="submit" { (lang.t("Xem trước", "Preview")) }
             }
         },
@@ -641,10 +609,9 @@ async fn receipt_form_page(
     (status, page(markup)).into_response()
 }
 
-/// Checks the form's token: a form this desk served, not one posted from
-/// a page elsewhere.
-fn forged(desk: &Desk, form: &ReceiptForm) -> bool {
-    form.token != desk.form_token
+/// Whether a form lacks this desk's token: posted from a page elsewhere.
+fn forged(desk: &Desk, values: &Values) -> bool {
+    forms::value(values, "token") != desk.form_token
 }
 
 fn refused_forgery(lang: Lang) -> Response {
@@ -680,65 +647,53 @@ fn unavailable(lang: Lang, error: &anyhow::Error) -> Response {
 }
 
 /// Hidden copies of the form's fields, to carry a preview to its
-/// submission unchanged.
-fn hidden_fields(desk: &Desk, form: &ReceiptForm, event: &pb::Event) -> Markup {
+/// submission unchanged, with the event id and time it fixed.
+fn hidden_fields(desk: &Desk, values: &Values, event: &pb::Event) -> Markup {
     let seconds = event.occurred_at.as_ref().map_or(0, |t| t.seconds);
     html! {
         input type="hidden" name="token" value=(desk.form_token);
-        input type="hidden" name="receipt_id" value=(form.receipt_id);
-        input type="hidden" name="donor_org_id" value=(form.donor_org_id);
-        input type="hidden" name="asset_id" value=(form.asset_id);
-        input type="hidden" name="quantity" value=(form.quantity);
-        input type="hidden" name="reference" value=(form.reference);
-        input type="hidden" name="commune_code" value=(form.commune_code);
-        input type="hidden" name="category" value=(form.category);
-        input type="hidden" name="pledge_id" value=(form.pledge_id);
-        input type="hidden" name="note" value=(form.note);
+        @for (name, value) in values.iter().filter(|(name, _)| !matches!(name.as_str(), "token" | "event_id" | "occurred_at")) {
+            input type="hidden" name=(name) value=(value);
+        }
         input type="hidden" name="event_id" value=(event.event_id);
         input type="hidden" name="occurred_at" value=(seconds);
     }
 }
 
-async fn receipt_preview(
+async fn form_preview(
     State(desk): State<AppState>,
     Extension(lang): Extension<Lang>,
-    Form(form): Form<ReceiptForm>,
+    axum::extract::Path(segment): axum::extract::Path<String>,
+    Form(values): Form<Values>,
 ) -> Response {
-    if forged(&desk, &form) {
+    let Some(kind) = Kind::of_segment(&segment) else {
+        return no_such_form(lang);
+    };
+    if forged(&desk, &values) {
         return refused_forgery(lang);
     }
-    let event = match form.event(&desk, lang) {
+    let event = match form_event(&desk, lang, kind, &values) {
         Ok(event) => event,
-        Err(error) => return receipt_form_page(&desk, lang, &form, Some(&error)).await,
+        Err(error) => return form_page(&desk, lang, kind, &values, Some(&error)).await,
     };
-    let Some(pb::event::Body::Receipt(receipt)) = &event.body else {
-        unreachable!("a receipt form builds a receipt");
-    };
-    let warnings = text_warnings(&receipt.note);
-    let earmark = receipt.earmark.clone().unwrap_or_default();
+    let body = event.body.as_ref().expect("a form builds a body");
+    let lists = picklists::read(&desk.config.projector_url, &desk.config.org_id)
+        .await
+        .ok();
+    let warnings = text_warnings(forms::note(body));
     page(layout(
         lang,
-        "/receipts/new",
+        &format!("/{}/new", kind.segment()),
         lang.t("Xem trước", "Preview"),
         html! {
             h1 { (lang.t("Xem trước: những gì sẽ được công bố", "Preview: what will become public")) }
             p { (lang.t("Sau khi ký, các thông tin dưới đây được ghi vĩnh viễn vào sổ cái công khai.",
                         "Once signed, what follows is in the public log for good.")) }
             dl.preview {
-                div { dt { (lang.t("Đơn vị tiếp nhận", "Received by")) } dd { (event.org_id) } }
-                div { dt { (lang.t("Mã khoản tiếp nhận", "Receipt id")) } dd { (receipt.receipt_id) } }
-                div { dt { (lang.t("Nhà tài trợ", "Donor")) } dd { (receipt.donor_org_id) } }
-                div { dt { (lang.t("Tài sản, số lượng", "Asset, quantity")) } dd { (receipt.asset_id) " " (receipt.quantity) } }
-                div { dt { (lang.t("Dành riêng cho", "Earmarked for")) } dd {
-                    @if earmark.commune_code.is_empty() && earmark.category == 0 { (lang.t("Chung", "General")) }
-                    @if !earmark.commune_code.is_empty() { (earmark.commune_code) " " }
-                    @if earmark.category != 0 { (category_name(lang, earmark.category)) }
-                } }
-                div { dt { (lang.t("Mã tham chiếu", "Reference")) } dd {
-                    @if receipt.external_ref_hash.is_empty() { (lang.t("Không có", "None")) }
-                    @else { (lang.t("Chỉ mã băm có khoá (mã gốc không công bố)", "Only its keyed hash (the reference itself is not published)")) }
-                } }
-                div { dt { (lang.t("Ghi chú", "Note")) } dd { (receipt.note) } }
+                div { dt { (lang.t("Đơn vị", "Organisation")) } dd { (event.org_id) } }
+                @for (label, value) in forms::preview_rows(lang, body, lists.as_ref()) {
+                    div { dt { (label) } dd { (value) } }
+                }
                 div { dt { (lang.t("Mã sự kiện", "Event id")) } dd { code { (event.event_id) } } }
             }
             @if !warnings.is_empty() {
@@ -749,41 +704,56 @@ async fn receipt_preview(
                                 "The note is public forever: no name, identity, phone or account number of a child or a hidden donor.")) }
                 }
             }
-            form method="post" action=(lang.href("/receipts/submit")) {
-                (hidden_fields(&desk, &form, &event))
+            form method="post" action=(lang.href(&format!("/{}/submit", kind.segment()))) {
+                (hidden_fields(&desk, &values, &event))
                 button type="submit" { (lang.t("Ký và gửi vào sổ cái", "Sign and submit to the ledger")) }
             }
-            p { a href=(lang.href("/receipts/new")) { (lang.t("Làm lại từ đầu", "Start again")) } }
+            p { a href=(lang.href(&format!("/{}/new", kind.segment()))) { (lang.t("Làm lại từ đầu", "Start again")) } }
         },
     ))
 }
 
-async fn receipt_submit(
+/// Where the public feed shows what `body` recorded.
+fn public_path(body: &pb::event::Body) -> String {
+    match body {
+        pb::event::Body::Receipt(r) => format!("/receipts/{}", r.receipt_id),
+        pb::event::Body::Delivery(d) => format!("/communes/{}", d.commune_code),
+        _ => "/log".to_owned(),
+    }
+}
+
+async fn form_submit(
     State(desk): State<AppState>,
     Extension(lang): Extension<Lang>,
-    Form(form): Form<ReceiptForm>,
+    axum::extract::Path(segment): axum::extract::Path<String>,
+    Form(values): Form<Values>,
 ) -> Response {
-    if forged(&desk, &form) {
+    let Some(kind) = Kind::of_segment(&segment) else {
+        return no_such_form(lang);
+    };
+    if forged(&desk, &values) {
         return refused_forgery(lang);
     }
-    let event = match form.event(&desk, lang) {
+    let event = match form_event(&desk, lang, kind, &values) {
         Ok(event) => event,
-        Err(error) => return receipt_form_page(&desk, lang, &form, Some(&error)).await,
+        Err(error) => return form_page(&desk, lang, kind, &values, Some(&error)).await,
     };
-    let receipt_id = form.receipt_id.trim().to_owned();
+    let record_id = forms::value(&values, kind.id_field()).to_owned();
+    let public_path = public_path(event.body.as_ref().expect("a form builds a body"));
     let signed = desk.config.ledger.sign(&desk.config.key, &event);
     match desk.config.ledger.append(signed, false).await {
         Ok(appended) => {
             tracing::info!(
                 seq = appended.seq,
                 duplicate = appended.duplicate,
-                "receipt recorded"
+                kind = kind.segment(),
+                "recorded"
             );
             let public_page = desk
                 .config
                 .feed_url
                 .as_ref()
-                .map(|feed| format!("{}/receipts/{receipt_id}", feed.trim_end_matches('/')));
+                .map(|feed| format!("{}{public_path}", feed.trim_end_matches('/')));
             page(layout(
                 lang,
                 "/",
@@ -791,8 +761,7 @@ async fn receipt_submit(
                 html! {
                     h1 { (lang.t("Đã ghi vào sổ cái", "Recorded in the ledger")) }
                     p.done role="status" {
-                        (lang.t("Khoản tiếp nhận ", "Receipt "))
-                        strong { (receipt_id) }
+                        strong { (record_id) }
                         (lang.t(" nằm ở mục số ", " is entry number "))
                         strong id="seq" { (appended.seq) }
                         (lang.t(" của sổ cái.", " of the log."))
@@ -803,9 +772,9 @@ async fn receipt_submit(
                     @if let Some(url) = &public_page {
                         p { (lang.t("Trang công khai: ", "Public page: ")) a id="public-page" href=(url) { (url) } }
                         div.qr { (qr_svg(url)) }
-                        p.note { (lang.t("In trang này (Ctrl+P) để làm biên nhận cho nhà tài trợ.", "Print this page (Ctrl+P) as the donor's receipt.")) }
+                        p.note { (lang.t("In trang này (Ctrl+P) để làm biên nhận.", "Print this page (Ctrl+P) as a receipt.")) }
                     }
-                    p { a href=(lang.href("/receipts/new")) { (lang.t("Ghi khoản tiếp theo", "Record another")) } }
+                    p { a href=(lang.href(&format!("/{}/new", kind.segment()))) { (lang.t("Ghi khoản tiếp theo", "Record another")) } }
                 },
             ))
         }

@@ -31,6 +31,9 @@ pub struct Holding {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PickLists {
     pub donors: Vec<Donor>,
+    /// Organisations a transfer can go to: agencies, commune committees,
+    /// schools, clinics.
+    pub recipients: Vec<Donor>,
     pub communes: Vec<Commune>,
     /// Asset ids seen in the ledger's totals, `VND` always among them.
     pub assets: Vec<String>,
@@ -75,6 +78,37 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
                     name: (!o.anonymous && !o.name.is_empty()).then_some(o.name),
                     org_id: o.org_id,
                 }));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+    }
+    for kind in [
+        pb::OrgKind::Agency,
+        pb::OrgKind::Commune,
+        pb::OrgKind::School,
+        pb::OrgKind::Clinic,
+    ] {
+        let mut token = String::new();
+        loop {
+            let page = projections
+                .list_organizations(pb::ListOrganizationsRequest {
+                    page: Some(page(&token)),
+                    kind: kind as i32,
+                })
+                .await
+                .context("listing organisations")?
+                .into_inner();
+            lists.recipients.extend(
+                page.organizations
+                    .into_iter()
+                    .filter(|o| o.org_id != org_id)
+                    .map(|o| Donor {
+                        name: Some(o.name).filter(|n| !n.is_empty()),
+                        org_id: o.org_id,
+                    }),
+            );
             if page.next_page_token.is_empty() {
                 break;
             }

@@ -285,6 +285,16 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         .arg(format!("http://{deliverer_desk}"))
         .arg(&sheets.bad)
         .arg(&sheets.good)
+        .arg(
+            serde_json::json!({
+                "asset": pool.asset_id,
+                "commune": sheets.commune,
+                "deliveryCategory": sheets.category_value.to_string(),
+                "earmarkCommune": pool.commune_code,
+                "earmarkCategory": if pool.category == 0 { String::new() } else { pool.category.to_string() },
+            })
+            .to_string(),
+        )
         .output()
         .expect("node runs");
     assert!(
@@ -296,8 +306,28 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     // The desk read its key's organisation and roles from the log, and
     // offers what they allow.
     let standing = report["homeStanding"].as_str().unwrap();
-    assert!(standing.contains(DEMO_AGENCY) && standing.contains("RECEIVE"), "{standing}");
-    assert_eq!(report["homeLinks"], serde_json::json!(["/receipts/new"]), "{report}");
+    assert!(
+        standing.contains(DEMO_AGENCY) && standing.contains("RECEIVE"),
+        "{standing}"
+    );
+    assert_eq!(
+        report["homeLinks"],
+        serde_json::json!(["/receipts/new", "/transfers/new"]),
+        "{report}"
+    );
+    assert_eq!(
+        report["transferForm"]["scrollWidth"], report["transferForm"]["clientWidth"],
+        "{report}"
+    );
+    // A delivery by form: recorded, and linked to its commune's public page.
+    assert!(
+        report["delivery"]["seq"].as_u64().unwrap() >= size,
+        "{report}"
+    );
+    assert_eq!(
+        report["delivery"]["publicPage"],
+        format!("http://{}/communes/{}", demo.feed, sheets.commune)
+    );
     // The form, the preview and the answer, in the clerk's language.
     assert_eq!(report["home"]["lang"], "vi");
     assert_eq!(report["form"]["lang"], "en");
@@ -334,7 +364,12 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     assert_eq!(report["again"]["duplicate"], true);
     // A key without the role: no link to the form, a warning on it, and,
     // submitted anyway, the ledger's reason and what to do.
-    assert!(report["noRole"]["standing"].as_str().unwrap().contains(&pledger));
+    assert!(
+        report["noRole"]["standing"]
+            .as_str()
+            .unwrap()
+            .contains(&pledger)
+    );
     assert_eq!(report["noRole"]["links"], serde_json::json!([]), "{report}");
     assert!(
         report["noRole"]["warning"]
@@ -405,19 +440,20 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     assert_eq!(import["again"]["toRecord"], 0, "{import}");
     assert_eq!(import["again"]["already"], 200, "{import}");
     assert_eq!(import["again"]["problems"], 0, "{import}");
-    // The ledger holds the demo, the receipt and the 200 deliveries: no more.
+    // The ledger holds the demo, the receipt, the delivery by form and the
+    // 200 deliveries: no more.
     wait_for(
         demo.feed,
         "/api/v1/overview",
         "the feed, after the import",
         |body| {
             let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
-            overview["as_of"]["size"].as_u64().unwrap() >= size + 201
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 202
         },
     );
     let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
     let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(overview["as_of"]["size"], size + 201);
+    assert_eq!(overview["as_of"]["size"], size + 202);
 }
 
 /// A pool of holdings: asset and earmark.
@@ -481,6 +517,10 @@ fn deliverer_with_a_pool(events: &[pb::Event], projections: SocketAddr) -> (Stri
 
 /// The deliveries spreadsheet with five bad rows, and the same corrected.
 struct ImportSheets {
+    /// The commune the deliveries go to, and their category as the form's
+    /// value (the pb number).
+    commune: String,
+    category_value: i32,
     bad: std::path::PathBuf,
     good: std::path::PathBuf,
     /// (spreadsheet row, column, reason) of each bad row, in row order.
@@ -582,6 +622,8 @@ impl ImportSheets {
         write(&bad, true);
         write(&good, false);
         ImportSheets {
+            commune,
+            category_value: CATEGORIES.iter().position(|c| *c == category).unwrap() as i32 + 1,
             bad,
             good,
             bad_rows: bad_rows

@@ -1,0 +1,517 @@
+//! The event forms: one description per event kind (its fields, how they
+//! become an event, what its preview shows), one way to render, preview,
+//! sign and submit them all.
+
+use std::collections::BTreeMap;
+
+use aidledger_wire::pb;
+
+use crate::picklists::PickLists;
+use crate::{Desk, Lang};
+
+/// The kinds of event the desk has a form for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Receipt,
+    Transfer,
+    Delivery,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Receipt, Kind::Transfer, Kind::Delivery];
+
+    /// Its path segment: `/receipts/new`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Kind::Receipt => "receipts",
+            Kind::Transfer => "transfers",
+            Kind::Delivery => "deliveries",
+        }
+    }
+
+    pub fn of_segment(segment: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.segment() == segment)
+    }
+
+    /// The role an event of this kind needs (SPEC 7).
+    pub fn role(self) -> pb::Role {
+        match self {
+            Kind::Receipt => pb::Role::Receive,
+            Kind::Transfer => pb::Role::Transfer,
+            Kind::Delivery => pb::Role::Deliver,
+        }
+    }
+
+    pub fn title(self, lang: Lang) -> &'static str {
+        match self {
+            Kind::Receipt => lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt"),
+            Kind::Transfer => lang.t(
+                "Chuyển cho một đơn vị khác",
+                "Transfer to another organisation",
+            ),
+            Kind::Delivery => lang.t(
+                "Ghi nhận một lần trao cho xã",
+                "Record a delivery to a commune",
+            ),
+        }
+    }
+
+    /// The id field the ledger keys the record by.
+    pub fn id_field(self) -> &'static str {
+        match self {
+            Kind::Receipt => "receipt_id",
+            Kind::Transfer => "transfer_id",
+            Kind::Delivery => "delivery_id",
+        }
+    }
+
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Kind::Receipt => &RECEIPT,
+            Kind::Transfer => &TRANSFER,
+            Kind::Delivery => &DELIVERY,
+        }
+    }
+}
+
+/// How a field is filled in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Input {
+    Text,
+    Number,
+    /// `YYYY-MM`.
+    Month,
+    Textarea,
+    Donors,
+    Recipients,
+    Assets,
+    /// A commune; optional ones offer "general".
+    Communes,
+    Categories,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Field {
+    pub name: &'static str,
+    pub vi: &'static str,
+    pub en: &'static str,
+    pub input: Input,
+    pub required: bool,
+    /// Shown under the field, and named by it (`aria-describedby`).
+    pub help: Option<(&'static str, &'static str)>,
+}
+
+const fn field(
+    name: &'static str,
+    vi: &'static str,
+    en: &'static str,
+    input: Input,
+    required: bool,
+) -> Field {
+    Field {
+        name,
+        vi,
+        en,
+        input,
+        required,
+        help: None,
+    }
+}
+
+const QUANTITY: Field = field(
+    "quantity",
+    "Số lượng (đơn vị nhỏ nhất, ví dụ đồng)",
+    "Quantity (smallest unit, e.g. đồng)",
+    Input::Number,
+    true,
+);
+const NOTE: Field = field(
+    "note",
+    "Ghi chú (công bố cùng sổ cái)",
+    "Note (published with the log)",
+    Input::Textarea,
+    false,
+);
+const EARMARK_COMMUNE: Field = field(
+    "commune_code",
+    "Dành riêng cho xã (không bắt buộc)",
+    "Earmarked for commune (optional)",
+    Input::Communes,
+    false,
+);
+const EARMARK_CATEGORY: Field = field(
+    "category",
+    "Dành riêng cho lĩnh vực (không bắt buộc)",
+    "Earmarked for category (optional)",
+    Input::Categories,
+    false,
+);
+const POOL_COMMUNE: Field = Field {
+    help: Some((
+        "Chọn nguồn để lấy: nguồn chung, hay nguồn dành riêng cho một xã, một lĩnh vực.",
+        "The pool to draw from: general funds, or funds earmarked for a commune or a category.",
+    )),
+    ..field(
+        "commune_code",
+        "Lấy từ nguồn dành riêng cho xã",
+        "Drawn from funds earmarked for commune",
+        Input::Communes,
+        false,
+    )
+};
+const POOL_CATEGORY: Field = field(
+    "category",
+    "Lấy từ nguồn dành riêng cho lĩnh vực",
+    "Drawn from funds earmarked for category",
+    Input::Categories,
+    false,
+);
+
+static RECEIPT: [Field; 8] = [
+    field(
+        "receipt_id",
+        "Mã khoản tiếp nhận (do đơn vị đặt, không trùng)",
+        "Receipt id (the agency's own, unique)",
+        Input::Text,
+        true,
+    ),
+    field("donor_org_id", "Nhà tài trợ", "Donor", Input::Donors, true),
+    field("asset_id", "Tài sản", "Asset", Input::Assets, true),
+    QUANTITY,
+    Field {
+        help: Some((
+            "Chỉ mã băm có khoá được ghi vào sổ, để nhà tài trợ tra cứu (SPEC 7.5).",
+            "Only a keyed hash goes into the log, so the donor can look the gift up (SPEC 7.5).",
+        )),
+        ..field(
+            "reference",
+            "Mã tham chiếu ngân hàng hoặc phiếu nhập (không công bố)",
+            "Bank or goods-note reference (not published)",
+            Input::Text,
+            false,
+        )
+    },
+    EARMARK_COMMUNE,
+    EARMARK_CATEGORY,
+    NOTE,
+];
+
+static TRANSFER: [Field; 7] = [
+    field(
+        "transfer_id",
+        "Mã lần chuyển (do đơn vị đặt, không trùng)",
+        "Transfer id (the agency's own, unique)",
+        Input::Text,
+        true,
+    ),
+    field(
+        "to_org_id",
+        "Chuyển cho đơn vị",
+        "To organisation",
+        Input::Recipients,
+        true,
+    ),
+    field("asset_id", "Tài sản", "Asset", Input::Assets, true),
+    QUANTITY,
+    POOL_COMMUNE,
+    POOL_CATEGORY,
+    NOTE,
+];
+
+static DELIVERY: [Field; 10] = [
+    field(
+        "delivery_id",
+        "Mã lần trao (do đơn vị đặt, không trùng)",
+        "Delivery id (the agency's own, unique)",
+        Input::Text,
+        true,
+    ),
+    field(
+        "delivery_commune",
+        "Xã nhận",
+        "Commune delivered to",
+        Input::Communes,
+        true,
+    ),
+    field(
+        "delivery_category",
+        "Lĩnh vực",
+        "Category",
+        Input::Categories,
+        true,
+    ),
+    field("asset_id", "Tài sản", "Asset", Input::Assets, true),
+    QUANTITY,
+    field(
+        "children_reached",
+        "Số trẻ được nhận",
+        "Children reached",
+        Input::Number,
+        true,
+    ),
+    field(
+        "period",
+        "Kỳ (YYYY-MM)",
+        "Period (YYYY-MM)",
+        Input::Month,
+        true,
+    ),
+    POOL_COMMUNE,
+    POOL_CATEGORY,
+    NOTE,
+];
+
+/// A form as the browser sends it, by field name.
+pub(crate) type Values = BTreeMap<String, String>;
+
+/// A form field the clerk must correct, and why.
+#[derive(Debug)]
+pub(crate) struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+pub(crate) fn value<'v>(values: &'v Values, name: &str) -> &'v str {
+    values.get(name).map_or("", |v| v.trim())
+}
+
+fn number(values: &Values, name: &'static str, lang: Lang) -> Result<u64, FieldError> {
+    value(values, name).replace(['.', ',', ' '], "").parse().map_err(|_| FieldError {
+        field: name,
+        message: lang
+            .t(
+                "Cần một số nguyên không âm (số lượng tính theo đơn vị nhỏ nhất, ví dụ đồng).",
+                "A whole number, not negative, is needed (quantities in the smallest unit, e.g. đồng).",
+            )
+            .to_owned(),
+    })
+}
+
+fn category(values: &Values, name: &'static str, lang: Lang) -> Result<i32, FieldError> {
+    match value(values, name) {
+        "" => Ok(pb::Category::Unspecified as i32),
+        other => other.parse().map_err(|_| FieldError {
+            field: name,
+            message: lang
+                .t("Lĩnh vực không hợp lệ.", "Not a category.")
+                .to_owned(),
+        }),
+    }
+}
+
+fn earmark(values: &Values, lang: Lang) -> Result<pb::Earmark, FieldError> {
+    Ok(pb::Earmark {
+        commune_code: value(values, "commune_code").to_owned(),
+        category: category(values, "category", lang)?,
+    })
+}
+
+/// The body of the event `values` describe, for the desk's agency.
+pub(crate) fn body(
+    kind: Kind,
+    desk: &Desk,
+    lang: Lang,
+    values: &Values,
+) -> Result<pb::event::Body, FieldError> {
+    let text = |name: &str| value(values, name).to_owned();
+    Ok(match kind {
+        Kind::Receipt => {
+            let external_ref_hash = match (value(values, "reference"), &desk.config.ref_key) {
+                ("", _) => Vec::new(),
+                (reference, Some(key)) => key.external_ref_hash(reference).to_vec(),
+                (_, None) => {
+                    return Err(FieldError {
+                        field: "reference",
+                        message: lang
+                            .t(
+                                "Bàn làm việc này chưa có khoá tham chiếu (--ref-key), nên không ghi được mã tham chiếu ngân hàng.",
+                                "This desk has no reference key (--ref-key), so it cannot record a bank reference.",
+                            )
+                            .to_owned(),
+                    });
+                }
+            };
+            pb::event::Body::Receipt(pb::Receipt {
+                receipt_id: text("receipt_id"),
+                donor_org_id: text("donor_org_id"),
+                pledge_id: text("pledge_id"),
+                asset_id: text("asset_id"),
+                quantity: number(values, "quantity", lang)?,
+                earmark: Some(earmark(values, lang)?),
+                external_ref_hash,
+                note: values.get("note").cloned().unwrap_or_default(),
+            })
+        }
+        Kind::Transfer => pb::event::Body::Transfer(pb::Transfer {
+            transfer_id: text("transfer_id"),
+            to_org_id: text("to_org_id"),
+            asset_id: text("asset_id"),
+            quantity: number(values, "quantity", lang)?,
+            earmark: Some(earmark(values, lang)?),
+            note: values.get("note").cloned().unwrap_or_default(),
+        }),
+        Kind::Delivery => pb::event::Body::Delivery(pb::Delivery {
+            delivery_id: text("delivery_id"),
+            commune_code: text("delivery_commune"),
+            category: category(values, "delivery_category", lang)?,
+            asset_id: text("asset_id"),
+            quantity: number(values, "quantity", lang)?,
+            earmark: Some(earmark(values, lang)?),
+            children_reached: u32::try_from(number(values, "children_reached", lang)?).map_err(
+                |_| FieldError {
+                    field: "children_reached",
+                    message: lang.t("Số quá lớn.", "Too large a number.").to_owned(),
+                },
+            )?,
+            beneficiary_tokens: Vec::new(),
+            evidence_hashes: Vec::new(),
+            period: text("period"),
+            note: values.get("note").cloned().unwrap_or_default(),
+        }),
+    })
+}
+
+/// The form field a ledger refusal's detail names (it names the event's
+/// field, e.g. `receipt.quantity`, `delivery.earmark.category`).
+pub(crate) fn field_of(kind: Kind, detail: &str) -> &'static str {
+    let mapped: &[(&str, &'static str)] = match kind {
+        Kind::Receipt => &[
+            ("receipt.earmark.commune_code", "commune_code"),
+            ("receipt.earmark.category", "category"),
+        ],
+        Kind::Transfer => &[
+            ("transfer.earmark.commune_code", "commune_code"),
+            ("transfer.earmark.category", "category"),
+        ],
+        Kind::Delivery => &[
+            ("delivery.earmark.commune_code", "commune_code"),
+            ("delivery.earmark.category", "category"),
+            ("delivery.commune_code", "delivery_commune"),
+            ("delivery.category", "delivery_category"),
+        ],
+    };
+    if let Some((_, field)) = mapped.iter().find(|(path, _)| detail.contains(path)) {
+        return field;
+    }
+    kind.fields()
+        .iter()
+        .map(|f| f.name)
+        .find(|name| detail.contains(&format!(".{name}")))
+        .unwrap_or("")
+}
+
+/// What the preview shows of `body`: every published field, by label.
+pub(crate) fn preview_rows(
+    lang: Lang,
+    body: &pb::event::Body,
+    lists: Option<&PickLists>,
+) -> Vec<(&'static str, String)> {
+    let earmark_text = |earmark: &Option<pb::Earmark>| {
+        let earmark = earmark.clone().unwrap_or_default();
+        match (earmark.commune_code.is_empty(), earmark.category) {
+            (true, 0) => lang.t("Chung", "General").to_owned(),
+            _ => format!(
+                "{} {}",
+                earmark.commune_code,
+                if earmark.category == 0 {
+                    ""
+                } else {
+                    crate::category_name(lang, earmark.category)
+                }
+            )
+            .trim()
+            .to_owned(),
+        }
+    };
+    let org_text = |org_id: &str| {
+        let named = lists
+            .and_then(|l| l.donors.iter().find(|d| d.org_id == org_id))
+            .and_then(|d| d.name.clone());
+        match named {
+            Some(name) => format!("{name} ({org_id})"),
+            None => org_id.to_owned(),
+        }
+    };
+    match body {
+        pb::event::Body::Receipt(r) => vec![
+            (
+                lang.t("Mã khoản tiếp nhận", "Receipt id"),
+                r.receipt_id.clone(),
+            ),
+            (lang.t("Nhà tài trợ", "Donor"), org_text(&r.donor_org_id)),
+            (
+                lang.t("Tài sản, số lượng", "Asset, quantity"),
+                format!("{} {}", r.asset_id, r.quantity),
+            ),
+            (
+                lang.t("Dành riêng cho", "Earmarked for"),
+                earmark_text(&r.earmark),
+            ),
+            (
+                lang.t("Mã tham chiếu", "Reference"),
+                if r.external_ref_hash.is_empty() {
+                    lang.t("Không có", "None").to_owned()
+                } else {
+                    lang.t(
+                        "Chỉ mã băm có khoá (mã gốc không công bố)",
+                        "Only its keyed hash (the reference itself is not published)",
+                    )
+                    .to_owned()
+                },
+            ),
+            (lang.t("Ghi chú", "Note"), r.note.clone()),
+        ],
+        pb::event::Body::Transfer(t) => vec![
+            (
+                lang.t("Mã lần chuyển", "Transfer id"),
+                t.transfer_id.clone(),
+            ),
+            (lang.t("Chuyển cho", "To"), t.to_org_id.clone()),
+            (
+                lang.t("Tài sản, số lượng", "Asset, quantity"),
+                format!("{} {}", t.asset_id, t.quantity),
+            ),
+            (
+                lang.t("Lấy từ nguồn", "Drawn from"),
+                earmark_text(&t.earmark),
+            ),
+            (lang.t("Ghi chú", "Note"), t.note.clone()),
+        ],
+        pb::event::Body::Delivery(d) => vec![
+            (lang.t("Mã lần trao", "Delivery id"), d.delivery_id.clone()),
+            (
+                lang.t("Xã nhận, lĩnh vực", "Commune, category"),
+                format!(
+                    "{} {}",
+                    d.commune_code,
+                    crate::category_name(lang, d.category)
+                ),
+            ),
+            (
+                lang.t("Tài sản, số lượng", "Asset, quantity"),
+                format!("{} {}", d.asset_id, d.quantity),
+            ),
+            (
+                lang.t("Số trẻ được nhận", "Children reached"),
+                d.children_reached.to_string(),
+            ),
+            (lang.t("Kỳ", "Period"), d.period.clone()),
+            (
+                lang.t("Lấy từ nguồn", "Drawn from"),
+                earmark_text(&d.earmark),
+            ),
+            (lang.t("Ghi chú", "Note"), d.note.clone()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The note of a body, for SPEC 7.5's warnings.
+pub(crate) fn note(body: &pb::event::Body) -> &str {
+    match body {
+        pb::event::Body::Receipt(r) => &r.note,
+        pb::event::Body::Transfer(t) => &t.note,
+        pb::event::Body::Delivery(d) => &d.note,
+        _ => "",
+    }
+}
