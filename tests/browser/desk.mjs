@@ -19,6 +19,7 @@ if (!poolJson) {
 }
 mkdirSync(artifacts, { recursive: true });
 const REFERENCE = "FT-DESK 0000 1234";
+const HIDDEN_DONOR = "Trần Thị Mai Hương";
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -191,6 +192,25 @@ report.noRole = {
   reason: (await page.textContent("main code")).trim(),
 };
 await accessibility("refused-en");
+
+// A donor who asked not to be named, registered on the fund's desk: the
+// acknowledgement on screen and as a file to hand over.
+await page.goto(desk + "/donors/new");
+await page.fill("#name", HIDDEN_DONOR);
+await page.selectOption("#kind", { index: 1 });
+await preview();
+report.hiddenDonor = { previewShowsName: (await page.textContent("main")).includes(HIDDEN_DONOR) };
+await accessibility("donor-preview-vi");
+await page.click("form[action$='/donors/submit'] button");
+await page.waitForSelector("#acknowledgement");
+report.hiddenDonor.acknowledgement = await page.textContent("#acknowledgement");
+await accessibility("donor-acknowledgement-vi");
+const [ackDownload] = await Promise.all([
+  page.waitForEvent("download"),
+  page.click("form[action$='/donors/acknowledgement'] button"),
+]);
+report.hiddenDonor.file = join(artifacts, "acknowledgement.txt");
+await ackDownload.saveAs(report.hiddenDonor.file);
 
 // The transfer form on the fund's desk (its roles allow it).
 await page.goto(desk + "/en/transfers/new");

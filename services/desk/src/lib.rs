@@ -13,6 +13,8 @@
 //! preview, so submitting the same preview twice signs the same bytes and
 //! the ledger records it once.
 
+pub mod acknowledgement;
+mod donors;
 mod forms;
 mod import;
 pub mod picklists;
@@ -86,7 +88,7 @@ const UPLOAD_BYTES_MAX: usize = 8 << 20;
 /// Events per `AppendBatch` of an import.
 const IMPORT_BATCH: usize = 100;
 
-type AppState = Arc<Desk>;
+pub(crate) type AppState = Arc<Desk>;
 
 /// The page language: Vietnamese at `/`, English under `/en`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,6 +191,13 @@ impl Desk {
 pub fn router(desk: AppState) -> Router {
     let pages: Router<AppState> = Router::new()
         .route("/", get(home))
+        .route("/donors/new", get(donors::form))
+        .route("/donors/preview", post(donors::preview))
+        .route("/donors/submit", post(donors::submit))
+        .route(
+            "/donors/acknowledgement",
+            post(donors::acknowledgement_file),
+        )
         .route("/{kind}/new", get(form_new))
         .route("/{kind}/preview", post(form_preview))
         .route("/{kind}/submit", post(form_submit))
@@ -280,7 +289,7 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-fn layout(lang: Lang, here: &str, title: &str, main: Markup) -> Markup {
+pub(crate) fn layout(lang: Lang, here: &str, title: &str, main: Markup) -> Markup {
     let other = match lang {
         Lang::Vi => (Lang::En.href(here), "English", "en"),
         Lang::En => (here.to_owned(), "Tiếng Việt", "vi"),
@@ -307,7 +316,7 @@ fn layout(lang: Lang, here: &str, title: &str, main: Markup) -> Markup {
     }
 }
 
-fn page(markup: Markup) -> Response {
+pub(crate) fn page(markup: Markup) -> Response {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         markup.into_string(),
@@ -334,6 +343,9 @@ async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) ->
             ul.actions {
                 @for kind in Kind::ALL.into_iter().filter(|k| standing.allows(k.role())) {
                     li { a href=(lang.href(&format!("/{}/new", kind.segment()))) { (kind.title(lang)) } }
+                }
+                @if standing.allows(pb::Role::Receive) {
+                    li { a href=(lang.href("/donors/new")) { (lang.t("Đăng ký nhà tài trợ", "Register a donor")) } }
                 }
                 @if standing.allows(pb::Role::Deliver) {
                     li { a href=(lang.href("/import")) { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) } }
@@ -374,7 +386,7 @@ fn standing_line(lang: Lang, standing: &standing::Standing) -> Markup {
 }
 
 /// A warning on a form the key's roles do not allow.
-fn role_warning(lang: Lang, standing: &standing::Standing, role: pb::Role) -> Markup {
+pub(crate) fn role_warning(lang: Lang, standing: &standing::Standing, role: pb::Role) -> Markup {
     html! {
         @if !standing.allows(role) {
             p.error role="alert" id="role-missing" {
@@ -614,7 +626,7 @@ fn forged(desk: &Desk, values: &Values) -> bool {
     forms::value(values, "token") != desk.form_token
 }
 
-fn refused_forgery(lang: Lang) -> Response {
+pub(crate) fn refused_forgery(lang: Lang) -> Response {
     (
         StatusCode::FORBIDDEN,
         page(layout(
@@ -803,7 +815,7 @@ fn qr_svg(url: &str) -> Markup {
 
 /// A refusal in the clerk's words for the ones a clerk can act on, with
 /// the ledger's reason (SPEC 6.2) and detail beside it.
-fn refused_by_ledger(lang: Lang, error: &ClientError) -> Response {
+pub(crate) fn refused_by_ledger(lang: Lang, error: &ClientError) -> Response {
     let (status, lead, reason, detail) = match error {
         ClientError::Rejected(rejected) => {
             let lead = reason_text(lang, &rejected.reason);

@@ -312,13 +312,56 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     );
     assert_eq!(
         report["homeLinks"],
-        serde_json::json!(["/receipts/new", "/transfers/new"]),
+        serde_json::json!(["/receipts/new", "/transfers/new", "/donors/new"]),
         "{report}"
     );
     assert_eq!(
         report["transferForm"]["scrollWidth"], report["transferForm"]["clientWidth"],
         "{report}"
     );
+    // A hidden donor: the preview says the name is not published; the
+    // acknowledgement holds it, and verifies against the ledger's key with
+    // `aidctl audit verify-donor`; the feed names the donor nowhere.
+    assert_eq!(report["hiddenDonor"]["previewShowsName"], false, "{report}");
+    let acknowledgement = report["hiddenDonor"]["acknowledgement"].as_str().unwrap();
+    assert!(acknowledgement.contains("name: Trần Thị Mai Hương"));
+    let hidden_org = acknowledgement
+        .lines()
+        .find_map(|l| l.strip_prefix("org_id: "))
+        .unwrap()
+        .to_owned();
+    let ledger_key =
+        aidledger::config::load_key_file(&data.join("demo-data/ledger-key.pem")).unwrap();
+    let vkey = aidledger_tlog::LogSigner::new(DEMO_ORIGIN, ledger_key)
+        .unwrap()
+        .vkey();
+    let verified = Command::new(crate::program("aidctl"))
+        .args(["--ledger", &format!("http://{}", demo.ledger)])
+        .args(["--vkey", &vkey])
+        .args(["audit", "verify-donor"])
+        .arg(report["hiddenDonor"]["file"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "verify-donor: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    wait_for(
+        demo.feed,
+        &format!("/api/v1/donors/{hidden_org}"),
+        "the hidden donor on the feed",
+        |_| true,
+    );
+    for path in [
+        format!("/donors/{hidden_org}"),
+        format!("/api/v1/donors/{hidden_org}"),
+    ] {
+        let (_, _, body) = http_request(demo.feed, "GET", &path);
+        let body = String::from_utf8(body).unwrap();
+        assert!(!body.contains("Mai Hương"), "{path} names the hidden donor");
+    }
     // A delivery by form: recorded, and linked to its commune's public page.
     assert!(
         report["delivery"]["seq"].as_u64().unwrap() >= size,
@@ -440,20 +483,20 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     assert_eq!(import["again"]["toRecord"], 0, "{import}");
     assert_eq!(import["again"]["already"], 200, "{import}");
     assert_eq!(import["again"]["problems"], 0, "{import}");
-    // The ledger holds the demo, the receipt, the delivery by form and the
-    // 200 deliveries: no more.
+    // The ledger holds the demo, the receipt, the donor, the delivery by
+    // form and the 200 deliveries: no more.
     wait_for(
         demo.feed,
         "/api/v1/overview",
         "the feed, after the import",
         |body| {
             let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
-            overview["as_of"]["size"].as_u64().unwrap() >= size + 202
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 203
         },
     );
     let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
     let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(overview["as_of"]["size"], size + 202);
+    assert_eq!(overview["as_of"]["size"], size + 203);
 }
 
 /// A pool of holdings: asset and earmark.
