@@ -2,6 +2,9 @@
 // would, on a phone-sized screen, and prints what it saw as one JSON report
 // on stdout; the Rust test (tests/tests/it/desk.rs) asserts on it.
 //
+// The desks are given as the addresses aidctl desk printed, which carry
+// each session's secret: opening one sets the session cookie.
+//
 // usage: node desk.mjs <desk-url> <desk-of-a-key-without-RECEIVE> <feed-url> <donor-org-id> <receipt-id> <artifacts-dir>
 //                      <desk-of-a-deliverer> <xlsx-with-mistakes> <xlsx-corrected>
 
@@ -10,7 +13,8 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const [desk, noRoleDesk, feed, donor, receiptId, artifacts, deliverDesk, badSheet, goodSheet, poolJson] = process.argv.slice(2);
+const [deskLaunch, noRoleLaunch, feed, donor, receiptId, artifacts, deliverLaunch, badSheet, goodSheet, poolJson] = process.argv.slice(2);
+const [desk, noRoleDesk, deliverDesk] = [deskLaunch, noRoleLaunch, deliverLaunch].map((url) => new URL(url).origin);
 // The deliverer's pool: { asset, commune, category } (category as the form's value, "" for general).
 const pool = JSON.parse(poolJson || "{}");
 if (!poolJson) {
@@ -94,6 +98,12 @@ async function fillReceipt(id) {
   await page.selectOption("#category", { index: 2 });
   // A name and a phone number: the preview must warn about both.
   await page.fill("#note", "Ủng hộ bữa ăn, liên hệ Nguyễn Văn An 0912345678");
+}
+
+// Each desk's printed address, once: the session cookie for the rest.
+for (const launch of [deskLaunch, noRoleLaunch, deliverLaunch]) {
+  await page.goto(launch);
+  if (page.url().includes("session=")) throw new Error("the session's secret stayed in the address bar");
 }
 
 // Reloads `url` until `selector` shows and `ready(text)` holds: the desk

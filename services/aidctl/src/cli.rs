@@ -286,6 +286,11 @@ pub struct DeskArgs {
     /// computer; anything else exposes the agency's key to whoever reaches it.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
     pub listen: std::net::SocketAddr,
+    /// Another name the desk answers to (e.g. the computer's name on the
+    /// office network, with --listen 0.0.0.0:8090); repeatable. Requests
+    /// naming any other host are refused (DNS rebinding).
+    #[arg(long, value_name = "NAME")]
+    pub host: Vec<String>,
     /// A projector's gRPC endpoint, for the pick lists.
     #[arg(
         long,

@@ -126,7 +126,7 @@ async fn desk(global: &Global, args: &crate::cli::DeskArgs) -> Result<()> {
     let listen = listener.local_addr()?;
     if !listen.ip().is_loopback() {
         eprintln!(
-            "aidctl: warning: the desk listens on {listen}, beyond this computer: whoever reaches it can sign as {}",
+            "aidctl: warning: the desk listens on {listen}, beyond this computer: whoever gets the address printed below can sign as {}",
             args.org
         );
     }
@@ -140,8 +140,15 @@ async fn desk(global: &Global, args: &crate::cli::DeskArgs) -> Result<()> {
             ref_key,
         },
         listen,
+        args.host.clone(),
     );
-    println!("desk of {} at http://{listen}/ (Ctrl-C stops it)", args.org);
+    // The address carries the session's secret: only who sees this
+    // terminal can open the desk.
+    println!(
+        "desk of {} at {} (open this address; Ctrl-C stops it)",
+        args.org,
+        desk.launch_url()
+    );
     aidledger_desk::serve(listener, desk, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -72,6 +72,14 @@ pub struct Desk {
     config: DeskConfig,
     /// Where it listens: requests must name it as their `Host`.
     listen: SocketAddr,
+    /// Other names this desk answers to (`--host`), besides loopback and
+    /// its listen address.
+    hosts: Vec<String>,
+    /// The secret of the address `aidctl desk` prints: opening it sets the
+    /// session cookie every request needs, so another program or user on
+    /// the same computer, which can reach the port but not the terminal,
+    /// cannot sign.
+    session: String,
     /// Proves a form came from a page this desk served.
     form_token: String,
     /// The last uploads checked, newest last: what "sign and submit"
@@ -142,13 +150,20 @@ const CATEGORIES: [(pb::Category, &str, &str); 7] = [
 
 impl Desk {
     /// A desk for `config`, answering at `listen`.
-    pub fn new(config: DeskConfig, listen: SocketAddr) -> Arc<Desk> {
-        let mut token = [0u8; 32];
-        rand_core::OsRng.fill_bytes(&mut token);
+    /// A desk for `config`, answering at `listen` and to the names in
+    /// `hosts` (`name` or `name:port`).
+    pub fn new(config: DeskConfig, listen: SocketAddr, hosts: Vec<String>) -> Arc<Desk> {
+        let random = || {
+            let mut bytes = [0u8; 32];
+            rand_core::OsRng.fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        };
         Arc::new(Desk {
             config,
             listen,
-            form_token: hex::encode(token),
+            hosts,
+            session: random(),
+            form_token: random(),
             uploads: std::sync::Mutex::new(Vec::new()),
             standing: std::sync::RwLock::new(standing::Standing::Reading),
         })
@@ -167,24 +182,67 @@ impl Desk {
         }
     }
 
-    /// Whether `host` (a request's `Host` header) names this desk. On a
-    /// loopback address only loopback names are taken; on another address
-    /// the operator chose to be reachable, and the form token guards it.
-    fn serves_host(&self, host: Option<&str>) -> bool {
-        if !self.listen.ip().is_loopback() {
-            return true;
-        }
-        let port = self.listen.port();
-        host.is_some_and(|host| {
-            [
-                format!("127.0.0.1:{port}"),
-                format!("localhost:{port}"),
-                format!("[::1]:{port}"),
-            ]
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(host))
-        })
+    /// The address to open: it carries the session's secret.
+    pub fn launch_url(&self) -> String {
+        let host = if self.listen.ip().is_unspecified() {
+            format!("127.0.0.1:{}", self.listen.port())
+        } else {
+            self.listen.to_string()
+        };
+        format!("http://{host}/?session={}", self.session)
     }
+
+    /// Whether `host` (a request's `Host` header) names this desk: a
+    /// loopback name, its listen address, or a name given with `--host`,
+    /// with its port. Any other name is a page elsewhere reaching it by DNS
+    /// rebinding.
+    fn serves_host(&self, host: Option<&str>) -> bool {
+        let port = self.listen.port();
+        let mut allowed = vec![
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        if !self.listen.ip().is_unspecified() {
+            allowed.push(self.listen.to_string());
+        }
+        for name in &self.hosts {
+            allowed.push(if name.contains(':') {
+                name.clone()
+            } else {
+                format!("{name}:{port}")
+            });
+        }
+        host.is_some_and(|host| allowed.iter().any(|a| a.eq_ignore_ascii_case(host)))
+    }
+
+    /// The session cookie's name: with the port, since cookies are kept
+    /// per host, not per port, and two desks may run on one computer.
+    fn session_cookie(&self) -> String {
+        format!("aidledger_desk_{}", self.listen.port())
+    }
+
+    /// Whether the request carries this session's cookie.
+    fn in_session(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|pair| pair.trim().strip_prefix(&self.session_cookie()))
+            .filter_map(|rest| rest.strip_prefix('='))
+            .any(|value| same_secret(value, &self.session))
+    }
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn same_secret(given: &str, secret: &str) -> bool {
+    given.len() == secret.len()
+        && given
+            .bytes()
+            .zip(secret.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 /// The desk's routes, in both languages.
@@ -249,6 +307,39 @@ async fn guard_host(State(desk): State<AppState>, request: Request, next: Next) 
         return (
             StatusCode::MISDIRECTED_REQUEST,
             "this desk answers only at its own address",
+        )
+            .into_response();
+    }
+    // The printed address opens the session: its secret becomes a cookie
+    // only this browser holds, and leaves the address bar.
+    let opened = request.uri().query().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("session="))
+            .filter(|secret| same_secret(secret, &desk.session))
+    });
+    if opened.is_some() {
+        return (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, request.uri().path().to_owned()),
+                (
+                    header::SET_COOKIE,
+                    format!(
+                        "{}={}; HttpOnly; SameSite=Strict; Path=/",
+                        desk.session_cookie(),
+                        desk.session
+                    ),
+                ),
+            ],
+        )
+            .into_response();
+    }
+    if request.uri().path() != "/static/desk.css" && !desk.in_session(request.headers()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Mở địa chỉ mà lệnh aidctl desk đã in ra (có mã phiên). / Open the address aidctl desk printed (it carries this session's key).",
         )
             .into_response();
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use aidledger_demo::{DEMO_AGENCY, DEMO_ORIGIN, DEMO_REF_KEY_FILE, DemoArgs, run};
 use aidledger_programme::{DemoConfig, Programme};
-use aidledger_tests::{http_exchange, http_post, http_request};
+use aidledger_tests::{http_exchange, http_request};
 use aidledger_wire::Message as _;
 use aidledger_wire::pb;
 
@@ -26,13 +26,46 @@ fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
-/// A program that is stopped when the test ends, however it ends.
-struct Running(Child);
+/// A program that is stopped when the test ends, however it ends (and
+/// its standard output, kept open).
+struct Running {
+    child: Child,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// Starts a desk and reads the address it prints, which carries the
+/// session's secret; returns it with the desk's socket address.
+fn start_desk(mut command: Command) -> (Running, SocketAddr, String) {
+    use std::io::BufRead as _;
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("aidctl desk printed no address: {line:?}"))
+        .to_owned();
+    let addr: SocketAddr = url["http://".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (
+        Running {
+            child,
+            _stdout: stdout,
+        },
+        addr,
+        url,
+    )
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -218,56 +251,59 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     );
     assert!(std::net::TcpStream::connect(refused_at).is_err());
 
-    let fund_desk = free_addr();
-    let pledger_desk = free_addr();
-    let _fund = Running(
-        desk(&fund_key, DEMO_AGENCY, fund_desk, &demo, Some(PASSPHRASE))
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (_fund, fund_desk, fund_url) = start_desk(desk(
+        &fund_key,
+        DEMO_AGENCY,
+        free_addr(),
+        &demo,
+        Some(PASSPHRASE),
+    ));
+    let (_pledger, _, pledger_url) =
+        start_desk(desk(&pledger_key, &pledger, free_addr(), &demo, None));
+    let (_deliverer, _, deliverer_url) =
+        start_desk(desk(&deliverer_key, &deliverer, free_addr(), &demo, None));
+    let session = fund_url.split("session=").nth(1).unwrap().to_owned();
+    let port = fund_desk.port();
+    let request = |head: String, body: &[u8]| http_exchange(fund_desk, head.as_bytes(), body).0;
+    // Another site's name for it is refused (DNS rebinding); without the
+    // printed address's session nothing answers (another program on this
+    // computer); and in session, a form posted from another site and a
+    // form without the desk's token are refused.
+    assert_eq!(
+        request("GET / HTTP/1.0\r\nHost: evil.example\r\n\r\n".into(), &[]),
+        421
     );
-    let _pledger = Running(
-        desk(&pledger_key, &pledger, pledger_desk, &demo, None)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    assert_eq!(
+        request(format!("GET / HTTP/1.0\r\nHost: {fund_desk}\r\n\r\n"), &[]),
+        401
     );
-    let deliverer_desk = free_addr();
-    let _deliverer = Running(
-        desk(&deliverer_key, &deliverer, deliverer_desk, &demo, None)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    assert_eq!(
+        request(
+            format!(
+                "GET / HTTP/1.0\r\nHost: {fund_desk}\r\nCookie: aidledger_desk_{port}={session}x\r\n\r\n"
+            ),
+            &[]
+        ),
+        401
     );
-    wait_for(deliverer_desk, "/", "the deliverer's desk", |_| true);
-    wait_for(fund_desk, "/", "the fund's desk", |_| true);
-    wait_for(pledger_desk, "/", "the pledger's desk", |_| true);
-    // Another site's name for it is refused (DNS rebinding), and so are a
-    // form posted from another site and a form without the desk's token.
-    let (status, _, _) = http_exchange(
-        fund_desk,
-        b"GET / HTTP/1.0\r\nHost: evil.example\r\n\r\n",
-        &[],
+    assert_eq!(
+        request(
+            format!(
+                "GET / HTTP/1.0\r\nHost: {fund_desk}\r\nCookie: aidledger_desk_{port}={session}\r\n\r\n"
+            ),
+            &[]
+        ),
+        200
     );
-    assert_eq!(status, 421);
     let form = b"token=&receipt_id=x&donor_org_id=y&asset_id=VND&quantity=1";
-    let (status, _, _) = http_exchange(
-        fund_desk,
+    let post = |origin: &str| {
         format!(
-            "POST /receipts/submit HTTP/1.0\r\nHost: {fund_desk}\r\nOrigin: http://evil.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            "POST /receipts/submit HTTP/1.0\r\nHost: {fund_desk}\r\nCookie: aidledger_desk_{port}={session}\r\n{origin}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
             form.len()
         )
-        .as_bytes(),
-        form,
-    );
-    assert_eq!(status, 403);
-    let (status, _, _) = http_post(
-        fund_desk,
-        "/receipts/submit",
-        "application/x-www-form-urlencoded",
-        form,
-    );
-    assert_eq!(status, 403);
+    };
+    assert_eq!(request(post("Origin: http://evil.example\r\n"), form), 403);
+    assert_eq!(request(post(""), form), 403);
 
     let receipt_id = "desk-receipt-0001";
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -276,13 +312,13 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     let output = Command::new("node")
         .current_dir(workspace.join("tests/browser"))
         .arg("desk.mjs")
-        .arg(format!("http://{fund_desk}"))
-        .arg(format!("http://{pledger_desk}"))
+        .arg(&fund_url)
+        .arg(&pledger_url)
         .arg(format!("http://{}", demo.feed))
         .arg(&donor)
         .arg(receipt_id)
         .arg(&artifacts)
-        .arg(format!("http://{deliverer_desk}"))
+        .arg(&deliverer_url)
         .arg(&sheets.bad)
         .arg(&sheets.good)
         .arg(
