@@ -285,7 +285,7 @@ pub(crate) async fn submit(
                 }),
             );
         }
-        Err(error) => return refused_by_ledger(lang, &error),
+        Err(error) => return refused_by_ledger(lang, &error, "/donors/new"),
     };
     tracing::info!(
         seq = appended.seq,

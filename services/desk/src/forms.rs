@@ -81,7 +81,6 @@ pub(crate) enum Input {
     Number,
     /// `YYYY-MM`.
     Month,
-    Textarea,
     Donors,
     Recipients,
     Assets,
@@ -129,7 +128,7 @@ const NOTE: Field = field(
     "note",
     "Ghi chú (công bố cùng sổ cái)",
     "Note (published with the log)",
-    Input::Textarea,
+    Input::Text,
     false,
 );
 const EARMARK_COMMUNE: Field = field(
@@ -275,8 +274,45 @@ pub(crate) fn value<'v>(values: &'v Values, name: &str) -> &'v str {
     values.get(name).map_or("", |v| v.trim())
 }
 
+/// A whole number as a clerk writes one: digits, optionally grouped in
+/// threes by one kind of separator (`2.500.000`, `2,500,000`,
+/// `2 500 000`). Anything else, a decimal `2,5` included, is not one.
+pub(crate) fn parse_whole(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let separator = text
+        .chars()
+        .find(|c| matches!(c, '.' | ',' | ' ' | '\u{a0}'));
+    let Some(separator) = separator else {
+        return text
+            .parse()
+            .ok()
+            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()));
+    };
+    let groups: Vec<&str> = text.split(separator).collect();
+    let well_grouped = groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3);
+    well_grouped.then(|| groups.concat().parse().ok()).flatten()
+}
+
+/// A text field as published: one line, Unicode NFC (SPEC 7 refuses
+/// control characters and text in other forms).
+pub(crate) fn public_text(values: &Values, name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    values
+        .get(name)
+        .map(|v| {
+            v.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .nfc()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn number(values: &Values, name: &'static str, lang: Lang) -> Result<u64, FieldError> {
-    value(values, name).replace(['.', ',', ' '], "").parse().map_err(|_| FieldError {
+    parse_whole(value(values, name)).ok_or_else(|| FieldError {
         field: name,
         message: lang
             .t(
@@ -331,6 +367,27 @@ pub(crate) fn body(
                     });
                 }
             };
+            // SPEC 7.5: the reference is never public. A clerk may well type
+            // the bank's transaction number as the receipt id, or in the note.
+            let reference =
+                aidledger_ledger::privacy::normalize_reference(value(values, "reference"));
+            if reference.chars().count() >= 4 {
+                for field in ["receipt_id", "note"] {
+                    if aidledger_ledger::privacy::normalize_reference(value(values, field))
+                        .contains(&reference)
+                    {
+                        return Err(FieldError {
+                            field,
+                            message: lang
+                                .t(
+                                    "Mã tham chiếu ngân hàng không được xuất hiện trong mã khoản hay ghi chú: những ô này được công bố (SPEC 7.5).",
+                                    "The bank reference must not appear in the receipt id or the note: they are published (SPEC 7.5).",
+                                )
+                                .to_owned(),
+                        });
+                    }
+                }
+            }
             pb::event::Body::Receipt(pb::Receipt {
                 receipt_id: text("receipt_id"),
                 donor_org_id: text("donor_org_id"),
@@ -339,7 +396,7 @@ pub(crate) fn body(
                 quantity: number(values, "quantity", lang)?,
                 earmark: Some(earmark(values, lang)?),
                 external_ref_hash,
-                note: values.get("note").cloned().unwrap_or_default(),
+                note: public_text(values, "note"),
             })
         }
         Kind::Transfer => pb::event::Body::Transfer(pb::Transfer {
@@ -348,7 +405,7 @@ pub(crate) fn body(
             asset_id: text("asset_id"),
             quantity: number(values, "quantity", lang)?,
             earmark: Some(earmark(values, lang)?),
-            note: values.get("note").cloned().unwrap_or_default(),
+            note: public_text(values, "note"),
         }),
         Kind::Delivery => pb::event::Body::Delivery(pb::Delivery {
             delivery_id: text("delivery_id"),
@@ -366,7 +423,7 @@ pub(crate) fn body(
             beneficiary_tokens: Vec::new(),
             evidence_hashes: Vec::new(),
             period: text("period"),
-            note: values.get("note").cloned().unwrap_or_default(),
+            note: public_text(values, "note"),
         }),
     })
 }
@@ -513,5 +570,30 @@ pub(crate) fn note(body: &pb::event::Body) -> &str {
         pb::event::Body::Transfer(t) => &t.note,
         pb::event::Body::Delivery(d) => &d.note,
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_as_clerks_write_them_and_nothing_else() {
+        for (text, number) in [
+            ("2500000", Some(2_500_000)),
+            ("2.500.000", Some(2_500_000)),
+            ("2,500,000", Some(2_500_000)),
+            ("2 500 000", Some(2_500_000)),
+            ("12", Some(12)),
+            ("2,5", None),
+            ("2.5", None),
+            ("2.500,000", None),
+            ("25.00", None),
+            ("-3", None),
+            ("", None),
+            ("1e3", None),
+        ] {
+            assert_eq!(parse_whole(text), number, "{text:?}");
+        }
     }
 }

@@ -150,13 +150,25 @@ pub(crate) struct Checked {
 pub(crate) struct Unreadable(pub String);
 
 /// The rows of an uploaded XLSX (its first sheet) or CSV (UTF-8) file.
+/// Rows a sheet may have: a few thousand deliveries are a big upload;
+/// beyond this, split the file.
+const ROWS_MAX: u32 = 10_000;
+/// Columns a sheet may use: the template has eleven.
+const COLUMNS_MAX: u32 = 32;
+
+/// A sheet's lines with the number the spreadsheet shows for each (1 for
+/// the first), empty lines left out.
+type Lines = Vec<(usize, Vec<String>)>;
+
 pub(crate) fn read_rows(lang: Lang, bytes: &[u8]) -> Result<Vec<Row>, Unreadable> {
-    let table: Vec<Vec<String>> = if bytes.starts_with(b"PK\x03\x04") {
+    let table: Lines = if bytes.starts_with(b"PK\x03\x04") {
         read_xlsx(lang, bytes)?
     } else {
         read_csv(lang, bytes)?
     };
-    let mut lines = table.into_iter().enumerate();
+    let mut lines = table
+        .into_iter()
+        .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()));
     let Some((_, header)) = lines.next() else {
         return Err(Unreadable(
             lang.t("Tệp trống.", "The file is empty.").to_owned(),
@@ -192,44 +204,72 @@ pub(crate) fn read_rows(lang: Lang, bytes: &[u8]) -> Result<Vec<Row>, Unreadable
         }
     }
     Ok(lines
-        .map(|(index, cells)| Row {
-            number: index + 1,
+        .map(|(number, cells)| Row {
+            number,
             cells: columns
                 .iter()
                 .zip(cells)
                 .filter_map(|(column, cell)| column.map(|c| (c, cell)))
                 .collect(),
         })
-        .filter(|row| row.cells.values().any(|c| !c.trim().is_empty()))
         .collect())
 }
 
-fn read_csv(lang: Lang, bytes: &[u8]) -> Result<Vec<Vec<String>>, Unreadable> {
+fn too_big(lang: Lang) -> Unreadable {
+    Unreadable(format!(
+        "{} {ROWS_MAX} {} {COLUMNS_MAX} {}",
+        lang.t("Tệp quá lớn: tối đa", "The file is too big: at most"),
+        lang.t("dòng và", "rows and"),
+        lang.t("cột; hãy chia nhỏ tệp.", "columns; split it."),
+    ))
+}
+
+/// CSV lines, numbered as a spreadsheet shows them (a quoted cell may
+/// span lines; a blank line is still a line).
+fn read_csv(lang: Lang, bytes: &[u8]) -> Result<Lines, Unreadable> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(bytes);
-    reader
-        .records()
-        .map(|record| {
-            record
-                .map(|r| r.iter().map(str::to_owned).collect())
-                .map_err(|e| {
-                    Unreadable(format!(
-                        "{}{e}",
-                        lang.t(
-                            "Không đọc được tệp CSV (cần UTF-8): ",
-                            "Not a readable CSV file (UTF-8 is needed): "
-                        )
-                    ))
-                })
-        })
-        .collect()
+    let mut lines = Lines::new();
+    // Lines are counted from the records' byte offsets: an offset may
+    // point at the line break before its record, or at blank lines.
+    let (mut counted_to, mut line) = (0usize, 1usize);
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            Unreadable(format!(
+                "{}{e}",
+                lang.t(
+                    "Không đọc được tệp CSV (cần UTF-8): ",
+                    "Not a readable CSV file (UTF-8 is needed): "
+                )
+            ))
+        })?;
+        if lines.len() as u32 > ROWS_MAX || record.len() as u32 > COLUMNS_MAX {
+            return Err(too_big(lang));
+        }
+        let mut offset = record.position().map_or(counted_to, |p| {
+            usize::try_from(p.byte()).unwrap_or(counted_to)
+        });
+        line += bytes[counted_to..offset.max(counted_to)]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        while let Some(b'\r' | b'\n') = bytes.get(offset) {
+            line += usize::from(bytes[offset] == b'\n');
+            offset += 1;
+        }
+        counted_to = offset.max(counted_to);
+        lines.push((line, record.iter().map(str::to_owned).collect()));
+    }
+    Ok(lines)
 }
 
-fn read_xlsx(lang: Lang, bytes: &[u8]) -> Result<Vec<Vec<String>>, Unreadable> {
-    use calamine::{Data, Reader as _, Xlsx};
+/// The first sheet's cells, read one by one so that a sheet claiming a
+/// huge area costs nothing before it is refused.
+fn read_xlsx(lang: Lang, bytes: &[u8]) -> Result<Lines, Unreadable> {
+    use calamine::{DataRef, Reader as _, Xlsx};
     let unreadable = |e: String| {
         Unreadable(format!(
             "{}{e}",
@@ -238,37 +278,48 @@ fn read_xlsx(lang: Lang, bytes: &[u8]) -> Result<Vec<Vec<String>>, Unreadable> {
     };
     let mut workbook: Xlsx<_> =
         Xlsx::new(std::io::Cursor::new(bytes.to_vec())).map_err(|e| unreadable(e.to_string()))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(|| unreadable("no sheet".to_owned()))?
+    let first = workbook
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| unreadable("no sheet".to_owned()))?;
+    let mut cells = workbook
+        .worksheet_cells_reader(&first)
         .map_err(|e| unreadable(e.to_string()))?;
-    // Rows as the sheet numbers them: leading empty rows stay empty.
-    let (first_row, _) = range.start().unwrap_or((0, 0));
-    let mut table: Vec<Vec<String>> = vec![Vec::new(); first_row as usize];
-    for row in range.rows() {
-        table.push(
-            row.iter()
-                .map(|cell| match cell {
-                    Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-                    // Whole numbers as typed, not "1.0".
-                    Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
-                        format!("{}", *f as i64)
-                    }
-                    Data::Float(f) => f.to_string(),
-                    Data::Int(i) => i.to_string(),
-                    Data::Bool(b) => b.to_string(),
-                    // A date typed as a date: its day, as the template asks.
-                    Data::DateTime(d) => excel_day(d.as_f64()),
-                    Data::Error(e) => format!("#{e:?}"),
-                    Data::Empty => String::new(),
-                })
-                .collect(),
-        );
+    let mut rows: std::collections::BTreeMap<u32, Vec<String>> = std::collections::BTreeMap::new();
+    while let Some(cell) = cells.next_cell().map_err(|e| unreadable(e.to_string()))? {
+        let (row, column) = cell.get_position();
+        if row > ROWS_MAX || column >= COLUMNS_MAX {
+            return Err(too_big(lang));
+        }
+        let text = match cell.get_value() {
+            DataRef::String(s) | DataRef::DurationIso(s) => s.clone(),
+            DataRef::SharedString(s) => (*s).to_owned(),
+            // An ISO date-time: its day.
+            DataRef::DateTimeIso(s) => s.chars().take(10).collect(),
+            // Whole numbers as typed, not "1.0"; others as they are, which
+            // the checks then refuse.
+            DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+            DataRef::Float(f) => f.to_string(),
+            DataRef::Int(i) => i.to_string(),
+            DataRef::Bool(b) => b.to_string(),
+            // A date typed as a date (either of Excel's calendars): its day.
+            DataRef::DateTime(d) => {
+                let (year, month, day, ..) = d.to_ymd_hms_milli();
+                format!("{year:04}-{month:02}-{day:02}")
+            }
+            DataRef::Error(e) => format!("#{e:?}"),
+            DataRef::Empty => String::new(),
+        };
+        let line = rows.entry(row).or_default();
+        if line.len() <= column as usize {
+            line.resize(column as usize + 1, String::new());
+        }
+        line[column as usize] = text;
     }
-    // The header must be the first line of the table.
-    Ok(table
+    Ok(rows
         .into_iter()
-        .skip_while(|r| r.iter().all(|c| c.is_empty()))
+        .map(|(row, cells)| (row as usize + 1, cells))
         .collect())
 }
 
@@ -289,15 +340,20 @@ fn excel_day(serial: f64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// Seconds of noon in Vietnam (05:00 UTC) on `date` (YYYY-MM-DD).
-fn noon_in_vietnam(date: &str) -> Option<i64> {
+/// Seconds of the start of `date` (YYYY-MM-DD, a year from 2000 to 2100)
+/// in Vietnam (UTC+7).
+fn start_in_vietnam(date: &str) -> Option<i64> {
     let mut parts = date.split('-');
     let (year, month, day) = (
         parts.next()?.parse::<i64>().ok()?,
         parts.next()?.parse::<i64>().ok()?,
         parts.next()?.parse::<i64>().ok()?,
     );
-    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if parts.next().is_some()
+        || !(2000..=2100).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+    {
         return None;
     }
     // Days from civil (the inverse of `excel_day`'s algorithm).
@@ -310,7 +366,7 @@ fn noon_in_vietnam(date: &str) -> Option<i64> {
     let days = era * 146_097 + doe - 719_468;
     // Round trip: 2025-02-30 is not a day.
     (excel_day((days + 25_569) as f64) == format!("{year:04}-{month:02}-{day:02}"))
-        .then_some(days * 86_400 + 5 * 3_600)
+        .then_some(days * 86_400 - 7 * 3_600)
 }
 
 /// The event id of the row delivering `delivery_id` for `org_id`: the
@@ -370,33 +426,42 @@ fn delivery_event(desk: &Desk, lang: Lang, row: &Row) -> Result<pb::Event, Probl
             })
     };
     let number = |column: &'static str| -> Result<u64, Problem> {
-        row.cell(column)
-            .replace([' ', '.', ','], "")
-            .parse()
-            .map_err(|_| {
-                problem(
-                    row,
-                    column,
-                    "INVALID_QUANTITY",
-                    lang.t(
-                        "Cần một số nguyên không âm.",
-                        "A whole number, not negative, is needed.",
-                    ),
-                )
-            })
+        crate::forms::parse_whole(row.cell(column)).ok_or_else(|| {
+            problem(
+                row,
+                column,
+                "INVALID_QUANTITY",
+                lang.t(
+                    "Cần một số nguyên không âm.",
+                    "A whole number, not negative, is needed.",
+                ),
+            )
+        })
     };
     let delivery_id = row.cell("delivery_id").to_owned();
-    let occurred_at = noon_in_vietnam(row.cell("date")).ok_or_else(|| {
+    let occurred_at = start_in_vietnam(row.cell("date")).ok_or_else(|| {
         problem(
             row,
             "date",
             "INVALID_DATE",
             lang.t(
-                "Ngày phải có dạng YYYY-MM-DD và có thật.",
-                "The date must be a real day written YYYY-MM-DD.",
+                "Ngày phải có dạng YYYY-MM-DD, có thật, từ năm 2000 đến 2100.",
+                "The date must be a real day from 2000 to 2100, written YYYY-MM-DD.",
             ),
         )
     })?;
+    // The ledger refuses an event more than 5 minutes ahead of its clock.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if occurred_at > now + 300 {
+        return Err(problem(
+            row,
+            "date",
+            "OCCURRED_IN_FUTURE",
+            crate::reason_text(lang, "OCCURRED_IN_FUTURE"),
+        ));
+    }
     let event = pb::Event {
         event_id: row_event_id(&desk.config.org_id, &delivery_id),
         org_id: desk.config.org_id.clone(),
@@ -425,7 +490,15 @@ fn delivery_event(desk: &Desk, lang: Lang, row: &Row) -> Result<pb::Event, Probl
             beneficiary_tokens: Vec::new(),
             evidence_hashes: Vec::new(),
             period: row.cell("period").to_owned(),
-            note: row.cell("note").to_owned(),
+            note: {
+                use unicode_normalization::UnicodeNormalization as _;
+                row.cell("note")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .nfc()
+                    .collect()
+            },
         })),
     };
     aidledger_ledger::decode::event_from_pb(event.clone()).map_err(|rejection| {
@@ -583,8 +656,9 @@ pub(crate) async fn check(
                 "quantity",
                 "INSUFFICIENT_BALANCE",
                 format!(
-                    "{} {available}.",
-                    crate::reason_text(lang, "INSUFFICIENT_BALANCE")
+                    "{} {}{available}.",
+                    crate::reason_text(lang, "INSUFFICIENT_BALANCE"),
+                    lang.t("Còn lại: ", "Left: ")
                 ),
             ));
             continue;
@@ -680,16 +754,74 @@ mod tests {
     fn days_round_trip_and_impossible_days_are_refused() {
         assert_eq!(excel_day(45_658.0), "2025-01-01");
         assert_eq!(excel_day(25_569.0), "1970-01-01");
-        assert_eq!(noon_in_vietnam("1970-01-01"), Some(5 * 3_600));
+        // Midnight in Vietnam is 17:00 UTC the day before.
         assert_eq!(
-            noon_in_vietnam("2025-03-01").map(|s| s / 86_400),
-            Some(20_148)
+            start_in_vietnam("2025-03-01"),
+            Some(20_148 * 86_400 - 7 * 3_600)
         );
-        assert_eq!(noon_in_vietnam("2025-02-29"), None);
-        assert!(noon_in_vietnam("2024-02-29").is_some());
-        assert_eq!(noon_in_vietnam("2025-13-01"), None);
-        assert!(noon_in_vietnam("2025-3-1").is_some());
-        assert_eq!(noon_in_vietnam("1 March"), None);
+        assert_eq!(start_in_vietnam("2025-02-29"), None);
+        assert!(start_in_vietnam("2024-02-29").is_some());
+        assert_eq!(start_in_vietnam("2025-13-01"), None);
+        assert!(start_in_vietnam("2025-3-1").is_some());
+        assert_eq!(start_in_vietnam("1 March"), None);
+        // Years outside the ledger's range, however long, are refused
+        // before any arithmetic.
+        assert_eq!(start_in_vietnam("1999-12-31"), None);
+        assert_eq!(start_in_vietnam("99999999999999999-01-01"), None);
+    }
+
+    fn numbers_and(rows: &[Row], column: &str) -> Vec<(usize, String)> {
+        rows.iter()
+            .map(|r| (r.number, r.cell(column).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn csv_rows_are_numbered_as_a_spreadsheet_shows_them() {
+        let header = DELIVERY_COLUMNS.map(|c| c.name).join(",");
+        let csv = format!(
+            "\u{FEFF}{header}\r\nd-1,2025-12-01\r\n\r\nd-2,2025-12-02,,,,,,,,,\"two\r\nlines\"\r\nd-3,2025-12-03\r\n"
+        );
+        let rows = read_rows(Lang::En, csv.as_bytes()).unwrap();
+        assert_eq!(
+            numbers_and(&rows, "delivery_id"),
+            [(2, "d-1".into()), (4, "d-2".into()), (6, "d-3".into())]
+        );
+    }
+
+    #[test]
+    fn xlsx_rows_keep_their_numbers_and_dates_their_day() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        // The header on row 3, a data row on 5, a date typed as a date.
+        for (c, column) in DELIVERY_COLUMNS.iter().enumerate() {
+            sheet.write_string(2, c as u16, column.name).unwrap();
+        }
+        sheet.write_string(4, 0, "d-1").unwrap();
+        let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2025, 12, 15).unwrap();
+        let format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+        sheet
+            .write_datetime_with_format(4, 1, &date, &format)
+            .unwrap();
+        sheet.write_number(4, 5, 2_500_000.0).unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        let rows = read_rows(Lang::En, &bytes).unwrap();
+        assert_eq!(numbers_and(&rows, "date"), [(5, "2025-12-15".into())]);
+        assert_eq!(rows[0].cell("quantity"), "2500000");
+    }
+
+    #[test]
+    fn a_sheet_beyond_the_limits_is_refused_before_it_is_read_whole() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "delivery_id").unwrap();
+        // One far cell: a dense read would allocate the whole rectangle.
+        sheet.write_string(1_000_000, 16_000, "far").unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        let Err(Unreadable(why)) = read_rows(Lang::En, &bytes) else {
+            panic!("a sheet beyond the limits was read");
+        };
+        assert!(why.contains("too big"), "{why}");
     }
 
     #[test]

@@ -466,6 +466,9 @@ fn standing_line(lang: Lang, standing: &standing::Standing) -> Markup {
                 }
                 "."
             },
+            Standing::OtherOrganization { org_id } => p.error id="standing" role="alert" {
+                (reason_text(lang, "KEY_ORG_MISMATCH")) " (" (org_id) ")"
+            },
             Standing::Revoked { .. } => p.error id="standing" role="alert" {
                 (lang.t("Khoá này đã bị thu hồi: bàn làm việc không ký được gì nữa.", "This key was revoked: the desk can sign nothing."))
             },
@@ -605,7 +608,17 @@ fn input(
     invalid: bool,
 ) -> Markup {
     let current = forms::value(values, field.name);
-    let described = field.help.map(|_| format!("{}-help", field.name));
+    // The help under the field, and the error above the form when it is
+    // about this field.
+    let described: Option<String> = {
+        let ids: Vec<String> = field
+            .help
+            .map(|_| format!("{}-help", field.name))
+            .into_iter()
+            .chain(invalid.then(|| "form-error".to_owned()))
+            .collect();
+        (!ids.is_empty()).then(|| ids.join(" "))
+    };
     let empty_choice = if field.required {
         lang.t("— chọn —", "— choose —")
     } else {
@@ -618,9 +631,6 @@ fn input(
                     inputmode=[matches!(field.input, Input::Number).then_some("numeric")]
                     placeholder=[matches!(field.input, Input::Month).then_some("2025-03")]
                     aria-invalid=(invalid) aria-describedby=[described.as_deref()] autocomplete="off";
-            }
-            Input::Textarea => {
-                textarea id=(field.name) name=(field.name) rows="3" aria-invalid=(invalid) { (current) }
             }
             Input::Donors | Input::Recipients => {
                 select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
@@ -660,8 +670,8 @@ fn input(
                 }
             }
         }
-        @if let (Some((vi, en)), Some(id)) = (field.help, &described) {
-            p.help id=(id) { (lang.t(vi, en)) }
+        @if let Some((vi, en)) = field.help {
+            p.help id=(format!("{}-help", field.name)) { (lang.t(vi, en)) }
         }
     }
 }
@@ -881,7 +891,7 @@ async fn form_submit(
                 },
             ))
         }
-        Err(error) => refused_by_ledger(lang, &error),
+        Err(error) => refused_by_ledger(lang, &error, &format!("/{}/new", kind.segment())),
     }
 }
 
@@ -897,7 +907,11 @@ fn qr_svg(url: &str) -> Markup {
             let svg = svg
                 .find("<svg")
                 .map_or(svg.as_str(), |start| &svg[start..])
-                .replacen("<svg", "<svg role=\"img\" aria-label=\"QR\"", 1);
+                .replacen(
+                    "<svg",
+                    "<svg role=\"img\" aria-label=\"QR code of the public page / Mã QR của trang công khai\"",
+                    1,
+                );
             html! { (PreEscaped(svg)) }
         }
         Err(_) => html! {},
@@ -906,7 +920,7 @@ fn qr_svg(url: &str) -> Markup {
 
 /// A refusal in the clerk's words for the ones a clerk can act on, with
 /// the ledger's reason (SPEC 6.2) and detail beside it.
-pub(crate) fn refused_by_ledger(lang: Lang, error: &ClientError) -> Response {
+pub(crate) fn refused_by_ledger(lang: Lang, error: &ClientError, back: &str) -> Response {
     let (status, lead, reason, detail) = match error {
         ClientError::Rejected(rejected) => {
             let lead = reason_text(lang, &rejected.reason);
@@ -933,7 +947,7 @@ pub(crate) fn refused_by_ledger(lang: Lang, error: &ClientError) -> Response {
                 p.error role="alert" id="refusal" { (lead) }
                 @if !reason.is_empty() { p { (lang.t("Lý do (SPEC 6.2): ", "Reason (SPEC 6.2): ")) code { (reason) } } }
                 p.detail { (detail) }
-                p { a href=(lang.href("/receipts/new")) { (lang.t("Về biểu mẫu", "Back to the form")) } }
+                p { a href=(lang.href(back)) { (lang.t("Quay lại", "Back")) } }
             },
         )),
     )
@@ -971,8 +985,28 @@ pub(crate) fn reason_text(lang: Lang, reason: &str) -> &'static str {
             "Funds earmarked for a commune or category can only be delivered to that commune, in that category.",
         ),
         "INSUFFICIENT_BALANCE" => lang.t(
-            "Số dư của đơn vị trong nguồn này (tài sản, dành riêng) không đủ. Còn lại:",
-            "The agency's balance in this pool (asset, earmark) does not cover it. Left:",
+            "Số dư của đơn vị trong nguồn này (tài sản, dành riêng) không đủ.",
+            "The agency's balance in this pool (asset, earmark) does not cover it.",
+        ),
+        "OCCURRED_IN_FUTURE" => lang.t(
+            "Ngày này ở tương lai: chỉ ghi được những gì đã xảy ra.",
+            "This date is in the future: only what has happened can be recorded.",
+        ),
+        "RATE_LIMITED" => lang.t(
+            "Khoá này đã gửi quá nhiều trong thời gian ngắn; hãy thử lại sau ít phút.",
+            "This key sent too much too fast; try again in a few minutes.",
+        ),
+        "EVENT_ID_EXISTS" => lang.t(
+            "Sự kiện này đã được ghi với nội dung khác; một mục đã ghi không sửa được, chỉ huỷ được.",
+            "This event was recorded with other values; a recorded entry cannot be edited, only reversed.",
+        ),
+        "SELF_TRANSFER" => lang.t(
+            "Không chuyển cho chính đơn vị mình.",
+            "A transfer cannot go to the agency itself.",
+        ),
+        "BATCH_TOO_LARGE" => lang.t(
+            "Sổ cái nhận ít sự kiện hơn trong một lần gửi; hãy báo người quản trị.",
+            "The ledger takes fewer events per request; tell its operator.",
         ),
         "INVALID_ID" => lang.t(
             "Mã chỉ gồm chữ không dấu, số và . _ : - (tối đa 64 ký tự).",
@@ -1254,7 +1288,32 @@ async fn import_submit(
                     }
                 }
             }
-            Err(error) => return refused_by_ledger(lang, &error),
+            Err(error) => {
+                // Some batches may have been recorded: say how many, and
+                // that submitting the same file again records the rest
+                // (what is recorded shows as already in the ledger).
+                tracing::warn!(recorded, duplicates, %error, "import interrupted");
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    page(layout(
+                        lang,
+                        "/import",
+                        lang.t("Chưa gửi hết", "Not all submitted"),
+                        html! {
+                            h1 { (lang.t("Chưa gửi hết", "Not all submitted")) }
+                            p.error role="alert" id="refusal" {
+                                (lang.t("Sổ cái ngừng trả lời giữa chừng. Đã ghi: ", "The ledger stopped answering midway. Recorded: "))
+                                (recorded) ". "
+                                (lang.t("Tải lại cùng tệp lên là an toàn: những dòng đã ghi sẽ hiện là đã có, phần còn lại được ghi.",
+                                        "Uploading the same file again is safe: the rows recorded show as already there, and the rest get recorded."))
+                            }
+                            p.detail { (error.to_string()) }
+                            p { a href=(lang.href("/import")) { (lang.t("Tải tệp lên lại", "Upload the file again")) } }
+                        },
+                    )),
+                )
+                    .into_response();
+            }
         }
         tracing::info!(
             recorded,

@@ -17,12 +17,15 @@ pub enum Standing {
     /// The log is being read.
     #[default]
     Reading,
-    /// Registered for `org_id`, with these roles.
+    /// Registered for the desk's organisation, with these roles.
     Registered {
         org_id: String,
         roles: Vec<pb::Role>,
     },
-    /// Registered once, since revoked.
+    /// Registered for another organisation than the desk's `--org`.
+    OtherOrganization { org_id: String },
+    /// Registered once, since revoked (SPEC 7: a key is never registered
+    /// again).
     Revoked { org_id: String },
     /// The whole log (as of the desk's start) names no such key.
     NotRegistered,
@@ -35,31 +38,51 @@ impl Standing {
         match self {
             Standing::Reading => true,
             Standing::Registered { roles, .. } => roles.contains(&role),
-            Standing::Revoked { .. } | Standing::NotRegistered => false,
+            Standing::OtherOrganization { .. }
+            | Standing::Revoked { .. }
+            | Standing::NotRegistered => false,
         }
     }
 }
 
+/// How far the desk has read.
+#[derive(Debug, Default)]
+struct Reading {
+    next_seq: u64,
+    found: Option<Standing>,
+    /// The log as of the start is read: every change is published.
+    caught_up: bool,
+}
+
 /// Reads the log from the start and follows it, keeping
-/// [`Desk::standing`] current. Reconnects after a failure.
+/// [`Desk::standing`] current; after a failure it resumes where it was.
 pub(crate) async fn follow(desk: Arc<Desk>) {
     let public_key = desk.config.key.public_key().to_vec();
+    let mut reading = Reading::default();
     loop {
-        if let Err(error) = read(&desk, &public_key).await {
-            tracing::warn!(%error, "reading the key's roles from the log; retrying");
+        if let Err(error) = read(&desk, &public_key, &mut reading).await {
+            tracing::warn!(%error, next_seq = reading.next_seq, "reading the key's roles from the log; retrying");
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 
-async fn read(desk: &Desk, public_key: &[u8]) -> Result<(), aidledger_client::ClientError> {
+async fn read(
+    desk: &Desk,
+    public_key: &[u8],
+    reading: &mut Reading,
+) -> Result<(), aidledger_client::ClientError> {
     let ledger = &desk.config.ledger;
-    let size_at_start = ledger.checkpoint().await?.checkpoint.size;
-    let mut found: Option<Standing> = None;
-    let mut stream = ledger.subscribe(0).await?;
-    if size_at_start == 0 {
-        desk.set_standing(Standing::NotRegistered);
+    let size_at_start = if reading.caught_up {
+        0
+    } else {
+        ledger.checkpoint().await?.checkpoint.size
+    };
+    if !reading.caught_up && reading.next_seq >= size_at_start {
+        reading.caught_up = true;
+        publish(desk, reading);
     }
+    let mut stream = ledger.subscribe(reading.next_seq).await?;
     while let Some(entry) = stream.next().await {
         let entry = entry?;
         let changed = match &entry.event.body {
@@ -80,7 +103,7 @@ async fn read(desk: &Desk, public_key: &[u8]) -> Result<(), aidledger_client::Cl
                 })
             }
             Some(pb::event::Body::RevokeKey(k)) if k.public_key == public_key => {
-                let org_id = match &found {
+                let org_id = match &reading.found {
                     Some(Standing::Registered { org_id, .. }) => org_id.clone(),
                     _ => String::new(),
                 };
@@ -88,14 +111,28 @@ async fn read(desk: &Desk, public_key: &[u8]) -> Result<(), aidledger_client::Cl
             }
             _ => None,
         };
-        if let Some(standing) = changed {
-            found = Some(standing);
-        }
-        // Published once the log as of the start is read, then at each
-        // change.
-        if entry.seq + 1 >= size_at_start {
-            desk.set_standing(found.clone().unwrap_or(Standing::NotRegistered));
+        reading.next_seq = entry.seq + 1;
+        let changed = changed.is_some_and(|standing| {
+            reading.found = Some(standing);
+            true
+        });
+        let just_caught_up = !reading.caught_up && reading.next_seq >= size_at_start;
+        reading.caught_up |= just_caught_up;
+        if reading.caught_up && (changed || just_caught_up) {
+            publish(desk, reading);
         }
     }
     Ok(())
+}
+
+/// The standing read so far, judged against the desk's organisation.
+fn publish(desk: &Desk, reading: &Reading) {
+    let standing = match reading.found.clone() {
+        None => Standing::NotRegistered,
+        Some(Standing::Registered { org_id, .. }) if org_id != desk.config.org_id => {
+            Standing::OtherOrganization { org_id }
+        }
+        Some(standing) => standing,
+    };
+    desk.set_standing(standing);
 }

@@ -304,6 +304,36 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     };
     assert_eq!(request(post("Origin: http://evil.example\r\n"), form), 403);
     assert_eq!(request(post(""), form), 403);
+    // A bank reference typed into the public receipt id is refused at the
+    // preview (SPEC 7.5).
+    let (_, _, page) = http_exchange(
+        fund_desk,
+        format!("GET /en/receipts/new HTTP/1.0\r\nHost: {fund_desk}\r\nCookie: aidledger_desk_{port}={session}\r\n\r\n").as_bytes(),
+        &[],
+    );
+    let page = String::from_utf8(page).unwrap();
+    let token = page
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let leaky = format!(
+        "token={token}&receipt_id=FT-DESK00001234&donor_org_id=x&asset_id=VND&quantity=1&reference=FT-DESK+0000+1234"
+    );
+    let (status, _, answer) = http_exchange(
+        fund_desk,
+        format!(
+            "POST /en/receipts/preview HTTP/1.0\r\nHost: {fund_desk}\r\nCookie: aidledger_desk_{port}={session}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            leaky.len()
+        )
+        .as_bytes(),
+        leaky.as_bytes(),
+    );
+    assert_eq!(status, 422);
+    assert!(
+        String::from_utf8_lossy(&answer).contains("must not appear in the receipt id"),
+        "the preview did not refuse the reference in the receipt id"
+    );
 
     let receipt_id = "desk-receipt-0001";
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
