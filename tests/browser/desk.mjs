@@ -172,6 +172,45 @@ report.again = {
   duplicate: (await page.textContent("p.done")).includes("nothing was recorded twice"),
 };
 
+// Submits the preview on the page and returns the entry's seq.
+async function submitPreview(segment) {
+  await page.click(`form[action$='/${segment}/submit'] button`);
+  await page.waitForSelector("#seq, #refusal");
+  if (await page.locator("#refusal").count()) {
+    throw new Error(`${segment} refused: ` + (await page.textContent("main")));
+  }
+  return Number(await page.textContent("#seq"));
+}
+
+// A pledge the fund records for the donor, to the fund itself.
+await page.goto(desk + "/en/pledges/new");
+await page.fill("#pledge_id", "desk-pledge-1");
+await page.selectOption("#donor_org_id", donor);
+await page.selectOption("#recipient_org_id", { index: 1 });
+await page.selectOption("#asset_id", "VND");
+await page.fill("#quantity", "5.000.000");
+await page.fill("#due_date", "2026-12-31");
+await preview();
+await accessibility("pledge-preview-en");
+report.pledge = { seq: await submitPreview("pledges") };
+
+// A transfer from the fund to the deliverer, drawn from the receipt's
+// pool, and its arrival confirmed on the deliverer's desk.
+await page.goto(desk + "/en/transfers/new");
+await page.fill("#transfer_id", "desk-transfer-1");
+await page.selectOption("#to_org_id", pool.deliverer);
+await page.selectOption("#asset_id", "VND");
+await page.fill("#quantity", "1000");
+await page.selectOption("#category", { index: 2 });
+await preview();
+report.transfer = { seq: await submitPreview("transfers") };
+await until(deliverDesk + "/en/arrivals/new", "#transfer_id", (text) => text.includes("desk-transfer-1"));
+await accessibility("arrival-form-en");
+await page.selectOption("#transfer_id", "desk-transfer-1");
+await page.fill("#quantity_received", "1000");
+await preview();
+report.arrival = { seq: await submitPreview("arrivals") };
+
 // The public page on the feed, once the feed has the entry.
 const feedPage = await context.newPage();
 const deadline = Date.now() + 30000;

@@ -144,7 +144,7 @@ fn form_page(desk: &Desk, lang: Lang, values: &Values, error: Option<&FieldError
         lang.t("Đăng ký nhà tài trợ", "Register a donor"),
         html! {
             h1 { (lang.t("Đăng ký nhà tài trợ", "Register a donor")) }
-            (role_warning(lang, &desk.standing(), pb::Role::Receive))
+            (role_warning(lang, &desk.standing(), &[pb::Role::Receive]))
             @if let Some(error) = error {
                 p.error role="alert" id="form-error" { (lang.t("Cần sửa: ", "To correct: ")) (error.message) }
             }

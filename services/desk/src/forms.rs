@@ -13,18 +13,28 @@ use crate::{Desk, Lang};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Receipt,
+    Pledge,
     Transfer,
+    TransferReceived,
     Delivery,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Receipt, Kind::Transfer, Kind::Delivery];
+    pub const ALL: [Kind; 5] = [
+        Kind::Receipt,
+        Kind::Pledge,
+        Kind::Transfer,
+        Kind::TransferReceived,
+        Kind::Delivery,
+    ];
 
     /// Its path segment: `/receipts/new`.
     pub fn segment(self) -> &'static str {
         match self {
             Kind::Receipt => "receipts",
+            Kind::Pledge => "pledges",
             Kind::Transfer => "transfers",
+            Kind::TransferReceived => "arrivals",
             Kind::Delivery => "deliveries",
         }
     }
@@ -33,18 +43,25 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.segment() == segment)
     }
 
-    /// The role an event of this kind needs (SPEC 7).
-    pub fn role(self) -> pb::Role {
+    /// The roles that allow an event of this kind, any one of them (SPEC
+    /// 7: a pledge by its donor's PLEDGE or its recipient's RECEIVE).
+    pub fn roles(self) -> &'static [pb::Role] {
         match self {
-            Kind::Receipt => pb::Role::Receive,
-            Kind::Transfer => pb::Role::Transfer,
-            Kind::Delivery => pb::Role::Deliver,
+            Kind::Receipt => &[pb::Role::Receive],
+            Kind::Pledge => &[pb::Role::Pledge, pb::Role::Receive],
+            Kind::Transfer | Kind::TransferReceived => &[pb::Role::Transfer],
+            Kind::Delivery => &[pb::Role::Deliver],
         }
     }
 
     pub fn title(self, lang: Lang) -> &'static str {
         match self {
             Kind::Receipt => lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt"),
+            Kind::Pledge => lang.t("Ghi nhận một cam kết tài trợ", "Record a pledge"),
+            Kind::TransferReceived => lang.t(
+                "Xác nhận đã nhận một lần chuyển",
+                "Confirm a transfer arrived",
+            ),
             Kind::Transfer => lang.t(
                 "Chuyển cho một đơn vị khác",
                 "Transfer to another organisation",
@@ -60,7 +77,8 @@ impl Kind {
     pub fn id_field(self) -> &'static str {
         match self {
             Kind::Receipt => "receipt_id",
-            Kind::Transfer => "transfer_id",
+            Kind::Pledge => "pledge_id",
+            Kind::Transfer | Kind::TransferReceived => "transfer_id",
             Kind::Delivery => "delivery_id",
         }
     }
@@ -68,7 +86,9 @@ impl Kind {
     pub fn fields(self) -> &'static [Field] {
         match self {
             Kind::Receipt => &RECEIPT,
+            Kind::Pledge => &PLEDGE,
             Kind::Transfer => &TRANSFER,
+            Kind::TransferReceived => &ARRIVAL,
             Kind::Delivery => &DELIVERY,
         }
     }
@@ -82,7 +102,14 @@ pub(crate) enum Input {
     /// `YYYY-MM`.
     Month,
     Donors,
+    /// Organisations a transfer can go to: not the agency itself.
     Recipients,
+    /// A pledge's recipient: the agency itself or another.
+    PledgeRecipients,
+    /// Transfers to the agency still in transit.
+    InTransit,
+    /// `YYYY-MM-DD`.
+    Date,
     Assets,
     /// A commune; optional ones offer "general".
     Communes,
@@ -192,6 +219,53 @@ static RECEIPT: [Field; 8] = [
     },
     EARMARK_COMMUNE,
     EARMARK_CATEGORY,
+    NOTE,
+];
+
+static PLEDGE: [Field; 8] = [
+    field(
+        "pledge_id",
+        "Mã cam kết (do đơn vị đặt, không trùng)",
+        "Pledge id (the agency's own, unique)",
+        Input::Text,
+        true,
+    ),
+    field("donor_org_id", "Nhà tài trợ", "Donor", Input::Donors, true),
+    field(
+        "recipient_org_id",
+        "Đơn vị nhận",
+        "Recipient",
+        Input::PledgeRecipients,
+        true,
+    ),
+    field("asset_id", "Tài sản", "Asset", Input::Assets, true),
+    QUANTITY,
+    field(
+        "due_date",
+        "Hạn (YYYY-MM-DD, không bắt buộc)",
+        "Due (YYYY-MM-DD, optional)",
+        Input::Date,
+        false,
+    ),
+    EARMARK_COMMUNE,
+    EARMARK_CATEGORY,
+];
+
+static ARRIVAL: [Field; 3] = [
+    field(
+        "transfer_id",
+        "Lần chuyển đến đơn vị",
+        "Transfer to the agency",
+        Input::InTransit,
+        true,
+    ),
+    field(
+        "quantity_received",
+        "Số lượng thực nhận",
+        "Quantity that arrived",
+        Input::Number,
+        true,
+    ),
     NOTE,
 ];
 
@@ -399,6 +473,20 @@ pub(crate) fn body(
                 note: public_text(values, "note"),
             })
         }
+        Kind::Pledge => pb::event::Body::Pledge(pb::Pledge {
+            pledge_id: text("pledge_id"),
+            donor_org_id: text("donor_org_id"),
+            recipient_org_id: text("recipient_org_id"),
+            asset_id: text("asset_id"),
+            quantity: number(values, "quantity", lang)?,
+            earmark: Some(earmark(values, lang)?),
+            due_date: text("due_date"),
+        }),
+        Kind::TransferReceived => pb::event::Body::TransferReceived(pb::TransferReceived {
+            transfer_id: text("transfer_id"),
+            quantity_received: number(values, "quantity_received", lang)?,
+            note: public_text(values, "note"),
+        }),
         Kind::Transfer => pb::event::Body::Transfer(pb::Transfer {
             transfer_id: text("transfer_id"),
             to_org_id: text("to_org_id"),
@@ -436,6 +524,11 @@ pub(crate) fn field_of(kind: Kind, detail: &str) -> &'static str {
             ("receipt.earmark.commune_code", "commune_code"),
             ("receipt.earmark.category", "category"),
         ],
+        Kind::Pledge => &[
+            ("pledge.earmark.commune_code", "commune_code"),
+            ("pledge.earmark.category", "category"),
+        ],
+        Kind::TransferReceived => &[],
         Kind::Transfer => &[
             ("transfer.earmark.commune_code", "commune_code"),
             ("transfer.earmark.category", "category"),
@@ -534,6 +627,31 @@ pub(crate) fn preview_rows(
             ),
             (lang.t("Ghi chú", "Note"), t.note.clone()),
         ],
+        pb::event::Body::Pledge(p) => vec![
+            (lang.t("Mã cam kết", "Pledge id"), p.pledge_id.clone()),
+            (lang.t("Nhà tài trợ", "Donor"), org_text(&p.donor_org_id)),
+            (
+                lang.t("Đơn vị nhận", "Recipient"),
+                p.recipient_org_id.clone(),
+            ),
+            (
+                lang.t("Tài sản, số lượng", "Asset, quantity"),
+                format!("{} {}", p.asset_id, p.quantity),
+            ),
+            (lang.t("Hạn", "Due"), p.due_date.clone()),
+            (
+                lang.t("Dành riêng cho", "Earmarked for"),
+                earmark_text(&p.earmark),
+            ),
+        ],
+        pb::event::Body::TransferReceived(r) => vec![
+            (lang.t("Lần chuyển", "Transfer"), r.transfer_id.clone()),
+            (
+                lang.t("Số lượng thực nhận", "Quantity that arrived"),
+                r.quantity_received.to_string(),
+            ),
+            (lang.t("Ghi chú", "Note"), r.note.clone()),
+        ],
         pb::event::Body::Delivery(d) => vec![
             (lang.t("Mã lần trao", "Delivery id"), d.delivery_id.clone()),
             (
@@ -568,6 +686,7 @@ pub(crate) fn note(body: &pb::event::Body) -> &str {
     match body {
         pb::event::Body::Receipt(r) => &r.note,
         pb::event::Body::Transfer(t) => &t.note,
+        pb::event::Body::TransferReceived(r) => &r.note,
         pb::event::Body::Delivery(d) => &d.note,
         _ => "",
     }

@@ -432,7 +432,7 @@ async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) ->
             }
             (standing_line(lang, &standing))
             ul.actions {
-                @for kind in Kind::ALL.into_iter().filter(|k| standing.allows(k.role())) {
+                @for kind in Kind::ALL.into_iter().filter(|k| k.roles().iter().any(|r| standing.allows(*r))) {
                     li { a href=(lang.href(&format!("/{}/new", kind.segment()))) { (kind.title(lang)) } }
                 }
                 @if standing.allows(pb::Role::Receive) {
@@ -480,9 +480,13 @@ fn standing_line(lang: Lang, standing: &standing::Standing) -> Markup {
 }
 
 /// A warning on a form the key's roles do not allow.
-pub(crate) fn role_warning(lang: Lang, standing: &standing::Standing, role: pb::Role) -> Markup {
+pub(crate) fn role_warning(
+    lang: Lang,
+    standing: &standing::Standing,
+    roles: &[pb::Role],
+) -> Markup {
     html! {
-        @if !standing.allows(role) {
+        @if !roles.iter().any(|role| standing.allows(*role)) {
             p.error role="alert" id="role-missing" {
                 (reason_text(lang, "ROLE_NOT_ALLOWED"))
             }
@@ -626,15 +630,34 @@ fn input(
     };
     html! {
         @match field.input {
-            Input::Text | Input::Number | Input::Month => {
+            Input::Text | Input::Number | Input::Month | Input::Date => {
                 input id=(field.name) name=(field.name) value=(current) required[field.required]
                     inputmode=[matches!(field.input, Input::Number).then_some("numeric")]
-                    placeholder=[matches!(field.input, Input::Month).then_some("2025-03")]
+                    placeholder=[match field.input {
+                        Input::Month => Some("2025-03"),
+                        Input::Date => Some("2025-03-31"),
+                        _ => None,
+                    }]
                     aria-invalid=(invalid) aria-describedby=[described.as_deref()] autocomplete="off";
             }
-            Input::Donors | Input::Recipients => {
+            Input::InTransit => {
                 select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
                     option value="" { (empty_choice) }
+                    @for t in &lists.in_transit {
+                        option value=(t.transfer_id) selected[t.transfer_id == current] {
+                            (t.transfer_id) " · " (t.from_org_id) " · " (t.asset_id) " " (t.quantity)
+                        }
+                    }
+                }
+            }
+            Input::Donors | Input::Recipients | Input::PledgeRecipients => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
+                    option value="" { (empty_choice) }
+                    @if field.input == Input::PledgeRecipients {
+                        option value=(lists.own_org_id) selected[lists.own_org_id == current] {
+                            (lang.t("Đơn vị này", "This agency")) " (" (lists.own_org_id) ")"
+                        }
+                    }
                     @for org in if field.input == Input::Donors { &lists.donors } else { &lists.recipients } {
                         option value=(org.org_id) selected[org.org_id == current] {
                             @match &org.name {
@@ -699,7 +722,7 @@ async fn form_page(
         kind.title(lang),
         html! {
             h1 { (kind.title(lang)) }
-            (role_warning(lang, &desk.standing(), kind.role()))
+            (role_warning(lang, &desk.standing(), kind.roles()))
             @if let Some(error) = error {
                 p.error role="alert" id="form-error" { (lang.t("Cần sửa: ", "To correct: ")) (error.message) }
             }
@@ -1081,7 +1104,7 @@ fn import_layout(desk: &Desk, lang: Lang, error: Option<&str>) -> Markup {
         lang.t("Nhập từ bảng tính", "Import a spreadsheet"),
         html! {
             h1 { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) }
-            (role_warning(lang, &desk.standing(), pb::Role::Deliver))
+            (role_warning(lang, &desk.standing(), &[pb::Role::Deliver]))
             ol {
                 li {
                     (lang.t("Tải mẫu: ", "Download the template: "))

@@ -18,6 +18,15 @@ pub struct Commune {
     pub name: String,
 }
 
+/// A transfer on its way to the agency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arriving {
+    pub transfer_id: String,
+    pub from_org_id: String,
+    pub asset_id: String,
+    pub quantity: u64,
+}
+
 /// What the agency holds of one asset under one earmark.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holding {
@@ -34,6 +43,10 @@ pub struct PickLists {
     /// Organisations a transfer can go to: agencies, commune committees,
     /// schools, clinics.
     pub recipients: Vec<Donor>,
+    /// The desk's own organisation.
+    pub own_org_id: String,
+    /// Transfers to the agency not yet confirmed.
+    pub in_transit: Vec<Arriving>,
     pub communes: Vec<Commune>,
     /// Asset ids seen in the ledger's totals, `VND` always among them.
     pub assets: Vec<String>,
@@ -163,6 +176,34 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
                 quantity: b.held,
             }
         }));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    lists.own_org_id = org_id.to_owned();
+    let mut token = String::new();
+    loop {
+        let page = projections
+            .list_transfers(pb::ListTransfersRequest {
+                page: Some(page(&token)),
+                org_id: org_id.to_owned(),
+                state: pb::TransferState::InTransit as i32,
+            })
+            .await
+            .context("listing transfers in transit")?
+            .into_inner();
+        lists.in_transit.extend(
+            page.transfers
+                .into_iter()
+                .filter(|t| t.to_org_id == org_id)
+                .map(|t| Arriving {
+                    transfer_id: t.transfer_id,
+                    from_org_id: t.from_org_id,
+                    asset_id: t.asset_id,
+                    quantity: t.quantity,
+                }),
+        );
         if page.next_page_token.is_empty() {
             break;
         }

@@ -358,6 +358,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
                 "deliveryCategory": sheets.category_value.to_string(),
                 "earmarkCommune": pool.commune_code,
                 "earmarkCategory": if pool.category == 0 { String::new() } else { pool.category.to_string() },
+                "deliverer": deliverer,
             })
             .to_string(),
         )
@@ -378,7 +379,13 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     );
     assert_eq!(
         report["homeLinks"],
-        serde_json::json!(["/receipts/new", "/transfers/new", "/donors/new"]),
+        serde_json::json!([
+            "/receipts/new",
+            "/pledges/new",
+            "/transfers/new",
+            "/arrivals/new",
+            "/donors/new"
+        ]),
         "{report}"
     );
     assert_eq!(
@@ -428,6 +435,16 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         let body = String::from_utf8(body).unwrap();
         assert!(!body.contains("Mai Hương"), "{path} names the hidden donor");
     }
+    // A pledge, a transfer and its arrival confirmed by the receiver, each
+    // recorded in turn.
+    let seqs: Vec<u64> = ["pledge", "transfer", "arrival"]
+        .iter()
+        .map(|k| report[k]["seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] >= size,
+        "{seqs:?}"
+    );
     // A delivery by form: recorded, and linked to its commune's public page.
     assert!(
         report["delivery"]["seq"].as_u64().unwrap() >= size,
@@ -479,7 +496,11 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
             .unwrap()
             .contains(&pledger)
     );
-    assert_eq!(report["noRole"]["links"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["noRole"]["links"],
+        serde_json::json!(["/en/pledges/new"]),
+        "{report}"
+    );
     assert!(
         report["noRole"]["warning"]
             .as_str()
@@ -549,20 +570,21 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     assert_eq!(import["again"]["toRecord"], 0, "{import}");
     assert_eq!(import["again"]["already"], 200, "{import}");
     assert_eq!(import["again"]["problems"], 0, "{import}");
-    // The ledger holds the demo, the receipt, the donor, the delivery by
-    // form and the 200 deliveries: no more.
+    // The ledger holds the demo, the receipt, the donor, the pledge, the
+    // transfer and its arrival, the delivery by form and the 200
+    // deliveries: no more.
     wait_for(
         demo.feed,
         "/api/v1/overview",
         "the feed, after the import",
         |body| {
             let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
-            overview["as_of"]["size"].as_u64().unwrap() >= size + 203
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 206
         },
     );
     let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
     let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(overview["as_of"]["size"], size + 203);
+    assert_eq!(overview["as_of"]["size"], size + 206);
 }
 
 /// A pool of holdings: asset and earmark.
