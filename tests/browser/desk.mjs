@@ -129,6 +129,17 @@ await accessibility("home-vi");
 await page.goto(desk + "/en/receipts/new");
 report.form = await facts();
 await accessibility("receipt-form-en");
+// Checked as the clerk types: a decimal quantity is flagged at once, and
+// the flag goes when it is corrected.
+await page.fill("#quantity", "2,5");
+await page.waitForFunction(() => document.getElementById("live-check").textContent.includes("whole number"));
+report.liveCheck = {
+  message: await page.textContent("#live-check"),
+  invalid: await page.getAttribute("#quantity", "aria-invalid"),
+};
+await page.fill("#quantity", "2500000");
+await page.waitForFunction(() => document.getElementById("live-check").textContent === "");
+report.liveCheck.cleared = (await page.getAttribute("#quantity", "aria-invalid")) === null;
 await fillReceipt(receiptId);
 await preview();
 const previewText = await page.textContent("main");

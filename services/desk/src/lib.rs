@@ -258,6 +258,7 @@ pub fn router(desk: AppState) -> Router {
         )
         .route("/{kind}/new", get(form_new))
         .route("/{kind}/preview", post(form_preview))
+        .route("/{kind}/check", post(form_check))
         .route("/{kind}/submit", post(form_submit))
         .route("/import", get(import_page))
         .route(
@@ -270,6 +271,7 @@ pub fn router(desk: AppState) -> Router {
         .merge(pages.clone().layer(Extension(Lang::Vi)))
         .nest("/en", pages.layer(Extension(Lang::En)))
         .route("/static/desk.css", get(stylesheet))
+        .route("/static/desk.js", get(script))
         .route("/templates/deliveries.xlsx", get(template_xlsx))
         .route("/templates/deliveries.csv", get(template_csv))
         .layer(middleware::from_fn_with_state(
@@ -335,7 +337,7 @@ async fn guard_host(State(desk): State<AppState>, request: Request, next: Next) 
         )
             .into_response();
     }
-    if request.uri().path() != "/static/desk.css" && !desk.in_session(request.headers()) {
+    if !request.uri().path().starts_with("/static/") && !desk.in_session(request.headers()) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -357,7 +359,7 @@ async fn guard_host(State(desk): State<AppState>, request: Request, next: Next) 
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     // Not `no-referrer`: with it, browsers send `Origin: null` on the
@@ -371,6 +373,15 @@ async fn guard_host(State(desk): State<AppState>, request: Request, next: Next) 
         header::HeaderValue::from_static("no-store"),
     );
     response
+}
+
+/// The one script: the forms' checks as the clerk types. The forms work
+/// without it.
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("desk.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -393,6 +404,7 @@ pub(crate) fn layout(lang: Lang, here: &str, title: &str, main: Markup) -> Marku
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (lang.t("Bàn làm việc", "Agency desk")) }
                 link rel="stylesheet" href="/static/desk.css";
+                script src="/static/desk.js" defer {}
                 // No favicon request, and no 404 for it.
                 link rel="icon" href="data:,";
             }
@@ -732,7 +744,9 @@ async fn form_page(
                     (holdings(lang, &lists))
                 }
             }
-            form method="post" action=(lang.href(&format!("/{}/preview", kind.segment()))) {
+            p.live id="live-check" aria-live="polite" {}
+            form method="post" action=(lang.href(&format!("/{}/preview", kind.segment())))
+                data-check=(lang.href(&format!("/{}/check", kind.segment()))) {
                 input type="hidden" name="token" value=(desk.form_token);
                 @for field in kind.fields() {
                     label for=(field.name) { (lang.t(field.vi, field.en)) }
@@ -847,6 +861,45 @@ async fn form_preview(
             p { a href=(lang.href(&format!("/{}/new", kind.segment()))) { (lang.t("Làm lại từ đầu", "Start again")) } }
         },
     ))
+}
+
+/// The answer of a check as the clerk types: the field to correct and
+/// why, or nothing.
+#[derive(Debug, serde::Serialize)]
+struct LiveCheck {
+    field: Option<&'static str>,
+    message: Option<String>,
+}
+
+/// Judges a form as it is being filled in, with the same rules as the
+/// preview; empty required fields are not yet mistakes.
+async fn form_check(
+    State(desk): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    axum::extract::Path(segment): axum::extract::Path<String>,
+    Form(values): Form<Values>,
+) -> Response {
+    let Some(kind) = Kind::of_segment(&segment) else {
+        return no_such_form(lang);
+    };
+    if forged(&desk, &values) {
+        return refused_forgery(lang);
+    }
+    let unfilled = kind
+        .fields()
+        .iter()
+        .any(|f| f.required && forms::value(&values, f.name).is_empty());
+    let answer = match form_event(&desk, lang, kind, &values) {
+        Err(error) if !(unfilled && forms::value(&values, error.field).is_empty()) => LiveCheck {
+            field: Some(error.field),
+            message: Some(error.message),
+        },
+        _ => LiveCheck {
+            field: None,
+            message: None,
+        },
+    };
+    axum::Json(answer).into_response()
 }
 
 /// Where the public feed shows what `body` recorded.

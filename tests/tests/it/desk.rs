@@ -461,6 +461,9 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         report["form"]["scrollWidth"], report["form"]["clientWidth"],
         "the form scrolls sideways on a phone"
     );
+    // The form is checked as it is typed.
+    assert_eq!(report["liveCheck"]["invalid"], "true", "{report}");
+    assert_eq!(report["liveCheck"]["cleared"], true, "{report}");
     // The preview warns about the note and never shows the reference.
     assert!(
         report["preview"]["warnings"].as_u64().unwrap() >= 2,
