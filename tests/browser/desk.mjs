@@ -6,14 +6,14 @@
 // each session's secret: opening one sets the session cookie.
 //
 // usage: node desk.mjs <desk-url> <desk-of-a-key-without-RECEIVE> <feed-url> <donor-org-id> <receipt-id> <artifacts-dir>
-//                      <desk-of-a-deliverer> <xlsx-with-mistakes> <xlsx-corrected>
+//                      <desk-of-a-deliverer> <xlsx-with-mistakes> <xlsx-corrected> <receipts-csv> <pool-json>
 
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const [deskLaunch, noRoleLaunch, feed, donor, receiptId, artifacts, deliverLaunch, badSheet, goodSheet, poolJson] = process.argv.slice(2);
+const [deskLaunch, noRoleLaunch, feed, donor, receiptId, artifacts, deliverLaunch, badSheet, goodSheet, receiptsCsv, poolJson] = process.argv.slice(2);
 const [desk, noRoleDesk, deliverDesk] = [deskLaunch, noRoleLaunch, deliverLaunch].map((url) => new URL(url).origin);
 // The deliverer's pool: { asset, commune, category } (category as the form's value, "" for general).
 const pool = JSON.parse(poolJson || "{}");
@@ -300,8 +300,9 @@ report.delivery = {
 
 // Spreadsheet import on the deliverer's desk: the file with mistakes, the
 // report, the corrected file, and the corrected file again.
-async function upload(path) {
-  await page.goto(deliverDesk + "/en/import");
+async function upload(path, base = deliverDesk, kind = "deliveries") {
+  await page.goto(base + "/en/import");
+  await page.selectOption("#kind", kind);
   await page.setInputFiles("#file", path);
   await page.click("button[type=submit]");
   await page.waitForSelector("#summary, #upload-error");
@@ -331,6 +332,12 @@ await page.waitForSelector("#recorded");
 report.import.good.recorded = Number(await page.textContent("#recorded"));
 await accessibility("import-submitted-en");
 report.import.again = await upload(goodSheet);
+
+// The fund's receipts from a CSV file.
+report.import.receipts = await upload(receiptsCsv, desk, "receipts");
+await page.click("form[action$='/import/submit'] button");
+await page.waitForSelector("#recorded");
+report.import.receipts.recorded = Number(await page.textContent("#recorded"));
 
 await audit.close();
 await browser.close();

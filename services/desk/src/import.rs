@@ -1,100 +1,234 @@
-//! Spreadsheet import of deliveries: a template to fill in (XLSX or CSV),
-//! an upload checked row by row against the ledger's field rules and the
-//! agency's current balances before anything is signed, a report of every
-//! row to correct (which row, which column, the SPEC 6.2 reason, in the
-//! clerk's language; also as a spreadsheet), and only for a file without
-//! problems, signing and submitting in batches.
+//! Spreadsheet import: a template per event kind to fill in (XLSX or CSV),
+//! an upload checked row by row against the ledger's field rules and what
+//! the ledger holds now (communes, organisations, the agency's balances,
+//! rows recorded before) before anything is signed, a report of every row
+//! to correct (which row, which column, the SPEC 6.2 reason, in the clerk's
+//! language; also as a spreadsheet), and only for a file without problems,
+//! signing and submitting in batches.
 //!
-//! An event's id is derived from the agency and the row's delivery id, and
-//! its time from the row's date, so the same row always signs the same
-//! bytes: uploading a file again records nothing twice.
+//! A row becomes the same event as the form would make (`forms::body`),
+//! its columns mapped to the form's fields. Its event id is derived from
+//! the agency, the kind and the row's own id, and its time from the row's
+//! date, so the same row always signs the same bytes: uploading a file
+//! again records nothing twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aidledger_client::EntryKey;
 use aidledger_wire::Message as _;
 use aidledger_wire::pb;
 use sha2::{Digest, Sha256};
 
+use crate::forms::{self, Kind};
 use crate::picklists::PickLists;
 use crate::{Desk, Lang};
 
-/// A column of the deliveries template.
+/// A column of a template: its name in the sheet, what it means, and the
+/// form field it fills.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Column {
     pub name: &'static str,
     pub vi: &'static str,
     pub en: &'static str,
     pub required: bool,
+    /// The form field (`forms::Kind::fields`); `date` is the event's day.
+    pub field: &'static str,
+    /// Written as a category name (`nutrition`), read as the form's value.
+    pub category: bool,
 }
 
-pub(crate) const DELIVERY_COLUMNS: [Column; 11] = [
+const fn column(name: &'static str, vi: &'static str, en: &'static str, required: bool) -> Column {
     Column {
-        name: "delivery_id",
-        vi: "Mã lần trao (do đơn vị đặt, không trùng)",
-        en: "Delivery id (the agency's own, unique)",
-        required: true,
+        name,
+        vi,
+        en,
+        required,
+        field: name,
+        category: false,
+    }
+}
+
+const CATEGORY_HELP: (&str, &str) = (
+    "health, nutrition, culture_recreation, scholarship, books_supplies, clothing, other",
+    "health, nutrition, culture_recreation, scholarship, books_supplies, clothing, other",
+);
+
+const DATE: Column = column("date", "Ngày (YYYY-MM-DD)", "Date (YYYY-MM-DD)", true);
+const ASSET: Column = column(
+    "asset_id",
+    "Mã tài sản (ví dụ VND)",
+    "Asset id (e.g. VND)",
+    true,
+);
+const QUANTITY: Column = column(
+    "quantity",
+    "Số lượng (đơn vị nhỏ nhất)",
+    "Quantity (smallest unit)",
+    true,
+);
+const NOTE: Column = column(
+    "note",
+    "Ghi chú (công bố; không ghi tên trẻ, số tài khoản)",
+    "Note (published; no child's name, no account number)",
+    false,
+);
+const EARMARK_COMMUNE: Column = Column {
+    field: "commune_code",
+    ..column(
+        "earmark_commune",
+        "Dành riêng cho xã (để trống: chung)",
+        "Earmarked for commune (empty: general)",
+        false,
+    )
+};
+const EARMARK_CATEGORY: Column = Column {
+    field: "category",
+    category: true,
+    ..column(
+        "earmark_category",
+        "Dành riêng cho lĩnh vực (để trống: chung)",
+        "Earmarked for category (empty: general)",
+        false,
+    )
+};
+
+/// A template: the kind of event each row is, and its columns.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sheet {
+    pub kind: Kind,
+    pub columns: &'static [Column],
+}
+
+pub(crate) const SHEETS: [Sheet; 4] = [
+    Sheet {
+        kind: Kind::Receipt,
+        columns: &RECEIPT_COLUMNS,
     },
-    Column {
-        name: "date",
-        vi: "Ngày trao (YYYY-MM-DD)",
-        en: "Date delivered (YYYY-MM-DD)",
-        required: true,
+    Sheet {
+        kind: Kind::Pledge,
+        columns: &PLEDGE_COLUMNS,
     },
-    Column {
-        name: "commune_code",
-        vi: "Mã xã nhận",
-        en: "Commune code",
-        required: true,
+    Sheet {
+        kind: Kind::Transfer,
+        columns: &TRANSFER_COLUMNS,
     },
-    Column {
-        name: "category",
-        vi: "Lĩnh vực: health, nutrition, culture_recreation, scholarship, books_supplies, clothing, other",
-        en: "Category: health, nutrition, culture_recreation, scholarship, books_supplies, clothing, other",
-        required: true,
+    Sheet {
+        kind: Kind::Delivery,
+        columns: &DELIVERY_COLUMNS,
     },
+];
+
+impl Sheet {
+    pub fn of_segment(segment: &str) -> Option<Sheet> {
+        SHEETS.into_iter().find(|s| s.kind.segment() == segment)
+    }
+}
+
+const RECEIPT_COLUMNS: [Column; 9] = [
+    column(
+        "receipt_id",
+        "Mã khoản tiếp nhận (do đơn vị đặt, không trùng)",
+        "Receipt id (the agency's own, unique)",
+        true,
+    ),
+    DATE,
+    column("donor_org_id", "Mã nhà tài trợ", "Donor id", true),
+    ASSET,
+    QUANTITY,
+    column(
+        "reference",
+        "Mã tham chiếu ngân hàng hoặc phiếu nhập (không công bố: chỉ mã băm có khoá)",
+        "Bank or goods-note reference (not published: only its keyed hash)",
+        false,
+    ),
+    EARMARK_COMMUNE,
+    EARMARK_CATEGORY,
+    NOTE,
+];
+
+const PLEDGE_COLUMNS: [Column; 9] = [
+    column(
+        "pledge_id",
+        "Mã cam kết (do đơn vị đặt, không trùng)",
+        "Pledge id (the agency's own, unique)",
+        true,
+    ),
+    DATE,
+    column("donor_org_id", "Mã nhà tài trợ", "Donor id", true),
+    column("recipient_org_id", "Mã đơn vị nhận", "Recipient id", true),
+    ASSET,
+    QUANTITY,
+    column(
+        "due_date",
+        "Hạn (YYYY-MM-DD, không bắt buộc)",
+        "Due (YYYY-MM-DD, optional)",
+        false,
+    ),
+    EARMARK_COMMUNE,
+    EARMARK_CATEGORY,
+];
+
+const TRANSFER_COLUMNS: [Column; 8] = [
+    column(
+        "transfer_id",
+        "Mã lần chuyển (do đơn vị đặt, không trùng)",
+        "Transfer id (the agency's own, unique)",
+        true,
+    ),
+    DATE,
+    column("to_org_id", "Mã đơn vị nhận", "To organisation id", true),
+    ASSET,
+    QUANTITY,
     Column {
-        name: "asset_id",
-        vi: "Mã tài sản (ví dụ VND)",
-        en: "Asset id (e.g. VND)",
-        required: true,
-    },
-    Column {
-        name: "quantity",
-        vi: "Số lượng (đơn vị nhỏ nhất)",
-        en: "Quantity (smallest unit)",
-        required: true,
-    },
-    Column {
-        name: "period",
-        vi: "Kỳ (YYYY-MM)",
-        en: "Period (YYYY-MM)",
-        required: true,
-    },
-    Column {
-        name: "children_reached",
-        vi: "Số trẻ được nhận",
-        en: "Children reached",
-        required: true,
-    },
-    Column {
-        name: "earmark_commune",
-        vi: "Lấy từ nguồn dành riêng cho xã (để trống: nguồn chung)",
+        vi: "Lấy từ nguồn dành riêng cho xã (để trống: chung)",
         en: "Drawn from funds earmarked for commune (empty: general)",
-        required: false,
+        ..EARMARK_COMMUNE
     },
     Column {
-        name: "earmark_category",
         vi: "Lấy từ nguồn dành riêng cho lĩnh vực (để trống: chung)",
         en: "Drawn from funds earmarked for category (empty: general)",
-        required: false,
+        ..EARMARK_CATEGORY
+    },
+    NOTE,
+];
+
+pub(crate) const DELIVERY_COLUMNS: [Column; 11] = [
+    column(
+        "delivery_id",
+        "Mã lần trao (do đơn vị đặt, không trùng)",
+        "Delivery id (the agency's own, unique)",
+        true,
+    ),
+    DATE,
+    Column {
+        field: "delivery_commune",
+        ..column("commune_code", "Mã xã nhận", "Commune code", true)
     },
     Column {
-        name: "note",
-        vi: "Ghi chú (công bố; không ghi tên trẻ)",
-        en: "Note (published; no child's name)",
-        required: false,
+        field: "delivery_category",
+        category: true,
+        ..column("category", "Lĩnh vực", "Category", true)
     },
+    ASSET,
+    QUANTITY,
+    column("period", "Kỳ (YYYY-MM)", "Period (YYYY-MM)", true),
+    column(
+        "children_reached",
+        "Số trẻ được nhận",
+        "Children reached",
+        true,
+    ),
+    Column {
+        vi: "Lấy từ nguồn dành riêng cho xã (để trống: chung)",
+        en: "Drawn from funds earmarked for commune (empty: general)",
+        ..EARMARK_COMMUNE
+    },
+    Column {
+        vi: "Lấy từ nguồn dành riêng cho lĩnh vực (để trống: chung)",
+        en: "Drawn from funds earmarked for category (empty: general)",
+        ..EARMARK_CATEGORY
+    },
+    NOTE,
 ];
 
 const CATEGORY_NAMES: [(&str, pb::Category); 7] = [
@@ -136,6 +270,8 @@ pub(crate) struct Problem {
 pub(crate) struct Checked {
     /// SHA-256 of the file, hex: names the upload in the desk's links.
     pub id: String,
+    /// What its rows record.
+    pub kind: Kind,
     pub file_name: String,
     pub rows: usize,
     /// Rows to sign, in file order.
@@ -160,7 +296,7 @@ const COLUMNS_MAX: u32 = 32;
 /// the first), empty lines left out.
 type Lines = Vec<(usize, Vec<String>)>;
 
-pub(crate) fn read_rows(lang: Lang, bytes: &[u8]) -> Result<Vec<Row>, Unreadable> {
+pub(crate) fn read_rows(lang: Lang, sheet: Sheet, bytes: &[u8]) -> Result<Vec<Row>, Unreadable> {
     let table: Lines = if bytes.starts_with(b"PK\x03\x04") {
         read_xlsx(lang, bytes)?
     } else {
@@ -181,7 +317,7 @@ pub(crate) fn read_rows(lang: Lang, bytes: &[u8]) -> Result<Vec<Row>, Unreadable
             columns.push(None);
             continue;
         }
-        match DELIVERY_COLUMNS.iter().find(|c| c.name == title) {
+        match sheet.columns.iter().find(|c| c.name == title) {
             Some(column) => columns.push(Some(column.name)),
             None => {
                 return Err(Unreadable(format!(
@@ -194,7 +330,7 @@ pub(crate) fn read_rows(lang: Lang, bytes: &[u8]) -> Result<Vec<Row>, Unreadable
             }
         }
     }
-    for column in DELIVERY_COLUMNS.iter().filter(|c| c.required) {
+    for column in sheet.columns.iter().filter(|c| c.required) {
         if !columns.contains(&Some(column.name)) {
             return Err(Unreadable(format!(
                 "{}{}",
@@ -369,14 +505,16 @@ fn start_in_vietnam(date: &str) -> Option<i64> {
         .then_some(days * 86_400 - 7 * 3_600)
 }
 
-/// The event id of the row delivering `delivery_id` for `org_id`: the
+/// The event id of the `kind` row whose own id is `id`, for `org_id`: the
 /// same row always has the same id.
-fn row_event_id(org_id: &str, delivery_id: &str) -> String {
+fn row_event_id(org_id: &str, kind: Kind, id: &str) -> String {
     let digest = Sha256::new()
-        .chain_update(b"aidledger/desk/import/delivery\n")
+        .chain_update(b"aidledger/desk/import/")
+        .chain_update(kind.segment().as_bytes())
+        .chain_update(b"\n")
         .chain_update(org_id.as_bytes())
         .chain_update(b"\n")
-        .chain_update(delivery_id.as_bytes())
+        .chain_update(id.as_bytes())
         .finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
@@ -399,46 +537,45 @@ fn problem(
     }
 }
 
-/// The delivery event of `row`, or the first problem with it.
-fn delivery_event(desk: &Desk, lang: Lang, row: &Row) -> Result<pb::Event, Problem> {
-    let category = |column: &'static str, required: bool| -> Result<i32, Problem> {
-        let name = row.cell(column).to_ascii_lowercase();
-        if name.is_empty() && !required {
-            return Ok(pb::Category::Unspecified as i32);
-        }
-        CATEGORY_NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, c)| *c as i32)
-            .ok_or_else(|| {
-                problem(
-                    row,
-                    column,
-                    "INVALID_ENUM",
-                    format!(
-                        "{}{name:?}",
-                        lang.t(
-                            "Không phải một lĩnh vực của mẫu: ",
-                            "Not one of the template's categories: "
-                        )
-                    ),
-                )
-            })
-    };
-    let number = |column: &'static str| -> Result<u64, Problem> {
-        crate::forms::parse_whole(row.cell(column)).ok_or_else(|| {
-            problem(
-                row,
-                column,
-                "INVALID_QUANTITY",
-                lang.t(
-                    "Cần một số nguyên không âm.",
-                    "A whole number, not negative, is needed.",
-                ),
-            )
-        })
-    };
-    let delivery_id = row.cell("delivery_id").to_owned();
+/// The sheet's column that fills form field `field`.
+fn column_of(sheet: Sheet, field: &str) -> &'static str {
+    sheet
+        .columns
+        .iter()
+        .find(|c| c.field == field)
+        .map_or("", |c| c.name)
+}
+
+/// The event of `row`, as the form would make it, or the first problem.
+fn row_event(desk: &Desk, lang: Lang, sheet: Sheet, row: &Row) -> Result<pb::Event, Problem> {
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    for column in sheet.columns {
+        let cell = row.cell(column.name);
+        let value = if column.category && !cell.is_empty() {
+            let name = cell.to_ascii_lowercase();
+            let category = CATEGORY_NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| {
+                    problem(
+                        row,
+                        column.name,
+                        "INVALID_ENUM",
+                        format!(
+                            "{}{name:?}",
+                            lang.t(
+                                "Không phải một lĩnh vực của mẫu: ",
+                                "Not one of the template's categories: "
+                            )
+                        ),
+                    )
+                })?;
+            (category.1 as i32).to_string()
+        } else {
+            cell.to_owned()
+        };
+        values.insert(column.field.to_owned(), value);
+    }
     let occurred_at = start_in_vietnam(row.cell("date")).ok_or_else(|| {
         problem(
             row,
@@ -462,88 +599,157 @@ fn delivery_event(desk: &Desk, lang: Lang, row: &Row) -> Result<pb::Event, Probl
             crate::reason_text(lang, "OCCURRED_IN_FUTURE"),
         ));
     }
+    let body = forms::body(sheet.kind, desk, lang, &values).map_err(|error| Problem {
+        row: row.number,
+        column: column_of(sheet, error.field),
+        reason: if matches!(
+            error.field,
+            "quantity" | "quantity_received" | "children_reached"
+        ) {
+            "INVALID_QUANTITY"
+        } else {
+            "INVALID_ARGUMENT"
+        },
+        message: error.message,
+    })?;
+    let id = forms::value(&values, sheet.kind.id_field()).to_owned();
     let event = pb::Event {
-        event_id: row_event_id(&desk.config.org_id, &delivery_id),
+        event_id: row_event_id(&desk.config.org_id, sheet.kind, &id),
         org_id: desk.config.org_id.clone(),
         occurred_at: Some(prost_types::Timestamp {
             seconds: occurred_at,
             nanos: 0,
         }),
-        body: Some(pb::event::Body::Delivery(pb::Delivery {
-            delivery_id,
-            commune_code: row.cell("commune_code").to_owned(),
-            category: category("category", true)?,
-            asset_id: row.cell("asset_id").to_owned(),
-            quantity: number("quantity")?,
-            earmark: Some(pb::Earmark {
-                commune_code: row.cell("earmark_commune").to_owned(),
-                category: category("earmark_category", false)?,
-            }),
-            children_reached: u32::try_from(number("children_reached")?).map_err(|_| {
-                problem(
-                    row,
-                    "children_reached",
-                    "INVALID_QUANTITY",
-                    lang.t("Số quá lớn.", "Too large a number."),
-                )
-            })?,
-            beneficiary_tokens: Vec::new(),
-            evidence_hashes: Vec::new(),
-            period: row.cell("period").to_owned(),
-            note: {
-                use unicode_normalization::UnicodeNormalization as _;
-                row.cell("note")
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .nfc()
-                    .collect()
-            },
-        })),
+        body: Some(body),
     };
-    aidledger_ledger::decode::event_from_pb(event.clone()).map_err(|rejection| {
-        // The ledger names the event's field (`delivery.earmark.category`,
-        // `delivery.period`): the template's column for it.
-        let detail = &rejection.detail;
-        let column = if detail.contains("delivery.earmark.commune_code") {
-            "earmark_commune"
-        } else if detail.contains("delivery.earmark.category") {
-            "earmark_category"
-        } else if detail.starts_with("occurred_at") {
-            "date"
-        } else {
-            DELIVERY_COLUMNS
-                .iter()
-                .map(|c| c.name)
-                .find(|name| detail.contains(&format!("delivery.{name}")))
-                .unwrap_or("")
-        };
-        Problem {
-            row: row.number,
-            column,
-            reason: rejection.reason.as_str(),
-            message: format!(
-                "{} ({})",
-                crate::reason_text(lang, rejection.reason.as_str()),
-                rejection.detail
-            ),
-        }
+    aidledger_ledger::decode::event_from_pb(event.clone()).map_err(|rejection| Problem {
+        row: row.number,
+        column: column_of(sheet, forms::field_of(sheet.kind, &rejection.detail)),
+        reason: rejection.reason.as_str(),
+        message: format!(
+            "{} ({})",
+            crate::reason_text(lang, rejection.reason.as_str()),
+            rejection.detail
+        ),
     })?;
     Ok(event)
 }
 
+/// What a row of any kind names: its own id, the communes and
+/// organisations it refers to, and, for what draws on a balance, the pool
+/// and the quantity.
+struct Names<'e> {
+    id: &'e str,
+    communes: Vec<(&'static str, &'e str)>,
+    donors: Vec<(&'static str, &'e str)>,
+    recipients: Vec<(&'static str, &'e str)>,
+    draws: Option<((String, String, i32), u64)>,
+    earmark_mismatch: Option<&'static str>,
+}
+
+fn names(body: &pb::event::Body) -> Names<'_> {
+    let pool = |asset: &str, earmark: &Option<pb::Earmark>| {
+        let earmark = earmark.clone().unwrap_or_default();
+        (asset.to_owned(), earmark.commune_code, earmark.category)
+    };
+    match body {
+        pb::event::Body::Receipt(r) => Names {
+            id: &r.receipt_id,
+            communes: r
+                .earmark
+                .as_ref()
+                .map(|e| ("earmark_commune", e.commune_code.as_str()))
+                .into_iter()
+                .collect(),
+            donors: vec![("donor_org_id", &r.donor_org_id)],
+            recipients: Vec::new(),
+            draws: None,
+            earmark_mismatch: None,
+        },
+        pb::event::Body::Pledge(p) => Names {
+            id: &p.pledge_id,
+            communes: p
+                .earmark
+                .as_ref()
+                .map(|e| ("earmark_commune", e.commune_code.as_str()))
+                .into_iter()
+                .collect(),
+            donors: vec![("donor_org_id", &p.donor_org_id)],
+            recipients: vec![("recipient_org_id", &p.recipient_org_id)],
+            draws: None,
+            earmark_mismatch: None,
+        },
+        pb::event::Body::Transfer(t) => Names {
+            id: &t.transfer_id,
+            communes: t
+                .earmark
+                .as_ref()
+                .map(|e| ("earmark_commune", e.commune_code.as_str()))
+                .into_iter()
+                .collect(),
+            donors: Vec::new(),
+            recipients: vec![("to_org_id", &t.to_org_id)],
+            draws: Some((pool(&t.asset_id, &t.earmark), t.quantity)),
+            earmark_mismatch: None,
+        },
+        pb::event::Body::Delivery(d) => {
+            let earmark = d.earmark.clone().unwrap_or_default();
+            Names {
+                id: &d.delivery_id,
+                communes: vec![("commune_code", d.commune_code.as_str())]
+                    .into_iter()
+                    .chain(
+                        d.earmark
+                            .as_ref()
+                            .map(|e| ("earmark_commune", e.commune_code.as_str())),
+                    )
+                    .collect(),
+                donors: Vec::new(),
+                recipients: Vec::new(),
+                draws: Some((pool(&d.asset_id, &d.earmark), d.quantity)),
+                earmark_mismatch: if !earmark.commune_code.is_empty()
+                    && earmark.commune_code != d.commune_code
+                {
+                    Some("earmark_commune")
+                } else if earmark.category != 0 && earmark.category != d.category {
+                    Some("earmark_category")
+                } else {
+                    None
+                },
+            }
+        }
+        _ => Names {
+            id: "",
+            communes: Vec::new(),
+            donors: Vec::new(),
+            recipients: Vec::new(),
+            draws: None,
+            earmark_mismatch: None,
+        },
+    }
+}
+
 /// Checks every row: the ledger's field rules, then against what the
-/// ledger holds now (communes, earmarks, the agency's balances, rows
-/// recorded before), in file order, as the ledger would judge them.
+/// ledger holds now (communes, organisations, earmarks, the agency's
+/// balances, rows recorded before), in file order, as the ledger would
+/// judge them.
 pub(crate) async fn check(
     desk: &Desk,
     lang: Lang,
+    sheet: Sheet,
     file_name: &str,
     bytes: &[u8],
     lists: &PickLists,
 ) -> Result<Checked, Unreadable> {
-    let rows = read_rows(lang, bytes)?;
+    let rows = read_rows(lang, sheet, bytes)?;
     let communes: HashSet<&str> = lists.communes.iter().map(|c| c.code.as_str()).collect();
+    let donors: HashSet<&str> = lists.donors.iter().map(|d| d.org_id.as_str()).collect();
+    let recipients: HashSet<&str> = lists
+        .recipients
+        .iter()
+        .map(|r| r.org_id.as_str())
+        .chain([lists.own_org_id.as_str()])
+        .collect();
     let mut balances: HashMap<(String, String, i32), u64> = HashMap::new();
     for holding in &lists.holdings {
         *balances
@@ -556,29 +762,28 @@ pub(crate) async fn check(
     }
     let mut checked = Checked {
         id: hex::encode(Sha256::digest(bytes)),
+        kind: sheet.kind,
         file_name: file_name.to_owned(),
         rows: rows.len(),
         events: Vec::new(),
         recorded: Vec::new(),
         problems: Vec::new(),
     };
+    let id_column = column_of(sheet, sheet.kind.id_field());
     let mut ids_seen: HashSet<String> = HashSet::new();
     for row in &rows {
-        let event = match delivery_event(desk, lang, row) {
+        let event = match row_event(desk, lang, sheet, row) {
             Ok(event) => event,
             Err(problem) => {
                 checked.problems.push(problem);
                 continue;
             }
         };
-        let Some(pb::event::Body::Delivery(delivery)) = &event.body else {
-            unreachable!("a deliveries sheet builds deliveries");
-        };
-        let earmark = delivery.earmark.clone().unwrap_or_default();
-        if !ids_seen.insert(delivery.delivery_id.clone()) {
+        let named = names(event.body.as_ref().expect("a row builds a body"));
+        if !ids_seen.insert(named.id.to_owned()) {
             checked.problems.push(problem(
                 row,
-                "delivery_id",
+                id_column,
                 "ID_EXISTS",
                 lang.t(
                     "Mã này đã dùng ở một dòng trên của tệp.",
@@ -601,12 +806,9 @@ pub(crate) async fn check(
                 } else {
                     checked.problems.push(problem(
                         row,
-                        "delivery_id",
+                        id_column,
                         "EVENT_ID_EXISTS",
-                        lang.t(
-                            "Mã lần trao này đã được ghi với các giá trị khác; một lần trao đã ghi không sửa được, chỉ huỷ được.",
-                            "This delivery id was recorded with other values; a recorded delivery cannot be edited, only reversed.",
-                        ),
+                        crate::reason_text(lang, "EVENT_ID_EXISTS"),
                     ));
                 }
                 continue;
@@ -619,72 +821,82 @@ pub(crate) async fn check(
                 )));
             }
         }
-        if !communes.contains(delivery.commune_code.as_str()) {
+        let unknown_commune = named
+            .communes
+            .iter()
+            .find(|(_, code)| !code.is_empty() && !communes.contains(code));
+        let unknown_donor = named.donors.iter().find(|(_, id)| !donors.contains(id));
+        let unknown_recipient = named
+            .recipients
+            .iter()
+            .find(|(_, id)| !recipients.contains(id));
+        if let Some((column, _)) = unknown_commune {
             checked.problems.push(problem(
                 row,
-                "commune_code",
+                column,
                 "UNKNOWN_COMMUNE",
                 crate::reason_text(lang, "UNKNOWN_COMMUNE"),
             ));
             continue;
         }
-        let commune_mismatch =
-            !earmark.commune_code.is_empty() && earmark.commune_code != delivery.commune_code;
-        let category_mismatch = earmark.category != 0 && earmark.category != delivery.category;
-        if commune_mismatch || category_mismatch {
+        if let Some((column, _)) = unknown_donor.or(unknown_recipient) {
             checked.problems.push(problem(
                 row,
-                if commune_mismatch {
-                    "earmark_commune"
-                } else {
-                    "earmark_category"
-                },
+                column,
+                "UNKNOWN_ORGANIZATION",
+                lang.t(
+                    "Không có đơn vị hay nhà tài trợ này trong sổ cái.",
+                    "No such organisation or donor in the ledger.",
+                ),
+            ));
+            continue;
+        }
+        if let Some(column) = named.earmark_mismatch {
+            checked.problems.push(problem(
+                row,
+                column,
                 "EARMARK_MISMATCH",
                 crate::reason_text(lang, "EARMARK_MISMATCH"),
             ));
             continue;
         }
-        let pool = (
-            delivery.asset_id.clone(),
-            earmark.commune_code.clone(),
-            earmark.category,
-        );
-        let available = balances.get(&pool).copied().unwrap_or(0);
-        if delivery.quantity > available {
-            checked.problems.push(problem(
-                row,
-                "quantity",
-                "INSUFFICIENT_BALANCE",
-                format!(
-                    "{} {}{available}.",
-                    crate::reason_text(lang, "INSUFFICIENT_BALANCE"),
-                    lang.t("Còn lại: ", "Left: ")
-                ),
-            ));
-            continue;
+        if let Some((pool, quantity)) = named.draws {
+            let available = balances.get(&pool).copied().unwrap_or(0);
+            if quantity > available {
+                checked.problems.push(problem(
+                    row,
+                    "quantity",
+                    "INSUFFICIENT_BALANCE",
+                    format!(
+                        "{} {}{available}.",
+                        crate::reason_text(lang, "INSUFFICIENT_BALANCE"),
+                        lang.t("Còn lại: ", "Left: ")
+                    ),
+                ));
+                continue;
+            }
+            balances.insert(pool, available - quantity);
         }
-        balances.insert(pool, available - delivery.quantity);
         checked.events.push((row.number, event));
     }
     Ok(checked)
 }
 
-/// The deliveries template: the columns in the order the desk reads them,
-/// and a second sheet describing each, in both languages.
-pub(crate) fn template_xlsx() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+/// A template: the columns in the order the desk reads them, typed as
+/// text so that a spreadsheet does not turn ids, dates and periods into
+/// numbers or dates, and a second sheet describing each, in both languages.
+pub(crate) fn template_xlsx(sheet: Sheet) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
-    // Typed as text, so a spreadsheet does not turn ids, dates and periods
-    // into numbers or dates.
     let text = Format::new().set_num_format("@");
-    let sheet = workbook.add_worksheet();
-    sheet.set_name("deliveries")?;
-    for (index, column) in DELIVERY_COLUMNS.iter().enumerate() {
-        let index = u16::try_from(index).expect("eleven columns");
-        sheet.write_string_with_format(0, index, column.name, &bold)?;
-        sheet.set_column_width(index, 18)?;
-        sheet.set_column_format(index, &text)?;
+    let rows = workbook.add_worksheet();
+    rows.set_name(sheet.kind.segment())?;
+    for (index, column) in sheet.columns.iter().enumerate() {
+        let index = u16::try_from(index).expect("a dozen columns");
+        rows.write_string_with_format(0, index, column.name, &bold)?;
+        rows.set_column_width(index, 18)?;
+        rows.set_column_format(index, &text)?;
     }
     let help = workbook.add_worksheet();
     help.set_name("huong-dan (help)")?;
@@ -694,11 +906,19 @@ pub(crate) fn template_xlsx() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     {
         help.write_string_with_format(0, index as u16, *title, &bold)?;
     }
-    for (row, column) in DELIVERY_COLUMNS.iter().enumerate() {
+    for (row, column) in sheet.columns.iter().enumerate() {
         let row = row as u32 + 1;
+        let (vi, en) = if column.category {
+            (
+                format!("{}: {}", column.vi, CATEGORY_HELP.0),
+                format!("{}: {}", column.en, CATEGORY_HELP.1),
+            )
+        } else {
+            (column.vi.to_owned(), column.en.to_owned())
+        };
         help.write_string(row, 0, column.name)?;
-        help.write_string(row, 1, column.vi)?;
-        help.write_string(row, 2, column.en)?;
+        help.write_string(row, 1, vi)?;
+        help.write_string(row, 2, en)?;
         help.write_string(row, 3, if column.required { "yes" } else { "" })?;
     }
     help.set_column_width(1, 60)?;
@@ -706,10 +926,10 @@ pub(crate) fn template_xlsx() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     workbook.save_to_buffer()
 }
 
-/// The deliveries template as CSV: the header row, UTF-8 with a BOM so
-/// that Excel opens Vietnamese text as such.
-pub(crate) fn template_csv() -> String {
-    let names: Vec<&str> = DELIVERY_COLUMNS.iter().map(|c| c.name).collect();
+/// A template as CSV: the header row, UTF-8 with a BOM so that Excel
+/// opens Vietnamese text as such.
+pub(crate) fn template_csv(sheet: Sheet) -> String {
+    let names: Vec<&str> = sheet.columns.iter().map(|c| c.name).collect();
     format!("\u{FEFF}{}\r\n", names.join(","))
 }
 
@@ -750,6 +970,8 @@ pub(crate) fn report_xlsx(
 mod tests {
     use super::*;
 
+    const DELIVERIES: Sheet = SHEETS[3];
+
     #[test]
     fn days_round_trip_and_impossible_days_are_refused() {
         assert_eq!(excel_day(45_658.0), "2025-01-01");
@@ -782,7 +1004,7 @@ mod tests {
         let csv = format!(
             "\u{FEFF}{header}\r\nd-1,2025-12-01\r\n\r\nd-2,2025-12-02,,,,,,,,,\"two\r\nlines\"\r\nd-3,2025-12-03\r\n"
         );
-        let rows = read_rows(Lang::En, csv.as_bytes()).unwrap();
+        let rows = read_rows(Lang::En, DELIVERIES, csv.as_bytes()).unwrap();
         assert_eq!(
             numbers_and(&rows, "delivery_id"),
             [(2, "d-1".into()), (4, "d-2".into()), (6, "d-3".into())]
@@ -805,7 +1027,7 @@ mod tests {
             .unwrap();
         sheet.write_number(4, 5, 2_500_000.0).unwrap();
         let bytes = workbook.save_to_buffer().unwrap();
-        let rows = read_rows(Lang::En, &bytes).unwrap();
+        let rows = read_rows(Lang::En, DELIVERIES, &bytes).unwrap();
         assert_eq!(numbers_and(&rows, "date"), [(5, "2025-12-15".into())]);
         assert_eq!(rows[0].cell("quantity"), "2500000");
     }
@@ -818,7 +1040,7 @@ mod tests {
         // One far cell: a dense read would allocate the whole rectangle.
         sheet.write_string(1_000_000, 16_000, "far").unwrap();
         let bytes = workbook.save_to_buffer().unwrap();
-        let Err(Unreadable(why)) = read_rows(Lang::En, &bytes) else {
+        let Err(Unreadable(why)) = read_rows(Lang::En, DELIVERIES, &bytes) else {
             panic!("a sheet beyond the limits was read");
         };
         assert!(why.contains("too big"), "{why}");
@@ -826,10 +1048,11 @@ mod tests {
 
     #[test]
     fn a_row_always_has_the_same_event_id_and_another_row_another() {
-        let id = row_event_id("fund", "d-1");
-        assert_eq!(id, row_event_id("fund", "d-1"));
-        assert_ne!(id, row_event_id("fund", "d-2"));
-        assert_ne!(id, row_event_id("other-fund", "d-1"));
+        let id = row_event_id("fund", Kind::Delivery, "d-1");
+        assert_eq!(id, row_event_id("fund", Kind::Delivery, "d-1"));
+        assert_ne!(id, row_event_id("fund", Kind::Delivery, "d-2"));
+        assert_ne!(id, row_event_id("other-fund", Kind::Delivery, "d-1"));
+        assert_ne!(id, row_event_id("fund", Kind::Transfer, "d-1"));
         assert!(uuid::Uuid::parse_str(&id).is_ok());
     }
 }

@@ -272,8 +272,7 @@ pub fn router(desk: AppState) -> Router {
         .nest("/en", pages.layer(Extension(Lang::En)))
         .route("/static/desk.css", get(stylesheet))
         .route("/static/desk.js", get(script))
-        .route("/templates/deliveries.xlsx", get(template_xlsx))
-        .route("/templates/deliveries.csv", get(template_csv))
+        .route("/templates/{file}", get(template))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&desk),
             guard_host,
@@ -450,8 +449,8 @@ async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) ->
                 @if standing.allows(pb::Role::Receive) {
                     li { a href=(lang.href("/donors/new")) { (lang.t("Đăng ký nhà tài trợ", "Register a donor")) } }
                 }
-                @if standing.allows(pb::Role::Deliver) {
-                    li { a href=(lang.href("/import")) { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) } }
+                @if import::SHEETS.iter().any(|sheet| sheet.kind.roles().iter().any(|r| standing.allows(*r))) {
+                    li { a href=(lang.href("/import")) { (lang.t("Nhập từ bảng tính", "Import from a spreadsheet")) } }
                 }
             }
             h2 { (lang.t("Số dư hiện có", "What the agency holds now")) }
@@ -1108,25 +1107,31 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 // ------------------------------------------------------------------ import
 
-async fn template_xlsx() -> Response {
-    match import::template_xlsx() {
-        Ok(bytes) => spreadsheet("mau-tran-giao-deliveries.xlsx", bytes),
-        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+/// `/templates/{kind}.xlsx` or `.csv`.
+async fn template(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (segment, extension) = file.rsplit_once('.').unwrap_or((&file, ""));
+    let Some(sheet) = import::Sheet::of_segment(segment) else {
+        return (StatusCode::NOT_FOUND, "no such template").into_response();
+    };
+    let name = format!("mau-template-{segment}.{extension}");
+    match extension {
+        "xlsx" => match import::template_xlsx(sheet) {
+            Ok(bytes) => spreadsheet(&name, bytes),
+            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+        },
+        "csv" => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            import::template_csv(sheet),
+        )
+            .into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such template").into_response(),
     }
-}
-
-async fn template_csv() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"mau-tran-giao-deliveries.csv\"",
-            ),
-        ],
-        import::template_csv(),
-    )
-        .into_response()
 }
 
 fn spreadsheet(file_name: &str, bytes: Vec<u8>) -> Response {
@@ -1156,15 +1161,22 @@ fn import_layout(desk: &Desk, lang: Lang, error: Option<&str>) -> Markup {
         "/import",
         lang.t("Nhập từ bảng tính", "Import a spreadsheet"),
         html! {
-            h1 { (lang.t("Nhập các lần trao từ bảng tính", "Import deliveries from a spreadsheet")) }
-            (role_warning(lang, &desk.standing(), &[pb::Role::Deliver]))
+            h1 { (lang.t("Nhập từ bảng tính", "Import from a spreadsheet")) }
             ol {
                 li {
-                    (lang.t("Tải mẫu: ", "Download the template: "))
-                    a href="/templates/deliveries.xlsx" { "XLSX" } " · " a href="/templates/deliveries.csv" { "CSV" }
-                    (lang.t(" (trang thứ hai của tệp XLSX giải thích từng cột).", " (the XLSX file's second sheet explains each column)."))
+                    (lang.t("Tải mẫu (trang thứ hai của tệp XLSX giải thích từng cột):",
+                            "Download a template (the XLSX file's second sheet explains each column):"))
+                    ul {
+                        @for sheet in import::SHEETS {
+                            li {
+                                (sheet.kind.title(lang)) ": "
+                                a href=(format!("/templates/{}.xlsx", sheet.kind.segment())) { "XLSX" } " · "
+                                a href=(format!("/templates/{}.csv", sheet.kind.segment())) { "CSV" }
+                            }
+                        }
+                    }
                 }
-                li { (lang.t("Điền mỗi lần trao vào một dòng.", "Fill in one delivery per row.")) }
+                li { (lang.t("Điền mỗi sự kiện vào một dòng.", "Fill in one event per row.")) }
                 li { (lang.t("Tải tệp lên: bàn làm việc kiểm tra từng dòng trước khi ký bất cứ điều gì.",
                              "Upload it: the desk checks every row before anything is signed.")) }
             }
@@ -1173,6 +1185,12 @@ fn import_layout(desk: &Desk, lang: Lang, error: Option<&str>) -> Markup {
             }
             form method="post" action=(lang.href("/import/check")) enctype="multipart/form-data" {
                 input type="hidden" name="token" value=(desk.form_token);
+                label for="kind" { (lang.t("Tệp ghi gì", "What the file records")) }
+                select id="kind" name="kind" required {
+                    @for sheet in import::SHEETS.into_iter().filter(|s| s.kind.roles().iter().any(|r| desk.standing().allows(*r))) {
+                        option value=(sheet.kind.segment()) { (sheet.kind.title(lang)) }
+                    }
+                }
                 label for="file" { (lang.t("Tệp XLSX hoặc CSV", "An XLSX or CSV file")) }
                 input id="file" name="file" type="file" required accept=".xlsx,.csv,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
                 button type="submit" { (lang.t("Kiểm tra", "Check")) }
@@ -1187,6 +1205,7 @@ async fn import_check(
     mut multipart: axum::extract::Multipart,
 ) -> Response {
     let mut token = String::new();
+    let mut kind = String::new();
     let mut file: Option<(String, Vec<u8>)> = None;
     loop {
         match multipart.next_field().await {
@@ -1198,6 +1217,9 @@ async fn import_check(
                         token = String::from_utf8_lossy(&bytes).into_owned();
                     }
                     Ok(bytes) if name == "file" => file = Some((file_name, bytes.to_vec())),
+                    Ok(bytes) if name == "kind" => {
+                        kind = String::from_utf8_lossy(&bytes).into_owned()
+                    }
                     Ok(_) => {}
                     Err(error) => return bad_upload(&desk, lang, &error.to_string()),
                 }
@@ -1216,7 +1238,17 @@ async fn import_check(
         Ok(lists) => lists,
         Err(error) => return unavailable(lang, &error),
     };
-    let checked = match import::check(&desk, lang, &file_name, &bytes, &lists).await {
+    let Some(sheet) = import::Sheet::of_segment(&kind) else {
+        return bad_upload(
+            &desk,
+            lang,
+            lang.t(
+                "Chọn loại sự kiện của tệp.",
+                "Choose what the file records.",
+            ),
+        );
+    };
+    let checked = match import::check(&desk, lang, sheet, &file_name, &bytes, &lists).await {
         Ok(checked) => Arc::new(checked),
         Err(import::Unreadable(why)) => return bad_upload(&desk, lang, &why),
     };
@@ -1239,6 +1271,7 @@ async fn import_check(
         lang.t("Kết quả kiểm tra", "Check results"),
         html! {
             h1 { (lang.t("Kết quả kiểm tra ", "Check results for ")) (checked.file_name) }
+            p { (lang.t("Mỗi dòng: ", "Each row: ")) (checked.kind.title(lang)) }
             p id="summary" {
                 (checked.rows) (lang.t(" dòng: ", " rows: "))
                 span id="to-record" { (checked.events.len()) } (lang.t(" sẽ được ghi, ", " to record, "))
@@ -1252,7 +1285,7 @@ async fn import_check(
                     form method="post" action=(lang.href("/import/submit")) {
                         input type="hidden" name="token" value=(desk.form_token);
                         input type="hidden" name="upload" value=(checked.id);
-                        button type="submit" { (lang.t("Ký và gửi ", "Sign and submit ")) (checked.events.len()) (lang.t(" lần trao", " deliveries")) }
+                        button type="submit" { (lang.t("Ký và gửi ", "Sign and submit ")) (checked.events.len()) (lang.t(" dòng", " rows")) }
                     }
                 }
             } @else {
@@ -1405,7 +1438,7 @@ async fn import_submit(
         html! {
             h1 { (lang.t("Đã gửi vào sổ cái", "Submitted to the ledger")) }
             p.done role="status" {
-                span id="recorded" { (recorded) } (lang.t(" lần trao đã được ghi; ", " deliveries recorded; "))
+                span id="recorded" { (recorded) } (lang.t(" dòng đã được ghi; ", " rows recorded; "))
                 span id="duplicates" { (duplicates) } (lang.t(" đã có từ trước; ", " were there already; "))
                 span id="refused" { (refused.len()) } (lang.t(" bị từ chối.", " refused."))
             }

@@ -231,6 +231,19 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         })
         .collect();
     let sheets = ImportSheets::write(keys.path(), &pool, &communes);
+    // Three gifts for the fund's receipts template, as CSV with a BOM; the
+    // second with a bank reference, which only its keyed hash reaches.
+    let receipts_csv = keys.path().join("receipts.csv");
+    std::fs::write(
+        &receipts_csv,
+        format!(
+            "\u{FEFF}receipt_id,date,donor_org_id,asset_id,quantity,reference,earmark_commune,earmark_category,note\r\n\
+             csv-gift-1,2025-11-03,{donor},VND,1.000.000,,,,\r\n\
+             csv-gift-2,2025-11-04,{donor},VND,2000000,FT25 999 000 111,,nutrition,\"Bữa ăn, tháng 11\"\r\n\
+             csv-gift-3,2025-11-05,{donor},VND,300000,,,,\r\n"
+        ),
+    )
+    .unwrap();
 
     // A wrong passphrase stops the desk before it listens, and says why.
     let refused_at = free_addr();
@@ -351,6 +364,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         .arg(&deliverer_url)
         .arg(&sheets.bad)
         .arg(&sheets.good)
+        .arg(&receipts_csv)
         .arg(
             serde_json::json!({
                 "asset": pool.asset_id,
@@ -384,7 +398,8 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
             "/pledges/new",
             "/transfers/new",
             "/arrivals/new",
-            "/donors/new"
+            "/donors/new",
+            "/import"
         ]),
         "{report}"
     );
@@ -501,7 +516,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     );
     assert_eq!(
         report["noRole"]["links"],
-        serde_json::json!(["/en/pledges/new"]),
+        serde_json::json!(["/en/pledges/new", "/en/import"]),
         "{report}"
     );
     assert!(
@@ -567,6 +582,12 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
             .contains("spreadsheetml"),
         "{import}"
     );
+    // The fund's receipts from CSV: all three recorded, each on the feed.
+    assert_eq!(import["receipts"]["toRecord"], 3, "{import}");
+    assert_eq!(import["receipts"]["recorded"], 3, "{import}");
+    for id in ["csv-gift-1", "csv-gift-2", "csv-gift-3"] {
+        wait_for(demo.feed, &format!("/api/v1/receipts/{id}"), id, |_| true);
+    }
     // Corrected: all 200 recorded, once; again: nothing new.
     assert_eq!(import["good"]["toRecord"], 200, "{import}");
     assert_eq!(import["good"]["recorded"], 200, "{import}");
@@ -574,20 +595,20 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     assert_eq!(import["again"]["already"], 200, "{import}");
     assert_eq!(import["again"]["problems"], 0, "{import}");
     // The ledger holds the demo, the receipt, the donor, the pledge, the
-    // transfer and its arrival, the delivery by form and the 200
-    // deliveries: no more.
+    // transfer and its arrival, the delivery by form, the 200 deliveries
+    // and the 3 receipts: no more.
     wait_for(
         demo.feed,
         "/api/v1/overview",
         "the feed, after the import",
         |body| {
             let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
-            overview["as_of"]["size"].as_u64().unwrap() >= size + 206
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 209
         },
     );
     let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
     let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(overview["as_of"]["size"], size + 206);
+    assert_eq!(overview["as_of"]["size"], size + 209);
 }
 
 /// A pool of holdings: asset and earmark.
