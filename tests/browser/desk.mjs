@@ -205,6 +205,27 @@ await preview();
 await accessibility("pledge-preview-en");
 report.pledge = { seq: await submitPreview("pledges") };
 
+// The pledge cancelled, picked from the open pledges.
+await until(desk + "/en/cancellations/new", "#pledge_id", (text) => text.includes("desk-pledge-1"));
+await page.selectOption("#pledge_id", "desk-pledge-1");
+await page.fill("#reason", "The donor changed plans");
+await preview();
+report.cancellation = { seq: await submitPreview("cancellations") };
+
+// A commune's need, published.
+await page.goto(desk + "/en/needs/new");
+await accessibility("need-form-en");
+await page.fill("#need_id", "desk-need-1");
+await page.selectOption("#need_commune", { index: 1 });
+await page.selectOption("#need_category", { index: 2 });
+await page.fill("#year", "2026");
+await page.selectOption("#asset_id", "VND");
+await page.fill("#quantity", "10000000");
+await page.fill("#children_targeted", "40");
+await page.fill("#description", "School meals for the dry season");
+await preview();
+report.need = { seq: await submitPreview("needs") };
+
 // A transfer from the fund to the deliverer, drawn from the receipt's
 // pool, and its arrival confirmed on the deliverer's desk.
 await page.goto(desk + "/en/transfers/new");

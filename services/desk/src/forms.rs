@@ -17,15 +17,19 @@ pub(crate) enum Kind {
     Transfer,
     TransferReceived,
     Delivery,
+    Need,
+    CancelPledge,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Receipt,
         Kind::Pledge,
+        Kind::CancelPledge,
         Kind::Transfer,
         Kind::TransferReceived,
         Kind::Delivery,
+        Kind::Need,
     ];
 
     /// Its path segment: `/receipts/new`.
@@ -36,6 +40,8 @@ impl Kind {
             Kind::Transfer => "transfers",
             Kind::TransferReceived => "arrivals",
             Kind::Delivery => "deliveries",
+            Kind::Need => "needs",
+            Kind::CancelPledge => "cancellations",
         }
     }
 
@@ -51,6 +57,8 @@ impl Kind {
             Kind::Pledge => &[pb::Role::Pledge, pb::Role::Receive],
             Kind::Transfer | Kind::TransferReceived => &[pb::Role::Transfer],
             Kind::Delivery => &[pb::Role::Deliver],
+            Kind::Need => &[pb::Role::PublishNeed],
+            Kind::CancelPledge => &[pb::Role::Pledge, pb::Role::Receive],
         }
     }
 
@@ -58,6 +66,8 @@ impl Kind {
         match self {
             Kind::Receipt => lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt"),
             Kind::Pledge => lang.t("Ghi nhận một cam kết tài trợ", "Record a pledge"),
+            Kind::CancelPledge => lang.t("Huỷ một cam kết", "Cancel a pledge"),
+            Kind::Need => lang.t("Công bố nhu cầu của một xã", "Publish a commune's need"),
             Kind::TransferReceived => lang.t(
                 "Xác nhận đã nhận một lần chuyển",
                 "Confirm a transfer arrived",
@@ -79,6 +89,8 @@ impl Kind {
             Kind::Receipt => "receipt_id",
             Kind::Pledge => "pledge_id",
             Kind::Transfer | Kind::TransferReceived => "transfer_id",
+            Kind::Need => "need_id",
+            Kind::CancelPledge => "pledge_id",
             Kind::Delivery => "delivery_id",
         }
     }
@@ -89,6 +101,8 @@ impl Kind {
             Kind::Pledge => &PLEDGE,
             Kind::Transfer => &TRANSFER,
             Kind::TransferReceived => &ARRIVAL,
+            Kind::Need => &NEED,
+            Kind::CancelPledge => &CANCELLATION,
             Kind::Delivery => &DELIVERY,
         }
     }
@@ -108,6 +122,8 @@ pub(crate) enum Input {
     PledgeRecipients,
     /// Transfers to the agency still in transit.
     InTransit,
+    /// Pledges to or by the agency not yet fulfilled or cancelled.
+    OpenPledges,
     /// `YYYY-MM-DD`.
     Date,
     Assets,
@@ -193,7 +209,7 @@ const POOL_CATEGORY: Field = field(
     false,
 );
 
-static RECEIPT: [Field; 8] = [
+static RECEIPT: [Field; 9] = [
     field(
         "receipt_id",
         "Mã khoản tiếp nhận (do đơn vị đặt, không trùng)",
@@ -202,6 +218,13 @@ static RECEIPT: [Field; 8] = [
         true,
     ),
     field("donor_org_id", "Nhà tài trợ", "Donor", Input::Donors, true),
+    field(
+        "pledge_id",
+        "Theo cam kết (không bắt buộc)",
+        "Against a pledge (optional)",
+        Input::OpenPledges,
+        false,
+    ),
     field("asset_id", "Tài sản", "Asset", Input::Assets, true),
     QUANTITY,
     Field {
@@ -249,6 +272,52 @@ static PLEDGE: [Field; 8] = [
     ),
     EARMARK_COMMUNE,
     EARMARK_CATEGORY,
+];
+
+static NEED: [Field; 8] = [
+    field(
+        "need_id",
+        "Mã nhu cầu (do đơn vị đặt, không trùng)",
+        "Need id (the agency's own, unique)",
+        Input::Text,
+        true,
+    ),
+    field("need_commune", "Xã", "Commune", Input::Communes, true),
+    field(
+        "need_category",
+        "Lĩnh vực",
+        "Category",
+        Input::Categories,
+        true,
+    ),
+    field("year", "Năm", "Year", Input::Number, true),
+    field("asset_id", "Tài sản", "Asset", Input::Assets, true),
+    QUANTITY,
+    field(
+        "children_targeted",
+        "Số trẻ cần hỗ trợ",
+        "Children to reach",
+        Input::Number,
+        true,
+    ),
+    field(
+        "description",
+        "Mô tả (công bố; không ghi tên trẻ)",
+        "Description (published; no child's name)",
+        Input::Text,
+        true,
+    ),
+];
+
+static CANCELLATION: [Field; 2] = [
+    field("pledge_id", "Cam kết", "Pledge", Input::OpenPledges, true),
+    field(
+        "reason",
+        "Lý do (công bố)",
+        "Reason (published)",
+        Input::Text,
+        true,
+    ),
 ];
 
 static ARRIVAL: [Field; 3] = [
@@ -487,6 +556,28 @@ pub(crate) fn body(
             quantity_received: number(values, "quantity_received", lang)?,
             note: public_text(values, "note"),
         }),
+        Kind::Need => pb::event::Body::PublishNeed(pb::PublishNeed {
+            need_id: text("need_id"),
+            commune_code: text("need_commune"),
+            category: category(values, "need_category", lang)?,
+            year: u32::try_from(number(values, "year", lang)?).map_err(|_| FieldError {
+                field: "year",
+                message: lang.t("Năm không hợp lệ.", "Not a year.").to_owned(),
+            })?,
+            asset_id: text("asset_id"),
+            quantity: number(values, "quantity", lang)?,
+            children_targeted: u32::try_from(number(values, "children_targeted", lang)?).map_err(
+                |_| FieldError {
+                    field: "children_targeted",
+                    message: lang.t("Số quá lớn.", "Too large a number.").to_owned(),
+                },
+            )?,
+            description: public_text(values, "description"),
+        }),
+        Kind::CancelPledge => pb::event::Body::CancelPledge(pb::CancelPledge {
+            pledge_id: text("pledge_id"),
+            reason: public_text(values, "reason"),
+        }),
         Kind::Transfer => pb::event::Body::Transfer(pb::Transfer {
             transfer_id: text("transfer_id"),
             to_org_id: text("to_org_id"),
@@ -528,7 +619,11 @@ pub(crate) fn field_of(kind: Kind, detail: &str) -> &'static str {
             ("pledge.earmark.commune_code", "commune_code"),
             ("pledge.earmark.category", "category"),
         ],
-        Kind::TransferReceived => &[],
+        Kind::TransferReceived | Kind::CancelPledge => &[],
+        Kind::Need => &[
+            ("publish_need.commune_code", "need_commune"),
+            ("publish_need.category", "need_category"),
+        ],
         Kind::Transfer => &[
             ("transfer.earmark.commune_code", "commune_code"),
             ("transfer.earmark.category", "category"),
@@ -644,6 +739,31 @@ pub(crate) fn preview_rows(
                 earmark_text(&p.earmark),
             ),
         ],
+        pb::event::Body::PublishNeed(n) => vec![
+            (lang.t("Mã nhu cầu", "Need id"), n.need_id.clone()),
+            (
+                lang.t("Xã, lĩnh vực, năm", "Commune, category, year"),
+                format!(
+                    "{} {} {}",
+                    n.commune_code,
+                    crate::category_name(lang, n.category),
+                    n.year
+                ),
+            ),
+            (
+                lang.t("Tài sản, số lượng", "Asset, quantity"),
+                format!("{} {}", n.asset_id, n.quantity),
+            ),
+            (
+                lang.t("Số trẻ cần hỗ trợ", "Children to reach"),
+                n.children_targeted.to_string(),
+            ),
+            (lang.t("Mô tả", "Description"), n.description.clone()),
+        ],
+        pb::event::Body::CancelPledge(c) => vec![
+            (lang.t("Cam kết", "Pledge"), c.pledge_id.clone()),
+            (lang.t("Lý do", "Reason"), c.reason.clone()),
+        ],
         pb::event::Body::TransferReceived(r) => vec![
             (lang.t("Lần chuyển", "Transfer"), r.transfer_id.clone()),
             (
@@ -687,6 +807,8 @@ pub(crate) fn note(body: &pb::event::Body) -> &str {
         pb::event::Body::Receipt(r) => &r.note,
         pb::event::Body::Transfer(t) => &t.note,
         pb::event::Body::TransferReceived(r) => &r.note,
+        pb::event::Body::PublishNeed(n) => &n.description,
+        pb::event::Body::CancelPledge(c) => &c.reason,
         pb::event::Body::Delivery(d) => &d.note,
         _ => "",
     }

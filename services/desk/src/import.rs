@@ -124,7 +124,7 @@ impl Sheet {
     }
 }
 
-const RECEIPT_COLUMNS: [Column; 9] = [
+const RECEIPT_COLUMNS: [Column; 10] = [
     column(
         "receipt_id",
         "Mã khoản tiếp nhận (do đơn vị đặt, không trùng)",
@@ -133,6 +133,12 @@ const RECEIPT_COLUMNS: [Column; 9] = [
     ),
     DATE,
     column("donor_org_id", "Mã nhà tài trợ", "Donor id", true),
+    column(
+        "pledge_id",
+        "Theo cam kết (mã, không bắt buộc)",
+        "Against a pledge (its id, optional)",
+        false,
+    ),
     ASSET,
     QUANTITY,
     column(

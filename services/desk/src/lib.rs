@@ -661,6 +661,16 @@ fn input(
                     }
                 }
             }
+            Input::OpenPledges => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
+                    option value="" { (empty_choice) }
+                    @for p in &lists.open_pledges {
+                        option value=(p.pledge_id) selected[p.pledge_id == current] {
+                            (p.pledge_id) " · " (p.donor_org_id) " · " (p.asset_id) " " (p.received) "/" (p.quantity)
+                        }
+                    }
+                }
+            }
             Input::Donors | Input::Recipients | Input::PledgeRecipients => {
                 select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
                     option value="" { (empty_choice) }
@@ -906,6 +916,8 @@ fn public_path(body: &pb::event::Body) -> String {
     match body {
         pb::event::Body::Receipt(r) => format!("/receipts/{}", r.receipt_id),
         pb::event::Body::Delivery(d) => format!("/communes/{}", d.commune_code),
+        pb::event::Body::PublishNeed(n) => format!("/communes/{}", n.commune_code),
+        pb::event::Body::CancelPledge(_) => "/pledges".to_owned(),
         _ => "/log".to_owned(),
     }
 }

@@ -27,6 +27,16 @@ pub struct Arriving {
     pub quantity: u64,
 }
 
+/// A pledge still open, to or by the agency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenPledge {
+    pub pledge_id: String,
+    pub donor_org_id: String,
+    pub asset_id: String,
+    pub quantity: u64,
+    pub received: u64,
+}
+
 /// What the agency holds of one asset under one earmark.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holding {
@@ -47,6 +57,8 @@ pub struct PickLists {
     pub own_org_id: String,
     /// Transfers to the agency not yet confirmed.
     pub in_transit: Vec<Arriving>,
+    /// Pledges to or by the agency still open.
+    pub open_pledges: Vec<OpenPledge>,
     pub communes: Vec<Commune>,
     /// Asset ids seen in the ledger's totals, `VND` always among them.
     pub assets: Vec<String>,
@@ -208,6 +220,48 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
             break;
         }
         token = page.next_page_token;
+    }
+    for (donor, recipient) in [
+        (String::new(), org_id.to_owned()),
+        (org_id.to_owned(), String::new()),
+    ] {
+        let mut token = String::new();
+        loop {
+            let page = projections
+                .list_pledges(pb::ListPledgesRequest {
+                    page: Some(page(&token)),
+                    donor_org_id: donor.clone(),
+                    recipient_org_id: recipient.clone(),
+                    status: pb::PledgeStatus::Unspecified as i32,
+                })
+                .await
+                .context("listing pledges")?
+                .into_inner();
+            lists.open_pledges.extend(
+                page.pledges
+                    .into_iter()
+                    .filter(|p| {
+                        [
+                            pb::PledgeStatus::Open,
+                            pb::PledgeStatus::PartlyReceived,
+                            pb::PledgeStatus::Overdue,
+                        ]
+                        .map(|s| s as i32)
+                        .contains(&p.status)
+                    })
+                    .map(|p| OpenPledge {
+                        pledge_id: p.pledge_id,
+                        donor_org_id: p.donor_org_id,
+                        asset_id: p.asset_id,
+                        quantity: p.quantity,
+                        received: p.received,
+                    }),
+            );
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
     }
     // Money first: most receipts are in đồng.
     lists.assets.retain(|asset| asset != "VND");

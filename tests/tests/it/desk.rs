@@ -396,8 +396,10 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         serde_json::json!([
             "/receipts/new",
             "/pledges/new",
+            "/cancellations/new",
             "/transfers/new",
             "/arrivals/new",
+            "/needs/new",
             "/donors/new",
             "/import"
         ]),
@@ -450,9 +452,9 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         let body = String::from_utf8(body).unwrap();
         assert!(!body.contains("Mai Hương"), "{path} names the hidden donor");
     }
-    // A pledge, a transfer and its arrival confirmed by the receiver, each
-    // recorded in turn.
-    let seqs: Vec<u64> = ["pledge", "transfer", "arrival"]
+    // A pledge and its cancellation, a commune's need, a transfer and its
+    // arrival confirmed by the receiver, each recorded in turn.
+    let seqs: Vec<u64> = ["pledge", "cancellation", "need", "transfer", "arrival"]
         .iter()
         .map(|k| report[k]["seq"].as_u64().unwrap())
         .collect();
@@ -516,7 +518,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     );
     assert_eq!(
         report["noRole"]["links"],
-        serde_json::json!(["/en/pledges/new", "/en/import"]),
+        serde_json::json!(["/en/pledges/new", "/en/cancellations/new", "/en/import"]),
         "{report}"
     );
     assert!(
@@ -594,21 +596,21 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     assert_eq!(import["again"]["toRecord"], 0, "{import}");
     assert_eq!(import["again"]["already"], 200, "{import}");
     assert_eq!(import["again"]["problems"], 0, "{import}");
-    // The ledger holds the demo, the receipt, the donor, the pledge, the
-    // transfer and its arrival, the delivery by form, the 200 deliveries
-    // and the 3 receipts: no more.
+    // The ledger holds the demo, the receipt, the donor, the pledge and
+    // its cancellation, the need, the transfer and its arrival, the
+    // delivery by form, the 200 deliveries and the 3 receipts: no more.
     wait_for(
         demo.feed,
         "/api/v1/overview",
         "the feed, after the import",
         |body| {
             let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
-            overview["as_of"]["size"].as_u64().unwrap() >= size + 209
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 211
         },
     );
     let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
     let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(overview["as_of"]["size"], size + 209);
+    assert_eq!(overview["as_of"]["size"], size + 211);
 }
 
 /// A pool of holdings: asset and earmark.
