@@ -311,6 +311,7 @@ await page.selectOption("#commune_code", pool.earmarkCommune);
 await page.selectOption("#category", pool.earmarkCategory);
 await preview();
 await accessibility("delivery-preview-en");
+const deliveryEvent = (await page.textContent("dl.preview div:last-child dd code")).trim();
 await page.click("form[action$='/deliveries/submit'] button");
 await page.waitForSelector("#seq, #refusal");
 report.delivery = {
@@ -318,6 +319,17 @@ report.delivery = {
   refusal: (await page.locator("#refusal").count()) ? await page.textContent("main") : null,
   publicPage: (await page.locator("#public-page").count()) ? await page.getAttribute("#public-page", "href") : null,
 };
+
+// The delivery reversed, as a mistake: picked from the deliverer's own
+// recent entries.
+await until(deliverDesk + "/en/reversals/new", "#own-events", () => true);
+report.reversal = { offered: await page.$$eval("#own-events option", (options) => options.map((o) => o.value)) };
+await page.fill("#target_event_id", deliveryEvent);
+await page.fill("#reason", "Entered for the wrong commune");
+await preview();
+await accessibility("reversal-preview-en");
+report.reversal.seq = await submitPreview("reversals");
+report.reversal.target = deliveryEvent;
 
 // Spreadsheet import on the deliverer's desk: the file with mistakes, the
 // report, the corrected file, and the corrected file again.

@@ -19,10 +19,12 @@ pub(crate) enum Kind {
     Delivery,
     Need,
     CancelPledge,
+    Inspection,
+    Reversal,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Receipt,
         Kind::Pledge,
         Kind::CancelPledge,
@@ -30,6 +32,8 @@ impl Kind {
         Kind::TransferReceived,
         Kind::Delivery,
         Kind::Need,
+        Kind::Inspection,
+        Kind::Reversal,
     ];
 
     /// Its path segment: `/receipts/new`.
@@ -42,6 +46,8 @@ impl Kind {
             Kind::Delivery => "deliveries",
             Kind::Need => "needs",
             Kind::CancelPledge => "cancellations",
+            Kind::Inspection => "inspections",
+            Kind::Reversal => "reversals",
         }
     }
 
@@ -59,6 +65,18 @@ impl Kind {
             Kind::Delivery => &[pb::Role::Deliver],
             Kind::Need => &[pb::Role::PublishNeed],
             Kind::CancelPledge => &[pb::Role::Pledge, pb::Role::Receive],
+            Kind::Inspection => &[pb::Role::Inspect],
+            // SPEC 7: the organisation that signed the target, whatever its
+            // roles (or the authority): every registered key.
+            Kind::Reversal => &[
+                pb::Role::Authority,
+                pb::Role::Receive,
+                pb::Role::Transfer,
+                pb::Role::Deliver,
+                pb::Role::Pledge,
+                pb::Role::PublishNeed,
+                pb::Role::Inspect,
+            ],
         }
     }
 
@@ -67,6 +85,13 @@ impl Kind {
             Kind::Receipt => lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt"),
             Kind::Pledge => lang.t("Ghi nhận một cam kết tài trợ", "Record a pledge"),
             Kind::CancelPledge => lang.t("Huỷ một cam kết", "Cancel a pledge"),
+            Kind::Inspection => {
+                lang.t("Ghi kết quả kiểm tra hàng hoá", "Record a goods inspection")
+            }
+            Kind::Reversal => lang.t(
+                "Huỷ một mục đã ghi nhầm",
+                "Reverse an entry recorded by mistake",
+            ),
             Kind::Need => lang.t("Công bố nhu cầu của một xã", "Publish a commune's need"),
             Kind::TransferReceived => lang.t(
                 "Xác nhận đã nhận một lần chuyển",
@@ -91,6 +116,8 @@ impl Kind {
             Kind::Transfer | Kind::TransferReceived => "transfer_id",
             Kind::Need => "need_id",
             Kind::CancelPledge => "pledge_id",
+            Kind::Inspection => "subject_id",
+            Kind::Reversal => "target_event_id",
             Kind::Delivery => "delivery_id",
         }
     }
@@ -103,6 +130,8 @@ impl Kind {
             Kind::TransferReceived => &ARRIVAL,
             Kind::Need => &NEED,
             Kind::CancelPledge => &CANCELLATION,
+            Kind::Inspection => &INSPECTION,
+            Kind::Reversal => &REVERSAL,
             Kind::Delivery => &DELIVERY,
         }
     }
@@ -124,6 +153,11 @@ pub(crate) enum Input {
     InTransit,
     /// Pledges to or by the agency not yet fulfilled or cancelled.
     OpenPledges,
+    /// Yes or no.
+    YesNo,
+    /// The agency's own recent events that can be reversed, or an event
+    /// id typed in.
+    OwnEvents,
     /// `YYYY-MM-DD`.
     Date,
     Assets,
@@ -311,6 +345,48 @@ static NEED: [Field; 8] = [
 
 static CANCELLATION: [Field; 2] = [
     field("pledge_id", "Cam kết", "Pledge", Input::OpenPledges, true),
+    field(
+        "reason",
+        "Lý do (công bố)",
+        "Reason (published)",
+        Input::Text,
+        true,
+    ),
+];
+
+static INSPECTION: [Field; 4] = [
+    field(
+        "subject_id",
+        "Mã khoản tiếp nhận hoặc lần chuyển (hàng hoá)",
+        "Receipt or transfer id (goods)",
+        Input::Text,
+        true,
+    ),
+    field("passed", "Đạt?", "Passed?", Input::YesNo, true),
+    field(
+        "standard",
+        "Tiêu chuẩn đối chiếu",
+        "Standard checked against",
+        Input::Text,
+        true,
+    ),
+    NOTE,
+];
+
+static REVERSAL: [Field; 2] = [
+    Field {
+        help: Some((
+            "Chọn trong các mục gần đây của đơn vị, hoặc dán mã sự kiện (trên trang kết quả hay trang công khai).",
+            "Pick one of the agency's recent entries, or paste an event id (from the result page or the public page).",
+        )),
+        ..field(
+            "target_event_id",
+            "Mục cần huỷ (mã sự kiện)",
+            "The entry to reverse (its event id)",
+            Input::OwnEvents,
+            true,
+        )
+    },
     field(
         "reason",
         "Lý do (công bố)",
@@ -574,6 +650,27 @@ pub(crate) fn body(
             )?,
             description: public_text(values, "description"),
         }),
+        Kind::Inspection => pb::event::Body::Inspection(pb::GoodsInspection {
+            subject_id: text("subject_id"),
+            passed: match value(values, "passed") {
+                "yes" => true,
+                "no" => false,
+                _ => {
+                    return Err(FieldError {
+                        field: "passed",
+                        message: lang
+                            .t("Chọn đạt hay không đạt.", "Choose passed or not.")
+                            .to_owned(),
+                    });
+                }
+            },
+            standard: public_text(values, "standard"),
+            note: public_text(values, "note"),
+        }),
+        Kind::Reversal => pb::event::Body::Reversal(pb::Reversal {
+            target_event_id: text("target_event_id"),
+            reason: public_text(values, "reason"),
+        }),
         Kind::CancelPledge => pb::event::Body::CancelPledge(pb::CancelPledge {
             pledge_id: text("pledge_id"),
             reason: public_text(values, "reason"),
@@ -619,7 +716,7 @@ pub(crate) fn field_of(kind: Kind, detail: &str) -> &'static str {
             ("pledge.earmark.commune_code", "commune_code"),
             ("pledge.earmark.category", "category"),
         ],
-        Kind::TransferReceived | Kind::CancelPledge => &[],
+        Kind::TransferReceived | Kind::CancelPledge | Kind::Inspection | Kind::Reversal => &[],
         Kind::Need => &[
             ("publish_need.commune_code", "need_commune"),
             ("publish_need.category", "need_category"),
@@ -760,6 +857,24 @@ pub(crate) fn preview_rows(
             ),
             (lang.t("Mô tả", "Description"), n.description.clone()),
         ],
+        pb::event::Body::Inspection(i) => vec![
+            (lang.t("Hàng hoá của", "Goods of"), i.subject_id.clone()),
+            (
+                lang.t("Kết quả", "Result"),
+                if i.passed {
+                    lang.t("Đạt", "Passed")
+                } else {
+                    lang.t("Không đạt", "Failed")
+                }
+                .to_owned(),
+            ),
+            (lang.t("Tiêu chuẩn", "Standard"), i.standard.clone()),
+            (lang.t("Ghi chú", "Note"), i.note.clone()),
+        ],
+        pb::event::Body::Reversal(r) => vec![
+            (lang.t("Huỷ mục", "Reverses"), r.target_event_id.clone()),
+            (lang.t("Lý do", "Reason"), r.reason.clone()),
+        ],
         pb::event::Body::CancelPledge(c) => vec![
             (lang.t("Cam kết", "Pledge"), c.pledge_id.clone()),
             (lang.t("Lý do", "Reason"), c.reason.clone()),
@@ -809,6 +924,8 @@ pub(crate) fn note(body: &pb::event::Body) -> &str {
         pb::event::Body::TransferReceived(r) => &r.note,
         pb::event::Body::PublishNeed(n) => &n.description,
         pb::event::Body::CancelPledge(c) => &c.reason,
+        pb::event::Body::Inspection(i) => &i.note,
+        pb::event::Body::Reversal(r) => &r.reason,
         pb::event::Body::Delivery(d) => &d.note,
         _ => "",
     }

@@ -661,6 +661,22 @@ fn input(
                     }
                 }
             }
+            Input::YesNo => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
+                    option value="" { (empty_choice) }
+                    option value="yes" selected[current == "yes"] { (lang.t("Có", "Yes")) }
+                    option value="no" selected[current == "no"] { (lang.t("Không", "No")) }
+                }
+            }
+            Input::OwnEvents => {
+                input id=(field.name) name=(field.name) value=(current) required[field.required]
+                    list="own-events" aria-invalid=(invalid) aria-describedby=[described.as_deref()] autocomplete="off";
+                datalist id="own-events" {
+                    @for e in &lists.own_events {
+                        option value=(e.event_id) { (e.label) " (" (lang.t("mục", "entry")) " " (e.seq) ")" }
+                    }
+                }
+            }
             Input::OpenPledges => {
                 select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
                     option value="" { (empty_choice) }

@@ -27,6 +27,15 @@ pub struct Arriving {
     pub quantity: u64,
 }
 
+/// An entry of the agency's that can be reversed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnEvent {
+    pub event_id: String,
+    pub seq: u64,
+    /// What it recorded, for a person: its kind and id.
+    pub label: String,
+}
+
 /// A pledge still open, to or by the agency.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenPledge {
@@ -59,6 +68,9 @@ pub struct PickLists {
     pub in_transit: Vec<Arriving>,
     /// Pledges to or by the agency still open.
     pub open_pledges: Vec<OpenPledge>,
+    /// The agency's transfers and deliveries not reversed, newest first:
+    /// what it may reverse.
+    pub own_events: Vec<OwnEvent>,
     pub communes: Vec<Commune>,
     /// Asset ids seen in the ledger's totals, `VND` always among them.
     pub assets: Vec<String>,
@@ -263,6 +275,49 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
             token = page.next_page_token;
         }
     }
+    let transfers = projections
+        .list_transfers(pb::ListTransfersRequest {
+            page: Some(page("")),
+            org_id: org_id.to_owned(),
+            state: pb::TransferState::InTransit as i32,
+        })
+        .await
+        .context("listing the agency's transfers")?
+        .into_inner();
+    lists.own_events.extend(
+        transfers
+            .transfers
+            .into_iter()
+            .filter(|t| t.from_org_id == org_id)
+            .map(|t| OwnEvent {
+                event_id: t.event_id,
+                seq: t.seq,
+                label: format!("transfer {}", t.transfer_id),
+            }),
+    );
+    let deliveries = projections
+        .list_deliveries(pb::ListDeliveriesRequest {
+            page: Some(page("")),
+            commune_code: String::new(),
+            org_id: org_id.to_owned(),
+            year: 0,
+        })
+        .await
+        .context("listing the agency's deliveries")?
+        .into_inner();
+    lists.own_events.extend(
+        deliveries
+            .deliveries
+            .into_iter()
+            .filter(|d| !d.reversed)
+            .map(|d| OwnEvent {
+                event_id: d.event_id,
+                seq: d.seq,
+                label: format!("delivery {}", d.delivery_id),
+            }),
+    );
+    lists.own_events.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    lists.own_events.truncate(100);
     // Money first: most receipts are in đồng.
     lists.assets.retain(|asset| asset != "VND");
     lists.assets.insert(0, "VND".to_owned());

@@ -400,6 +400,8 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
             "/transfers/new",
             "/arrivals/new",
             "/needs/new",
+            "/inspections/new",
+            "/reversals/new",
             "/donors/new",
             "/import"
         ]),
@@ -462,6 +464,20 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] >= size,
         "{seqs:?}"
     );
+    // The delivery by form, reversed by its agency, picked from its own
+    // recent entries.
+    let target = report["reversal"]["target"].as_str().unwrap();
+    assert!(
+        report["reversal"]["offered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == target),
+        "{report}"
+    );
+    assert!(
+        report["reversal"]["seq"].as_u64().unwrap() > report["delivery"]["seq"].as_u64().unwrap()
+    );
     // A delivery by form: recorded, and linked to its commune's public page.
     assert!(
         report["delivery"]["seq"].as_u64().unwrap() >= size,
@@ -518,7 +534,12 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     );
     assert_eq!(
         report["noRole"]["links"],
-        serde_json::json!(["/en/pledges/new", "/en/cancellations/new", "/en/import"]),
+        serde_json::json!([
+            "/en/pledges/new",
+            "/en/cancellations/new",
+            "/en/reversals/new",
+            "/en/import"
+        ]),
         "{report}"
     );
     assert!(
@@ -598,19 +619,20 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     assert_eq!(import["again"]["problems"], 0, "{import}");
     // The ledger holds the demo, the receipt, the donor, the pledge and
     // its cancellation, the need, the transfer and its arrival, the
-    // delivery by form, the 200 deliveries and the 3 receipts: no more.
+    // delivery by form and its reversal, the 200 deliveries and the 3
+    // receipts: no more.
     wait_for(
         demo.feed,
         "/api/v1/overview",
         "the feed, after the import",
         |body| {
             let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
-            overview["as_of"]["size"].as_u64().unwrap() >= size + 211
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 212
         },
     );
     let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
     let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(overview["as_of"]["size"], size + 211);
+    assert_eq!(overview["as_of"]["size"], size + 212);
 }
 
 /// A pool of holdings: asset and earmark.
