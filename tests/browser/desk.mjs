@@ -13,8 +13,8 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const [deskLaunch, noRoleLaunch, feed, donor, receiptId, artifacts, deliverLaunch, badSheet, goodSheet, receiptsCsv, poolJson] = process.argv.slice(2);
-const [desk, noRoleDesk, deliverDesk] = [deskLaunch, noRoleLaunch, deliverLaunch].map((url) => new URL(url).origin);
+const [deskLaunch, noRoleLaunch, feed, donor, receiptId, artifacts, deliverLaunch, badSheet, goodSheet, receiptsCsv, authorityLaunch, poolJson] = process.argv.slice(2);
+const [desk, noRoleDesk, deliverDesk, authorityDesk] = [deskLaunch, noRoleLaunch, deliverLaunch, authorityLaunch].map((url) => new URL(url).origin);
 // The deliverer's pool: { asset, commune, category } (category as the form's value, "" for general).
 const pool = JSON.parse(poolJson || "{}");
 if (!poolJson) {
@@ -101,7 +101,7 @@ async function fillReceipt(id) {
 }
 
 // Each desk's printed address, once: the session cookie for the rest.
-for (const launch of [deskLaunch, noRoleLaunch, deliverLaunch]) {
+for (const launch of [deskLaunch, noRoleLaunch, deliverLaunch, authorityLaunch]) {
   await page.goto(launch);
   if (page.url().includes("session=")) throw new Error("the session's secret stayed in the address bar");
 }
@@ -371,6 +371,42 @@ report.import.receipts = await upload(receiptsCsv, desk, "receipts");
 await page.click("form[action$='/import/submit'] button");
 await page.waitForSelector("#recorded");
 report.import.receipts.recorded = Number(await page.textContent("#recorded"));
+
+// The authority's desk: a commune, a school in it, the school's key, and
+// a commendation of the donor.
+report.authority = {};
+await page.goto(authorityDesk + "/en/communes/new");
+await page.fill("#new_commune_code", "99001");
+await page.fill("#name", "Phước Hà Mới");
+await page.fill("#district", "Thuận Nam");
+await page.fill("#province", "Ninh Thuận");
+await page.fill("#children_count", "120");
+await preview();
+report.authority.commune = await submitPreview("communes");
+await until(authorityDesk + "/en/organisations/new", "#org_commune", (text) => text.includes("99001"));
+await accessibility("organisation-form-en");
+await page.fill("#new_org_id", "desk-school-1");
+await page.fill("#name", "Trường Tiểu học Phước Hà Mới");
+await page.selectOption("#org_kind", { label: "School" });
+await page.selectOption("#org_commune", "99001");
+await preview();
+report.authority.organisation = await submitPreview("organisations");
+await until(authorityDesk + "/en/keys/new", "#key_org_id", (text) => text.includes("desk-school-1"));
+await accessibility("key-form-en");
+await page.selectOption("#key_org_id", "desk-school-1");
+await page.fill("#public_key", pool.newKey);
+await page.check("input[name=role_2]");
+await page.check("input[name=role_4]");
+await page.fill("#label", "school office");
+await preview();
+report.authority.key = await submitPreview("keys");
+await page.goto(authorityDesk + "/en/commendations/new");
+await page.selectOption("#honoree_org_id", donor);
+await page.fill("#year", "2025");
+await page.fill("#decision_ref", "QD-123-UBND");
+await page.fill("#reason", "For school meals");
+await preview();
+report.authority.commendation = await submitPreview("commendations");
 
 await audit.close();
 await browser.close();

@@ -21,10 +21,16 @@ pub(crate) enum Kind {
     CancelPledge,
     Inspection,
     Reversal,
+    RegisterOrganization,
+    RegisterKey,
+    RevokeKey,
+    RegisterCommune,
+    RegisterAsset,
+    Commendation,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Receipt,
         Kind::Pledge,
         Kind::CancelPledge,
@@ -34,6 +40,12 @@ impl Kind {
         Kind::Need,
         Kind::Inspection,
         Kind::Reversal,
+        Kind::RegisterOrganization,
+        Kind::RegisterKey,
+        Kind::RevokeKey,
+        Kind::RegisterCommune,
+        Kind::RegisterAsset,
+        Kind::Commendation,
     ];
 
     /// Its path segment: `/receipts/new`.
@@ -48,6 +60,12 @@ impl Kind {
             Kind::CancelPledge => "cancellations",
             Kind::Inspection => "inspections",
             Kind::Reversal => "reversals",
+            Kind::RegisterOrganization => "organisations",
+            Kind::RegisterKey => "keys",
+            Kind::RevokeKey => "key-revocations",
+            Kind::RegisterCommune => "communes",
+            Kind::RegisterAsset => "assets",
+            Kind::Commendation => "commendations",
         }
     }
 
@@ -66,6 +84,12 @@ impl Kind {
             Kind::Need => &[pb::Role::PublishNeed],
             Kind::CancelPledge => &[pb::Role::Pledge, pb::Role::Receive],
             Kind::Inspection => &[pb::Role::Inspect],
+            Kind::RegisterOrganization
+            | Kind::RegisterKey
+            | Kind::RevokeKey
+            | Kind::RegisterCommune
+            | Kind::RegisterAsset
+            | Kind::Commendation => &[pb::Role::Authority],
             // SPEC 7: the organisation that signed the target, whatever its
             // roles (or the authority): every registered key.
             Kind::Reversal => &[
@@ -85,6 +109,15 @@ impl Kind {
             Kind::Receipt => lang.t("Ghi nhận một khoản tiếp nhận", "Record a receipt"),
             Kind::Pledge => lang.t("Ghi nhận một cam kết tài trợ", "Record a pledge"),
             Kind::CancelPledge => lang.t("Huỷ một cam kết", "Cancel a pledge"),
+            Kind::RegisterOrganization => lang.t("Đăng ký một đơn vị", "Register an organisation"),
+            Kind::RegisterKey => lang.t(
+                "Đăng ký khoá ký của một đơn vị",
+                "Register an organisation's signing key",
+            ),
+            Kind::RevokeKey => lang.t("Thu hồi một khoá ký", "Revoke a signing key"),
+            Kind::RegisterCommune => lang.t("Đăng ký một xã", "Register a commune"),
+            Kind::RegisterAsset => lang.t("Đăng ký một loại tài sản", "Register an asset"),
+            Kind::Commendation => lang.t("Ghi nhận khen thưởng", "Record a commendation"),
             Kind::Inspection => {
                 lang.t("Ghi kết quả kiểm tra hàng hoá", "Record a goods inspection")
             }
@@ -117,6 +150,11 @@ impl Kind {
             Kind::Need => "need_id",
             Kind::CancelPledge => "pledge_id",
             Kind::Inspection => "subject_id",
+            Kind::RegisterOrganization => "new_org_id",
+            Kind::RegisterKey | Kind::RevokeKey => "public_key",
+            Kind::RegisterCommune => "new_commune_code",
+            Kind::RegisterAsset => "new_asset_id",
+            Kind::Commendation => "decision_ref",
             Kind::Reversal => "target_event_id",
             Kind::Delivery => "delivery_id",
         }
@@ -131,6 +169,12 @@ impl Kind {
             Kind::Need => &NEED,
             Kind::CancelPledge => &CANCELLATION,
             Kind::Inspection => &INSPECTION,
+            Kind::RegisterOrganization => &ORGANIZATION,
+            Kind::RegisterKey => &KEY,
+            Kind::RevokeKey => &KEY_REVOCATION,
+            Kind::RegisterCommune => &COMMUNE,
+            Kind::RegisterAsset => &ASSET,
+            Kind::Commendation => &COMMENDATION,
             Kind::Reversal => &REVERSAL,
             Kind::Delivery => &DELIVERY,
         }
@@ -158,6 +202,13 @@ pub(crate) enum Input {
     /// The agency's own recent events that can be reversed, or an event
     /// id typed in.
     OwnEvents,
+    /// The kinds of organisation the authority registers (donors have their
+    /// own form).
+    OrgKinds,
+    /// Any organisation: agencies, communes, schools, clinics, donors.
+    AnyOrg,
+    /// The roles of a key, one checkbox each.
+    Roles,
     /// `YYYY-MM-DD`.
     Date,
     Assets,
@@ -395,6 +446,195 @@ static REVERSAL: [Field; 2] = [
         true,
     ),
 ];
+
+static ORGANIZATION: [Field; 5] = [
+    field(
+        "new_org_id",
+        "Mã đơn vị",
+        "Organisation id",
+        Input::Text,
+        true,
+    ),
+    field("name", "Tên", "Name", Input::Text, true),
+    field("org_kind", "Loại", "Kind", Input::OrgKinds, true),
+    field(
+        "parent_org_id",
+        "Đơn vị cấp trên (không bắt buộc)",
+        "Parent organisation (optional)",
+        Input::AnyOrg,
+        false,
+    ),
+    field(
+        "org_commune",
+        "Xã (không bắt buộc)",
+        "Commune (optional)",
+        Input::Communes,
+        false,
+    ),
+];
+
+static KEY: [Field; 4] = [
+    field("key_org_id", "Đơn vị", "Organisation", Input::AnyOrg, true),
+    Field {
+        help: Some((
+            "64 ký tự hex, như lệnh aidctl keygen hay aidctl pubkey in ra.",
+            "64 hex characters, as aidctl keygen or aidctl pubkey prints them.",
+        )),
+        ..field(
+            "public_key",
+            "Khoá công khai",
+            "Public key",
+            Input::Text,
+            true,
+        )
+    },
+    field("roles", "Quyền", "Roles", Input::Roles, true),
+    field(
+        "label",
+        "Nhãn (công bố)",
+        "Label (published)",
+        Input::Text,
+        false,
+    ),
+];
+
+static KEY_REVOCATION: [Field; 2] = [
+    field(
+        "public_key",
+        "Khoá công khai",
+        "Public key",
+        Input::Text,
+        true,
+    ),
+    field(
+        "reason",
+        "Lý do (công bố)",
+        "Reason (published)",
+        Input::Text,
+        true,
+    ),
+];
+
+static COMMUNE: [Field; 5] = [
+    field(
+        "new_commune_code",
+        "Mã xã (mã hành chính chính thức)",
+        "Commune code (the official administrative code)",
+        Input::Text,
+        true,
+    ),
+    field("name", "Tên xã", "Name", Input::Text, true),
+    field("district", "Huyện", "District", Input::Text, true),
+    field("province", "Tỉnh", "Province", Input::Text, true),
+    field(
+        "children_count",
+        "Số trẻ em",
+        "Children",
+        Input::Number,
+        true,
+    ),
+];
+
+static ASSET: [Field; 5] = [
+    field("new_asset_id", "Mã tài sản", "Asset id", Input::Text, true),
+    field("name", "Tên", "Name", Input::Text, true),
+    field("unit", "Đơn vị tính", "Unit", Input::Text, true),
+    field(
+        "unit_value_vnd",
+        "Giá trị một đơn vị (đồng)",
+        "Value of one unit (đồng)",
+        Input::Number,
+        true,
+    ),
+    field(
+        "in_kind",
+        "Là hàng hoá (không phải tiền)?",
+        "Goods (not money)?",
+        Input::YesNo,
+        true,
+    ),
+];
+
+static COMMENDATION: [Field; 4] = [
+    field(
+        "honoree_org_id",
+        "Đơn vị hoặc nhà tài trợ được khen",
+        "Organisation or donor commended",
+        Input::AnyOrg,
+        true,
+    ),
+    field("year", "Năm", "Year", Input::Number, true),
+    field(
+        "decision_ref",
+        "Số quyết định",
+        "Decision number",
+        Input::Text,
+        true,
+    ),
+    field(
+        "reason",
+        "Lý do (công bố)",
+        "Reason (published)",
+        Input::Text,
+        false,
+    ),
+];
+
+/// The roles a key may be given, with their names.
+pub(crate) const ROLES: [(pb::Role, &str, &str); 7] = [
+    (pb::Role::Authority, "Cơ quan chủ trì", "Authority"),
+    (pb::Role::Receive, "Tiếp nhận", "Receive"),
+    (pb::Role::Transfer, "Chuyển", "Transfer"),
+    (pb::Role::Deliver, "Trao cho xã", "Deliver"),
+    (
+        pb::Role::Pledge,
+        "Cam kết (nhà tài trợ)",
+        "Pledge (a donor's own)",
+    ),
+    (pb::Role::PublishNeed, "Công bố nhu cầu", "Publish needs"),
+    (pb::Role::Inspect, "Kiểm tra hàng hoá", "Inspect goods"),
+];
+
+/// The organisation kinds the authority's form offers.
+pub(crate) const ORG_KINDS: [(pb::OrgKind, &str, &str); 4] = [
+    (pb::OrgKind::Agency, "Cơ quan, quỹ", "Agency or fund"),
+    (pb::OrgKind::Commune, "Uỷ ban xã", "Commune committee"),
+    (pb::OrgKind::School, "Trường học", "School"),
+    (pb::OrgKind::Clinic, "Trạm y tế", "Clinic"),
+];
+
+fn yes_no(values: &Values, name: &'static str, lang: Lang) -> Result<bool, FieldError> {
+    match value(values, name) {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(FieldError {
+            field: name,
+            message: lang.t("Chọn có hay không.", "Choose yes or no.").to_owned(),
+        }),
+    }
+}
+
+fn public_key(values: &Values, lang: Lang) -> Result<Vec<u8>, FieldError> {
+    hex::decode(value(values, "public_key"))
+        .ok()
+        .filter(|key| key.len() == 32)
+        .ok_or_else(|| FieldError {
+            field: "public_key",
+            message: lang
+                .t(
+                    "Khoá công khai là 64 ký tự hex.",
+                    "A public key is 64 hex characters.",
+                )
+                .to_owned(),
+        })
+}
+
+fn small(values: &Values, name: &'static str, lang: Lang) -> Result<u32, FieldError> {
+    u32::try_from(number(values, name, lang)?).map_err(|_| FieldError {
+        field: name,
+        message: lang.t("Số quá lớn.", "Too large a number.").to_owned(),
+    })
+}
 
 static ARRIVAL: [Field; 3] = [
     field(
@@ -650,6 +890,52 @@ pub(crate) fn body(
             )?,
             description: public_text(values, "description"),
         }),
+        Kind::RegisterOrganization => pb::event::Body::RegisterOrg(pb::RegisterOrganization {
+            org_id: text("new_org_id"),
+            name: public_text(values, "name"),
+            kind: value(values, "org_kind").parse().map_err(|_| FieldError {
+                field: "org_kind",
+                message: lang.t("Chọn loại đơn vị.", "Choose a kind.").to_owned(),
+            })?,
+            parent_org_id: text("parent_org_id"),
+            commune_code: text("org_commune"),
+            public_name: true,
+            name_commitment: Vec::new(),
+        }),
+        Kind::RegisterKey => pb::event::Body::RegisterKey(pb::RegisterKey {
+            org_id: text("key_org_id"),
+            public_key: public_key(values, lang)?,
+            roles: ROLES
+                .iter()
+                .filter(|(role, _, _)| value(values, &format!("role_{}", *role as i32)) == "on")
+                .map(|(role, _, _)| *role as i32)
+                .collect(),
+            label: public_text(values, "label"),
+        }),
+        Kind::RevokeKey => pb::event::Body::RevokeKey(pb::RevokeKey {
+            public_key: public_key(values, lang)?,
+            reason: public_text(values, "reason"),
+        }),
+        Kind::RegisterCommune => pb::event::Body::RegisterCommune(pb::RegisterCommune {
+            commune_code: text("new_commune_code"),
+            name: public_text(values, "name"),
+            district: public_text(values, "district"),
+            province: public_text(values, "province"),
+            children_count: small(values, "children_count", lang)?,
+        }),
+        Kind::RegisterAsset => pb::event::Body::RegisterAsset(pb::RegisterAsset {
+            asset_id: text("new_asset_id"),
+            name: public_text(values, "name"),
+            unit: public_text(values, "unit"),
+            unit_value_vnd: number(values, "unit_value_vnd", lang)?,
+            in_kind: yes_no(values, "in_kind", lang)?,
+        }),
+        Kind::Commendation => pb::event::Body::Commendation(pb::Commendation {
+            honoree_org_id: text("honoree_org_id"),
+            year: small(values, "year", lang)?,
+            decision_ref: text("decision_ref"),
+            reason: public_text(values, "reason"),
+        }),
         Kind::Inspection => pb::event::Body::Inspection(pb::GoodsInspection {
             subject_id: text("subject_id"),
             passed: match value(values, "passed") {
@@ -716,7 +1002,23 @@ pub(crate) fn field_of(kind: Kind, detail: &str) -> &'static str {
             ("pledge.earmark.commune_code", "commune_code"),
             ("pledge.earmark.category", "category"),
         ],
-        Kind::TransferReceived | Kind::CancelPledge | Kind::Inspection | Kind::Reversal => &[],
+        Kind::RegisterOrganization => &[
+            ("register_org.org_id", "new_org_id"),
+            ("register_org.commune_code", "org_commune"),
+            ("register_org.kind", "org_kind"),
+        ],
+        Kind::RegisterKey => &[
+            ("register_key.org_id", "key_org_id"),
+            ("register_key.roles", "roles"),
+        ],
+        Kind::RegisterCommune => &[("register_commune.commune_code", "new_commune_code")],
+        Kind::RegisterAsset => &[("register_asset.asset_id", "new_asset_id")],
+        Kind::TransferReceived
+        | Kind::CancelPledge
+        | Kind::Inspection
+        | Kind::Reversal
+        | Kind::RevokeKey
+        | Kind::Commendation => &[],
         Kind::Need => &[
             ("publish_need.commune_code", "need_commune"),
             ("publish_need.category", "need_category"),
@@ -857,6 +1159,80 @@ pub(crate) fn preview_rows(
             ),
             (lang.t("Mô tả", "Description"), n.description.clone()),
         ],
+        pb::event::Body::RegisterOrg(o) => vec![
+            (lang.t("Mã đơn vị", "Organisation id"), o.org_id.clone()),
+            (lang.t("Tên", "Name"), o.name.clone()),
+            (
+                lang.t("Loại", "Kind"),
+                ORG_KINDS
+                    .iter()
+                    .find(|(k, _, _)| *k as i32 == o.kind)
+                    .map_or(String::new(), |(_, vi, en)| lang.t(vi, en).to_owned()),
+            ),
+            (lang.t("Đơn vị cấp trên", "Parent"), o.parent_org_id.clone()),
+            (lang.t("Xã", "Commune"), o.commune_code.clone()),
+        ],
+        pb::event::Body::RegisterKey(k) => vec![
+            (lang.t("Đơn vị", "Organisation"), k.org_id.clone()),
+            (
+                lang.t("Khoá công khai", "Public key"),
+                hex::encode(&k.public_key),
+            ),
+            (
+                lang.t("Quyền", "Roles"),
+                k.roles
+                    .iter()
+                    .filter_map(|r| ROLES.iter().find(|(role, _, _)| *role as i32 == *r))
+                    .map(|(_, vi, en)| lang.t(vi, en))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (lang.t("Nhãn", "Label"), k.label.clone()),
+        ],
+        pb::event::Body::RevokeKey(k) => vec![
+            (
+                lang.t("Khoá công khai", "Public key"),
+                hex::encode(&k.public_key),
+            ),
+            (lang.t("Lý do", "Reason"), k.reason.clone()),
+        ],
+        pb::event::Body::RegisterCommune(c) => vec![
+            (lang.t("Mã xã", "Commune code"), c.commune_code.clone()),
+            (
+                lang.t("Tên, huyện, tỉnh", "Name, district, province"),
+                format!("{}, {}, {}", c.name, c.district, c.province),
+            ),
+            (
+                lang.t("Số trẻ em", "Children"),
+                c.children_count.to_string(),
+            ),
+        ],
+        pb::event::Body::RegisterAsset(a) => vec![
+            (lang.t("Mã tài sản", "Asset id"), a.asset_id.clone()),
+            (
+                lang.t("Tên, đơn vị tính", "Name, unit"),
+                format!("{} ({})", a.name, a.unit),
+            ),
+            (
+                lang.t("Giá trị một đơn vị (đồng)", "Value of one unit (đồng)"),
+                a.unit_value_vnd.to_string(),
+            ),
+            (
+                lang.t("Hàng hoá?", "Goods?"),
+                if a.in_kind {
+                    lang.t("Có", "Yes")
+                } else {
+                    lang.t("Không", "No")
+                }
+                .to_owned(),
+            ),
+        ],
+        pb::event::Body::Commendation(c) => vec![
+            (lang.t("Được khen", "Commended"), c.honoree_org_id.clone()),
+            (lang.t("Năm", "Year"), c.year.to_string()),
+            (lang.t("Số quyết định", "Decision"), c.decision_ref.clone()),
+            (lang.t("Lý do", "Reason"), c.reason.clone()),
+        ],
         pb::event::Body::Inspection(i) => vec![
             (lang.t("Hàng hoá của", "Goods of"), i.subject_id.clone()),
             (
@@ -926,6 +1302,9 @@ pub(crate) fn note(body: &pb::event::Body) -> &str {
         pb::event::Body::CancelPledge(c) => &c.reason,
         pb::event::Body::Inspection(i) => &i.note,
         pb::event::Body::Reversal(r) => &r.reason,
+        pb::event::Body::RegisterKey(k) => &k.label,
+        pb::event::Body::RevokeKey(k) => &k.reason,
+        pb::event::Body::Commendation(c) => &c.reason,
         pb::event::Body::Delivery(d) => &d.note,
         _ => "",
     }

@@ -661,6 +661,41 @@ fn input(
                     }
                 }
             }
+            Input::OrgKinds => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
+                    option value="" { (empty_choice) }
+                    @for (kind, vi, en) in forms::ORG_KINDS {
+                        @let v = (kind as i32).to_string();
+                        option value=(v) selected[v == current] { (lang.t(vi, en)) }
+                    }
+                }
+            }
+            Input::AnyOrg => {
+                select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
+                    option value="" { (empty_choice) }
+                    option value=(lists.own_org_id) selected[lists.own_org_id == current] { (lists.own_org_id) }
+                    @for org in lists.recipients.iter().chain(&lists.donors) {
+                        option value=(org.org_id) selected[org.org_id == current] {
+                            @match &org.name {
+                                Some(name) => { (name) " (" (org.org_id) ")" }
+                                None => { (lang.t("Nhà hảo tâm ẩn danh", "Anonymous donor")) " (" (org.org_id) ")" }
+                            }
+                        }
+                    }
+                }
+            }
+            Input::Roles => {
+                fieldset id=(field.name) aria-invalid=(invalid) {
+                    legend { (lang.t(field.vi, field.en)) }
+                    @for (role, vi, en) in forms::ROLES {
+                        @let name = format!("role_{}", role as i32);
+                        label.choice {
+                            input type="checkbox" name=(name) checked[forms::value(values, &name) == "on"];
+                            " " (lang.t(vi, en))
+                        }
+                    }
+                }
+            }
             Input::YesNo => {
                 select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
                     option value="" { (empty_choice) }
@@ -774,7 +809,9 @@ async fn form_page(
                 data-check=(lang.href(&format!("/{}/check", kind.segment()))) {
                 input type="hidden" name="token" value=(desk.form_token);
                 @for field in kind.fields() {
-                    label for=(field.name) { (lang.t(field.vi, field.en)) }
+                    @if field.input != Input::Roles {
+                        label for=(field.name) { (lang.t(field.vi, field.en)) }
+                    }
                     (input(lang, field, values, &lists, error.is_some_and(|e| e.field == field.name)))
                 }
                 button type="submit" { (lang.t("Xem trước", "Preview")) }
@@ -933,6 +970,7 @@ fn public_path(body: &pb::event::Body) -> String {
         pb::event::Body::Receipt(r) => format!("/receipts/{}", r.receipt_id),
         pb::event::Body::Delivery(d) => format!("/communes/{}", d.commune_code),
         pb::event::Body::PublishNeed(n) => format!("/communes/{}", n.commune_code),
+        pb::event::Body::RegisterCommune(c) => format!("/communes/{}", c.commune_code),
         pb::event::Body::CancelPledge(_) => "/pledges".to_owned(),
         _ => "/log".to_owned(),
     }

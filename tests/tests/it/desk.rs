@@ -273,6 +273,27 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     ));
     let (_pledger, _, pledger_url) =
         start_desk(desk(&pledger_key, &pledger, free_addr(), &demo, None));
+    // The authority's own desk: registrations and commendations.
+    let authority = events
+        .iter()
+        .find_map(|e| match &e.body {
+            Some(pb::event::Body::Genesis(g)) => Some(g.authority_org_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let authority_key = keys.path().join("authority.pem");
+    std::fs::write(
+        &authority_key,
+        programme
+            .signing_key(&authority)
+            .expect("the authority signs with a key of the programme")
+            .to_pkcs8_pem()
+            .as_bytes(),
+    )
+    .unwrap();
+    let (_authority, _, authority_url) =
+        start_desk(desk(&authority_key, &authority, free_addr(), &demo, None));
+    let new_key = hex::encode(aidledger_tlog::ed25519::SecretKey::generate().public_key());
     let (_deliverer, _, deliverer_url) =
         start_desk(desk(&deliverer_key, &deliverer, free_addr(), &demo, None));
     let session = fund_url.split("session=").nth(1).unwrap().to_owned();
@@ -365,6 +386,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         .arg(&sheets.bad)
         .arg(&sheets.good)
         .arg(&receipts_csv)
+        .arg(&authority_url)
         .arg(
             serde_json::json!({
                 "asset": pool.asset_id,
@@ -373,6 +395,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
                 "earmarkCommune": pool.commune_code,
                 "earmarkCategory": if pool.category == 0 { String::new() } else { pool.category.to_string() },
                 "deliverer": deliverer,
+                "newKey": new_key,
             })
             .to_string(),
         )
@@ -384,6 +407,23 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The authority registers a commune, a school in it and the school's
+    // key, and commends a donor, each recorded in turn; the commune is then
+    // public.
+    let registered: Vec<u64> = ["commune", "organisation", "key", "commendation"]
+        .iter()
+        .map(|k| report["authority"][k].as_u64().unwrap())
+        .collect();
+    assert!(
+        registered.windows(2).all(|w| w[0] < w[1]) && registered[0] >= size,
+        "{report}"
+    );
+    wait_for(
+        demo.feed,
+        "/api/v1/communes/99001",
+        "the new commune on the feed",
+        |_| true,
+    );
     // The desk read its key's organisation and roles from the log, and
     // offers what they allow.
     let standing = report["homeStanding"].as_str().unwrap();
@@ -619,20 +659,20 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     assert_eq!(import["again"]["problems"], 0, "{import}");
     // The ledger holds the demo, the receipt, the donor, the pledge and
     // its cancellation, the need, the transfer and its arrival, the
-    // delivery by form and its reversal, the 200 deliveries and the 3
-    // receipts: no more.
+    // delivery by form and its reversal, the 200 deliveries, the 3
+    // receipts and the authority's 4 entries: no more.
     wait_for(
         demo.feed,
         "/api/v1/overview",
         "the feed, after the import",
         |body| {
             let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
-            overview["as_of"]["size"].as_u64().unwrap() >= size + 212
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 216
         },
     );
     let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
     let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(overview["as_of"]["size"], size + 212);
+    assert_eq!(overview["as_of"]["size"], size + 216);
 }
 
 /// A pool of holdings: asset and earmark.
