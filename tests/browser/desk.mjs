@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const [deskLaunch, noRoleLaunch, feed, donor, receiptId, artifacts, deliverLaunch, badSheet, goodSheet, receiptsCsv, authorityLaunch, poolJson] = process.argv.slice(2);
+const [deskLaunch, noRoleLaunch, feed, donor, receiptId, artifacts, deliverLaunch, badSheet, goodSheet, receiptsCsv, authorityLaunch, planCsv, poolJson] = process.argv.slice(2);
 const [desk, noRoleDesk, deliverDesk, authorityDesk] = [deskLaunch, noRoleLaunch, deliverLaunch, authorityLaunch].map((url) => new URL(url).origin);
 // The deliverer's pool: { asset, commune, category } (category as the form's value, "" for general).
 const pool = JSON.parse(poolJson || "{}");
@@ -407,6 +407,10 @@ await page.fill("#decision_ref", "QD-123-UBND");
 await page.fill("#reason", "For school meals");
 await preview();
 report.authority.commendation = await submitPreview("commendations");
+report.authority.plan = { rows: await upload(planCsv, authorityDesk, "plans") };
+await page.click("form[action$='/import/submit'] button");
+await page.waitForSelector("#recorded");
+report.authority.plan.recorded = Number(await page.textContent("#recorded"));
 
 await audit.close();
 await browser.close();

@@ -27,6 +27,9 @@ pub(crate) enum Kind {
     RegisterCommune,
     RegisterAsset,
     Commendation,
+    /// The annual plan: a list of targets, so a spreadsheet's rows, not a
+    /// form ([`Kind::ALL`] leaves it out).
+    Plan,
 }
 
 impl Kind {
@@ -66,6 +69,7 @@ impl Kind {
             Kind::RegisterCommune => "communes",
             Kind::RegisterAsset => "assets",
             Kind::Commendation => "commendations",
+            Kind::Plan => "plans",
         }
     }
 
@@ -89,7 +93,8 @@ impl Kind {
             | Kind::RevokeKey
             | Kind::RegisterCommune
             | Kind::RegisterAsset
-            | Kind::Commendation => &[pb::Role::Authority],
+            | Kind::Commendation
+            | Kind::Plan => &[pb::Role::Authority],
             // SPEC 7: the organisation that signed the target, whatever its
             // roles (or the authority): every registered key.
             Kind::Reversal => &[
@@ -118,6 +123,10 @@ impl Kind {
             Kind::RegisterCommune => lang.t("Đăng ký một xã", "Register a commune"),
             Kind::RegisterAsset => lang.t("Đăng ký một loại tài sản", "Register an asset"),
             Kind::Commendation => lang.t("Ghi nhận khen thưởng", "Record a commendation"),
+            Kind::Plan => lang.t(
+                "Công bố kế hoạch năm (mỗi dòng một chỉ tiêu)",
+                "Publish the annual plan (one target per row)",
+            ),
             Kind::Inspection => {
                 lang.t("Ghi kết quả kiểm tra hàng hoá", "Record a goods inspection")
             }
@@ -155,6 +164,7 @@ impl Kind {
             Kind::RegisterCommune => "new_commune_code",
             Kind::RegisterAsset => "new_asset_id",
             Kind::Commendation => "decision_ref",
+            Kind::Plan => "year",
             Kind::Reversal => "target_event_id",
             Kind::Delivery => "delivery_id",
         }
@@ -175,6 +185,7 @@ impl Kind {
             Kind::RegisterCommune => &COMMUNE,
             Kind::RegisterAsset => &ASSET,
             Kind::Commendation => &COMMENDATION,
+            Kind::Plan => &[],
             Kind::Reversal => &REVERSAL,
             Kind::Delivery => &DELIVERY,
         }
@@ -936,6 +947,17 @@ pub(crate) fn body(
             decision_ref: text("decision_ref"),
             reason: public_text(values, "reason"),
         }),
+        Kind::Plan => {
+            return Err(FieldError {
+                field: "",
+                message: lang
+                    .t(
+                        "Kế hoạch năm được nhập từ bảng tính, mỗi dòng một chỉ tiêu.",
+                        "The annual plan is imported from a spreadsheet, one target per row.",
+                    )
+                    .to_owned(),
+            });
+        }
         Kind::Inspection => pb::event::Body::Inspection(pb::GoodsInspection {
             subject_id: text("subject_id"),
             passed: match value(values, "passed") {
@@ -1018,7 +1040,8 @@ pub(crate) fn field_of(kind: Kind, detail: &str) -> &'static str {
         | Kind::Inspection
         | Kind::Reversal
         | Kind::RevokeKey
-        | Kind::Commendation => &[],
+        | Kind::Commendation
+        | Kind::Plan => &[],
         Kind::Need => &[
             ("publish_need.commune_code", "need_commune"),
             ("publish_need.category", "need_category"),

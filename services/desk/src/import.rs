@@ -99,7 +99,7 @@ pub(crate) struct Sheet {
     pub columns: &'static [Column],
 }
 
-pub(crate) const SHEETS: [Sheet; 4] = [
+pub(crate) const SHEETS: [Sheet; 5] = [
     Sheet {
         kind: Kind::Receipt,
         columns: &RECEIPT_COLUMNS,
@@ -116,6 +116,40 @@ pub(crate) const SHEETS: [Sheet; 4] = [
         kind: Kind::Delivery,
         columns: &DELIVERY_COLUMNS,
     },
+    Sheet {
+        kind: Kind::Plan,
+        columns: &PLAN_COLUMNS,
+    },
+];
+
+/// The annual plan: every row a target, all of one year; the file is one
+/// event.
+const PLAN_COLUMNS: [Column; 7] = [
+    column("year", "Năm của kế hoạch", "The plan's year", true),
+    column(
+        "date",
+        "Ngày quyết định (YYYY-MM-DD)",
+        "Date of the decision (YYYY-MM-DD)",
+        true,
+    ),
+    Column {
+        category: true,
+        ..column("category", "Lĩnh vực", "Category", true)
+    },
+    column(
+        "commune_code",
+        "Mã xã (để trống: toàn tỉnh)",
+        "Commune code (empty: the whole province)",
+        false,
+    ),
+    ASSET,
+    QUANTITY,
+    column(
+        "children_targeted",
+        "Số trẻ mục tiêu",
+        "Children targeted",
+        true,
+    ),
 ];
 
 impl Sheet {
@@ -748,6 +782,9 @@ pub(crate) async fn check(
     lists: &PickLists,
 ) -> Result<Checked, Unreadable> {
     let rows = read_rows(lang, sheet, bytes)?;
+    if sheet.kind == Kind::Plan {
+        return check_plan(desk, lang, sheet, file_name, bytes, rows, lists).await;
+    }
     let communes: HashSet<&str> = lists.communes.iter().map(|c| c.code.as_str()).collect();
     let donors: HashSet<&str> = lists.donors.iter().map(|d| d.org_id.as_str()).collect();
     let recipients: HashSet<&str> = lists
@@ -884,6 +921,156 @@ pub(crate) async fn check(
             balances.insert(pool, available - quantity);
         }
         checked.events.push((row.number, event));
+    }
+    Ok(checked)
+}
+
+/// Checks an annual plan: each row a target, judged alone, then the
+/// whole as one event. Its id comes from the agency and the file's bytes,
+/// so the same file is recorded once.
+async fn check_plan(
+    desk: &Desk,
+    lang: Lang,
+    sheet: Sheet,
+    file_name: &str,
+    bytes: &[u8],
+    rows: Vec<Row>,
+    lists: &PickLists,
+) -> Result<Checked, Unreadable> {
+    let communes: HashSet<&str> = lists.communes.iter().map(|c| c.code.as_str()).collect();
+    let file_hash = hex::encode(Sha256::digest(bytes));
+    let mut checked = Checked {
+        id: file_hash.clone(),
+        kind: sheet.kind,
+        file_name: file_name.to_owned(),
+        rows: rows.len(),
+        events: Vec::new(),
+        recorded: Vec::new(),
+        problems: Vec::new(),
+    };
+    let (Some(first), year, date) = (
+        rows.first(),
+        rows.first().map_or("", |r| r.cell("year")).to_owned(),
+        rows.first().map_or("", |r| r.cell("date")).to_owned(),
+    ) else {
+        return Err(Unreadable(
+            lang.t("Kế hoạch không có chỉ tiêu nào.", "The plan has no target.")
+                .to_owned(),
+        ));
+    };
+    let mut targets = Vec::new();
+    for row in &rows {
+        let problem_here = |column, reason, message: &str| problem(row, column, reason, message);
+        if row.cell("year") != year || row.cell("date") != date {
+            checked.problems.push(problem_here(
+                "year",
+                "INVALID_DATE",
+                lang.t(
+                    "Mọi dòng của kế hoạch cùng một năm và một ngày.",
+                    "Every row of a plan has the same year and date.",
+                ),
+            ));
+            continue;
+        }
+        let name = row.cell("category").to_ascii_lowercase();
+        let Some((_, category)) = CATEGORY_NAMES.iter().find(|(n, _)| *n == name) else {
+            checked.problems.push(problem_here(
+                "category",
+                "INVALID_ENUM",
+                lang.t(
+                    "Không phải một lĩnh vực của mẫu.",
+                    "Not one of the template's categories.",
+                ),
+            ));
+            continue;
+        };
+        let commune = row.cell("commune_code");
+        if !commune.is_empty() && !communes.contains(commune) {
+            checked.problems.push(problem_here(
+                "commune_code",
+                "UNKNOWN_COMMUNE",
+                crate::reason_text(lang, "UNKNOWN_COMMUNE"),
+            ));
+            continue;
+        }
+        let (Some(quantity), Some(children)) = (
+            forms::parse_whole(row.cell("quantity")),
+            forms::parse_whole(row.cell("children_targeted")).and_then(|c| u32::try_from(c).ok()),
+        ) else {
+            let column = if forms::parse_whole(row.cell("quantity")).is_none() {
+                "quantity"
+            } else {
+                "children_targeted"
+            };
+            checked.problems.push(problem_here(
+                column,
+                "INVALID_QUANTITY",
+                lang.t(
+                    "Cần một số nguyên không âm.",
+                    "A whole number, not negative, is needed.",
+                ),
+            ));
+            continue;
+        };
+        targets.push(pb::PlanTarget {
+            category: *category as i32,
+            commune_code: commune.to_owned(),
+            asset_id: row.cell("asset_id").to_owned(),
+            quantity,
+            children_targeted: children,
+        });
+    }
+    if !checked.problems.is_empty() {
+        return Ok(checked);
+    }
+    let (Ok(year), Some(occurred_at)) = (year.parse::<u32>(), start_in_vietnam(&date)) else {
+        checked.problems.push(problem(
+            first,
+            "date",
+            "INVALID_DATE",
+            crate::reason_text(lang, "INVALID_DATE"),
+        ));
+        return Ok(checked);
+    };
+    let event = pb::Event {
+        event_id: row_event_id(&desk.config.org_id, sheet.kind, &file_hash),
+        org_id: desk.config.org_id.clone(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: occurred_at,
+            nanos: 0,
+        }),
+        body: Some(pb::event::Body::PublishPlan(pb::PublishAnnualPlan {
+            year,
+            targets,
+        })),
+    };
+    if let Err(rejection) = aidledger_ledger::decode::event_from_pb(event.clone()) {
+        checked.problems.push(problem(
+            first,
+            "",
+            rejection.reason.as_str(),
+            format!(
+                "{} ({})",
+                crate::reason_text(lang, rejection.reason.as_str()),
+                rejection.detail
+            ),
+        ));
+        return Ok(checked);
+    }
+    match desk
+        .config
+        .ledger
+        .get_entry(EntryKey::EventId(event.event_id.clone()))
+        .await
+    {
+        Ok(Some(entry)) => checked.recorded.push((first.number, entry.seq)),
+        Ok(None) => checked.events.push((first.number, event)),
+        Err(error) => {
+            return Err(Unreadable(format!(
+                "{}{error}",
+                lang.t("Không hỏi được sổ cái: ", "The ledger could not be asked: ")
+            )));
+        }
     }
     Ok(checked)
 }

@@ -293,6 +293,15 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     .unwrap();
     let (_authority, _, authority_url) =
         start_desk(desk(&authority_key, &authority, free_addr(), &demo, None));
+    // The authority's annual plan: two targets, one row each.
+    let plan_csv = keys.path().join("plan.csv");
+    std::fs::write(
+        &plan_csv,
+        "year,date,category,commune_code,asset_id,quantity,children_targeted\n\
+         2026,2025-12-20,nutrition,99001,VND,50.000.000,120\n\
+         2026,2025-12-20,health,,VND,20000000,400\n",
+    )
+    .unwrap();
     let new_key = hex::encode(aidledger_tlog::ed25519::SecretKey::generate().public_key());
     let (_deliverer, _, deliverer_url) =
         start_desk(desk(&deliverer_key, &deliverer, free_addr(), &demo, None));
@@ -387,6 +396,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         .arg(&sheets.good)
         .arg(&receipts_csv)
         .arg(&authority_url)
+        .arg(&plan_csv)
         .arg(
             serde_json::json!({
                 "asset": pool.asset_id,
@@ -424,6 +434,12 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
         "the new commune on the feed",
         |_| true,
     );
+    // The plan: two rows, one event.
+    assert_eq!(
+        report["authority"]["plan"]["rows"]["toRecord"], 1,
+        "{report}"
+    );
+    assert_eq!(report["authority"]["plan"]["recorded"], 1, "{report}");
     // The desk read its key's organisation and roles from the log, and
     // offers what they allow.
     let standing = report["homeStanding"].as_str().unwrap();
@@ -660,19 +676,19 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     // The ledger holds the demo, the receipt, the donor, the pledge and
     // its cancellation, the need, the transfer and its arrival, the
     // delivery by form and its reversal, the 200 deliveries, the 3
-    // receipts and the authority's 4 entries: no more.
+    // receipts and the authority's 5 entries: no more.
     wait_for(
         demo.feed,
         "/api/v1/overview",
         "the feed, after the import",
         |body| {
             let overview: serde_json::Value = serde_json::from_slice(body).unwrap();
-            overview["as_of"]["size"].as_u64().unwrap() >= size + 216
+            overview["as_of"]["size"].as_u64().unwrap() >= size + 217
         },
     );
     let (_, _, body) = http_request(demo.feed, "GET", "/api/v1/overview");
     let overview: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(overview["as_of"]["size"], size + 216);
+    assert_eq!(overview["as_of"]["size"], size + 217);
 }
 
 /// A pool of holdings: asset and earmark.
