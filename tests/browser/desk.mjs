@@ -363,6 +363,7 @@ report.import.good = await upload(goodSheet);
 await page.click("form[action$='/import/submit'] button");
 await page.waitForSelector("#recorded");
 report.import.good.recorded = Number(await page.textContent("#recorded"));
+report.import.good.progressPage = new URL(page.url()).pathname;
 await accessibility("import-submitted-en");
 report.import.again = await upload(goodSheet);
 
@@ -411,6 +412,18 @@ report.authority.plan = { rows: await upload(planCsv, authorityDesk, "plans") };
 await page.click("form[action$='/import/submit'] button");
 await page.waitForSelector("#recorded");
 report.authority.plan.recorded = Number(await page.textContent("#recorded"));
+
+// axe-core on every form page, in both languages, and the import page
+// (on the authority's desk, which renders them all; a form its roles do
+// not allow carries the warning).
+for (const segment of ["receipts", "pledges", "cancellations", "transfers", "arrivals", "deliveries", "needs", "inspections", "reversals", "organisations", "keys", "key-revocations", "communes", "assets", "commendations", "donors"]) {
+  for (const lang of ["", "/en"]) {
+    await page.goto(`${authorityDesk}${lang}/${segment}/new`);
+    await accessibility(`form-${segment}${lang.replace("/", "-") || "-vi"}`);
+  }
+}
+await page.goto(authorityDesk + "/import");
+await accessibility("import-vi");
 
 await audit.close();
 await browser.close();

@@ -34,3 +34,24 @@ for (const form of document.querySelectorAll("form[data-check]")) {
   form.addEventListener("input", later);
   form.addEventListener("change", later);
 }
+
+// An import being submitted: its progress, polled until it is done, then
+// the page again for the summary.
+const progress = document.getElementById("import-progress");
+if (progress && progress.dataset.poll) {
+  const bar = document.querySelector("progress");
+  const sent = document.getElementById("sent");
+  const poll = async () => {
+    const response = await fetch(progress.dataset.poll, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const state = await response.json();
+    sent.textContent = String(state.sent);
+    if (bar) bar.value = state.sent;
+    if (state.done) {
+      location.reload();
+    } else {
+      setTimeout(poll, 300);
+    }
+  };
+  setTimeout(poll, 300);
+}

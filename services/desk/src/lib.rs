@@ -87,6 +87,9 @@ pub struct Desk {
     uploads: std::sync::Mutex<Vec<Arc<import::Checked>>>,
     /// The key's organisation and roles, read from the log.
     standing: std::sync::RwLock<standing::Standing>,
+    /// Submissions of uploads, by upload id: their progress.
+    submissions:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::Mutex<Progress>>>>,
 }
 
 /// Uploads kept between their check and their submission.
@@ -166,6 +169,7 @@ impl Desk {
             form_token: random(),
             uploads: std::sync::Mutex::new(Vec::new()),
             standing: std::sync::RwLock::new(standing::Standing::Reading),
+            submissions: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -266,6 +270,8 @@ pub fn router(desk: AppState) -> Router {
             post(import_check).layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BYTES_MAX)),
         )
         .route("/import/submit", post(import_submit))
+        .route("/import/{upload}/progress", get(import_progress))
+        .route("/import/{upload}/progress.json", get(import_progress_json))
         .route("/import/{upload}/report.xlsx", get(import_report));
     Router::new()
         .merge(pages.clone().layer(Extension(Lang::Vi)))
@@ -1426,6 +1432,19 @@ struct SubmitUpload {
     upload: String,
 }
 
+/// How a submission of an upload goes: what the progress page shows.
+#[derive(Debug, Default)]
+struct Progress {
+    total: usize,
+    sent: usize,
+    recorded: usize,
+    duplicates: usize,
+    refused: Vec<(usize, String, String)>,
+    /// The ledger stopped answering: why.
+    failed: Option<String>,
+    done: bool,
+}
+
 async fn import_submit(
     State(desk): State<AppState>,
     Extension(lang): Extension<Lang>,
@@ -1445,83 +1464,194 @@ async fn import_submit(
             ),
         );
     };
-    let mut recorded = 0usize;
-    let mut duplicates = 0usize;
-    let mut refused: Vec<(usize, String, String)> = Vec::new();
+    // One submission per upload at a time: a second click follows the
+    // first one's progress (and a finished one may run again: the ledger
+    // records each row once).
+    let progress = {
+        let mut submissions = desk.submissions.lock().expect("submissions lock");
+        let running = submissions
+            .get(&checked.id)
+            .is_some_and(|p| !p.lock().expect("progress lock").done);
+        if running {
+            None
+        } else {
+            let progress = Arc::new(std::sync::Mutex::new(Progress {
+                total: checked.events.len(),
+                ..Progress::default()
+            }));
+            // Kept as long as their upload is.
+            let kept: Vec<String> = desk
+                .uploads
+                .lock()
+                .expect("uploads lock")
+                .iter()
+                .map(|u| u.id.clone())
+                .collect();
+            submissions.retain(|id, _| kept.contains(id));
+            submissions.insert(checked.id.clone(), Arc::clone(&progress));
+            Some(progress)
+        }
+    };
+    if let Some(progress) = progress {
+        tokio::spawn(submit_upload(
+            Arc::clone(&desk),
+            Arc::clone(&checked),
+            progress,
+        ));
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            header::LOCATION,
+            lang.href(&format!("/import/{}/progress", checked.id)),
+        )],
+    )
+        .into_response()
+}
+
+/// Signs and submits a checked upload in batches, keeping `progress`.
+async fn submit_upload(
+    desk: Arc<Desk>,
+    checked: Arc<import::Checked>,
+    progress: Arc<std::sync::Mutex<Progress>>,
+) {
     for batch in checked.events.chunks(IMPORT_BATCH) {
         let signed = batch
             .iter()
             .map(|(_, event)| desk.config.ledger.sign(&desk.config.key, event))
             .collect();
-        match desk.config.ledger.append_batch(signed).await {
+        let answer = desk.config.ledger.append_batch(signed).await;
+        let mut p = progress.lock().expect("progress lock");
+        match answer {
             Ok(results) => {
                 for ((row, _), result) in batch.iter().zip(results) {
                     match result {
-                        Ok(appended) if appended.duplicate => duplicates += 1,
-                        Ok(_) => recorded += 1,
-                        Err(rejected) => refused.push((*row, rejected.reason, rejected.message)),
+                        Ok(appended) if appended.duplicate => p.duplicates += 1,
+                        Ok(_) => p.recorded += 1,
+                        Err(rejected) => p.refused.push((*row, rejected.reason, rejected.message)),
                     }
                 }
+                p.sent += batch.len();
+                tracing::info!(sent = p.sent, total = p.total, "import batch submitted");
             }
             Err(error) => {
-                // Some batches may have been recorded: say how many, and
-                // that submitting the same file again records the rest
-                // (what is recorded shows as already in the ledger).
-                tracing::warn!(recorded, duplicates, %error, "import interrupted");
-                return (
-                    StatusCode::BAD_GATEWAY,
-                    page(layout(
-                        lang,
-                        "/import",
-                        lang.t("Chưa gửi hết", "Not all submitted"),
-                        html! {
-                            h1 { (lang.t("Chưa gửi hết", "Not all submitted")) }
-                            p.error role="alert" id="refusal" {
-                                (lang.t("Sổ cái ngừng trả lời giữa chừng. Đã ghi: ", "The ledger stopped answering midway. Recorded: "))
-                                (recorded) ". "
-                                (lang.t("Tải lại cùng tệp lên là an toàn: những dòng đã ghi sẽ hiện là đã có, phần còn lại được ghi.",
-                                        "Uploading the same file again is safe: the rows recorded show as already there, and the rest get recorded."))
-                            }
-                            p.detail { (error.to_string()) }
-                            p { a href=(lang.href("/import")) { (lang.t("Tải tệp lên lại", "Upload the file again")) } }
-                        },
-                    )),
-                )
-                    .into_response();
+                tracing::warn!(sent = p.sent, %error, "import interrupted");
+                p.failed = Some(error.to_string());
+                break;
             }
         }
-        tracing::info!(
-            recorded,
-            duplicates,
-            refused = refused.len(),
-            "import batch submitted"
+    }
+    progress.lock().expect("progress lock").done = true;
+}
+
+fn progress_of(desk: &Desk, id: &str) -> Option<Arc<std::sync::Mutex<Progress>>> {
+    desk.submissions
+        .lock()
+        .expect("submissions lock")
+        .get(id)
+        .cloned()
+}
+
+/// The progress as JSON, for the page's script.
+async fn import_progress_json(
+    State(desk): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let Some(progress) = progress_of(&desk, &id) else {
+        return (StatusCode::NOT_FOUND, "no such submission").into_response();
+    };
+    #[derive(serde::Serialize)]
+    struct Sent {
+        sent: usize,
+        total: usize,
+        done: bool,
+    }
+    let p = progress.lock().expect("progress lock");
+    axum::Json(Sent {
+        sent: p.sent,
+        total: p.total,
+        done: p.done,
+    })
+    .into_response()
+}
+
+async fn import_progress(
+    State(desk): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let Some(progress) = progress_of(&desk, &id) else {
+        return bad_upload(
+            &desk,
+            lang,
+            lang.t("Không có lần gửi này.", "No such submission."),
         );
+    };
+    let p = progress.lock().expect("progress lock");
+    let here = format!("/import/{id}/progress");
+    if !p.done {
+        return page(layout(
+            lang,
+            &here,
+            lang.t("Đang gửi", "Submitting"),
+            html! {
+                h1 { (lang.t("Đang ký và gửi", "Signing and submitting")) }
+                p id="import-progress" role="status" aria-live="polite"
+                    data-poll=(lang.href(&format!("/import/{id}/progress.json"))) {
+                    span id="sent" { (p.sent) } (lang.t(" / ", " of ")) (p.total) (lang.t(" dòng đã gửi.", " rows sent."))
+                }
+                progress max=(p.total) value=(p.sent) aria-label=(lang.t("Tiến độ", "Progress")) {}
+                p { a href=(lang.href(&here)) { (lang.t("Xem lại tiến độ", "See the progress again")) } }
+            },
+        ));
+    }
+    if let Some(failed) = &p.failed {
+        return (
+            StatusCode::BAD_GATEWAY,
+            page(layout(
+                lang,
+                &here,
+                lang.t("Chưa gửi hết", "Not all submitted"),
+                html! {
+                    h1 { (lang.t("Chưa gửi hết", "Not all submitted")) }
+                    p.error role="alert" id="refusal" {
+                        (lang.t("Sổ cái ngừng trả lời giữa chừng. Đã ghi: ", "The ledger stopped answering midway. Recorded: "))
+                        (p.recorded) ". "
+                        (lang.t("Tải lại cùng tệp lên là an toàn: những dòng đã ghi sẽ hiện là đã có, phần còn lại được ghi.",
+                                "Uploading the same file again is safe: the rows recorded show as already there, and the rest get recorded."))
+                    }
+                    p.detail { (failed) }
+                    p { a href=(lang.href("/import")) { (lang.t("Tải tệp lên lại", "Upload the file again")) } }
+                },
+            )),
+        )
+            .into_response();
     }
     page(layout(
         lang,
-        "/import",
+        &here,
         lang.t("Đã gửi", "Submitted"),
         html! {
             h1 { (lang.t("Đã gửi vào sổ cái", "Submitted to the ledger")) }
             p.done role="status" {
-                span id="recorded" { (recorded) } (lang.t(" dòng đã được ghi; ", " rows recorded; "))
-                span id="duplicates" { (duplicates) } (lang.t(" đã có từ trước; ", " were there already; "))
-                span id="refused" { (refused.len()) } (lang.t(" bị từ chối.", " refused."))
+                span id="recorded" { (p.recorded) } (lang.t(" dòng đã được ghi; ", " rows recorded; "))
+                span id="duplicates" { (p.duplicates) } (lang.t(" đã có từ trước; ", " were there already; "))
+                span id="refused" { (p.refused.len()) } (lang.t(" bị từ chối.", " refused."))
             }
-            @if !refused.is_empty() {
+            @if !p.refused.is_empty() {
                 div.table-scroll tabindex="0" role="region" aria-label=(lang.t("Bảng", "Table")) {
                     table {
-                    thead { tr {
-                        th scope="col" { (lang.t("Dòng", "Row")) }
-                        th scope="col" { (lang.t("Lý do (SPEC 6.2)", "Reason (SPEC 6.2)")) }
-                        th scope="col" { (lang.t("Giải thích", "Explanation")) }
-                    } }
-                    tbody {
-                        @for (row, reason, message) in &refused {
-                            tr { td.num { (row) } td { code { (reason) } } td { (reason_text(lang, reason)) " (" (message) ")" } }
+                        thead { tr {
+                            th scope="col" { (lang.t("Dòng", "Row")) }
+                            th scope="col" { (lang.t("Lý do (SPEC 6.2)", "Reason (SPEC 6.2)")) }
+                            th scope="col" { (lang.t("Giải thích", "Explanation")) }
+                        } }
+                        tbody {
+                            @for (row, reason, message) in &p.refused {
+                                tr { td.num { (row) } td { code { (reason) } } td { (reason_text(lang, reason)) " (" (message) ")" } }
+                            }
                         }
                     }
-                }
                 }
             }
             p { a href=(lang.href("/import")) { (lang.t("Nhập tệp khác", "Import another file")) } }

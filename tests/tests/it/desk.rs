@@ -615,7 +615,8 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     );
     // axe-core's WCAG 2.1 A and AA rules find nothing on any desk page.
     let audited = report["accessibility"].as_object().unwrap();
-    assert!(audited.len() >= 5, "{audited:?}");
+    // Every form page in both languages, and the pages of each step.
+    assert!(audited.len() >= 50, "{} pages audited", audited.len());
     for (page, result) in audited {
         assert_eq!(
             result["violations"],
@@ -670,6 +671,14 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     // Corrected: all 200 recorded, once; again: nothing new.
     assert_eq!(import["good"]["toRecord"], 200, "{import}");
     assert_eq!(import["good"]["recorded"], 200, "{import}");
+    // Submitted in the background, its progress on a page of its own.
+    assert!(
+        import["good"]["progressPage"]
+            .as_str()
+            .unwrap()
+            .ends_with("/progress"),
+        "{import}"
+    );
     assert_eq!(import["again"]["toRecord"], 0, "{import}");
     assert_eq!(import["again"]["already"], 200, "{import}");
     assert_eq!(import["again"]["problems"], 0, "{import}");
