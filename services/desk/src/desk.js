@@ -8,7 +8,11 @@ for (const form of document.querySelectorAll("form[data-check]")) {
   const live = document.getElementById("live-check");
   let timer = null;
   let marked = null;
+  // Only the answer to the latest change counts: an earlier, slower one
+  // must not overwrite it.
+  let asked = 0;
   const check = async () => {
+    const mine = ++asked;
     const response = await fetch(form.dataset.check, {
       method: "POST",
       body: new URLSearchParams(new FormData(form)),
@@ -16,6 +20,7 @@ for (const form of document.querySelectorAll("form[data-check]")) {
     });
     if (!response.ok) return;
     const answer = await response.json();
+    if (mine !== asked) return;
     if (marked) {
       marked.removeAttribute("aria-invalid");
       marked = null;

@@ -77,27 +77,30 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.segment() == segment)
     }
 
-    /// The roles that allow an event of this kind, any one of them (SPEC
-    /// 7: a pledge by its donor's PLEDGE or its recipient's RECEIVE).
+    /// The roles that allow an event of this kind, any one of them, as
+    /// the ledger's rules have them (SPEC 7): a pledge by its donor's
+    /// PLEDGE or its recipient's RECEIVE, an arrival by TRANSFER or
+    /// RECEIVE, a need by PUBLISH_NEED or the authority.
     pub fn roles(self) -> &'static [pb::Role] {
         match self {
             Kind::Receipt => &[pb::Role::Receive],
             Kind::Pledge => &[pb::Role::Pledge, pb::Role::Receive],
-            Kind::Transfer | Kind::TransferReceived => &[pb::Role::Transfer],
+            Kind::Transfer => &[pb::Role::Transfer],
+            Kind::TransferReceived => &[pb::Role::Transfer, pb::Role::Receive],
             Kind::Delivery => &[pb::Role::Deliver],
-            Kind::Need => &[pb::Role::PublishNeed],
+            Kind::Need => &[pb::Role::PublishNeed, pb::Role::Authority],
             Kind::CancelPledge => &[pb::Role::Pledge, pb::Role::Receive],
             Kind::Inspection => &[pb::Role::Inspect],
             Kind::RegisterOrganization
             | Kind::RegisterKey
-            | Kind::RevokeKey
             | Kind::RegisterCommune
             | Kind::RegisterAsset
             | Kind::Commendation
             | Kind::Plan => &[pb::Role::Authority],
-            // SPEC 7: the organisation that signed the target, whatever its
-            // roles (or the authority): every registered key.
-            Kind::Reversal => &[
+            // SPEC 7: the organisation that signed the target, or whose
+            // key it is, whatever its roles (or the authority): every
+            // registered key.
+            Kind::Reversal | Kind::RevokeKey => &[
                 pb::Role::Authority,
                 pb::Role::Receive,
                 pb::Role::Transfer,
@@ -206,8 +209,11 @@ pub(crate) enum Input {
     PledgeRecipients,
     /// Transfers to the agency still in transit.
     InTransit,
-    /// Pledges to or by the agency not yet fulfilled or cancelled.
+    /// Pledges to the agency not yet fulfilled or cancelled: what a
+    /// receipt can be against.
     OpenPledges,
+    /// Pledges to or by the agency still open: what it may cancel.
+    CancellablePledges,
     /// Yes or no.
     YesNo,
     /// The agency's own recent events that can be reversed, or an event
@@ -406,7 +412,13 @@ static NEED: [Field; 8] = [
 ];
 
 static CANCELLATION: [Field; 2] = [
-    field("pledge_id", "Cam kết", "Pledge", Input::OpenPledges, true),
+    field(
+        "pledge_id",
+        "Cam kết",
+        "Pledge",
+        Input::CancellablePledges,
+        true,
+    ),
     field(
         "reason",
         "Lý do (công bố)",
@@ -733,6 +745,20 @@ static DELIVERY: [Field; 10] = [
 /// A form as the browser sends it, by field name.
 pub(crate) type Values = BTreeMap<String, String>;
 
+/// The SPEC 6.2 reason closest to a desk's own refusal of `field` (the
+/// ledger's field rules give their own).
+pub(crate) fn reason_for_field(field: &str) -> &'static str {
+    match field {
+        "quantity" | "quantity_received" | "children_reached" | "children_targeted"
+        | "children_count" | "unit_value_vnd" => "INVALID_QUANTITY",
+        "category" | "delivery_category" | "need_category" | "org_kind" | "passed" | "in_kind"
+        | "kind" => "INVALID_ENUM",
+        "year" => "INVALID_DATE",
+        "public_key" => "INVALID_KEY",
+        _ => "INVALID_TEXT",
+    }
+}
+
 /// A form field the clerk must correct, and why.
 #[derive(Debug)]
 pub(crate) struct FieldError {
@@ -944,7 +970,7 @@ pub(crate) fn body(
         Kind::Commendation => pb::event::Body::Commendation(pb::Commendation {
             honoree_org_id: text("honoree_org_id"),
             year: small(values, "year", lang)?,
-            decision_ref: text("decision_ref"),
+            decision_ref: public_text(values, "decision_ref"),
             reason: public_text(values, "reason"),
         }),
         Kind::Plan => {
@@ -1063,8 +1089,20 @@ pub(crate) fn field_of(kind: Kind, detail: &str) -> &'static str {
     kind.fields()
         .iter()
         .map(|f| f.name)
-        .find(|name| detail.contains(&format!(".{name}")))
+        .find(|name| names_field(detail, name))
         .unwrap_or("")
+}
+
+/// Whether `detail` names the event field `.name` itself, not a longer
+/// field it begins (`.unit` in `.unit_value_vnd`).
+fn names_field(detail: &str, name: &str) -> bool {
+    let needle = format!(".{name}");
+    detail.match_indices(&needle).any(|(at, _)| {
+        detail[at + needle.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+    })
 }
 
 /// What the preview shows of `body`: every published field, by label.
@@ -1336,6 +1374,27 @@ pub(crate) fn note(body: &pb::event::Body) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_names_the_field_itself_not_one_it_begins() {
+        let detail = "register_asset.unit_value_vnd 10000000000000000 is over 10^15";
+        assert_eq!(field_of(Kind::RegisterAsset, detail), "unit_value_vnd");
+        assert_eq!(
+            field_of(Kind::RegisterAsset, "register_asset.unit is required"),
+            "unit"
+        );
+        assert_eq!(
+            field_of(
+                Kind::Delivery,
+                "delivery.earmark.category 9 is not a Category"
+            ),
+            "category"
+        );
+        assert_eq!(
+            field_of(Kind::Delivery, "delivery.category 9 is not a Category"),
+            "delivery_category"
+        );
+    }
 
     #[test]
     fn whole_numbers_as_clerks_write_them_and_nothing_else() {

@@ -642,14 +642,7 @@ fn row_event(desk: &Desk, lang: Lang, sheet: Sheet, row: &Row) -> Result<pb::Eve
     let body = forms::body(sheet.kind, desk, lang, &values).map_err(|error| Problem {
         row: row.number,
         column: column_of(sheet, error.field),
-        reason: if matches!(
-            error.field,
-            "quantity" | "quantity_received" | "children_reached"
-        ) {
-            "INVALID_QUANTITY"
-        } else {
-            "INVALID_ARGUMENT"
-        },
+        reason: forms::reason_for_field(error.field),
         message: error.message,
     })?;
     let id = forms::value(&values, sheet.kind.id_field()).to_owned();
@@ -961,9 +954,11 @@ async fn check_plan(
     let mut targets = Vec::new();
     for row in &rows {
         let problem_here = |column, reason, message: &str| problem(row, column, reason, message);
-        if row.cell("year") != year || row.cell("date") != date {
+        // Dates compared as days, so 2025-3-1 and 2025-03-01 agree.
+        let same_date = start_in_vietnam(row.cell("date")) == start_in_vietnam(&date);
+        if row.cell("year") != year || !same_date {
             checked.problems.push(problem_here(
-                "year",
+                if same_date { "year" } else { "date" },
                 "INVALID_DATE",
                 lang.t(
                     "Mọi dòng của kế hoạch cùng một năm và một ngày.",
@@ -1023,7 +1018,16 @@ async fn check_plan(
     if !checked.problems.is_empty() {
         return Ok(checked);
     }
-    let (Ok(year), Some(occurred_at)) = (year.parse::<u32>(), start_in_vietnam(&date)) else {
+    let Ok(year) = year.parse::<u32>() else {
+        checked.problems.push(problem(
+            first,
+            "year",
+            "INVALID_DATE",
+            crate::reason_text(lang, "INVALID_DATE"),
+        ));
+        return Ok(checked);
+    };
+    let Some(occurred_at) = start_in_vietnam(&date) else {
         checked.problems.push(problem(
             first,
             "date",
@@ -1032,17 +1036,36 @@ async fn check_plan(
         ));
         return Ok(checked);
     };
+    // The ledger refuses an event more than 5 minutes ahead of its clock:
+    // a plan is published on or after its decision's day.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if occurred_at > now + 300 {
+        checked.problems.push(problem(
+            first,
+            "date",
+            "OCCURRED_IN_FUTURE",
+            crate::reason_text(lang, "OCCURRED_IN_FUTURE"),
+        ));
+        return Ok(checked);
+    }
+    let plan = pb::PublishAnnualPlan { year, targets };
+    // The id follows the plan itself, not the file's bytes: the same plan
+    // saved again is the same event.
+    let plan_digest = hex::encode(Sha256::digest(plan.encode_to_vec()));
     let event = pb::Event {
-        event_id: row_event_id(&desk.config.org_id, sheet.kind, &file_hash),
+        event_id: row_event_id(
+            &desk.config.org_id,
+            sheet.kind,
+            &format!("{occurred_at}/{plan_digest}"),
+        ),
         org_id: desk.config.org_id.clone(),
         occurred_at: Some(prost_types::Timestamp {
             seconds: occurred_at,
             nanos: 0,
         }),
-        body: Some(pb::event::Body::PublishPlan(pb::PublishAnnualPlan {
-            year,
-            targets,
-        })),
+        body: Some(pb::event::Body::PublishPlan(plan)),
     };
     if let Err(rejection) = aidledger_ledger::decode::event_from_pb(event.clone()) {
         checked.problems.push(problem(

@@ -342,7 +342,8 @@ async fn guard_host(State(desk): State<AppState>, request: Request, next: Next) 
         )
             .into_response();
     }
-    if !request.uri().path().starts_with("/static/") && !desk.in_session(request.headers()) {
+    let static_file = matches!(request.uri().path(), "/static/desk.css" | "/static/desk.js");
+    if !static_file && !desk.in_session(request.headers()) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -718,10 +719,10 @@ fn input(
                     }
                 }
             }
-            Input::OpenPledges => {
+            Input::OpenPledges | Input::CancellablePledges => {
                 select id=(field.name) name=(field.name) required[field.required] aria-invalid=(invalid) {
                     option value="" { (empty_choice) }
-                    @for p in &lists.open_pledges {
+                    @for p in lists.open_pledges.iter().filter(|p| p.to_agency || field.input == Input::CancellablePledges) {
                         option value=(p.pledge_id) selected[p.pledge_id == current] {
                             (p.pledge_id) " · " (p.donor_org_id) " · " (p.asset_id) " " (p.received) "/" (p.quantity)
                         }
@@ -953,10 +954,12 @@ async fn form_check(
     if forged(&desk, &values) {
         return refused_forgery(lang);
     }
-    let unfilled = kind
-        .fields()
-        .iter()
-        .any(|f| f.required && forms::value(&values, f.name).is_empty());
+    // Roles are checkboxes named `role_N`: filled when one is ticked.
+    let filled = |f: &forms::Field| match f.input {
+        Input::Roles => values.keys().any(|k| k.starts_with("role_")),
+        _ => !forms::value(&values, f.name).is_empty(),
+    };
+    let unfilled = kind.fields().iter().any(|f| f.required && !filled(f));
     let answer = match form_event(&desk, lang, kind, &values) {
         Err(error) if !(unfilled && forms::value(&values, error.field).is_empty()) => LiveCheck {
             field: Some(error.field),

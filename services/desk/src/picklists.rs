@@ -40,6 +40,8 @@ pub struct OwnEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenPledge {
     pub pledge_id: String,
+    /// To the agency (not by it).
+    pub to_agency: bool,
     pub donor_org_id: String,
     pub asset_id: String,
     pub quantity: u64,
@@ -262,6 +264,7 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
                         .contains(&p.status)
                     })
                     .map(|p| OpenPledge {
+                        to_agency: p.recipient_org_id == org_id,
                         pledge_id: p.pledge_id,
                         donor_org_id: p.donor_org_id,
                         asset_id: p.asset_id,
@@ -275,53 +278,76 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
             token = page.next_page_token;
         }
     }
-    let transfers = projections
-        .list_transfers(pb::ListTransfersRequest {
-            page: Some(page("")),
-            org_id: org_id.to_owned(),
-            state: pb::TransferState::InTransit as i32,
-        })
-        .await
-        .context("listing the agency's transfers")?
-        .into_inner();
-    lists.own_events.extend(
-        transfers
-            .transfers
-            .into_iter()
-            .filter(|t| t.from_org_id == org_id)
-            .map(|t| OwnEvent {
-                event_id: t.event_id,
-                seq: t.seq,
-                label: format!("transfer {}", t.transfer_id),
-            }),
-    );
-    let deliveries = projections
-        .list_deliveries(pb::ListDeliveriesRequest {
-            page: Some(page("")),
-            commune_code: String::new(),
-            org_id: org_id.to_owned(),
-            year: 0,
-        })
-        .await
-        .context("listing the agency's deliveries")?
-        .into_inner();
-    lists.own_events.extend(
-        deliveries
-            .deliveries
-            .into_iter()
-            .filter(|d| !d.reversed)
-            .map(|d| OwnEvent {
-                event_id: d.event_id,
-                seq: d.seq,
-                label: format!("delivery {}", d.delivery_id),
-            }),
-    );
-    lists.own_events.sort_by_key(|e| std::cmp::Reverse(e.seq));
-    lists.own_events.truncate(100);
+    // Every page, the newest kept: the projector lists in log order.
+    let mut token = String::new();
+    loop {
+        let transfers = projections
+            .list_transfers(pb::ListTransfersRequest {
+                page: Some(page(&token)),
+                org_id: org_id.to_owned(),
+                state: pb::TransferState::InTransit as i32,
+            })
+            .await
+            .context("listing the agency's transfers")?
+            .into_inner();
+        lists.own_events.extend(
+            transfers
+                .transfers
+                .into_iter()
+                .filter(|t| t.from_org_id == org_id)
+                .map(|t| OwnEvent {
+                    event_id: t.event_id,
+                    seq: t.seq,
+                    label: format!("transfer {}", t.transfer_id),
+                }),
+        );
+        keep_newest(&mut lists.own_events);
+        if transfers.next_page_token.is_empty() {
+            break;
+        }
+        token = transfers.next_page_token;
+    }
+    let mut token = String::new();
+    loop {
+        let deliveries = projections
+            .list_deliveries(pb::ListDeliveriesRequest {
+                page: Some(page(&token)),
+                commune_code: String::new(),
+                org_id: org_id.to_owned(),
+                year: 0,
+            })
+            .await
+            .context("listing the agency's deliveries")?
+            .into_inner();
+        lists.own_events.extend(
+            deliveries
+                .deliveries
+                .into_iter()
+                .filter(|d| !d.reversed)
+                .map(|d| OwnEvent {
+                    event_id: d.event_id,
+                    seq: d.seq,
+                    label: format!("delivery {}", d.delivery_id),
+                }),
+        );
+        keep_newest(&mut lists.own_events);
+        if deliveries.next_page_token.is_empty() {
+            break;
+        }
+        token = deliveries.next_page_token;
+    }
     // Money first: most receipts are in đồng.
     lists.assets.retain(|asset| asset != "VND");
     lists.assets.insert(0, "VND".to_owned());
     Ok(lists)
+}
+
+/// The entries a reversal form offers: the newest.
+const OWN_EVENTS_SHOWN: usize = 100;
+
+fn keep_newest(events: &mut Vec<OwnEvent>) {
+    events.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    events.truncate(OWN_EVENTS_SHOWN);
 }
 
 fn page(token: &str) -> pb::Page {

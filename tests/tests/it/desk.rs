@@ -458,6 +458,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
             "/needs/new",
             "/inspections/new",
             "/reversals/new",
+            "/key-revocations/new",
             "/donors/new",
             "/import"
         ]),
@@ -594,6 +595,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
             "/en/pledges/new",
             "/en/cancellations/new",
             "/en/reversals/new",
+            "/en/key-revocations/new",
             "/en/import"
         ]),
         "{report}"
