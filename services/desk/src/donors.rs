@@ -202,17 +202,28 @@ fn hidden_inputs(
     }
 }
 
+/// The registration a form describes, judged, with its salt: or the
+/// answer that refuses it.
+fn judged(
+    desk: &Desk,
+    lang: Lang,
+    values: &Values,
+) -> Result<(pb::Event, [u8; NAME_SALT_BYTES]), Box<Response>> {
+    if value(values, "token") != desk.form_token {
+        return Err(Box::new(refused_forgery(lang)));
+    }
+    registration(desk, lang, values)
+        .map_err(|error| Box::new(form_page(desk, lang, values, Some(&error))))
+}
+
 pub(crate) async fn preview(
     State(desk): State<AppState>,
     Extension(lang): Extension<Lang>,
     Form(values): Form<Values>,
 ) -> Response {
-    if value(&values, "token") != desk.form_token {
-        return refused_forgery(lang);
-    }
-    let (event, salt) = match registration(&desk, lang, &values) {
-        Ok(registered) => registered,
-        Err(error) => return form_page(&desk, lang, &values, Some(&error)),
+    let (event, salt) = match judged(&desk, lang, &values) {
+        Ok(judged) => judged,
+        Err(response) => return *response,
     };
     let Some(pb::event::Body::RegisterOrg(org)) = &event.body else {
         unreachable!("a registration");
@@ -247,12 +258,9 @@ pub(crate) async fn submit(
     Extension(lang): Extension<Lang>,
     Form(values): Form<Values>,
 ) -> Response {
-    if value(&values, "token") != desk.form_token {
-        return refused_forgery(lang);
-    }
-    let (event, salt) = match registration(&desk, lang, &values) {
-        Ok(registered) => registered,
-        Err(error) => return form_page(&desk, lang, &values, Some(&error)),
+    let (event, salt) = match judged(&desk, lang, &values) {
+        Ok(judged) => judged,
+        Err(response) => return *response,
     };
     let Some(pb::event::Body::RegisterOrg(org)) = &event.body else {
         unreachable!("a registration");

@@ -92,6 +92,19 @@ const EARMARK_CATEGORY: Column = Column {
     )
 };
 
+/// The pool a transfer or a delivery draws from: the earmark columns,
+/// described as such.
+const POOL_COMMUNE: Column = Column {
+    vi: "Lấy từ nguồn dành riêng cho xã (để trống: chung)",
+    en: "Drawn from funds earmarked for commune (empty: general)",
+    ..EARMARK_COMMUNE
+};
+const POOL_CATEGORY: Column = Column {
+    vi: "Lấy từ nguồn dành riêng cho lĩnh vực (để trống: chung)",
+    en: "Drawn from funds earmarked for category (empty: general)",
+    ..EARMARK_CATEGORY
+};
+
 /// A template: the kind of event each row is, and its columns.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Sheet {
@@ -219,16 +232,8 @@ const TRANSFER_COLUMNS: [Column; 8] = [
     column("to_org_id", "Mã đơn vị nhận", "To organisation id", true),
     ASSET,
     QUANTITY,
-    Column {
-        vi: "Lấy từ nguồn dành riêng cho xã (để trống: chung)",
-        en: "Drawn from funds earmarked for commune (empty: general)",
-        ..EARMARK_COMMUNE
-    },
-    Column {
-        vi: "Lấy từ nguồn dành riêng cho lĩnh vực (để trống: chung)",
-        en: "Drawn from funds earmarked for category (empty: general)",
-        ..EARMARK_CATEGORY
-    },
+    POOL_COMMUNE,
+    POOL_CATEGORY,
     NOTE,
 ];
 
@@ -258,16 +263,8 @@ pub(crate) const DELIVERY_COLUMNS: [Column; 11] = [
         "Children reached",
         true,
     ),
-    Column {
-        vi: "Lấy từ nguồn dành riêng cho xã (để trống: chung)",
-        en: "Drawn from funds earmarked for commune (empty: general)",
-        ..EARMARK_COMMUNE
-    },
-    Column {
-        vi: "Lấy từ nguồn dành riêng cho lĩnh vực (để trống: chung)",
-        en: "Drawn from funds earmarked for category (empty: general)",
-        ..EARMARK_CATEGORY
-    },
+    POOL_COMMUNE,
+    POOL_CATEGORY,
     NOTE,
 ];
 

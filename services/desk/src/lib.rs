@@ -879,21 +879,37 @@ fn hidden_fields(desk: &Desk, values: &Values, event: &pb::Event) -> Markup {
     }
 }
 
+/// The form's kind and event, judged: or the answer that refuses it (no
+/// such form, a form from elsewhere, or the field to correct).
+async fn judged(
+    desk: &Desk,
+    lang: Lang,
+    segment: &str,
+    values: &Values,
+) -> Result<(Kind, pb::Event), Box<Response>> {
+    let Some(kind) = Kind::of_segment(segment) else {
+        return Err(Box::new(no_such_form(lang)));
+    };
+    if forged(desk, values) {
+        return Err(Box::new(refused_forgery(lang)));
+    }
+    match form_event(desk, lang, kind, values) {
+        Ok(event) => Ok((kind, event)),
+        Err(error) => Err(Box::new(
+            form_page(desk, lang, kind, values, Some(&error)).await,
+        )),
+    }
+}
+
 async fn form_preview(
     State(desk): State<AppState>,
     Extension(lang): Extension<Lang>,
     axum::extract::Path(segment): axum::extract::Path<String>,
     Form(values): Form<Values>,
 ) -> Response {
-    let Some(kind) = Kind::of_segment(&segment) else {
-        return no_such_form(lang);
-    };
-    if forged(&desk, &values) {
-        return refused_forgery(lang);
-    }
-    let event = match form_event(&desk, lang, kind, &values) {
-        Ok(event) => event,
-        Err(error) => return form_page(&desk, lang, kind, &values, Some(&error)).await,
+    let (kind, event) = match judged(&desk, lang, &segment, &values).await {
+        Ok(judged) => judged,
+        Err(response) => return *response,
     };
     let body = event.body.as_ref().expect("a form builds a body");
     let lists = picklists::read(&desk.config.projector_url, &desk.config.org_id)
@@ -991,15 +1007,9 @@ async fn form_submit(
     axum::extract::Path(segment): axum::extract::Path<String>,
     Form(values): Form<Values>,
 ) -> Response {
-    let Some(kind) = Kind::of_segment(&segment) else {
-        return no_such_form(lang);
-    };
-    if forged(&desk, &values) {
-        return refused_forgery(lang);
-    }
-    let event = match form_event(&desk, lang, kind, &values) {
-        Ok(event) => event,
-        Err(error) => return form_page(&desk, lang, kind, &values, Some(&error)).await,
+    let (kind, event) = match judged(&desk, lang, &segment, &values).await {
+        Ok(judged) => judged,
+        Err(response) => return *response,
     };
     let record_id = forms::value(&values, kind.id_field()).to_owned();
     let public_path = public_path(event.body.as_ref().expect("a form builds a body"));

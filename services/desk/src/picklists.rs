@@ -82,6 +82,26 @@ pub struct PickLists {
     pub as_of_size: u64,
 }
 
+/// Every row of a paged list, in the calling async fn: `$fetch` answers
+/// the page `$page` asks for with its rows and the next page's token
+/// (empty after the last). A macro, not a function taking an async
+/// closure, so that the handlers' futures stay `Send`.
+macro_rules! every_page {
+    (|$page:ident| $fetch:expr) => {{
+        let mut rows = Vec::new();
+        let mut token = String::new();
+        loop {
+            let $page = page(&token);
+            let (page_rows, next) = $fetch;
+            rows.extend(page_rows);
+            if next.is_empty() {
+                break rows;
+            }
+            token = next;
+        }
+    }};
+}
+
 /// The largest page the projector gives; a province's donors and communes
 /// fit in a few.
 const PAGE: u32 = 1000;
@@ -95,105 +115,94 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
     let mut projections = ProjectionsClient::connect(url.to_owned())
         .await
         .with_context(|| format!("connecting to the projections at {url}"))?;
-    let mut lists = PickLists::default();
-    for kind in [
-        pb::OrgKind::DonorIndividual,
-        pb::OrgKind::DonorBusiness,
-        pb::OrgKind::DonorOrganization,
+    let mut lists = PickLists {
+        own_org_id: org_id.to_owned(),
+        ..PickLists::default()
+    };
+    let named = |o: pb::OrganizationView| Donor {
+        name: (!o.anonymous && !o.name.is_empty()).then_some(o.name),
+        org_id: o.org_id,
+    };
+    for (kinds, donors) in [
+        (
+            &[
+                pb::OrgKind::DonorIndividual,
+                pb::OrgKind::DonorBusiness,
+                pb::OrgKind::DonorOrganization,
+            ][..],
+            true,
+        ),
+        (
+            &[
+                pb::OrgKind::Agency,
+                pb::OrgKind::Commune,
+                pb::OrgKind::School,
+                pb::OrgKind::Clinic,
+            ][..],
+            false,
+        ),
     ] {
-        let mut token = String::new();
-        loop {
-            let page = projections
-                .list_organizations(pb::ListOrganizationsRequest {
-                    page: Some(page(&token)),
-                    kind: kind as i32,
-                })
-                .await
-                .context("listing donors")?
-                .into_inner();
-            lists
-                .donors
-                .extend(page.organizations.into_iter().map(|o| Donor {
-                    name: (!o.anonymous && !o.name.is_empty()).then_some(o.name),
-                    org_id: o.org_id,
-                }));
-            if page.next_page_token.is_empty() {
-                break;
+        for kind in kinds {
+            let organizations = every_page!(|page| {
+                let answer = projections
+                    .list_organizations(pb::ListOrganizationsRequest {
+                        page: Some(page),
+                        kind: *kind as i32,
+                    })
+                    .await
+                    .context("listing organisations")?
+                    .into_inner();
+                (answer.organizations, answer.next_page_token)
+            });
+            let organizations = organizations.into_iter().map(named);
+            if donors {
+                lists.donors.extend(organizations);
+            } else {
+                lists
+                    .recipients
+                    .extend(organizations.filter(|o| o.org_id != org_id));
             }
-            token = page.next_page_token;
-        }
-    }
-    for kind in [
-        pb::OrgKind::Agency,
-        pb::OrgKind::Commune,
-        pb::OrgKind::School,
-        pb::OrgKind::Clinic,
-    ] {
-        let mut token = String::new();
-        loop {
-            let page = projections
-                .list_organizations(pb::ListOrganizationsRequest {
-                    page: Some(page(&token)),
-                    kind: kind as i32,
-                })
-                .await
-                .context("listing organisations")?
-                .into_inner();
-            lists.recipients.extend(
-                page.organizations
-                    .into_iter()
-                    .filter(|o| o.org_id != org_id)
-                    .map(|o| Donor {
-                        name: Some(o.name).filter(|n| !n.is_empty()),
-                        org_id: o.org_id,
-                    }),
-            );
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
         }
     }
     lists.donors.sort_by(|a, b| {
         (a.name.is_none(), &a.name, &a.org_id).cmp(&(b.name.is_none(), &b.name, &b.org_id))
     });
-    let mut token = String::new();
-    loop {
-        let page = projections
+    lists.communes = every_page!(|page| {
+        let answer = projections
             .list_communes(pb::ListCommunesRequest {
-                page: Some(page(&token)),
+                page: Some(page),
                 year: 0,
             })
             .await
             .context("listing communes")?
             .into_inner();
-        lists
-            .communes
-            .extend(page.communes.into_iter().map(|c| Commune {
-                code: c.commune_code,
-                name: c.name,
-            }));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
-    let mut token = String::new();
-    loop {
-        let page = projections
+        (answer.communes, answer.next_page_token)
+    })
+    .into_iter()
+    .map(|c| Commune {
+        code: c.commune_code,
+        name: c.name,
+    })
+    .collect();
+    let mut totals: Vec<pb::AssetTotal>;
+    let balances = every_page!(|page| {
+        let answer = projections
             .list_balances(pb::ListBalancesRequest {
-                page: Some(page(&token)),
+                page: Some(page),
                 org_id: org_id.to_owned(),
                 asset_id: String::new(),
             })
             .await
             .context("listing the agency's balances")?
             .into_inner();
-        lists.as_of_size = page.as_of.as_ref().map_or(0, |a| a.size);
-        if lists.assets.is_empty() {
-            lists.assets = page.totals.iter().map(|t| t.asset_id.clone()).collect();
-        }
-        lists.holdings.extend(page.balances.into_iter().map(|b| {
+        lists.as_of_size = answer.as_of.as_ref().map_or(0, |a| a.size);
+        totals = answer.totals;
+        (answer.balances, answer.next_page_token)
+    });
+    lists.assets = totals.into_iter().map(|t| t.asset_id).collect();
+    lists.holdings = balances
+        .into_iter()
+        .map(|b| {
             let earmark = b.earmark.unwrap_or_default();
             Holding {
                 asset_id: b.asset_id,
@@ -201,49 +210,44 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
                 category: Some(earmark.category).filter(|c| *c != 0),
                 quantity: b.held,
             }
-        }));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
-    lists.own_org_id = org_id.to_owned();
-    let mut token = String::new();
-    loop {
-        let page = projections
+        })
+        .collect();
+    let transfers = every_page!(|page| {
+        let answer = projections
             .list_transfers(pb::ListTransfersRequest {
-                page: Some(page(&token)),
+                page: Some(page),
                 org_id: org_id.to_owned(),
                 state: pb::TransferState::InTransit as i32,
             })
             .await
             .context("listing transfers in transit")?
             .into_inner();
-        lists.in_transit.extend(
-            page.transfers
-                .into_iter()
-                .filter(|t| t.to_org_id == org_id)
-                .map(|t| Arriving {
-                    transfer_id: t.transfer_id,
-                    from_org_id: t.from_org_id,
-                    asset_id: t.asset_id,
-                    quantity: t.quantity,
-                }),
-        );
-        if page.next_page_token.is_empty() {
-            break;
+        (answer.transfers, answer.next_page_token)
+    });
+    for t in transfers {
+        if t.to_org_id == org_id {
+            lists.in_transit.push(Arriving {
+                transfer_id: t.transfer_id,
+                from_org_id: t.from_org_id,
+                asset_id: t.asset_id,
+                quantity: t.quantity,
+            });
+        } else if t.from_org_id == org_id {
+            lists.own_events.push(OwnEvent {
+                event_id: t.event_id,
+                seq: t.seq,
+                label: format!("transfer {}", t.transfer_id),
+            });
         }
-        token = page.next_page_token;
     }
     for (donor, recipient) in [
         (String::new(), org_id.to_owned()),
         (org_id.to_owned(), String::new()),
     ] {
-        let mut token = String::new();
-        loop {
-            let page = projections
+        let pledges = every_page!(|page| {
+            let answer = projections
                 .list_pledges(pb::ListPledgesRequest {
-                    page: Some(page(&token)),
+                    page: Some(page),
                     donor_org_id: donor.clone(),
                     recipient_org_id: recipient.clone(),
                     status: pb::PledgeStatus::Unspecified as i32,
@@ -251,67 +255,32 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
                 .await
                 .context("listing pledges")?
                 .into_inner();
-            lists.open_pledges.extend(
-                page.pledges
-                    .into_iter()
-                    .filter(|p| {
-                        [
-                            pb::PledgeStatus::Open,
-                            pb::PledgeStatus::PartlyReceived,
-                            pb::PledgeStatus::Overdue,
-                        ]
-                        .map(|s| s as i32)
-                        .contains(&p.status)
-                    })
-                    .map(|p| OpenPledge {
-                        to_agency: p.recipient_org_id == org_id,
-                        pledge_id: p.pledge_id,
-                        donor_org_id: p.donor_org_id,
-                        asset_id: p.asset_id,
-                        quantity: p.quantity,
-                        received: p.received,
-                    }),
-            );
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
-        }
-    }
-    // Every page, the newest kept: the projector lists in log order.
-    let mut token = String::new();
-    loop {
-        let transfers = projections
-            .list_transfers(pb::ListTransfersRequest {
-                page: Some(page(&token)),
-                org_id: org_id.to_owned(),
-                state: pb::TransferState::InTransit as i32,
-            })
-            .await
-            .context("listing the agency's transfers")?
-            .into_inner();
-        lists.own_events.extend(
-            transfers
-                .transfers
+            (answer.pledges, answer.next_page_token)
+        });
+        let open = [
+            pb::PledgeStatus::Open,
+            pb::PledgeStatus::PartlyReceived,
+            pb::PledgeStatus::Overdue,
+        ]
+        .map(|s| s as i32);
+        lists.open_pledges.extend(
+            pledges
                 .into_iter()
-                .filter(|t| t.from_org_id == org_id)
-                .map(|t| OwnEvent {
-                    event_id: t.event_id,
-                    seq: t.seq,
-                    label: format!("transfer {}", t.transfer_id),
+                .filter(|p| open.contains(&p.status))
+                .map(|p| OpenPledge {
+                    to_agency: p.recipient_org_id == org_id,
+                    pledge_id: p.pledge_id,
+                    donor_org_id: p.donor_org_id,
+                    asset_id: p.asset_id,
+                    quantity: p.quantity,
+                    received: p.received,
                 }),
         );
-        keep_newest(&mut lists.own_events);
-        if transfers.next_page_token.is_empty() {
-            break;
-        }
-        token = transfers.next_page_token;
     }
-    let mut token = String::new();
-    loop {
-        let deliveries = projections
+    let deliveries = every_page!(|page| {
+        let answer = projections
             .list_deliveries(pb::ListDeliveriesRequest {
-                page: Some(page(&token)),
+                page: Some(page),
                 commune_code: String::new(),
                 org_id: org_id.to_owned(),
                 year: 0,
@@ -319,23 +288,19 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
             .await
             .context("listing the agency's deliveries")?
             .into_inner();
-        lists.own_events.extend(
-            deliveries
-                .deliveries
-                .into_iter()
-                .filter(|d| !d.reversed)
-                .map(|d| OwnEvent {
-                    event_id: d.event_id,
-                    seq: d.seq,
-                    label: format!("delivery {}", d.delivery_id),
-                }),
-        );
-        keep_newest(&mut lists.own_events);
-        if deliveries.next_page_token.is_empty() {
-            break;
-        }
-        token = deliveries.next_page_token;
-    }
+        (answer.deliveries, answer.next_page_token)
+    });
+    lists.own_events.extend(
+        deliveries
+            .into_iter()
+            .filter(|d| !d.reversed)
+            .map(|d| OwnEvent {
+                event_id: d.event_id,
+                seq: d.seq,
+                label: format!("delivery {}", d.delivery_id),
+            }),
+    );
+    keep_newest(&mut lists.own_events);
     // Money first: most receipts are in đồng.
     lists.assets.retain(|asset| asset != "VND");
     lists.assets.insert(0, "VND".to_owned());

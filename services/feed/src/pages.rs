@@ -602,6 +602,18 @@ struct AfterQuery {
     after: Option<u64>,
 }
 
+/// The page that says `?after=` is not a seq.
+fn not_a_seq(lang: Lang) -> Response {
+    error_page(
+        lang,
+        StatusCode::BAD_REQUEST,
+        lang.t(
+            "Tham số after phải là số thứ tự của một mục trong sổ cái.",
+            "The after parameter must be the seq of a log entry.",
+        ),
+    )
+}
+
 async fn donor(
     State(feed): State<AppState>,
     Extension(lang): Extension<Lang>,
@@ -609,14 +621,7 @@ async fn donor(
     query: Result<Query<AfterQuery>, axum::extract::rejection::QueryRejection>,
 ) -> PageResult {
     let Ok(Query(query)) = query else {
-        return Err(error_page(
-            lang,
-            StatusCode::BAD_REQUEST,
-            lang.t(
-                "Tham số after phải là số thứ tự của một mục trong sổ cái.",
-                "The after parameter must be the seq of a log entry.",
-            ),
-        ));
+        return Err(not_a_seq(lang));
     };
     let detail =
         views::donor(&feed.model(), &org_id, query.after).map_err(|e| query_error(lang, e))?;
@@ -908,14 +913,7 @@ async fn overlap_finding(
     query: Result<Query<AfterQuery>, axum::extract::rejection::QueryRejection>,
 ) -> PageResult {
     let Ok(Query(query)) = query else {
-        return Err(error_page(
-            lang,
-            StatusCode::BAD_REQUEST,
-            lang.t(
-                "Tham số after phải là số thứ tự của một mục trong sổ cái.",
-                "The after parameter must be the seq of a log entry.",
-            ),
-        ));
+        return Err(not_a_seq(lang));
     };
     let model = feed.model();
     let found =
