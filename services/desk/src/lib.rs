@@ -434,7 +434,7 @@ pub(crate) fn page(markup: Markup) -> Response {
 }
 
 async fn home(State(desk): State<AppState>, Extension(lang): Extension<Lang>) -> Response {
-    let lists = picklists::read(&desk.config.projector_url, &desk.config.org_id).await;
+    let lists = picklists::read(&desk.config.projector_url, &desk.config.org_id, false).await;
     let standing = desk.standing();
     page(layout(
         lang,
@@ -785,7 +785,13 @@ async fn form_page(
     values: &Values,
     error: Option<&FieldError>,
 ) -> Response {
-    let lists = match picklists::read(&desk.config.projector_url, &desk.config.org_id).await {
+    let lists = match picklists::read(
+        &desk.config.projector_url,
+        &desk.config.org_id,
+        kind == Kind::Reversal,
+    )
+    .await
+    {
         Ok(lists) => lists,
         Err(error) => return unavailable(lang, &error),
     };
@@ -912,7 +918,7 @@ async fn form_preview(
         Err(response) => return *response,
     };
     let body = event.body.as_ref().expect("a form builds a body");
-    let lists = picklists::read(&desk.config.projector_url, &desk.config.org_id)
+    let lists = picklists::read(&desk.config.projector_url, &desk.config.org_id, false)
         .await
         .ok();
     let warnings = text_warnings(forms::note(body));
@@ -1319,7 +1325,8 @@ async fn import_check(
     let Some((file_name, bytes)) = file.filter(|(_, bytes)| !bytes.is_empty()) else {
         return bad_upload(&desk, lang, lang.t("Chưa chọn tệp.", "No file was chosen."));
     };
-    let lists = match picklists::read(&desk.config.projector_url, &desk.config.org_id).await {
+    let lists = match picklists::read(&desk.config.projector_url, &desk.config.org_id, false).await
+    {
         Ok(lists) => lists,
         Err(error) => return unavailable(lang, &error),
     };

@@ -106,12 +106,14 @@ macro_rules! every_page {
 /// fit in a few.
 const PAGE: u32 = 1000;
 
-/// Reads the pick lists for `org_id` from the projector at `url`.
+/// Reads the pick lists for `org_id` from the projector at `url`; with
+/// `own_events`, also the agency's entries a reversal may name, which
+/// means reading all of its deliveries.
 ///
 /// # Errors
 ///
 /// The projector cannot be reached or answers with an error.
-pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
+pub async fn read(url: &str, org_id: &str, own_events: bool) -> Result<PickLists> {
     let mut projections = ProjectionsClient::connect(url.to_owned())
         .await
         .with_context(|| format!("connecting to the projections at {url}"))?;
@@ -277,29 +279,31 @@ pub async fn read(url: &str, org_id: &str) -> Result<PickLists> {
                 }),
         );
     }
-    let deliveries = every_page!(|page| {
-        let answer = projections
-            .list_deliveries(pb::ListDeliveriesRequest {
-                page: Some(page),
-                commune_code: String::new(),
-                org_id: org_id.to_owned(),
-                year: 0,
-            })
-            .await
-            .context("listing the agency's deliveries")?
-            .into_inner();
-        (answer.deliveries, answer.next_page_token)
-    });
-    lists.own_events.extend(
-        deliveries
-            .into_iter()
-            .filter(|d| !d.reversed)
-            .map(|d| OwnEvent {
-                event_id: d.event_id,
-                seq: d.seq,
-                label: format!("delivery {}", d.delivery_id),
-            }),
-    );
+    if own_events {
+        let deliveries = every_page!(|page| {
+            let answer = projections
+                .list_deliveries(pb::ListDeliveriesRequest {
+                    page: Some(page),
+                    commune_code: String::new(),
+                    org_id: org_id.to_owned(),
+                    year: 0,
+                })
+                .await
+                .context("listing the agency's deliveries")?
+                .into_inner();
+            (answer.deliveries, answer.next_page_token)
+        });
+        lists.own_events.extend(
+            deliveries
+                .into_iter()
+                .filter(|d| !d.reversed)
+                .map(|d| OwnEvent {
+                    event_id: d.event_id,
+                    seq: d.seq,
+                    label: format!("delivery {}", d.delivery_id),
+                }),
+        );
+    }
     keep_newest(&mut lists.own_events);
     // Money first: most receipts are in đồng.
     lists.assets.retain(|asset| asset != "VND");
