@@ -12,7 +12,7 @@
 //! disagree (a test compares them). Sums are kept per asset, in units, and
 //! valued when asked: the value of a sum is the sum of the values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aidledger_ledger::Category;
 use aidledger_ledger::calendar::{Datelike as _, vn_date};
@@ -106,6 +106,22 @@ pub struct Aggregates {
     /// The token groups with two organisations or more, by (year, the
     /// token's [`finding_tag`], category), with their token.
     pub overlapping: BTreeMap<(u32, FindingTag, Category), [u8; 32]>,
+    /// The month scopes with two organisations or more, by (year,
+    /// commune, category, period): the order of their findings' ids, so a
+    /// page of them is read from its cursor on.
+    pub flagged_months: BTreeSet<MonthKey>,
+}
+
+/// A month scope's place in [`Aggregates::flagged_months`].
+pub type MonthKey = (u32, String, Category, String);
+
+fn month_key(delivery: &DeliveryRecord) -> MonthKey {
+    (
+        delivery.year(),
+        delivery.commune_code.clone(),
+        delivery.category,
+        delivery.period.clone(),
+    )
 }
 
 /// What names a group of deliveries to one beneficiary token, in one year
@@ -345,6 +361,10 @@ impl Aggregates {
             scope.live += 1;
             if let Err(at) = scope.orgs.binary_search(&delivery.org_id) {
                 scope.orgs.insert(at, delivery.org_id.clone());
+                // Flagged once, when a second organisation comes.
+                if scope.orgs.len() == 2 {
+                    self.flagged_months.insert(month_key(delivery));
+                }
             }
         }
         let seen = slot(&mut self.tokens_by_commune, &delivery.commune_code);
@@ -456,9 +476,15 @@ impl Model {
         let live = orgs.len() as u64;
         orgs.sort_unstable();
         orgs.dedup();
+        let flagged = orgs.len() >= 2;
         let scope = self.aggregates.month_scope(delivery);
         scope.orgs = orgs;
         scope.live = live;
+        if flagged {
+            self.aggregates.flagged_months.insert(month_key(delivery));
+        } else {
+            self.aggregates.flagged_months.remove(&month_key(delivery));
+        }
 
         let named: Vec<[u8; 32]> = self
             .aggregates

@@ -12,7 +12,7 @@ use aidledger_ledger::calendar::vn_date_string;
 use aidledger_ledger::{Category, Earmark};
 use sha2::{Digest, Sha256};
 
-use crate::aggregates::{CommuneCell, FindingTag, MonthScope};
+use crate::aggregates::{CommuneCell, FindingTag, MonthKey, MonthScope};
 use crate::follower::FollowStatus;
 use crate::model::{
     DeliveryRecord, Inspection, Model, PledgeRecord, ReceiptRecord, TransferRecord,
@@ -795,6 +795,25 @@ fn beneficiary_finding_id((year, tag, category): (u32, FindingTag, Category)) ->
     format!("1,{year:010},{},{:02}", hex::encode(tag), category as u8)
 }
 
+/// The (year, commune, category, period) of a month finding's id,
+/// written as the service writes it.
+fn month_group(finding_id: &str) -> Option<MonthKey> {
+    let group = match finding_id.split(',').collect::<Vec<_>>().as_slice() {
+        ["3", year, commune, category, period] => (
+            year.parse().ok()?,
+            (*commune).to_owned(),
+            category_of_key(category)?,
+            (*period).to_owned(),
+        ),
+        _ => return None,
+    };
+    let id = format!(
+        "3,{:010},{},{:02},{}",
+        group.0, group.1, group.2 as u8, group.3
+    );
+    (id == finding_id).then_some(group)
+}
+
 /// The scope a finding id names, if the model has one.
 fn overlap_scope<'m>(model: &'m Model, finding_id: &str) -> QueryResult<Option<OverlapScope<'m>>> {
     let invalid =
@@ -1171,31 +1190,56 @@ pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u3
                 others.push((id, scope, needed_value, delivered));
             }
         }
-        // Same commune, category and month from several organisations.
-        for (commune, periods) in &model.aggregates.months {
-            for (period, categories) in periods {
-                if !year_matches(year, period_year(period)) {
-                    continue;
-                }
-                for (category, scope) in categories {
-                    if scope.orgs.len() < 2 {
-                        continue;
-                    }
-                    let scope = OverlapScope::Month {
-                        commune,
-                        category: *category,
-                        period,
-                        scope,
-                    };
-                    let id = scope.finding_id();
-                    if is_after(&id) {
-                        others.push((id, scope, 0, 0));
-                    }
+        others.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        rows.extend(others.into_iter().take(size.saturating_add(1) - rows.len()));
+    }
+
+    // Same commune, category and month from several organisations, read
+    // in id order from the fold's flagged scopes, from the cursor on.
+    if rows.len() <= size {
+        let start = match (after.and_then(month_group), year) {
+            (Some(cursor), Some(year)) if cursor.0 < year => {
+                Bound::Included((year, String::new(), Category::ALL[0], String::new()))
+            }
+            (Some(cursor), _) => Bound::Excluded(cursor),
+            (None, Some(year)) => {
+                Bound::Included((year, String::new(), Category::ALL[0], String::new()))
+            }
+            (None, None) => Bound::Unbounded,
+        };
+        let past_months = after.is_some_and(|after| after >= "4");
+        for (month_year, commune, category, period) in model
+            .aggregates
+            .flagged_months
+            .range((start, Bound::Unbounded))
+            .take_while(|(month_year, ..)| !past_months && year_matches(year, *month_year))
+        {
+            let Some((commune, scope)) = model
+                .aggregates
+                .months
+                .get_key_value(commune.as_str())
+                .and_then(|(commune, periods)| {
+                    let scope = periods.get(period.as_str())?.get(category)?;
+                    Some((commune.as_str(), scope))
+                })
+            else {
+                continue;
+            };
+            let scope = OverlapScope::Month {
+                commune,
+                category: *category,
+                period,
+                scope,
+            };
+            let id = scope.finding_id();
+            debug_assert_eq!(period_year(period), *month_year);
+            if is_after(&id) {
+                rows.push((id, scope, 0, 0));
+                if rows.len() > size {
+                    break;
                 }
             }
         }
-        others.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        rows.extend(others.into_iter().take(size.saturating_add(1) - rows.len()));
     }
 
     let more = rows.len() > size;
