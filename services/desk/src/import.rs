@@ -677,6 +677,13 @@ struct Names<'e> {
     earmark_mismatch: Option<&'static str>,
 }
 
+/// An earmark's commune, as the row's `earmark_commune` column names it.
+fn earmark_commune(earmark: &Option<pb::Earmark>) -> Option<(&'static str, &str)> {
+    earmark
+        .as_ref()
+        .map(|e| ("earmark_commune", e.commune_code.as_str()))
+}
+
 fn names(body: &pb::event::Body) -> Names<'_> {
     let pool = |asset: &str, earmark: &Option<pb::Earmark>| {
         let earmark = earmark.clone().unwrap_or_default();
@@ -685,12 +692,7 @@ fn names(body: &pb::event::Body) -> Names<'_> {
     match body {
         pb::event::Body::Receipt(r) => Names {
             id: &r.receipt_id,
-            communes: r
-                .earmark
-                .as_ref()
-                .map(|e| ("earmark_commune", e.commune_code.as_str()))
-                .into_iter()
-                .collect(),
+            communes: earmark_commune(&r.earmark).into_iter().collect(),
             donors: vec![("donor_org_id", &r.donor_org_id)],
             recipients: Vec::new(),
             draws: None,
@@ -698,12 +700,7 @@ fn names(body: &pb::event::Body) -> Names<'_> {
         },
         pb::event::Body::Pledge(p) => Names {
             id: &p.pledge_id,
-            communes: p
-                .earmark
-                .as_ref()
-                .map(|e| ("earmark_commune", e.commune_code.as_str()))
-                .into_iter()
-                .collect(),
+            communes: earmark_commune(&p.earmark).into_iter().collect(),
             donors: vec![("donor_org_id", &p.donor_org_id)],
             recipients: vec![("recipient_org_id", &p.recipient_org_id)],
             draws: None,
@@ -711,12 +708,7 @@ fn names(body: &pb::event::Body) -> Names<'_> {
         },
         pb::event::Body::Transfer(t) => Names {
             id: &t.transfer_id,
-            communes: t
-                .earmark
-                .as_ref()
-                .map(|e| ("earmark_commune", e.commune_code.as_str()))
-                .into_iter()
-                .collect(),
+            communes: earmark_commune(&t.earmark).into_iter().collect(),
             donors: Vec::new(),
             recipients: vec![("to_org_id", &t.to_org_id)],
             draws: Some((pool(&t.asset_id, &t.earmark), t.quantity)),
@@ -728,11 +720,7 @@ fn names(body: &pb::event::Body) -> Names<'_> {
                 id: &d.delivery_id,
                 communes: vec![("commune_code", d.commune_code.as_str())]
                     .into_iter()
-                    .chain(
-                        d.earmark
-                            .as_ref()
-                            .map(|e| ("earmark_commune", e.commune_code.as_str())),
-                    )
+                    .chain(earmark_commune(&d.earmark))
                     .collect(),
                 donors: Vec::new(),
                 recipients: Vec::new(),
