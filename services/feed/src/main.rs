@@ -56,6 +56,11 @@ struct Args {
     metrics_listen: Option<SocketAddr>,
 }
 
+// jemalloc, not glibc's malloc: folding millions of small records, glibc
+// spent 40% of the CPU in its free lists (BENCHMARKS.md, issue 16).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
