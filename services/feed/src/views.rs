@@ -10,6 +10,7 @@
 
 use aidledger_ledger::calendar::vn_date_string;
 use aidledger_ledger::{Body, Category, Earmark, Event, OrgKind};
+use aidledger_projector::id::Id;
 use aidledger_projector::model::Model;
 use aidledger_projector::queries;
 use aidledger_projector::read::{
@@ -695,8 +696,8 @@ pub fn donor(model: &Model, org_id: &str, after: Option<u64>) -> Result<DonorDet
             "no donor has the id {org_id:?}"
         )));
     }
-    let receipt_at = |id: &String| model.receipts.get(id.as_str());
-    let ids: &[String] = model
+    let receipt_at = |id: &Id| model.receipts.get(id.as_str());
+    let ids: &[Id] = model
         .aggregates
         .receipts_by_donor
         .get(org_id)

@@ -19,6 +19,7 @@ use aidledger_ledger::calendar::{Datelike as _, vn_date};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 
+use crate::id::Id;
 use crate::model::{DeliveryRecord, FlowKind, Model, ReceiptRecord, TransferRecord};
 use crate::table::Table;
 
@@ -57,7 +58,7 @@ pub struct MonthScope {
     /// Every delivery, reversed ones too, by seq in log order.
     pub seqs: Vec<u64>,
     /// The organisations of the live ones, sorted, each once.
-    pub orgs: Vec<String>,
+    pub orgs: Vec<Id>,
     /// How many of them are live.
     pub live: u64,
 }
@@ -69,7 +70,7 @@ pub struct TokenGroup {
     pub year: u32,
     pub category: Category,
     /// Sorted, each once.
-    pub orgs: Vec<String>,
+    pub orgs: Vec<Id>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +84,7 @@ pub struct Aggregates {
     /// By donor org id, then receipt year.
     pub donors: FxHashMap<String, BTreeMap<u32, DonorYear>>,
     /// Receipt ids by donor, in log order, reversed ones too.
-    pub receipts_by_donor: FxHashMap<String, Vec<String>>,
+    pub receipts_by_donor: FxHashMap<String, Vec<Id>>,
     /// Pledge ids by donor, in log order.
     pub pledges_by_donor: FxHashMap<String, Vec<String>>,
     /// By receipt year and earmarked category.
@@ -113,7 +114,7 @@ pub struct Aggregates {
 }
 
 /// A month scope's place in [`Aggregates::flagged_months`].
-pub type MonthKey = (u32, String, Category, String);
+pub type MonthKey = (u32, Id, Category, Id);
 
 fn month_key(delivery: &DeliveryRecord) -> MonthKey {
     (
@@ -196,7 +197,7 @@ fn add_to_group(
     groups: &mut Vec<TokenGroup>,
     year: u32,
     category: Category,
-    org_id: &str,
+    org_id: &Id,
 ) -> Option<usize> {
     let at = match groups.binary_search_by(|g| (g.year, g.category).cmp(&(year, category))) {
         Ok(at) => at,
@@ -213,10 +214,10 @@ fn add_to_group(
         }
     };
     let orgs = &mut groups[at].orgs;
-    let Err(place) = orgs.binary_search_by(|o| o.as_str().cmp(org_id)) else {
+    let Err(place) = orgs.binary_search(org_id) else {
         return None;
     };
-    orgs.insert(place, org_id.to_owned());
+    orgs.insert(place, org_id.clone());
     Some(orgs.len())
 }
 
@@ -273,8 +274,8 @@ impl Aggregates {
         }
     }
 
-    pub(crate) fn index_receipt(&mut self, receipt_id: &str, receipt: &ReceiptRecord) {
-        slot(&mut self.receipts_by_donor, &receipt.donor_org_id).push(receipt_id.to_owned());
+    pub(crate) fn index_receipt(&mut self, receipt_id: &Id, receipt: &ReceiptRecord) {
+        slot(&mut self.receipts_by_donor, &receipt.donor_org_id).push(receipt_id.clone());
     }
 
     pub(crate) fn index_pledge(&mut self, pledge_id: &str, donor_org_id: &str) {
@@ -285,7 +286,7 @@ impl Aggregates {
     /// totals, its donors' and its receipts' donors' standings.
     pub(crate) fn delivery(
         &mut self,
-        receipts: &Table<String, ReceiptRecord>,
+        receipts: &Table<Id, ReceiptRecord>,
         delivery: &DeliveryRecord,
         sign: Sign,
     ) {
@@ -467,7 +468,7 @@ impl Model {
     /// and the lists of those the delivery named.
     pub(crate) fn regroup_after_reversal(&mut self, delivery: &DeliveryRecord) {
         let scope_seqs = self.aggregates.month_scope(delivery).seqs.clone();
-        let mut orgs: Vec<String> = scope_seqs
+        let mut orgs: Vec<Id> = scope_seqs
             .iter()
             .filter_map(|seq| self.delivery_at(*seq))
             .filter(|(_, d)| !d.reversed)

@@ -17,6 +17,7 @@ pub mod aggregates;
 pub mod analytics;
 pub mod follow_args;
 pub mod follower;
+pub mod id;
 pub mod model;
 pub mod queries;
 pub mod read;

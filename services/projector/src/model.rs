@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aggregates::{Aggregates, Sign};
+use crate::id::{Id, Interner};
 use crate::table::{ListTable, StoredTable, Table};
 
 /// The asset the genesis registers: đồng, one unit worth one đồng.
@@ -48,8 +49,8 @@ pub struct Inconsistent {
 /// A pool of one asset held by one organisation under one earmark.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PoolKey {
-    pub org_id: String,
-    pub asset_id: String,
+    pub org_id: Id,
+    pub asset_id: Id,
     pub earmark: Earmark,
 }
 
@@ -64,7 +65,7 @@ pub struct Pool {
 /// Units of one receipt in a pool, or in a transfer or delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
-    pub receipt_id: String,
+    pub receipt_id: Id,
     pub quantity: u64,
     /// How many transfers these units have been through.
     pub hop: u32,
@@ -146,7 +147,7 @@ pub enum FlowKind {
 pub struct FlowRecord {
     pub kind: FlowKind,
     /// The transfer, delivery, or (withdrawn) reversed receipt.
-    pub id: String,
+    pub id: Id,
     pub quantity: u64,
     pub hop: u32,
     /// For transfers: which part of the transfer this is, to work out how
@@ -158,10 +159,10 @@ pub struct FlowRecord {
 pub struct ReceiptRecord {
     pub event_id: String,
     pub seq: u64,
-    pub recipient_org_id: String,
-    pub donor_org_id: String,
+    pub recipient_org_id: Id,
+    pub donor_org_id: Id,
     pub pledge_id: Option<String>,
-    pub asset_id: String,
+    pub asset_id: Id,
     pub quantity: u64,
     pub earmark: Earmark,
     pub external_ref_hash: Option<[u8; 32]>,
@@ -174,9 +175,9 @@ pub struct ReceiptRecord {
 pub struct TransferRecord {
     pub event_id: String,
     pub seq: u64,
-    pub from_org_id: String,
-    pub to_org_id: String,
-    pub asset_id: String,
+    pub from_org_id: Id,
+    pub to_org_id: Id,
+    pub asset_id: Id,
     pub earmark: Earmark,
     pub quantity: u64,
     pub received: Option<u64>,
@@ -208,16 +209,16 @@ impl TransferRecord {
 pub struct DeliveryRecord {
     pub event_id: String,
     pub seq: u64,
-    pub org_id: String,
-    pub commune_code: String,
+    pub org_id: Id,
+    pub commune_code: Id,
     pub category: Category,
-    pub asset_id: String,
+    pub asset_id: Id,
     pub quantity: u64,
     pub earmark: Earmark,
     pub children_reached: u32,
     pub beneficiary_count: u32,
     pub evidence_count: u32,
-    pub period: String,
+    pub period: Id,
     pub note: String,
     pub occurred_at: Timestamp,
     pub reversed: bool,
@@ -255,9 +256,9 @@ pub struct CommendationRecord {
 /// What a reversal of an event would act on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
-    Receipt(String),
-    Transfer(String),
-    Delivery(String),
+    Receipt(Id),
+    Transfer(Id),
+    Delivery(Id),
     Need(String),
     Plan,
     Inspection,
@@ -329,9 +330,9 @@ pub struct Model {
     /// By event id.
     pub plans: Table<String, Plan>,
     pub pledges: Table<String, PledgeRecord>,
-    pub receipts: Table<String, ReceiptRecord>,
-    pub transfers: Table<String, TransferRecord>,
-    pub deliveries: Table<String, DeliveryRecord>,
+    pub receipts: Table<Id, ReceiptRecord>,
+    pub transfers: Table<Id, TransferRecord>,
+    pub deliveries: Table<Id, DeliveryRecord>,
     /// By event id.
     pub inspections: Table<String, Inspection>,
     /// By event id.
@@ -343,20 +344,23 @@ pub struct Model {
     /// Each non-empty pool's lots, oldest first.
     pub lots: ListTable<PoolKey, Lot>,
     /// Where each receipt's units went, by receipt id, in log order.
-    pub flows: ListTable<String, FlowRecord>,
+    pub flows: ListTable<Id, FlowRecord>,
     pub asset_totals: Table<String, AssetTotals>,
     /// Receipt ids by `external_ref_hash`.
-    pub receipts_by_ref: ListTable<[u8; 32], String>,
+    pub receipts_by_ref: ListTable<[u8; 32], Id>,
     /// Delivery ids by the seq of their entry: the lists below name
     /// deliveries by seq, eight bytes, where an id would cost a string for
     /// each of a delivery's many beneficiaries.
-    pub delivery_ids: Table<u64, String>,
+    pub delivery_ids: Table<u64, Id>,
     /// Deliveries by commune, in log order, by seq.
-    pub deliveries_by_commune: ListTable<String, u64>,
+    pub deliveries_by_commune: ListTable<Id, u64>,
     /// Deliveries by beneficiary token, by seq, for overlap findings.
     pub deliveries_by_token: ListTable<[u8; 32], u64>,
     /// Totals and groups the pages read instead of the whole log; derived.
     pub aggregates: Aggregates,
+    /// The shared copy of each organisation's, asset's, commune's and
+    /// period's id.
+    interner: Interner,
 }
 
 impl Default for Model {
@@ -390,6 +394,7 @@ impl Model {
             deliveries_by_commune: ListTable::derived("deliveries_by_commune"),
             deliveries_by_token: ListTable::new("deliveries_by_token"),
             aggregates: Aggregates::default(),
+            interner: Interner::default(),
         }
     }
 
@@ -451,7 +456,7 @@ impl Model {
             }
             self.delivery_ids.insert(delivery.seq, id.clone());
             self.deliveries_by_commune
-                .push_back(delivery.commune_code.as_str(), delivery.seq);
+                .push_back(&delivery.commune_code, delivery.seq);
         }
         for (id, need) in self.needs.iter_any_order() {
             if !need.withdrawn {
@@ -652,9 +657,10 @@ impl Model {
                 pledge.cancelled = true;
             }
             Body::Receipt(r) => {
+                let receipt_id = Id::from(r.receipt_id.as_str());
                 let pool = PoolKey {
-                    org_id: event.org_id.clone(),
-                    asset_id: r.asset_id.clone(),
+                    org_id: self.interner.id(&event.org_id),
+                    asset_id: self.interner.id(&r.asset_id),
                     earmark: r.earmark.clone(),
                 };
                 if let Some(pledge_id) = &r.pledge_id {
@@ -667,7 +673,7 @@ impl Model {
                 self.credit(
                     &pool,
                     vec![Lot {
-                        receipt_id: r.receipt_id.clone(),
+                        receipt_id: receipt_id.clone(),
                         quantity: r.quantity,
                         hop: 0,
                     }],
@@ -678,15 +684,15 @@ impl Model {
                     .entry(r.asset_id.as_str(), Default::default);
                 totals.received += u128::from(r.quantity);
                 if let Some(hash) = r.external_ref_hash {
-                    self.receipts_by_ref.push_back(&hash, r.receipt_id.clone());
+                    self.receipts_by_ref.push_back(&hash, receipt_id.clone());
                 }
                 let receipt = ReceiptRecord {
                     event_id: event.event_id.clone(),
                     seq,
-                    recipient_org_id: event.org_id.clone(),
-                    donor_org_id: r.donor_org_id.clone(),
+                    recipient_org_id: pool.org_id.clone(),
+                    donor_org_id: self.interner.id(&r.donor_org_id),
                     pledge_id: r.pledge_id.clone(),
-                    asset_id: r.asset_id.clone(),
+                    asset_id: pool.asset_id.clone(),
                     quantity: r.quantity,
                     earmark: r.earmark.clone(),
                     external_ref_hash: r.external_ref_hash,
@@ -694,18 +700,17 @@ impl Model {
                     occurred_at: event.occurred_at,
                     reversed: false,
                 };
-                self.aggregates.index_receipt(&r.receipt_id, &receipt);
+                self.aggregates.index_receipt(&receipt_id, &receipt);
                 self.aggregates.receipt(&receipt, Sign::Add);
-                self.receipts.insert(r.receipt_id.clone(), receipt);
-                self.targets.insert(
-                    event.event_id.clone(),
-                    Target::Receipt(r.receipt_id.clone()),
-                );
+                self.receipts.insert(receipt_id.clone(), receipt);
+                self.targets
+                    .insert(event.event_id.clone(), Target::Receipt(receipt_id));
             }
             Body::Transfer(t) => {
+                let transfer_id = Id::from(t.transfer_id.as_str());
                 let pool = PoolKey {
-                    org_id: event.org_id.clone(),
-                    asset_id: t.asset_id.clone(),
+                    org_id: self.interner.id(&event.org_id),
+                    asset_id: self.interner.id(&t.asset_id),
                     earmark: t.earmark.clone(),
                 };
                 let parts = self.debit_fifo(&pool, t.quantity).map_err(fail)?;
@@ -714,7 +719,7 @@ impl Model {
                         part,
                         FlowRecord {
                             kind: FlowKind::Transfer,
-                            id: t.transfer_id.clone(),
+                            id: transfer_id.clone(),
                             quantity: part.quantity,
                             hop: part.hop,
                             part: index as u32,
@@ -730,9 +735,9 @@ impl Model {
                 let transfer = TransferRecord {
                     event_id: event.event_id.clone(),
                     seq,
-                    from_org_id: event.org_id.clone(),
-                    to_org_id: t.to_org_id.clone(),
-                    asset_id: t.asset_id.clone(),
+                    from_org_id: pool.org_id.clone(),
+                    to_org_id: self.interner.id(&t.to_org_id),
+                    asset_id: pool.asset_id.clone(),
                     earmark: t.earmark.clone(),
                     quantity: t.quantity,
                     received: None,
@@ -741,11 +746,9 @@ impl Model {
                     parts,
                 };
                 self.aggregates.in_transit(&transfer, Sign::Add);
-                self.transfers.insert(t.transfer_id.clone(), transfer);
-                self.targets.insert(
-                    event.event_id.clone(),
-                    Target::Transfer(t.transfer_id.clone()),
-                );
+                self.transfers.insert(transfer_id.clone(), transfer);
+                self.targets
+                    .insert(event.event_id.clone(), Target::Transfer(transfer_id));
             }
             Body::TransferReceived(r) => {
                 let transfer = self
@@ -796,9 +799,11 @@ impl Model {
                 totals.lost += u128::from(transfer.lost());
             }
             Body::Delivery(d) => {
+                let delivery_id = Id::from(d.delivery_id.as_str());
+                let commune_code = self.interner.id(&d.commune_code);
                 let pool = PoolKey {
-                    org_id: event.org_id.clone(),
-                    asset_id: d.asset_id.clone(),
+                    org_id: self.interner.id(&event.org_id),
+                    asset_id: self.interner.id(&d.asset_id),
                     earmark: d.earmark.clone(),
                 };
                 let funding = self.debit_fifo(&pool, d.quantity).map_err(fail)?;
@@ -807,7 +812,7 @@ impl Model {
                         part,
                         FlowRecord {
                             kind: FlowKind::Delivery,
-                            id: d.delivery_id.clone(),
+                            id: delivery_id.clone(),
                             quantity: part.quantity,
                             hop: part.hop,
                             part: 0,
@@ -820,25 +825,24 @@ impl Model {
                     .entry(d.asset_id.as_str(), Default::default);
                 totals.held -= u128::from(d.quantity);
                 totals.delivered += u128::from(d.quantity);
-                self.delivery_ids.insert(seq, d.delivery_id.clone());
-                self.deliveries_by_commune
-                    .push_back(d.commune_code.as_str(), seq);
+                self.delivery_ids.insert(seq, delivery_id.clone());
+                self.deliveries_by_commune.push_back(&commune_code, seq);
                 for token in &d.beneficiary_tokens {
                     self.deliveries_by_token.push_back(token, seq);
                 }
                 let delivery = DeliveryRecord {
                     event_id: event.event_id.clone(),
                     seq,
-                    org_id: event.org_id.clone(),
-                    commune_code: d.commune_code.clone(),
+                    org_id: pool.org_id.clone(),
+                    commune_code,
                     category: d.category,
-                    asset_id: d.asset_id.clone(),
+                    asset_id: pool.asset_id.clone(),
                     quantity: d.quantity,
                     earmark: d.earmark.clone(),
                     children_reached: d.children_reached,
                     beneficiary_count: d.beneficiary_tokens.len() as u32,
                     evidence_count: d.evidence_hashes.len() as u32,
-                    period: d.period.clone(),
+                    period: self.interner.id(&d.period),
                     note: d.note.clone(),
                     occurred_at: event.occurred_at,
                     reversed: false,
@@ -848,11 +852,9 @@ impl Model {
                     .delivery(&self.receipts, &delivery, Sign::Add);
                 self.aggregates
                     .index_delivery(&delivery, d.beneficiary_tokens.iter().copied());
-                self.deliveries.insert(d.delivery_id.clone(), delivery);
-                self.targets.insert(
-                    event.event_id.clone(),
-                    Target::Delivery(d.delivery_id.clone()),
-                );
+                self.deliveries.insert(delivery_id.clone(), delivery);
+                self.targets
+                    .insert(event.event_id.clone(), Target::Delivery(delivery_id));
             }
             Body::Inspection(i) => {
                 self.inspections.insert(
@@ -983,7 +985,7 @@ impl Model {
         }
     }
 
-    fn reverse_receipt(&mut self, receipt_id: &str) -> Result<(), String> {
+    fn reverse_receipt(&mut self, receipt_id: &Id) -> Result<(), String> {
         let receipt = self
             .receipts
             .get_mut(receipt_id)
@@ -1024,7 +1026,7 @@ impl Model {
                 if remaining == 0 {
                     break;
                 }
-                if lot.receipt_id == receipt_id {
+                if lot.receipt_id == *receipt_id {
                     let take = lot.quantity.min(remaining);
                     lot.quantity -= take;
                     remaining -= take;
@@ -1061,7 +1063,7 @@ impl Model {
                 lot,
                 FlowRecord {
                     kind: FlowKind::Withdrawn,
-                    id: receipt_id.to_owned(),
+                    id: receipt_id.clone(),
                     quantity: lot.quantity,
                     hop: lot.hop,
                     part: 0,
@@ -1080,7 +1082,7 @@ impl Model {
         if !self.receipts.contains(lot.receipt_id.as_str()) {
             return Err(format!("a lot names unknown receipt {}", lot.receipt_id));
         }
-        self.flows.push_back(lot.receipt_id.as_str(), flow);
+        self.flows.push_back(&lot.receipt_id, flow);
         Ok(())
     }
 
@@ -1163,7 +1165,7 @@ impl Model {
     }
 
     /// The delivery recorded by entry `seq`, with its id.
-    pub fn delivery_at(&self, seq: u64) -> Option<(&String, &DeliveryRecord)> {
+    pub fn delivery_at(&self, seq: u64) -> Option<(&Id, &DeliveryRecord)> {
         let id = self.delivery_ids.get(&seq)?;
         self.deliveries.get_key_value(id.as_str())
     }

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::aggregates::{CommuneCell, FindingTag, MonthKey, MonthScope};
 use crate::follower::FollowStatus;
+use crate::id::Id;
 use crate::model::{
     DeliveryRecord, Inspection, Model, PledgeRecord, ReceiptRecord, TransferRecord,
 };
@@ -168,8 +169,8 @@ pub fn balances(model: &Model, query: &BalancesQuery) -> Balances {
         },
         &query.page,
         |(key, pool)| Balance {
-            org_id: key.org_id.clone(),
-            asset_id: key.asset_id.clone(),
+            org_id: key.org_id.to_string(),
+            asset_id: key.asset_id.to_string(),
             earmark: key.earmark.clone(),
             held: pool.balance,
             held_value_vnd: model.value_vnd(&key.asset_id, pool.balance),
@@ -225,9 +226,9 @@ fn transfer_view(model: &Model, id: &str, transfer: &TransferRecord) -> Transfer
         transfer_id: id.to_owned(),
         event_id: transfer.event_id.clone(),
         seq: transfer.seq,
-        from_org_id: transfer.from_org_id.clone(),
-        to_org_id: transfer.to_org_id.clone(),
-        asset_id: transfer.asset_id.clone(),
+        from_org_id: transfer.from_org_id.to_string(),
+        to_org_id: transfer.to_org_id.to_string(),
+        asset_id: transfer.asset_id.to_string(),
         earmark: transfer.earmark.clone(),
         quantity: transfer.quantity,
         received: transfer.received.unwrap_or(0),
@@ -369,7 +370,7 @@ fn commune_deliveries_newest_first<'m>(
     model: &'m Model,
     commune_code: &str,
     year: Option<u32>,
-) -> impl Iterator<Item = (&'m String, &'m DeliveryRecord)> {
+) -> impl Iterator<Item = (&'m Id, &'m DeliveryRecord)> {
     model
         .deliveries_by_commune
         .get(commune_code)
@@ -449,13 +450,13 @@ pub fn delivery_view(model: &Model, id: &str, d: &DeliveryRecord) -> DeliveryVie
         delivery_id: id.to_owned(),
         event_id: d.event_id.clone(),
         seq: d.seq,
-        org_id: d.org_id.clone(),
-        commune_code: d.commune_code.clone(),
+        org_id: d.org_id.to_string(),
+        commune_code: d.commune_code.to_string(),
         category: d.category,
         amount: amount(model, &d.asset_id, d.quantity),
         earmark: d.earmark.clone(),
         children_reached: d.children_reached,
-        period: d.period.clone(),
+        period: d.period.to_string(),
         note: d.note.clone(),
         reversed: d.reversed,
         occurred_at: d.occurred_at,
@@ -801,9 +802,9 @@ fn month_group(finding_id: &str) -> Option<MonthKey> {
     let group = match finding_id.split(',').collect::<Vec<_>>().as_slice() {
         ["3", year, commune, category, period] => (
             year.parse().ok()?,
-            (*commune).to_owned(),
+            Id::from(*commune),
             category_of_key(category)?,
-            (*period).to_owned(),
+            Id::from(*period),
         ),
         _ => return None,
     };
@@ -902,7 +903,7 @@ fn delivery_event(d: &DeliveryRecord) -> OverlapEvent {
     OverlapEvent {
         seq: d.seq,
         event_id: d.event_id.clone(),
-        org_id: Some(d.org_id.clone()),
+        org_id: Some(d.org_id.to_string()),
     }
 }
 
@@ -1033,14 +1034,14 @@ fn overlap_finding(
                 .into_iter()
                 .flatten()
                 .find(|g| g.year == *year && g.category == *category)
-                .map(|g| g.orgs.clone())
+                .map(|g| g.orgs.iter().map(Id::to_string).collect())
                 .unwrap_or_default();
             // The commune of the first delivery: a child is delivered to
             // where the child lives.
             let commune = events
                 .first()
                 .and_then(|e| model.delivery_at(e.seq))
-                .map(|(_, d)| d.commune_code.clone())
+                .map(|(_, d)| d.commune_code.to_string())
                 .unwrap_or_default();
             (
                 OverlapKind::SameBeneficiary,
@@ -1057,7 +1058,7 @@ fn overlap_finding(
             category,
             year,
         } => {
-            let orgs: BTreeSet<&String> = months_of(model, commune, *category, *year)
+            let orgs: BTreeSet<&Id> = months_of(model, commune, *category, *year)
                 .flat_map(|month| &month.orgs)
                 .collect();
             (
@@ -1066,7 +1067,7 @@ fn overlap_finding(
                 *category,
                 *year,
                 None,
-                orgs.into_iter().cloned().collect(),
+                orgs.into_iter().map(Id::to_string).collect(),
                 None,
             )
         }
@@ -1081,7 +1082,7 @@ fn overlap_finding(
             *category,
             period_year(period),
             Some((*period).to_owned()),
-            scope.orgs.clone(),
+            scope.orgs.iter().map(Id::to_string).collect(),
             None,
         ),
     };
@@ -1199,11 +1200,11 @@ pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u3
     if rows.len() <= size {
         let start = match (after.and_then(month_group), year) {
             (Some(cursor), Some(year)) if cursor.0 < year => {
-                Bound::Included((year, String::new(), Category::ALL[0], String::new()))
+                Bound::Included((year, Id::default(), Category::ALL[0], Id::default()))
             }
             (Some(cursor), _) => Bound::Excluded(cursor),
             (None, Some(year)) => {
-                Bound::Included((year, String::new(), Category::ALL[0], String::new()))
+                Bound::Included((year, Id::default(), Category::ALL[0], Id::default()))
             }
             (None, None) => Bound::Unbounded,
         };
@@ -1430,7 +1431,7 @@ pub fn receipts(model: &Model, query: &ReceiptsQuery) -> Receipts {
         }
     }
     // A donor's receipts come from its own list, not a scan of everyone's.
-    let rows: Box<dyn Iterator<Item = (&String, &ReceiptRecord)>> = match &query.donor_org_id {
+    let rows: Box<dyn Iterator<Item = (&Id, &ReceiptRecord)>> = match &query.donor_org_id {
         Some(donor) => Box::new(
             model
                 .aggregates
@@ -1489,8 +1490,8 @@ fn receipt_view_with(
         receipt_id: id.to_owned(),
         event_id: r.event_id.clone(),
         seq: r.seq,
-        recipient_org_id: r.recipient_org_id.clone(),
-        donor_org_id: r.donor_org_id.clone(),
+        recipient_org_id: r.recipient_org_id.to_string(),
+        donor_org_id: r.donor_org_id.to_string(),
         donor_name,
         donor_anonymous,
         pledge_id: r.pledge_id.clone(),
@@ -1506,7 +1507,7 @@ fn receipt_view_with(
 /// Where a receipt's units went: transfers, deliveries, what is held.
 pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrace> {
     let receipt_id = match key {
-        ReceiptKey::Id(id) => id.clone(),
+        ReceiptKey::Id(id) => Id::from(id.as_str()),
         ReceiptKey::RefHash(hash) => {
             let ids = model.receipts_by_ref.get(hash).ok_or_else(|| {
                 QueryError::NotFound("no receipt carries that reference hash".into())
@@ -1539,7 +1540,7 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
     for flow in model.flows.get(receipt_id.as_str()).into_iter().flatten() {
         let mut view = Flow {
             kind: flow.kind,
-            id: flow.id.clone(),
+            id: flow.id.to_string(),
             event_id: String::new(),
             seq: 0,
             from_org_id: String::new(),
@@ -1559,8 +1560,8 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
                 };
                 view.event_id = t.event_id.clone();
                 view.seq = t.seq;
-                view.from_org_id = t.from_org_id.clone();
-                view.to = t.to_org_id.clone();
+                view.from_org_id = t.from_org_id.to_string();
+                view.to = t.to_org_id.to_string();
                 view.reversed = t.reversed;
                 view.in_transit = t.received.is_none() && !t.reversed;
                 if t.received.is_some() {
@@ -1577,11 +1578,11 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
                 };
                 view.event_id = d.event_id.clone();
                 view.seq = d.seq;
-                view.from_org_id = d.org_id.clone();
-                view.to = d.commune_code.clone();
+                view.from_org_id = d.org_id.to_string();
+                view.to = d.commune_code.to_string();
                 view.reversed = d.reversed;
                 view.category = Some(d.category);
-                view.period = Some(d.period.clone());
+                view.period = Some(d.period.to_string());
                 if !d.reversed {
                     trace.delivered += flow.quantity;
                 }
@@ -1591,9 +1592,9 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
                 view.event_id = reversed.map(|r| r.event_id.clone()).unwrap_or_default();
                 view.seq = reversed.map_or(0, |r| r.seq);
                 view.from_org_id = reversed
-                    .map(|r| r.recipient_org_id.clone())
+                    .map(|r| r.recipient_org_id.to_string())
                     .unwrap_or_default();
-                view.to = flow.id.clone();
+                view.to = flow.id.to_string();
                 trace.withdrawn += flow.quantity;
             }
         }
@@ -1611,8 +1612,8 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
         if held > 0 {
             trace.held += held;
             trace.held_by.push(Balance {
-                org_id: key.org_id.clone(),
-                asset_id: key.asset_id.clone(),
+                org_id: key.org_id.to_string(),
+                asset_id: key.asset_id.to_string(),
                 earmark: key.earmark.clone(),
                 held,
                 held_value_vnd: model.value_vnd(&key.asset_id, held),
@@ -1643,7 +1644,7 @@ pub fn trace_delivery(model: &Model, id: &str) -> QueryResult<DeliveryTrace> {
             Some(&at) => funded[at].1 += lot.quantity,
             None => {
                 index.insert(lot.receipt_id.as_str(), funded.len());
-                funded.push((lot.receipt_id.clone(), lot.quantity));
+                funded.push((lot.receipt_id.to_string(), lot.quantity));
             }
         }
     }

@@ -107,12 +107,14 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
-        let row = self.rows.get_mut(key)?;
+        // The stored key is cloned, not `key`: for shared ids that counts
+        // a reference instead of copying a string.
+        let (_, stored_key, row) = self.rows.get_full_mut(key)?;
         if !row.dirty {
             row.dirty = true;
-            self.changed.push(key.to_owned());
+            self.changed.push(stored_key.clone());
         }
         Some(&mut row.value)
     }

@@ -359,7 +359,7 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
         for (receipt_id, receipt) in model.receipts.iter_any_order() {
             let trace = aidledger_projector::queries::trace_receipt(
                 &model,
-                &aidledger_projector::read::ReceiptKey::Id(receipt_id.clone()),
+                &aidledger_projector::read::ReceiptKey::Id(receipt_id.to_string()),
             )
             .unwrap();
             assert_eq!(
