@@ -19,8 +19,23 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An id (of a receipt, an organisation, an asset...), shared.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct Id(Arc<str>);
+
+// By the string, as `str` hashes: lookups by `&str` find the same rows.
+impl std::hash::Hash for Id {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for Id {
+    fn eq(&self, other: &Id) -> bool {
+        // The fold looks up the shared copy it holds: equal pointers answer
+        // without reading the string, which is likely not in cache.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 impl Id {
     pub fn as_str(&self) -> &str {

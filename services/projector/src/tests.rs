@@ -1756,3 +1756,29 @@ fn findings_and_standings_follow_reversals_as_a_rebuild_would() {
     assert_eq!(in_transit(&s), None);
     assert_aggregates_rebuild_alike(&mut s.model);
 }
+
+/// A reversal names its target by event id; the fold keys targets by the
+/// number the UUID writes, which must be the same for the same id, differ
+/// for different ones, and refuse anything but SPEC §7's form.
+#[test]
+fn event_keys_are_the_numbers_the_uuids_write() {
+    use crate::model::event_key;
+    let id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    assert_eq!(
+        event_key(id),
+        Ok(0x0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0_u128)
+    );
+    assert_ne!(
+        event_key(id),
+        event_key("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1")
+    );
+    for not_canonical in [
+        "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        "{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}",
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1fg",
+        "",
+    ] {
+        assert!(event_key(not_canonical).is_err(), "{not_canonical}");
+    }
+}
