@@ -267,6 +267,21 @@ pub fn is_valid_uuid(id: &str) -> bool {
         })
 }
 
+/// The 128-bit number a SPEC §7 UUID writes; `None` for anything else.
+/// Events are kept by it (sixteen bytes to hash and compare) rather than by
+/// a copy of their 36-character id.
+pub fn uuid_value(id: &str) -> Option<u128> {
+    is_valid_uuid(id).then(|| {
+        id.bytes().filter(|&b| b != b'-').fold(0, |value, digit| {
+            let nibble = match digit {
+                b'0'..=b'9' => digit - b'0',
+                _ => digit - b'a' + 10,
+            };
+            value << 4 | u128::from(nibble)
+        })
+    })
+}
+
 fn id_field(field: &str, value: &str) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));

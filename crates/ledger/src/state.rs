@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::decode::uuid_value;
 use crate::event::*;
 use crate::rejection::{Reason, Rejection, reject};
 use crate::signing::CheckedEvent;
@@ -183,13 +184,21 @@ pub enum EntityKind {
     Delivery,
 }
 
+/// An event's key in the state: the number its id writes. Checked events'
+/// ids, and reversals' targets, passed SPEC §7's format check
+/// ([`crate::signing::check_format`]), which makes them UUIDs.
+fn event_key(event_id: &str) -> u128 {
+    uuid_value(event_id).expect("checked events name events by SPEC §7 UUIDs")
+}
+
 /// Everything the rules need to decide, rebuilt from the log at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
     params: LedgerParams,
     next_seq: u64,
     last_recorded_at: Timestamp,
-    events: HashMap<String, EventRecord>,
+    /// By [`event_key`].
+    events: HashMap<u128, EventRecord>,
     keys: HashMap<PublicKey, KeyRecord>,
     active_authority_keys: usize,
     orgs: HashMap<String, OrgRecord>,
@@ -324,14 +333,14 @@ impl State {
     /// duplicate: [`State::apply`] refuses it with `ALREADY_EXISTS`.
     pub fn duplicate_of(&self, checked: &CheckedEvent) -> Option<u64> {
         self.events
-            .get(&checked.event.event_id)
+            .get(&event_key(&checked.event.event_id))
             .filter(|record| record.digest == checked.digest)
             .map(|record| record.seq)
     }
 
     /// The seq of an event id.
     pub fn seq_of_event(&self, event_id: &str) -> Option<u64> {
-        self.events.get(event_id).map(|record| record.seq)
+        self.event(event_id).map(|record| record.seq)
     }
 
     /// A registered key.
@@ -364,7 +373,8 @@ impl State {
 
     /// An appended event.
     pub fn event(&self, event_id: &str) -> Option<&EventRecord> {
-        self.events.get(event_id)
+        // Not a UUID: no event has it.
+        self.events.get(&uuid_value(event_id)?)
     }
 
     /// Decides whether `checked` may be appended as entry `seq`, recorded at
@@ -388,7 +398,7 @@ impl State {
         let reversible = reversible_kind(&checked.event.body);
         self.apply_change(change);
         let previous = self.events.insert(
-            checked.event.event_id.clone(),
+            event_key(&checked.event.event_id),
             EventRecord {
                 seq,
                 digest: checked.digest,
@@ -435,7 +445,7 @@ impl State {
         // Authenticate before anything else, so an unknown or revoked key
         // learns nothing about which ids exist.
         let key = self.signing_key(checked)?;
-        if self.events.contains_key(&event.event_id) {
+        if self.events.contains_key(&event_key(&event.event_id)) {
             return reject(
                 Reason::EventIdExists,
                 format!(
@@ -1000,7 +1010,7 @@ impl State {
     }
 
     fn check_reversal(&self, actor: &Actor<'_>, b: &Reversal) -> Result<Change, Rejection> {
-        let Some(target) = self.events.get(&b.target_event_id) else {
+        let Some(target) = self.events.get(&event_key(&b.target_event_id)) else {
             return reject(
                 Reason::UnknownEvent,
                 format!("event {} does not exist", b.target_event_id),
@@ -1235,7 +1245,7 @@ impl State {
                     }
                 }
                 self.events
-                    .get_mut(&target_event_id)
+                    .get_mut(&event_key(&target_event_id))
                     .expect("checked: target exists")
                     .reversed = true;
             }

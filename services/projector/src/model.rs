@@ -324,21 +324,8 @@ pub struct VerifiedCheckpoint {
 /// bytes to hash and compare instead of a 36-character string to allocate,
 /// hash and compare.
 pub fn event_key(event_id: &str) -> Result<u128, String> {
-    if !aidledger_ledger::decode::is_valid_uuid(event_id) {
-        return Err(format!(
-            "event id {event_id:?} is not a lowercase hyphenated UUID"
-        ));
-    }
-    Ok(event_id
-        .bytes()
-        .filter(|&b| b != b'-')
-        .fold(0, |key, digit| {
-            let value = match digit {
-                b'0'..=b'9' => digit - b'0',
-                _ => digit - b'a' + 10,
-            };
-            key << 4 | u128::from(value)
-        }))
+    aidledger_ledger::decode::uuid_value(event_id)
+        .ok_or_else(|| format!("event id {event_id:?} is not a lowercase hyphenated UUID"))
 }
 
 /// [`event_key`] of a record loaded from the store: it was applied, so its
