@@ -41,6 +41,11 @@ impl Id {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether both are the same shared copy, not only equal.
+    pub fn is_same_copy(&self, other: &Id) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Default for Id {

@@ -445,6 +445,7 @@ impl Model {
     /// load, exactly as the fold built them: a reversible record not
     /// reversed or withdrawn is a reversal target; lists are in log order.
     pub(crate) fn rebuild_indexes(&mut self) {
+        self.share_loaded_ids();
         let mut receipts: Vec<_> = self.receipts.iter_any_order().collect();
         receipts.sort_unstable_by_key(|(_, r)| r.seq);
         for (id, receipt) in receipts {
@@ -504,6 +505,74 @@ impl Model {
             }
         }
         self.rebuild_aggregates();
+    }
+
+    /// Points every id a loaded record names to one shared copy, as the
+    /// fold leaves them: the store holds each as a string of its own, and a
+    /// model loaded at 10M entries would otherwise hold millions of copies
+    /// of the same receipt and organisation ids.
+    fn share_loaded_ids(&mut self) {
+        let Model {
+            receipts,
+            transfers,
+            deliveries,
+            lots,
+            flows,
+            interner,
+            ..
+        } = self;
+        let receipt_key = |id: &mut Id| {
+            if let Some((key, _)) = receipts.get_key_value(id.as_str()) {
+                *id = key.clone();
+            }
+        };
+        let shared_lots = |lots: &mut [Lot]| {
+            lots.iter_mut()
+                .for_each(|lot| receipt_key(&mut lot.receipt_id))
+        };
+        for transfer in transfers.values_mut_unchanged() {
+            shared_lots(&mut transfer.parts);
+            for id in [
+                &mut transfer.from_org_id,
+                &mut transfer.to_org_id,
+                &mut transfer.asset_id,
+            ] {
+                *id = interner.id(id);
+            }
+        }
+        for delivery in deliveries.values_mut_unchanged() {
+            shared_lots(&mut delivery.funding);
+            for id in [
+                &mut delivery.org_id,
+                &mut delivery.commune_code,
+                &mut delivery.asset_id,
+                &mut delivery.period,
+            ] {
+                *id = interner.id(id);
+            }
+        }
+        for lot in lots.items_mut_unchanged() {
+            receipt_key(&mut lot.receipt_id);
+        }
+        for flow in flows.items_mut_unchanged() {
+            let key = match flow.kind {
+                FlowKind::Transfer => transfers.get_key_value(flow.id.as_str()).map(|(k, _)| k),
+                FlowKind::Delivery => deliveries.get_key_value(flow.id.as_str()).map(|(k, _)| k),
+                FlowKind::Withdrawn => receipts.get_key_value(flow.id.as_str()).map(|(k, _)| k),
+            };
+            if let Some(key) = key {
+                flow.id = key.clone();
+            }
+        }
+        for receipt in receipts.values_mut_unchanged() {
+            for id in [
+                &mut receipt.recipient_org_id,
+                &mut receipt.donor_org_id,
+                &mut receipt.asset_id,
+            ] {
+                *id = interner.id(id);
+            }
+        }
     }
 
     fn tables(&self) -> [&dyn StoredTable; 20] {

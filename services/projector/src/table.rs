@@ -166,6 +166,12 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         rows
     }
 
+    /// Every value, to change in place without marking it changed: for
+    /// changes the store cannot see (which copy of an id a row points to).
+    pub(crate) fn values_mut_unchanged(&mut self) -> impl Iterator<Item = &mut V> {
+        self.rows.values_mut().map(|row| &mut row.value)
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
     }
@@ -374,6 +380,15 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
             .iter()
             .filter(|(_, list)| !list.items.is_empty())
             .map(|(key, list)| (key, &list.items))
+    }
+
+    /// Every item, to change in place without marking it changed: for
+    /// changes the store cannot see (which copy of an id an item points
+    /// to).
+    pub(crate) fn items_mut_unchanged(&mut self) -> impl Iterator<Item = &mut T> {
+        self.lists
+            .values_mut()
+            .flat_map(|list| list.items.iter_mut())
     }
 
     /// Items in all lists.

@@ -1538,6 +1538,72 @@ fn a_stored_and_loaded_model_equals_the_folded_one_indexes_included() {
         loaded.aggregates == model.aggregates,
         "aggregates differ after a load"
     );
+    assert_ids_shared(&loaded);
+    assert_ids_shared(&model);
+}
+
+/// Every lot, transfer part, delivery's funding and flow points to the one
+/// copy of its receipt's (or transfer's, delivery's) id that keys its row,
+/// and records name organisations, assets, communes and periods by one
+/// copy each: as the fold leaves them, and as a load must.
+fn assert_ids_shared(model: &Model) {
+    use crate::id::Id;
+    use crate::model::FlowKind;
+    use std::collections::HashMap;
+
+    let receipt_key = |id: &Id| model.receipts.get_key_value(id.as_str()).unwrap().0;
+    let mut lots = 0;
+    for (_, pool) in model.lots.iter_any_order() {
+        for lot in pool {
+            assert!(lot.receipt_id.is_same_copy(receipt_key(&lot.receipt_id)));
+            lots += 1;
+        }
+    }
+    for transfer in model.transfers.values_any_order() {
+        for part in &transfer.parts {
+            assert!(part.receipt_id.is_same_copy(receipt_key(&part.receipt_id)));
+        }
+    }
+    let mut copies: HashMap<String, Id> = HashMap::new();
+    let mut one_copy = |id: &Id| {
+        let first = copies.entry(id.to_string()).or_insert_with(|| id.clone());
+        assert!(id.is_same_copy(first), "{id} is copied");
+    };
+    for delivery in model.deliveries.values_any_order() {
+        for part in &delivery.funding {
+            assert!(part.receipt_id.is_same_copy(receipt_key(&part.receipt_id)));
+        }
+        for id in [
+            &delivery.org_id,
+            &delivery.commune_code,
+            &delivery.asset_id,
+            &delivery.period,
+        ] {
+            one_copy(id);
+        }
+    }
+    for receipt in model.receipts.values_any_order() {
+        for id in [
+            &receipt.recipient_org_id,
+            &receipt.donor_org_id,
+            &receipt.asset_id,
+        ] {
+            one_copy(id);
+        }
+    }
+    let mut flows = 0;
+    for (_, list) in model.flows.iter_any_order() {
+        for flow in list {
+            let key = match flow.kind {
+                FlowKind::Transfer => model.transfers.get_key_value(flow.id.as_str()).unwrap().0,
+                FlowKind::Delivery => model.deliveries.get_key_value(flow.id.as_str()).unwrap().0,
+                FlowKind::Withdrawn => receipt_key(&flow.id),
+            };
+            assert!(flow.id.is_same_copy(key));
+            flows += 1;
+        }
+    }
+    assert!(lots > 0 && flows > 0);
 }
 
 /// Rebuilds the aggregates from the records, as a load does, and checks
