@@ -60,11 +60,9 @@ fn measured(work: impl FnOnce()) -> (Duration, f64) {
     (started.elapsed(), cpu_seconds() - cpu)
 }
 
-// The allocator the programs ship with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() {
+    // The allocator the programs run on.
+    aidledger_alloc::init();
     let target = scaled(1_000_000);
     let signer = LogSigner::new(ORIGIN, ledger_key()).unwrap();
     let vkey = signer.vkey();

@@ -25,11 +25,9 @@ fn rate(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64()
 }
 
-// The allocator the programs ship with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() {
+    // The allocator the programs run on.
+    aidledger_alloc::init();
     let mut rows: Vec<(String, String, String)> = Vec::new();
 
     // --- strict verification, one core and all cores -------------------

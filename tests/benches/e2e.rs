@@ -42,11 +42,9 @@ struct Run {
     to_checkpoint_p99: Duration,
 }
 
-// The allocator the programs ship with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() {
+    // The allocator the programs run on.
+    aidledger_alloc::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -29,11 +29,9 @@ use tokio::net::TcpStream;
 const READERS: usize = 64;
 const ROUNDS: usize = 3;
 
-// The allocator the programs ship with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() {
+    // The allocator the programs run on.
+    aidledger_alloc::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

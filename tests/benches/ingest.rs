@@ -36,11 +36,9 @@ const CLIENTS: usize = 16;
 const BATCH: usize = 100;
 const SEED: u64 = 99;
 
-// The allocator the programs ship with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() {
+    // The allocator the programs run on.
+    aidledger_alloc::init();
     // Named, so their CPU time can be told apart from tokio's workers.
     rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("rayon-{i}"))

@@ -60,11 +60,9 @@ const READERS: usize = 64;
 /// so a 10M-entry ledger never sits in memory whole.
 const BASELINE_CHUNK: usize = 100_000;
 
-// The allocator the programs ship with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() {
+    // The allocator the programs run on.
+    aidledger_alloc::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

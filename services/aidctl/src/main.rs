@@ -25,12 +25,8 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-// jemalloc, not glibc's malloc: folding millions of small records, glibc
-// spent 40% of the CPU in its free lists (BENCHMARKS.md, issue 16).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> ExitCode {
+    aidledger_alloc::init();
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -56,13 +56,9 @@ struct Args {
     metrics_listen: Option<SocketAddr>,
 }
 
-// jemalloc, not glibc's malloc: folding millions of small records, glibc
-// spent 40% of the CPU in its free lists (BENCHMARKS.md, issue 16).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    aidledger_alloc::init();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

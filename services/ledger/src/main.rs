@@ -22,12 +22,8 @@ enum Command {
     Serve(Box<ServeArgs>),
 }
 
-// jemalloc, not glibc's malloc: folding millions of small records, glibc
-// spent 40% of the CPU in its free lists (BENCHMARKS.md, issue 16).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> ExitCode {
+    aidledger_alloc::init();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

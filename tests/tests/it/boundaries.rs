@@ -75,6 +75,7 @@ fn each_crate_depends_only_on_the_crates_architecture_md_allows() {
         ("crates/tlog", &[]),
         ("crates/wire", &[]),
         ("crates/store", &[]),
+        ("crates/alloc", &[]),
         ("crates/ledger", &["aidledger-tlog", "aidledger-wire"]),
         (
             "crates/audit",
@@ -91,6 +92,7 @@ fn each_crate_depends_only_on_the_crates_architecture_md_allows() {
         (
             "services/ledger",
             &[
+                "aidledger-alloc",
                 "aidledger-ledger",
                 "aidledger-store",
                 "aidledger-tlog",
@@ -100,6 +102,7 @@ fn each_crate_depends_only_on_the_crates_architecture_md_allows() {
         (
             "services/projector",
             &[
+                "aidledger-alloc",
                 "aidledger-client",
                 "aidledger-ledger",
                 "aidledger-store",
@@ -110,6 +113,7 @@ fn each_crate_depends_only_on_the_crates_architecture_md_allows() {
         (
             "services/feed",
             &[
+                "aidledger-alloc",
                 "aidledger-client",
                 "aidledger-ledger",
                 "aidledger-projector",
