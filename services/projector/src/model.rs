@@ -344,6 +344,9 @@ pub struct Model {
     pub needs: Table<String, Need>,
     /// By event id.
     pub plans: Table<String, Plan>,
+    /// Pledges, receipts, transfers and deliveries are in log order (by
+    /// seq; the fold removes none, and a load orders them so), for
+    /// [`Table::in_order_from`].
     pub pledges: Table<String, PledgeRecord>,
     pub receipts: Table<Id, ReceiptRecord>,
     pub transfers: Table<Id, TransferRecord>,
@@ -446,6 +449,12 @@ impl Model {
     /// reversed or withdrawn is a reversal target; lists are in log order.
     pub(crate) fn rebuild_indexes(&mut self) {
         self.share_loaded_ids();
+        // In log order, as the fold inserts them (it removes none): lists
+        // of them are paged by seq without sorting.
+        self.receipts.order_rows_by(|r| r.seq);
+        self.transfers.order_rows_by(|t| t.seq);
+        self.deliveries.order_rows_by(|d| d.seq);
+        self.pledges.order_rows_by(|p| p.seq);
         let mut receipts: Vec<_> = self.receipts.iter_any_order().collect();
         receipts.sort_unstable_by_key(|(_, r)| r.seq);
         for (id, receipt) in receipts {

@@ -65,6 +65,48 @@ fn paginate<T, U>(
     }
 }
 
+/// A page of rows already in log order, keyed by seq as [`paginate`]
+/// would key them, and with the same answer: the rows after the cursor are
+/// read until the page is full, none sorted. `rows` may start anywhere
+/// before the cursor ([`before_cursor`] finds where in a table).
+fn page_in_log_order<T, U>(
+    rows: impl IntoIterator<Item = T>,
+    seq: impl Fn(&T) -> u64,
+    page: &PageRequest,
+    show: impl FnMut(T) -> U,
+) -> Page<U> {
+    let size = page_size(page);
+    let before = before_cursor(page);
+    let mut rows: Vec<T> = rows
+        .into_iter()
+        .skip_while(|row| before(seq(row)))
+        .take(size.saturating_add(1))
+        .collect();
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let next = more.then(|| {
+        Cursor(
+            rows.last()
+                .map(|row| key_number(seq(row)))
+                .unwrap_or_default(),
+        )
+    });
+    Page {
+        rows: rows.into_iter().map(show).collect(),
+        next,
+    }
+}
+
+/// Whether a row of this seq comes at or before the page's cursor, in the
+/// cursors' order ([`key_number`]).
+fn before_cursor(page: &PageRequest) -> impl Fn(u64) -> bool + '_ {
+    move |seq| {
+        page.after
+            .as_ref()
+            .is_some_and(|after| key_number(seq).as_str() <= after.token())
+    }
+}
+
 /// Rows in a page of `page`.
 fn page_size(page: &PageRequest) -> usize {
     match page.size {
@@ -240,9 +282,10 @@ fn transfer_view(model: &Model, id: &str, transfer: &TransferRecord) -> Transfer
 }
 
 pub fn transfers(model: &Model, query: &TransfersQuery) -> Transfers {
+    let before = before_cursor(&query.page);
     let rows = model
         .transfers
-        .iter_any_order()
+        .in_order_from(|t| before(t.seq))
         .filter(|(_, t)| {
             query
                 .org_id
@@ -252,9 +295,9 @@ pub fn transfers(model: &Model, query: &TransfersQuery) -> Transfers {
         .filter(|(_, t)| query.state.is_none_or(|state| transfer_state(t) == state));
     Transfers {
         as_of: as_of(model),
-        page: paginate(
+        page: page_in_log_order(
             rows,
-            |(_, t)| key_number(t.seq),
+            |(_, t)| t.seq,
             &query.page,
             |(id, t)| transfer_view(model, id, t),
         ),
@@ -299,9 +342,10 @@ pub fn pledges(model: &Model, query: &PledgesQuery) -> Pledges {
             summary.received_value_vnd = summary.received_value_vnd.saturating_add(received);
         }
     }
+    let before = before_cursor(&query.page);
     let rows = model
         .pledges
-        .iter_any_order()
+        .in_order_from(|p| before(p.seq))
         .filter(|(_, p)| matches(query.donor_org_id.as_ref(), &p.donor_org_id))
         .filter(|(_, p)| matches(query.recipient_org_id.as_ref(), &p.recipient_org_id))
         .filter(|(_, p)| {
@@ -309,9 +353,9 @@ pub fn pledges(model: &Model, query: &PledgesQuery) -> Pledges {
                 .status
                 .is_none_or(|status| pledge_status(p, &today) == status)
         });
-    let page = paginate(
+    let page = page_in_log_order(
         rows,
-        |(_, p)| key_number(p.seq),
+        |(_, p)| p.seq,
         &query.page,
         |(id, p)| PledgeView {
             pledge_id: id.clone(),
@@ -615,17 +659,18 @@ pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<Comm
 }
 
 pub fn deliveries(model: &Model, query: &DeliveriesQuery) -> Deliveries {
+    let before = before_cursor(&query.page);
     let rows = model
         .deliveries
-        .iter_any_order()
+        .in_order_from(|d| before(d.seq))
         .filter(|(_, d)| matches(query.commune_code.as_ref(), &d.commune_code))
         .filter(|(_, d)| matches(query.org_id.as_ref(), &d.org_id))
         .filter(|(_, d)| year_matches(query.year, d.year()));
     Deliveries {
         as_of: as_of(model),
-        page: paginate(
+        page: page_in_log_order(
             rows,
-            |(_, d)| key_number(d.seq),
+            |(_, d)| d.seq,
             &query.page,
             |(id, d)| delivery_view(model, id, d),
         ),
@@ -1430,7 +1475,9 @@ pub fn receipts(model: &Model, query: &ReceiptsQuery) -> Receipts {
                 .push(inspection_view(event_id, i));
         }
     }
-    // A donor's receipts come from its own list, not a scan of everyone's.
+    // A donor's receipts come from its own list, not a scan of everyone's;
+    // both are in log order.
+    let before = before_cursor(&query.page);
     let rows: Box<dyn Iterator<Item = (&Id, &ReceiptRecord)>> = match &query.donor_org_id {
         Some(donor) => Box::new(
             model
@@ -1441,14 +1488,14 @@ pub fn receipts(model: &Model, query: &ReceiptsQuery) -> Receipts {
                 .flatten()
                 .filter_map(|id| model.receipts.get_key_value(id.as_str())),
         ),
-        None => Box::new(model.receipts.iter_any_order()),
+        None => Box::new(model.receipts.in_order_from(|r| before(r.seq))),
     };
     let rows = rows.filter(|(_, r)| matches(query.recipient_org_id.as_ref(), &r.recipient_org_id));
     Receipts {
         as_of: as_of(model),
-        page: paginate(
+        page: page_in_log_order(
             rows,
-            |(_, r)| key_number(r.seq),
+            |(_, r)| r.seq,
             &query.page,
             |(id, r)| {
                 let found = inspections.remove(id.as_str()).unwrap_or_default();

@@ -159,6 +159,29 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         self.rows.values().map(|row| &row.value)
     }
 
+    /// The rows in the order they were inserted, from the first for which
+    /// `before` is false, found by bisection. `before` must hold for a
+    /// prefix of that order: a table kept in log order, searched by seq.
+    pub fn in_order_from(
+        &self,
+        mut before: impl FnMut(&V) -> bool,
+    ) -> impl Iterator<Item = (&K, &V)> {
+        let start = self.rows.partition_point(|_, row| before(&row.value));
+        self.rows
+            .get_range(start..)
+            .into_iter()
+            .flat_map(|rows| rows.iter())
+            .map(|(key, row)| (key, &row.value))
+    }
+
+    /// Puts the rows in the order of `key`: a table loaded from the store
+    /// comes in the order of its stored keys, and is given the order the
+    /// fold gave it.
+    pub(crate) fn order_rows_by<T: Ord>(&mut self, mut key: impl FnMut(&V) -> T) {
+        self.rows
+            .sort_unstable_by(|_, a, _, b| key(&a.value).cmp(&key(&b.value)));
+    }
+
     /// Every row, in key order.
     pub fn sorted(&self) -> Vec<(&K, &V)> {
         let mut rows: Vec<(&K, &V)> = self.iter_any_order().collect();

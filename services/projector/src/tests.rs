@@ -1540,6 +1540,95 @@ fn a_stored_and_loaded_model_equals_the_folded_one_indexes_included() {
     );
     assert_ids_shared(&loaded);
     assert_ids_shared(&model);
+    assert_lists_page_in_log_order(&loaded);
+    assert_lists_page_in_log_order(&model);
+}
+
+/// Lists of receipts, transfers, deliveries and pledges, read page by page
+/// from their log-ordered tables (a loaded one ordered at load), give every
+/// row once, by seq, as sorting them all would.
+fn assert_lists_page_in_log_order(model: &Model) {
+    use crate::queries;
+    use crate::read::{
+        Cursor, DeliveriesQuery, PageRequest, PledgesQuery, ReceiptsQuery, TransfersQuery,
+    };
+
+    fn walk(mut page_at: impl FnMut(PageRequest) -> (Vec<u64>, Option<Cursor>)) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        let mut after = None;
+        loop {
+            let (rows, next) = page_at(PageRequest {
+                size: Some(37),
+                after: after.take(),
+            });
+            assert!(rows.len() <= 37);
+            seqs.extend(rows);
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => return seqs,
+            }
+        }
+    }
+    fn all<V>(rows: impl Iterator<Item = V>, seq: impl Fn(V) -> u64) -> Vec<u64> {
+        let mut seqs: Vec<u64> = rows.map(seq).collect();
+        seqs.sort_unstable();
+        seqs
+    }
+    let receipts = walk(|page| {
+        let got = queries::receipts(
+            model,
+            &ReceiptsQuery {
+                page,
+                ..Default::default()
+            },
+        )
+        .page;
+        (got.rows.iter().map(|r| r.seq).collect(), got.next)
+    });
+    assert_eq!(receipts, all(model.receipts.values_any_order(), |r| r.seq));
+    let transfers = walk(|page| {
+        let got = queries::transfers(
+            model,
+            &TransfersQuery {
+                page,
+                ..Default::default()
+            },
+        )
+        .page;
+        (got.rows.iter().map(|t| t.seq).collect(), got.next)
+    });
+    assert_eq!(
+        transfers,
+        all(model.transfers.values_any_order(), |t| t.seq)
+    );
+    let deliveries = walk(|page| {
+        let got = queries::deliveries(
+            model,
+            &DeliveriesQuery {
+                page,
+                ..Default::default()
+            },
+        )
+        .page;
+        (got.rows.iter().map(|d| d.seq).collect(), got.next)
+    });
+    assert_eq!(
+        deliveries,
+        all(model.deliveries.values_any_order(), |d| d.seq)
+    );
+    let pledges = walk(|page| {
+        let got = queries::pledges(
+            model,
+            &PledgesQuery {
+                page,
+                ..Default::default()
+            },
+        )
+        .page;
+        (got.rows.iter().map(|p| p.seq).collect(), got.next)
+    });
+    assert_eq!(pledges, all(model.pledges.values_any_order(), |p| p.seq));
+    assert!(receipts.len() > 1_000 && transfers.len() > 100 && deliveries.len() > 100);
 }
 
 /// Every lot, transfer part, delivery's funding and flow points to the one
