@@ -153,20 +153,19 @@ async fn balances(State(feed): State<AppState>) -> ApiResult<views::Balances> {
     Ok(Json(views::balances(&feed.model())))
 }
 
-async fn transfers(State(feed): State<AppState>) -> ApiResult<Listed<views::TransferRow>> {
-    let model = feed.model();
-    Ok(Json(Listed {
-        items: views::transfers(&model, false),
-        as_of: views::AsOf::of(&model),
-    }))
+// Transfers and deliveries grow with the log: a page at a time, by seq.
+async fn transfers(
+    State(feed): State<AppState>,
+    Query(q): Query<AfterQuery>,
+) -> Json<views::ListPage<views::TransferRow>> {
+    Json(views::transfers_page(&feed.model(), q.after))
 }
 
-async fn deliveries(State(feed): State<AppState>) -> Json<Listed<views::DeliveryRow>> {
-    let model = feed.model();
-    Json(Listed {
-        items: views::deliveries(&model),
-        as_of: views::AsOf::of(&model),
-    })
+async fn deliveries(
+    State(feed): State<AppState>,
+    Query(q): Query<AfterQuery>,
+) -> Json<views::ListPage<views::DeliveryRow>> {
+    Json(views::deliveries_page(&feed.model(), q.after))
 }
 
 #[derive(Debug, Deserialize)]

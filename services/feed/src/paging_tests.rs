@@ -16,7 +16,9 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use crate::pages::url_segment;
-use crate::views::{DONOR_GIFTS_PER_PAGE, OVERLAP_EVENTS_PER_PAGE, OVERLAPS_PER_PAGE};
+use crate::views::{
+    DONOR_GIFTS_PER_PAGE, LIST_ROWS_PER_PAGE, OVERLAP_EVENTS_PER_PAGE, OVERLAPS_PER_PAGE,
+};
 use crate::{Feed, FeedOptions, router};
 
 const GIFTS: usize = 2 * DONOR_GIFTS_PER_PAGE + 17;
@@ -179,6 +181,90 @@ async fn a_donors_gifts_come_in_pages_each_gift_once_in_log_order() {
     let (status, page) = get(&app, "/en/donors/giver?after=g-3").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("must be the seq of a log entry"), "{page}");
+}
+
+/// More transfers than two pages show, between receipts: the list of
+/// transfers skips the receipts.
+const TRANSFERS: usize = 2 * LIST_ROWS_PER_PAGE + 7;
+
+fn transfers_model() -> Model {
+    use pb::event::Body;
+    let mut bodies = genesis_and(&[
+        ("fund", pb::OrgKind::Agency),
+        ("school", pb::OrgKind::Agency),
+        ("giver", pb::OrgKind::DonorBusiness),
+    ]);
+    for n in 0..TRANSFERS {
+        bodies.push((
+            "fund",
+            Body::Receipt(pb::Receipt {
+                receipt_id: format!("r-{n}"),
+                donor_org_id: "giver".into(),
+                asset_id: "VND".into(),
+                quantity: 10,
+                ..Default::default()
+            }),
+        ));
+        bodies.push((
+            "fund",
+            Body::Transfer(pb::Transfer {
+                transfer_id: format!("t-{n}"),
+                to_org_id: "school".into(),
+                asset_id: "VND".into(),
+                quantity: 10,
+                ..Default::default()
+            }),
+        ));
+    }
+    model_of(bodies)
+}
+
+#[tokio::test]
+async fn transfers_come_in_pages_by_seq_each_once_in_log_order() {
+    let app = router(Feed::new(
+        Arc::new(MemStore::new()),
+        Shared::new(transfers_model()),
+        FeedOptions::default(),
+    ));
+    let expected: Vec<String> = (0..TRANSFERS).map(|n| format!("t-{n}")).collect();
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = "/api/v1/transfers".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, body) = get(&app, &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let rows = answer["items"].as_array().unwrap();
+        assert!(rows.len() <= LIST_ROWS_PER_PAGE);
+        seen.extend(
+            rows.iter()
+                .map(|r| r["transfer_id"].as_str().unwrap().to_owned()),
+        );
+        pages += 1;
+        match answer["next_after"].as_u64() {
+            Some(after) => {
+                assert_eq!(Some(after), rows.last().and_then(|r| r["seq"].as_u64()));
+                path = format!("/api/v1/transfers?after={after}");
+            }
+            None => {
+                assert!(answer["next_after"].is_null());
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(pages, TRANSFERS.div_ceil(LIST_ROWS_PER_PAGE));
+    // Past the last entry: an empty page, and no next one.
+    let (_, body) = get(&app, "/api/v1/transfers?after=1000000").await;
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(answer["items"].as_array().unwrap().is_empty() && answer["next_after"].is_null());
+    // A cursor that is not a seq is refused, not read as the first page.
+    for bad in ["t-3", "-1"] {
+        let (status, _) = get(&app, &format!("/api/v1/transfers?after={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        let (status, _) = get(&app, &format!("/api/v1/deliveries?after={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
 }
 
 /// Communes where both agencies delivered one category in one month: more

@@ -858,6 +858,79 @@ impl TransferRow {
     }
 }
 
+/// Rows of transfers or deliveries in a page of the API.
+pub const LIST_ROWS_PER_PAGE: usize = 1_000;
+
+/// One page of a list in log order, and where the next one starts.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListPage<T> {
+    pub as_of: AsOf,
+    pub items: Vec<T>,
+    /// The `after` of the next page (the seq of this page's last row),
+    /// if there is one.
+    pub next_after: Option<u64>,
+}
+
+/// The page of [`LIST_ROWS_PER_PAGE`] rows after entry `after`.
+fn list_page<T, U>(
+    model: &Model,
+    after: Option<u64>,
+    query: impl FnOnce(PageRequest) -> Page<T>,
+    seq: impl Fn(&T) -> u64,
+    show: impl FnMut(T) -> U,
+) -> ListPage<U> {
+    let page = query(PageRequest {
+        size: Some(LIST_ROWS_PER_PAGE),
+        after: after.map(Cursor::after_seq),
+    });
+    let next_after = page.next.as_ref().and(page.rows.last()).map(seq);
+    ListPage {
+        as_of: AsOf::of(model),
+        next_after,
+        items: page.rows.into_iter().map(show).collect(),
+    }
+}
+
+/// The transfers after entry `after`, a page at a time, in log order.
+pub fn transfers_page(model: &Model, after: Option<u64>) -> ListPage<TransferRow> {
+    list_page(
+        model,
+        after,
+        |page| {
+            queries::transfers(
+                model,
+                &read::TransfersQuery {
+                    page,
+                    ..Default::default()
+                },
+            )
+            .page
+        },
+        |t| t.seq,
+        |t| TransferRow::of(model, t),
+    )
+}
+
+/// The deliveries after entry `after`, a page at a time, in log order.
+pub fn deliveries_page(model: &Model, after: Option<u64>) -> ListPage<DeliveryRow> {
+    list_page(
+        model,
+        after,
+        |page| {
+            queries::deliveries(
+                model,
+                &read::DeliveriesQuery {
+                    page,
+                    ..Default::default()
+                },
+            )
+            .page
+        },
+        |d| d.seq,
+        |d| DeliveryRow::of(model, &d),
+    )
+}
+
 /// Every transfer in log order; only those in transit with `in_transit`.
 pub fn transfers(model: &Model, in_transit: bool) -> Vec<TransferRow> {
     all_pages(

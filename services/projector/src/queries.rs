@@ -118,7 +118,7 @@ fn page_size(page: &PageRequest) -> usize {
 /// Sort-key pieces: fields joined by `,`, which sorts below every
 /// character of an id (SPEC 7: `[A-Za-z0-9._:-]`), so a shorter id comes
 /// first as it would alone; numbers padded to sort as numbers.
-fn key_number(n: u64) -> String {
+pub(crate) fn key_number(n: u64) -> String {
     format!("{n:020}")
 }
 

@@ -59,6 +59,12 @@ impl Cursor {
     pub fn token(&self) -> &str {
         &self.0
     }
+
+    /// The cursor after the row of entry `seq`, in a list in log order
+    /// (receipts, transfers, deliveries, pledges).
+    pub fn after_seq(seq: u64) -> Cursor {
+        Cursor(crate::queries::key_number(seq))
+    }
 }
 
 /// Which page of a list.
