@@ -15,8 +15,9 @@
 //!   it;
 //! - a public feed replica catching up from 0 as a process of its own (the
 //!   projector's work plus its own verified copy of the log; its resident
-//!   memory), then a commune page, a donor page and the overlaps page
-//!   under 64 concurrent readers, and each of them again while entries
+//!   memory), then a commune page, a donor page, the overlaps page and a
+//!   page of the deliveries list from the middle of the log under 64
+//!   concurrent readers, and each of them again while entries
 //!   arrive, with the replica's append-to-visible meanwhile.
 //!
 //! `AIDLEDGER_BENCH_SCALE` below 1.0 makes a quick smoke run.
@@ -406,7 +407,8 @@ async fn bench() {
     let started = Instant::now();
     let data = dir.path().join("ledger");
     std::fs::create_dir_all(&data).unwrap();
-    let later_events = 3 * live_events + steady_events;
+    // One round of live entries per page read below.
+    let later_events = 4 * live_events + steady_events;
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .env(CHILD, "build")
         .env("AIDLEDGER_BENCH_DIR", &data)
@@ -514,6 +516,11 @@ async fn bench() {
         ("commune page", format!("/communes/{commune}")),
         ("donor page", format!("/donors/{donor}")),
         ("overlaps page", "/overlaps".to_owned()),
+        // A list that grows with the log: a page from its middle, by seq.
+        (
+            "deliveries list",
+            format!("/api/v1/deliveries?after={}", log_events / 2),
+        ),
     ] {
         // The first answer is computed; the readers then share it while
         // the model stays as it is (the ledger is quiet here).
