@@ -93,6 +93,24 @@ def main():
             except Exception as error:
                 outcome["error"] = repr(error)[:2000]
         answers[path] = outcome
+    # The lists paged by seq: a page after a cursor validates too.
+    for path in ("/transfers", "/deliveries"):
+        _, _, body = fetch(base + "/api/v1" + path)
+        first = json.loads(body)["items"][0]["seq"]
+        url = path + "?after=" + str(first)
+        status, _, body = fetch(base + "/api/v1" + url)
+        schema_ref = document["paths"][path]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"]["$ref"]
+        validator = jsonschema.Draft202012Validator(
+            {"$ref": "urn:openapi" + schema_ref}, registry=registry
+        )
+        errors = sorted(validator.iter_errors(json.loads(body)), key=str)
+        answers[url] = {"status": status}
+        if errors:
+            answers[url]["error"] = "; ".join(e.message for e in errors[:5])[:2000]
+        else:
+            answers[url]["valid"] = True
     # A documented error answer validates too.
     status, _, body = fetch(base + "/api/v1/communes/does-not-exist")
     answers["/communes/{code} (unknown)"] = {

@@ -1,6 +1,6 @@
 //! The allocator of aidledger's programs and benchmarks: jemalloc.
 //!
-//! With glibc's malloc, a fold of millions of small records spent 40% of
+//! With glibc's malloc, a fold of millions of small records spent 42% of
 //! its CPU in the allocator's free lists (BENCHMARKS.md, issue 16). jemalloc
 //! returns freed pages to the system as it goes; by default the thread that
 //! frees does that work, and the ledger's writer thread, which frees each

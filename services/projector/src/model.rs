@@ -328,12 +328,6 @@ pub fn event_key(event_id: &str) -> Result<u128, String> {
         .ok_or_else(|| format!("event id {event_id:?} is not a lowercase hyphenated UUID"))
 }
 
-/// [`event_key`] of a record loaded from the store: it was applied, so its
-/// event id passed [`event_key`] then.
-fn stored_event_key(event_id: &str) -> u128 {
-    event_key(event_id).expect("a stored record's event id was a key when it was applied")
-}
-
 /// Every read model.
 #[derive(Debug)]
 pub struct Model {
@@ -447,7 +441,12 @@ impl Model {
     /// Rebuilds the indexes that are not stored from the records, after a
     /// load, exactly as the fold built them: a reversible record not
     /// reversed or withdrawn is a reversal target; lists are in log order.
-    pub(crate) fn rebuild_indexes(&mut self) {
+    ///
+    /// # Errors
+    ///
+    /// A stored record whose event id is not a SPEC §7 UUID (a store this
+    /// fold did not write).
+    pub(crate) fn rebuild_indexes(&mut self) -> Result<(), String> {
         self.share_loaded_ids();
         // In log order, as the fold inserts them (it removes none): lists
         // of them are paged by seq without sorting.
@@ -459,10 +458,8 @@ impl Model {
         receipts.sort_unstable_by_key(|(_, r)| r.seq);
         for (id, receipt) in receipts {
             if !receipt.reversed {
-                self.targets.insert(
-                    stored_event_key(&receipt.event_id),
-                    Target::Receipt(id.clone()),
-                );
+                self.targets
+                    .insert(event_key(&receipt.event_id)?, Target::Receipt(id.clone()));
             }
             if let Some(hash) = receipt.external_ref_hash {
                 self.receipts_by_ref.push_back(&hash, id.clone());
@@ -470,20 +467,16 @@ impl Model {
         }
         for (id, transfer) in self.transfers.iter_any_order() {
             if !transfer.reversed {
-                self.targets.insert(
-                    stored_event_key(&transfer.event_id),
-                    Target::Transfer(id.clone()),
-                );
+                self.targets
+                    .insert(event_key(&transfer.event_id)?, Target::Transfer(id.clone()));
             }
         }
         let mut deliveries: Vec<_> = self.deliveries.iter_any_order().collect();
         deliveries.sort_unstable_by_key(|(_, d)| d.seq);
         for (id, delivery) in deliveries {
             if !delivery.reversed {
-                self.targets.insert(
-                    stored_event_key(&delivery.event_id),
-                    Target::Delivery(id.clone()),
-                );
+                self.targets
+                    .insert(event_key(&delivery.event_id)?, Target::Delivery(id.clone()));
             }
             self.delivery_ids.insert(delivery.seq, id.clone());
             self.deliveries_by_commune
@@ -492,28 +485,28 @@ impl Model {
         for (id, need) in self.needs.iter_any_order() {
             if !need.withdrawn {
                 self.targets
-                    .insert(stored_event_key(&need.event_id), Target::Need(id.clone()));
+                    .insert(event_key(&need.event_id)?, Target::Need(id.clone()));
             }
         }
         for (event_id, plan) in self.plans.iter_any_order() {
             if !plan.withdrawn {
-                self.targets
-                    .insert(stored_event_key(event_id), Target::Plan);
+                self.targets.insert(event_key(event_id)?, Target::Plan);
             }
         }
         for (event_id, inspection) in self.inspections.iter_any_order() {
             if !inspection.withdrawn {
                 self.targets
-                    .insert(stored_event_key(event_id), Target::Inspection);
+                    .insert(event_key(event_id)?, Target::Inspection);
             }
         }
         for (event_id, commendation) in self.commendations.iter_any_order() {
             if !commendation.withdrawn {
                 self.targets
-                    .insert(stored_event_key(event_id), Target::Commendation);
+                    .insert(event_key(event_id)?, Target::Commendation);
             }
         }
         self.rebuild_aggregates();
+        Ok(())
     }
 
     /// Points every id a loaded record names to one shared copy, as the

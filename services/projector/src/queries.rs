@@ -1479,15 +1479,24 @@ pub fn receipts(model: &Model, query: &ReceiptsQuery) -> Receipts {
     // both are in log order.
     let before = before_cursor(&query.page);
     let rows: Box<dyn Iterator<Item = (&Id, &ReceiptRecord)>> = match &query.donor_org_id {
-        Some(donor) => Box::new(
-            model
+        Some(donor) => {
+            let ids = model
                 .aggregates
                 .receipts_by_donor
                 .get(donor.as_str())
-                .into_iter()
-                .flatten()
-                .filter_map(|id| model.receipts.get_key_value(id.as_str())),
-        ),
+                .map_or(&[][..], Vec::as_slice);
+            let start = ids.partition_point(|id| {
+                model
+                    .receipts
+                    .get(id.as_str())
+                    .is_some_and(|r| before(r.seq))
+            });
+            Box::new(
+                ids[start..]
+                    .iter()
+                    .filter_map(|id| model.receipts.get_key_value(id.as_str())),
+            )
+        }
         None => Box::new(model.receipts.in_order_from(|r| before(r.seq))),
     };
     let rows = rows.filter(|(_, r)| matches(query.recipient_org_id.as_ref(), &r.recipient_org_id));

@@ -150,7 +150,9 @@ impl ProjectionStore {
                     .map_err(|e| io(format!("decoding a row of table {name}: {e}")))?;
             }
         }
-        model.rebuild_indexes();
+        model
+            .rebuild_indexes()
+            .map_err(|e| io(format!("rebuilding the indexes: {e}")))?;
         Ok((store, model))
     }
 

@@ -3,9 +3,11 @@
 //!
 //! Hash maps (with a fixed, seedless hasher), not ordered maps: the fold
 //! does several lookups per event and ordered maps of string keys cost it
-//! half its speed. Iteration order is therefore arbitrary, and named so
-//! ([`Table::iter_any_order`]); answers and the digest that need an order
-//! sort ([`Table::sorted`]).
+//! half its speed. Iteration order is insertion order, which a removal
+//! changes (the last row takes the removed one's place), so it is named
+//! as no order ([`Table::iter_any_order`]); answers and the digest that
+//! need an order sort ([`Table::sorted`]), or read a table that is never
+//! removed from in its insertion order ([`Table::in_order_from`]).
 //!
 //! The rows live in one vector behind a hash index of positions
 //! ([`IndexMap`]), which keeps each key's hash: when a table of a million
