@@ -436,19 +436,22 @@ impl DeliveryRow {
     }
 }
 
+/// One page of every delivery, in log order.
+fn deliveries_query(model: &Model, page: PageRequest) -> Page<read::DeliveryView> {
+    queries::deliveries(
+        model,
+        &read::DeliveriesQuery {
+            page,
+            ..Default::default()
+        },
+    )
+    .page
+}
+
 /// Every delivery in log order.
 pub fn deliveries(model: &Model) -> Vec<DeliveryRow> {
     all_pages(
-        |page| {
-            queries::deliveries(
-                model,
-                &read::DeliveriesQuery {
-                    page,
-                    ..Default::default()
-                },
-            )
-            .page
-        },
+        |page| deliveries_query(model, page),
         |d| DeliveryRow::of(model, &d),
     )
 }
@@ -896,16 +899,7 @@ pub fn transfers_page(model: &Model, after: Option<u64>) -> ListPage<TransferRow
     list_page(
         model,
         after,
-        |page| {
-            queries::transfers(
-                model,
-                &read::TransfersQuery {
-                    page,
-                    ..Default::default()
-                },
-            )
-            .page
-        },
+        |page| transfers_query(model, page, false),
         |t| t.seq,
         |t| TransferRow::of(model, t),
     )
@@ -916,35 +910,30 @@ pub fn deliveries_page(model: &Model, after: Option<u64>) -> ListPage<DeliveryRo
     list_page(
         model,
         after,
-        |page| {
-            queries::deliveries(
-                model,
-                &read::DeliveriesQuery {
-                    page,
-                    ..Default::default()
-                },
-            )
-            .page
-        },
+        |page| deliveries_query(model, page),
         |d| d.seq,
         |d| DeliveryRow::of(model, &d),
     )
 }
 
+/// One page of the transfers in log order; only those in transit with
+/// `in_transit`.
+fn transfers_query(model: &Model, page: PageRequest, in_transit: bool) -> Page<read::TransferView> {
+    queries::transfers(
+        model,
+        &read::TransfersQuery {
+            page,
+            state: in_transit.then_some(TransferState::InTransit),
+            ..Default::default()
+        },
+    )
+    .page
+}
+
 /// Every transfer in log order; only those in transit with `in_transit`.
 pub fn transfers(model: &Model, in_transit: bool) -> Vec<TransferRow> {
     all_pages(
-        |page| {
-            queries::transfers(
-                model,
-                &read::TransfersQuery {
-                    page,
-                    state: in_transit.then_some(TransferState::InTransit),
-                    ..Default::default()
-                },
-            )
-            .page
-        },
+        |page| transfers_query(model, page, in_transit),
         |t| TransferRow::of(model, t),
     )
 }
