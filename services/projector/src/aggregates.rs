@@ -71,6 +71,12 @@ pub struct TokenGroup {
     pub category: Category,
     /// Sorted, each once.
     pub orgs: Vec<Id>,
+    /// How many live deliveries named the token, and the seqs of the first
+    /// and the last: a finding's count, and where its events lie in the
+    /// token's list, which grows with the log (every year and category).
+    pub live: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,14 +196,15 @@ fn btree_slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'
     map.get_mut(key).expect("inserted above")
 }
 
-/// Adds `org_id` to the group of (`year`, `category`) in `groups` (kept
-/// sorted by both), creating the group if needed. Returns the group's
+/// Counts a live delivery by `org_id` in the group of (`year`, `category`)
+/// in `groups` (kept sorted by both), creating the group if needed. Returns the group's
 /// number of organisations when `org_id` was new to it.
 fn add_to_group(
     groups: &mut Vec<TokenGroup>,
     year: u32,
     category: Category,
     org_id: &Id,
+    seq: u64,
 ) -> Option<usize> {
     let at = match groups.binary_search_by(|g| (g.year, g.category).cmp(&(year, category))) {
         Ok(at) => at,
@@ -208,12 +215,19 @@ fn add_to_group(
                     year,
                     category,
                     orgs: Vec::new(),
+                    live: 0,
+                    first_seq: seq,
+                    last_seq: seq,
                 },
             );
             at
         }
     };
-    let orgs = &mut groups[at].orgs;
+    let group = &mut groups[at];
+    group.live += 1;
+    group.first_seq = group.first_seq.min(seq);
+    group.last_seq = group.last_seq.max(seq);
+    let orgs = &mut group.orgs;
     let Err(place) = orgs.binary_search(org_id) else {
         return None;
     };
@@ -376,7 +390,14 @@ impl Aggregates {
                 continue;
             }
             let groups = self.tokens.entry(token).or_default();
-            if add_to_group(groups, year, delivery.category, &delivery.org_id) == Some(2) {
+            if add_to_group(
+                groups,
+                year,
+                delivery.category,
+                &delivery.org_id,
+                delivery.seq,
+            ) == Some(2)
+            {
                 let tag = finding_tag(year, delivery.category, &token);
                 self.overlapping
                     .insert((year, tag, delivery.category), token);
@@ -510,7 +531,7 @@ impl Model {
                 .filter_map(|seq| self.delivery_at(*seq))
                 .filter(|(_, d)| !d.reversed)
             {
-                add_to_group(&mut groups, d.year(), d.category, &d.org_id);
+                add_to_group(&mut groups, d.year(), d.category, &d.org_id, d.seq);
             }
             let aggregates = &mut self.aggregates;
             for old in aggregates.tokens.remove(&token).unwrap_or_default() {

@@ -1003,24 +1003,35 @@ fn scope_events(
             category,
             ..
         } => {
-            // One child's deliveries: a short list.
-            let all: Vec<&DeliveryRecord> = model
-                .deliveries_by_token
+            // A child's list grows with the log, every year and category in
+            // it: read only the stretch between the group's first and last
+            // deliveries, from the cursor by bisection, up to the page.
+            let Some(group) = model
+                .aggregates
+                .tokens
                 .get(token)
                 .into_iter()
                 .flatten()
+                .find(|g| g.year == *year && g.category == *category)
+            else {
+                return (Vec::new(), 0);
+            };
+            let from = after.map_or(group.first_seq, |after| {
+                group.first_seq.max(after.saturating_add(1))
+            });
+            let events = model
+                .deliveries_by_token
+                .get(token)
+                .into_iter()
+                .flat_map(|seqs| seqs.range(seqs.partition_point(|seq| *seq < from)..))
+                .take_while(|seq| **seq <= group.last_seq)
                 .filter_map(|seq| model.delivery_at(*seq))
                 .map(|(_, d)| d)
                 .filter(|d| !d.reversed && d.year() == *year && d.category == *category)
-                .collect();
-            let total = all.len() as u64;
-            let events = all
-                .into_iter()
-                .filter(|d| after_seq(d.seq))
                 .take(limit)
                 .map(delivery_event)
                 .collect();
-            (events, total)
+            (events, group.live)
         }
         OverlapScope::Month { scope, .. } => (
             live_deliveries(model, &scope.seqs, after, limit)

@@ -904,6 +904,19 @@ fn overlap_findings_come_in_pages_and_list_every_event_on_demand() {
             &[tokens[i % 3]],
         );
         delivered.push((event, s.model.deliveries.get(id.as_str()).unwrap().seq));
+        // The first child, in another category too, by one organisation:
+        // in the child's list between the finding's events, in no finding.
+        if i % 5 == 0 {
+            s.deliver_with(
+                "fund-a",
+                &format!("h{i}"),
+                "22783",
+                Category::Health,
+                "2025-03",
+                10,
+                &[tokens[0]],
+            );
+        }
     }
     // A second month with both organisations: a second month finding.
     s.deliver_with(
@@ -1048,6 +1061,24 @@ fn overlap_findings_come_in_pages_and_list_every_event_on_demand() {
     assert_eq!(listed.len(), 29);
     let after = list_overlaps(&s.model, &pb::ListOverlapsRequest::default(), 0).unwrap();
     assert_eq!(after.findings[4].events_total, 29);
+    let child = after
+        .findings
+        .iter()
+        .position(|f| {
+            f.finding_id == whole.findings[by_tag.iter().position(|t| *t == 1).unwrap()].finding_id
+        })
+        .expect("the second child's finding stays");
+    let expected_child: Vec<u64> = by_token(1)
+        .into_iter()
+        .filter(|seq| *seq != delivered[4].1)
+        .collect();
+    assert_eq!(after.findings[child].events_total, 9);
+    for size in [1, 4, 1000] {
+        let (listed, total) =
+            every_overlap_event(&s.model, &after.findings[child].finding_id, size);
+        assert_eq!(listed, expected_child, "by {size}");
+        assert_eq!(total, 9);
+    }
     assert_eq!(
         after.findings[3].events_total, 30,
         "the need and 29 deliveries"
