@@ -42,6 +42,9 @@ pub struct CommuneCell {
     pub deliveries: u64,
     pub children_reached: u64,
     pub delivered: Quantities,
+    /// Children reached, by the asset delivered: what an annual plan's
+    /// targets (one asset each) are measured against.
+    pub children_by_asset: Quantities,
 }
 
 /// Receipts not reversed in one year, by the category they were earmarked
@@ -71,10 +74,12 @@ pub struct TokenGroup {
     pub category: Category,
     /// Sorted, each once.
     pub orgs: Vec<Id>,
-    /// How many live deliveries named the token, and the seqs of the first
-    /// and the last: a finding's count, and where its events lie in the
-    /// token's list, which grows with the log (every year and category).
+    /// How many live deliveries named the token in this year and category:
+    /// a finding's count, without reading the token's list.
     pub live: u64,
+    /// The seqs of the first and the last of them: they bound the stretch of
+    /// the token's list (which grows with the log, every year and category
+    /// in it) that a finding's events are read from.
     pub first_seq: u64,
     pub last_seq: u64,
 }
@@ -196,8 +201,9 @@ fn btree_slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'
     map.get_mut(key).expect("inserted above")
 }
 
-/// Counts a live delivery by `org_id` in the group of (`year`, `category`)
-/// in `groups` (kept sorted by both), creating the group if needed. Returns the group's
+/// Counts the live delivery of entry `seq` by `org_id` in the group of
+/// (`year`, `category`) in `groups` (kept sorted by both), creating the
+/// group if needed; called once per delivery and token named. Returns the group's
 /// number of organisations when `org_id` was new to it.
 fn add_to_group(
     groups: &mut Vec<TokenGroup>,
@@ -320,6 +326,12 @@ impl Aggregates {
             &mut cell.delivered,
             &delivery.asset_id,
             delivery.quantity,
+            sign,
+        );
+        change(
+            &mut cell.children_by_asset,
+            &delivery.asset_id,
+            u64::from(delivery.children_reached),
             sign,
         );
         if *cell == CommuneCell::default() {

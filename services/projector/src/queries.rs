@@ -695,25 +695,32 @@ pub fn plan_progress(model: &Model, year: u32, page: &PageRequest) -> PlanProgre
             },
         };
     };
-    // One pass over the deliveries: totals per (category, asset, commune),
-    // and per (category, asset) for province-wide targets.
+    // From the fold's commune totals, which do not grow with the log:
+    // per (category, asset, commune), and per (category, asset) for
+    // province-wide targets.
     let mut by_commune: BTreeMap<(Category, &str, &str), (u64, u32)> = BTreeMap::new();
     let mut by_province: BTreeMap<(Category, &str), (u64, u32)> = BTreeMap::new();
-    for d in model
-        .deliveries
-        .values_any_order()
-        .filter(|d| !d.reversed && d.year() == plan.year)
-    {
-        for slot in [
-            by_commune
-                .entry((d.category, d.asset_id.as_str(), d.commune_code.as_str()))
-                .or_default(),
-            by_province
-                .entry((d.category, d.asset_id.as_str()))
-                .or_default(),
-        ] {
-            slot.0 = slot.0.saturating_add(d.quantity);
-            slot.1 = slot.1.saturating_add(d.children_reached);
+    for (commune, cells) in &model.aggregates.communes {
+        for ((_, category), cell) in cells
+            .range((plan.year, Category::ALL[0])..)
+            .take_while(|((cell_year, _), _)| *cell_year == plan.year)
+        {
+            for (asset, units) in &cell.delivered {
+                let delivered = u64::try_from(*units).unwrap_or(u64::MAX);
+                let reached = cell
+                    .children_by_asset
+                    .get(asset)
+                    .map_or(0, |n| u32::try_from(*n).unwrap_or(u32::MAX));
+                for slot in [
+                    by_commune
+                        .entry((*category, asset.as_str(), commune.as_str()))
+                        .or_default(),
+                    by_province.entry((*category, asset.as_str())).or_default(),
+                ] {
+                    slot.0 = slot.0.saturating_add(delivered);
+                    slot.1 = slot.1.saturating_add(reached);
+                }
+            }
         }
     }
     // A plan's targets are fixed once published: their place in it is
@@ -987,8 +994,9 @@ fn months_of<'m>(
 }
 
 /// The events behind `scope` after seq `after`, at most `limit` of them in
-/// log order, and how many there are in all. Reads only what it returns
-/// (and a need scope's needs), not the whole scope.
+/// log order, and how many there are in all. Reads from the cursor up to
+/// what it returns (a child's list only between the group's first and last
+/// deliveries, and a need scope's needs), not the whole scope.
 fn scope_events(
     model: &Model,
     scope: &OverlapScope,
@@ -1163,8 +1171,8 @@ fn overlap_finding(
 /// `default_excess_percent`) tolerated over a need.
 ///
 /// A page costs the findings it shows: the flagged beneficiary groups are
-/// read in order from the fold's set, starting at the cursor; needs (which
-/// do not grow with the log) and month scopes are keyed and sorted without
+/// read in order from the fold's set, starting at the cursor; needs (a few
+/// per commune and year) and month scopes are keyed and sorted without
 /// reading their deliveries; only the findings of the page read events,
 /// their first [`FINDING_EVENTS_SHOWN`].
 pub fn overlaps(model: &Model, query: &OverlapsQuery, default_excess_percent: u32) -> Overlaps {

@@ -720,6 +720,9 @@ fn plan_progress_counts_matching_deliveries_of_the_plan_in_force() {
         999,
         &[],
     );
+    // Reversed: counted in no target.
+    let reversed = s.deliver("fund-a", "d5", "22783", 77);
+    s.reverse("fund-a", &reversed);
     let progress = plan_progress(
         &s.model,
         &pb::GetPlanProgressRequest {
@@ -729,7 +732,7 @@ fn plan_progress_counts_matching_deliveries_of_the_plan_in_force() {
     )
     .unwrap();
     assert_eq!(progress.plan_event_id, plan);
-    let rows: Vec<(&str, u64, u64, u32)> = progress
+    let rows: Vec<(&str, u64, u64, u32, u32)> = progress
         .rows
         .iter()
         .map(|r| {
@@ -737,14 +740,19 @@ fn plan_progress_counts_matching_deliveries_of_the_plan_in_force() {
                 r.commune_code.as_str(),
                 r.target_quantity,
                 r.delivered_quantity,
+                r.children_reached,
                 r.progress_bp,
             )
         })
         .collect();
     assert_eq!(
         rows,
-        vec![("22783", 1_000, 300, 3_000), ("", 2_000, 500, 2_500)]
+        vec![
+            ("22783", 1_000, 300, 10, 3_000),
+            ("", 2_000, 500, 20, 2_500)
+        ]
     );
+    assert_aggregates_rebuild_alike(&mut s.model);
     // Withdrawing the plan in force puts the previous one back in force:
     // it is now the latest plan not withdrawn.
     s.reverse("ubnd", &plan);
@@ -1188,6 +1196,26 @@ fn overlap_findings_come_in_pages_and_list_every_event_on_demand() {
         },
     );
     assert!(matches!(bad_token, Err(QueryError::InvalidArgument(_))));
+    // Reversing the first and the last of a child's group moves the
+    // stretch its events are read from, in the fold as in a rebuild.
+    s.reverse("office-b", &delivered[1].0);
+    s.reverse("fund-a", &delivered[28].0);
+    let expected_child: Vec<u64> = expected_child
+        .into_iter()
+        .filter(|seq| *seq != delivered[1].1 && *seq != delivered[28].1)
+        .collect();
+    let group = &s.model.aggregates.tokens[&tokens[1]][0];
+    assert_eq!(
+        (group.live, group.first_seq, group.last_seq),
+        (7, delivered[7].1, delivered[25].1)
+    );
+    for size in [1, 3, 1000] {
+        let (listed, total) =
+            every_overlap_event(&s.model, &after.findings[child].finding_id, size);
+        assert_eq!(listed, expected_child, "by {size}");
+        assert_eq!(total, 7);
+    }
+    assert_aggregates_rebuild_alike(&mut s.model);
 }
 
 #[test]
