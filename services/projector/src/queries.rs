@@ -12,7 +12,7 @@ use aidledger_ledger::calendar::vn_date_string;
 use aidledger_ledger::{Category, Earmark};
 use sha2::{Digest, Sha256};
 
-use crate::aggregates::{CommuneCell, FindingTag, MonthKey, MonthScope};
+use crate::aggregates::{CommuneCell, FindingTag, MonthKey, MonthScope, TokenGroup};
 use crate::follower::FollowStatus;
 use crate::id::Id;
 use crate::model::{
@@ -993,6 +993,21 @@ fn months_of<'m>(
         })
 }
 
+/// The fold's group of live deliveries to `token` in `year` and `category`.
+fn token_group<'m>(
+    model: &'m Model,
+    token: &[u8; 32],
+    year: u32,
+    category: Category,
+) -> Option<&'m TokenGroup> {
+    model
+        .aggregates
+        .tokens
+        .get(token)?
+        .iter()
+        .find(|g| g.year == year && g.category == category)
+}
+
 /// The events behind `scope` after seq `after`, at most `limit` of them in
 /// log order, and how many there are in all. Reads from the cursor up to
 /// what it returns (a child's list only between the group's first and last
@@ -1014,14 +1029,7 @@ fn scope_events(
             // A child's list grows with the log, every year and category in
             // it: read only the stretch between the group's first and last
             // deliveries, from the cursor by bisection, up to the page.
-            let Some(group) = model
-                .aggregates
-                .tokens
-                .get(token)
-                .into_iter()
-                .flatten()
-                .find(|g| g.year == *year && g.category == *category)
-            else {
+            let Some(group) = token_group(model, token, *year, *category) else {
                 return (Vec::new(), 0);
             };
             let from = after.map_or(group.first_seq, |after| {
@@ -1091,13 +1099,7 @@ fn overlap_finding(
             category,
             ..
         } => {
-            let orgs = model
-                .aggregates
-                .tokens
-                .get(token)
-                .into_iter()
-                .flatten()
-                .find(|g| g.year == *year && g.category == *category)
+            let orgs = token_group(model, token, *year, *category)
                 .map(|g| g.orgs.iter().map(Id::to_string).collect())
                 .unwrap_or_default();
             // The commune of the first delivery: a child is delivered to
