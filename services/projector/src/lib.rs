@@ -21,6 +21,7 @@ pub mod id;
 pub mod model;
 pub mod queries;
 pub mod read;
+mod rows;
 pub mod server;
 pub mod service;
 pub mod store;
