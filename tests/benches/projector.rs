@@ -97,6 +97,10 @@ async fn child(role: &str) {
         );
         return;
     }
+    if role == "serve" {
+        serve(&dir).await;
+        return;
+    }
     let url = var("AIDLEDGER_BENCH_URL");
     let vkey = var("AIDLEDGER_BENCH_VKEY");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -169,6 +173,31 @@ async fn child(role: &str) {
     .unwrap();
     let _ = stop.send(());
     running.await.unwrap().unwrap();
+}
+
+/// The ledger's server on the store in `data`, alone, for profiling a
+/// projector or a replica that follows it from another process: prints
+/// `serving <url> <vkey>` and serves until its standard input closes.
+async fn serve(data: &std::path::Path) {
+    let vkey = LogSigner::new(ORIGIN, ledger_key()).unwrap().vkey();
+    let authority = PublicKey(Programme::new(programme_config(&vkey, 0)).authority_public_key());
+    let mut config = ServeConfig::new(
+        data.to_owned(),
+        "127.0.0.1:0".parse().unwrap(),
+        ORIGIN,
+        ledger_key(),
+    );
+    config.authority_key = Some(authority);
+    let app = Application::build(config).await.unwrap();
+    println!("serving http://127.0.0.1:{} {vkey}", app.port());
+    app.run_until_stopped(async {
+        let _ = tokio::task::spawn_blocking(|| {
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        })
+        .await;
+    })
+    .await
+    .unwrap();
 }
 
 /// A child process that has caught up.
