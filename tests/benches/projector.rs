@@ -189,7 +189,29 @@ async fn serve(data: &std::path::Path) {
     );
     config.authority_key = Some(authority);
     let app = Application::build(config).await.unwrap();
-    println!("serving http://127.0.0.1:{} {vkey}", app.port());
+    let url = format!("http://127.0.0.1:{}", app.port());
+    println!("serving {url} {vkey}");
+    // With a directory in AIDLEDGER_BENCH_PROJECT, also a projector in this
+    // process, as the benchmark's in-process rebuild runs: prints
+    // `projected <seconds>` once it has caught up.
+    if let Ok(projections) = std::env::var("AIDLEDGER_BENCH_PROJECT") {
+        let size = app.size_at_start();
+        tokio::spawn(async move {
+            let projector = Projector::build(ProjectorConfig::new(
+                std::path::Path::new(&projections).join("projections.redb"),
+                "127.0.0.1:0".parse().unwrap(),
+                &url,
+                &vkey,
+            ))
+            .await
+            .unwrap();
+            let mut applied = projector.shared().applied();
+            let started = Instant::now();
+            tokio::spawn(projector.run_until_stopped(std::future::pending()));
+            applied.wait_for(|applied| *applied >= size).await.unwrap();
+            println!("projected {}", started.elapsed().as_secs_f64());
+        });
+    }
     app.run_until_stopped(async {
         let _ = tokio::task::spawn_blocking(|| {
             let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
