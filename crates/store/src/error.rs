@@ -136,6 +136,12 @@ pub enum Refusal {
         existing_seq: u64,
     },
 
+    /// A mirror's file keeps no event-id index
+    /// ([`RedbStore::open_mirror`](crate::RedbStore::open_mirror)): it
+    /// cannot look one up, nor be opened as a store that must.
+    #[error("this store is a mirror and keeps no event-id index")]
+    EventIdsNotKept,
+
     /// A stored-hash index that is not stored was read.
     #[error("hash index {index} not stored, store holds {hash_count} hashes")]
     HashNotStored {

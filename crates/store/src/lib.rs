@@ -152,6 +152,25 @@ pub trait LogStore: Send + Sync + std::fmt::Debug {
     /// bytes and not already indexed (nor repeated in the batch).
     fn append(&self, batch: &AppendBatch) -> Result<(), StoreError>;
 
+    /// Appends like [`append`](Self::append), with the same refusals and
+    /// atomicity and visible to readers at once, but may return before the
+    /// batch is on stable storage: it is durable once a later
+    /// [`sync`](Self::sync), `append` or `put_checkpoint` returns `Ok`. A
+    /// crash may lose the batches appended since, always whole and always
+    /// the newest.
+    ///
+    /// Only for a copy that can be fetched again (a replica's mirror of the
+    /// ledger), never for what a ledger acknowledges. A store whose appends
+    /// cost no more durable keeps the default.
+    fn append_unsynced(&self, batch: &AppendBatch) -> Result<(), StoreError> {
+        self.append(batch)
+    }
+
+    /// Puts every batch appended so far on stable storage.
+    fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Number of entries. O(1).
     fn size(&self) -> Result<u64, StoreError>;
 

@@ -1,7 +1,8 @@
 //! `RedbStore`: the [`LogStore`] contract on an embedded redb file. One
 //! write transaction per batch, committed with `Durability::Immediate`, so an
-//! acknowledged batch is fsync'd; redb's MVCC gives readers committed
-//! snapshots while the writer works.
+//! acknowledged batch is fsync'd (a mirror's unsynced appends commit with
+//! `Durability::None` until its next sync); redb's MVCC gives readers
+//! committed snapshots while the writer works.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,12 @@ pub(crate) const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("e
 /// Merkle stored hashes by stored-hash index. Keys are exactly
 /// `0..hash_count`.
 pub(crate) const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
+/// Facts about the file itself, by name: [`EVENT_IDS_KEPT`].
+pub(crate) const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// In [`META`], [`NOT_KEPT`] marks a mirror's file: its `event_ids` table is
+/// empty and stays so. Absent, every entry is indexed.
+const EVENT_IDS_KEPT: &str = "event_ids";
+const NOT_KEPT: &str = "not kept";
 /// Signed checkpoint notes by tree size.
 pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
 /// Witness cosignature lines by (checkpoint size, witness id).
@@ -52,6 +59,8 @@ fn rows_of_size<'t>(
 pub struct RedbStore {
     pub(crate) db: Database,
     path: PathBuf,
+    /// Whether appends index event ids (false in a mirror's file).
+    event_ids_kept: bool,
     /// Test hook: faults for the next appends (see [`AppendFault`]). Absent
     /// from production builds.
     #[cfg(any(test, feature = "test-util"))]
@@ -91,34 +100,70 @@ impl RedbStore {
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
         let context = || format!("opening store {}", path.display());
         let db = Database::create(path).map_err(|e| redb_error(context(), e))?;
-        Self::with_db(db, path)
+        Self::with_db(db, path, true)
     }
 
-    /// [`RedbStore::open`] with a page cache of at most `cache_bytes`
-    /// rather than redb's default of 1 GiB, for a process that keeps other
-    /// things in memory (a feed replica's copy of the log).
-    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
-        let context = || format!("opening store {}", path.display());
+    /// A replica's copy of a log it verified, with a page cache of at most
+    /// `cache_bytes` rather than redb's default of 1 GiB (a replica keeps
+    /// its projections in memory beside it): a store like the others except that it keeps no
+    /// event-id index. Nothing reads a mirror by event id, and with random
+    /// (UUID) ids the index costs a page written per appended entry, a
+    /// third of a replica's catch-up. So a mirror neither refuses a repeated
+    /// event id (the ledger it copies did) nor answers
+    /// [`seq_of_event`](LogStore::seq_of_event)
+    /// ([`Refusal::EventIdsNotKept`]).
+    ///
+    /// The file is marked as a mirror; a file written by
+    /// [`open`](Self::open) is turned into one here, its index dropped.
+    pub fn open_mirror(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
+        let context = || format!("opening mirror {}", path.display());
         let db = redb::Builder::new()
             .set_cache_size(cache_bytes)
             .create(path)
             .map_err(|e| redb_error(context(), e))?;
-        Self::with_db(db, path)
+        Self::with_db(db, path, false)
     }
 
-    fn with_db(db: Database, path: &Path) -> Result<RedbStore, StoreError> {
+    fn with_db(db: Database, path: &Path, event_ids_kept: bool) -> Result<RedbStore, StoreError> {
         let context = || format!("opening store {}", path.display());
         let store = RedbStore {
             db,
             path: path.to_owned(),
+            event_ids_kept,
             #[cfg(any(test, feature = "test-util"))]
             append_faults: FaultQueue::default(),
         };
         store
             .create_tables()
             .map_err(|e| redb_error(context(), e))?;
+        match (event_ids_kept, store.file_keeps_event_ids()?) {
+            (true, false) => return Err(Refusal::EventIdsNotKept.into()),
+            (false, true) => store
+                .drop_event_ids()
+                .map_err(|e| redb_error(context(), e))?,
+            _ => {}
+        }
         store.check_tables()?;
         Ok(store)
+    }
+
+    fn file_keeps_event_ids(&self) -> Result<bool, StoreError> {
+        let context = "reading whether the file indexes event ids";
+        let txn = self.begin_read(context)?;
+        let meta = txn.open_table(META).map_err(at(context))?;
+        let kept = meta.get(EVENT_IDS_KEPT).map_err(at(context))?;
+        Ok(kept.is_none_or(|value| value.value() != NOT_KEPT))
+    }
+
+    /// Marks the file as a mirror and empties its event-id index, in one
+    /// durable transaction.
+    fn drop_event_ids(&self) -> Result<(), redb::Error> {
+        let txn = self.begin_write()?;
+        txn.delete_table(EVENT_IDS)?;
+        txn.open_table(EVENT_IDS)?;
+        txn.open_table(META)?.insert(EVENT_IDS_KEPT, NOT_KEPT)?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// The file this store lives in.
@@ -194,6 +239,7 @@ impl RedbStore {
         txn.open_table(HASHES)?;
         txn.open_table(CHECKPOINTS)?;
         txn.open_table(COSIGNATURES)?;
+        txn.open_table(META)?;
         txn.commit()?;
         Ok(())
     }
@@ -218,7 +264,8 @@ impl RedbStore {
             .map_err(at(context))?
             .len()
             .map_err(at(context))?;
-        if event_ids != size {
+        let expected = if self.event_ids_kept { size } else { 0 };
+        if event_ids != expected {
             return Err(StoreError::corrupt(
                 context,
                 format!("{event_ids} event ids indexed for {size} entries"),
@@ -260,7 +307,10 @@ impl RedbStore {
         let e = |err: redb::StorageError| redb_error(context(), err);
         let t = |err: redb::TableError| redb_error(context(), err);
         let mut entries = txn.open_table(ENTRIES).map_err(t)?;
-        let mut event_ids = txn.open_table(EVENT_IDS).map_err(t)?;
+        let mut event_ids = match self.event_ids_kept {
+            true => Some(txn.open_table(EVENT_IDS).map_err(t)?),
+            false => None,
+        };
         let mut hashes = txn.open_table(HASHES).map_err(t)?;
 
         let size = entries.len().map_err(e)?;
@@ -296,6 +346,9 @@ impl RedbStore {
             // insert returns the previous row: one B-tree walk both indexes
             // the id and finds a duplicate, whether already stored or earlier
             // in this batch. The caller aborts, so the refusal leaves nothing.
+            let Some(event_ids) = event_ids.as_mut() else {
+                continue;
+            };
             let previous = event_ids
                 .insert(entry.event_id.as_str(), seq)
                 .map_err(e)?
@@ -335,14 +388,18 @@ impl RedbStore {
     }
 }
 
-impl LogStore for RedbStore {
-    fn append(&self, batch: &AppendBatch) -> Result<(), StoreError> {
+impl RedbStore {
+    /// One batch in one write transaction, durable on return or, with
+    /// `Durability::None`, at the next durable commit.
+    fn append_with(&self, batch: &AppendBatch, durability: Durability) -> Result<(), StoreError> {
         // A fault is consumed by every append, refused or not, so a test's
         // queue lines up with its calls.
         let fault = self.take_append_fault();
         let context = || format!("appending batch at seq {}", batch.first_seq);
         check_batch_shape(batch)?;
-        let txn = self.begin_write().map_err(|e| redb_error(context(), e))?;
+        let mut txn = self.begin_write().map_err(|e| redb_error(context(), e))?;
+        txn.set_durability(durability)
+            .map_err(|e| redb_error(context(), e))?;
         if let Err(err) = self.stage(&txn, batch, fault, &context) {
             // Nothing of the transaction was committed; aborting discards
             // whatever part of the batch it holds. If even the abort fails,
@@ -364,6 +421,28 @@ impl LogStore for RedbStore {
             ));
         }
         Ok(())
+    }
+}
+
+impl LogStore for RedbStore {
+    fn append(&self, batch: &AppendBatch) -> Result<(), StoreError> {
+        self.append_with(batch, Durability::Immediate)
+    }
+
+    // redb keeps a non-durable commit's pages in its write buffer, and a
+    // later one rewriting the same pages (the last leaf of each table, the
+    // event-id index's leaves) frees them in place: a mirror that syncs
+    // once a second writes each page once, not once per batch.
+    fn append_unsynced(&self, batch: &AppendBatch) -> Result<(), StoreError> {
+        self.append_with(batch, Durability::None)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        // A durable commit, even an empty one, writes out every page the
+        // non-durable commits before it left buffered, then fsyncs.
+        let context = "syncing the appended batches";
+        let txn = self.begin_write().map_err(at(context))?;
+        txn.commit().map_err(at(context))
     }
 
     fn size(&self) -> Result<u64, StoreError> {
@@ -414,6 +493,9 @@ impl LogStore for RedbStore {
     }
 
     fn seq_of_event(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
+        if !self.event_ids_kept {
+            return Err(Refusal::EventIdsNotKept.into());
+        }
         let context = || format!("looking up event id {event_id:?}");
         let txn = self.begin_read(&context())?;
         let event_ids = txn

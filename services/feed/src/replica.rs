@@ -84,7 +84,7 @@ impl Replica {
         std::fs::create_dir_all(&config.data)
             .with_context(|| format!("creating {}", config.data.display()))?;
         let (log, projections, model) = tokio::task::spawn_blocking(move || {
-            let log = RedbStore::open_with_cache(&log_path, LOG_CACHE_BYTES)
+            let log = RedbStore::open_mirror(&log_path, LOG_CACHE_BYTES)
                 .with_context(|| format!("opening the log copy {}", log_path.display()))?;
             let (projections, model) = ProjectionStore::open(&projections_path)
                 .with_context(|| format!("opening {}", projections_path.display()))?;

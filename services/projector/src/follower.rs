@@ -257,9 +257,10 @@ impl Follower {
 
     /// Also keeps a copy of the log in `mirror`: every entry, with its
     /// stored hashes, before the model applies it, and every checkpoint the
-    /// follower verified, once the copy holds what it covers. A crash
-    /// between the two leaves the mirror ahead of the model, never behind:
-    /// the entries it already holds are not appended again.
+    /// follower verified, once the copy holds what it covers. The copy's
+    /// appends are unsynced and it is synced before each projection commit,
+    /// so a crash leaves it ahead of the committed model, never behind: the
+    /// entries it already holds are not appended again.
     ///
     /// # Errors
     ///
@@ -589,6 +590,7 @@ fn apply_thread(
         Some(store) => Some(Mirror {
             size: store.size()?,
             hash_count: store.hash_count()?,
+            unsynced: false,
             store,
         }),
         None => None,
@@ -658,7 +660,8 @@ fn apply_thread(
         let writer_busy = writing.as_ref().is_some_and(|w| !w.is_finished());
         if last_commit.elapsed() >= due && !writer_busy {
             let started = std::time::Instant::now();
-            if let Err(error) = commit(shared, store, &mut writing, &mut committed) {
+            if let Err(error) = commit(shared, store, mirror.as_mut(), &mut writing, &mut committed)
+            {
                 break Err(error);
             }
             commit_cost = started.elapsed();
@@ -666,9 +669,8 @@ fn apply_thread(
         }
     };
     match result {
-        Ok(()) => {
-            commit(shared, store, &mut writing, &mut committed).and_then(|()| finish(&mut writing))
-        }
+        Ok(()) => commit(shared, store, mirror.as_mut(), &mut writing, &mut committed)
+            .and_then(|()| finish(&mut writing)),
         // After a failure the model may hold a partly applied or unverified
         // entry: keep the last commit as the durable state, and replay from
         // there on restart.
@@ -685,6 +687,8 @@ struct Mirror {
     /// Entries it holds: those below are not appended again.
     size: u64,
     hash_count: u64,
+    /// Whether it holds batches not yet synced.
+    unsynced: bool,
 }
 
 fn apply_batch(
@@ -697,7 +701,7 @@ fn apply_batch(
     // First the tree, the checkpoints the entries complete and the mirror,
     // without the model's lock: an entry a checkpoint disowns reaches
     // neither the mirror nor the model, and readers are not held up by the
-    // mirror's fsync.
+    // mirror's writes.
     let mut cite: Option<(u64, VerifiedCheckpoint)> = None;
     let mut copy = AppendBatch {
         first_seq: mirror.as_ref().map_or(0, |m| m.size),
@@ -727,9 +731,10 @@ fn apply_batch(
     }
     if let Some(mirror) = mirror {
         if !copy.entries.is_empty() {
-            mirror.store.append(&copy)?;
+            mirror.store.append_unsynced(&copy)?;
             mirror.size += copy.entries.len() as u64;
             mirror.hash_count += copy.hashes.len() as u64;
+            mirror.unsynced = true;
         }
         if let Some((_, checkpoint)) = &cite {
             put_checkpoint_forward(mirror.store.as_ref(), checkpoint.size, &checkpoint.note)?;
@@ -789,10 +794,20 @@ fn cite_if_root_matches(
 fn commit(
     shared: &Shared,
     store: &Arc<ProjectionStore>,
+    mirror: Option<&mut Mirror>,
     writing: &mut Option<std::thread::JoinHandle<Result<(), StoreError>>>,
     committed: &mut Position,
 ) -> Result<(), FollowError> {
     finish(writing)?;
+    // The mirror takes each batch before the model does, unsynced: made
+    // durable here, it holds at least every entry the commit covers, so a
+    // crash never leaves the projections ahead of their copy of the log.
+    if let Some(mirror) = mirror
+        && mirror.unsynced
+    {
+        mirror.store.sync()?;
+        mirror.unsynced = false;
+    }
     let commit = {
         // Taking a commit changes only what the store has yet to write,
         // which no reader sees: it leaves the revision, and so the answers

@@ -345,9 +345,56 @@ fn check_readers_see_whole_batches(store: &dyn LogStore) {
     assert_log_is(store, BATCHES * BATCH_LEN);
 }
 
+/// Unsynced appends are appends: seen by readers at once, refused for the
+/// same reasons with nothing written, and continued by durable ones.
+fn check_unsynced_appends(store: &dyn LogStore) {
+    store.append(&batch(0, 2)).unwrap();
+    store.append_unsynced(&batch(2, 3)).unwrap();
+    assert_log_is(store, 5);
+    let before = snapshot(store, 4);
+    assert_eq!(
+        refusal(store.append_unsynced(&batch(4, 2))),
+        Refusal::SeqMismatch {
+            expected: 5,
+            got: 4
+        }
+    );
+    let mut stored_id = batch(5, 3);
+    stored_id.entries[2].event_id = event_id(1);
+    assert_eq!(
+        refusal(store.append_unsynced(&stored_id)),
+        Refusal::DuplicateEventId {
+            event_id: event_id(1),
+            existing_seq: 1
+        }
+    );
+    assert_eq!(snapshot(store, 4), before, "a refused batch left nothing");
+    store.sync().unwrap();
+    store.append_unsynced(&batch(5, 1)).unwrap();
+    store.append(&batch(6, 4)).unwrap();
+    store.sync().unwrap();
+    assert_log_is(store, 10);
+}
+
 #[test]
 fn mem_store_keeps_the_contract() {
     check_contract(&MemStore::new());
+}
+
+#[test]
+fn mem_store_appends_unsynced_as_the_contract_says() {
+    check_unsynced_appends(&MemStore::new());
+}
+
+#[test]
+fn redb_store_appends_unsynced_as_the_contract_says() {
+    let dir = tempfile::tempdir().unwrap();
+    check_unsynced_appends(&RedbStore::open(&dir.path().join("log.redb")).unwrap());
+}
+
+#[test]
+fn pg_store_appends_unsynced_as_the_contract_says() {
+    check_unsynced_appends(&crate::PgStore::open(&crate::test_database()).unwrap());
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! returns; the parent SIGKILLs it after a seeded random delay, reopens the
 //! file, and checks that every acknowledged entry is there, byte-identical,
 //! with its event id and hashes, and that no batch is partly there. Several
-//! rounds, each child continuing the previous one's log.
+//! rounds, each child continuing the previous one's log. A second test does
+//! the same with unsynced appends, acknowledged at each `sync`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -17,6 +18,8 @@ use crate::{LogStore, RedbStore};
 
 /// Set (to the database path) in the child's environment: act as the writer.
 const CHILD_DB_ENV: &str = "AIDLEDGER_STORE_CRASH_CHILD_DB";
+/// The child syncs after this many unsynced appends, and acknowledges then.
+const SYNC_EVERY_BATCHES: usize = 5;
 /// Set to replay a failing run's seed.
 const SEED_ENV: &str = "AIDLEDGER_STORE_CRASH_SEED";
 const ROUNDS: usize = 5;
@@ -49,18 +52,57 @@ fn next_boundary(size: u64) -> Option<u64> {
     (boundary == size).then(|| size + child_batch_len(size))
 }
 
-fn this_test_name() -> String {
-    let module = module_path!();
-    let module = module
-        .split_once("::")
-        .map_or(module, |(_crate_name, rest)| rest);
-    format!("{module}::acked_appends_survive_sigkill")
+/// The boundary `batches` batches after the boundary `size`.
+fn boundary_after(size: u64, batches: usize) -> u64 {
+    (0..batches).fold(size, |at, _| at + child_batch_len(at))
+}
+
+/// How the child writes, and so what an acknowledgement promises.
+#[derive(Clone, Copy, Debug)]
+enum Writes {
+    /// Each batch appended durably, acknowledged as `append` returns.
+    Durable,
+    /// Batches appended unsynced, acknowledged after every
+    /// [`SYNC_EVERY_BATCHES`]th, once `sync` returns.
+    Unsynced,
+}
+
+impl Writes {
+    fn test_name(self) -> String {
+        let module = module_path!();
+        let module = module
+            .split_once("::")
+            .map_or(module, |(_crate_name, rest)| rest);
+        match self {
+            Writes::Durable => format!("{module}::acked_appends_survive_sigkill"),
+            Writes::Unsynced => format!("{module}::synced_appends_survive_sigkill"),
+        }
+    }
+
+    /// Batches from one acknowledgement to the next: also the most the
+    /// child may have made durable past its last one (the batch, or the
+    /// batches its sync, in flight at the kill).
+    fn batches_per_ack(self) -> usize {
+        match self {
+            Writes::Durable => 1,
+            Writes::Unsynced => SYNC_EVERY_BATCHES,
+        }
+    }
 }
 
 #[test]
 fn acked_appends_survive_sigkill() {
+    crash_rounds(Writes::Durable);
+}
+
+#[test]
+fn synced_appends_survive_sigkill() {
+    crash_rounds(Writes::Unsynced);
+}
+
+fn crash_rounds(writes: Writes) {
     if let Some(path) = std::env::var_os(CHILD_DB_ENV) {
-        child_writer(Path::new(&path));
+        child_writer(Path::new(&path), writes);
         return;
     }
     let seed = std::env::var(SEED_ENV)
@@ -80,7 +122,7 @@ fn acked_appends_survive_sigkill() {
     let mut size_before = 0;
     for round in 0..ROUNDS {
         let kill_delay = Duration::from_millis(rng.range(0, KILL_DELAY_MS_MAX));
-        let acked = run_child_until_killed(&path, kill_delay, round, dir.path());
+        let acked = run_child_until_killed(&path, kill_delay, round, dir.path(), writes);
 
         assert!(!acked.is_empty(), "round {round}: the child acked nothing");
         for pair in acked.windows(2) {
@@ -93,8 +135,8 @@ fn acked_appends_survive_sigkill() {
             "round {round}: the child continued the log"
         );
         assert_eq!(
-            next_boundary(size_before),
-            Some(first_acked),
+            boundary_after(size_before, writes.batches_per_ack()),
+            first_acked,
             "round {round}: the child's first batch starts at the recovered size"
         );
 
@@ -104,13 +146,21 @@ fn acked_appends_survive_sigkill() {
             "round {round}: killed after {kill_delay:?}, {} acks, last acked {last_acked}, recovered {size}",
             acked.len()
         );
-        // Every acknowledged entry survived, and at most the one batch in
-        // flight at the kill, whole, beyond it.
+        // Every acknowledged entry survived, and beyond it at most what was
+        // in flight at the kill, in whole batches.
         assert!(size >= last_acked, "round {round}: lost acked entries");
-        let after_last_acked = next_boundary(last_acked).expect("acks are batch boundaries");
         assert!(
-            size == last_acked || size == after_last_acked,
-            "round {round}: recovered size {size} is not a whole batch after {last_acked}"
+            next_boundary(last_acked).is_some(),
+            "acks are batch boundaries"
+        );
+        assert!(
+            next_boundary(size).is_some(),
+            "round {round}: recovered size {size} is not a whole batch"
+        );
+        let limit = boundary_after(last_acked, writes.batches_per_ack());
+        assert!(
+            size <= limit,
+            "round {round}: recovered size {size} is past {limit}, more than was in flight"
         );
         assert_log_is(&store, size);
         size_before = size;
@@ -126,10 +176,16 @@ fn acked_appends_survive_sigkill() {
 
 /// Runs one child writer, kills it `kill_delay` after its first ack, and
 /// returns every size it acknowledged.
-fn run_child_until_killed(path: &Path, kill_delay: Duration, round: usize, dir: &Path) -> Vec<u64> {
+fn run_child_until_killed(
+    path: &Path,
+    kill_delay: Duration,
+    round: usize,
+    dir: &Path,
+    writes: Writes,
+) -> Vec<u64> {
     let stderr_path = dir.join(format!("child-{round}.stderr"));
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([&this_test_name(), "--exact", "--nocapture"])
+        .args([&writes.test_name(), "--exact", "--nocapture"])
         .env(CHILD_DB_ENV, path)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -172,17 +228,30 @@ fn run_child_until_killed(path: &Path, kill_delay: Duration, round: usize, dir: 
     std::iter::once(first).chain(acks_received.iter()).collect()
 }
 
-/// The child: append batches in a loop, acknowledging each on stdout only
-/// after `append` returned Ok.
-fn child_writer(path: &Path) {
+/// The child: append batches in a loop, acknowledging on stdout only what
+/// is durable: each batch once `append` returned Ok, or every
+/// [`SYNC_EVERY_BATCHES`] unsynced batches once `sync` did.
+fn child_writer(path: &Path, writes: Writes) {
     let started = Instant::now();
     let store = RedbStore::open(path).unwrap();
     let mut size = store.size().unwrap();
     let mut out = std::io::stdout().lock();
+    let mut unsynced = 0;
     while size < CHILD_ENTRIES_MAX && started.elapsed() < CHILD_RUN_MAX {
         let len = child_batch_len(size);
-        store.append(&batch(size, len)).unwrap();
+        match writes {
+            Writes::Durable => store.append(&batch(size, len)).unwrap(),
+            Writes::Unsynced => store.append_unsynced(&batch(size, len)).unwrap(),
+        }
         size += len;
+        unsynced += 1;
+        if let Writes::Unsynced = writes {
+            if unsynced < SYNC_EVERY_BATCHES {
+                continue;
+            }
+            store.sync().unwrap();
+        }
+        unsynced = 0;
         writeln!(out, "acked {size}").unwrap();
         out.flush().unwrap();
     }

@@ -2,7 +2,7 @@
 //! uncommitted transaction leaves nothing, a damaged or foreign file is
 //! refused at open, and the tamper hooks rewrite an entry in place.
 
-use ::redb::{Database, ReadableTableMetadata};
+use ::redb::{Database, ReadableDatabase, ReadableTableMetadata};
 
 use super::{assert_log_is, batch, entry_bytes, event_id, hash_at, snapshot, stored_hash_count};
 use crate::redb_store::{CHECKPOINTS, ENTRIES, EVENT_IDS, HASHES};
@@ -29,6 +29,82 @@ fn reopen_keeps_everything() {
     // And the log goes on where it stopped.
     store.append(&batch(75, 5)).unwrap();
     assert_log_is(&store, 80);
+}
+
+#[test]
+fn synced_appends_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let store = RedbStore::open(&path).unwrap();
+    store.append_unsynced(&batch(0, 3)).unwrap();
+    store.append_unsynced(&batch(3, 5)).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let store = RedbStore::open(&path).unwrap();
+    assert_log_is(&store, 8);
+}
+
+/// What a mirror's file holds besides the event ids: every entry, every
+/// hash, nothing past the end; and a lookup by event id is refused.
+fn assert_mirror_is(store: &RedbStore, size: u64) {
+    assert_eq!(store.size().unwrap(), size);
+    assert_eq!(store.hash_count().unwrap(), stored_hash_count(size));
+    let entries = store.entries(0, size as usize + 1).unwrap();
+    let expected: Vec<_> = (0..size).map(|seq| (seq, entry_bytes(seq))).collect();
+    assert_eq!(entries, expected);
+    let indexes: Vec<u64> = (0..stored_hash_count(size)).collect();
+    let hashes: Vec<_> = indexes.iter().map(|&index| hash_at(index)).collect();
+    assert_eq!(store.read_hashes(&indexes).unwrap(), hashes);
+    assert_eq!(
+        store.seq_of_event(&event_id(0)).unwrap_err().refusal(),
+        Some(&Refusal::EventIdsNotKept)
+    );
+}
+
+#[test]
+fn a_mirror_keeps_no_event_index_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mirror.redb");
+    let mirror = RedbStore::open_mirror(&path, 1 << 20).unwrap();
+    mirror.append_unsynced(&batch(0, 4)).unwrap();
+    // The ledger it copies refused repeats; the mirror does not look.
+    let mut repeated = batch(4, 2);
+    repeated.entries[1].event_id = event_id(0);
+    mirror.append(&repeated).unwrap();
+    mirror.put_checkpoint(6, "c6").unwrap();
+    assert_mirror_is(&mirror, 6);
+    drop(mirror);
+
+    // A mirror's file is never taken for a store that finds events by id.
+    assert_eq!(
+        RedbStore::open(&path).unwrap_err().refusal(),
+        Some(&Refusal::EventIdsNotKept)
+    );
+    let mirror = RedbStore::open_mirror(&path, 1 << 20).unwrap();
+    assert_mirror_is(&mirror, 6);
+    assert_eq!(mirror.latest_checkpoint().unwrap(), Some((6, "c6".into())));
+}
+
+#[test]
+fn a_store_opened_as_a_mirror_drops_its_event_index_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let store = RedbStore::open(&path).unwrap();
+    store.append(&batch(0, 9)).unwrap();
+    store.put_checkpoint(9, "c9").unwrap();
+    drop(store);
+
+    let mirror = RedbStore::open_mirror(&path, 1 << 20).unwrap();
+    assert_mirror_is(&mirror, 9);
+    assert_eq!(mirror.checkpoint_at(9).unwrap(), Some("c9".into()));
+    mirror.append(&batch(9, 3)).unwrap();
+    drop(mirror);
+    let db = Database::create(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    assert_eq!(txn.open_table(EVENT_IDS).unwrap().len().unwrap(), 0);
+    drop(txn);
+    drop(db);
+    assert_mirror_is(&RedbStore::open_mirror(&path, 1 << 20).unwrap(), 12);
 }
 
 #[test]
