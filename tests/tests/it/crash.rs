@@ -483,7 +483,7 @@ async fn the_ledger_reports_appends_refusals_and_checkpoints_to_prometheus() {
     // Scraped until the checkpoint of all nine is in.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let text = loop {
-        let text = scrape(metrics_port).await.unwrap_or_default();
+        let text = http_get(metrics_port, "/metrics").await.unwrap_or_default();
         if text.contains("aidledger_checkpoint_size 9") {
             break text;
         }
@@ -506,11 +506,11 @@ async fn the_ledger_reports_appends_refusals_and_checkpoints_to_prometheus() {
     }
 }
 
-async fn scrape(port: u16) -> std::io::Result<String> {
+async fn http_get(port: u16, path: &'static str) -> std::io::Result<String> {
     tokio::task::spawn_blocking(move || {
         use std::io::{Read as _, Write as _};
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
         Ok(response)
@@ -877,4 +877,180 @@ async fn a_database_restart_under_load_loses_nothing_and_the_ledger_resumes_by_i
     );
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+/// A feed replica as a process of its own (`aidledger-feed`), following the
+/// ledger on `ledger_port` into `data`, committing often so that kills land
+/// between its copy's syncs and its projections' commits.
+fn start_feed(data: &Path, ledger_port: u16, vkey: &str, port: u16) -> Running {
+    let child = Command::new(crate::program("aidledger-feed"))
+        .arg("--data")
+        .arg(data)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--ledger", &format!("http://127.0.0.1:{ledger_port}")])
+        .args(["--vkey", vkey])
+        // Recording a checkpoint syncs the copy too: rarely, so that only
+        // the sync before each commit keeps the copy ahead.
+        .args([
+            "--commit-interval-ms",
+            "5",
+            "--checkpoint-interval-ms",
+            "1000",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting aidledger-feed");
+    Running(child)
+}
+
+/// The feed's `/healthz` answer, once it answers.
+async fn feed_health(feed: &mut Running, port: u16) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = feed.try_wait().unwrap() {
+            panic!("the feed exited ({status}) instead of serving");
+        }
+        if let Ok(response) = http_get(port, "/healthz").await
+            && let Some((_, body)) = response.split_once("\r\n\r\n")
+            && let Ok(health) = serde_json::from_str(body)
+        {
+            return health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the feed did not answer /healthz"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Appends `count` receipts from event number `first`, in batches.
+async fn append_receipts(
+    client: &mut LedgerClient<Channel>,
+    agency: &SecretKey,
+    first: u64,
+    count: u64,
+) {
+    for start in (first..first + count).step_by(250) {
+        let events = (start..(start + 250).min(first + count))
+            .map(|n| receipt(agency, n))
+            .collect();
+        let results = client
+            .append_batch(pb::AppendBatchRequest { events })
+            .await
+            .unwrap()
+            .into_inner()
+            .results;
+        assert!(results.iter().all(|r| r.code == 0), "{results:?}");
+    }
+}
+
+/// A replica's copy of the log is appended unsynced and synced before each
+/// projection commit. Killed at random while it catches up, the replica
+/// must start again every time (a copy behind its projections would be
+/// refused at start), and in the end hold the ledger's log exactly, entry
+/// for entry, and serve all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_replica_killed_while_catching_up_resumes_from_its_own_copy() {
+    let seed = crash_seed();
+    println!("replica crash seed: {seed} (replay with AIDLEDGER_CRASH_SEED={seed})");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (dir, vkey, authority, agency) = ledger_files();
+    let ledger = Ledger {
+        dir: dir.path().to_path_buf(),
+        store: None,
+        authority_hex: hex::encode(authority.public_key()),
+        port: free_port(),
+    };
+    let _ledger = ledger.start();
+    let mut client = connect(ledger.port).await;
+    let setup = setup(&authority, &agency, &vkey);
+    let setup_entries = setup.len() as u64;
+    let results = client
+        .append_batch(pb::AppendBatchRequest { events: setup })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert!(results.iter().all(|r| r.code == 0), "{results:?}");
+
+    let data = dir.path().join("feed");
+    let next_event = Arc::new(std::sync::atomic::AtomicU64::new(1_000));
+    let rounds = 5;
+    for round in 0..rounds {
+        // A backlog to catch up on, then entries arriving while it follows:
+        // the copy then holds entries past the last checkpoint (whose
+        // recording syncs it) when the projections commit them.
+        let first = next_event.fetch_add(1_000, std::sync::atomic::Ordering::Relaxed);
+        append_receipts(&mut client, &agency, first, 1_000).await;
+        let port = free_port();
+        let mut feed = start_feed(&data, ledger.port, &vkey, port);
+        let health = feed_health(&mut feed, port).await;
+        assert_eq!(
+            health["following"], true,
+            "round {round}: the feed restarted following: {health}"
+        );
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let appending = {
+            let (mut client, agency) = (client.clone(), agency.clone());
+            let next_event = next_event.clone();
+            tokio::spawn(async move {
+                while !*stopped.borrow_and_update() {
+                    let first = next_event.fetch_add(20, std::sync::atomic::Ordering::Relaxed);
+                    append_receipts(&mut client, &agency, first, 20).await;
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(rng.random_range(50..300))).await;
+        let applied = feed_health(&mut feed, port).await["applied"].clone();
+        feed.kill().expect("SIGKILL");
+        let status = feed.wait().unwrap();
+        assert!(!status.success(), "round {round}: the feed was killed");
+        stop.send(true).unwrap();
+        appending.await.unwrap();
+        println!(
+            "round {round}: started at {}, killed at about {applied}",
+            health["applied"]
+        );
+    }
+
+    // Last, left to catch up: every entry, each checked against the ledger.
+    let size = setup_entries + next_event.load(std::sync::atomic::Ordering::Relaxed) - 1_000;
+    let port = free_port();
+    let mut feed = start_feed(&data, ledger.port, &vkey, port);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = feed_health(&mut feed, port).await;
+        assert_eq!(health["following"], true, "{health}");
+        if health["applied"] == size && health["checkpoint_size"] == size {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the feed did not catch up to {size}: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    feed.kill().unwrap();
+    let _ = feed.wait();
+    let copy = aidledger_store::RedbStore::open_mirror(&data.join("log.redb"), 16 << 20).unwrap();
+    assert_eq!(aidledger_store::LogStore::size(&copy).unwrap(), size);
+    let mut stream = client
+        .subscribe(pb::SubscribeRequest { from_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    for seq in 0..size {
+        let served = tokio_stream::StreamExt::next(&mut stream)
+            .await
+            .unwrap()
+            .unwrap();
+        let copied = aidledger_store::LogStore::entry(&copy, seq).unwrap();
+        assert!(
+            copied.as_deref() == Some(served.entry.as_slice()),
+            "entry {seq} of the copy is not the ledger's"
+        );
+    }
 }
