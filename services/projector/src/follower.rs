@@ -579,6 +579,12 @@ async fn send(work: &tokio::sync::mpsc::Sender<Work>, item: Work) -> Result<(), 
 /// checkpoints as the entries reach them, and commits every
 /// `commit_interval` (the store write runs on its own thread, one at a
 /// time, in order). On a closed queue it commits and returns.
+///
+/// With a mirror, each batch goes to the mirror's writer thread first and
+/// into the model once the mirror holds it; meanwhile this thread folds the
+/// batch before it. So the model is at most one batch behind the mirror,
+/// and it catches up whenever the queue runs dry, before anything else
+/// touches the mirror or the model's position, and before each commit.
 fn apply_thread(
     shared: &Shared,
     store: &Arc<ProjectionStore>,
@@ -591,6 +597,8 @@ fn apply_thread(
             size: store.size()?,
             hash_count: store.hash_count()?,
             unsynced: false,
+            writer: MirrorWriter::start(Arc::clone(&store))?,
+            lagging: None,
             store,
         }),
         None => None,
@@ -608,14 +616,33 @@ fn apply_thread(
     let mut last_commit = std::time::Instant::now();
     let mut commit_cost = Duration::ZERO;
     let result = loop {
-        let Some(item) = queue.blocking_recv() else {
-            break Ok(());
+        let item = match queue.try_recv() {
+            Ok(item) => Some(item),
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                // Nothing else waiting: show readers all that arrived.
+                if let Err(error) = catch_up(shared, mirror.as_mut()) {
+                    break Err(error);
+                }
+                queue.blocking_recv()
+            }
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
         };
+        let Some(item) = item else {
+            break catch_up(shared, mirror.as_mut());
+        };
+        if !matches!(item, Work::Entries(_))
+            && let Err(error) = catch_up(shared, mirror.as_mut())
+        {
+            break Err(error);
+        }
         match item {
             Work::Entries(entries) => {
-                if let Err(error) =
-                    apply_batch(shared, &mut tree, &mut pending, mirror.as_mut(), entries)
-                {
+                let prepared = prepare_batch(&mut tree, &mut pending, mirror.as_mut(), entries);
+                let applied = prepared.and_then(|(prepared, copy)| match mirror.as_mut() {
+                    Some(mirror) => mirror.write_then_apply(shared, prepared, copy),
+                    None => apply_prepared(shared, prepared),
+                });
+                if let Err(error) = applied {
                     break Err(error);
                 }
             }
@@ -659,6 +686,9 @@ fn apply_thread(
         let due = commit_interval.max(commit_cost * 9);
         let writer_busy = writing.as_ref().is_some_and(|w| !w.is_finished());
         if last_commit.elapsed() >= due && !writer_busy {
+            if let Err(error) = catch_up(shared, mirror.as_mut()) {
+                break Err(error);
+            }
             let started = std::time::Instant::now();
             if let Err(error) = commit(shared, store, mirror.as_mut(), &mut writing, &mut committed)
             {
@@ -684,24 +714,150 @@ fn apply_thread(
 /// The log mirror as the apply thread appends to it.
 struct Mirror {
     store: Arc<dyn LogStore>,
-    /// Entries it holds: those below are not appended again.
+    /// Entries it holds or is being given: those below are not appended
+    /// again.
     size: u64,
     hash_count: u64,
     /// Whether it holds batches not yet synced.
     unsynced: bool,
+    writer: MirrorWriter,
+    /// The batch the writer is appending, for the model once it is done.
+    lagging: Option<Prepared>,
 }
 
-fn apply_batch(
-    shared: &Shared,
+impl Mirror {
+    /// Hands `prepared` to the writer, then folds the batch before it,
+    /// which the writer holds once its job is done.
+    fn write_then_apply(
+        &mut self,
+        shared: &Shared,
+        prepared: Prepared,
+        copy: AppendBatch,
+    ) -> Result<(), FollowError> {
+        let job = MirrorJob {
+            copy,
+            checkpoint: prepared
+                .cite
+                .as_ref()
+                .map(|(_, checkpoint)| (checkpoint.size, checkpoint.note.clone())),
+        };
+        self.writer.send(job)?;
+        match self.lagging.replace(prepared) {
+            Some(previous) => {
+                self.writer.wait_one()?;
+                apply_prepared(shared, previous)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Folds the batch the mirror's writer is appending, once it is done: after
+/// this the model holds every entry the mirror does, and the mirror's store
+/// is idle, for this thread to write to directly.
+fn catch_up(shared: &Shared, mirror: Option<&mut Mirror>) -> Result<(), FollowError> {
+    let Some(mirror) = mirror else {
+        return Ok(());
+    };
+    if let Some(lagging) = mirror.lagging.take() {
+        mirror.writer.wait_one()?;
+        apply_prepared(shared, lagging)?;
+    }
+    Ok(())
+}
+
+/// What the mirror's writer thread is given: a batch of entries, then the
+/// checkpoint that batch completes, if any.
+struct MirrorJob {
+    copy: AppendBatch,
+    checkpoint: Option<(u64, String)>,
+}
+
+/// The mirror's one writer while batches stream: a thread taking jobs in
+/// order and answering each, so appending one batch overlaps folding the
+/// one before it.
+struct MirrorWriter {
+    jobs: Option<std::sync::mpsc::SyncSender<MirrorJob>>,
+    done: std::sync::mpsc::Receiver<Result<(), FollowError>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MirrorWriter {
+    fn start(store: Arc<dyn LogStore>) -> Result<MirrorWriter, FollowError> {
+        // Two jobs at most: the one the model waits for and the next.
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<MirrorJob>(2);
+        let (answer, done) = std::sync::mpsc::sync_channel(2);
+        let thread = std::thread::Builder::new()
+            .name("projector-mirror".into())
+            .spawn(move || {
+                for job in queue {
+                    let written = (|| {
+                        if !job.copy.entries.is_empty() {
+                            store.append_unsynced(&job.copy)?;
+                        }
+                        if let Some((size, note)) = &job.checkpoint {
+                            put_checkpoint_forward(store.as_ref(), *size, note)?;
+                        }
+                        Ok(())
+                    })();
+                    if answer.send(written).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| FollowError::Config(format!("starting the mirror's writer: {e}")))?;
+        Ok(MirrorWriter {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, job: MirrorJob) -> Result<(), FollowError> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| FollowError::Config("the mirror's writer stopped".into()))
+    }
+
+    /// The outcome of the oldest job not yet answered.
+    fn wait_one(&self) -> Result<(), FollowError> {
+        self.done
+            .recv()
+            .map_err(|_| FollowError::Config("the mirror's writer stopped".into()))?
+    }
+}
+
+impl Drop for MirrorWriter {
+    fn drop(&mut self) {
+        // Closing the jobs ends the thread once it has answered the last.
+        drop(self.jobs.take());
+        while self.done.recv().is_ok() {}
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A batch checked against the Merkle tree and the pending checkpoint,
+/// with its copy for the mirror, not yet in the model.
+struct Prepared {
+    entries: Vec<Decoded>,
+    /// The checkpoint the batch completes, and the entry that completes it.
+    cite: Option<(u64, VerifiedCheckpoint)>,
+    /// The tree's frontier after the batch.
+    frontier: Vec<[u8; 32]>,
+}
+
+/// Pushes the batch's leaves and checks the checkpoint they complete: an
+/// entry a checkpoint disowns reaches neither the mirror nor the model.
+/// Returns the batch for the model and what of it the mirror lacks.
+fn prepare_batch(
     tree: &mut TreeBuilder,
     pending: &mut Option<VerifiedCheckpoint>,
-    mirror: Option<&mut Mirror>,
-    entries: Vec<Decoded>,
-) -> Result<(), FollowError> {
-    // First the tree, the checkpoints the entries complete and the mirror,
-    // without the model's lock: an entry a checkpoint disowns reaches
-    // neither the mirror nor the model, and readers are not held up by the
-    // mirror's writes.
+    mut mirror: Option<&mut Mirror>,
+    mut entries: Vec<Decoded>,
+) -> Result<(Prepared, AppendBatch), FollowError> {
     let mut cite: Option<(u64, VerifiedCheckpoint)> = None;
     let mut copy = AppendBatch {
         first_seq: mirror.as_ref().map_or(0, |m| m.size),
@@ -709,7 +865,7 @@ fn apply_batch(
         first_hash_index: mirror.as_ref().map_or(0, |m| m.hash_count),
         hashes: Vec::new(),
     };
-    for entry in &entries {
+    for entry in &mut entries {
         let stored = tree.push(Hash(entry.leaf_hash));
         if let Some(checkpoint) = pending.as_ref()
             && checkpoint.size == tree.size()
@@ -722,24 +878,37 @@ fn apply_batch(
         if let Some(mirror) = &mirror
             && entry.seq >= mirror.size
         {
+            // The model needs the decoded event only: the bytes move.
             copy.entries.push(NewEntry {
-                bytes: entry.bytes.clone(),
+                bytes: std::mem::take(&mut entry.bytes),
                 event_id: entry.event.event_id.clone(),
             });
             copy.hashes.extend(stored.iter().map(|h| h.0));
         }
     }
-    if let Some(mirror) = mirror {
-        if !copy.entries.is_empty() {
-            mirror.store.append_unsynced(&copy)?;
-            mirror.size += copy.entries.len() as u64;
-            mirror.hash_count += copy.hashes.len() as u64;
-            mirror.unsynced = true;
-        }
-        if let Some((_, checkpoint)) = &cite {
-            put_checkpoint_forward(mirror.store.as_ref(), checkpoint.size, &checkpoint.note)?;
-        }
+    if let Some(mirror) = mirror.as_mut()
+        && !copy.entries.is_empty()
+    {
+        mirror.size += copy.entries.len() as u64;
+        mirror.hash_count += copy.hashes.len() as u64;
+        mirror.unsynced = true;
     }
+    let prepared = Prepared {
+        entries,
+        cite,
+        frontier: tree.frontier().iter().map(|h| h.0).collect(),
+    };
+    Ok((prepared, copy))
+}
+
+/// Folds a prepared batch into the model, citing the checkpoint it
+/// completes at its entry, and tells readers and metrics.
+fn apply_prepared(shared: &Shared, prepared: Prepared) -> Result<(), FollowError> {
+    let Prepared {
+        entries,
+        mut cite,
+        frontier,
+    } = prepared;
     let mut model = shared.write();
     for entry in entries {
         if let Some((seq, _)) = &cite
@@ -751,7 +920,7 @@ fn apply_batch(
         model.apply(entry.seq, entry.recorded_at, &entry.event)?;
         model.position.head = entry.leaf_hash;
     }
-    model.position.frontier = tree.frontier().iter().map(|h| h.0).collect();
+    model.position.frontier = frontier;
     let size = model.position.size;
     let recorded_at = model.position.recorded_at;
     drop(model);
