@@ -181,14 +181,7 @@ async fn child(role: &str) {
 async fn serve(data: &std::path::Path) {
     let vkey = LogSigner::new(ORIGIN, ledger_key()).unwrap().vkey();
     let authority = PublicKey(Programme::new(programme_config(&vkey, 0)).authority_public_key());
-    let mut config = ServeConfig::new(
-        data.to_owned(),
-        "127.0.0.1:0".parse().unwrap(),
-        ORIGIN,
-        ledger_key(),
-    );
-    config.authority_key = Some(authority);
-    let app = Application::build(config).await.unwrap();
+    let app = ledger_server(data, authority).await;
     let url = format!("http://127.0.0.1:{}", app.port());
     println!("serving {url} {vkey}");
     // With a directory in AIDLEDGER_BENCH_PROJECT, also a projector in this
@@ -220,6 +213,18 @@ async fn serve(data: &std::path::Path) {
     })
     .await
     .unwrap();
+}
+
+/// The ledger's server on the store in `data`, on a free port.
+async fn ledger_server(data: &std::path::Path, authority: PublicKey) -> Application {
+    let mut config = ServeConfig::new(
+        data.to_owned(),
+        "127.0.0.1:0".parse().unwrap(),
+        ORIGIN,
+        ledger_key(),
+    );
+    config.authority_key = Some(authority);
+    Application::build(config).await.unwrap()
 }
 
 /// A child process that has caught up.
@@ -489,14 +494,7 @@ async fn bench() {
     let fold_rate = rate(log_events as u64, decode_time + apply_time);
 
     // --- the ledger server on that store -------------------------------
-    let mut config = ServeConfig::new(
-        data.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        ORIGIN,
-        ledger_key(),
-    );
-    config.authority_key = Some(authority);
-    let app = Application::build(config).await.unwrap();
+    let app = ledger_server(&data, authority).await;
     let url = format!("http://127.0.0.1:{}", app.port());
     let (stop_ledger, ledger_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
