@@ -138,8 +138,8 @@ pub struct NewEntry {
 ///   caller must stop appending and recover from the store (reopen and read
 ///   `size()`), never retry blindly.
 ///
-/// **Concurrency.** One writer: callers serialise `append` and
-/// `put_checkpoint`. Any number of readers may run concurrently with the
+/// **Concurrency.** One writer: callers serialise `append`,
+/// `append_unsynced`, `sync` and `put_checkpoint`. Any number of readers may run concurrently with the
 /// writer; each read sees only committed batches. One read call is one
 /// consistent snapshot; two calls may see different snapshots.
 pub trait LogStore: Send + Sync + std::fmt::Debug {

@@ -246,7 +246,7 @@ impl RedbStore {
 
     /// Cheap cross-table checks at open, O(log n): keys of the entries and
     /// hashes tables are exactly `0..len`, the event-id index has one row per
-    /// entry, and no checkpoint is beyond the log.
+    /// entry (none in a mirror's file), and no checkpoint is beyond the log.
     fn check_tables(&self) -> Result<(), StoreError> {
         let context = "checking tables at open";
         let txn = self.begin_read(context)?;
@@ -429,10 +429,11 @@ impl LogStore for RedbStore {
         self.append_with(batch, Durability::Immediate)
     }
 
-    // redb keeps a non-durable commit's pages in its write buffer, and a
-    // later one rewriting the same pages (the last leaf of each table, the
-    // event-id index's leaves) frees them in place: a mirror that syncs
-    // once a second writes each page once, not once per batch.
+    // redb keeps a non-durable commit's pages in its write buffer (up to
+    // half its cache, beyond which it writes them out early), and a later
+    // one rewriting the same pages (the last leaf and the path to it in
+    // each table) frees them unwritten: a mirror that syncs once a second
+    // writes those pages about once per sync, not once per batch.
     fn append_unsynced(&self, batch: &AppendBatch) -> Result<(), StoreError> {
         self.append_with(batch, Durability::None)
     }

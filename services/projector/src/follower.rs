@@ -209,10 +209,12 @@ impl Shared {
 
 /// Follows one ledger into one projection store.
 ///
-/// Two threads share the work: the async task receives entries, checks the
-/// chain and decodes the events; a dedicated apply thread folds them into
-/// the model, keeps the Merkle frontier and commits. The channel between
-/// them is bounded, so a slow fold slows the subscription, not memory.
+/// The async task receives entries, checks the chain and decodes the
+/// events (on every core); a dedicated apply thread folds them into the
+/// model, keeps the Merkle frontier and commits, and with a mirror a writer
+/// thread appends each batch to it just ahead of the fold. The channel to
+/// the apply thread is bounded, so a slow fold slows the subscription, not
+/// memory.
 #[derive(Debug)]
 pub struct Follower {
     store: Arc<ProjectionStore>,
@@ -233,7 +235,8 @@ enum Work {
     /// to verify when they reach it.
     Pending(VerifiedCheckpoint),
     /// A checkpoint the follower verified against the applied entries, to
-    /// record in the mirror (the apply thread is the mirror's one writer).
+    /// record in the mirror (through the apply thread, which orders every
+    /// write to the mirror).
     Record(VerifiedCheckpoint),
     /// Time passed: commit if the interval is up, even with nothing new.
     Tick,
@@ -582,9 +585,11 @@ async fn send(work: &tokio::sync::mpsc::Sender<Work>, item: Work) -> Result<(), 
 ///
 /// With a mirror, each batch goes to the mirror's writer thread first and
 /// into the model once the mirror holds it; meanwhile this thread folds the
-/// batch before it. So the model is at most one batch behind the mirror,
-/// and it catches up whenever the queue runs dry, before anything else
-/// touches the mirror or the model's position, and before each commit.
+/// batch before it. So at most one batch the mirror is taking waits for
+/// the model, and the model takes it whenever the queue runs dry, before
+/// anything else touches the mirror or the model's position, and before
+/// each commit. (After a crash the mirror may also hold entries the model
+/// has yet to replay; those are not appended again.)
 fn apply_thread(
     shared: &Shared,
     store: &Arc<ProjectionStore>,
@@ -630,6 +635,13 @@ fn apply_thread(
         let Some(item) = item else {
             break catch_up(shared, mirror.as_mut());
         };
+        if let Work::Abort = item {
+            // Following failed: that failure is the one to report, not one
+            // of the mirror's that waiting for its writer might return.
+            let _ = catch_up(shared, mirror.as_mut());
+            finish(&mut writing)?;
+            return Ok(());
+        }
         if !matches!(item, Work::Entries(_))
             && let Err(error) = catch_up(shared, mirror.as_mut())
         {
@@ -673,11 +685,7 @@ fn apply_thread(
                 // answers, which are cached per model revision.
                 shared.write().position.cite(checkpoint);
             }
-            Work::Tick => {}
-            Work::Abort => {
-                finish(&mut writing)?;
-                return Ok(());
-            }
+            Work::Tick | Work::Abort => {}
         }
         // Commits cost in proportion to what changed, and a big row (a
         // pool's lots, a commune's deliveries) is encoded whole each time:
@@ -753,8 +761,8 @@ impl Mirror {
 }
 
 /// Folds the batch the mirror's writer is appending, once it is done: after
-/// this the model holds every entry the mirror does, and the mirror's store
-/// is idle, for this thread to write to directly.
+/// this the model holds every entry given to the mirror since start-up, and
+/// the mirror's store is idle, for this thread to write to directly.
 fn catch_up(shared: &Shared, mirror: Option<&mut Mirror>) -> Result<(), FollowError> {
     let Some(mirror) = mirror else {
         return Ok(());
