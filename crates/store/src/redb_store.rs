@@ -138,9 +138,17 @@ impl RedbStore {
             .map_err(|e| redb_error(context(), e))?;
         match (event_ids_kept, store.file_keeps_event_ids()?) {
             (true, false) => return Err(Refusal::EventIdsNotKept.into()),
-            (false, true) => store
-                .drop_event_ids()
-                .map_err(|e| redb_error(context(), e))?,
+            (false, true) => {
+                // Dropping a 10M-entry index takes a while and frees
+                // gigabytes: say why the replica's start-up waits.
+                tracing::info!(
+                    path = %path.display(),
+                    "turning a ledger's store file into a mirror: dropping its event-id index"
+                );
+                store
+                    .drop_event_ids()
+                    .map_err(|e| redb_error(context(), e))?;
+            }
             _ => {}
         }
         store.check_tables()?;

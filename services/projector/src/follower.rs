@@ -602,7 +602,7 @@ fn apply_thread(
             size: store.size()?,
             hash_count: store.hash_count()?,
             unsynced: false,
-            writer: MirrorWriter::start(Arc::clone(&store))?,
+            writer: MirrorWriter::start(Arc::clone(&store), MIRROR_SYNC_BYTES)?,
             lagging: None,
             store,
         }),
@@ -784,31 +784,65 @@ struct MirrorJob {
 /// The mirror's one writer while batches stream: a thread taking jobs in
 /// order and answering each, so appending one batch overlaps folding the
 /// one before it.
+///
+/// It also syncs the mirror every [`MIRROR_SYNC_BYTES`] appended, so that
+/// what a commit's sync must flush stays small however far apart commits
+/// fall: while catching up, commits space themselves by their own cost, and
+/// a sync that flushed everything since the last one grew that cost with
+/// the spacing, until one flushed gigabytes on the apply thread and held
+/// up the ledger's own fsyncs for seconds after the replica caught up.
 struct MirrorWriter {
     jobs: Option<std::sync::mpsc::SyncSender<MirrorJob>>,
     done: std::sync::mpsc::Receiver<Result<(), FollowError>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Syncs the writer made of its own accord.
+    syncs: Arc<AtomicU64>,
 }
 
+/// Bytes of entries the mirror's writer appends between its own syncs:
+/// about a second of a catch-up, a third of a second of this machine's
+/// disk.
+const MIRROR_SYNC_BYTES: usize = 64 << 20;
+
 impl MirrorWriter {
-    fn start(store: Arc<dyn LogStore>) -> Result<MirrorWriter, FollowError> {
+    fn start(store: Arc<dyn LogStore>, sync_bytes: usize) -> Result<MirrorWriter, FollowError> {
         // Two jobs at most: the one the model waits for and the next.
         let (jobs, queue) = std::sync::mpsc::sync_channel::<MirrorJob>(2);
         let (answer, done) = std::sync::mpsc::sync_channel(2);
+        let syncs = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&syncs);
         let thread = std::thread::Builder::new()
             .name("projector-mirror".into())
             .spawn(move || {
+                let mut unsynced_bytes = 0usize;
                 for job in queue {
-                    let written = (|| {
+                    let mut write = || {
                         if !job.copy.entries.is_empty() {
                             store.append_unsynced(&job.copy)?;
+                            unsynced_bytes += job
+                                .copy
+                                .entries
+                                .iter()
+                                .map(|entry| entry.bytes.len())
+                                .sum::<usize>();
+                        }
+                        if unsynced_bytes >= sync_bytes {
+                            let started = std::time::Instant::now();
+                            store.sync()?;
+                            unsynced_bytes = 0;
+                            counted.fetch_add(1, Ordering::Relaxed);
+                            metrics::counter!("aidledger_follower_mirror_syncs_total").increment(1);
+                            tracing::debug!(
+                                seconds = started.elapsed().as_secs_f64(),
+                                "the mirror's writer synced it"
+                            );
                         }
                         if let Some((size, note)) = &job.checkpoint {
                             put_checkpoint_forward(store.as_ref(), *size, note)?;
                         }
                         Ok(())
-                    })();
-                    if answer.send(written).is_err() {
+                    };
+                    if answer.send(write()).is_err() {
                         return;
                     }
                 }
@@ -818,6 +852,7 @@ impl MirrorWriter {
             jobs: Some(jobs),
             done,
             thread: Some(thread),
+            syncs,
         })
     }
 
@@ -844,6 +879,10 @@ impl Drop for MirrorWriter {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        tracing::debug!(
+            syncs = self.syncs.load(Ordering::Relaxed),
+            "the mirror's writer stopped"
+        );
     }
 }
 
@@ -982,8 +1021,13 @@ fn commit(
     if let Some(mirror) = mirror
         && mirror.unsynced
     {
+        let started = std::time::Instant::now();
         mirror.store.sync()?;
         mirror.unsynced = false;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "the mirror synced for a commit"
+        );
     }
     let commit = {
         // Taking a commit changes only what the store has yet to write,
@@ -1104,4 +1148,85 @@ fn link(
         event,
         bytes: served.entry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aidledger_store::MemStore;
+
+    /// `count` entries of `bytes` bytes each from `first_seq`, one stored
+    /// hash per entry.
+    fn batch(first_seq: u64, count: usize, bytes: usize) -> MirrorJob {
+        let seqs = first_seq..first_seq + count as u64;
+        MirrorJob {
+            copy: AppendBatch {
+                first_seq,
+                entries: seqs
+                    .clone()
+                    .map(|seq| NewEntry {
+                        bytes: vec![seq as u8; bytes],
+                        event_id: format!("event-{seq}"),
+                    })
+                    .collect(),
+                first_hash_index: first_seq,
+                hashes: seqs.map(|seq| [seq as u8; 32]).collect(),
+            },
+            checkpoint: None,
+        }
+    }
+
+    #[test]
+    fn the_mirror_writer_answers_a_failed_append_and_takes_the_next_job() {
+        let store = Arc::new(MemStore::new());
+        store.fail_next_appends(1);
+        let writer = MirrorWriter::start(store.clone(), MIRROR_SYNC_BYTES).unwrap();
+        writer.send(batch(0, 3, 10)).unwrap();
+        let error = writer.wait_one().unwrap_err();
+        assert!(matches!(error, FollowError::Mirror(_)), "{error}");
+        assert_eq!(store.size().unwrap(), 0, "a failed append leaves no entry");
+        // The same batch again, then the next one: the writer goes on.
+        writer.send(batch(0, 3, 10)).unwrap();
+        writer.send(batch(3, 2, 10)).unwrap();
+        writer.wait_one().unwrap();
+        writer.wait_one().unwrap();
+        assert_eq!(store.size().unwrap(), 5);
+        assert_eq!(store.entry(4).unwrap(), Some(vec![4; 10]));
+    }
+
+    #[test]
+    fn the_mirror_writer_answers_a_refused_batch_with_the_refusal() {
+        let store = Arc::new(MemStore::new());
+        let writer = MirrorWriter::start(store.clone(), MIRROR_SYNC_BYTES).unwrap();
+        // Seq 1 where the store holds none: refused, not appended.
+        writer.send(batch(1, 1, 10)).unwrap();
+        let error = writer.wait_one().unwrap_err().to_string();
+        assert!(error.contains("seq"), "{error}");
+        assert_eq!(store.size().unwrap(), 0);
+    }
+
+    #[test]
+    fn the_mirror_writer_syncs_after_so_many_bytes_and_not_before() {
+        let store = Arc::new(MemStore::new());
+        let writer = MirrorWriter::start(store, 1_000).unwrap();
+        let mut syncs_after = Vec::new();
+        for round in 0..6 {
+            // 400 bytes a batch: the threshold is crossed by the third and
+            // the sixth.
+            writer.send(batch(round * 4, 4, 100)).unwrap();
+            writer.wait_one().unwrap();
+            syncs_after.push(writer.syncs.load(Ordering::Relaxed));
+        }
+        assert_eq!(syncs_after, [0, 0, 1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn a_mirror_writer_dropped_with_jobs_unanswered_finishes_them() {
+        let store = Arc::new(MemStore::new());
+        let writer = MirrorWriter::start(store.clone(), MIRROR_SYNC_BYTES).unwrap();
+        writer.send(batch(0, 2, 10)).unwrap();
+        writer.send(batch(2, 2, 10)).unwrap();
+        drop(writer);
+        assert_eq!(store.size().unwrap(), 4);
+    }
 }
