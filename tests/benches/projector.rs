@@ -69,7 +69,18 @@ fn main() {
         .build()
         .unwrap();
     match std::env::var(CHILD) {
-        Ok(role) => runtime.block_on(child(&role)),
+        Ok(role) => {
+            // RUST_LOG (e.g. `aidledger_projector::follower=debug`) shows
+            // what a projector or replica child does while measured: its
+            // commits and its mirror's syncs, on stderr.
+            if std::env::var_os("RUST_LOG").is_some() {
+                tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                    .with_writer(std::io::stderr)
+                    .init();
+            }
+            runtime.block_on(child(&role))
+        }
         Err(_) => runtime.block_on(bench()),
     }
 }
