@@ -122,12 +122,20 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         FxBuildHasher.hash_one(key)
     }
 
-    fn position<Q>(&self, key: &Q) -> Option<usize>
+    /// The position of the row for `key`, for [`Rows::at_mut`].
+    pub(crate) fn position<Q>(&self, key: &Q) -> Option<usize>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = Self::hash(key);
+        self.position_hashed(Self::hash(key), key)
+    }
+
+    fn position_hashed<Q>(&self, hash: u64, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let chunks = &self.chunks;
         self.index
             .find(hash, |&position| {
@@ -185,12 +193,26 @@ impl<K: Hash + Eq, V> Rows<K, V> {
     /// Inserts or replaces; a replaced row keeps its position. Returns the
     /// value replaced.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
-        if let Some(position) = self.position(&key) {
-            return Some(std::mem::replace(&mut self.slot_mut(position).value, value));
-        }
+        self.insert_full(key, value).1
+    }
+
+    /// Inserts or replaces, hashing the key once (the fold inserts a row
+    /// for most events). Returns the row's position and the value
+    /// replaced.
+    pub(crate) fn insert_full(&mut self, key: K, value: V) -> (usize, Option<V>) {
         let hash = Self::hash(&key);
+        if let Some(position) = self.position_hashed(hash, &key) {
+            let replaced = std::mem::replace(&mut self.slot_mut(position).value, value);
+            return (position, Some(replaced));
+        }
         self.push(Slot { hash, key, value });
-        None
+        (self.len - 1, None)
+    }
+
+    /// The stored key and the value at `position`, which must hold a row.
+    pub(crate) fn at_mut(&mut self, position: usize) -> (&K, &mut V) {
+        let slot = self.slot_mut(position);
+        (&slot.key, &mut slot.value)
     }
 
     /// The value for `key`, inserted with `default` if missing.

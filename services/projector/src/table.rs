@@ -126,19 +126,34 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        if !self.rows.contains_key(key) {
-            self.insert(key.to_owned(), default());
+        // One lookup, whether the row is new or not.
+        let position = match self.rows.position(key) {
+            Some(position) => position,
+            None => self.insert_at(key.to_owned(), default()),
+        };
+        let (stored_key, row) = self.rows.at_mut(position);
+        if !row.dirty {
+            row.dirty = true;
+            self.changed.push(stored_key.clone());
         }
-        self.get_mut(key).expect("present: inserted above")
+        &mut row.value
     }
 
     pub(crate) fn insert(&mut self, key: K, value: V) {
+        self.insert_at(key, value);
+    }
+
+    /// Inserts or replaces the row, marked changed, with one lookup of
+    /// its key; returns its position.
+    fn insert_at(&mut self, key: K, value: V) -> usize {
+        let (position, replaced) = self.rows.insert_full(key, Row { value, dirty: true });
         // A derived table's rows are born dirty, so they are never listed.
-        let was_dirty = self.derived || self.rows.get(&key).is_some_and(|row| row.dirty);
+        let was_dirty = self.derived || replaced.is_some_and(|row| row.dirty);
         if !was_dirty {
-            self.changed.push(key.clone());
+            let (stored_key, _) = self.rows.at_mut(position);
+            self.changed.push(stored_key.clone());
         }
-        self.rows.insert(key, Row { value, dirty: true });
+        position
     }
 
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
@@ -435,10 +450,12 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        if !self.lists.contains_key(key) {
-            self.lists.insert(key.to_owned(), List::new());
-        }
-        let list = self.lists.get_mut(key).expect("present: inserted above");
+        // One lookup for a list that exists (most pushes), two for a new one.
+        let position = match self.lists.position(key) {
+            Some(position) => position,
+            None => self.lists.insert_full(key.to_owned(), List::new()).0,
+        };
+        let (_, list) = self.lists.at_mut(position);
         if !list.listed {
             list.listed = true;
             if self.derived {
