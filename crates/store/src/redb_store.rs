@@ -440,8 +440,9 @@ impl LogStore for RedbStore {
     // redb keeps a non-durable commit's pages in its write buffer (up to
     // half its cache, beyond which it writes them out early), and a later
     // one rewriting the same pages (the last leaf and the path to it in
-    // each table) frees them unwritten: a mirror that syncs once a second
-    // writes those pages about once per sync, not once per batch.
+    // each table) frees them unwritten: a mirror synced at each commit
+    // and every 64 MiB writes those pages about once per sync, not once
+    // per batch.
     fn append_unsynced(&self, batch: &AppendBatch) -> Result<(), StoreError> {
         self.append_with(batch, Durability::None)
     }

@@ -8,8 +8,8 @@
 //! The ledger runs in this process (the fork needs a second ledger under
 //! the same key, built here from the library), served over TCP like any
 //! other. The projector's binary is another package's: it is found beside
-//! this package's binary, where `cargo test --workspace` (the README's
-//! test command) builds it.
+//! this package's binary, where the README's test command (tests/run)
+//! builds it.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -159,7 +159,7 @@ fn projector_binary() -> std::path::PathBuf {
         Path::new(env!("CARGO_BIN_EXE_aidledger-feed")).with_file_name("aidledger-projector");
     assert!(
         path.exists(),
-        "{} is missing: run the workspace's tests (`cargo test --workspace`), which build it",
+        "{} is missing: run the tests with tests/run, which builds every program first",
         path.display()
     );
     path

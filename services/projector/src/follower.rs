@@ -38,7 +38,8 @@ pub struct FollowerConfig {
     pub ledger_url: String,
     /// Origin, pinned ledger key, TLS.
     pub connect: ConnectOptions,
-    /// How often changes are committed to the projection store.
+    /// How often changes are committed to the projection store (while
+    /// catching up, commits may fall up to `COMMIT_SPACING_MAX` apart).
     pub commit_interval: Duration,
     /// How often the ledger's latest checkpoint is fetched and verified.
     pub checkpoint_interval: Duration,
@@ -580,8 +581,9 @@ async fn send(work: &tokio::sync::mpsc::Sender<Work>, item: Work) -> Result<(), 
 
 /// The apply thread: folds queued entries into the model, verifies pending
 /// checkpoints as the entries reach them, and commits every
-/// `commit_interval` (the store write runs on its own thread, one at a
-/// time, in order). On a closed queue it commits and returns.
+/// `commit_interval`, or further apart while catching up (the store write
+/// runs on its own thread, one at a time, in order). On a closed queue it
+/// commits and returns.
 ///
 /// With a mirror, each batch goes to the mirror's writer thread first and
 /// into the model once the mirror holds it; meanwhile this thread folds the
@@ -733,7 +735,8 @@ struct Mirror {
     /// again.
     size: u64,
     hash_count: u64,
-    /// Whether it holds batches not yet synced.
+    /// Whether batches were appended since the last commit's sync (the
+    /// writer may have synced them since, of its own accord).
     unsynced: bool,
     writer: MirrorWriter,
     /// The batch the writer is appending, for the model once it is done.
@@ -806,7 +809,8 @@ struct MirrorWriter {
     syncs: Arc<AtomicU64>,
 }
 
-/// Bytes of entries the mirror's writer appends between its own syncs:
+/// Bytes of entries (hashes and the store's own pages not counted) the
+/// mirror's writer appends between its own syncs:
 /// about a second of a catch-up, a third of a second of this machine's
 /// disk.
 const MIRROR_SYNC_BYTES: usize = 64 << 20;
@@ -833,7 +837,12 @@ impl MirrorWriter {
                                 .map(|entry| entry.bytes.len())
                                 .sum::<usize>();
                         }
-                        if unsynced_bytes >= sync_bytes {
+                        if let Some((size, note)) = &job.checkpoint {
+                            // Recording a checkpoint is a durable commit:
+                            // it syncs what came before it.
+                            put_checkpoint_forward(store.as_ref(), *size, note)?;
+                            unsynced_bytes = 0;
+                        } else if unsynced_bytes >= sync_bytes {
                             let started = std::time::Instant::now();
                             store.sync()?;
                             unsynced_bytes = 0;
@@ -844,12 +853,14 @@ impl MirrorWriter {
                                 "the mirror's writer synced it"
                             );
                         }
-                        if let Some((size, note)) = &job.checkpoint {
-                            put_checkpoint_forward(store.as_ref(), *size, note)?;
-                        }
                         Ok(())
                     };
-                    if answer.send(write()).is_err() {
+                    let written = write();
+                    let failed = written.is_err();
+                    // After a failure the store's state is the caller's to
+                    // find out (LogStore: stop appending after an I/O
+                    // error), so nothing queued behind it is written.
+                    if answer.send(written).is_err() || failed {
                         return;
                     }
                 }
@@ -1184,21 +1195,25 @@ mod tests {
     }
 
     #[test]
-    fn the_mirror_writer_answers_a_failed_append_and_takes_the_next_job() {
+    fn the_mirror_writer_answers_a_failed_append_then_writes_nothing_more() {
         let store = Arc::new(MemStore::new());
-        store.fail_next_appends(1);
         let writer = MirrorWriter::start(store.clone(), MIRROR_SYNC_BYTES).unwrap();
         writer.send(batch(0, 3, 10)).unwrap();
+        writer.wait_one().unwrap();
+        store.fail_next_appends(1);
+        writer.send(batch(3, 2, 10)).unwrap();
         let error = writer.wait_one().unwrap_err();
         assert!(matches!(error, FollowError::Mirror(_)), "{error}");
-        assert_eq!(store.size().unwrap(), 0, "a failed append leaves no entry");
-        // The same batch again, then the next one: the writer goes on.
-        writer.send(batch(0, 3, 10)).unwrap();
-        writer.send(batch(3, 2, 10)).unwrap();
-        writer.wait_one().unwrap();
-        writer.wait_one().unwrap();
-        assert_eq!(store.size().unwrap(), 5);
-        assert_eq!(store.entry(4).unwrap(), Some(vec![4; 10]));
+        // The same batch again: refused, by a writer that has stopped
+        // (whether the job is still taken into its queue is a race).
+        let _ = writer.send(batch(3, 2, 10));
+        let stopped = writer.wait_one().unwrap_err().to_string();
+        assert!(stopped.contains("stopped"), "{stopped}");
+        assert_eq!(
+            store.size().unwrap(),
+            3,
+            "only the batch before the failure"
+        );
     }
 
     #[test]
@@ -1210,6 +1225,29 @@ mod tests {
         let error = writer.wait_one().unwrap_err().to_string();
         assert!(error.contains("seq"), "{error}");
         assert_eq!(store.size().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_checkpoint_recorded_by_the_mirror_writer_counts_as_its_sync() {
+        let store = Arc::new(MemStore::new());
+        let writer = MirrorWriter::start(store.clone(), 1_000).unwrap();
+        let mut job = batch(0, 4, 300);
+        job.checkpoint = Some((4, "a checkpoint note".to_owned()));
+        writer.send(job).unwrap();
+        writer.wait_one().unwrap();
+        assert_eq!(
+            writer.syncs.load(Ordering::Relaxed),
+            0,
+            "no sync besides the checkpoint's"
+        );
+        assert_eq!(
+            store.latest_checkpoint().unwrap().map(|(size, _)| size),
+            Some(4)
+        );
+        // Counted from the checkpoint: 800 bytes more do not sync yet.
+        writer.send(batch(4, 2, 400)).unwrap();
+        writer.wait_one().unwrap();
+        assert_eq!(writer.syncs.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -126,7 +126,8 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        // One lookup, whether the row is new or not.
+        // One lookup for a row that exists; a new one is looked up again
+        // as it is inserted.
         let position = match self.rows.position(key) {
             Some(position) => position,
             None => self.insert_at(key.to_owned(), default()),
@@ -455,7 +456,7 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
             Some(position) => position,
             None => self.lists.insert_full(key.to_owned(), List::new()).0,
         };
-        let (_, list) = self.lists.at_mut(position);
+        let (stored_key, list) = self.lists.at_mut(position);
         if !list.listed {
             list.listed = true;
             if self.derived {
@@ -463,7 +464,7 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
                 // change is recorded for it from now on.
                 list.all_dirty = true;
             } else {
-                self.changed.push(key.to_owned());
+                self.changed.push(stored_key.clone());
             }
         }
         list
