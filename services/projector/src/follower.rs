@@ -814,9 +814,8 @@ struct MirrorWriter {
 }
 
 /// Bytes of entries (hashes and the store's own pages not counted) the
-/// mirror's writer appends between its own syncs:
-/// about a second of a catch-up, a third of a second of this machine's
-/// disk.
+/// mirror's writer appends between its own syncs: about a second of a
+/// catch-up, a third of a second of this machine's disk.
 const MIRROR_SYNC_BYTES: usize = 64 << 20;
 
 impl MirrorWriter {

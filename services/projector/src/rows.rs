@@ -171,23 +171,13 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         self.position(key).is_some()
     }
 
-    /// The stored key and the value for `key`, to change.
-    pub(crate) fn get_key_value_mut<Q>(&mut self, key: &Q) -> Option<(&K, &mut V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let position = self.position(key)?;
-        let slot = self.slot_mut(position);
-        Some((&slot.key, &mut slot.value))
-    }
-
     pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.get_key_value_mut(key).map(|(_, value)| value)
+        let position = self.position(key)?;
+        Some(&mut self.slot_mut(position).value)
     }
 
     /// Inserts or replaces; a replaced row keeps its position. Returns the

@@ -110,14 +110,20 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // The stored key is cloned, not `key`: for shared ids that counts
-        // a reference instead of copying a string.
-        let (stored_key, row) = self.rows.get_key_value_mut(key)?;
+        let position = self.rows.position(key)?;
+        Some(self.changed_at(position))
+    }
+
+    /// The row at `position`, marked changed.
+    fn changed_at(&mut self, position: usize) -> &mut V {
+        // The stored key is cloned, not the caller's: for shared ids that
+        // counts a reference instead of copying a string.
+        let (stored_key, row) = self.rows.at_mut(position);
         if !row.dirty {
             row.dirty = true;
             self.changed.push(stored_key.clone());
         }
-        Some(&mut row.value)
+        &mut row.value
     }
 
     /// The row for `key`, created with `default` if missing, marked changed.
@@ -132,12 +138,7 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
             Some(position) => position,
             None => self.insert_at(key.to_owned(), default()),
         };
-        let (stored_key, row) = self.rows.at_mut(position);
-        if !row.dirty {
-            row.dirty = true;
-            self.changed.push(stored_key.clone());
-        }
-        &mut row.value
+        self.changed_at(position)
     }
 
     pub(crate) fn insert(&mut self, key: K, value: V) {
