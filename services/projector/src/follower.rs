@@ -1050,19 +1050,39 @@ fn commit(
             "the mirror synced for a commit"
         );
     }
-    let commit = {
-        // Taking a commit changes only what the store has yet to write,
-        // which no reader sees: it leaves the revision, and so the answers
-        // cached at it, alone.
-        let mut model = shared.write_unversioned();
+    // Encoding the changes, the slow part, reads the model beside its
+    // readers: held for writing, it kept every page waiting for seconds
+    // while a 10M-entry log was caught up. This thread alone changes the
+    // tables, so nothing changes between encoding and settling.
+    let started = std::time::Instant::now();
+    let (commit, settlement) = {
+        let model = shared.read();
         // The position alone can change too (a newly cited checkpoint, or
         // events with no table effect).
         if model.pending_changes() == 0 && model.position == *committed {
             return Ok(());
         }
         *committed = model.position.clone();
-        ProjectionStore::take_commit(&mut model)
+        ProjectionStore::encode_commit(&model)
     };
+    let encoded = started.elapsed();
+    let started = std::time::Instant::now();
+    let spent = {
+        // Settling changes only what the store has yet to write, which no
+        // reader sees: it leaves the revision, and so the answers cached
+        // at it, alone.
+        let mut model = shared.write_unversioned();
+        ProjectionStore::settle_commit(&mut model, settlement)
+    };
+    let locked = started.elapsed();
+    drop(spent);
+    metrics::histogram!("aidledger_follower_commit_lock_seconds").record(locked.as_secs_f64());
+    tracing::debug!(
+        size = commit.size,
+        encoded_seconds = encoded.as_secs_f64(),
+        locked_seconds = locked.as_secs_f64(),
+        "a commit taken"
+    );
     let store = Arc::clone(store);
     *writing = Some(
         std::thread::Builder::new()

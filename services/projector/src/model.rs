@@ -417,6 +417,28 @@ impl Model {
     /// random values (event ids, reference hashes), whose inserts would
     /// rewrite pages all over their B-trees at every commit, and all of
     /// them follow from the records.
+    pub(crate) fn stored_tables(&self) -> [&dyn StoredTable; 16] {
+        [
+            &self.orgs,
+            &self.communes,
+            &self.assets,
+            &self.needs,
+            &self.plans,
+            &self.pledges,
+            &self.receipts,
+            &self.transfers,
+            &self.deliveries,
+            &self.inspections,
+            &self.commendations,
+            &self.pools,
+            &self.lots,
+            &self.flows,
+            &self.asset_totals,
+            &self.deliveries_by_token,
+        ]
+    }
+
+    /// [`Model::stored_tables`], to load and to settle commits.
     pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 16] {
         [
             &mut self.orgs,

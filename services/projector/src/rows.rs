@@ -171,15 +171,6 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         self.position(key).is_some()
     }
 
-    pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let position = self.position(key)?;
-        Some(&mut self.slot_mut(position).value)
-    }
-
     /// Inserts or replaces; a replaced row keeps its position. Returns the
     /// value replaced.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
@@ -197,6 +188,12 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         }
         self.push(Slot { hash, key, value });
         (self.len - 1, None)
+    }
+
+    /// The stored key and the value at `position`, which must hold a row.
+    pub(crate) fn at(&self, position: usize) -> (&K, &V) {
+        let slot = slot_at(&self.chunks, position);
+        (&slot.key, &slot.value)
     }
 
     /// The stored key and the value at `position`, which must hold a row.

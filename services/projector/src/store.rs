@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use crate::model::{Model, Position};
-use crate::table::RowWrite;
+use crate::table::{RowWrite, Settle};
 
 /// Single-row facts about the store: the position and the format version.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -72,6 +72,28 @@ impl Commit {
                 (*name, bytes)
             })
             .collect()
+    }
+}
+
+/// Where each table's encoded changes stand, for
+/// [`ProjectionStore::settle_commit`].
+#[derive(Debug)]
+pub struct Settlement {
+    settles: Vec<Settle>,
+}
+
+/// The lists of changed keys a settled commit leaves: dropped after the
+/// model's lock is released, since for shared ids dropping them touches a
+/// reference count per key, likely out of cache.
+pub struct Spent {
+    _keys: Vec<crate::table::Spent>,
+}
+
+impl std::fmt::Debug for Spent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spent")
+            .field("tables", &self._keys.len())
+            .finish()
     }
 }
 
@@ -161,23 +183,65 @@ impl ProjectionStore {
         &self.path
     }
 
-    /// Takes the model's changes since the last commit, and its position.
-    /// Cheap enough to run under the model's lock; [`ProjectionStore::write`]
-    /// does the slow part.
+    /// Takes the model's changes since the last commit, and its position:
+    /// [`ProjectionStore::encode_commit`] then
+    /// [`ProjectionStore::settle_commit`].
     pub fn take_commit(model: &mut Model) -> Commit {
+        let (commit, settlement) = ProjectionStore::encode_commit(model);
+        drop(ProjectionStore::settle_commit(model, settlement));
+        commit
+    }
+
+    /// Encodes the model's changes since the last settled commit, and its
+    /// position, changing nothing: the slow part of taking a commit, run
+    /// while readers read the model. [`ProjectionStore::settle_commit`]
+    /// then marks those changes taken, before the model changes again;
+    /// [`ProjectionStore::write`] writes them.
+    pub fn encode_commit(model: &Model) -> (Commit, Settlement) {
         let position =
             postcard::to_allocvec(&model.position).expect("the position is plain serde data");
         let size = model.position.size;
-        let tables = model
-            .tables_mut()
-            .into_iter()
-            .map(|table| (table.name(), table.take_changes()))
-            .filter(|(_, rows)| !rows.is_empty())
-            .collect();
-        Commit {
+        let mut tables = Vec::new();
+        let mut settles = Vec::new();
+        for table in model.stored_tables() {
+            let (rows, settle) = table.encode_changes();
+            if !rows.is_empty() {
+                tables.push((table.name(), rows));
+            }
+            settles.push(settle);
+        }
+        let commit = Commit {
             tables,
             position,
             size,
+        };
+        (commit, Settlement { settles })
+    }
+
+    /// Marks the changes an [`ProjectionStore::encode_commit`] of this
+    /// model encoded as taken. Only what the store has yet to write
+    /// changes, which no reader sees, in time proportional to the lists
+    /// changed (not the rows): the part of taking a commit that needs the
+    /// model's write lock. Returns what to drop once that lock is
+    /// released.
+    ///
+    /// # Panics
+    ///
+    /// When the settlement does not come from this model: a settlement for
+    /// other tables is a bug that would lose writes.
+    pub fn settle_commit(model: &mut Model, settlement: Settlement) -> Spent {
+        let tables = model.tables_mut();
+        assert_eq!(
+            tables.len(),
+            settlement.settles.len(),
+            "a settlement of this model"
+        );
+        Spent {
+            _keys: tables
+                .into_iter()
+                .zip(settlement.settles)
+                .map(|(table, settle)| table.settle(settle))
+                .collect(),
         }
     }
 

@@ -40,6 +40,10 @@ pub struct Table<K, V> {
     changed: Vec<K>,
     /// Removed keys whose removal is not yet committed.
     removed: FxHashSet<K>,
+    /// Counts commits: a row whose `listed` equals it has its key in
+    /// `changed`. Settling a commit bumps it, which forgets every row's
+    /// mark at once, without visiting the rows.
+    generation: u64,
     /// An index rebuilt from other tables at load, never stored: its
     /// changes are not tracked.
     derived: bool,
@@ -47,8 +51,25 @@ pub struct Table<K, V> {
 
 struct Row<V> {
     value: V,
-    /// Changed since the last commit (its key is in `changed`).
-    dirty: bool,
+    /// The generation in which its key was last put in `changed`.
+    listed: u64,
+}
+
+/// What settling a table's encoded changes needs to know of them: for a
+/// list table, where each changed list stands now.
+#[derive(Debug, Default)]
+pub(crate) struct Settle {
+    lists: Vec<ListSettle>,
+    emptied: usize,
+}
+
+#[derive(Debug)]
+struct ListSettle {
+    /// The list's position in the table's rows (nothing moves between
+    /// encoding and settling).
+    position: usize,
+    /// The chunks the store holds once the commit is written.
+    stored: std::ops::Range<u64>,
 }
 
 impl<K: fmt::Debug, V> fmt::Debug for Table<K, V> {
@@ -68,6 +89,7 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
             rows: Rows::default(),
             changed: Vec::new(),
             removed: FxHashSet::default(),
+            generation: 1,
             derived: false,
         }
     }
@@ -119,8 +141,8 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         // The stored key is cloned, not the caller's: for shared ids that
         // counts a reference instead of copying a string.
         let (stored_key, row) = self.rows.at_mut(position);
-        if !row.dirty {
-            row.dirty = true;
+        if !self.derived && row.listed != self.generation {
+            row.listed = self.generation;
             self.changed.push(stored_key.clone());
         }
         &mut row.value
@@ -148,10 +170,16 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     /// Inserts or replaces the row, marked changed, with one lookup of
     /// its key; returns its position.
     fn insert_at(&mut self, key: K, value: V) -> usize {
-        let (position, replaced) = self.rows.insert_full(key, Row { value, dirty: true });
-        // A derived table's rows are born dirty, so they are never listed.
-        let was_dirty = self.derived || replaced.is_some_and(|row| row.dirty);
-        if !was_dirty {
+        let generation = self.generation;
+        let (position, replaced) = self.rows.insert_full(
+            key,
+            Row {
+                value,
+                listed: generation,
+            },
+        );
+        let was_listed = self.derived || replaced.is_some_and(|row| row.listed == generation);
+        if !was_listed {
             let (stored_key, _) = self.rows.at_mut(position);
             self.changed.push(stored_key.clone());
         }
@@ -220,11 +248,28 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     }
 }
 
+/// What a settled commit leaves to drop: the keys that were listed as
+/// changed. The caller drops it after releasing the model's lock: for
+/// shared ids that is a reference count to touch per key, likely out of
+/// cache, hundreds of thousands of them for a big commit.
+pub(crate) type Spent = Box<dyn std::any::Any + Send>;
+
 /// What the store and the digest need of every table, whatever its types.
 pub(crate) trait StoredTable {
     fn name(&self) -> &'static str;
+    /// Serializes the rows changed since the last settled commit, and
+    /// changes nothing: it runs while readers read the model.
+    fn encode_changes(&self) -> (Vec<RowWrite>, Settle);
+    /// Forgets the changes [`StoredTable::encode_changes`] encoded, once
+    /// their commit is taken. The table must not have changed in between.
+    fn settle(&mut self, settle: Settle) -> Spent;
     /// Serializes the changed rows and forgets that they changed.
-    fn take_changes(&mut self) -> Vec<RowWrite>;
+    #[cfg(test)]
+    fn take_changes(&mut self) -> Vec<RowWrite> {
+        let (writes, settle) = self.encode_changes();
+        drop(self.settle(settle));
+        writes
+    }
     /// Loads one stored row (at open).
     fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error>;
     /// Feeds every row, in key order, to `hasher`.
@@ -234,44 +279,47 @@ pub(crate) trait StoredTable {
 
 impl<K, V> StoredTable for Table<K, V>
 where
-    K: Ord + Hash + Clone + Serialize + DeserializeOwned,
+    K: Ord + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
     V: Serialize + DeserializeOwned,
 {
     fn name(&self) -> &'static str {
         self.name
     }
 
-    fn take_changes(&mut self) -> Vec<RowWrite> {
+    fn encode_changes(&self) -> (Vec<RowWrite>, Settle) {
         let mut writes = Vec::with_capacity(self.changed.len() + self.removed.len());
-        for key in std::mem::take(&mut self.removed) {
+        for key in &self.removed {
             // Removed, and not written again since.
-            if !self.rows.contains_key(&key) {
-                writes.push((encode(&key), None));
+            if !self.rows.contains_key(key) {
+                writes.push((encode(key), None));
             }
         }
-        for key in std::mem::take(&mut self.changed) {
+        // A row removed and inserted again was listed twice: written once.
+        let mut reinserted = FxHashSet::default();
+        for key in &self.changed {
+            if !self.removed.is_empty() && self.removed.contains(key) && !reinserted.insert(key) {
+                continue;
+            }
             // A row changed, then removed, is gone (and written as removed
-            // above); one changed twice is listed once.
-            if let Some(row) = self.rows.get_mut(&key)
-                && row.dirty
-            {
-                row.dirty = false;
-                writes.push((encode(&key), Some(encode(&row.value))));
+            // above).
+            if let Some(row) = self.rows.get(key) {
+                writes.push((encode(key), Some(encode(&row.value))));
             }
         }
-        writes
+        (writes, Settle::default())
+    }
+
+    fn settle(&mut self, _: Settle) -> Spent {
+        self.generation += 1;
+        self.removed.clear();
+        Box::new(std::mem::take(&mut self.changed))
     }
 
     fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error> {
         let key: K = postcard::from_bytes(key)?;
         let value: V = postcard::from_bytes(value)?;
-        self.rows.insert(
-            key,
-            Row {
-                value,
-                dirty: false,
-            },
-        );
+        // Listed in no generation: as stored.
+        self.rows.insert(key, Row { value, listed: 0 });
         Ok(())
     }
 
@@ -538,22 +586,27 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
 
 impl<K, T> StoredTable for ListTable<K, T>
 where
-    K: Ord + Hash + Clone + Serialize + DeserializeOwned,
+    K: Ord + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
     T: Serialize + DeserializeOwned,
 {
     fn name(&self) -> &'static str {
         self.name
     }
 
-    fn take_changes(&mut self) -> Vec<RowWrite> {
+    fn encode_changes(&self) -> (Vec<RowWrite>, Settle) {
         let chunk_key = |key: &[u8], chunk: u64| [key, &chunk.to_be_bytes()].concat();
         // Most changed lists write one chunk.
         let mut writes = Vec::with_capacity(self.changed.len());
-        for key in std::mem::take(&mut self.changed) {
-            let Some(list) = self.lists.get_mut(&key) else {
+        let mut settle = Settle {
+            lists: Vec::with_capacity(self.changed.len()),
+            emptied: 0,
+        };
+        for key in &self.changed {
+            let Some(position) = self.lists.position(key) else {
                 continue;
             };
-            let encoded = encode(&key);
+            let (_, list) = self.lists.at(position);
+            let encoded = encode(key);
             let now = list.chunks();
             // The stored chunks outside the list's range now: those before
             // it (taken from the front) and after it (a list cut short),
@@ -572,7 +625,7 @@ where
             let mut dirty = if list.all_dirty {
                 now.clone().collect()
             } else {
-                std::mem::take(&mut list.dirty)
+                list.dirty.clone()
             };
             dirty.sort_unstable();
             dirty.dedup();
@@ -585,17 +638,37 @@ where
                     .collect();
                 writes.push((chunk_key(&encoded, chunk), Some(encode(&(start, items)))));
             }
-            list.stored = now;
+            settle.emptied += usize::from(list.items.is_empty());
+            settle.lists.push(ListSettle {
+                position,
+                stored: now,
+            });
+        }
+        (writes, settle)
+    }
+
+    fn settle(&mut self, settle: Settle) -> Spent {
+        let mut emptied = Vec::with_capacity(settle.emptied);
+        for ListSettle { position, stored } in settle.lists {
+            let (_, list) = self.lists.at_mut(position);
+            list.stored = stored;
             list.dirty.clear();
             list.all_dirty = false;
             list.listed = false;
             if list.items.is_empty() {
-                // Nothing is stored for it any more: forget it, as a
-                // model loaded from the store would not have it.
-                self.lists.swap_remove(&key);
+                emptied.push(position);
             }
         }
-        writes
+        // Nothing is stored for an emptied list any more: it is forgotten,
+        // as a model loaded from the store would not have it. Last first,
+        // so that the row each removal moves into the gap (the last one)
+        // is never one still to remove.
+        emptied.sort_unstable_by(|a, b| b.cmp(a));
+        for position in emptied {
+            let key = self.lists.at(position).0.clone();
+            self.lists.swap_remove(&key);
+        }
+        Box::new(std::mem::take(&mut self.changed))
     }
 
     fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error> {
@@ -717,7 +790,13 @@ mod tests {
                     }
                 }
             }
-            let writes = table.take_changes();
+            let (writes, settle) = table.encode_changes();
+            assert_eq!(
+                table.encode_changes().0,
+                writes,
+                "round {round}: encoding changes nothing"
+            );
+            drop(table.settle(settle));
             for (key, value) in &writes {
                 if let Some(value) = value {
                     let (_, items): (u64, Vec<u32>) = postcard::from_bytes(value).unwrap();
@@ -728,6 +807,51 @@ mod tests {
             assert_eq!(contents(&load(&stored)), contents(&table), "round {round}");
             assert!(table.take_changes().is_empty(), "nothing changed since");
         }
+    }
+
+    /// Encoding changes nothing, and settling forgets exactly what was
+    /// encoded: a row changed twice is written once, a row changed again
+    /// after a settled commit is written by the next, a row removed and
+    /// inserted again is written once, and one removed is deleted.
+    #[test]
+    fn a_table_writes_each_changed_row_once_per_commit_and_again_after_it() {
+        let mut table: Table<u32, String> = Table::new("rows");
+        let mut stored = BTreeMap::new();
+        for key in 0..100 {
+            table.insert(key, format!("v{key}"));
+        }
+        let (first, settle) = table.encode_changes();
+        assert_eq!(table.encode_changes().0, first, "encoding changes nothing");
+        assert_eq!(first.len(), 100);
+        drop(table.settle(settle));
+        write(&mut stored, first);
+        assert_eq!(table.pending_changes(), 0);
+        assert!(table.encode_changes().0.is_empty());
+
+        *table.get_mut(&7).unwrap() = "seven".into();
+        *table.get_mut(&7).unwrap() = "sept".into();
+        table.remove(&8);
+        table.remove(&9);
+        table.insert(9, "nine".into());
+        table.entry(&200, || "new".into());
+        let writes = table.take_changes();
+        let mut keys: Vec<(u32, bool)> = writes
+            .iter()
+            .map(|(key, value)| (postcard::from_bytes(key).unwrap(), value.is_some()))
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [(7, true), (8, false), (9, true), (200, true)]);
+        write(&mut stored, writes);
+
+        *table.get_mut(&7).unwrap() = "seven again".into();
+        let writes = table.take_changes();
+        assert_eq!(writes.len(), 1, "7, changed after the commit");
+        write(&mut stored, writes);
+        let expected: BTreeMap<Vec<u8>, Vec<u8>> = table
+            .iter_any_order()
+            .map(|(key, value)| (encode(key), encode(value)))
+            .collect();
+        assert_eq!(stored, expected, "the store holds the table");
     }
 
     /// Appending one item to a long list writes one chunk.
