@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aidledger_ledger::Category;
 use aidledger_ledger::calendar::{Datelike as _, vn_date};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 
 use crate::id::Id;
@@ -25,6 +25,11 @@ use crate::table::Table;
 
 /// Units per asset id.
 pub type Quantities = BTreeMap<String, u128>;
+
+/// The aggregates' hash maps: hashbrown's, whose `entry_ref` finds or
+/// creates a row keyed by a `String` with one lookup of a `&str` (std's
+/// `entry` wants an owned key, which would allocate per event).
+pub type Map<K, V> = hashbrown::HashMap<K, V, FxBuildHasher>;
 
 /// What one donor gave in one year (by the receipts' dates), over its
 /// receipts not reversed.
@@ -93,28 +98,28 @@ pub(crate) enum Sign {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Aggregates {
     /// By donor org id, then receipt year.
-    pub donors: FxHashMap<String, BTreeMap<u32, DonorYear>>,
+    pub donors: Map<String, BTreeMap<u32, DonorYear>>,
     /// Receipt ids by donor, in log order, reversed ones too.
-    pub receipts_by_donor: FxHashMap<String, Vec<Id>>,
+    pub receipts_by_donor: Map<String, Vec<Id>>,
     /// Pledge ids by donor, in log order.
-    pub pledges_by_donor: FxHashMap<String, Vec<String>>,
+    pub pledges_by_donor: Map<String, Vec<String>>,
     /// By receipt year and earmarked category.
     pub raised: BTreeMap<(i32, Option<Category>), RaisedCell>,
     /// By commune code, then (delivery year, category).
-    pub communes: FxHashMap<String, BTreeMap<(u32, Category), CommuneCell>>,
+    pub communes: Map<String, BTreeMap<(u32, Category), CommuneCell>>,
     /// By commune code, delivery year and donor: the units of that donor's
     /// receipts that live deliveries handed out there, as the commune page
     /// credits them (whether or not the receipt was reversed since).
-    pub commune_donors: FxHashMap<String, BTreeMap<u32, BTreeMap<String, Quantities>>>,
+    pub commune_donors: Map<String, BTreeMap<u32, BTreeMap<String, Quantities>>>,
     /// Units in transit, by the commune their transfer is earmarked for.
-    pub in_transit_by_commune: FxHashMap<String, Quantities>,
+    pub in_transit_by_commune: Map<String, Quantities>,
     /// By commune code, then period (`YYYY-MM`), then category.
-    pub months: FxHashMap<String, BTreeMap<String, BTreeMap<Category, MonthScope>>>,
+    pub months: Map<String, BTreeMap<String, BTreeMap<Category, MonthScope>>>,
     /// By beneficiary token, sorted by (year, category).
-    pub tokens: FxHashMap<[u8; 32], Vec<TokenGroup>>,
+    pub tokens: Map<[u8; 32], Vec<TokenGroup>>,
     /// Every token delivered to in a commune: where a reversed delivery's
     /// tokens are looked for, since its record does not keep them.
-    pub tokens_by_commune: FxHashMap<String, FxHashSet<[u8; 32]>>,
+    pub tokens_by_commune: Map<String, FxHashSet<[u8; 32]>>,
     /// The token groups with two organisations or more, by (year, the
     /// token's [`finding_tag`], category), with their token.
     pub overlapping: BTreeMap<(u32, FindingTag, Category), [u8; 32]>,
@@ -164,18 +169,20 @@ pub fn receipt_year(receipt: &ReceiptRecord) -> u32 {
 fn change(quantities: &mut Quantities, asset_id: &str, quantity: u64, sign: Sign) {
     let quantity = u128::from(quantity);
     match quantities.get_mut(asset_id) {
-        Some(slot) => match sign {
-            Sign::Add => *slot += quantity,
-            Sign::Remove => *slot = slot.saturating_sub(quantity),
-        },
-        None if sign == Sign::Add => {
+        Some(slot) => {
+            match sign {
+                Sign::Add => *slot += quantity,
+                Sign::Remove => *slot = slot.saturating_sub(quantity),
+            }
+            // Emptied sums go, so a fold and a rebuild hold the same keys.
+            if *slot == 0 {
+                quantities.remove(asset_id);
+            }
+        }
+        None if sign == Sign::Add && quantity > 0 => {
             quantities.insert(asset_id.to_owned(), quantity);
         }
         None => {}
-    }
-    // Emptied sums go, so a fold and a rebuild hold the same keys.
-    if quantities.get(asset_id) == Some(&0) {
-        quantities.remove(asset_id);
     }
 }
 
@@ -186,12 +193,10 @@ fn count(counter: &mut u64, sign: Sign) {
     }
 }
 
-/// `map[key]`, created empty if missing, looked up without allocating.
-fn slot<'m, V: Default>(map: &'m mut FxHashMap<String, V>, key: &str) -> &'m mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
-    }
-    map.get_mut(key).expect("inserted above")
+/// `map[key]`, created empty if missing, looked up once and without
+/// allocating when present.
+fn slot<'m, V: Default>(map: &'m mut Map<String, V>, key: &str) -> &'m mut V {
+    map.entry_ref(key).or_default()
 }
 
 fn btree_slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
@@ -266,10 +271,12 @@ impl Aggregates {
             receipt.quantity,
             sign,
         );
-        if *raised == RaisedCell::default() {
-            self.raised.remove(&cell);
+        if sign == Sign::Remove {
+            if *raised == RaisedCell::default() {
+                self.raised.remove(&cell);
+            }
+            self.tidy_donor(&receipt.donor_org_id, year);
         }
-        self.tidy_donor(&receipt.donor_org_id, year);
     }
 
     /// Units of a live receipt handed out by a live delivery (or taken
@@ -280,7 +287,10 @@ impl Aggregates {
             .entry(year)
             .or_default();
         change(&mut donor_year.delivered, &receipt.asset_id, quantity, sign);
-        self.tidy_donor(&receipt.donor_org_id, year);
+        // Only a removal can leave the donor's year empty.
+        if sign == Sign::Remove {
+            self.tidy_donor(&receipt.donor_org_id, year);
+        }
     }
 
     fn tidy_donor(&mut self, donor: &str, year: u32) {
@@ -334,12 +344,14 @@ impl Aggregates {
             u64::from(delivery.children_reached),
             sign,
         );
-        if *cell == CommuneCell::default() {
-            cells.remove(&(year, delivery.category));
-        }
         // Emptied maps go, so a fold and a rebuild hold the same keys.
-        if cells.is_empty() {
-            self.communes.remove(delivery.commune_code.as_str());
+        if sign == Sign::Remove {
+            if *cell == CommuneCell::default() {
+                cells.remove(&(year, delivery.category));
+            }
+            if cells.is_empty() {
+                self.communes.remove(delivery.commune_code.as_str());
+            }
         }
         for lot in &delivery.funding {
             let Some(receipt) = receipts.get(lot.receipt_id.as_str()) else {
