@@ -9,7 +9,8 @@
 //! - the raw `Subscribe` stream from 0, counted but not decoded: what the
 //!   ledger and gRPC deliver;
 //! - the projector rebuilding from zero over gRPC into its redb store, in
-//!   this process and as a process of its own (its resident memory);
+//!   this process and as a process of its own (its resident memory), and
+//!   that process started again on the store it left: a restart's load;
 //! - append-to-visible delay under a steady append load: from sending an
 //!   append (and from its acknowledgement) to the projector having applied
 //!   it;
@@ -18,7 +19,8 @@
 //!   memory), then a commune page, a donor page, the overlaps page and a
 //!   page of the deliveries list from the middle of the log under 64
 //!   concurrent readers, and each of them again while entries
-//!   arrive, with the replica's append-to-visible meanwhile.
+//!   arrive, with the replica's append-to-visible meanwhile; then the
+//!   replica started again on what it left.
 //!
 //! `AIDLEDGER_BENCH_SCALE` below 1.0 makes a quick smoke run.
 
@@ -552,6 +554,18 @@ async fn bench() {
     let projector_cpu = projector.cpu / projector.seconds;
     let projector_written = projector.written as f64 / total as f64;
     projector.stop();
+    // Started again on the store it left: what a restart (an upgrade, a
+    // crash) costs before pages are answered, loading every row.
+    let restarted = Child::start(
+        "projector",
+        &url,
+        &vkey,
+        &dir.path().join("child-projector"),
+        total,
+    )
+    .await;
+    let (projector_restart, projector_restart_rss) = (restarted.seconds, restarted.rss);
+    restarted.stop();
     let feed = Child::start("feed", &url, &vkey, &dir.path().join("child-feed"), total).await;
     let feed_rate = rate(total, Duration::from_secs_f64(feed.seconds));
     let feed_cpu = feed.cpu / feed.seconds;
@@ -635,6 +649,9 @@ async fn bench() {
     }
     let (feed_rss, feed_peak) = (feed.rss, feed.peak);
     feed.stop();
+    let restarted = Child::start("feed", &url, &vkey, &dir.path().join("child-feed"), total).await;
+    let feed_restart = restarted.seconds;
+    restarted.stop();
 
     // --- rebuild from zero over gRPC into the projection store ----------
     let projector = Projector::build(ProjectorConfig::new(
@@ -730,6 +747,17 @@ async fn bench() {
         "| feed replica catch-up of {total} entries, a process of its own (projections and its own copy of the log, both redb) | {feed_rate:.0} events/s ({:.1} s, {feed_cpu:.2} cores busy, {feed_written:.0} bytes written per event) | {:.2}x the projector's |",
         total as f64 / feed_rate,
         feed_rate / projector_rate
+    );
+    println!(
+        "| projector restart on the store it left: load to caught up | {projector_restart:.1} s ({:.0} events/s, {:.0} MiB resident) | {:.2}x its rebuild time |",
+        rate(total, Duration::from_secs_f64(projector_restart)),
+        mib(projector_restart_rss),
+        projector_restart * projector_rate / total as f64
+    );
+    println!(
+        "| feed replica restart on what it left (projections and its copy of the log) | {feed_restart:.1} s ({:.0} events/s) | {:.2}x its catch-up time |",
+        rate(total, Duration::from_secs_f64(feed_restart)),
+        feed_restart * feed_rate / total as f64
     );
     println!(
         "| resident memory, projector process, caught up (peak) | {:.0} MiB ({:.0} MiB) | {:.0} MiB per million events ({:.0} peak) |",
