@@ -7,7 +7,7 @@
 //! so it stays cheap to recompute after every batch while entries arrive.
 //!
 //! Like the indexes of [`Model`], they are derived: never stored, rebuilt
-//! at load ([`Model::rebuild_aggregates`]) from the records by the same
+//! at load ([`Model::aggregates_from_records`]) from the records by the same
 //! functions the fold calls, so a reloaded model and a folded one cannot
 //! disagree (a test compares them). Sums are kept per asset, in units, and
 //! valued when asked: the value of a sum is the sum of the values.
@@ -450,10 +450,16 @@ impl Model {
             .fold(0, u64::saturating_add)
     }
 
-    /// Rebuilds [`Model::aggregates`] from the records after a load, with
-    /// the functions the fold calls: every live record counted once, lists
-    /// in log order.
+    /// Rebuilds [`Model::aggregates`] from the records.
+    #[cfg(test)]
     pub(crate) fn rebuild_aggregates(&mut self) {
+        self.aggregates = self.aggregates_from_records();
+    }
+
+    /// The aggregates of the records, as after a load, with the functions
+    /// the fold calls: every live record counted once, lists in log order.
+    /// Reads the model only, so a load runs it beside the indexes.
+    pub(crate) fn aggregates_from_records(&self) -> Aggregates {
         let mut aggregates = Aggregates::default();
         let mut pledges: Vec<_> = self.pledges.iter_any_order().collect();
         pledges.sort_unstable_by_key(|(_, p)| p.seq);
@@ -488,7 +494,7 @@ impl Model {
             let tokens = tokens_of.remove(&delivery.seq).unwrap_or_default();
             aggregates.index_delivery(delivery, tokens);
         }
-        self.aggregates = aggregates;
+        aggregates
     }
 
     /// The units of live deliveries drawn from `receipt_id`.

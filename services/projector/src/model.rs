@@ -381,6 +381,15 @@ impl Default for Model {
     }
 }
 
+/// The indexes a load rebuilds, built apart from the model
+/// ([`Model::rebuild_indexes`]).
+struct Indexes {
+    targets: Table<u128, Target>,
+    receipts_by_ref: ListTable<[u8; 32], Id>,
+    delivery_ids: Table<u64, Id>,
+    deliveries_by_commune: ListTable<Id, u64>,
+}
+
 impl Model {
     pub fn new() -> Self {
         Model {
@@ -476,59 +485,91 @@ impl Model {
         self.transfers.order_rows_by(|t| t.seq);
         self.deliveries.order_rows_by(|d| d.seq);
         self.pledges.order_rows_by(|p| p.seq);
+        // The indexes and the aggregates read the records and write apart:
+        // built side by side, a restart answers sooner (each is about a
+        // quarter of a load).
+        let model: &Model = self;
+        let (indexes, aggregates) = std::thread::scope(|scope| {
+            let aggregates = scope.spawn(|| model.aggregates_from_records());
+            let indexes = model.indexes_from_records();
+            let aggregates = aggregates
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (indexes, aggregates)
+        });
+        let Indexes {
+            targets,
+            receipts_by_ref,
+            delivery_ids,
+            deliveries_by_commune,
+        } = indexes?;
+        self.targets = targets;
+        self.receipts_by_ref = receipts_by_ref;
+        self.delivery_ids = delivery_ids;
+        self.deliveries_by_commune = deliveries_by_commune;
+        self.aggregates = aggregates;
+        Ok(())
+    }
+
+    /// The indexes over the records, as the fold keeps them.
+    fn indexes_from_records(&self) -> Result<Indexes, String> {
+        let mut indexes = Indexes {
+            targets: Table::derived("targets"),
+            receipts_by_ref: ListTable::derived("receipts_by_ref"),
+            delivery_ids: Table::derived("delivery_ids"),
+            deliveries_by_commune: ListTable::derived("deliveries_by_commune"),
+        };
+        let Indexes {
+            targets,
+            receipts_by_ref,
+            delivery_ids,
+            deliveries_by_commune,
+        } = &mut indexes;
         let mut receipts: Vec<_> = self.receipts.iter_any_order().collect();
         receipts.sort_unstable_by_key(|(_, r)| r.seq);
         for (id, receipt) in receipts {
             if !receipt.reversed {
-                self.targets
-                    .insert(event_key(&receipt.event_id)?, Target::Receipt(id.clone()));
+                targets.insert(event_key(&receipt.event_id)?, Target::Receipt(id.clone()));
             }
             if let Some(hash) = receipt.external_ref_hash {
-                self.receipts_by_ref.push_back(&hash, id.clone());
+                receipts_by_ref.push_back(&hash, id.clone());
             }
         }
         for (id, transfer) in self.transfers.iter_any_order() {
             if !transfer.reversed {
-                self.targets
-                    .insert(event_key(&transfer.event_id)?, Target::Transfer(id.clone()));
+                targets.insert(event_key(&transfer.event_id)?, Target::Transfer(id.clone()));
             }
         }
         let mut deliveries: Vec<_> = self.deliveries.iter_any_order().collect();
         deliveries.sort_unstable_by_key(|(_, d)| d.seq);
         for (id, delivery) in deliveries {
             if !delivery.reversed {
-                self.targets
-                    .insert(event_key(&delivery.event_id)?, Target::Delivery(id.clone()));
+                targets.insert(event_key(&delivery.event_id)?, Target::Delivery(id.clone()));
             }
-            self.delivery_ids.insert(delivery.seq, id.clone());
-            self.deliveries_by_commune
-                .push_back(&delivery.commune_code, delivery.seq);
+            delivery_ids.insert(delivery.seq, id.clone());
+            deliveries_by_commune.push_back(&delivery.commune_code, delivery.seq);
         }
         for (id, need) in self.needs.iter_any_order() {
             if !need.withdrawn {
-                self.targets
-                    .insert(event_key(&need.event_id)?, Target::Need(id.clone()));
+                targets.insert(event_key(&need.event_id)?, Target::Need(id.clone()));
             }
         }
         for (event_id, plan) in self.plans.iter_any_order() {
             if !plan.withdrawn {
-                self.targets.insert(event_key(event_id)?, Target::Plan);
+                targets.insert(event_key(event_id)?, Target::Plan);
             }
         }
         for (event_id, inspection) in self.inspections.iter_any_order() {
             if !inspection.withdrawn {
-                self.targets
-                    .insert(event_key(event_id)?, Target::Inspection);
+                targets.insert(event_key(event_id)?, Target::Inspection);
             }
         }
         for (event_id, commendation) in self.commendations.iter_any_order() {
             if !commendation.withdrawn {
-                self.targets
-                    .insert(event_key(event_id)?, Target::Commendation);
+                targets.insert(event_key(event_id)?, Target::Commendation);
             }
         }
-        self.rebuild_aggregates();
-        Ok(())
+        Ok(indexes)
     }
 
     /// Points every id a loaded record names to one shared copy, as the

@@ -8,10 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    TableError,
+};
 
 use crate::model::{Model, Position};
-use crate::table::{RowWrite, Settle};
+use crate::table::{RowWrite, Settle, StoredTable};
 
 /// Single-row facts about the store: the position and the format version.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -73,6 +76,25 @@ impl Commit {
             })
             .collect()
     }
+}
+
+/// Loads every stored row of `table`.
+fn load_table(txn: &redb::ReadTransaction, table: &mut dyn StoredTable) -> Result<(), String> {
+    let name = table.name();
+    let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+    let rows = txn
+        .open_table(definition)
+        .map_err(|e| format!("opening table {name}: {e}"))?;
+    let iter = rows
+        .iter()
+        .map_err(|e| format!("reading table {name}: {e}"))?;
+    for row in iter {
+        let (key, value) = row.map_err(|e| format!("reading table {name}: {e}"))?;
+        table
+            .load_row(key.value(), value.value())
+            .map_err(|e| format!("decoding a row of table {name}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Where each table's encoded changes stand, for
@@ -154,24 +176,53 @@ impl ProjectionStore {
             Err(TableError::TableDoesNotExist(_)) => return Ok((store, model)),
             Err(e) => return Err(io(format!("reading the meta table: {e}"))),
         }
+        // The tables load side by side, the biggest first, each thread in
+        // a read transaction of its own (all see the one committed state):
+        // a restart answers sooner.
+        let mut stored: Vec<(u64, &mut dyn StoredTable)> = Vec::new();
         for table in model.tables_mut() {
             let name = table.name();
             let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
-            let rows = match txn.open_table(definition) {
-                Ok(rows) => rows,
-                Err(TableError::TableDoesNotExist(_)) => continue,
+            match txn.open_table(definition) {
+                Ok(rows) => {
+                    let len = rows
+                        .len()
+                        .map_err(|e| io(format!("reading table {name}: {e}")))?;
+                    stored.push((len, table));
+                }
+                Err(TableError::TableDoesNotExist(_)) => {}
                 Err(e) => return Err(io(format!("opening table {name}: {e}"))),
-            };
-            let iter = rows
-                .iter()
-                .map_err(|e| io(format!("reading table {name}: {e}")))?;
-            for row in iter {
-                let (key, value) = row.map_err(|e| io(format!("reading table {name}: {e}")))?;
-                table
-                    .load_row(key.value(), value.value())
-                    .map_err(|e| io(format!("decoding a row of table {name}: {e}")))?;
             }
         }
+        // Popped from the end: the biggest first.
+        stored.sort_by_key(|(len, _)| *len);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(stored.len());
+        let queue = std::sync::Mutex::new(stored);
+        let db = &store.db;
+        std::thread::scope(|scope| {
+            let loaders: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let txn = db.begin_read().map_err(|e| io(format!("reading: {e}")))?;
+                        loop {
+                            let next = queue.lock().expect("the load queue").pop();
+                            let Some((_, table)) = next else {
+                                return Ok(());
+                            };
+                            load_table(&txn, table).map_err(io)?;
+                        }
+                    })
+                })
+                .collect();
+            // The scope joins every loader; the first failure is reported.
+            loaders.into_iter().try_for_each(|loader| {
+                loader
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        })?;
         model
             .rebuild_indexes()
             .map_err(|e| io(format!("rebuilding the indexes: {e}")))?;

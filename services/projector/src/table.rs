@@ -255,7 +255,7 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
 pub(crate) type Spent = Box<dyn std::any::Any + Send>;
 
 /// What the store and the digest need of every table, whatever its types.
-pub(crate) trait StoredTable {
+pub(crate) trait StoredTable: Send {
     fn name(&self) -> &'static str;
     /// Serializes the rows changed since the last settled commit, and
     /// changes nothing: it runs while readers read the model.
@@ -280,7 +280,7 @@ pub(crate) trait StoredTable {
 impl<K, V> StoredTable for Table<K, V>
 where
     K: Ord + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Send,
 {
     fn name(&self) -> &'static str {
         self.name
@@ -587,7 +587,7 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
 impl<K, T> StoredTable for ListTable<K, T>
 where
     K: Ord + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
-    T: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned + Send,
 {
     fn name(&self) -> &'static str {
         self.name

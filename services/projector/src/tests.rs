@@ -1538,6 +1538,54 @@ fn a_commit_after_n_events_writes_bytes_in_n_not_in_the_log_size() {
     );
 }
 
+/// A stored row that does not decode fails the load with an error naming
+/// its table, whichever of the loading threads meets it.
+#[test]
+fn a_store_with_an_undecodable_row_is_refused_naming_its_table() {
+    use aidledger_ledger::decode::decode_event;
+    use aidledger_programme::{DemoConfig, Programme};
+
+    use crate::store::ProjectionStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("projections.redb");
+    let (store, mut model) = ProjectionStore::open(&path).unwrap();
+    let mut programme = Programme::new(DemoConfig {
+        seed: 16,
+        origin: "test.example/log".into(),
+        log_vkey: "test.example/log+00000000+AQ".into(),
+        extra_events: 0,
+    });
+    for (seq, signed) in programme.events().take(2_000).enumerate() {
+        let event = decode_event(&signed.event).unwrap();
+        model.apply(seq as u64, event.occurred_at, &event).unwrap();
+    }
+    assert!(!model.receipts.is_empty() && !model.deliveries.is_empty());
+    store
+        .write(ProjectionStore::take_commit(&mut model))
+        .unwrap();
+    drop(store);
+    assert!(
+        ProjectionStore::open(&path).is_ok(),
+        "as committed, it loads"
+    );
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(redb::TableDefinition::<&[u8], &[u8]>::new("receipts"))
+            .unwrap()
+            // The key, "bad", decodes; the record does not.
+            .insert(b"\x03bad".as_slice(), b"\xff\xff".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let error = ProjectionStore::open(&path).unwrap_err().to_string();
+    assert!(
+        error.contains("decoding a row of table receipts"),
+        "{error}"
+    );
+}
+
 /// The indexes that are not stored (reversal targets, receipts by
 /// reference, deliveries by seq and by commune) come back from the records
 /// at load exactly as the fold built them: a model committed and loaded
