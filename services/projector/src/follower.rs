@@ -107,7 +107,8 @@ impl From<ClientError> for Attempt {
 /// What the service reads: the model, and how the follower is doing.
 #[derive(Debug)]
 pub struct Shared {
-    /// The read models. Held for writing only while a batch is applied.
+    /// The read models. Held for writing by the apply thread alone: while
+    /// a batch is applied, a checkpoint cited, a commit settled.
     model: RwLock<Model>,
     /// Bumped by every write to the model: equal revisions mean an
     /// unchanged model, so an answer computed at one still holds.
@@ -544,19 +545,17 @@ impl Follower {
         self.cite(work, seen).await
     }
 
-    /// Cites a checkpoint proven against the applied entries: at once, or,
-    /// for a replica, by the apply thread once its mirror holds the note.
+    /// Cites a checkpoint proven against the applied entries, by the apply
+    /// thread (for a replica, once its mirror holds the note). Not here:
+    /// a write lock asked for while the apply thread encodes a commit under
+    /// the read lock would queue every reader behind it for the rest of
+    /// that encoding (seconds at 10M).
     async fn cite(
         &self,
         work: &tokio::sync::mpsc::Sender<Work>,
         checkpoint: VerifiedCheckpoint,
     ) -> Result<(), Attempt> {
-        if self.mirror.is_some() {
-            send(work, Work::Record(checkpoint)).await
-        } else {
-            self.shared.write().position.cite(checkpoint);
-            Ok(())
-        }
+        send(work, Work::Record(checkpoint)).await
     }
 }
 
@@ -698,6 +697,9 @@ fn apply_thread(
         // committed while the log is quiet, not among the next appends
         // (at 10M a replica's commit of the last 400k entries of catch-up
         // fell 27 s later, among appends, and held them up to a second).
+        // Caught up means with the ledger's last checkpoint: a ledger whose
+        // checkpoints lag far behind its entries can make a catch-up commit
+        // every second, which costs bytes written, never correctness.
         let caught_up = queue.is_empty() && {
             let ledger_size = shared.status().ledger_size;
             ledger_size > 0 && *shared.applied.borrow() >= ledger_size

@@ -211,12 +211,17 @@ impl ProjectionStore {
                             let Some((_, table)) = next else {
                                 return Ok(());
                             };
-                            load_table(&txn, table).map_err(io)?;
+                            if let Err(error) = load_table(&txn, table) {
+                                // The other loaders stop at their next table.
+                                queue.lock().expect("the load queue").clear();
+                                return Err(io(error));
+                            }
                         }
                     })
                 })
                 .collect();
-            // The scope joins every loader; the first failure is reported.
+            // The scope joins every loader; a failure is reported, the
+            // first in the loaders' order if several failed.
             loaders.into_iter().try_for_each(|loader| {
                 loader
                     .join()
@@ -278,8 +283,9 @@ impl ProjectionStore {
     ///
     /// # Panics
     ///
-    /// When the settlement does not come from this model: a settlement for
-    /// other tables is a bug that would lose writes.
+    /// When the settlement does not come from this model as it is, or the
+    /// model's tables changed since it was encoded: settling then would
+    /// mark changes taken that were never written.
     pub fn settle_commit(model: &mut Model, settlement: Settlement) -> Spent {
         let tables = model.tables_mut();
         assert_eq!(

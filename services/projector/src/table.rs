@@ -57,10 +57,24 @@ struct Row<V> {
 
 /// What settling a table's encoded changes needs to know of them: for a
 /// list table, where each changed list stands now.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Settle {
+    /// The table's generation and number of changed keys when encoded:
+    /// settling a table that changed since, or with another table's
+    /// settle, would mark changes taken that were never written.
+    generation: u64,
+    changed: usize,
     lists: Vec<ListSettle>,
     emptied: usize,
+}
+
+impl Settle {
+    fn check(&self, generation: u64, changed: usize, name: &str) {
+        assert!(
+            self.generation == generation && self.changed == changed,
+            "table {name} changed between encoding a commit and settling it"
+        );
+    }
 }
 
 #[derive(Debug)]
@@ -306,10 +320,17 @@ where
                 writes.push((encode(key), Some(encode(&row.value))));
             }
         }
-        (writes, Settle::default())
+        let settle = Settle {
+            generation: self.generation,
+            changed: self.changed.len(),
+            lists: Vec::new(),
+            emptied: 0,
+        };
+        (writes, settle)
     }
 
-    fn settle(&mut self, _: Settle) -> Spent {
+    fn settle(&mut self, settle: Settle) -> Spent {
+        settle.check(self.generation, self.changed.len(), self.name);
         self.generation += 1;
         self.removed.clear();
         Box::new(std::mem::take(&mut self.changed))
@@ -597,7 +618,10 @@ where
         let chunk_key = |key: &[u8], chunk: u64| [key, &chunk.to_be_bytes()].concat();
         // Most changed lists write one chunk.
         let mut writes = Vec::with_capacity(self.changed.len());
+        // Lists have no generation: each changed one is settled by itself.
         let mut settle = Settle {
+            generation: 0,
+            changed: self.changed.len(),
             lists: Vec::with_capacity(self.changed.len()),
             emptied: 0,
         };
@@ -648,6 +672,7 @@ where
     }
 
     fn settle(&mut self, settle: Settle) -> Spent {
+        settle.check(0, self.changed.len(), self.name);
         let mut emptied = Vec::with_capacity(settle.emptied);
         for ListSettle { position, stored } in settle.lists {
             let (_, list) = self.lists.at_mut(position);
@@ -852,6 +877,47 @@ mod tests {
             .map(|(key, value)| (encode(key), encode(value)))
             .collect();
         assert_eq!(stored, expected, "the store holds the table");
+    }
+
+    /// Lists emptied together in one commit (the table's first, a middle
+    /// and its last row) are forgotten, the others kept whole, and a later
+    /// commit to one of those writes it.
+    #[test]
+    fn lists_emptied_in_one_commit_are_forgotten_and_the_others_kept() {
+        let mut table: ListTable<u8, u32> = ListTable::new("lists");
+        let mut stored = BTreeMap::new();
+        for key in 0..6u8 {
+            for item in 0..3 {
+                table.push_back(&key, u32::from(key) * 10 + item);
+            }
+        }
+        write(&mut stored, table.take_changes());
+        for key in [0u8, 2, 5] {
+            while table.pop_front(&key).is_some() {}
+        }
+        write(&mut stored, table.take_changes());
+        assert_eq!(table.lists.len(), 3, "the emptied lists are forgotten");
+        let expected: BTreeMap<u8, Vec<u32>> = [1u8, 3, 4]
+            .into_iter()
+            .map(|key| (key, (0..3).map(|item| u32::from(key) * 10 + item).collect()))
+            .collect();
+        assert_eq!(contents(&table), expected);
+        assert_eq!(contents(&load(&stored)), expected);
+        table.push_back(&4, 99);
+        write(&mut stored, table.take_changes());
+        assert_eq!(contents(&load(&stored))[&4], [40, 41, 42, 99]);
+    }
+
+    /// A settle from before a change, or from another table, is refused:
+    /// it would mark changes taken that were never written.
+    #[test]
+    #[should_panic(expected = "changed between encoding a commit and settling it")]
+    fn a_table_changed_after_encoding_refuses_the_settle() {
+        let mut table: Table<u32, String> = Table::new("rows");
+        table.insert(1, "one".into());
+        let (_, settle) = table.encode_changes();
+        table.insert(2, "two".into());
+        drop(table.settle(settle));
     }
 
     /// Appending one item to a long list writes one chunk.
