@@ -381,6 +381,32 @@ impl Default for Model {
     }
 }
 
+/// The stored tables in their one order, borrowed as `&` or `&mut`: a
+/// commit is encoded from the first list and settled on the second, table
+/// by table, so the two must never differ.
+macro_rules! stored_tables {
+    ($model:ident, $($borrow:tt)+) => {
+        [
+            $($borrow)+ $model.orgs,
+            $($borrow)+ $model.communes,
+            $($borrow)+ $model.assets,
+            $($borrow)+ $model.needs,
+            $($borrow)+ $model.plans,
+            $($borrow)+ $model.pledges,
+            $($borrow)+ $model.receipts,
+            $($borrow)+ $model.transfers,
+            $($borrow)+ $model.deliveries,
+            $($borrow)+ $model.inspections,
+            $($borrow)+ $model.commendations,
+            $($borrow)+ $model.pools,
+            $($borrow)+ $model.lots,
+            $($borrow)+ $model.flows,
+            $($borrow)+ $model.asset_totals,
+            $($borrow)+ $model.deliveries_by_token,
+        ]
+    };
+}
+
 /// The indexes a load rebuilds, built apart from the model
 /// ([`Model::rebuild_indexes`]).
 struct Indexes {
@@ -427,46 +453,12 @@ impl Model {
     /// rewrite pages all over their B-trees at every commit, and all of
     /// them follow from the records.
     pub(crate) fn stored_tables(&self) -> [&dyn StoredTable; 16] {
-        [
-            &self.orgs,
-            &self.communes,
-            &self.assets,
-            &self.needs,
-            &self.plans,
-            &self.pledges,
-            &self.receipts,
-            &self.transfers,
-            &self.deliveries,
-            &self.inspections,
-            &self.commendations,
-            &self.pools,
-            &self.lots,
-            &self.flows,
-            &self.asset_totals,
-            &self.deliveries_by_token,
-        ]
+        stored_tables!(self, &)
     }
 
     /// [`Model::stored_tables`], to load and to settle commits.
     pub(crate) fn tables_mut(&mut self) -> [&mut dyn StoredTable; 16] {
-        [
-            &mut self.orgs,
-            &mut self.communes,
-            &mut self.assets,
-            &mut self.needs,
-            &mut self.plans,
-            &mut self.pledges,
-            &mut self.receipts,
-            &mut self.transfers,
-            &mut self.deliveries,
-            &mut self.inspections,
-            &mut self.commendations,
-            &mut self.pools,
-            &mut self.lots,
-            &mut self.flows,
-            &mut self.asset_totals,
-            &mut self.deliveries_by_token,
-        ]
+        stored_tables!(self, &mut)
     }
 
     /// Rebuilds the indexes that are not stored from the records, after a
