@@ -307,7 +307,7 @@ impl ProjectionStore {
     /// # Errors
     ///
     /// I/O or redb errors; nothing of the commit is then stored.
-    pub fn write(&self, commit: Commit) -> Result<(), StoreError> {
+    pub fn write(&self, mut commit: Commit) -> Result<(), StoreError> {
         let io = |detail: String| StoreError::Io {
             path: self.path.clone(),
             detail,
@@ -318,7 +318,12 @@ impl ProjectionStore {
             .map_err(|e| io(format!("starting a commit: {e}")))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| io(format!("starting a commit: {e}")))?;
-        for (name, rows) in &commit.tables {
+        for (name, rows) in &mut commit.tables {
+            // In key order, each B-tree page is found and changed once for
+            // all its rows, not once per row as rows listed in log order
+            // (random keys) would have it. Stable, though a commit names a
+            // key at most once, so that order could never change an outcome.
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
             let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
             let mut table = txn
                 .open_table(definition)
