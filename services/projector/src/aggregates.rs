@@ -110,11 +110,11 @@ pub struct Aggregates {
     /// By commune code, delivery year and donor: the units of that donor's
     /// receipts that live deliveries handed out there, as the commune page
     /// credits them (whether or not the receipt was reversed since).
-    pub commune_donors: Map<String, BTreeMap<u32, BTreeMap<String, Quantities>>>,
+    pub commune_donors: Map<String, BTreeMap<u32, BTreeMap<Id, Quantities>>>,
     /// Units in transit, by the commune their transfer is earmarked for.
     pub in_transit_by_commune: Map<String, Quantities>,
     /// By commune code, then period (`YYYY-MM`), then category.
-    pub months: Map<String, BTreeMap<String, BTreeMap<Category, MonthScope>>>,
+    pub months: Map<String, BTreeMap<Id, BTreeMap<Category, MonthScope>>>,
     /// By beneficiary token, sorted by (year, category).
     pub tokens: Map<[u8; 32], Vec<TokenGroup>>,
     /// Every token delivered to in a commune: where a reversed delivery's
@@ -199,13 +199,6 @@ fn slot<'m, V: Default>(map: &'m mut Map<String, V>, key: &str) -> &'m mut V {
     map.entry_ref(key).or_default()
 }
 
-fn btree_slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
-    }
-    map.get_mut(key).expect("inserted above")
-}
-
 /// Counts the live delivery of entry `seq` by `org_id` in the group of
 /// (`year`, `category`) in `groups` (kept sorted by both), creating the
 /// group if needed; called once per delivery and token named. Returns the group's
@@ -239,6 +232,12 @@ fn add_to_group(
     group.first_seq = group.first_seq.min(seq);
     group.last_seq = group.last_seq.max(seq);
     let orgs = &mut group.orgs;
+    // Mostly one or two organisations, and mostly one seen before: the
+    // shared copy is recognised without reading any of their strings,
+    // which are likely out of cache.
+    if orgs.iter().any(|org| org.is_same_copy(org_id)) {
+        return None;
+    }
     let Err(place) = orgs.binary_search(org_id) else {
         return None;
     };
@@ -362,7 +361,9 @@ impl Aggregates {
             }
             let by_year = slot(&mut self.commune_donors, &delivery.commune_code);
             let by_donor = by_year.entry(year).or_default();
-            let units = btree_slot(by_donor, &receipt.donor_org_id);
+            // One search, at the cost of a reference count: the donor's
+            // name need not be copied for the key.
+            let units = by_donor.entry(receipt.donor_org_id.clone()).or_default();
             change(units, &delivery.asset_id, lot.quantity, sign);
             if units.is_empty() {
                 by_donor.remove(receipt.donor_org_id.as_str());
@@ -430,12 +431,11 @@ impl Aggregates {
     }
 
     fn month_scope(&mut self, delivery: &DeliveryRecord) -> &mut MonthScope {
-        btree_slot(
-            slot(&mut self.months, &delivery.commune_code),
-            &delivery.period,
-        )
-        .entry(delivery.category)
-        .or_default()
+        slot(&mut self.months, &delivery.commune_code)
+            .entry(delivery.period.clone())
+            .or_default()
+            .entry(delivery.category)
+            .or_default()
     }
 }
 
