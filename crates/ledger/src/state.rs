@@ -9,6 +9,7 @@
 //! leaves the state exactly as it was.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::decode::uuid_value;
 use crate::event::*;
@@ -32,13 +33,20 @@ pub struct LedgerParams {
     pub authority_key: Option<PublicKey>,
 }
 
+/// An id the state names in many records: one copy, shared by all of
+/// them. Organisations and assets are named by every receipt, transfer,
+/// delivery and balance; an entity's id by its record, the entity index
+/// and its event's reversal. As `String`s those were a copy each, most of
+/// the state's memory at ten million events.
+pub type SharedId = Arc<str>;
+
 /// Funds of one organisation in one asset under one earmark.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BalanceKey {
     /// The holder.
-    pub org_id: String,
+    pub org_id: SharedId,
     /// The asset.
-    pub asset_id: String,
+    pub asset_id: SharedId,
     /// The restriction the funds carry.
     pub earmark: Earmark,
 }
@@ -78,13 +86,13 @@ pub struct AssetRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PledgeRecord {
     /// The organisation that signed the pledge (donor or recipient).
-    pub recorded_by: String,
+    pub recorded_by: SharedId,
     /// Who promised.
-    pub donor_org_id: String,
+    pub donor_org_id: SharedId,
     /// Who is to receive.
-    pub recipient_org_id: String,
+    pub recipient_org_id: SharedId,
     /// What.
-    pub asset_id: String,
+    pub asset_id: SharedId,
     /// How much was promised.
     pub quantity: u64,
     /// The restriction promised.
@@ -110,7 +118,7 @@ pub struct ReceiptRecord {
     /// How much.
     pub quantity: u64,
     /// The pledge it counted against.
-    pub pledge_id: Option<String>,
+    pub pledge_id: Option<SharedId>,
 }
 
 /// A transfer, in transit until received.
@@ -119,7 +127,7 @@ pub struct TransferRecord {
     /// The sender's pool it was debited from.
     pub from: BalanceKey,
     /// The receiving organisation.
-    pub to_org_id: String,
+    pub to_org_id: SharedId,
     /// How much was sent.
     pub quantity: u64,
     /// How much arrived, once confirmed.
@@ -141,11 +149,11 @@ pub struct DeliveryRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reversible {
     /// Debit the receipt's credit again.
-    Receipt(String),
+    Receipt(SharedId),
     /// Credit the sender back, if not yet received.
-    Transfer(String),
+    Transfer(SharedId),
     /// Credit the deliverer back.
-    Delivery(String),
+    Delivery(SharedId),
     /// No balance effect (needs, inspections, commendations); reversal only
     /// marks it withdrawn.
     NoBalanceEffect,
@@ -162,7 +170,7 @@ pub struct EventRecord {
     /// The exact submission, for idempotent resubmission.
     pub digest: [u8; 32],
     /// The organisation that signed it.
-    pub org_id: String,
+    pub org_id: SharedId,
     /// What a reversal would undo.
     pub reversible: Reversible,
     /// Whether it has been reversed.
@@ -201,14 +209,18 @@ pub struct State {
     events: HashMap<u128, EventRecord>,
     keys: HashMap<PublicKey, KeyRecord>,
     active_authority_keys: usize,
-    orgs: HashMap<String, OrgRecord>,
+    /// Their keys are the copies every record shares ([`State::org_id`]).
+    orgs: HashMap<SharedId, OrgRecord>,
     communes: HashSet<String>,
-    assets: HashMap<String, AssetRecord>,
-    entities: HashMap<String, EntityKind>,
-    pledges: HashMap<String, PledgeRecord>,
-    receipts: HashMap<String, ReceiptRecord>,
-    transfers: HashMap<String, TransferRecord>,
-    deliveries: HashMap<String, DeliveryRecord>,
+    /// Their keys are the copies every record shares ([`State::asset_id`]).
+    assets: HashMap<SharedId, AssetRecord>,
+    /// An entity's id is one copy, shared by this index, its record below
+    /// and its event's [`Reversible`].
+    entities: HashMap<SharedId, EntityKind>,
+    pledges: HashMap<SharedId, PledgeRecord>,
+    receipts: HashMap<SharedId, ReceiptRecord>,
+    transfers: HashMap<SharedId, TransferRecord>,
+    deliveries: HashMap<SharedId, DeliveryRecord>,
     balances: HashMap<BalanceKey, u64>,
 }
 
@@ -223,11 +235,11 @@ pub struct Applied {
 #[derive(Debug)]
 enum Change {
     Genesis {
-        authority_org_id: String,
+        authority_org_id: SharedId,
         key: PublicKey,
     },
     AddOrg {
-        org_id: String,
+        org_id: SharedId,
         kind: OrgKind,
     },
     AddKey {
@@ -237,24 +249,24 @@ enum Change {
     RevokeKey(PublicKey),
     AddCommune(String),
     AddAsset {
-        asset_id: String,
+        asset_id: SharedId,
         in_kind: bool,
     },
-    AddNeed(String),
+    AddNeed(SharedId),
     Marker,
     AddPledge {
-        pledge_id: String,
+        pledge_id: SharedId,
         record: PledgeRecord,
     },
     CancelPledge(String),
     Receipt {
-        receipt_id: String,
+        receipt_id: SharedId,
         record: ReceiptRecord,
         new_balance: u64,
         pledge_received: Option<u64>,
     },
     Transfer {
-        transfer_id: String,
+        transfer_id: SharedId,
         record: TransferRecord,
         new_balance: u64,
     },
@@ -265,7 +277,7 @@ enum Change {
         new_balance: u64,
     },
     Delivery {
-        delivery_id: String,
+        delivery_id: SharedId,
         record: DeliveryRecord,
         new_balance: u64,
     },
@@ -282,10 +294,10 @@ enum Undo {
     Receipt {
         balance: BalanceKey,
         new_balance: u64,
-        pledge: Option<(String, u64)>,
+        pledge: Option<(SharedId, u64)>,
     },
     Transfer {
-        transfer_id: String,
+        transfer_id: SharedId,
         balance: BalanceKey,
         new_balance: u64,
     },
@@ -395,14 +407,16 @@ impl State {
             "recorded time never decreases"
         );
         let change = self.check(seq, recorded_at, checked)?;
-        let reversible = reversible_kind(&checked.event.body);
+        let reversible = reversible_kind(&change, &checked.event.body);
         self.apply_change(change);
+        // After the change: a genesis registers its organisation.
+        let org_id = self.org_id(&checked.event.org_id);
         let previous = self.events.insert(
             event_key(&checked.event.event_id),
             EventRecord {
                 seq,
                 digest: checked.digest,
-                org_id: checked.event.org_id.clone(),
+                org_id,
                 reversible,
                 reversed: false,
             },
@@ -570,7 +584,7 @@ impl State {
             );
         }
         Ok(Change::Genesis {
-            authority_org_id: genesis.authority_org_id.clone(),
+            authority_org_id: genesis.authority_org_id.as_str().into(),
             key: genesis.authority_public_key,
         })
     }
@@ -599,7 +613,7 @@ impl State {
             self.require_commune(commune, "register_org.commune_code")?;
         }
         Ok(Change::AddOrg {
-            org_id: b.org_id.clone(),
+            org_id: b.org_id.as_str().into(),
             kind: b.kind,
         })
     }
@@ -681,14 +695,14 @@ impl State {
         b: &RegisterAsset,
     ) -> Result<Change, Rejection> {
         actor.require(Role::Authority, "register_asset")?;
-        if self.assets.contains_key(&b.asset_id) {
+        if self.assets.contains_key(b.asset_id.as_str()) {
             return reject(
                 Reason::IdExists,
                 format!("asset {} is already registered", b.asset_id),
             );
         }
         Ok(Change::AddAsset {
-            asset_id: b.asset_id.clone(),
+            asset_id: b.asset_id.as_str().into(),
             in_kind: b.in_kind,
         })
     }
@@ -703,7 +717,7 @@ impl State {
         self.require_new_entity(&b.need_id)?;
         self.require_commune(&b.commune_code, "publish_need.commune_code")?;
         self.require_asset(&b.asset_id, "publish_need.asset_id")?;
-        Ok(Change::AddNeed(b.need_id.clone()))
+        Ok(Change::AddNeed(b.need_id.as_str().into()))
     }
 
     fn check_publish_plan(
@@ -744,12 +758,12 @@ impl State {
         self.require_asset(&b.asset_id, "pledge.asset_id")?;
         self.require_earmark(&b.earmark, "pledge.earmark")?;
         Ok(Change::AddPledge {
-            pledge_id: b.pledge_id.clone(),
+            pledge_id: b.pledge_id.as_str().into(),
             record: PledgeRecord {
-                recorded_by: actor.org_id.to_owned(),
-                donor_org_id: b.donor_org_id.clone(),
-                recipient_org_id: b.recipient_org_id.clone(),
-                asset_id: b.asset_id.clone(),
+                recorded_by: self.org_id(actor.org_id),
+                donor_org_id: self.org_id(&b.donor_org_id),
+                recipient_org_id: self.org_id(&b.recipient_org_id),
+                asset_id: self.asset_id(&b.asset_id),
                 quantity: b.quantity,
                 earmark: b.earmark.clone(),
                 received: 0,
@@ -765,7 +779,7 @@ impl State {
     ) -> Result<Change, Rejection> {
         let pledge = self.require_pledge(&b.pledge_id)?;
         // SPEC §7 cancel_pledge: the organisation that recorded it.
-        if pledge.recorded_by != actor.org_id {
+        if *pledge.recorded_by != *actor.org_id {
             return reject(
                 Reason::NotAuthorized,
                 format!(
@@ -798,9 +812,9 @@ impl State {
                     format!("pledge {pledge_id} is {}", pledge_status(pledge)),
                 );
             }
-            if pledge.donor_org_id != b.donor_org_id
-                || pledge.recipient_org_id != actor.org_id
-                || pledge.asset_id != b.asset_id
+            if *pledge.donor_org_id != *b.donor_org_id
+                || *pledge.recipient_org_id != *actor.org_id
+                || *pledge.asset_id != *b.asset_id
             {
                 return reject(
                     Reason::PledgeMismatch,
@@ -827,17 +841,22 @@ impl State {
             pledge_received = Some(checked_add(pledge.received, b.quantity, "pledge total")?);
         }
         let balance = BalanceKey {
-            org_id: actor.org_id.to_owned(),
-            asset_id: b.asset_id.clone(),
+            org_id: self.org_id(actor.org_id),
+            asset_id: self.asset_id(&b.asset_id),
             earmark: b.earmark.clone(),
         };
         let new_balance = checked_add(self.balance(&balance), b.quantity, "balance")?;
+        let pledge_id = b.pledge_id.as_deref().map(|pledge_id| {
+            self.pledges
+                .get_key_value(pledge_id)
+                .map_or_else(|| pledge_id.into(), |(shared, _)| shared.clone())
+        });
         Ok(Change::Receipt {
-            receipt_id: b.receipt_id.clone(),
+            receipt_id: b.receipt_id.as_str().into(),
             record: ReceiptRecord {
                 balance,
                 quantity: b.quantity,
-                pledge_id: b.pledge_id.clone(),
+                pledge_id,
             },
             new_balance,
             pledge_received,
@@ -857,16 +876,16 @@ impl State {
         self.require_asset(&b.asset_id, "transfer.asset_id")?;
         self.require_earmark(&b.earmark, "transfer.earmark")?;
         let from = BalanceKey {
-            org_id: actor.org_id.to_owned(),
-            asset_id: b.asset_id.clone(),
+            org_id: self.org_id(actor.org_id),
+            asset_id: self.asset_id(&b.asset_id),
             earmark: b.earmark.clone(),
         };
         let new_balance = self.debit(&from, b.quantity)?;
         Ok(Change::Transfer {
-            transfer_id: b.transfer_id.clone(),
+            transfer_id: b.transfer_id.as_str().into(),
             record: TransferRecord {
                 from,
-                to_org_id: b.to_org_id.clone(),
+                to_org_id: self.org_id(&b.to_org_id),
                 quantity: b.quantity,
                 received: None,
                 reversed: false,
@@ -886,13 +905,13 @@ impl State {
                 "transfer_received needs TRANSFER or RECEIVE",
             );
         }
-        let Some(transfer) = self.transfers.get(&b.transfer_id) else {
+        let Some(transfer) = self.transfers.get(b.transfer_id.as_str()) else {
             return reject(
                 Reason::UnknownTransfer,
                 format!("transfer {} does not exist", b.transfer_id),
             );
         };
-        if transfer.to_org_id != actor.org_id {
+        if *transfer.to_org_id != *actor.org_id {
             return reject(
                 Reason::NotAuthorized,
                 format!(
@@ -969,13 +988,13 @@ impl State {
             );
         }
         let from = BalanceKey {
-            org_id: actor.org_id.to_owned(),
-            asset_id: b.asset_id.clone(),
+            org_id: self.org_id(actor.org_id),
+            asset_id: self.asset_id(&b.asset_id),
             earmark: b.earmark.clone(),
         };
         let new_balance = self.debit(&from, b.quantity)?;
         Ok(Change::Delivery {
-            delivery_id: b.delivery_id.clone(),
+            delivery_id: b.delivery_id.as_str().into(),
             record: DeliveryRecord {
                 from,
                 quantity: b.quantity,
@@ -990,9 +1009,10 @@ impl State {
         b: &GoodsInspection,
     ) -> Result<Change, Rejection> {
         actor.require(Role::Inspect, "inspection")?;
-        let asset_id = match self.entities.get(&b.subject_id) {
-            Some(EntityKind::Receipt) => &self.receipts[&b.subject_id].balance.asset_id,
-            Some(EntityKind::Transfer) => &self.transfers[&b.subject_id].from.asset_id,
+        let subject_id = b.subject_id.as_str();
+        let asset_id = match self.entities.get(subject_id) {
+            Some(EntityKind::Receipt) => &self.receipts[subject_id].balance.asset_id,
+            Some(EntityKind::Transfer) => &self.transfers[subject_id].from.asset_id,
             _ => {
                 return reject(
                     Reason::UnknownSubject,
@@ -1000,7 +1020,7 @@ impl State {
                 );
             }
         };
-        if !self.assets[asset_id].in_kind {
+        if !self.assets[asset_id.as_ref()].in_kind {
             return reject(
                 Reason::SubjectNotInKind,
                 format!("{} is of {asset_id}, not an in-kind asset", b.subject_id),
@@ -1017,7 +1037,7 @@ impl State {
             );
         };
         // SPEC §7 reversal: the organisation that signed the target, or AUTHORITY.
-        if !(target.org_id == actor.org_id || actor.has(Role::Authority)) {
+        if !(*target.org_id == *actor.org_id || actor.has(Role::Authority)) {
             return reject(
                 Reason::NotAuthorized,
                 format!(
@@ -1044,12 +1064,12 @@ impl State {
             }
             Reversible::NoBalanceEffect => Undo::Nothing,
             Reversible::Receipt(receipt_id) => {
-                let receipt = &self.receipts[receipt_id];
+                let receipt = &self.receipts[receipt_id.as_ref()];
                 // SPEC §7: a receipt reversal needs the balance to still be there.
                 let new_balance = self.debit(&receipt.balance, receipt.quantity)?;
                 let pledge = match &receipt.pledge_id {
                     Some(pledge_id) => {
-                        let received = self.pledges[pledge_id]
+                        let received = self.pledges[pledge_id.as_ref()]
                             .received
                             .checked_sub(receipt.quantity)
                             .expect("a pledge's received total includes each of its receipts");
@@ -1064,7 +1084,7 @@ impl State {
                 }
             }
             Reversible::Transfer(transfer_id) => {
-                let transfer = &self.transfers[transfer_id];
+                let transfer = &self.transfers[transfer_id.as_ref()];
                 // SPEC §7: a transfer can be reversed only before it is received.
                 if transfer.received.is_some() {
                     return reject(
@@ -1081,7 +1101,7 @@ impl State {
                 }
             }
             Reversible::Delivery(delivery_id) => {
-                let delivery = &self.deliveries[delivery_id];
+                let delivery = &self.deliveries[delivery_id.as_ref()];
                 let new_balance =
                     checked_add(self.balance(&delivery.from), delivery.quantity, "balance")?;
                 Undo::SetBalance(delivery.from.clone(), new_balance)
@@ -1116,14 +1136,14 @@ impl State {
                 self.keys.insert(
                     key,
                     KeyRecord {
-                        org_id: authority_org_id,
+                        org_id: authority_org_id.as_ref().to_owned(),
                         roles: vec![Role::Authority],
                         revoked: false,
                     },
                 );
                 self.active_authority_keys = 1;
                 self.assets
-                    .insert(VND_ASSET_ID.to_owned(), AssetRecord { in_kind: false });
+                    .insert(VND_ASSET_ID.into(), AssetRecord { in_kind: false });
             }
             Change::AddOrg { org_id, kind } => {
                 self.orgs.insert(org_id, OrgRecord { kind });
@@ -1157,7 +1177,7 @@ impl State {
             }
             Change::CancelPledge(pledge_id) => {
                 self.pledges
-                    .get_mut(&pledge_id)
+                    .get_mut(pledge_id.as_str())
                     .expect("checked: pledge exists")
                     .cancelled = true;
             }
@@ -1195,7 +1215,7 @@ impl State {
                 new_balance,
             } => {
                 self.transfers
-                    .get_mut(&transfer_id)
+                    .get_mut(transfer_id.as_str())
                     .expect("checked: transfer exists")
                     .received = Some(quantity_received);
                 self.balances.insert(to, new_balance);
@@ -1338,6 +1358,24 @@ impl State {
     }
 }
 
+impl State {
+    /// The shared copy of a registered organisation's id. An unregistered
+    /// one (which the checks refuse before anything keeps it) gets a copy
+    /// of its own.
+    fn org_id(&self, org_id: &str) -> SharedId {
+        self.orgs
+            .get_key_value(org_id)
+            .map_or_else(|| org_id.into(), |(shared, _)| shared.clone())
+    }
+
+    /// The shared copy of a registered asset's id, as [`State::org_id`].
+    fn asset_id(&self, asset_id: &str) -> SharedId {
+        self.assets
+            .get_key_value(asset_id)
+            .map_or_else(|| asset_id.into(), |(shared, _)| shared.clone())
+    }
+}
+
 /// The organisation acting and the key it signed with.
 struct Actor<'a> {
     org_id: &'a str,
@@ -1361,11 +1399,19 @@ impl Actor<'_> {
     }
 }
 
-fn reversible_kind(body: &Body) -> Reversible {
+/// What a reversal of the event making `change` would undo. The ids come
+/// from the change, whose copies the records keep.
+fn reversible_kind(change: &Change, body: &Body) -> Reversible {
+    match change {
+        Change::Receipt { receipt_id, .. } => return Reversible::Receipt(receipt_id.clone()),
+        Change::Transfer { transfer_id, .. } => return Reversible::Transfer(transfer_id.clone()),
+        Change::Delivery { delivery_id, .. } => return Reversible::Delivery(delivery_id.clone()),
+        _ => {}
+    }
     match body {
-        Body::Receipt(r) => Reversible::Receipt(r.receipt_id.clone()),
-        Body::Transfer(t) => Reversible::Transfer(t.transfer_id.clone()),
-        Body::Delivery(d) => Reversible::Delivery(d.delivery_id.clone()),
+        Body::Receipt(_) | Body::Transfer(_) | Body::Delivery(_) => {
+            unreachable!("a receipt's, transfer's or delivery's check makes its change")
+        }
         Body::PublishNeed(_)
         | Body::PublishPlan(_)
         | Body::Inspection(_)

@@ -362,8 +362,8 @@ fn steady_state_stays_valid_and_the_books_match_the_ledger() {
         .map(|(key, balance)| {
             (
                 (
-                    key.org_id.clone(),
-                    key.asset_id.clone(),
+                    key.org_id.to_string(),
+                    key.asset_id.to_string(),
                     key.earmark.commune_code.clone(),
                     key.earmark.category,
                 ),

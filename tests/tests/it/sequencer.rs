@@ -48,8 +48,8 @@ fn ledger_balances(
         .map(|(key, amount)| {
             (
                 (
-                    key.org_id.clone(),
-                    key.asset_id.clone(),
+                    key.org_id.to_string(),
+                    key.asset_id.to_string(),
                     key.earmark.clone(),
                 ),
                 amount,
