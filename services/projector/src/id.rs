@@ -134,6 +134,69 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
+/// An event's id: a SPEC §7 UUID, held as the number it writes (sixteen
+/// bytes, nothing allocated) rather than as its 36 characters, in every
+/// receipt, transfer, delivery, need and pledge record. Shown, serialized
+/// and stored as its lowercase hyphenated text, the only form the ledger
+/// accepts, so the text read back is the text the log holds and the
+/// store's bytes do not change. Ordered as that text is.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(u128);
+
+impl EventId {
+    /// The id written as `text`, which must be a lowercase hyphenated UUID.
+    pub fn parse(text: &str) -> Result<EventId, String> {
+        aidledger_ledger::decode::uuid_value(text)
+            .map(EventId)
+            .ok_or_else(|| format!("event id {text:?} is not a lowercase hyphenated UUID"))
+    }
+
+    /// The number the id writes: the key reversals find their target by.
+    pub fn key(self) -> u128 {
+        self.0
+    }
+
+    fn write_text(self, text: &mut [u8; 36]) -> &str {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digit = 0;
+        for (at, byte) in text.iter_mut().enumerate() {
+            if matches!(at, 8 | 13 | 18 | 23) {
+                *byte = b'-';
+            } else {
+                let nibble = (self.0 >> (124 - 4 * digit)) & 0xf;
+                *byte = HEX[nibble as usize];
+                digit += 1;
+            }
+        }
+        std::str::from_utf8(text).expect("hex digits and hyphens are ASCII")
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.write_text(&mut [0; 36]))
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.write_text(&mut [0; 36]), f)
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.write_text(&mut [0; 36]))
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        EventId::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The one shared copy of each recurring id: organisations, assets,
 /// communes, periods. A few thousand of them name millions of records.
 #[derive(Debug, Default)]
@@ -164,6 +227,28 @@ mod tests {
         assert_eq!(as_id, postcard::to_allocvec("rcpt-2026-0001").unwrap());
         let back: Id = postcard::from_bytes(&as_id).unwrap();
         assert_eq!(back, id);
+    }
+
+    #[test]
+    fn an_event_id_is_shown_and_stored_as_the_text_it_was_read_from() {
+        let text = "0193a8f2-7c41-7d2e-9b3a-5f0e6c1d2a4b";
+        let id = EventId::parse(text).unwrap();
+        assert_eq!(id.to_string(), text);
+        assert_eq!(format!("{id:?}"), format!("{text:?}"));
+        let stored = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(stored, postcard::to_allocvec(text).unwrap());
+        assert_eq!(postcard::from_bytes::<EventId>(&stored).unwrap(), id);
+        // Ordered as the text is.
+        let later = EventId::parse("0193a8f2-7c41-7d2e-9b3a-5f0e6c1d2a4c").unwrap();
+        assert!(id < later);
+        for refused in ["0193A8F2-7C41-7D2E-9B3A-5F0E6C1D2A4B", "not-a-uuid", ""] {
+            assert!(EventId::parse(refused).is_err(), "{refused}");
+            let stored = postcard::to_allocvec(refused).unwrap();
+            assert!(
+                postcard::from_bytes::<EventId>(&stored).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

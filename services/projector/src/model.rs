@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aggregates::{Aggregates, Sign};
-use crate::id::{Id, Interner};
+use crate::id::{EventId, Id, Interner};
 use crate::table::{ListTable, StoredTable, Table};
 
 /// The asset the genesis registers: đồng, one unit worth one đồng.
@@ -99,7 +99,7 @@ pub struct Asset {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Need {
-    pub event_id: String,
+    pub event_id: EventId,
     pub seq: u64,
     pub commune_code: String,
     pub category: Category,
@@ -121,7 +121,7 @@ pub struct Plan {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PledgeRecord {
-    pub event_id: String,
+    pub event_id: EventId,
     pub seq: u64,
     pub donor_org_id: String,
     pub recipient_org_id: String,
@@ -157,7 +157,7 @@ pub struct FlowRecord {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptRecord {
-    pub event_id: String,
+    pub event_id: EventId,
     pub seq: u64,
     pub recipient_org_id: Id,
     pub donor_org_id: Id,
@@ -173,7 +173,7 @@ pub struct ReceiptRecord {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRecord {
-    pub event_id: String,
+    pub event_id: EventId,
     pub seq: u64,
     pub from_org_id: Id,
     pub to_org_id: Id,
@@ -207,7 +207,7 @@ impl TransferRecord {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
-    pub event_id: String,
+    pub event_id: EventId,
     pub seq: u64,
     pub org_id: Id,
     pub commune_code: Id,
@@ -521,7 +521,7 @@ impl Model {
         receipts.sort_unstable_by_key(|(_, r)| r.seq);
         for (id, receipt) in receipts {
             if !receipt.reversed {
-                targets.insert(event_key(&receipt.event_id)?, Target::Receipt(id.clone()));
+                targets.insert(receipt.event_id.key(), Target::Receipt(id.clone()));
             }
             if let Some(hash) = receipt.external_ref_hash {
                 receipts_by_ref.push_back(&hash, id.clone());
@@ -529,21 +529,21 @@ impl Model {
         }
         for (id, transfer) in self.transfers.iter_any_order() {
             if !transfer.reversed {
-                targets.insert(event_key(&transfer.event_id)?, Target::Transfer(id.clone()));
+                targets.insert(transfer.event_id.key(), Target::Transfer(id.clone()));
             }
         }
         let mut deliveries: Vec<_> = self.deliveries.iter_any_order().collect();
         deliveries.sort_unstable_by_key(|(_, d)| d.seq);
         for (id, delivery) in deliveries {
             if !delivery.reversed {
-                targets.insert(event_key(&delivery.event_id)?, Target::Delivery(id.clone()));
+                targets.insert(delivery.event_id.key(), Target::Delivery(id.clone()));
             }
             delivery_ids.insert(delivery.seq, id.clone());
             deliveries_by_commune.push_back(&delivery.commune_code, delivery.seq);
         }
         for (id, need) in self.needs.iter_any_order() {
             if !need.withdrawn {
-                targets.insert(event_key(&need.event_id)?, Target::Need(id.clone()));
+                targets.insert(need.event_id.key(), Target::Need(id.clone()));
             }
         }
         for (event_id, plan) in self.plans.iter_any_order() {
@@ -754,7 +754,7 @@ impl Model {
                 self.needs.insert(
                     n.need_id.clone(),
                     Need {
-                        event_id: event.event_id.clone(),
+                        event_id: EventId::parse(&event.event_id).map_err(fail)?,
                         seq,
                         commune_code: n.commune_code.clone(),
                         category: n.category,
@@ -789,7 +789,7 @@ impl Model {
                 self.pledges.insert(
                     p.pledge_id.clone(),
                     PledgeRecord {
-                        event_id: event.event_id.clone(),
+                        event_id: EventId::parse(&event.event_id).map_err(fail)?,
                         seq,
                         donor_org_id: p.donor_org_id.clone(),
                         recipient_org_id: p.recipient_org_id.clone(),
@@ -840,7 +840,7 @@ impl Model {
                     self.receipts_by_ref.push_back(&hash, receipt_id.clone());
                 }
                 let receipt = ReceiptRecord {
-                    event_id: event.event_id.clone(),
+                    event_id: EventId::parse(&event.event_id).map_err(fail)?,
                     seq,
                     recipient_org_id: pool.org_id.clone(),
                     donor_org_id: self.interner.id(&r.donor_org_id),
@@ -887,7 +887,7 @@ impl Model {
                 totals.held -= u128::from(t.quantity);
                 totals.in_transit += u128::from(t.quantity);
                 let transfer = TransferRecord {
-                    event_id: event.event_id.clone(),
+                    event_id: EventId::parse(&event.event_id).map_err(fail)?,
                     seq,
                     from_org_id: pool.org_id.clone(),
                     to_org_id: self.interner.id(&t.to_org_id),
@@ -986,7 +986,7 @@ impl Model {
                     self.deliveries_by_token.push_back(token, seq);
                 }
                 let delivery = DeliveryRecord {
-                    event_id: event.event_id.clone(),
+                    event_id: EventId::parse(&event.event_id).map_err(fail)?,
                     seq,
                     org_id: pool.org_id.clone(),
                     commune_code,

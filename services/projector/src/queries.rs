@@ -266,7 +266,7 @@ fn transfer_state(transfer: &TransferRecord) -> TransferState {
 fn transfer_view(model: &Model, id: &str, transfer: &TransferRecord) -> TransferView {
     TransferView {
         transfer_id: id.to_owned(),
-        event_id: transfer.event_id.clone(),
+        event_id: transfer.event_id.to_string(),
         seq: transfer.seq,
         from_org_id: transfer.from_org_id.to_string(),
         to_org_id: transfer.to_org_id.to_string(),
@@ -359,7 +359,7 @@ pub fn pledges(model: &Model, query: &PledgesQuery) -> Pledges {
         &query.page,
         |(id, p)| PledgeView {
             pledge_id: id.clone(),
-            event_id: p.event_id.clone(),
+            event_id: p.event_id.to_string(),
             seq: p.seq,
             donor_org_id: p.donor_org_id.clone(),
             donor_name: shown_name(model, &p.donor_org_id).0,
@@ -492,7 +492,7 @@ pub fn communes(model: &Model, year: Option<u32>, page: &PageRequest) -> Commune
 pub fn delivery_view(model: &Model, id: &str, d: &DeliveryRecord) -> DeliveryView {
     DeliveryView {
         delivery_id: id.to_owned(),
-        event_id: d.event_id.clone(),
+        event_id: d.event_id.to_string(),
         seq: d.seq,
         org_id: d.org_id.to_string(),
         commune_code: d.commune_code.to_string(),
@@ -595,7 +595,7 @@ pub fn commune(model: &Model, code: &str, year: Option<u32>) -> QueryResult<Comm
             *available -= covered;
             NeedView {
                 need_id: (*id).clone(),
-                event_id: need.event_id.clone(),
+                event_id: need.event_id.to_string(),
                 seq: need.seq,
                 category: need.category,
                 year: need.year,
@@ -954,7 +954,7 @@ fn live_deliveries<'m>(
 fn delivery_event(d: &DeliveryRecord) -> OverlapEvent {
     OverlapEvent {
         seq: d.seq,
-        event_id: d.event_id.clone(),
+        event_id: d.event_id.to_string(),
         org_id: Some(d.org_id.to_string()),
     }
 }
@@ -1067,7 +1067,7 @@ fn scope_events(
                 if after_seq(need.seq) {
                     events.push(OverlapEvent {
                         seq: need.seq,
-                        event_id: need.event_id.clone(),
+                        event_id: need.event_id.to_string(),
                         org_id: None,
                     });
                 }
@@ -1565,7 +1565,7 @@ fn receipt_view_with(
     inspections.sort_by_key(|i| i.seq);
     ReceiptView {
         receipt_id: id.to_owned(),
-        event_id: r.event_id.clone(),
+        event_id: r.event_id.to_string(),
         seq: r.seq,
         recipient_org_id: r.recipient_org_id.to_string(),
         donor_org_id: r.donor_org_id.to_string(),
@@ -1635,7 +1635,7 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
                 let Some(t) = model.transfers.get(flow.id.as_str()) else {
                     continue;
                 };
-                view.event_id = t.event_id.clone();
+                view.event_id = t.event_id.to_string();
                 view.seq = t.seq;
                 view.from_org_id = t.from_org_id.to_string();
                 view.to = t.to_org_id.to_string();
@@ -1653,7 +1653,7 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
                 let Some(d) = model.deliveries.get(flow.id.as_str()) else {
                     continue;
                 };
-                view.event_id = d.event_id.clone();
+                view.event_id = d.event_id.to_string();
                 view.seq = d.seq;
                 view.from_org_id = d.org_id.to_string();
                 view.to = d.commune_code.to_string();
@@ -1666,7 +1666,7 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
             }
             FlowKind::Withdrawn => {
                 let reversed = model.receipts.get(flow.id.as_str());
-                view.event_id = reversed.map(|r| r.event_id.clone()).unwrap_or_default();
+                view.event_id = reversed.map(|r| r.event_id.to_string()).unwrap_or_default();
                 view.seq = reversed.map_or(0, |r| r.seq);
                 view.from_org_id = reversed
                     .map(|r| r.recipient_org_id.to_string())

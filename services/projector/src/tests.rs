@@ -412,7 +412,7 @@ fn pledge_statuses_follow_receipts_cancellations_and_due_dates() {
         (4, 4_000, 1_500)
     );
     // Reversing a receipt takes it off its pledge again.
-    let r2 = s.model.receipts.get("r2").unwrap().event_id.clone();
+    let r2 = s.model.receipts.get("r2").unwrap().event_id.to_string();
     s.reverse("fund-a", &r2);
     let again = list_pledges(&s.model, &pb::ListPledgesRequest::default()).unwrap();
     assert_eq!(again.pledges[2].status, P::Overdue as i32);
@@ -505,7 +505,7 @@ fn trace_follows_two_transfer_hops_with_partial_deliveries() {
     };
     assert_eq!(by_ref(&s.model), "r2");
     s.receipt("fund-a", "r-topup", "donor-2", 350);
-    let r2_event = s.model.receipts.get("r2").unwrap().event_id.clone();
+    let r2_event = s.model.receipts.get("r2").unwrap().event_id.to_string();
     s.reverse("fund-a", &r2_event);
     assert_eq!(by_ref(&s.model), "r1");
 }
@@ -527,7 +527,7 @@ fn reversals_put_units_back_in_fifo_order_and_withdraw_spent_receipts() {
     // Pool: r2 80, then r3 100. Reversing r1, all spent: its 100 are
     // withdrawn from the newest units in the pool: 100 of r3.
     s.receipt("fund-a", "r3", "donor-2", 100);
-    let r1_event = s.model.receipts.get("r1").unwrap().event_id.clone();
+    let r1_event = s.model.receipts.get("r1").unwrap().event_id.to_string();
     s.reverse("fund-a", &r1_event);
     assert_eq!(balance(&s.model, "fund-a"), 80);
     let r3 = trace(&s.model, "r3");
@@ -542,7 +542,7 @@ fn reversals_put_units_back_in_fifo_order_and_withdraw_spent_receipts() {
     // Reversing r3, whose units were all withdrawn already: its own trace
     // still adds up to its quantity, nothing counted twice.
     s.receipt("fund-a", "r4", "donor-2", 100);
-    let r3_event = s.model.receipts.get("r3").unwrap().event_id.clone();
+    let r3_event = s.model.receipts.get("r3").unwrap().event_id.to_string();
     s.reverse("fund-a", &r3_event);
     let r3 = trace(&s.model, "r3");
     assert_eq!((r3.delivered, r3.held, r3.withdrawn), (0, 0, 100));
@@ -1014,7 +1014,7 @@ fn overlap_findings_come_in_pages_and_list_every_event_on_demand() {
         .model
         .needs
         .values_any_order()
-        .find(|n| n.event_id == need_event)
+        .find(|n| n.event_id.to_string() == need_event)
         .unwrap()
         .seq;
     let by_token = |t: usize| -> Vec<u64> {
