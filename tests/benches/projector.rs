@@ -546,14 +546,8 @@ async fn bench() {
         "before its children, this process holds {} MiB",
         resident_memory().0 >> 20
     );
-    let projector = Child::start(
-        "projector",
-        &url,
-        &vkey,
-        &dir.path().join("child-projector"),
-        total,
-    )
-    .await;
+    let projector_dir = dir.path().join("child-projector");
+    let projector = Child::start("projector", &url, &vkey, &projector_dir, total).await;
     let projector_rate = rate(total, Duration::from_secs_f64(projector.seconds));
     let (projector_rss, projector_peak) = (projector.rss, projector.peak);
     let projector_cpu = projector.cpu / projector.seconds;
@@ -561,14 +555,7 @@ async fn bench() {
     projector.stop();
     // Started again on the store it left: what a restart (an upgrade, a
     // crash) costs before pages are answered, loading every row.
-    let restarted = Child::start(
-        "projector",
-        &url,
-        &vkey,
-        &dir.path().join("child-projector"),
-        total,
-    )
-    .await;
+    let restarted = Child::start("projector", &url, &vkey, &projector_dir, total).await;
     let (projector_restart, projector_restart_rss) = (restarted.seconds, restarted.rss);
     restarted.stop();
     let feed = Child::start("feed", &url, &vkey, &dir.path().join("child-feed"), total).await;
