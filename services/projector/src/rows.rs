@@ -249,6 +249,16 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.swap_remove_full(key).map(|(value, _)| value)
+    }
+
+    /// [`Rows::swap_remove`], also telling where the last row went when it
+    /// moved: `Some(position)` of the removed row, which it now holds.
+    pub(crate) fn swap_remove_full<Q>(&mut self, key: &Q) -> Option<(V, Option<usize>)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = Self::hash(key);
         let chunks = &self.chunks;
         let entry = self
@@ -267,14 +277,15 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         }
         self.len -= 1;
         if position == last_position {
-            return Some(last.value);
+            return Some((last.value, None));
         }
         let moved = self
             .index
             .find_mut(last.hash, |&position| position as usize == last_position)
             .expect("every row is indexed");
         *moved = position as u32;
-        Some(std::mem::replace(self.slot_mut(position), last).value)
+        let removed = std::mem::replace(self.slot_mut(position), last).value;
+        Some((removed, Some(position)))
     }
 
     /// Puts the rows in the order `compare` gives them.

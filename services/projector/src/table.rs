@@ -35,12 +35,16 @@ pub(crate) type RowWrite = (Vec<u8>, Option<Vec<u8>>);
 pub struct Table<K, V> {
     name: &'static str,
     rows: Rows<K, Row<V>>,
-    /// Keys changed since the last commit, each once: a row's key is
-    /// cloned here when it first changes, not at every change.
-    changed: Vec<K>,
+    /// Positions of the rows changed since the last commit. Positions, not
+    /// keys: a commit encodes each row without looking its key up again,
+    /// and listing a row touches no shared id's reference count (likely
+    /// out of cache). Each changed row's position is here; a removal,
+    /// which moves the last row, can leave a position twice or one past
+    /// the end ([`Table::remove`]).
+    changed: Vec<u32>,
     /// Removed keys whose removal is not yet committed.
     removed: FxHashSet<K>,
-    /// Counts commits: a row whose `listed` equals it has its key in
+    /// Counts commits: a row whose `listed` equals it has its position in
     /// `changed`. Settling a commit bumps it, which forgets every row's
     /// mark at once, without visiting the rows.
     generation: u64,
@@ -51,7 +55,7 @@ pub struct Table<K, V> {
 
 struct Row<V> {
     value: V,
-    /// The generation in which its key was last put in `changed`.
+    /// The generation in which its position was last put in `changed`.
     listed: u64,
 }
 
@@ -152,12 +156,10 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
 
     /// The row at `position`, marked changed.
     fn changed_at(&mut self, position: usize) -> &mut V {
-        // The stored key is cloned, not the caller's: for shared ids that
-        // counts a reference instead of copying a string.
-        let (stored_key, row) = self.rows.at_mut(position);
+        let (_, row) = self.rows.at_mut(position);
         if !self.derived && row.listed != self.generation {
             row.listed = self.generation;
-            self.changed.push(stored_key.clone());
+            self.changed.push(listed_position(position));
         }
         &mut row.value
     }
@@ -181,9 +183,24 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         self.insert_at(key, value);
     }
 
+    /// The row at `position` (as [`Table::insert_at`] returned it), which
+    /// must hold one. A table never removed from keeps each row there.
+    pub(crate) fn at(&self, position: usize) -> (&K, &V) {
+        let (key, row) = self.rows.at(position);
+        (key, &row.value)
+    }
+
+    /// Every row with its position, in the order of positions.
+    pub(crate) fn iter_positions(&self) -> impl Iterator<Item = (usize, &K, &V)> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(position, (key, row))| (position, key, &row.value))
+    }
+
     /// Inserts or replaces the row, marked changed, with one lookup of
     /// its key; returns its position.
-    fn insert_at(&mut self, key: K, value: V) -> usize {
+    pub(crate) fn insert_at(&mut self, key: K, value: V) -> usize {
         let generation = self.generation;
         let (position, replaced) = self.rows.insert_full(
             key,
@@ -194,16 +211,26 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         );
         let was_listed = self.derived || replaced.is_some_and(|row| row.listed == generation);
         if !was_listed {
-            let (stored_key, _) = self.rows.at_mut(position);
-            self.changed.push(stored_key.clone());
+            self.changed.push(listed_position(position));
         }
         position
     }
 
+    /// Removes the row. The last row moves into its place: if that one is
+    /// listed as changed, its new position is listed too. The positions it
+    /// and the removed row were listed at stay: the one it left is past the
+    /// end, or holds a row inserted since (listed at it anyway), and the
+    /// one it took is listed twice. A commit skips the first and writes the
+    /// second once ([`StoredTable::encode_changes`]).
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let row = self.rows.swap_remove(key)?;
+        let (row, moved_to) = self.rows.swap_remove_full(key)?;
         if !self.derived {
             self.removed.insert(key.clone());
+            if let Some(position) = moved_to
+                && self.rows.at(position).1.listed == self.generation
+            {
+                self.changed.push(listed_position(position));
+            }
         }
         Some(row.value)
     }
@@ -236,6 +263,11 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     /// comes in the order of its stored keys, and is given the order the
     /// fold gave it.
     pub(crate) fn order_rows_by<T: Ord>(&mut self, mut key: impl FnMut(&V) -> T) {
+        assert!(
+            self.changed.is_empty(),
+            "table {}: reordering rows would move the changed ones",
+            self.name
+        );
         self.rows
             .sort_unstable_by(|_, a, _, b| key(&a.value).cmp(&key(&b.value)));
     }
@@ -262,10 +294,9 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     }
 }
 
-/// What a settled commit leaves to drop: the keys that were listed as
-/// changed. The caller drops it after releasing the model's lock: for
-/// shared ids that is a reference count to touch per key, likely out of
-/// cache, hundreds of thousands of them for a big commit.
+/// What a settled commit leaves to drop: the keys of the rows it removed.
+/// The caller drops it after releasing the model's lock: for shared ids
+/// that is a reference count to touch per key, likely out of cache.
 pub(crate) type Spent = Box<dyn std::any::Any + Send>;
 
 /// What the store and the digest need of every table, whatever its types.
@@ -308,16 +339,25 @@ where
                 writes.push((encode(key), None));
             }
         }
-        // A row removed and inserted again was listed twice: written once.
-        let mut reinserted = FxHashSet::default();
-        for key in &self.changed {
-            if !self.removed.is_empty() && self.removed.contains(key) && !reinserted.insert(key) {
-                continue;
+        let write_row = |writes: &mut Vec<RowWrite>, position: u32| {
+            let (key, row) = self.rows.at(position as usize);
+            writes.push((encode(key), Some(encode(&row.value))));
+        };
+        if self.removed.is_empty() {
+            // Nothing moved: each position is listed once, and holds a row.
+            for &position in &self.changed {
+                write_row(&mut writes, position);
             }
-            // A row changed, then removed, is gone (and written as removed
-            // above).
-            if let Some(row) = self.rows.get(key) {
-                writes.push((encode(key), Some(encode(&row.value))));
+        } else {
+            // Removals can list a position twice, or past the end (see
+            // `Table::remove`): each row still there is written once.
+            let mut positions = self.changed.clone();
+            positions.sort_unstable();
+            positions.dedup();
+            for position in positions {
+                if (position as usize) < self.rows.len() {
+                    write_row(&mut writes, position);
+                }
             }
         }
         let settle = Settle {
@@ -332,8 +372,8 @@ where
     fn settle(&mut self, settle: Settle) -> Spent {
         settle.check(self.generation, self.changed.len(), self.name);
         self.generation += 1;
-        self.removed.clear();
-        Box::new(std::mem::take(&mut self.changed))
+        self.changed.clear();
+        Box::new(std::mem::take(&mut self.removed))
     }
 
     fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error> {
@@ -358,6 +398,11 @@ where
     fn pending_changes(&self) -> usize {
         self.changed.len()
     }
+}
+
+/// A row's position as `changed` lists it.
+fn listed_position(position: usize) -> u32 {
+    u32::try_from(position).expect("a table holds fewer than 2^32 rows")
 }
 
 fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
@@ -400,9 +445,11 @@ const FIRST_INDEX: u64 = 1 << 40;
 pub struct ListTable<K, T> {
     name: &'static str,
     lists: Rows<K, List<T>>,
-    /// Keys whose lists changed since the last commit, each once. A list
-    /// emptied is forgotten at the next commit, which deletes its chunks.
-    changed: Vec<K>,
+    /// Positions of the lists changed since the last commit, each once
+    /// (lists leave only when a commit is settled, so none moves in
+    /// between). A list emptied is forgotten at the next commit, which
+    /// deletes its chunks.
+    changed: Vec<u32>,
     /// An index rebuilt from other tables at load, never stored: its
     /// changes are not tracked.
     derived: bool,
@@ -526,7 +573,7 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
             Some(position) => position,
             None => self.lists.insert_full(key.to_owned(), List::new()).0,
         };
-        let (stored_key, list) = self.lists.at_mut(position);
+        let (_, list) = self.lists.at_mut(position);
         if !list.listed {
             list.listed = true;
             if self.derived {
@@ -534,7 +581,7 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
                 // change is recorded for it from now on.
                 list.all_dirty = true;
             } else {
-                self.changed.push(stored_key.clone());
+                self.changed.push(listed_position(position));
             }
         }
         list
@@ -625,11 +672,9 @@ where
             lists: Vec::with_capacity(self.changed.len()),
             emptied: 0,
         };
-        for key in &self.changed {
-            let Some(position) = self.lists.position(key) else {
-                continue;
-            };
-            let (_, list) = self.lists.at(position);
+        for &position in &self.changed {
+            let position = position as usize;
+            let (key, list) = self.lists.at(position);
             let encoded = encode(key);
             let now = list.chunks();
             // The stored chunks outside the list's range now: those before
@@ -677,7 +722,10 @@ where
         for ListSettle { position, stored } in settle.lists {
             let (_, list) = self.lists.at_mut(position);
             list.stored = stored;
-            list.dirty.clear();
+            // Freed, not cleared: a list changed once keeps no buffer for
+            // the commits it sits out (most of a receipt's flows are written
+            // once), which across a million lists is megabytes.
+            list.dirty = Vec::new();
             list.all_dirty = false;
             list.listed = false;
             if list.items.is_empty() {
@@ -693,7 +741,8 @@ where
             let key = self.lists.at(position).0.clone();
             self.lists.swap_remove(&key);
         }
-        Box::new(std::mem::take(&mut self.changed))
+        self.changed.clear();
+        Box::new(())
     }
 
     fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error> {
@@ -877,6 +926,48 @@ mod tests {
             .map(|(key, value)| (encode(key), encode(value)))
             .collect();
         assert_eq!(stored, expected, "the store holds the table");
+    }
+
+    /// Whatever mix of inserts, changes and removals (each moving the last
+    /// row) comes between commits, each commit names a key at most once,
+    /// and the commits leave the store holding exactly the table.
+    #[test]
+    fn commits_between_random_changes_and_removals_leave_the_table_stored() {
+        let mut rng = StdRng::seed_from_u64(17);
+        let mut table: Table<u16, u32> = Table::new("rows");
+        let mut stored = BTreeMap::new();
+        let mut removals = 0;
+        for round in 0..300 {
+            for step in 0..rng.random_range(0..200u32) {
+                let key = rng.random_range(0..80u16);
+                match rng.random_range(0..8) {
+                    0..3 => table.insert(key, round * 1000 + step),
+                    3..5 => {
+                        if let Some(value) = table.get_mut(&key) {
+                            *value += 1;
+                        }
+                    }
+                    5 => *table.entry(&key, || 7) += 2,
+                    _ => removals += usize::from(table.remove(&key).is_some()),
+                }
+            }
+            let (writes, settle) = table.encode_changes();
+            assert_eq!(table.encode_changes().0, writes, "round {round}");
+            drop(table.settle(settle));
+            let mut keys: Vec<&Vec<u8>> = writes.iter().map(|(key, _)| key).collect();
+            keys.sort_unstable();
+            let named = keys.len();
+            keys.dedup();
+            assert_eq!(keys.len(), named, "round {round}: a key written twice");
+            write(&mut stored, writes);
+            let expected: BTreeMap<Vec<u8>, Vec<u8>> = table
+                .iter_any_order()
+                .map(|(key, value)| (encode(key), encode(value)))
+                .collect();
+            assert_eq!(stored, expected, "round {round}");
+            assert!(table.take_changes().is_empty(), "round {round}");
+        }
+        assert!(removals > 1000, "the test removes rows: {removals}");
     }
 
     /// Lists emptied together in one commit (the table's first, a middle
