@@ -514,15 +514,9 @@ pub fn receipts(model: &Model) -> Vec<ReceiptRow> {
 pub fn receipts_by_ref(model: &Model, hash: &[u8; 32]) -> Vec<ReceiptRow> {
     model
         .receipts_by_ref
-        .get(hash)
+        .get(&model.receipts, hash)
         .into_iter()
-        .flatten()
-        .filter_map(|id| {
-            model
-                .receipts
-                .get(id.as_str())
-                .map(|r| ReceiptRow::of(model, id, r))
-        })
+        .map(|(id, r)| ReceiptRow::of(model, id, r))
         .collect()
 }
 

@@ -15,6 +15,7 @@
 
 pub mod aggregates;
 pub mod analytics;
+pub mod by_ref;
 pub mod follow_args;
 pub mod follower;
 pub mod id;

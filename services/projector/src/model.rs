@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aggregates::{Aggregates, Sign};
+use crate::by_ref::ReceiptsByRef;
 use crate::id::{EventId, Id, Interner};
 use crate::table::{ListTable, StoredTable, Table};
 
@@ -358,8 +359,8 @@ pub struct Model {
     /// Where each receipt's units went, by receipt id, in log order.
     pub flows: ListTable<Id, FlowRecord>,
     pub asset_totals: Table<String, AssetTotals>,
-    /// Receipt ids by `external_ref_hash`.
-    pub receipts_by_ref: ListTable<[u8; 32], Id>,
+    /// Receipts by `external_ref_hash`.
+    pub receipts_by_ref: ReceiptsByRef,
     /// Delivery ids by the seq of their entry: the lists below name
     /// deliveries by seq, eight bytes, where an id would cost a string for
     /// each of a delivery's many beneficiaries.
@@ -411,7 +412,7 @@ macro_rules! stored_tables {
 /// ([`Model::rebuild_indexes`]).
 struct Indexes {
     targets: Table<u128, Target>,
-    receipts_by_ref: ListTable<[u8; 32], Id>,
+    receipts_by_ref: ReceiptsByRef,
     delivery_ids: Table<u64, Id>,
     deliveries_by_commune: ListTable<Id, u64>,
 }
@@ -436,7 +437,7 @@ impl Model {
             lots: ListTable::new("lots"),
             flows: ListTable::new("flows"),
             asset_totals: Table::new("asset_totals"),
-            receipts_by_ref: ListTable::derived("receipts_by_ref"),
+            receipts_by_ref: ReceiptsByRef::default(),
             delivery_ids: Table::derived("delivery_ids"),
             deliveries_by_commune: ListTable::derived("deliveries_by_commune"),
             deliveries_by_token: ListTable::new("deliveries_by_token"),
@@ -507,7 +508,7 @@ impl Model {
     fn indexes_from_records(&self) -> Result<Indexes, String> {
         let mut indexes = Indexes {
             targets: Table::derived("targets"),
-            receipts_by_ref: ListTable::derived("receipts_by_ref"),
+            receipts_by_ref: ReceiptsByRef::default(),
             delivery_ids: Table::derived("delivery_ids"),
             deliveries_by_commune: ListTable::derived("deliveries_by_commune"),
         };
@@ -517,14 +518,13 @@ impl Model {
             delivery_ids,
             deliveries_by_commune,
         } = &mut indexes;
-        let mut receipts: Vec<_> = self.receipts.iter_any_order().collect();
-        receipts.sort_unstable_by_key(|(_, r)| r.seq);
-        for (id, receipt) in receipts {
+        // In position order, which is log order (`rebuild_indexes`).
+        for (position, id, receipt) in self.receipts.iter_positions() {
             if !receipt.reversed {
                 targets.insert(receipt.event_id.key(), Target::Receipt(id.clone()));
             }
-            if let Some(hash) = receipt.external_ref_hash {
-                receipts_by_ref.push_back(&hash, id.clone());
+            if let Some(hash) = &receipt.external_ref_hash {
+                receipts_by_ref.add(&self.receipts, hash, position);
             }
         }
         for (id, transfer) in self.transfers.iter_any_order() {
@@ -632,7 +632,9 @@ impl Model {
         }
     }
 
-    fn tables(&self) -> [&dyn StoredTable; 20] {
+    /// Every table but [`Model::receipts_by_ref`], in the digest's order:
+    /// that index comes after `asset_totals`.
+    fn tables(&self) -> [&dyn StoredTable; 19] {
         [
             &self.orgs,
             &self.communes,
@@ -650,7 +652,6 @@ impl Model {
             &self.lots,
             &self.flows,
             &self.asset_totals,
-            &self.receipts_by_ref,
             &self.delivery_ids,
             &self.deliveries_by_commune,
             &self.deliveries_by_token,
@@ -665,6 +666,10 @@ impl Model {
         hasher.update(self.position.head);
         for table in self.tables() {
             table.digest_into(&mut hasher);
+            if table.name() == "asset_totals" {
+                self.receipts_by_ref
+                    .digest_into(&self.receipts, &mut hasher);
+            }
         }
         hasher.finalize().into()
     }
@@ -836,9 +841,6 @@ impl Model {
                     .asset_totals
                     .entry(r.asset_id.as_str(), Default::default);
                 totals.received += u128::from(r.quantity);
-                if let Some(hash) = r.external_ref_hash {
-                    self.receipts_by_ref.push_back(&hash, receipt_id.clone());
-                }
                 let receipt = ReceiptRecord {
                     event_id: EventId::parse(&event.event_id).map_err(fail)?,
                     seq,
@@ -855,7 +857,10 @@ impl Model {
                 };
                 self.aggregates.index_receipt(&receipt_id, &receipt);
                 self.aggregates.receipt(&receipt, Sign::Add);
-                self.receipts.insert(receipt_id.clone(), receipt);
+                let position = self.receipts.insert_at(receipt_id.clone(), receipt);
+                if let Some(hash) = &r.external_ref_hash {
+                    self.receipts_by_ref.add(&self.receipts, hash, position);
+                }
                 self.targets.insert(
                     event_key(&event.event_id).map_err(fail)?,
                     Target::Receipt(receipt_id),

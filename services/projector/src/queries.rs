@@ -1586,17 +1586,18 @@ pub fn trace_receipt(model: &Model, key: &ReceiptKey) -> QueryResult<ReceiptTrac
     let receipt_id = match key {
         ReceiptKey::Id(id) => Id::from(id.as_str()),
         ReceiptKey::RefHash(hash) => {
-            let ids = model.receipts_by_ref.get(hash).ok_or_else(|| {
-                QueryError::NotFound("no receipt carries that reference hash".into())
-            })?;
+            let receipts = model.receipts_by_ref.get(&model.receipts, hash);
             // A reference corrected by reversal and re-entry leads to the
             // latest receipt still standing (else the latest one).
-            ids.iter()
+            let (id, _) = receipts
+                .iter()
                 .rev()
-                .find(|id| model.receipts.get(id.as_str()).is_some_and(|r| !r.reversed))
-                .or(ids.back())
-                .cloned()
-                .unwrap_or_default()
+                .find(|(_, receipt)| !receipt.reversed)
+                .or(receipts.last())
+                .ok_or_else(|| {
+                    QueryError::NotFound("no receipt carries that reference hash".into())
+                })?;
+            (*id).clone()
         }
     };
     let receipt = model

@@ -1624,6 +1624,10 @@ fn a_stored_and_loaded_model_equals_the_folded_one_indexes_included() {
     drop(store);
     assert!(reversals > 0, "the stream reverses events");
     assert!(model.targets.len() > 1_000 && model.deliveries_by_commune.total_items() > 100);
+    assert!(
+        model.receipts_by_ref.len() > 100,
+        "receipts carry references"
+    );
     let (_, loaded) = ProjectionStore::open(&path).unwrap();
     assert_eq!(loaded.position, model.position);
     assert_eq!(loaded.targets.len(), model.targets.len());
