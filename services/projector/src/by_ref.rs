@@ -15,58 +15,41 @@
 //!
 //! [`Model::receipts`]: crate::model::Model::receipts
 
-use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
-use rustc_hash::FxBuildHasher;
 use sha2::{Digest, Sha256};
 
 use crate::id::Id;
 use crate::model::ReceiptRecord;
+use crate::positions::{PositionIndex, position_u32};
 use crate::table::Table;
 
 /// Positions in the receipts table, by the receipts' reference hash.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ReceiptsByRef {
-    positions: HashTable<u32>,
-}
-
-impl std::fmt::Debug for ReceiptsByRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReceiptsByRef")
-            .field("receipts", &self.positions.len())
-            .finish()
-    }
-}
-
-fn hash_of(reference: &[u8; 32]) -> u64 {
-    FxBuildHasher.hash_one(reference)
+    positions: PositionIndex<u32>,
 }
 
 /// The reference hash of the receipt at `position`, which the index put
 /// there because it has one.
-fn reference_at(receipts: &Table<Id, ReceiptRecord>, position: u32) -> &[u8; 32] {
+fn reference_at(receipts: &Table<Id, ReceiptRecord>, position: u32) -> [u8; 32] {
     receipts
         .at(position as usize)
         .1
         .external_ref_hash
-        .as_ref()
         .expect("only receipts with a reference hash are indexed")
 }
 
 impl ReceiptsByRef {
     /// Indexes the receipt at `position` of `receipts`, whose reference
-    /// hash is `reference`. Receipts are added in log order.
+    /// hash is `reference`.
     pub(crate) fn add(
         &mut self,
         receipts: &Table<Id, ReceiptRecord>,
         reference: &[u8; 32],
         position: usize,
     ) {
-        let position = u32::try_from(position).expect("fewer than 2^32 receipts");
         self.positions
-            .insert_unique(hash_of(reference), position, |&other| {
-                hash_of(reference_at(receipts, other))
+            .insert(reference, position_u32(position), |other| {
+                reference_at(receipts, other)
             });
     }
 
@@ -78,9 +61,7 @@ impl ReceiptsByRef {
     ) -> Vec<(&'m Id, &'m ReceiptRecord)> {
         let mut positions: Vec<u32> = self
             .positions
-            .iter_hash(hash_of(reference))
-            .copied()
-            .filter(|&position| reference_at(receipts, position) == reference)
+            .get_all(reference, |position| reference_at(receipts, position))
             .collect();
         positions.sort_unstable();
         positions
@@ -94,24 +75,24 @@ impl ReceiptsByRef {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty()
+        self.len() == 0
     }
 
     /// Feeds the index to `hasher` as the model's digest has always taken
     /// it (when it was a table of lists named `receipts_by_ref`): each
     /// reference in order, with the ids of its receipts in log order.
     pub(crate) fn digest_into(&self, receipts: &Table<Id, ReceiptRecord>, hasher: &mut Sha256) {
-        let mut entries: Vec<(&[u8; 32], u32)> = self
+        let mut entries: Vec<([u8; 32], u32)> = self
             .positions
             .iter()
-            .map(|&position| (reference_at(receipts, position), position))
+            .map(|position| (reference_at(receipts, position), position))
             .collect();
         entries.sort_unstable();
         let references = entries.chunk_by(|a, b| a.0 == b.0).count();
         hasher.update(b"receipts_by_ref");
         hasher.update((references as u64).to_be_bytes());
         for group in entries.chunk_by(|a, b| a.0 == b.0) {
-            let reference = postcard_bytes(group[0].0);
+            let reference = postcard_bytes(&group[0].0);
             hasher.update((reference.len() as u64).to_be_bytes());
             hasher.update(&reference);
             hasher.update((group.len() as u64).to_be_bytes());

@@ -20,6 +20,7 @@ pub mod follow_args;
 pub mod follower;
 pub mod id;
 pub mod model;
+mod positions;
 pub mod queries;
 pub mod read;
 mod rows;

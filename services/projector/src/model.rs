@@ -32,7 +32,8 @@ use sha2::{Digest, Sha256};
 use crate::aggregates::{Aggregates, Sign};
 use crate::by_ref::ReceiptsByRef;
 use crate::id::{EventId, Id, Interner};
-use crate::table::{ListTable, StoredTable, Table};
+use crate::positions::{PositionIndex, position_u32};
+use crate::table::{ListTable, StoredTable, Table, digest_rows};
 
 /// The asset the genesis registers: đồng, one unit worth one đồng.
 pub const VND: &str = "VND";
@@ -254,8 +255,10 @@ pub struct CommendationRecord {
     pub withdrawn: bool,
 }
 
-/// What a reversal of an event would act on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a reversal of an event would act on, by the id of its record (or,
+/// for plans, inspections and commendations, keyed by event id, nothing
+/// more): how the digest has always named it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Target {
     Receipt(Id),
     Transfer(Id),
@@ -264,6 +267,128 @@ pub enum Target {
     Plan,
     Inspection,
     Commendation,
+}
+
+/// The table a reversible event's record is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TargetTable {
+    Receipts,
+    Transfers,
+    Deliveries,
+    Needs,
+    Plans,
+    Inspections,
+    Commendations,
+}
+
+/// Where a reversible event's record is: eight bytes where a table row
+/// keyed by event id, holding the record's id, took seventy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TargetAt {
+    table: TargetTable,
+    position: u32,
+}
+
+/// Reversible events not reversed or withdrawn yet, found by event id
+/// ([`event_key`]), which their records hold.
+#[derive(Debug, Default)]
+pub struct ReversalTargets(PositionIndex<TargetAt>);
+
+impl ReversalTargets {
+    /// Adds the record at `position` of `table`, whose event id is `key`.
+    fn add(&mut self, tables: &TargetTables, key: u128, table: TargetTable, position: usize) {
+        let at = TargetAt {
+            table,
+            position: position_u32(position),
+        };
+        self.0.insert(&key, at, |other| tables.event_key(other));
+    }
+
+    /// Takes out the target of event id `key`.
+    fn take(&mut self, tables: &TargetTables, key: u128) -> Option<TargetAt> {
+        self.0.remove(&key, |other| tables.event_key(other))
+    }
+
+    /// Every target, in event id order, as the digest names them.
+    fn sorted(&self, tables: &TargetTables) -> Vec<(u128, Target)> {
+        let mut targets: Vec<(u128, Target)> = self
+            .0
+            .iter()
+            .map(|at| (tables.event_key(at), tables.record(at)))
+            .collect();
+        targets.sort_unstable_by_key(|(key, _)| *key);
+        targets
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The tables reversal targets point into, borrowed apart from the
+/// index ([`target_tables!`]): what reads a target's event id and record.
+struct TargetTables<'m> {
+    receipts: &'m Table<Id, ReceiptRecord>,
+    transfers: &'m Table<Id, TransferRecord>,
+    deliveries: &'m Table<Id, DeliveryRecord>,
+    needs: &'m Table<String, Need>,
+    plans: &'m Table<String, Plan>,
+    inspections: &'m Table<String, Inspection>,
+    commendations: &'m Table<String, CommendationRecord>,
+}
+
+/// [`TargetTables`] of a model, borrowed field by field, so that the
+/// model's index of targets can change meanwhile.
+macro_rules! target_tables {
+    ($model:expr) => {
+        TargetTables {
+            receipts: &$model.receipts,
+            transfers: &$model.transfers,
+            deliveries: &$model.deliveries,
+            needs: &$model.needs,
+            plans: &$model.plans,
+            inspections: &$model.inspections,
+            commendations: &$model.commendations,
+        }
+    };
+}
+
+impl TargetTables<'_> {
+    /// The event id of the record `target` points to, as a key.
+    fn event_key(&self, target: TargetAt) -> u128 {
+        let at = target.position as usize;
+        // Plans, inspections and commendations are keyed by their event id,
+        // parsed when the target was added.
+        let parsed = |event_id: &str| {
+            event_key(event_id).expect("a target's event id was checked when it was added")
+        };
+        match target.table {
+            TargetTable::Receipts => self.receipts.at(at).1.event_id.key(),
+            TargetTable::Transfers => self.transfers.at(at).1.event_id.key(),
+            TargetTable::Deliveries => self.deliveries.at(at).1.event_id.key(),
+            TargetTable::Needs => self.needs.at(at).1.event_id.key(),
+            TargetTable::Plans => parsed(self.plans.at(at).0),
+            TargetTable::Inspections => parsed(self.inspections.at(at).0),
+            TargetTable::Commendations => parsed(self.commendations.at(at).0),
+        }
+    }
+
+    fn record(&self, target: TargetAt) -> Target {
+        let at = target.position as usize;
+        match target.table {
+            TargetTable::Receipts => Target::Receipt(self.receipts.at(at).0.clone()),
+            TargetTable::Transfers => Target::Transfer(self.transfers.at(at).0.clone()),
+            TargetTable::Deliveries => Target::Delivery(self.deliveries.at(at).0.clone()),
+            TargetTable::Needs => Target::Need(self.needs.at(at).0.clone()),
+            TargetTable::Plans => Target::Plan,
+            TargetTable::Inspections => Target::Inspection,
+            TargetTable::Commendations => Target::Commendation,
+        }
+    }
 }
 
 /// Running totals per asset, kept as events arrive so that totals need no
@@ -350,8 +475,8 @@ pub struct Model {
     pub inspections: Table<String, Inspection>,
     /// By event id.
     pub commendations: Table<String, CommendationRecord>,
-    /// Reversible events by event id ([`event_key`]).
-    pub targets: Table<u128, Target>,
+    /// Reversible events not reversed or withdrawn yet.
+    pub targets: ReversalTargets,
     /// Non-empty pools.
     pub pools: Table<PoolKey, Pool>,
     /// Each non-empty pool's lots, oldest first.
@@ -361,10 +486,10 @@ pub struct Model {
     pub asset_totals: Table<String, AssetTotals>,
     /// Receipts by `external_ref_hash`.
     pub receipts_by_ref: ReceiptsByRef,
-    /// Delivery ids by the seq of their entry: the lists below name
-    /// deliveries by seq, eight bytes, where an id would cost a string for
-    /// each of a delivery's many beneficiaries.
-    pub delivery_ids: Table<u64, Id>,
+    /// Deliveries' positions in [`Model::deliveries`], by the seq of their
+    /// entry: the lists below name deliveries by seq, eight bytes, where an
+    /// id would cost a string for each of a delivery's many beneficiaries.
+    deliveries_by_seq: PositionIndex<u32>,
     /// Deliveries by commune, in log order, by seq.
     pub deliveries_by_commune: ListTable<Id, u64>,
     /// Deliveries by beneficiary token, by seq, for overlap findings.
@@ -411,9 +536,9 @@ macro_rules! stored_tables {
 /// The indexes a load rebuilds, built apart from the model
 /// ([`Model::rebuild_indexes`]).
 struct Indexes {
-    targets: Table<u128, Target>,
+    targets: ReversalTargets,
     receipts_by_ref: ReceiptsByRef,
-    delivery_ids: Table<u64, Id>,
+    deliveries_by_seq: PositionIndex<u32>,
     deliveries_by_commune: ListTable<Id, u64>,
 }
 
@@ -432,13 +557,13 @@ impl Model {
             deliveries: Table::new("deliveries"),
             inspections: Table::new("inspections"),
             commendations: Table::new("commendations"),
-            targets: Table::derived("targets"),
+            targets: ReversalTargets::default(),
             pools: Table::new("pools"),
             lots: ListTable::new("lots"),
             flows: ListTable::new("flows"),
             asset_totals: Table::new("asset_totals"),
             receipts_by_ref: ReceiptsByRef::default(),
-            delivery_ids: Table::derived("delivery_ids"),
+            deliveries_by_seq: PositionIndex::default(),
             deliveries_by_commune: ListTable::derived("deliveries_by_commune"),
             deliveries_by_token: ListTable::new("deliveries_by_token"),
             aggregates: Aggregates::default(),
@@ -493,12 +618,12 @@ impl Model {
         let Indexes {
             targets,
             receipts_by_ref,
-            delivery_ids,
+            deliveries_by_seq,
             deliveries_by_commune,
         } = indexes?;
         self.targets = targets;
         self.receipts_by_ref = receipts_by_ref;
-        self.delivery_ids = delivery_ids;
+        self.deliveries_by_seq = deliveries_by_seq;
         self.deliveries_by_commune = deliveries_by_commune;
         self.aggregates = aggregates;
         Ok(())
@@ -507,58 +632,63 @@ impl Model {
     /// The indexes over the records, as the fold keeps them.
     fn indexes_from_records(&self) -> Result<Indexes, String> {
         let mut indexes = Indexes {
-            targets: Table::derived("targets"),
+            targets: ReversalTargets::default(),
             receipts_by_ref: ReceiptsByRef::default(),
-            delivery_ids: Table::derived("delivery_ids"),
+            deliveries_by_seq: PositionIndex::default(),
             deliveries_by_commune: ListTable::derived("deliveries_by_commune"),
         };
         let Indexes {
             targets,
             receipts_by_ref,
-            delivery_ids,
+            deliveries_by_seq,
             deliveries_by_commune,
         } = &mut indexes;
-        // In position order, which is log order (`rebuild_indexes`).
-        for (position, id, receipt) in self.receipts.iter_positions() {
+        let tables = target_tables!(self);
+        let mut add_target = |key: u128, table: TargetTable, position: usize| {
+            targets.add(&tables, key, table, position);
+        };
+        // In position order, which for receipts and deliveries is log
+        // order (`rebuild_indexes`).
+        for (position, _, receipt) in self.receipts.iter_positions() {
             if !receipt.reversed {
-                targets.insert(receipt.event_id.key(), Target::Receipt(id.clone()));
+                add_target(receipt.event_id.key(), TargetTable::Receipts, position);
             }
             if let Some(hash) = &receipt.external_ref_hash {
                 receipts_by_ref.add(&self.receipts, hash, position);
             }
         }
-        for (id, transfer) in self.transfers.iter_any_order() {
+        for (position, _, transfer) in self.transfers.iter_positions() {
             if !transfer.reversed {
-                targets.insert(transfer.event_id.key(), Target::Transfer(id.clone()));
+                add_target(transfer.event_id.key(), TargetTable::Transfers, position);
             }
         }
-        let mut deliveries: Vec<_> = self.deliveries.iter_any_order().collect();
-        deliveries.sort_unstable_by_key(|(_, d)| d.seq);
-        for (id, delivery) in deliveries {
+        for (position, _, delivery) in self.deliveries.iter_positions() {
             if !delivery.reversed {
-                targets.insert(delivery.event_id.key(), Target::Delivery(id.clone()));
+                add_target(delivery.event_id.key(), TargetTable::Deliveries, position);
             }
-            delivery_ids.insert(delivery.seq, id.clone());
+            deliveries_by_seq.insert(&delivery.seq, position_u32(position), |other| {
+                self.deliveries.at(other as usize).1.seq
+            });
             deliveries_by_commune.push_back(&delivery.commune_code, delivery.seq);
         }
-        for (id, need) in self.needs.iter_any_order() {
+        for (position, _, need) in self.needs.iter_positions() {
             if !need.withdrawn {
-                targets.insert(need.event_id.key(), Target::Need(id.clone()));
+                add_target(need.event_id.key(), TargetTable::Needs, position);
             }
         }
-        for (event_id, plan) in self.plans.iter_any_order() {
+        for (position, event_id, plan) in self.plans.iter_positions() {
             if !plan.withdrawn {
-                targets.insert(event_key(event_id)?, Target::Plan);
+                add_target(event_key(event_id)?, TargetTable::Plans, position);
             }
         }
-        for (event_id, inspection) in self.inspections.iter_any_order() {
+        for (position, event_id, inspection) in self.inspections.iter_positions() {
             if !inspection.withdrawn {
-                targets.insert(event_key(event_id)?, Target::Inspection);
+                add_target(event_key(event_id)?, TargetTable::Inspections, position);
             }
         }
-        for (event_id, commendation) in self.commendations.iter_any_order() {
+        for (position, event_id, commendation) in self.commendations.iter_positions() {
             if !commendation.withdrawn {
-                targets.insert(event_key(event_id)?, Target::Commendation);
+                add_target(event_key(event_id)?, TargetTable::Commendations, position);
             }
         }
         Ok(indexes)
@@ -632,9 +762,10 @@ impl Model {
         }
     }
 
-    /// Every table but [`Model::receipts_by_ref`], in the digest's order:
-    /// that index comes after `asset_totals`.
-    fn tables(&self) -> [&dyn StoredTable; 19] {
+    /// Every table but the indexes of positions, in the digest's order:
+    /// those come after `commendations` (the targets) and after
+    /// `asset_totals` (receipts by reference, then deliveries by seq).
+    fn tables(&self) -> [&dyn StoredTable; 17] {
         [
             &self.orgs,
             &self.communes,
@@ -647,12 +778,10 @@ impl Model {
             &self.deliveries,
             &self.inspections,
             &self.commendations,
-            &self.targets,
             &self.pools,
             &self.lots,
             &self.flows,
             &self.asset_totals,
-            &self.delivery_ids,
             &self.deliveries_by_commune,
             &self.deliveries_by_token,
         ]
@@ -666,9 +795,25 @@ impl Model {
         hasher.update(self.position.head);
         for table in self.tables() {
             table.digest_into(&mut hasher);
+            // Named and fed as when they were tables, so a digest is the
+            // same whichever binary takes it.
+            if table.name() == "commendations" {
+                let targets = self.targets.sorted(&target_tables!(self));
+                digest_rows(&mut hasher, "targets", targets);
+            }
             if table.name() == "asset_totals" {
                 self.receipts_by_ref
                     .digest_into(&self.receipts, &mut hasher);
+                let mut by_seq: Vec<(u64, &Id)> = self
+                    .deliveries_by_seq
+                    .iter()
+                    .map(|position| {
+                        let (id, delivery) = self.deliveries.at(position as usize);
+                        (delivery.seq, id)
+                    })
+                    .collect();
+                by_seq.sort_unstable_by_key(|(seq, _)| *seq);
+                digest_rows(&mut hasher, "delivery_ids", by_seq);
             }
         }
         hasher.finalize().into()
@@ -756,7 +901,7 @@ impl Model {
                 },
             ),
             Body::PublishNeed(n) => {
-                self.needs.insert(
+                let position = self.needs.insert_at(
                     n.need_id.clone(),
                     Need {
                         event_id: EventId::parse(&event.event_id).map_err(fail)?,
@@ -771,13 +916,11 @@ impl Model {
                         withdrawn: false,
                     },
                 );
-                self.targets.insert(
-                    event_key(&event.event_id).map_err(fail)?,
-                    Target::Need(n.need_id.clone()),
-                );
+                let key = event_key(&event.event_id).map_err(fail)?;
+                self.add_target(key, TargetTable::Needs, position);
             }
             Body::PublishPlan(p) => {
-                self.plans.insert(
+                let position = self.plans.insert_at(
                     event.event_id.clone(),
                     Plan {
                         seq,
@@ -786,8 +929,8 @@ impl Model {
                         withdrawn: false,
                     },
                 );
-                self.targets
-                    .insert(event_key(&event.event_id).map_err(fail)?, Target::Plan);
+                let key = event_key(&event.event_id).map_err(fail)?;
+                self.add_target(key, TargetTable::Plans, position);
             }
             Body::Pledge(p) => {
                 self.aggregates.index_pledge(&p.pledge_id, &p.donor_org_id);
@@ -857,14 +1000,12 @@ impl Model {
                 };
                 self.aggregates.index_receipt(&receipt_id, &receipt);
                 self.aggregates.receipt(&receipt, Sign::Add);
-                let position = self.receipts.insert_at(receipt_id.clone(), receipt);
+                let key = receipt.event_id.key();
+                let position = self.receipts.insert_at(receipt_id, receipt);
                 if let Some(hash) = &r.external_ref_hash {
                     self.receipts_by_ref.add(&self.receipts, hash, position);
                 }
-                self.targets.insert(
-                    event_key(&event.event_id).map_err(fail)?,
-                    Target::Receipt(receipt_id),
-                );
+                self.add_target(key, TargetTable::Receipts, position);
             }
             Body::Transfer(t) => {
                 let transfer_id = Id::from(t.transfer_id.as_str());
@@ -905,11 +1046,9 @@ impl Model {
                     parts,
                 };
                 self.aggregates.in_transit(&transfer, Sign::Add);
-                self.transfers.insert(transfer_id.clone(), transfer);
-                self.targets.insert(
-                    event_key(&event.event_id).map_err(fail)?,
-                    Target::Transfer(transfer_id),
-                );
+                let key = transfer.event_id.key();
+                let position = self.transfers.insert_at(transfer_id, transfer);
+                self.add_target(key, TargetTable::Transfers, position);
             }
             Body::TransferReceived(r) => {
                 let transfer = self
@@ -985,7 +1124,6 @@ impl Model {
                     .entry(d.asset_id.as_str(), Default::default);
                 totals.held -= u128::from(d.quantity);
                 totals.delivered += u128::from(d.quantity);
-                self.delivery_ids.insert(seq, delivery_id.clone());
                 self.deliveries_by_commune.push_back(&commune_code, seq);
                 for token in &d.beneficiary_tokens {
                     self.deliveries_by_token.push_back(token, seq);
@@ -1012,14 +1150,16 @@ impl Model {
                     .delivery(&self.receipts, &delivery, Sign::Add);
                 self.aggregates
                     .index_delivery(&delivery, d.beneficiary_tokens.iter().copied());
-                self.deliveries.insert(delivery_id.clone(), delivery);
-                self.targets.insert(
-                    event_key(&event.event_id).map_err(fail)?,
-                    Target::Delivery(delivery_id),
-                );
+                let key = delivery.event_id.key();
+                let position = self.deliveries.insert_at(delivery_id, delivery);
+                self.deliveries_by_seq
+                    .insert(&seq, position_u32(position), |other| {
+                        self.deliveries.at(other as usize).1.seq
+                    });
+                self.add_target(key, TargetTable::Deliveries, position);
             }
             Body::Inspection(i) => {
-                self.inspections.insert(
+                let position = self.inspections.insert_at(
                     event.event_id.clone(),
                     Inspection {
                         seq,
@@ -1030,13 +1170,11 @@ impl Model {
                         withdrawn: false,
                     },
                 );
-                self.targets.insert(
-                    event_key(&event.event_id).map_err(fail)?,
-                    Target::Inspection,
-                );
+                let key = event_key(&event.event_id).map_err(fail)?;
+                self.add_target(key, TargetTable::Inspections, position);
             }
             Body::Commendation(c) => {
-                self.commendations.insert(
+                let position = self.commendations.insert_at(
                     event.event_id.clone(),
                     CommendationRecord {
                         seq,
@@ -1047,10 +1185,8 @@ impl Model {
                         withdrawn: false,
                     },
                 );
-                self.targets.insert(
-                    event_key(&event.event_id).map_err(fail)?,
-                    Target::Commendation,
-                );
+                let key = event_key(&event.event_id).map_err(fail)?;
+                self.add_target(key, TargetTable::Commendations, position);
             }
             Body::Reversal(r) => self.reverse(&r.target_event_id).map_err(fail)?,
         }
@@ -1066,16 +1202,24 @@ impl Model {
         self.position.frontier = frontier;
     }
 
+    /// Makes the record at `position` of `table`, of event id `key`, a
+    /// reversal target.
+    fn add_target(&mut self, key: u128, table: TargetTable, position: usize) {
+        self.targets
+            .add(&target_tables!(self), key, table, position);
+    }
+
     fn reverse(&mut self, target_event_id: &str) -> Result<(), String> {
+        let key = event_key(target_event_id)?;
         let target = self
             .targets
-            .remove(&event_key(target_event_id)?)
+            .take(&target_tables!(self), key)
             .ok_or_else(|| {
                 format!(
                     "reverses event {target_event_id}, which is not reversible or already reversed"
                 )
             })?;
-        match target {
+        match target_tables!(self).record(target) {
             Target::Receipt(receipt_id) => self.reverse_receipt(&receipt_id),
             Target::Transfer(transfer_id) => {
                 let transfer = self
@@ -1336,8 +1480,10 @@ impl Model {
 
     /// The delivery recorded by entry `seq`, with its id.
     pub fn delivery_at(&self, seq: u64) -> Option<(&Id, &DeliveryRecord)> {
-        let id = self.delivery_ids.get(&seq)?;
-        self.deliveries.get_key_value(id.as_str())
+        let position = self
+            .deliveries_by_seq
+            .get(&seq, |position| self.deliveries.at(position as usize).1.seq)?;
+        Some(self.deliveries.at(position as usize))
     }
 
     /// The value in đồng of `quantity` of an asset at its registered unit

@@ -1,8 +1,8 @@
 //! The rows of a read-model table: a hash map in insertion order whose
 //! records never move when it grows.
 //!
-//! The fold's biggest tables (receipts, transfers, deliveries, reversal
-//! targets) gain a row with most events. Kept in one vector, as
+//! The fold's biggest tables (receipts, transfers, deliveries, a
+//! receipt's flows) gain a row with most events. Kept in one vector, as
 //! `IndexMap` keeps them, every doubling of that vector copied each record
 //! into fresh memory: in a profile of a 1M-entry rebuild that copy and the
 //! page faults of its fresh memory took a fifth of the fold thread's time,

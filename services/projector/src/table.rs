@@ -48,9 +48,6 @@ pub struct Table<K, V> {
     /// `changed`. Settling a commit bumps it, which forgets every row's
     /// mark at once, without visiting the rows.
     generation: u64,
-    /// An index rebuilt from other tables at load, never stored: its
-    /// changes are not tracked.
-    derived: bool,
 }
 
 struct Row<V> {
@@ -108,15 +105,6 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
             changed: Vec::new(),
             removed: FxHashSet::default(),
             generation: 1,
-            derived: false,
-        }
-    }
-
-    /// A table rebuilt from the stored ones at load, not stored itself.
-    pub(crate) fn derived(name: &'static str) -> Self {
-        Table {
-            derived: true,
-            ..Table::new(name)
         }
     }
 
@@ -157,7 +145,7 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     /// The row at `position`, marked changed.
     fn changed_at(&mut self, position: usize) -> &mut V {
         let (_, row) = self.rows.at_mut(position);
-        if !self.derived && row.listed != self.generation {
+        if row.listed != self.generation {
             row.listed = self.generation;
             self.changed.push(listed_position(position));
         }
@@ -209,7 +197,7 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
                 listed: generation,
             },
         );
-        let was_listed = self.derived || replaced.is_some_and(|row| row.listed == generation);
+        let was_listed = replaced.is_some_and(|row| row.listed == generation);
         if !was_listed {
             self.changed.push(listed_position(position));
         }
@@ -224,13 +212,11 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     /// second once ([`StoredTable::encode_changes`]).
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let (row, moved_to) = self.rows.swap_remove_full(key)?;
-        if !self.derived {
-            self.removed.insert(key.clone());
-            if let Some(position) = moved_to
-                && self.rows.at(position).1.listed == self.generation
-            {
-                self.changed.push(listed_position(position));
-            }
+        self.removed.insert(key.clone());
+        if let Some(position) = moved_to
+            && self.rows.at(position).1.listed == self.generation
+        {
+            self.changed.push(listed_position(position));
         }
         Some(row.value)
     }
@@ -385,18 +371,27 @@ where
     }
 
     fn digest_into(&self, hasher: &mut Sha256) {
-        hasher.update(self.name.as_bytes());
-        hasher.update((self.rows.len() as u64).to_be_bytes());
-        for (key, value) in self.sorted() {
-            for bytes in [encode(key), encode(value)] {
-                hasher.update((bytes.len() as u64).to_be_bytes());
-                hasher.update(&bytes);
-            }
-        }
+        digest_rows(hasher, self.name, self.sorted());
     }
 
     fn pending_changes(&self) -> usize {
         self.changed.len()
+    }
+}
+
+/// Feeds a table's rows, in key order, to the model's digest.
+pub(crate) fn digest_rows<K: Serialize, V: Serialize>(
+    hasher: &mut Sha256,
+    name: &str,
+    sorted: Vec<(K, V)>,
+) {
+    hasher.update(name.as_bytes());
+    hasher.update((sorted.len() as u64).to_be_bytes());
+    for (key, value) in sorted {
+        for bytes in [encode(&key), encode(&value)] {
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(&bytes);
+        }
     }
 }
 
