@@ -10,7 +10,6 @@
 
 use aidledger_ledger::calendar::vn_date_string;
 use aidledger_ledger::{Body, Category, Earmark, Event, OrgKind};
-use aidledger_projector::id::Id;
 use aidledger_projector::model::Model;
 use aidledger_projector::queries;
 use aidledger_projector::read::{
@@ -693,8 +692,8 @@ pub fn donor(model: &Model, org_id: &str, after: Option<u64>) -> Result<DonorDet
             "no donor has the id {org_id:?}"
         )));
     }
-    let receipt_at = |id: &Id| model.receipts.get(id.as_str());
-    let ids: &[Id] = model
+    let receipt_at = |position: u32| model.receipts.at(position as usize);
+    let positions: &[u32] = model
         .aggregates
         .receipts_by_donor
         .get(org_id)
@@ -702,15 +701,17 @@ pub fn donor(model: &Model, org_id: &str, after: Option<u64>) -> Result<DonorDet
     // The list is in log order: the page starts at the first seq above
     // `after`, found by bisection, not by reading the gifts before it.
     let start = after.map_or(0, |after| {
-        ids.partition_point(|id| receipt_at(id).is_some_and(|r| r.seq <= after))
+        positions.partition_point(|&position| receipt_at(position).1.seq <= after)
     });
-    let page: Vec<ReceiptRow> = ids[start..]
+    let page: Vec<ReceiptRow> = positions[start..]
         .iter()
-        .filter_map(|id| receipt_at(id).map(|r| (id, r)))
         .take(DONOR_GIFTS_PER_PAGE)
-        .map(|(id, r)| ReceiptRow::of(model, id, r))
+        .map(|&position| {
+            let (id, r) = receipt_at(position);
+            ReceiptRow::of(model, id, r)
+        })
         .collect();
-    let next_after = (start + page.len() < ids.len())
+    let next_after = (start + page.len() < positions.len())
         .then(|| page.last().map(|r| r.seq))
         .flatten();
     let today = vn_date_string(model.position.recorded_at.seconds);
@@ -731,7 +732,7 @@ pub fn donor(model: &Model, org_id: &str, after: Option<u64>) -> Result<DonorDet
             .find(|row| row.donor.org_id == org_id),
         pledges,
         receipts: page,
-        receipts_total: ids.len() as u64,
+        receipts_total: positions.len() as u64,
         next_after,
     })
 }

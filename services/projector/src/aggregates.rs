@@ -99,8 +99,9 @@ pub(crate) enum Sign {
 pub struct Aggregates {
     /// By donor org id, then receipt year.
     pub donors: Map<String, BTreeMap<u32, DonorYear>>,
-    /// Receipt ids by donor, in log order, reversed ones too.
-    pub receipts_by_donor: Map<String, Vec<Id>>,
+    /// Receipts by donor, as positions in [`Model::receipts`] (four bytes
+    /// where a shared id took sixteen), in log order, reversed ones too.
+    pub receipts_by_donor: Map<String, Vec<u32>>,
     /// Pledge ids by donor, in log order.
     pub pledges_by_donor: Map<String, Vec<String>>,
     /// By receipt year and earmarked category.
@@ -303,8 +304,10 @@ impl Aggregates {
         }
     }
 
-    pub(crate) fn index_receipt(&mut self, receipt_id: &Id, receipt: &ReceiptRecord) {
-        slot(&mut self.receipts_by_donor, &receipt.donor_org_id).push(receipt_id.clone());
+    /// A receipt, at `position` in [`Model::receipts`], in its donor's list.
+    pub(crate) fn index_receipt(&mut self, position: usize, receipt: &ReceiptRecord) {
+        let position = u32::try_from(position).expect("fewer than 2^32 receipts");
+        slot(&mut self.receipts_by_donor, &receipt.donor_org_id).push(position);
     }
 
     pub(crate) fn index_pledge(&mut self, pledge_id: &str, donor_org_id: &str) {
@@ -466,10 +469,9 @@ impl Model {
         for (id, pledge) in pledges {
             aggregates.index_pledge(id, &pledge.donor_org_id);
         }
-        let mut receipts: Vec<_> = self.receipts.iter_any_order().collect();
-        receipts.sort_unstable_by_key(|(_, r)| r.seq);
-        for (id, receipt) in receipts {
-            aggregates.index_receipt(id, receipt);
+        // Position order is log order (`Model::rebuild_indexes`).
+        for (position, _, receipt) in self.receipts.iter_positions() {
+            aggregates.index_receipt(position, receipt);
             if !receipt.reversed {
                 aggregates.receipt(receipt, Sign::Add);
             }

@@ -998,10 +998,11 @@ impl Model {
                     occurred_at: event.occurred_at,
                     reversed: false,
                 };
-                self.aggregates.index_receipt(&receipt_id, &receipt);
                 self.aggregates.receipt(&receipt, Sign::Add);
                 let key = receipt.event_id.key();
                 let position = self.receipts.insert_at(receipt_id, receipt);
+                self.aggregates
+                    .index_receipt(position, self.receipts.at(position).1);
                 if let Some(hash) = &r.external_ref_hash {
                     self.receipts_by_ref.add(&self.receipts, hash, position);
                 }

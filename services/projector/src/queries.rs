@@ -1501,21 +1501,17 @@ pub fn receipts(model: &Model, query: &ReceiptsQuery) -> Receipts {
     let before = before_cursor(&query.page);
     let rows: Box<dyn Iterator<Item = (&Id, &ReceiptRecord)>> = match &query.donor_org_id {
         Some(donor) => {
-            let ids = model
+            let positions = model
                 .aggregates
                 .receipts_by_donor
                 .get(donor.as_str())
                 .map_or(&[][..], Vec::as_slice);
-            let start = ids.partition_point(|id| {
-                model
-                    .receipts
-                    .get(id.as_str())
-                    .is_some_and(|r| before(r.seq))
-            });
+            let receipt_at = |position: u32| model.receipts.at(position as usize);
+            let start = positions.partition_point(|&position| before(receipt_at(position).1.seq));
             Box::new(
-                ids[start..]
+                positions[start..]
                     .iter()
-                    .filter_map(|id| model.receipts.get_key_value(id.as_str())),
+                    .map(move |&position| receipt_at(position)),
             )
         }
         None => Box::new(model.receipts.in_order_from(|r| before(r.seq))),

@@ -171,9 +171,14 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         self.insert_at(key, value);
     }
 
-    /// The row at `position` (as [`Table::insert_at`] returned it), which
-    /// must hold one. A table never removed from keeps each row there.
-    pub(crate) fn at(&self, position: usize) -> (&K, &V) {
+    /// The row at `position` (as [`Table::insert_at`] returned it, or an
+    /// index of the model holds it). A table never removed from keeps each
+    /// row there.
+    ///
+    /// # Panics
+    ///
+    /// When no row is at `position`.
+    pub fn at(&self, position: usize) -> (&K, &V) {
         let (key, row) = self.rows.at(position);
         (key, &row.value)
     }
