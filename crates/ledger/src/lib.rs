@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod decode;
 pub mod entry;
 pub mod event;
+mod events;
 pub mod privacy;
 pub mod rejection;
 pub mod signing;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::decode::uuid_value;
 use crate::event::*;
+use crate::events::Events;
 use crate::rejection::{Reason, Rejection, reject};
 use crate::signing::CheckedEvent;
 
@@ -195,7 +196,7 @@ pub enum EntityKind {
 /// An event's key in the state: the number its id writes. Checked events'
 /// ids, and reversals' targets, passed SPEC §7's format check
 /// ([`crate::signing::check_format`]), which makes them UUIDs.
-fn event_key(event_id: &str) -> u128 {
+pub(crate) fn event_key(event_id: &str) -> u128 {
     uuid_value(event_id).expect("checked events name events by SPEC §7 UUIDs")
 }
 
@@ -206,7 +207,7 @@ pub struct State {
     next_seq: u64,
     last_recorded_at: Timestamp,
     /// By [`event_key`].
-    events: HashMap<u128, EventRecord>,
+    events: Events,
     keys: HashMap<PublicKey, KeyRecord>,
     active_authority_keys: usize,
     /// Their keys are the copies every record shares ([`State::org_id`]).
@@ -310,7 +311,7 @@ impl State {
             params,
             next_seq: 0,
             last_recorded_at: Timestamp::default(),
-            events: HashMap::new(),
+            events: Events::default(),
             keys: HashMap::new(),
             active_authority_keys: 0,
             orgs: HashMap::new(),
@@ -345,7 +346,7 @@ impl State {
     /// duplicate: [`State::apply`] refuses it with `ALREADY_EXISTS`.
     pub fn duplicate_of(&self, checked: &CheckedEvent) -> Option<u64> {
         self.events
-            .get(&event_key(&checked.event.event_id))
+            .get(event_key(&checked.event.event_id))
             .filter(|record| record.digest == checked.digest)
             .map(|record| record.seq)
     }
@@ -386,7 +387,7 @@ impl State {
     /// An appended event.
     pub fn event(&self, event_id: &str) -> Option<&EventRecord> {
         // Not a UUID: no event has it.
-        self.events.get(&uuid_value(event_id)?)
+        self.events.get(uuid_value(event_id)?)
     }
 
     /// Decides whether `checked` may be appended as entry `seq`, recorded at
@@ -411,7 +412,7 @@ impl State {
         self.apply_change(change);
         // After the change: a genesis registers its organisation.
         let org_id = self.org_id(&checked.event.org_id);
-        let previous = self.events.insert(
+        let added = self.events.insert_new(
             event_key(&checked.event.event_id),
             EventRecord {
                 seq,
@@ -421,7 +422,7 @@ impl State {
                 reversed: false,
             },
         );
-        assert!(previous.is_none(), "check refused reused event ids");
+        assert!(added, "check refused reused event ids");
         self.next_seq = seq.checked_add(1).expect("seq below 2^64");
         self.last_recorded_at = recorded_at;
         Ok(Applied { seq })
@@ -459,7 +460,7 @@ impl State {
         // Authenticate before anything else, so an unknown or revoked key
         // learns nothing about which ids exist.
         let key = self.signing_key(checked)?;
-        if self.events.contains_key(&event_key(&event.event_id)) {
+        if self.events.contains_key(event_key(&event.event_id)) {
             return reject(
                 Reason::EventIdExists,
                 format!(
@@ -1030,7 +1031,7 @@ impl State {
     }
 
     fn check_reversal(&self, actor: &Actor<'_>, b: &Reversal) -> Result<Change, Rejection> {
-        let Some(target) = self.events.get(&event_key(&b.target_event_id)) else {
+        let Some(target) = self.events.get(event_key(&b.target_event_id)) else {
             return reject(
                 Reason::UnknownEvent,
                 format!("event {} does not exist", b.target_event_id),
@@ -1265,7 +1266,7 @@ impl State {
                     }
                 }
                 self.events
-                    .get_mut(&event_key(&target_event_id))
+                    .get_mut(event_key(&target_event_id))
                     .expect("checked: target exists")
                     .reversed = true;
             }

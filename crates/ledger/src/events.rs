@@ -1,0 +1,173 @@
+//! Every accepted event's record, found by event id.
+//!
+//! One record per entry of the log, so this is the rules state's biggest
+//! part. Kept as a `HashMap<u128, EventRecord>`, the records lived in the
+//! map's buckets: at 10M entries that is 2^24 buckets of key and record,
+//! 1.75 GB, a third of them empty, and twice the memory for a moment each
+//! time it doubled. Here the records sit in fixed-size chunks in the order
+//! they came (growing adds a chunk, nothing is copied), and the hash index
+//! holds only each record's position, eight bytes a bucket; the key is
+//! read from the record itself. The index hashes with std's keyed SipHash,
+//! as the map did: event ids are chosen by clients, so the ledger must not
+//! let them choose collisions.
+
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
+
+use crate::state::EventRecord;
+
+/// Records per chunk, as a power of two: a chunk is a few hundred KiB.
+const CHUNK_BITS: u32 = 12;
+const CHUNK_RECORDS: usize = 1 << CHUNK_BITS;
+
+#[derive(Clone, Default)]
+pub(crate) struct Events {
+    /// Each record with its event's key ([`crate::state::event_key`]), in
+    /// the order they were added; every chunk but the last is full.
+    chunks: Vec<Vec<(u128, EventRecord)>>,
+    len: usize,
+    /// Positions in `chunks`, by the hash of their key.
+    index: HashTable<u64>,
+    hasher: RandomState,
+}
+
+impl Events {
+    fn at(&self, position: u64) -> &(u128, EventRecord) {
+        let position = position as usize;
+        &self.chunks[position >> CHUNK_BITS][position & (CHUNK_RECORDS - 1)]
+    }
+
+    fn position(&self, key: u128) -> Option<u64> {
+        let hash = self.hasher.hash_one(key);
+        self.index
+            .find(hash, |&position| self.at(position).0 == key)
+            .copied()
+    }
+
+    pub(crate) fn get(&self, key: u128) -> Option<&EventRecord> {
+        self.position(key).map(|position| &self.at(position).1)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: u128) -> Option<&mut EventRecord> {
+        let position = self.position(key)? as usize;
+        Some(&mut self.chunks[position >> CHUNK_BITS][position & (CHUNK_RECORDS - 1)].1)
+    }
+
+    pub(crate) fn contains_key(&self, key: u128) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Adds the record of a new event; `false`, changing nothing, when
+    /// an event of that key is already there.
+    pub(crate) fn insert_new(&mut self, key: u128, record: EventRecord) -> bool {
+        if self.contains_key(key) {
+            return false;
+        }
+        let position = self.len as u64;
+        let Events {
+            chunks,
+            index,
+            hasher,
+            ..
+        } = self;
+        index.insert_unique(hasher.hash_one(key), position, |&other| {
+            let other = other as usize;
+            hasher.hash_one(chunks[other >> CHUNK_BITS][other & (CHUNK_RECORDS - 1)].0)
+        });
+        match chunks.last_mut() {
+            Some(last) if last.len() < CHUNK_RECORDS => last.push((key, record)),
+            _ => {
+                // The first chunk grows as a vector does, so a small ledger
+                // stays small; the others are allocated full size once.
+                let mut chunk = if chunks.is_empty() {
+                    Vec::new()
+                } else {
+                    Vec::with_capacity(CHUNK_RECORDS)
+                };
+                chunk.push((key, record));
+                chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+        true
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(u128, EventRecord)> {
+        self.chunks.iter().flatten()
+    }
+}
+
+/// Equal when they hold the same records in the same order (the index
+/// follows from them).
+impl PartialEq for Events {
+    fn eq(&self, other: &Events) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Events {}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").field("len", &self.len).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Reversible;
+
+    fn record(seq: u64) -> EventRecord {
+        EventRecord {
+            seq,
+            digest: [seq as u8; 32],
+            org_id: "org".into(),
+            reversible: Reversible::No,
+            reversed: false,
+        }
+    }
+
+    /// Across many chunks and index growths every record is found by its
+    /// key, a key is added once, and a change reaches the one record.
+    #[test]
+    fn records_are_found_by_key_across_chunks_and_added_once() {
+        let count = 3 * CHUNK_RECORDS as u64 + 5;
+        // Keys far apart and out of order, as UUIDs are.
+        let key = |seq: u64| u128::from(seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)) << 17 | 1;
+        let mut events = Events::default();
+        for seq in 0..count {
+            assert!(events.insert_new(key(seq), record(seq)));
+        }
+        assert_eq!(events.len(), count as usize);
+        assert!(
+            !events.insert_new(key(7), record(99)),
+            "a key is added once"
+        );
+        assert_eq!(events.get(key(7)).map(|r| r.seq), Some(7));
+        for seq in [0, 1, CHUNK_RECORDS as u64, count - 1] {
+            assert_eq!(events.get(key(seq)), Some(&record(seq)));
+        }
+        assert!(!events.contains_key(key(count)));
+        events
+            .get_mut(key(CHUNK_RECORDS as u64 + 1))
+            .unwrap()
+            .reversed = true;
+        let reversed: Vec<u64> = events
+            .iter()
+            .filter(|(_, r)| r.reversed)
+            .map(|(_, r)| r.seq)
+            .collect();
+        assert_eq!(reversed, [CHUNK_RECORDS as u64 + 1]);
+        let copy = events.clone();
+        assert_eq!(copy, events);
+        events.get_mut(key(0)).unwrap().reversed = true;
+        assert_ne!(copy, events, "records are compared");
+    }
+}
