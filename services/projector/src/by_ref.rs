@@ -15,6 +15,7 @@
 //!
 //! [`Model::receipts`]: crate::model::Model::receipts
 
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::id::Id;
@@ -23,9 +24,19 @@ use crate::positions::{PositionIndex, position_u32};
 use crate::table::Table;
 
 /// Positions in the receipts table, by the receipts' reference hash.
+///
+/// The index holds each reference once, with its first receipt: the
+/// ledger does not make references unique, and entries with equal keys
+/// share one probe sequence in a hash table, so an organisation that
+/// sent many receipts under one reference would make each insert and
+/// lookup walk all of them. The later receipts of a reference (a receipt
+/// reversed and entered again, normally) are listed apart.
 #[derive(Debug, Default)]
 pub struct ReceiptsByRef {
-    positions: PositionIndex<u32>,
+    first: PositionIndex<u32>,
+    /// The later receipts of a reference, in log order, by the position of
+    /// its first.
+    later: FxHashMap<u32, Vec<u32>>,
 }
 
 /// The reference hash of the receipt at `position`, which the index put
@@ -47,10 +58,12 @@ impl ReceiptsByRef {
         reference: &[u8; 32],
         position: usize,
     ) {
-        self.positions
-            .insert(reference, position_u32(position), |other| {
-                reference_at(receipts, other)
-            });
+        let key_of = |other| reference_at(receipts, other);
+        let position = position_u32(position);
+        match self.first.get(reference, key_of) {
+            Some(first) => self.later.entry(first).or_default().push(position),
+            None => self.first.insert(reference, position, key_of),
+        }
     }
 
     /// The receipts that carry `reference`, in log order.
@@ -59,19 +72,21 @@ impl ReceiptsByRef {
         receipts: &'m Table<Id, ReceiptRecord>,
         reference: &[u8; 32],
     ) -> Vec<(&'m Id, &'m ReceiptRecord)> {
-        let mut positions: Vec<u32> = self
-            .positions
-            .get_all(reference, |position| reference_at(receipts, position))
-            .collect();
-        positions.sort_unstable();
-        positions
-            .into_iter()
-            .map(|position| receipts.at(position as usize))
+        let Some(first) = self
+            .first
+            .get(reference, |position| reference_at(receipts, position))
+        else {
+            return Vec::new();
+        };
+        std::iter::once(&first)
+            .chain(self.later.get(&first).into_iter().flatten())
+            .map(|&position| receipts.at(position as usize))
             .collect()
     }
 
+    /// Receipts indexed.
     pub fn len(&self) -> usize {
-        self.positions.len()
+        self.first.len() + self.later.values().map(Vec::len).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -82,21 +97,21 @@ impl ReceiptsByRef {
     /// it (when it was a table of lists named `receipts_by_ref`): each
     /// reference in order, with the ids of its receipts in log order.
     pub(crate) fn digest_into(&self, receipts: &Table<Id, ReceiptRecord>, hasher: &mut Sha256) {
-        let mut entries: Vec<([u8; 32], u32)> = self
-            .positions
+        let mut references: Vec<([u8; 32], u32)> = self
+            .first
             .iter()
-            .map(|position| (reference_at(receipts, position), position))
+            .map(|first| (reference_at(receipts, first), first))
             .collect();
-        entries.sort_unstable();
-        let references = entries.chunk_by(|a, b| a.0 == b.0).count();
+        references.sort_unstable();
         hasher.update(b"receipts_by_ref");
-        hasher.update((references as u64).to_be_bytes());
-        for group in entries.chunk_by(|a, b| a.0 == b.0) {
-            let reference = postcard_bytes(&group[0].0);
+        hasher.update((references.len() as u64).to_be_bytes());
+        for (reference, first) in references {
+            let later = self.later.get(&first).map_or(&[][..], Vec::as_slice);
+            let reference = postcard_bytes(&reference);
             hasher.update((reference.len() as u64).to_be_bytes());
             hasher.update(&reference);
-            hasher.update((group.len() as u64).to_be_bytes());
-            for &(_, position) in group {
+            hasher.update((1 + later.len() as u64).to_be_bytes());
+            for &position in std::iter::once(&first).chain(later) {
                 let id = postcard_bytes(receipts.at(position as usize).0);
                 hasher.update((id.len() as u64).to_be_bytes());
                 hasher.update(&id);

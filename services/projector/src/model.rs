@@ -819,7 +819,8 @@ impl Model {
         hasher.finalize().into()
     }
 
-    /// Rows changed since the last commit, over all tables.
+    /// Rows listed as changed since the last commit, over all tables: 0
+    /// when nothing changed ([`StoredTable::pending_changes`]).
     pub fn pending_changes(&self) -> usize {
         self.tables().iter().map(|t| t.pending_changes()).sum()
     }

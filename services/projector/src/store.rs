@@ -104,9 +104,9 @@ pub struct Settlement {
     settles: Vec<Settle>,
 }
 
-/// The lists of changed keys a settled commit leaves: dropped after the
-/// model's lock is released, since for shared ids dropping them touches a
-/// reference count per key, likely out of cache.
+/// The keys of rows a settled commit removed: dropped after the model's
+/// lock is released, since for shared ids dropping them touches a reference
+/// count per key, likely out of cache.
 pub struct Spent {
     _keys: Vec<crate::table::Spent>,
 }

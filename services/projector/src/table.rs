@@ -1,4 +1,4 @@
-//! A read-model table: a hash map in memory that remembers which keys
+//! A read-model table: a hash map in memory that remembers which rows
 //! changed since the last commit, so a commit writes only those.
 //!
 //! Hash maps (with a fixed, seedless hasher), not ordered maps: the fold
@@ -38,9 +38,9 @@ pub struct Table<K, V> {
     /// Positions of the rows changed since the last commit. Positions, not
     /// keys: a commit encodes each row without looking its key up again,
     /// and listing a row touches no shared id's reference count (likely
-    /// out of cache). Each changed row's position is here; a removal,
-    /// which moves the last row, can leave a position twice or one past
-    /// the end ([`Table::remove`]).
+    /// out of cache). Each changed row's position is here; removals, which
+    /// move the last row, can leave a position twice or past the end
+    /// ([`Table::remove`]).
     changed: Vec<u32>,
     /// Removed keys whose removal is not yet committed.
     removed: FxHashSet<K>,
@@ -60,7 +60,7 @@ struct Row<V> {
 /// list table, where each changed list stands now.
 #[derive(Debug)]
 pub(crate) struct Settle {
-    /// The table's generation and number of changed keys when encoded:
+    /// The table's generation and number of changed rows listed when encoded:
     /// settling a table that changed since, or with another table's
     /// settle, would mark changes taken that were never written.
     generation: u64,
@@ -210,11 +210,13 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     }
 
     /// Removes the row. The last row moves into its place: if that one is
-    /// listed as changed, its new position is listed too. The positions it
-    /// and the removed row were listed at stay: the one it left is past the
-    /// end, or holds a row inserted since (listed at it anyway), and the
-    /// one it took is listed twice. A commit skips the first and writes the
-    /// second once ([`StoredTable::encode_changes`]).
+    /// listed as changed, its new position is listed too. Positions listed
+    /// before stay: the one it left is past the end, or holds a row
+    /// inserted since (listed at it anyway); the one it took may be listed
+    /// twice, or, when only the removed row was listed, name the moved row
+    /// though it did not change. A commit skips positions past the end and
+    /// writes each row still there once ([`StoredTable::encode_changes`]):
+    /// at worst an unchanged row is written again, as it is.
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let (row, moved_to) = self.rows.swap_remove_full(key)?;
         self.removed.insert(key.clone());
@@ -310,6 +312,8 @@ pub(crate) trait StoredTable: Send {
     fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error>;
     /// Feeds every row, in key order, to `hasher`.
     fn digest_into(&self, hasher: &mut Sha256);
+    /// Rows listed as changed since the last commit: none when nothing
+    /// changed (a removal can list a row twice, so not an exact count).
     fn pending_changes(&self) -> usize;
 }
 
@@ -465,7 +469,7 @@ struct List<T> {
     dirty: Vec<u64>,
     /// Every chunk changed (items moved within the list).
     all_dirty: bool,
-    /// The key is in `changed`.
+    /// The list's position is in `changed`.
     listed: bool,
 }
 
