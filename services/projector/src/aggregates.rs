@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::id::Id;
 use crate::model::{DeliveryRecord, FlowKind, Model, ReceiptRecord, TransferRecord};
+use crate::positions::position_u32;
 use crate::table::Table;
 
 /// Units per asset id.
@@ -306,8 +307,7 @@ impl Aggregates {
 
     /// A receipt, at `position` in [`Model::receipts`], in its donor's list.
     pub(crate) fn index_receipt(&mut self, position: usize, receipt: &ReceiptRecord) {
-        let position = u32::try_from(position).expect("fewer than 2^32 receipts");
-        slot(&mut self.receipts_by_donor, &receipt.donor_org_id).push(position);
+        slot(&mut self.receipts_by_donor, &receipt.donor_org_id).push(position_u32(position));
     }
 
     pub(crate) fn index_pledge(&mut self, pledge_id: &str, donor_org_id: &str) {

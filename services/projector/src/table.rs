@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use crate::positions::position_u32;
 use crate::rows::Rows;
 
 /// A changed row, ready to write: key bytes and the new value bytes, or
@@ -147,7 +148,7 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         let (_, row) = self.rows.at_mut(position);
         if row.listed != self.generation {
             row.listed = self.generation;
-            self.changed.push(listed_position(position));
+            self.changed.push(position_u32(position));
         }
         &mut row.value
     }
@@ -204,7 +205,7 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         );
         let was_listed = replaced.is_some_and(|row| row.listed == generation);
         if !was_listed {
-            self.changed.push(listed_position(position));
+            self.changed.push(position_u32(position));
         }
         position
     }
@@ -223,7 +224,7 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         if let Some(position) = moved_to
             && self.rows.at(position).1.listed == self.generation
         {
-            self.changed.push(listed_position(position));
+            self.changed.push(position_u32(position));
         }
         Some(row.value)
     }
@@ -404,11 +405,6 @@ pub(crate) fn digest_rows<K: Serialize, V: Serialize>(
     }
 }
 
-/// A row's position as `changed` lists it.
-fn listed_position(position: usize) -> u32 {
-    u32::try_from(position).expect("a table holds fewer than 2^32 rows")
-}
-
 fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -585,7 +581,7 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
                 // change is recorded for it from now on.
                 list.all_dirty = true;
             } else {
-                self.changed.push(listed_position(position));
+                self.changed.push(position_u32(position));
             }
         }
         list
@@ -816,6 +812,18 @@ mod tests {
         }
     }
 
+    /// What the store should hold for `table`: its rows, encoded.
+    fn stored_form<K, V>(table: &Table<K, V>) -> BTreeMap<Vec<u8>, Vec<u8>>
+    where
+        K: Ord + Hash + Clone + Serialize,
+        V: Serialize,
+    {
+        table
+            .iter_any_order()
+            .map(|(key, value)| (encode(key), encode(value)))
+            .collect()
+    }
+
     fn load(stored: &BTreeMap<Vec<u8>, Vec<u8>>) -> ListTable<u8, u32> {
         let mut table = ListTable::new("lists");
         for (key, value) in stored {
@@ -925,11 +933,7 @@ mod tests {
         let writes = table.take_changes();
         assert_eq!(writes.len(), 1, "7, changed after the commit");
         write(&mut stored, writes);
-        let expected: BTreeMap<Vec<u8>, Vec<u8>> = table
-            .iter_any_order()
-            .map(|(key, value)| (encode(key), encode(value)))
-            .collect();
-        assert_eq!(stored, expected, "the store holds the table");
+        assert_eq!(stored, stored_form(&table), "the store holds the table");
     }
 
     /// Whatever mix of inserts, changes and removals (each moving the last
@@ -964,11 +968,7 @@ mod tests {
             keys.dedup();
             assert_eq!(keys.len(), named, "round {round}: a key written twice");
             write(&mut stored, writes);
-            let expected: BTreeMap<Vec<u8>, Vec<u8>> = table
-                .iter_any_order()
-                .map(|(key, value)| (encode(key), encode(value)))
-                .collect();
-            assert_eq!(stored, expected, "round {round}");
+            assert_eq!(stored, stored_form(&table), "round {round}");
             assert!(table.take_changes().is_empty(), "round {round}");
         }
         assert!(removals > 1000, "the test removes rows: {removals}");
