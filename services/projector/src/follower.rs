@@ -620,7 +620,8 @@ fn apply_thread(
     let mut committed = shared.read().position.clone();
     let mut writing: Option<std::thread::JoinHandle<Result<(), StoreError>>> = None;
     let mut last_commit = std::time::Instant::now();
-    let mut commit_cost = Duration::ZERO;
+    let started_at = committed.size;
+    let mut committed_at = committed.size;
     let result = loop {
         let item = match queue.try_recv() {
             Ok(item) => Some(item),
@@ -688,11 +689,14 @@ fn apply_thread(
             }
             Work::Tick | Work::Abort => {}
         }
-        // While catching up, space commits so that taking them stays about
-        // a tenth of the fold's time, and never wait for the previous
-        // write. Taking one costs in proportion to what changed, so
-        // spacing by cost alone doubles the gap at each commit (2 s to
-        // 37 s over a 10M-entry catch-up); COMMIT_SPACING_MAX bounds it.
+        // While catching up, space commits by entries: each waits until as
+        // many entries were folded since the last commit as before it in
+        // this run, so a catch-up of N entries takes O(log N) commits and
+        // writes each changed row a bounded number of times, however fast
+        // this host encodes. Spacing by the last commit's cost (nine times
+        // it) tied the number of commits to the host: a cheaper encoding
+        // brought them closer, and bytes written per event rose by a
+        // third. COMMIT_SPACING_MAX bounds the gap in time.
         // Caught up, nothing is gained by waiting: what catch-up left is
         // committed while the log is quiet, not among the next appends
         // (at 10M a replica's commit of the last 400k entries of catch-up
@@ -700,26 +704,26 @@ fn apply_thread(
         // Caught up means with the ledger's last checkpoint: a ledger whose
         // checkpoints lag far behind its entries can make a catch-up commit
         // every second, which costs bytes written, never correctness.
+        let applied = *shared.applied.borrow();
         let caught_up = queue.is_empty() && {
             let ledger_size = shared.status().ledger_size;
-            ledger_size > 0 && *shared.applied.borrow() >= ledger_size
+            ledger_size > 0 && applied >= ledger_size
         };
-        let due = if caught_up {
-            commit_interval
-        } else {
-            commit_interval.max((commit_cost * 9).min(COMMIT_SPACING_MAX))
-        };
+        let since = last_commit.elapsed();
+        let due = since >= commit_interval
+            && (caught_up
+                || since >= COMMIT_SPACING_MAX
+                || catch_up_commit_due(started_at, committed_at, applied));
         let writer_busy = writing.as_ref().is_some_and(|w| !w.is_finished());
-        if last_commit.elapsed() >= due && !writer_busy {
+        if due && !writer_busy {
             if let Err(error) = catch_up(shared, mirror.as_mut()) {
                 break Err(error);
             }
-            let started = std::time::Instant::now();
             if let Err(error) = commit(shared, store, mirror.as_mut(), &mut writing, &mut committed)
             {
                 break Err(error);
             }
-            commit_cost = started.elapsed();
+            committed_at = committed.size;
             last_commit = std::time::Instant::now();
         }
     };
@@ -734,6 +738,15 @@ fn apply_thread(
             Err(error)
         }
     }
+}
+
+/// Whether a commit is due while catching up, for a run that started at
+/// log size `started_at` and last committed at `committed_at`, now that
+/// `applied` entries are folded: once as many entries were folded since the
+/// last commit as before it, so the gaps double (the first commit waits
+/// only for the commit interval).
+fn catch_up_commit_due(started_at: u64, committed_at: u64, applied: u64) -> bool {
+    applied.saturating_sub(committed_at) >= committed_at.saturating_sub(started_at)
 }
 
 /// The furthest apart the apply thread spaces commits of its own accord
@@ -1209,6 +1222,42 @@ fn link(
 mod tests {
     use super::*;
     use aidledger_store::MemStore;
+
+    /// Commit points of a catch-up of `total` entries from `start`, folded
+    /// in batches of 4,096, the commit interval passing every `per_interval`
+    /// entries.
+    fn catch_up_commits(start: u64, total: u64, per_interval: u64) -> Vec<u64> {
+        let (mut committed_at, mut interval_from) = (start, start);
+        let mut commits = Vec::new();
+        let mut applied = start;
+        while applied < start + total {
+            applied = (applied + 4096).min(start + total);
+            if applied - interval_from >= per_interval
+                && catch_up_commit_due(start, committed_at, applied)
+            {
+                commits.push(applied);
+                committed_at = applied;
+                interval_from = applied;
+            }
+        }
+        commits
+    }
+
+    #[test]
+    fn catch_up_commits_double_their_gap_whatever_the_host_speed() {
+        // 10M entries at 150k entries per commit interval: the first commit
+        // after one interval, then each gap as long as all before it.
+        let commits = catch_up_commits(0, 10_000_000, 150_000);
+        assert_eq!(commits.len(), 7, "{commits:?}");
+        for pair in commits.windows(2) {
+            assert!(pair[1] >= 2 * pair[0], "{commits:?}");
+        }
+        // A host twice as fast commits as often, not twice as often.
+        assert_eq!(catch_up_commits(0, 10_000_000, 300_000).len(), 6);
+        // Counted from where this run started, not from the log's start.
+        let resumed = catch_up_commits(50_000_000, 1_000_000, 150_000);
+        assert_eq!(resumed.len(), 3, "{resumed:?}");
+    }
 
     /// `count` entries of `bytes` bytes each from `first_seq`, one stored
     /// hash per entry.
