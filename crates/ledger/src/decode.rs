@@ -36,8 +36,8 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, Rejection> {
 
 /// Checks the format of an already decoded event.
 pub fn event_from_pb(event: pb::Event) -> Result<Event, Rejection> {
-    let event_id = uuid_field("event_id", &event.event_id)?;
-    let org_id = id_field("org_id", &event.org_id)?;
+    let event_id = uuid_field("event_id", event.event_id)?;
+    let org_id = id_field("org_id", event.org_id)?;
     let occurred_at = match event.occurred_at {
         Some(ts) => timestamp_field("occurred_at", ts)?,
         None => return reject(Reason::MissingField, "occurred_at is required"),
@@ -58,64 +58,64 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
     use pb::event::Body as B;
     Ok(match body {
         B::Genesis(g) => Body::Genesis(Genesis {
-            origin: required_text("genesis.origin", &g.origin, NAME_CHARS_MAX)?,
-            authority_org_id: id_field("genesis.authority_org_id", &g.authority_org_id)?,
+            origin: required_text("genesis.origin", g.origin, NAME_CHARS_MAX)?,
+            authority_org_id: id_field("genesis.authority_org_id", g.authority_org_id)?,
             authority_name: required_text(
                 "genesis.authority_name",
-                &g.authority_name,
+                g.authority_name,
                 NAME_CHARS_MAX,
             )?,
             authority_public_key: public_key_field(
                 "genesis.authority_public_key",
                 &g.authority_public_key,
             )?,
-            log_vkey: required_text("genesis.log_vkey", &g.log_vkey, NOTE_CHARS_MAX)?,
+            log_vkey: required_text("genesis.log_vkey", g.log_vkey, NOTE_CHARS_MAX)?,
         }),
         B::RegisterOrg(o) => {
-            let org_id = id_field("register_org.org_id", &o.org_id)?;
+            let org_id = id_field("register_org.org_id", o.org_id)?;
             let kind = org_kind_field("register_org.kind", o.kind)?;
-            let name = org_name_field(kind, &o.name, o.public_name, &o.name_commitment)?;
+            let name = org_name_field(kind, o.name, o.public_name, &o.name_commitment)?;
             Body::RegisterOrg(RegisterOrganization {
                 org_id,
                 name,
                 kind,
-                parent_org_id: optional_id("register_org.parent_org_id", &o.parent_org_id)?,
-                commune_code: optional_id("register_org.commune_code", &o.commune_code)?,
+                parent_org_id: optional_id("register_org.parent_org_id", o.parent_org_id)?,
+                commune_code: optional_id("register_org.commune_code", o.commune_code)?,
             })
         }
         B::RegisterKey(k) => Body::RegisterKey(RegisterKey {
-            org_id: id_field("register_key.org_id", &k.org_id)?,
+            org_id: id_field("register_key.org_id", k.org_id)?,
             public_key: public_key_field("register_key.public_key", &k.public_key)?,
             roles: roles_field("register_key.roles", &k.roles)?,
-            label: text("register_key.label", &k.label, NAME_CHARS_MAX)?,
+            label: text("register_key.label", k.label, NAME_CHARS_MAX)?,
         }),
         B::RevokeKey(k) => Body::RevokeKey(RevokeKey {
             public_key: public_key_bytes("revoke_key.public_key", &k.public_key)?,
-            reason: text("revoke_key.reason", &k.reason, NOTE_CHARS_MAX)?,
+            reason: text("revoke_key.reason", k.reason, NOTE_CHARS_MAX)?,
         }),
         B::RegisterCommune(c) => Body::RegisterCommune(RegisterCommune {
-            commune_code: id_field("register_commune.commune_code", &c.commune_code)?,
-            name: required_text("register_commune.name", &c.name, NAME_CHARS_MAX)?,
-            district: text("register_commune.district", &c.district, NAME_CHARS_MAX)?,
-            province: text("register_commune.province", &c.province, NAME_CHARS_MAX)?,
+            commune_code: id_field("register_commune.commune_code", c.commune_code)?,
+            name: required_text("register_commune.name", c.name, NAME_CHARS_MAX)?,
+            district: text("register_commune.district", c.district, NAME_CHARS_MAX)?,
+            province: text("register_commune.province", c.province, NAME_CHARS_MAX)?,
             children_count: c.children_count,
         }),
         B::RegisterAsset(a) => Body::RegisterAsset(RegisterAsset {
-            asset_id: id_field("register_asset.asset_id", &a.asset_id)?,
-            name: required_text("register_asset.name", &a.name, NAME_CHARS_MAX)?,
-            unit: required_text("register_asset.unit", &a.unit, NAME_CHARS_MAX)?,
+            asset_id: id_field("register_asset.asset_id", a.asset_id)?,
+            name: required_text("register_asset.name", a.name, NAME_CHARS_MAX)?,
+            unit: required_text("register_asset.unit", a.unit, NAME_CHARS_MAX)?,
             unit_value_vnd: bounded("register_asset.unit_value_vnd", a.unit_value_vnd)?,
             in_kind: a.in_kind,
         }),
         B::PublishNeed(n) => Body::PublishNeed(PublishNeed {
-            need_id: id_field("publish_need.need_id", &n.need_id)?,
-            commune_code: id_field("publish_need.commune_code", &n.commune_code)?,
+            need_id: id_field("publish_need.need_id", n.need_id)?,
+            commune_code: id_field("publish_need.commune_code", n.commune_code)?,
             category: category_field("publish_need.category", n.category)?,
             year: year_field("publish_need.year", n.year)?,
-            asset_id: id_field("publish_need.asset_id", &n.asset_id)?,
+            asset_id: id_field("publish_need.asset_id", n.asset_id)?,
             quantity: quantity_field("publish_need.quantity", n.quantity)?,
             children_targeted: n.children_targeted,
-            description: text("publish_need.description", &n.description, NOTE_CHARS_MAX)?,
+            description: text("publish_need.description", n.description, NOTE_CHARS_MAX)?,
         }),
         B::PublishPlan(p) => {
             if p.targets.is_empty() {
@@ -131,7 +131,7 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
                 );
             }
             let mut targets = Vec::with_capacity(p.targets.len());
-            for (i, t) in p.targets.iter().enumerate() {
+            for (i, t) in p.targets.into_iter().enumerate() {
                 targets.push(PlanTarget {
                     category: category_field(
                         &format!("publish_plan.targets[{i}].category"),
@@ -139,12 +139,9 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
                     )?,
                     commune_code: optional_id(
                         &format!("publish_plan.targets[{i}].commune_code"),
-                        &t.commune_code,
+                        t.commune_code,
                     )?,
-                    asset_id: id_field(
-                        &format!("publish_plan.targets[{i}].asset_id"),
-                        &t.asset_id,
-                    )?,
+                    asset_id: id_field(&format!("publish_plan.targets[{i}].asset_id"), t.asset_id)?,
                     quantity: quantity_field(
                         &format!("publish_plan.targets[{i}].quantity"),
                         t.quantity,
@@ -158,27 +155,27 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
             })
         }
         B::Pledge(p) => Body::Pledge(Pledge {
-            pledge_id: id_field("pledge.pledge_id", &p.pledge_id)?,
-            donor_org_id: id_field("pledge.donor_org_id", &p.donor_org_id)?,
-            recipient_org_id: id_field("pledge.recipient_org_id", &p.recipient_org_id)?,
-            asset_id: id_field("pledge.asset_id", &p.asset_id)?,
+            pledge_id: id_field("pledge.pledge_id", p.pledge_id)?,
+            donor_org_id: id_field("pledge.donor_org_id", p.donor_org_id)?,
+            recipient_org_id: id_field("pledge.recipient_org_id", p.recipient_org_id)?,
+            asset_id: id_field("pledge.asset_id", p.asset_id)?,
             quantity: quantity_field("pledge.quantity", p.quantity)?,
             earmark: earmark_field("pledge.earmark", p.earmark)?,
             due_date: if p.due_date.is_empty() {
                 None
             } else {
-                Some(date_field("pledge.due_date", &p.due_date)?)
+                Some(date_field("pledge.due_date", p.due_date)?)
             },
         }),
         B::CancelPledge(c) => Body::CancelPledge(CancelPledge {
-            pledge_id: id_field("cancel_pledge.pledge_id", &c.pledge_id)?,
-            reason: required_text("cancel_pledge.reason", &c.reason, NOTE_CHARS_MAX)?,
+            pledge_id: id_field("cancel_pledge.pledge_id", c.pledge_id)?,
+            reason: required_text("cancel_pledge.reason", c.reason, NOTE_CHARS_MAX)?,
         }),
         B::Receipt(r) => Body::Receipt(Receipt {
-            receipt_id: id_field("receipt.receipt_id", &r.receipt_id)?,
-            donor_org_id: id_field("receipt.donor_org_id", &r.donor_org_id)?,
-            pledge_id: optional_id("receipt.pledge_id", &r.pledge_id)?,
-            asset_id: id_field("receipt.asset_id", &r.asset_id)?,
+            receipt_id: id_field("receipt.receipt_id", r.receipt_id)?,
+            donor_org_id: id_field("receipt.donor_org_id", r.donor_org_id)?,
+            pledge_id: optional_id("receipt.pledge_id", r.pledge_id)?,
+            asset_id: id_field("receipt.asset_id", r.asset_id)?,
             quantity: quantity_field("receipt.quantity", r.quantity)?,
             earmark: earmark_field("receipt.earmark", r.earmark)?,
             external_ref_hash: if r.external_ref_hash.is_empty() {
@@ -189,26 +186,26 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
                     &r.external_ref_hash,
                 )?)
             },
-            note: text("receipt.note", &r.note, NOTE_CHARS_MAX)?,
+            note: text("receipt.note", r.note, NOTE_CHARS_MAX)?,
         }),
         B::Transfer(t) => Body::Transfer(Transfer {
-            transfer_id: id_field("transfer.transfer_id", &t.transfer_id)?,
-            to_org_id: id_field("transfer.to_org_id", &t.to_org_id)?,
-            asset_id: id_field("transfer.asset_id", &t.asset_id)?,
+            transfer_id: id_field("transfer.transfer_id", t.transfer_id)?,
+            to_org_id: id_field("transfer.to_org_id", t.to_org_id)?,
+            asset_id: id_field("transfer.asset_id", t.asset_id)?,
             quantity: quantity_field("transfer.quantity", t.quantity)?,
             earmark: earmark_field("transfer.earmark", t.earmark)?,
-            note: text("transfer.note", &t.note, NOTE_CHARS_MAX)?,
+            note: text("transfer.note", t.note, NOTE_CHARS_MAX)?,
         }),
         B::TransferReceived(t) => Body::TransferReceived(TransferReceived {
-            transfer_id: id_field("transfer_received.transfer_id", &t.transfer_id)?,
+            transfer_id: id_field("transfer_received.transfer_id", t.transfer_id)?,
             quantity_received: bounded("transfer_received.quantity_received", t.quantity_received)?,
-            note: text("transfer_received.note", &t.note, NOTE_CHARS_MAX)?,
+            note: text("transfer_received.note", t.note, NOTE_CHARS_MAX)?,
         }),
         B::Delivery(d) => Body::Delivery(Delivery {
-            delivery_id: id_field("delivery.delivery_id", &d.delivery_id)?,
-            commune_code: id_field("delivery.commune_code", &d.commune_code)?,
+            delivery_id: id_field("delivery.delivery_id", d.delivery_id)?,
+            commune_code: id_field("delivery.commune_code", d.commune_code)?,
             category: category_field("delivery.category", d.category)?,
-            asset_id: id_field("delivery.asset_id", &d.asset_id)?,
+            asset_id: id_field("delivery.asset_id", d.asset_id)?,
             quantity: quantity_field("delivery.quantity", d.quantity)?,
             earmark: earmark_field("delivery.earmark", d.earmark)?,
             children_reached: d.children_reached,
@@ -222,28 +219,28 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
                 &d.evidence_hashes,
                 EVIDENCE_HASHES_MAX,
             )?,
-            period: period_field("delivery.period", &d.period)?,
-            note: text("delivery.note", &d.note, NOTE_CHARS_MAX)?,
+            period: period_field("delivery.period", d.period)?,
+            note: text("delivery.note", d.note, NOTE_CHARS_MAX)?,
         }),
         B::Inspection(i) => Body::Inspection(GoodsInspection {
-            subject_id: id_field("inspection.subject_id", &i.subject_id)?,
+            subject_id: id_field("inspection.subject_id", i.subject_id)?,
             passed: i.passed,
-            standard: text("inspection.standard", &i.standard, NAME_CHARS_MAX)?,
-            note: text("inspection.note", &i.note, NOTE_CHARS_MAX)?,
+            standard: text("inspection.standard", i.standard, NAME_CHARS_MAX)?,
+            note: text("inspection.note", i.note, NOTE_CHARS_MAX)?,
         }),
         B::Reversal(r) => Body::Reversal(Reversal {
-            target_event_id: uuid_field("reversal.target_event_id", &r.target_event_id)?,
-            reason: required_text("reversal.reason", &r.reason, NOTE_CHARS_MAX)?,
+            target_event_id: uuid_field("reversal.target_event_id", r.target_event_id)?,
+            reason: required_text("reversal.reason", r.reason, NOTE_CHARS_MAX)?,
         }),
         B::Commendation(c) => Body::Commendation(Commendation {
-            honoree_org_id: id_field("commendation.honoree_org_id", &c.honoree_org_id)?,
+            honoree_org_id: id_field("commendation.honoree_org_id", c.honoree_org_id)?,
             year: year_field("commendation.year", c.year)?,
             decision_ref: required_text(
                 "commendation.decision_ref",
-                &c.decision_ref,
+                c.decision_ref,
                 NAME_CHARS_MAX,
             )?,
-            reason: text("commendation.reason", &c.reason, NOTE_CHARS_MAX)?,
+            reason: text("commendation.reason", c.reason, NOTE_CHARS_MAX)?,
         }),
     })
 }
@@ -282,20 +279,20 @@ pub fn uuid_value(id: &str) -> Option<u128> {
     })
 }
 
-fn id_field(field: &str, value: &str) -> Result<String, Rejection> {
+fn id_field(field: &str, value: String) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));
     }
-    if !is_valid_id(value) {
+    if !is_valid_id(&value) {
         return reject(
             Reason::InvalidId,
             format!("{field} {value:?} is not 1 to {ID_LEN_MAX} characters of [A-Za-z0-9._:-]"),
         );
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
-fn optional_id(field: &str, value: &str) -> Result<Option<String>, Rejection> {
+fn optional_id(field: &str, value: String) -> Result<Option<String>, Rejection> {
     if value.is_empty() {
         Ok(None)
     } else {
@@ -303,22 +300,22 @@ fn optional_id(field: &str, value: &str) -> Result<Option<String>, Rejection> {
     }
 }
 
-fn uuid_field(field: &str, value: &str) -> Result<String, Rejection> {
+fn uuid_field(field: &str, value: String) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));
     }
-    if !is_valid_uuid(value) {
+    if !is_valid_uuid(&value) {
         return reject(
             Reason::InvalidId,
             format!("{field} {value:?} is not a lowercase hyphenated UUID"),
         );
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 /// SPEC §7: valid UTF-8 (prost has checked it), NFC, no control characters,
 /// at most `chars_max` characters.
-fn text(field: &str, value: &str, chars_max: usize) -> Result<String, Rejection> {
+fn text(field: &str, value: String, chars_max: usize) -> Result<String, Rejection> {
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return reject(
             Reason::InvalidText,
@@ -328,7 +325,7 @@ fn text(field: &str, value: &str, chars_max: usize) -> Result<String, Rejection>
             ),
         );
     }
-    if !is_nfc(value) {
+    if !is_nfc(&value) {
         return reject(
             Reason::InvalidText,
             format!("{field} is not in Unicode normalization form C (NFC)"),
@@ -341,10 +338,10 @@ fn text(field: &str, value: &str, chars_max: usize) -> Result<String, Rejection>
             format!("{field} has {chars} characters, at most {chars_max}"),
         );
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
-fn required_text(field: &str, value: &str, chars_max: usize) -> Result<String, Rejection> {
+fn required_text(field: &str, value: String, chars_max: usize) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));
     }
@@ -405,7 +402,7 @@ fn parse_digits(s: &str) -> Option<u32> {
 }
 
 /// `YYYY-MM-DD`, a real calendar date.
-fn date_field(field: &str, value: &str) -> Result<String, Rejection> {
+fn date_field(field: &str, value: String) -> Result<String, Rejection> {
     let parts: Vec<&str> = value.split('-').collect();
     let valid = match parts.as_slice() {
         [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
@@ -425,11 +422,11 @@ fn date_field(field: &str, value: &str) -> Result<String, Rejection> {
             format!("{field} {value:?} is not a date YYYY-MM-DD"),
         );
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 /// `YYYY-MM`.
-fn period_field(field: &str, value: &str) -> Result<String, Rejection> {
+fn period_field(field: &str, value: String) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));
     }
@@ -446,7 +443,7 @@ fn period_field(field: &str, value: &str) -> Result<String, Rejection> {
             format!("{field} {value:?} is not a month YYYY-MM"),
         );
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 /// SPEC §7.5: a hidden donor's name never enters the log; a commitment to
@@ -454,7 +451,7 @@ fn period_field(field: &str, value: &str) -> Result<String, Rejection> {
 /// commitment.
 fn org_name_field(
     kind: OrgKind,
-    name: &str,
+    name: String,
     public_name: bool,
     commitment: &[u8],
 ) -> Result<OrgName, Rejection> {
@@ -587,7 +584,7 @@ fn earmark_field(field: &str, value: Option<pb::Earmark>) -> Result<Earmark, Rej
         return Ok(Earmark::default());
     };
     Ok(Earmark {
-        commune_code: optional_id(&format!("{field}.commune_code"), &value.commune_code)?,
+        commune_code: optional_id(&format!("{field}.commune_code"), value.commune_code)?,
         // SPEC §7: an empty earmark field means unrestricted.
         category: if value.category == 0 {
             None
