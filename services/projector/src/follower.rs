@@ -620,8 +620,7 @@ fn apply_thread(
     let mut committed = shared.read().position.clone();
     let mut writing: Option<std::thread::JoinHandle<Result<(), StoreError>>> = None;
     let mut last_commit = std::time::Instant::now();
-    let started_at = committed.size;
-    let mut committed_at = committed.size;
+    let mut spacing = CommitSpacing::new(committed.size);
     let result = loop {
         let item = match queue.try_recv() {
             Ok(item) => Some(item),
@@ -689,29 +688,13 @@ fn apply_thread(
             }
             Work::Tick | Work::Abort => {}
         }
-        // While catching up, space commits by entries: each waits until as
-        // many entries were folded since the last commit as before it in
-        // this run, so a catch-up of N entries takes O(log N) commits and
-        // writes each changed row a bounded number of times, however fast
-        // this host encodes. Spacing by the last commit's cost (nine times
-        // it) tied the number of commits to the host: a cheaper encoding
-        // brought them closer, and bytes written per event rose by a
-        // third. COMMIT_SPACING_MAX bounds the gap in time.
-        // Caught up, nothing is gained by waiting: what catch-up left is
-        // committed while the log is quiet, not among the next appends
-        // (at 10M a replica's commit of the last 400k entries of catch-up
-        // fell 27 s later, among appends, and held them up to a second).
-        // Caught up means with the ledger's last checkpoint: a ledger whose
-        // checkpoints lag far behind its entries can make a catch-up commit
-        // every second, which costs bytes written, never correctness.
-        let applied = *shared.applied.borrow();
-        let ledger_size = shared.status().ledger_size;
-        let caught_up = queue.is_empty() && ledger_size > 0 && applied >= ledger_size;
-        let since = last_commit.elapsed();
-        let due = since >= commit_interval
-            && (caught_up
-                || since >= COMMIT_SPACING_MAX
-                || catch_up_commit_due(started_at, committed_at, applied, ledger_size));
+        let due = spacing.due(
+            last_commit.elapsed(),
+            commit_interval,
+            *shared.applied.borrow(),
+            shared.status().ledger_size,
+            queue.is_empty(),
+        );
         let writer_busy = writing.as_ref().is_some_and(|w| !w.is_finished());
         if due && !writer_busy {
             if let Err(error) = catch_up(shared, mirror.as_mut()) {
@@ -721,7 +704,7 @@ fn apply_thread(
             {
                 break Err(error);
             }
-            committed_at = committed.size;
+            spacing.committed(committed.size);
             last_commit = std::time::Instant::now();
         }
     };
@@ -738,27 +721,86 @@ fn apply_thread(
     }
 }
 
-/// Whether a commit is due while catching up, for a run that started at
-/// log size `started_at` and last committed at `committed_at`, now that
-/// `applied` of the `ledger_size` entries of the ledger's last checkpoint
-/// (0: none seen yet) are folded: once as many entries were folded since
-/// the last commit as before it, so the gaps double (the first commit waits
-/// only for the commit interval). Not when fewer entries remain than that gap: the
-/// commit on catching up follows sooner than the next one would, and
-/// rewrites what this one wrote (at 1M, a commit at 914k cost 0.33 s of
-/// the apply thread and 0.7 s of writing, for nothing).
-fn catch_up_commit_due(started_at: u64, committed_at: u64, applied: u64, ledger_size: u64) -> bool {
-    let gap = applied.saturating_sub(committed_at);
-    // Past the ledger's last checkpoint (it lags its entries), the end is
-    // not known: the gaps just double.
-    let near_the_end = ledger_size > applied && ledger_size - applied < gap;
-    gap >= committed_at.saturating_sub(started_at) && !near_the_end
+/// When the apply thread takes a commit. Every `commit_interval` once
+/// caught up: nothing is gained by waiting, and what catch-up left is
+/// committed while the log is quiet, not among the next appends (at 10M a
+/// replica's commit of the last 400k entries of catch-up fell 27 s later,
+/// among appends, and held them up to a second). Caught up means with the
+/// ledger's last checkpoint: a ledger whose checkpoints lag far behind its
+/// entries can make a catch-up commit every second, which costs bytes
+/// written, never correctness.
+///
+/// While catching up, by entries: a commit waits until as many entries
+/// were folded since the last one as between the start of the catch-up
+/// and it, so a catch-up of N entries takes O(log N) commits whatever the
+/// host's speed, at most [`COMMIT_SPACING_MAX`] apart. Spacing them by the
+/// last one's cost (nine times it) tied their number to the host: a cheaper
+/// encoding brought them closer, and bytes written per event rose by a
+/// third. None is taken when fewer entries remain to the checkpoint than
+/// the gap since the last: the commit on catching up comes sooner than the
+/// gap took (so at most twice [`COMMIT_SPACING_MAX`] after the last), and
+/// would rewrite what it wrote (at 1M, a commit at 914k cost 0.33 s of the
+/// apply thread and 0.7 s of writing, for nothing; at 10M, the bound forced
+/// a replica's commit of 6.5M rows at 9.92M, 84k entries before the end).
+#[derive(Debug)]
+struct CommitSpacing {
+    /// The log size where the current catch-up began: where the follower
+    /// started, or was last caught up.
+    catch_up_from: u64,
+    /// The log size of the last commit.
+    committed_at: u64,
+}
+
+impl CommitSpacing {
+    fn new(committed_at: u64) -> Self {
+        CommitSpacing {
+            catch_up_from: committed_at,
+            committed_at,
+        }
+    }
+
+    /// Whether to commit now, `since` the last commit, with `applied`
+    /// entries folded, `ledger_size` the size of the ledger's last
+    /// checkpoint (0: none seen yet) and `queue_empty` whether entries
+    /// wait to be folded.
+    fn due(
+        &mut self,
+        since: Duration,
+        commit_interval: Duration,
+        applied: u64,
+        ledger_size: u64,
+        queue_empty: bool,
+    ) -> bool {
+        if since < commit_interval {
+            return false;
+        }
+        let caught_up = queue_empty && ledger_size > 0 && applied >= ledger_size;
+        if caught_up {
+            // A later fall behind is a new catch-up, spaced from here.
+            self.catch_up_from = applied;
+            return true;
+        }
+        let gap = applied.saturating_sub(self.committed_at);
+        // Past the ledger's last checkpoint (it lags its entries), the end
+        // is not known: the gaps just double.
+        let near_the_end = ledger_size > applied && ledger_size - applied < gap;
+        if near_the_end {
+            return false;
+        }
+        let before = self.committed_at.saturating_sub(self.catch_up_from);
+        since >= COMMIT_SPACING_MAX || gap >= before
+    }
+
+    fn committed(&mut self, size: u64) {
+        self.committed_at = size;
+    }
 }
 
 /// The furthest apart the apply thread spaces commits of its own accord
 /// (a longer `commit_interval` still applies): beyond what a 10M-entry
 /// catch-up reaches, so that bigger logs neither hold the model's lock for
-/// a minute to take a commit nor lose more than that to a crash. Not
+/// a minute to take a commit nor lose more than that to a crash (twice
+/// that when the end of a catch-up is near: see [`CommitSpacing`]). Not
 /// tighter: a commit rewrites every page holding a changed row, and the
 /// rows of a bigger commit share more pages, so fewer, bigger commits write
 /// less per event (an 8 s bound wrote 312 bytes per event of a 10M
@@ -834,10 +876,10 @@ struct MirrorJob {
 ///
 /// It also syncs the mirror every [`MIRROR_SYNC_BYTES`] appended, so that
 /// what a commit's sync must flush stays small however far apart commits
-/// fall: while catching up, commits space themselves by their own cost, and
-/// a sync that flushed everything since the last one grew that cost with
-/// the spacing, until one flushed gigabytes on the apply thread and held
-/// up the ledger's own fsyncs for seconds after the replica caught up.
+/// fall: while catching up, their gaps double, and a sync that flushed
+/// everything since the last one grew with the gap, until one flushed
+/// gigabytes on the apply thread and held up the ledger's own fsyncs for
+/// seconds after the replica caught up.
 struct MirrorWriter {
     jobs: Option<std::sync::mpsc::SyncSender<MirrorJob>>,
     done: std::sync::mpsc::Receiver<Result<(), FollowError>>,
@@ -1229,50 +1271,85 @@ mod tests {
     use super::*;
     use aidledger_store::MemStore;
 
-    /// Commit points before the end of a catch-up of `total` entries from
-    /// `start`, folded in batches of 4,096, the commit interval passing
-    /// every `per_interval` entries.
-    fn catch_up_commits(start: u64, total: u64, per_interval: u64) -> Vec<u64> {
-        let (mut committed_at, mut interval_from) = (start, start);
-        let mut commits = Vec::new();
-        let mut applied = start;
-        loop {
-            applied = (applied + 4096).min(start + total);
-            // There the commit on catching up is taken, not this one.
-            if applied == start + total {
-                break;
-            }
-            if applied - interval_from >= per_interval
-                && catch_up_commit_due(start, committed_at, applied, start + total)
-            {
-                commits.push(applied);
-                committed_at = applied;
-                interval_from = applied;
+    /// Commit points of `spacing` as the follower folds from `start` to
+    /// `end` in batches of 4,096 at `per_second` entries a second, the
+    /// ledger's checkpoint at `end`, its queue empty only there; the last
+    /// point is the commit on catching up.
+    fn commits(spacing: &mut CommitSpacing, start: u64, end: u64, per_second: u64) -> Vec<u64> {
+        let interval = Duration::from_secs(1);
+        let (mut applied, mut last_commit) = (start, start);
+        let mut points = Vec::new();
+        while applied < end {
+            applied = (applied + 4096).min(end);
+            let since = Duration::from_secs_f64((applied - last_commit) as f64 / per_second as f64);
+            if spacing.due(since, interval, applied, end, applied == end) {
+                spacing.committed(applied);
+                points.push(applied);
+                last_commit = applied;
             }
         }
-        commits
+        points
     }
 
     #[test]
     fn catch_up_commits_double_their_gap_whatever_the_host_speed() {
-        // 10M entries at 150k entries per commit interval: the first commit
-        // after one interval, then each gap as long as all before it, but
-        // none when less remains than the gap (9.7M: the commit on catching
-        // up comes next).
-        let commits = catch_up_commits(0, 10_000_000, 150_000);
-        assert_eq!(commits.len(), 6, "{commits:?}");
-        for pair in commits.windows(2) {
-            assert!(pair[1] >= 2 * pair[0], "{commits:?}");
+        // 10M entries at 150k a second: the first commit after one
+        // second, then each gap as long as all before it, none at 9.7M
+        // (less remains than the gap), then the commit on catching up.
+        let points = commits(&mut CommitSpacing::new(0), 0, 10_000_000, 150_000);
+        assert_eq!(points.len(), 7, "{points:?}");
+        for pair in points[..6].windows(2) {
+            assert!(pair[1] >= 2 * pair[0], "{points:?}");
         }
-        assert!(*commits.last().unwrap() < 5_000_000, "{commits:?}");
-        // A host twice as fast commits as often, not twice as often.
-        assert_eq!(catch_up_commits(0, 10_000_000, 300_000).len(), 5);
-        // Counted from where this run started, not from the log's start.
-        let resumed = catch_up_commits(50_000_000, 1_000_000, 150_000);
-        assert_eq!(resumed.len(), 3, "{resumed:?}");
-        // Not knowing the ledger's size yet, the gaps still double.
-        assert!(catch_up_commit_due(0, 200_000, 400_000, 0));
-        assert!(!catch_up_commit_due(0, 200_000, 399_999, 0));
+        assert!(points[5] < 5_000_000, "{points:?}");
+        assert_eq!(points[6], 10_000_000);
+        // A host twice as fast commits one time fewer, not half as often.
+        let faster = commits(&mut CommitSpacing::new(0), 0, 10_000_000, 300_000);
+        assert_eq!(faster.len(), 6, "{faster:?}");
+        // A slow host: the 60 s bound, not the doubling, spaces the last
+        // ones, but does not force one just before the end.
+        let slow = commits(&mut CommitSpacing::new(0), 0, 10_000_000, 50_000);
+        let gaps: Vec<u64> = slow.windows(2).map(|p| p[1] - p[0]).collect();
+        let (last, others) = gaps.split_last().unwrap();
+        let bound = 60 * 50_000 + 4096;
+        assert!(others.iter().all(|&gap| gap <= bound), "{slow:?}");
+        assert!(*last > bound && *last <= 2 * bound, "{slow:?}");
+
+        // Resumed from a store at 50M: spaced from there, not from 0.
+        let mut spacing = CommitSpacing::new(50_000_000);
+        assert_eq!(
+            commits(&mut spacing, 50_000_000, 51_000_000, 150_000).len(),
+            4
+        );
+        // Caught up, then behind again by 1M after an outage: a new
+        // catch-up, spaced from where the last one ended, not left to the
+        // 60 s bound.
+        let again = commits(&mut spacing, 51_000_000, 52_000_000, 150_000);
+        assert_eq!(again.len(), 4, "{again:?}");
+        assert!(again[0] < 51_200_000, "{again:?}");
+    }
+
+    #[test]
+    fn commit_spacing_edges() {
+        let second = Duration::from_secs(1);
+        let mut spacing = CommitSpacing::new(0);
+        spacing.committed(200_000);
+        // Never before the commit interval, even caught up.
+        assert!(!spacing.due(second / 2, second, 400_000, 400_000, true));
+        // The gap must reach what came before it...
+        assert!(!spacing.due(second, second, 399_999, 0, false));
+        assert!(spacing.due(second, second, 400_000, 0, false));
+        // ...unless less than the gap remains to the checkpoint.
+        assert!(!spacing.due(second, second, 400_000, 599_999, false));
+        assert!(spacing.due(second, second, 400_000, 600_000, false));
+        // A checkpoint lagging the entries does not stop the doubling.
+        assert!(spacing.due(second, second, 400_000, 300_000, false));
+        // At the checkpoint with entries still queued is not caught up.
+        assert!(!spacing.due(second, second, 300_000, 300_000, false));
+        // The 60 s bound holds, but not when the end is nearer than the
+        // gap.
+        assert!(spacing.due(COMMIT_SPACING_MAX, second, 300_000, 500_000, false));
+        assert!(!spacing.due(COMMIT_SPACING_MAX, second, 300_000, 300_001, false));
     }
 
     /// `count` entries of `bytes` bytes each from `first_seq`, one stored
