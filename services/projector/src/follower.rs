@@ -695,6 +695,8 @@ fn apply_thread(
             shared.status().ledger_size,
             queue.is_empty(),
         );
+        // The fold never waits for the last commit's write: a commit due
+        // meanwhile is taken at the first look after the write ends.
         let writer_busy = writing.as_ref().is_some_and(|w| !w.is_finished());
         if due && !writer_busy {
             if let Err(error) = catch_up(shared, mirror.as_mut()) {
