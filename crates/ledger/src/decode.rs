@@ -2,6 +2,8 @@
 //! does not depend on the ledger's state (ids, text, quantities, enums,
 //! dates, hash lengths). A failure here is always `INVALID_ARGUMENT`.
 
+use std::fmt::Display;
+
 use aidledger_wire::{Message, pb};
 use unicode_normalization::is_nfc;
 
@@ -134,16 +136,19 @@ fn body_from_pb(body: pb::event::Body) -> Result<Body, Rejection> {
             for (i, t) in p.targets.into_iter().enumerate() {
                 targets.push(PlanTarget {
                     category: category_field(
-                        &format!("publish_plan.targets[{i}].category"),
+                        format_args!("publish_plan.targets[{i}].category"),
                         t.category,
                     )?,
                     commune_code: optional_id(
-                        &format!("publish_plan.targets[{i}].commune_code"),
+                        format_args!("publish_plan.targets[{i}].commune_code"),
                         t.commune_code,
                     )?,
-                    asset_id: id_field(&format!("publish_plan.targets[{i}].asset_id"), t.asset_id)?,
+                    asset_id: id_field(
+                        format_args!("publish_plan.targets[{i}].asset_id"),
+                        t.asset_id,
+                    )?,
                     quantity: quantity_field(
-                        &format!("publish_plan.targets[{i}].quantity"),
+                        format_args!("publish_plan.targets[{i}].quantity"),
                         t.quantity,
                     )?,
                     children_targeted: t.children_targeted,
@@ -279,7 +284,7 @@ pub fn uuid_value(id: &str) -> Option<u128> {
     })
 }
 
-fn id_field(field: &str, value: String) -> Result<String, Rejection> {
+fn id_field(field: impl Display + Copy, value: String) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));
     }
@@ -292,7 +297,7 @@ fn id_field(field: &str, value: String) -> Result<String, Rejection> {
     Ok(value)
 }
 
-fn optional_id(field: &str, value: String) -> Result<Option<String>, Rejection> {
+fn optional_id(field: impl Display + Copy, value: String) -> Result<Option<String>, Rejection> {
     if value.is_empty() {
         Ok(None)
     } else {
@@ -300,7 +305,7 @@ fn optional_id(field: &str, value: String) -> Result<Option<String>, Rejection> 
     }
 }
 
-fn uuid_field(field: &str, value: String) -> Result<String, Rejection> {
+fn uuid_field(field: impl Display + Copy, value: String) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));
     }
@@ -315,7 +320,7 @@ fn uuid_field(field: &str, value: String) -> Result<String, Rejection> {
 
 /// SPEC §7: valid UTF-8 (prost has checked it), NFC, no control characters,
 /// at most `chars_max` characters.
-fn text(field: &str, value: String, chars_max: usize) -> Result<String, Rejection> {
+fn text(field: impl Display + Copy, value: String, chars_max: usize) -> Result<String, Rejection> {
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return reject(
             Reason::InvalidText,
@@ -341,21 +346,25 @@ fn text(field: &str, value: String, chars_max: usize) -> Result<String, Rejectio
     Ok(value)
 }
 
-fn required_text(field: &str, value: String, chars_max: usize) -> Result<String, Rejection> {
+fn required_text(
+    field: impl Display + Copy,
+    value: String,
+    chars_max: usize,
+) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));
     }
     text(field, value, chars_max)
 }
 
-fn quantity_field(field: &str, value: u64) -> Result<u64, Rejection> {
+fn quantity_field(field: impl Display + Copy, value: u64) -> Result<u64, Rejection> {
     if value == 0 {
         return reject(Reason::InvalidQuantity, format!("{field} is 0"));
     }
     bounded(field, value)
 }
 
-fn bounded(field: &str, value: u64) -> Result<u64, Rejection> {
+fn bounded(field: impl Display + Copy, value: u64) -> Result<u64, Rejection> {
     if value > QUANTITY_MAX {
         return reject(
             Reason::InvalidQuantity,
@@ -365,7 +374,7 @@ fn bounded(field: &str, value: u64) -> Result<u64, Rejection> {
     Ok(value)
 }
 
-fn year_field(field: &str, year: u32) -> Result<u32, Rejection> {
+fn year_field(field: impl Display + Copy, year: u32) -> Result<u32, Rejection> {
     if !(YEAR_MIN..=YEAR_MAX).contains(&year) {
         return reject(
             Reason::InvalidDate,
@@ -375,7 +384,10 @@ fn year_field(field: &str, year: u32) -> Result<u32, Rejection> {
     Ok(year)
 }
 
-fn timestamp_field(field: &str, ts: aidledger_wire::Timestamp) -> Result<Timestamp, Rejection> {
+fn timestamp_field(
+    field: impl Display + Copy,
+    ts: aidledger_wire::Timestamp,
+) -> Result<Timestamp, Rejection> {
     let nanos = u32::try_from(ts.nanos)
         .ok()
         .filter(|n| *n < 1_000_000_000)
@@ -402,7 +414,7 @@ fn parse_digits(s: &str) -> Option<u32> {
 }
 
 /// `YYYY-MM-DD`, a real calendar date.
-fn date_field(field: &str, value: String) -> Result<String, Rejection> {
+fn date_field(field: impl Display + Copy, value: String) -> Result<String, Rejection> {
     let parts: Vec<&str> = value.split('-').collect();
     let valid = match parts.as_slice() {
         [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
@@ -426,7 +438,7 @@ fn date_field(field: &str, value: String) -> Result<String, Rejection> {
 }
 
 /// `YYYY-MM`.
-fn period_field(field: &str, value: String) -> Result<String, Rejection> {
+fn period_field(field: impl Display + Copy, value: String) -> Result<String, Rejection> {
     if value.is_empty() {
         return reject(Reason::MissingField, format!("{field} is required"));
     }
@@ -494,7 +506,7 @@ fn org_name_field(
     })
 }
 
-fn hash_field(field: &str, value: &[u8]) -> Result<[u8; 32], Rejection> {
+fn hash_field(field: impl Display + Copy, value: &[u8]) -> Result<[u8; 32], Rejection> {
     <[u8; 32]>::try_from(value).map_err(|_| {
         Rejection::new(
             Reason::InvalidHash,
@@ -503,17 +515,35 @@ fn hash_field(field: &str, value: &[u8]) -> Result<[u8; 32], Rejection> {
     })
 }
 
-fn hash_list(field: &str, values: &[Vec<u8>], max: usize) -> Result<Vec<[u8; 32]>, Rejection> {
+fn hash_list(
+    field: impl Display + Copy,
+    values: &[Vec<u8>],
+    max: usize,
+) -> Result<Vec<[u8; 32]>, Rejection> {
     if values.len() > max {
         return reject(
             Reason::TooManyItems,
             format!("{field} has {} items, at most {max}", values.len()),
         );
     }
-    let mut hashes = Vec::with_capacity(values.len());
+    // Sorting a copy finds whether any item repeats without hashing each
+    // one into a set; only a list with something wrong is walked again, in
+    // order, so the first fault is the one reported.
+    let hashes: Option<Vec<[u8; 32]>> = values
+        .iter()
+        .map(|value| <[u8; 32]>::try_from(value.as_slice()).ok())
+        .collect();
+    if let Some(hashes) = hashes {
+        let mut sorted = hashes.clone();
+        sorted.sort_unstable();
+        if !sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Ok(hashes);
+        }
+    }
     let mut seen = std::collections::HashSet::with_capacity(values.len());
+    let mut hashes = Vec::with_capacity(values.len());
     for (i, value) in values.iter().enumerate() {
-        let hash = hash_field(&format!("{field}[{i}]"), value)?;
+        let hash = hash_field(format_args!("{field}[{i}]"), value)?;
         if !seen.insert(hash) {
             return reject(
                 Reason::InvalidHash,
@@ -525,7 +555,7 @@ fn hash_list(field: &str, values: &[Vec<u8>], max: usize) -> Result<Vec<[u8; 32]
     Ok(hashes)
 }
 
-fn public_key_bytes(field: &str, value: &[u8]) -> Result<PublicKey, Rejection> {
+fn public_key_bytes(field: impl Display + Copy, value: &[u8]) -> Result<PublicKey, Rejection> {
     <[u8; 32]>::try_from(value).map(PublicKey).map_err(|_| {
         Rejection::new(
             Reason::InvalidKey,
@@ -539,7 +569,7 @@ fn public_key_bytes(field: &str, value: &[u8]) -> Result<PublicKey, Rejection> {
 
 /// A key being registered must be one that strict verification can ever
 /// accept: a valid point that is not of small order.
-fn public_key_field(field: &str, value: &[u8]) -> Result<PublicKey, Rejection> {
+fn public_key_field(field: impl Display + Copy, value: &[u8]) -> Result<PublicKey, Rejection> {
     let key = public_key_bytes(field, value)?;
     match ed25519_dalek::VerifyingKey::from_bytes(&key.0) {
         Ok(k) if !k.is_weak() => Ok(key),
@@ -554,7 +584,7 @@ fn public_key_field(field: &str, value: &[u8]) -> Result<PublicKey, Rejection> {
     }
 }
 
-fn category_field(field: &str, value: i32) -> Result<Category, Rejection> {
+fn category_field(field: impl Display + Copy, value: i32) -> Result<Category, Rejection> {
     use pb::Category as C;
     Ok(match C::try_from(value) {
         Ok(C::Health) => Category::Health,
@@ -579,25 +609,28 @@ fn category_field(field: &str, value: i32) -> Result<Category, Rejection> {
     })
 }
 
-fn earmark_field(field: &str, value: Option<pb::Earmark>) -> Result<Earmark, Rejection> {
+fn earmark_field(
+    field: impl Display + Copy,
+    value: Option<pb::Earmark>,
+) -> Result<Earmark, Rejection> {
     let Some(value) = value else {
         return Ok(Earmark::default());
     };
     Ok(Earmark {
-        commune_code: optional_id(&format!("{field}.commune_code"), value.commune_code)?,
+        commune_code: optional_id(format_args!("{field}.commune_code"), value.commune_code)?,
         // SPEC §7: an empty earmark field means unrestricted.
         category: if value.category == 0 {
             None
         } else {
             Some(category_field(
-                &format!("{field}.category"),
+                format_args!("{field}.category"),
                 value.category,
             )?)
         },
     })
 }
 
-fn org_kind_field(field: &str, value: i32) -> Result<OrgKind, Rejection> {
+fn org_kind_field(field: impl Display + Copy, value: i32) -> Result<OrgKind, Rejection> {
     use pb::OrgKind as K;
     Ok(match K::try_from(value) {
         Ok(K::Authority) => OrgKind::Authority,
@@ -623,7 +656,7 @@ fn org_kind_field(field: &str, value: i32) -> Result<OrgKind, Rejection> {
     })
 }
 
-fn roles_field(field: &str, values: &[i32]) -> Result<Vec<Role>, Rejection> {
+fn roles_field(field: impl Display + Copy, values: &[i32]) -> Result<Vec<Role>, Rejection> {
     use pb::Role as R;
     if values.is_empty() {
         return reject(Reason::MissingField, format!("{field} is empty"));

@@ -9,6 +9,7 @@
 //! leaves the state exactly as it was.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Display;
 use std::sync::Arc;
 
 use crate::decode::uuid_value;
@@ -729,11 +730,14 @@ impl State {
         actor.require(Role::Authority, "publish_plan")?;
         for (i, target) in b.targets.iter().enumerate() {
             if let Some(commune) = &target.commune_code {
-                self.require_commune(commune, &format!("publish_plan.targets[{i}].commune_code"))?;
+                self.require_commune(
+                    commune,
+                    format_args!("publish_plan.targets[{i}].commune_code"),
+                )?;
             }
             self.require_asset(
                 &target.asset_id,
-                &format!("publish_plan.targets[{i}].asset_id"),
+                format_args!("publish_plan.targets[{i}].asset_id"),
             )?;
         }
         Ok(Change::Marker)
@@ -1310,7 +1314,7 @@ impl State {
         }
     }
 
-    fn require_commune(&self, code: &str, field: &str) -> Result<(), Rejection> {
+    fn require_commune(&self, code: &str, field: impl Display + Copy) -> Result<(), Rejection> {
         if self.communes.contains(code) {
             Ok(())
         } else {
@@ -1321,7 +1325,7 @@ impl State {
         }
     }
 
-    fn require_asset(&self, asset_id: &str, field: &str) -> Result<(), Rejection> {
+    fn require_asset(&self, asset_id: &str, field: impl Display + Copy) -> Result<(), Rejection> {
         if self.assets.contains_key(asset_id) {
             Ok(())
         } else {
@@ -1332,9 +1336,13 @@ impl State {
         }
     }
 
-    fn require_earmark(&self, earmark: &Earmark, field: &str) -> Result<(), Rejection> {
+    fn require_earmark(
+        &self,
+        earmark: &Earmark,
+        field: impl Display + Copy,
+    ) -> Result<(), Rejection> {
         match &earmark.commune_code {
-            Some(code) => self.require_commune(code, &format!("{field}.commune_code")),
+            Some(code) => self.require_commune(code, format_args!("{field}.commune_code")),
             None => Ok(()),
         }
     }

@@ -1516,6 +1516,48 @@ fn malformed_events_are_invalid_arguments() {
     }
 }
 
+/// The first fault in a list's order is the one named, whichever kind it
+/// is, and every message names its field by its full path.
+#[test]
+fn a_list_names_its_first_fault_by_its_path() {
+    let mut w = World::standard();
+    let cases: Vec<(Vec<Vec<u8>>, &str)> = vec![
+        (
+            vec![vec![1; 32], vec![1; 32], vec![2; 31]],
+            "delivery.beneficiary_tokens[1] repeats an earlier item",
+        ),
+        (
+            vec![vec![1; 32], vec![2; 31], vec![1; 32]],
+            "delivery.beneficiary_tokens[1] is 31 bytes, not 32",
+        ),
+        (
+            vec![vec![3; 32], vec![1; 32], vec![2; 32], vec![1; 32]],
+            "delivery.beneficiary_tokens[3] repeats an earlier item",
+        ),
+    ];
+    for (tokens, detail) in cases {
+        let body = B::Delivery(pb::Delivery {
+            beneficiary_tokens: tokens,
+            ..delivery_fields()
+        });
+        let r = w.refused("fund", "fund", body, Reason::InvalidHash);
+        assert_eq!(r.detail, detail);
+    }
+    let body = B::Delivery(pb::Delivery {
+        earmark: Some(pb::Earmark {
+            commune_code: "bad code!".into(),
+            category: 0,
+        }),
+        ..delivery_fields()
+    });
+    let r = w.refused("fund", "fund", body, Reason::InvalidId);
+    assert!(
+        r.detail
+            .starts_with("delivery.earmark.commune_code \"bad code!\""),
+        "{r}"
+    );
+}
+
 #[test]
 fn event_envelope_is_checked() {
     let mut w = World::standard();
