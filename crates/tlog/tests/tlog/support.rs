@@ -10,7 +10,12 @@ use sha2::{Digest, Sha256};
 /// `X/main` (crate at `X/main/crates/tlog`) and the shared folder at
 /// `X/shared`. Panics if it is missing, so a broken checkout never passes.
 pub fn testdata_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
+    // Cargo's variable when the test runs, not the one baked in when it was
+    // built: a target folder shared by two checkouts (CI's clean clone) may
+    // reuse a test binary built in the other one.
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let dir = crate_dir.join("../../../shared/testdata");
     assert!(
         dir.is_dir(),
         "test data folder {} is missing: these tests need the shared test vectors",
