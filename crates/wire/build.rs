@@ -25,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     tonic_prost_build::configure()
+        .bytes(".")
         .build_server(true)
         .build_client(true)
         .compile_fds(descriptors)?;

@@ -30,8 +30,8 @@ fn rate(count: usize, elapsed: Duration) -> f64 {
 fn bare_verify(events: &[pb::SignedEvent]) -> f64 {
     let started = Instant::now();
     events.par_iter().for_each(|signed| {
-        let key: [u8; 32] = signed.public_key.as_slice().try_into().unwrap();
-        let sig: [u8; 64] = signed.signature.as_slice().try_into().unwrap();
+        let key: [u8; 32] = signed.public_key[..].try_into().unwrap();
+        let sig: [u8; 64] = signed.signature[..].try_into().unwrap();
         ed25519::verify_strict(&key, &signing_message(ORIGIN, &signed.event), &sig).unwrap();
     });
     rate(events.len(), started.elapsed())
@@ -217,7 +217,7 @@ fn main() {
         authority_key: None,
     });
     for bytes in &entries {
-        let linked = chain.check(bytes).unwrap();
+        let linked = chain.check(bytes.clone()).unwrap();
         let checked = check_format(linked.signed_event).unwrap();
         state
             .apply(linked.seq, linked.recorded_at, &checked)

@@ -37,8 +37,8 @@ fn main() {
     let verify_count = scaled(40_000);
     let events = generator.events(verify_count);
     let verify_one = |signed: &pb::SignedEvent| {
-        let key: [u8; 32] = signed.public_key.as_slice().try_into().unwrap();
-        let sig: [u8; 64] = signed.signature.as_slice().try_into().unwrap();
+        let key: [u8; 32] = signed.public_key[..].try_into().unwrap();
+        let sig: [u8; 64] = signed.signature[..].try_into().unwrap();
         ed25519::verify_strict(&key, &signing_message(ORIGIN, &signed.event), &sig).unwrap();
     };
     let started = Instant::now();

@@ -100,8 +100,8 @@ async fn bench() {
     let sample: Vec<&pb::SignedEvent> = workloads.iter().flatten().take(scaled(40_000)).collect();
     let started = Instant::now();
     sample.par_iter().for_each(|signed| {
-        let key: [u8; 32] = signed.public_key.as_slice().try_into().unwrap();
-        let sig: [u8; 64] = signed.signature.as_slice().try_into().unwrap();
+        let key: [u8; 32] = signed.public_key[..].try_into().unwrap();
+        let sig: [u8; 64] = signed.signature[..].try_into().unwrap();
         ed25519::verify_strict(&key, &signing_message(ORIGIN, &signed.event), &sig).unwrap();
     });
     let bare_rate = sample.len() as f64 / started.elapsed().as_secs_f64();

@@ -176,8 +176,8 @@ async fn bench() {
 
     // The ceiling: strict verification alone, all cores and one.
     let verify = |signed: &pb::SignedEvent| {
-        let key: [u8; 32] = signed.public_key.as_slice().try_into().unwrap();
-        let sig: [u8; 64] = signed.signature.as_slice().try_into().unwrap();
+        let key: [u8; 32] = signed.public_key.as_ref().try_into().unwrap();
+        let sig: [u8; 64] = signed.signature.as_ref().try_into().unwrap();
         ed25519::verify_strict(&key, &signing_message(ORIGIN, &signed.event), &sig).unwrap();
     };
     let started = Instant::now();

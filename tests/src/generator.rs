@@ -235,7 +235,7 @@ impl Generator {
             origin: ORIGIN.into(),
             authority_org_id: "ubnd-tinh".into(),
             authority_name: "Ủy ban nhân dân tỉnh Ninh Thuận".into(),
-            authority_public_key: self.authority.public_key().to_vec(),
+            authority_public_key: self.authority.public_key().to_vec().into(),
             log_vkey: log_vkey.into(),
         });
         events.push(self.sign("authority", "ubnd-tinh", genesis));
@@ -293,13 +293,13 @@ impl Generator {
                 parent_org_id: String::new(),
                 commune_code: org_id.strip_prefix("ubnd-").unwrap_or_default().into(),
                 public_name: true,
-                name_commitment: Vec::new(),
+                name_commitment: Vec::new().into(),
             });
             events.push(self.sign("authority", "ubnd-tinh", body));
             let key = SecretKey::from_seed(&key_seed(self.seed, &org_id));
             let body = B::RegisterKey(pb::RegisterKey {
                 org_id: org_id.clone(),
-                public_key: key.public_key().to_vec(),
+                public_key: key.public_key().to_vec().into(),
                 roles: roles.iter().map(|r| *r as i32).collect(),
                 label: format!("{org_id} 2025"),
             });
@@ -323,9 +323,9 @@ impl Generator {
                 commune_code: String::new(),
                 public_name: !hidden,
                 name_commitment: if hidden {
-                    name_commitment(&salt, &name).to_vec()
+                    name_commitment(&salt, &name).to_vec().into()
                 } else {
-                    Vec::new()
+                    Vec::new().into()
                 },
             });
             events.push(self.sign(AGENCIES[0].0, AGENCIES[0].0, body));
@@ -416,7 +416,7 @@ impl Generator {
             asset_id: "VND".into(),
             quantity,
             earmark: earmark_pb(&earmark),
-            external_ref_hash: reference.to_vec(),
+            external_ref_hash: reference.to_vec().into(),
             note: "Ủng hộ chương trình".into(),
         });
         self.sign(agency, agency, body)
@@ -518,7 +518,7 @@ impl Generator {
         let tokens = (0..children.min(20))
             .map(|i| {
                 let child = (first + i) % CHILDREN_PER_COMMUNE;
-                ben.token(&format!("{commune}/{child:05}")).to_vec()
+                ben.token(&format!("{commune}/{child:05}")).to_vec().into()
             })
             .collect();
         let body = B::Delivery(pb::Delivery {
@@ -530,7 +530,7 @@ impl Generator {
             earmark: earmark_pb(&earmark),
             children_reached: children,
             beneficiary_tokens: tokens,
-            evidence_hashes: vec![vec![0xe7; 32]],
+            evidence_hashes: vec![vec![0xe7; 32].into()],
             period: "2025-03".into(),
             note: "Cấp phát tại điểm trường".into(),
         });

@@ -26,6 +26,7 @@ use aidledger_ledger::{
 use aidledger_tlog::ed25519::{DecodedPublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use aidledger_tlog::{Checkpoint, Hash, LogVerifier, TreeBuilder};
 use aidledger_wire::{Message as _, pb};
+use bytes::Bytes;
 use rayon::prelude::*;
 
 use crate::failure::{Failure, reason};
@@ -45,7 +46,7 @@ struct Replay {
 /// A batch whose signatures have been checked, waiting for replay.
 #[derive(Debug)]
 struct VerifiedBatch {
-    entries: Vec<Vec<u8>>,
+    entries: Vec<Bytes>,
     /// Per entry: the checked event, or why its signature or format failed
     /// (`None` when the entry does not even decode; the chain check names
     /// that).
@@ -122,10 +123,12 @@ impl LogAuditor {
     /// # Errors
     ///
     /// The first failure, by seq; every later call returns it again.
-    pub fn push(&mut self, entries: Vec<Vec<u8>>) -> Result<(), Failure> {
+    pub fn push(&mut self, entries: Vec<impl Into<Bytes>>) -> Result<(), Failure> {
         if let Some(failure) = &self.failure {
             return Err(failure.clone());
         }
+        // Shared, so the decoded fields of both passes are slices, not copies.
+        let entries: Vec<Bytes> = entries.into_iter().map(Into::into).collect();
         let pending = self.pending.take();
         let origin = self.origin.as_str();
         let replay = &mut self.replay;
@@ -236,7 +239,7 @@ type KeyCache = HashMap<[u8; PUBLIC_KEY_LEN], Option<DecodedPublicKey>>;
 /// verify the signature (SPEC §3: strict, over the origin-bound message)
 /// with the signer's key decoded once per cache. The cache is read-mostly:
 /// a new key takes the write lock once.
-fn verify_batch(origin: &str, keys: &RwLock<KeyCache>, entries: Vec<Vec<u8>>) -> VerifiedBatch {
+fn verify_batch(origin: &str, keys: &RwLock<KeyCache>, entries: Vec<Bytes>) -> VerifiedBatch {
     {
         let mut keys = keys.write().unwrap_or_else(PoisonError::into_inner);
         if keys.len() > KEY_CACHE_MAX {
@@ -246,7 +249,7 @@ fn verify_batch(origin: &str, keys: &RwLock<KeyCache>, entries: Vec<Vec<u8>>) ->
     let checked = entries
         .par_iter()
         .map(|bytes| {
-            let entry = pb::LedgerEntry::decode(bytes.as_slice()).map_err(|_| None)?;
+            let entry = pb::LedgerEntry::decode(bytes.clone()).map_err(|_| None)?;
             let checked = check_format(entry.signed_event.ok_or(None)?).map_err(Some)?;
             let signer = checked.signer.0;
             let cached = keys
@@ -264,10 +267,7 @@ fn verify_batch(origin: &str, keys: &RwLock<KeyCache>, entries: Vec<Vec<u8>>) ->
                     key
                 }
             };
-            let signature: &[u8; SIGNATURE_LEN] = checked
-                .signed
-                .signature
-                .as_slice()
+            let signature: &[u8; SIGNATURE_LEN] = checked.signed.signature[..]
                 .try_into()
                 .expect("check_format checked the signature length");
             let message = signing_message(origin, &checked.signed.event);
@@ -291,7 +291,7 @@ fn verify_batch(origin: &str, keys: &RwLock<KeyCache>, entries: Vec<Vec<u8>>) ->
 impl Replay {
     /// The sequential stage, in seq order.
     fn apply(&mut self, batch: VerifiedBatch) -> Result<(), Failure> {
-        for (bytes, checked) in batch.entries.iter().zip(batch.checked) {
+        for (bytes, checked) in batch.entries.into_iter().zip(batch.checked) {
             let seq = self.chain.next_seq();
             // SPEC §4: seq continuity, prev_hash and recorded time.
             let linked = self.chain.check(bytes).map_err(|e| Failure::chain(&e))?;

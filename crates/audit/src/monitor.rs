@@ -92,7 +92,7 @@ impl Monitor {
         note: &str,
         checkpoint: &Checkpoint,
         proof: &[Hash],
-        entries: Vec<Vec<u8>>,
+        entries: Vec<impl Into<bytes::Bytes>>,
     ) -> Result<(), Failure> {
         check_extends(&self.trusted, checkpoint, proof)?;
         self.auditor.push(entries)?;

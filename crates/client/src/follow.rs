@@ -56,7 +56,7 @@ impl Client {
             .hashes
             .iter()
             .map(|hash| {
-                <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+                <[u8; 32]>::try_from(&hash[..]).map_err(|_| {
                     ClientError::verification(format!(
                         "a consistency proof hash is {} bytes, not 32",
                         hash.len()

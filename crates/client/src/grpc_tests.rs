@@ -58,7 +58,7 @@ impl Ledger for FakeLedger {
         }
         let request = request.into_inner();
         let signed = request.event.unwrap_or_default();
-        let event = pb::Event::decode(signed.event.as_slice())
+        let event = pb::Event::decode(signed.event.as_ref())
             .map_err(|e| refusal(Code::InvalidArgument, "UNDECODABLE_EVENT", &e.to_string()))?;
         if let Some(pb::event::Body::Receipt(receipt)) = &event.body
             && receipt.quantity > 100
@@ -135,7 +135,7 @@ impl Ledger for FakeLedger {
             Some(pb::get_entry_request::Key::EventId(id)) => fixture
                 .signed_events
                 .iter()
-                .position(|s| pb::Event::decode(s.event.as_slice()).unwrap().event_id == id)
+                .position(|s| pb::Event::decode(s.event.as_ref()).unwrap().event_id == id)
                 .map(|seq| seq as u64),
             None => None,
         };

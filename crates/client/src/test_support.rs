@@ -96,8 +96,8 @@ impl Fixture {
         let entry = self.entries[seq as usize].clone();
         pb::Entry {
             seq,
-            leaf_hash: leaf_hash(&entry).0.to_vec(),
-            entry,
+            leaf_hash: leaf_hash(&entry).0.to_vec().into(),
+            entry: entry.into(),
         }
     }
 
@@ -110,7 +110,7 @@ impl Fixture {
         pb::Checkpoint {
             note: self.signer.sign(&checkpoint),
             size: checkpoint.size,
-            root_hash: checkpoint.root.0.to_vec(),
+            root_hash: checkpoint.root.0.to_vec().into(),
         }
     }
 
@@ -121,7 +121,7 @@ impl Fixture {
         pb::InclusionProof {
             seq,
             tree_size: size,
-            hashes: hashes.iter().map(|h| h.0.to_vec()).collect(),
+            hashes: hashes.iter().map(|h| h.0.to_vec().into()).collect(),
             checkpoint: Some(self.checkpoint()),
         }
     }

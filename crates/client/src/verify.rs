@@ -24,6 +24,7 @@ use aidledger_ledger::{ChainChecker, Timestamp};
 use aidledger_tlog::ed25519::{self, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use aidledger_tlog::{Checkpoint, Hash, LogVerifier, leaf_hash, verify_inclusion};
 use aidledger_wire::{Message as _, pb};
+use bytes::Bytes;
 
 use crate::error::{ClientError, Rejected};
 
@@ -62,7 +63,7 @@ pub struct VerifiedEntry {
     /// The decoded event (decoded, not judged: the ledger's rules did that).
     pub event: pb::Event,
     /// The `LedgerEntry` bytes as served.
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
 }
 
 /// A checkpoint and the signed note that carries it.
@@ -134,10 +135,10 @@ pub(crate) fn link_entry(
     }
     // SPEC §4: seq continuity, prev_hash, recorded time; computes the leaf hash.
     let linked = checker
-        .check(&served.entry)
+        .check(served.entry.clone())
         .map_err(|error| ClientError::verification(error.to_string()))?;
     // SPEC §4: "Leaf hash: SHA-256(0x00 || entry bytes)".
-    if served.leaf_hash != linked.leaf_hash {
+    if served.leaf_hash[..] != linked.leaf_hash {
         return Err(ClientError::verification(format!(
             "entry {}: the served leaf hash is not SHA-256(0x00 || entry)",
             linked.seq
@@ -162,7 +163,7 @@ pub(crate) fn check_entry(
     key: &EntryKey,
     served: pb::Entry,
 ) -> Result<VerifiedEntry, ClientError> {
-    let stated = pb::LedgerEntry::decode(served.entry.as_slice()).map_err(|error| {
+    let stated = pb::LedgerEntry::decode(served.entry.clone()).map_err(|error| {
         ClientError::verification(format!("entry {}: undecodable: {error}", served.seq))
     })?;
     let prev_hash = hash32(
@@ -196,14 +197,13 @@ fn check_event_signature(
     seq: u64,
     signed: &pb::SignedEvent,
 ) -> Result<pb::Event, ClientError> {
-    let public_key: [u8; PUBLIC_KEY_LEN] =
-        signed.public_key.as_slice().try_into().map_err(|_| {
-            ClientError::verification(format!(
-                "entry {seq}: public key is {} bytes, not {PUBLIC_KEY_LEN}",
-                signed.public_key.len()
-            ))
-        })?;
-    let signature: [u8; SIGNATURE_LEN] = signed.signature.as_slice().try_into().map_err(|_| {
+    let public_key: [u8; PUBLIC_KEY_LEN] = signed.public_key[..].try_into().map_err(|_| {
+        ClientError::verification(format!(
+            "entry {seq}: public key is {} bytes, not {PUBLIC_KEY_LEN}",
+            signed.public_key.len()
+        ))
+    })?;
+    let signature: [u8; SIGNATURE_LEN] = signed.signature[..].try_into().map_err(|_| {
         ClientError::verification(format!(
             "entry {seq}: signature is {} bytes, not {SIGNATURE_LEN}",
             signed.signature.len()
@@ -219,7 +219,7 @@ fn check_event_signature(
             "entry {seq}: the event signature does not verify for origin {origin:?}: {error}"
         ))
     })?;
-    pb::Event::decode(signed.event.as_slice()).map_err(|error| {
+    pb::Event::decode(signed.event.clone()).map_err(|error| {
         ClientError::verification(format!("entry {seq}: the event is undecodable: {error}"))
     })
 }
@@ -263,7 +263,7 @@ pub(crate) fn check_checkpoint(
             served.size, checkpoint.size
         )));
     }
-    if served.root_hash != checkpoint.root.0 {
+    if served.root_hash[..] != checkpoint.root.0 {
         return Err(ClientError::verification(
             "checkpoint: root_hash field differs from the note's root",
         ));
@@ -341,7 +341,7 @@ pub(crate) fn check_appended(
                 "append: entry {seq}: the leaf hash is not SHA-256(0x00 || entry)"
             )));
         }
-        let entry = pb::LedgerEntry::decode(response.entry.as_slice()).map_err(|error| {
+        let entry = pb::LedgerEntry::decode(response.entry.clone()).map_err(|error| {
             ClientError::verification(format!("append: entry {seq} is undecodable: {error}"))
         })?;
         if entry.seq != seq {
@@ -431,6 +431,13 @@ mod tests {
     use super::*;
     use crate::test_support::{Fixture, ORIGIN};
 
+    /// A copy of `bytes` with one bit of byte `index` flipped.
+    fn flipped(bytes: &[u8], index: usize) -> Bytes {
+        let mut bytes = bytes.to_vec();
+        bytes[index] ^= 1;
+        bytes.into()
+    }
+
     fn expect_verification(result: Result<impl fmt::Debug, ClientError>, needle: &str) {
         match result {
             Err(ClientError::Verification { what }) => {
@@ -459,7 +466,7 @@ mod tests {
     fn a_wrong_leaf_hash_is_caught() {
         let fixture = Fixture::new(2);
         let mut served = fixture.served(1);
-        served.leaf_hash[0] ^= 1;
+        served.leaf_hash = flipped(&served.leaf_hash, 0);
         expect_verification(check_entry(ORIGIN, &EntryKey::Seq(1), served), "leaf hash");
     }
 
@@ -533,7 +540,7 @@ mod tests {
         lying.size = 6;
         expect_verification(check_checkpoint(ORIGIN, None, lying), "size field");
         let mut lying = fixture.checkpoint();
-        lying.root_hash[5] ^= 1;
+        lying.root_hash = flipped(&lying.root_hash, 5);
         expect_verification(check_checkpoint(ORIGIN, None, lying), "root_hash");
         expect_verification(
             check_checkpoint("other.example/log", None, fixture.checkpoint()),
@@ -558,7 +565,7 @@ mod tests {
         let fixture = Fixture::new(7);
         let leaf = leaf_hash(&fixture.entries[3]).0;
         let mut proof = fixture.proof(3);
-        proof.hashes[1][0] ^= 1;
+        proof.hashes[1] = flipped(&proof.hashes[1], 0);
         expect_verification(check_inclusion(ORIGIN, None, 3, &leaf, proof), "root");
         let mut proof = fixture.proof(3);
         proof.hashes.pop();
@@ -580,8 +587,8 @@ mod tests {
         let submitted = fixture.signed(2);
         let response = pb::AppendResponse {
             seq: 2,
-            leaf_hash: leaf_hash(&fixture.entries[2]).0.to_vec(),
-            entry: fixture.entries[2].clone(),
+            leaf_hash: leaf_hash(&fixture.entries[2]).0.to_vec().into(),
+            entry: fixture.entries[2].clone().into(),
             duplicate: false,
             checkpoint: Some(fixture.checkpoint()),
             proof: Some(fixture.proof(2)),
@@ -611,7 +618,7 @@ mod tests {
             results: vec![
                 pb::AppendResult {
                     seq: 4,
-                    leaf_hash: vec![1; 32],
+                    leaf_hash: vec![1; 32].into(),
                     duplicate: true,
                     ..Default::default()
                 },

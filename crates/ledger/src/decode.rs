@@ -5,6 +5,7 @@
 use std::fmt::Display;
 
 use aidledger_wire::{Message, pb};
+use bytes::{Buf, Bytes};
 use unicode_normalization::is_nfc;
 
 use crate::event::*;
@@ -30,7 +31,8 @@ pub const EVIDENCE_HASHES_MAX: usize = 64;
 pub const PLAN_TARGETS_MAX: usize = 1_000;
 
 /// Decodes and checks the format of a serialized `aidledger.v1.Event`.
-pub fn decode_event(bytes: &[u8]) -> Result<Event, Rejection> {
+/// From [`bytes::Bytes`], its byte fields are shared rather than copied.
+pub fn decode_event(bytes: impl Buf) -> Result<Event, Rejection> {
     let event = pb::Event::decode(bytes)
         .map_err(|e| Rejection::new(Reason::UndecodableEvent, format!("event: {e}")))?;
     event_from_pb(event)
@@ -517,7 +519,7 @@ fn hash_field(field: impl Display + Copy, value: &[u8]) -> Result<[u8; 32], Reje
 
 fn hash_list(
     field: impl Display + Copy,
-    values: &[Vec<u8>],
+    values: &[Bytes],
     max: usize,
 ) -> Result<Vec<[u8; 32]>, Rejection> {
     if values.len() > max {
@@ -531,7 +533,7 @@ fn hash_list(
     // order, so the first fault is the one reported.
     let hashes: Option<Vec<[u8; 32]>> = values
         .iter()
-        .map(|value| <[u8; 32]>::try_from(value.as_slice()).ok())
+        .map(|value| <[u8; 32]>::try_from(&value[..]).ok())
         .collect();
     if let Some(hashes) = hashes {
         let mut sorted = hashes.clone();

@@ -3,6 +3,7 @@
 
 use aidledger_tlog::leaf_hash;
 use aidledger_wire::{Message, Timestamp as PbTimestamp, pb};
+use bytes::Bytes;
 
 use crate::event::Timestamp;
 
@@ -23,7 +24,7 @@ pub fn encode_entry(
 ) -> Vec<u8> {
     pb::LedgerEntry {
         seq,
-        prev_hash: prev_hash.to_vec(),
+        prev_hash: Bytes::copy_from_slice(prev_hash),
         recorded_at: Some(PbTimestamp {
             seconds: recorded_at.seconds,
             nanos: i32::try_from(recorded_at.nanos).expect("nanos below 10^9"),
@@ -83,7 +84,7 @@ pub fn read_logged_event(bytes: &[u8]) -> Result<LoggedEvent, EntryReadError> {
     let signed = entry
         .signed_event
         .ok_or_else(|| EntryReadError(format!("entry {}: signed_event is missing", entry.seq)))?;
-    let event = crate::decode::decode_event(&signed.event)
+    let event = crate::decode::decode_event(signed.event)
         .map_err(|e| EntryReadError(format!("entry {}: {e}", entry.seq)))?;
     Ok(LoggedEvent {
         seq: entry.seq,
@@ -205,9 +206,11 @@ impl ChainChecker {
         self.last_recorded_at
     }
 
-    /// Checks the next entry and advances past it.
-    pub fn check(&mut self, bytes: &[u8]) -> Result<LinkedEntry, ChainError> {
-        self.link(ParsedEntry::parse(self.next_seq, bytes)?)
+    /// Checks the next entry and advances past it. Takes the bytes whole
+    /// (a `Vec` or shared [`Bytes`], neither copied) because the entry's
+    /// byte fields share them.
+    pub fn check(&mut self, bytes: impl Into<Bytes>) -> Result<LinkedEntry, ChainError> {
+        self.link(ParsedEntry::parse(self.next_seq, bytes.into())?)
     }
 
     /// Checks that an entry parsed apart from the chain (see
@@ -221,7 +224,7 @@ impl ChainChecker {
             });
         }
         // In the order a single pass over the entry finds them.
-        if parsed.prev_hash.as_slice() != self.prev_hash.as_slice() {
+        if parsed.prev_hash[..] != self.prev_hash[..] {
             return Err(ChainError::BrokenLink { seq });
         }
         let recorded_at = parsed.recorded_at?;
@@ -253,7 +256,7 @@ impl ChainChecker {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedEntry {
     seq: u64,
-    prev_hash: Vec<u8>,
+    prev_hash: Bytes,
     /// What is wrong with it is reported by [`ChainChecker::link`], after
     /// the link, as a single pass would.
     recorded_at: Result<Timestamp, ChainError>,
@@ -263,14 +266,16 @@ pub struct ParsedEntry {
 
 impl ParsedEntry {
     /// Decodes the entry expected at `seq` (which names it in errors) and
-    /// computes its leaf hash.
-    pub fn parse(seq: u64, bytes: &[u8]) -> Result<ParsedEntry, ChainError> {
+    /// computes its leaf hash. Its byte fields (the event, its key and
+    /// signature) share `bytes` rather than copying them.
+    pub fn parse(seq: u64, bytes: Bytes) -> Result<ParsedEntry, ChainError> {
         if bytes.len() > ENTRY_BYTES_MAX {
             return Err(ChainError::TooLarge {
                 seq,
                 len: bytes.len(),
             });
         }
+        let leaf_hash = leaf_hash(&bytes).0;
         let entry = pb::LedgerEntry::decode(bytes).map_err(|e| ChainError::Undecodable {
             seq,
             detail: e.to_string(),
@@ -301,16 +306,16 @@ impl ParsedEntry {
             seq,
             prev_hash: entry.prev_hash,
             recorded_at,
-            leaf_hash: leaf_hash(bytes).0,
+            leaf_hash,
             signed_event: entry.signed_event,
         })
     }
 
     /// The event bytes the entry carries (empty when it carries none), to
-    /// decode alongside.
-    pub fn event_bytes(&self) -> &[u8] {
+    /// decode alongside: shared, not copied.
+    pub fn event_bytes(&self) -> Bytes {
         self.signed_event
             .as_ref()
-            .map_or(&[], |s| s.event.as_slice())
+            .map_or_else(Bytes::new, |s| s.event.clone())
     }
 }

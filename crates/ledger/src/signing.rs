@@ -3,6 +3,7 @@
 
 use aidledger_tlog::ed25519;
 use aidledger_wire::pb;
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::decode::decode_event;
@@ -30,9 +31,9 @@ pub fn signing_message(origin: &str, event_bytes: &[u8]) -> Vec<u8> {
 pub fn sign_event(key: &ed25519::SecretKey, origin: &str, event_bytes: Vec<u8>) -> pb::SignedEvent {
     let signature = key.sign(&signing_message(origin, &event_bytes));
     pb::SignedEvent {
-        event: event_bytes,
-        public_key: key.public_key().to_vec(),
-        signature: signature.to_vec(),
+        event: event_bytes.into(),
+        public_key: Bytes::copy_from_slice(&key.public_key()),
+        signature: Bytes::copy_from_slice(&signature),
     }
 }
 
@@ -66,7 +67,7 @@ pub fn submission_digest(signed: &pb::SignedEvent) -> [u8; 32] {
 /// Used when replaying the ledger's own store, whose integrity the checkpoint
 /// vouches for.
 pub fn check_format(signed: pb::SignedEvent) -> Result<CheckedEvent, Rejection> {
-    let signer = <[u8; 32]>::try_from(signed.public_key.as_slice())
+    let signer = <[u8; 32]>::try_from(&signed.public_key[..])
         .map(PublicKey)
         .map_err(|_| {
             Rejection::new(
@@ -86,7 +87,7 @@ pub fn check_format(signed: pb::SignedEvent) -> Result<CheckedEvent, Rejection> 
             ),
         );
     }
-    let event = decode_event(&signed.event)?;
+    let event = decode_event(signed.event.clone())?;
     let digest = submission_digest(&signed);
     Ok(CheckedEvent {
         signed,
@@ -100,10 +101,7 @@ pub fn check_format(signed: pb::SignedEvent) -> Result<CheckedEvent, Rejection> 
 /// so submissions can be verified in parallel before they are sequenced.
 pub fn verify_submission(origin: &str, signed: pb::SignedEvent) -> Result<CheckedEvent, Rejection> {
     let checked = check_format(signed)?;
-    let signature: [u8; 64] = checked
-        .signed
-        .signature
-        .as_slice()
+    let signature: [u8; 64] = checked.signed.signature[..]
         .try_into()
         .expect("check_format checked the signature length");
     let message = signing_message(origin, &checked.signed.event);

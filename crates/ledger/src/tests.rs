@@ -60,7 +60,7 @@ impl World {
             origin: ORIGIN.into(),
             authority_org_id: "province".into(),
             authority_name: "Ủy ban nhân dân tỉnh Ninh Thuận".into(),
-            authority_public_key: self.keys["authority"].public_key().to_vec(),
+            authority_public_key: self.keys["authority"].public_key().to_vec().into(),
             log_vkey: "aid.test.example/rules+00000000+AQ".into(),
         })
     }
@@ -111,7 +111,7 @@ impl World {
                     parent_org_id: String::new(),
                     commune_code: String::new(),
                     public_name: true,
-                    name_commitment: Vec::new(),
+                    name_commitment: Vec::new().into(),
                 }),
             );
         }
@@ -127,7 +127,7 @@ impl World {
         let key = SecretKey::generate();
         let body = B::RegisterKey(pb::RegisterKey {
             org_id: org.into(),
-            public_key: key.public_key().to_vec(),
+            public_key: key.public_key().to_vec().into(),
             roles: roles(role_list),
             label: format!("{name} key"),
         });
@@ -238,7 +238,7 @@ fn receipt_body(
         asset_id: asset.into(),
         quantity: qty,
         earmark: mark,
-        external_ref_hash: vec![7; 32],
+        external_ref_hash: vec![7; 32].into(),
         note: String::new(),
     })
 }
@@ -271,8 +271,8 @@ fn delivery_body(id: &str, commune: &str, category: i32, qty: u64, mark: Option<
         quantity: qty,
         earmark: mark,
         children_reached: 40,
-        beneficiary_tokens: vec![vec![1; 32], vec![2; 32]],
-        evidence_hashes: vec![vec![3; 32]],
+        beneficiary_tokens: vec![vec![1; 32].into(), vec![2; 32].into()],
+        evidence_hashes: vec![vec![3; 32].into()],
         period: "2024-12".into(),
         note: String::new(),
     })
@@ -384,8 +384,10 @@ fn a_signature_for_another_origin_is_refused() {
 fn a_tampered_event_is_refused() {
     let mut w = World::standard();
     let mut signed = w.sign("fund", "fund", transfer_body("t1", "redcross", 1, None));
-    let last = signed.event.len() - 1;
-    signed.event[last] ^= 1;
+    let mut tampered = signed.event.to_vec();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    signed.event = tampered.into();
     // Either undecodable or a bad signature; never accepted.
     let before = w.state.clone();
     assert!(w.submit_signed(signed).is_err());
@@ -447,7 +449,7 @@ fn register_key_rules() {
     let body = |org: &str, key: &Vec<u8>| {
         B::RegisterKey(pb::RegisterKey {
             org_id: org.into(),
-            public_key: key.clone(),
+            public_key: key.clone().into(),
             roles: roles(&[pb::Role::Receive]),
             label: String::new(),
         })
@@ -481,7 +483,7 @@ fn revoke_key_rules() {
     let mut w = World::standard();
     let revoke = |key: [u8; 32]| {
         B::RevokeKey(pb::RevokeKey {
-            public_key: key.to_vec(),
+            public_key: key.to_vec().into(),
             reason: "lost".into(),
         })
     };
@@ -528,7 +530,7 @@ fn a_second_authority_key_allows_revoking_the_first() {
         "authority2",
         "province",
         B::RevokeKey(pb::RevokeKey {
-            public_key: first.to_vec(),
+            public_key: first.to_vec().into(),
             reason: "rotated".into(),
         }),
     );
@@ -537,7 +539,7 @@ fn a_second_authority_key_allows_revoking_the_first() {
         "authority2",
         "province",
         B::RevokeKey(pb::RevokeKey {
-            public_key: second.to_vec(),
+            public_key: second.to_vec().into(),
             reason: String::new(),
         }),
         Reason::LastAuthorityKey,
@@ -557,7 +559,7 @@ fn register_org_rules() {
             parent_org_id: parent.into(),
             commune_code: commune.into(),
             public_name: true,
-            name_commitment: Vec::new(),
+            name_commitment: Vec::new().into(),
         })
     };
     let r = w.refused(
@@ -612,7 +614,7 @@ fn hidden_donor(id: &str, kind: pb::OrgKind, name: &str, commitment: Vec<u8>) ->
         name: name.into(),
         kind: kind as i32,
         public_name: false,
-        name_commitment: commitment,
+        name_commitment: commitment.into(),
         ..Default::default()
     })
 }
@@ -712,7 +714,7 @@ fn every_hidden_donor_rule_has_its_reason_and_changes_nothing() {
             name: "Công ty Ánh Dương".into(),
             kind: DonorBusiness as i32,
             public_name: true,
-            name_commitment: good.clone(),
+            name_commitment: good.clone().into(),
             ..Default::default()
         }),
         Reason::InvalidHash,
@@ -1461,7 +1463,7 @@ fn malformed_events_are_invalid_arguments() {
         (delivery_body("d1", "C1", 0, 1, None), Reason::InvalidEnum),
         (
             B::Receipt(pb::Receipt {
-                external_ref_hash: vec![1; 31],
+                external_ref_hash: vec![1; 31].into(),
                 ..receipt_fields()
             }),
             Reason::InvalidHash,
@@ -1504,7 +1506,7 @@ fn malformed_events_are_invalid_arguments() {
         ),
         (
             B::Delivery(pb::Delivery {
-                beneficiary_tokens: vec![vec![1; 32], vec![1; 32]],
+                beneficiary_tokens: vec![vec![1; 32].into(), vec![1; 32].into()],
                 ..delivery_fields()
             }),
             Reason::InvalidHash,
@@ -1537,7 +1539,7 @@ fn a_list_names_its_first_fault_by_its_path() {
     ];
     for (tokens, detail) in cases {
         let body = B::Delivery(pb::Delivery {
-            beneficiary_tokens: tokens,
+            beneficiary_tokens: tokens.into_iter().map(Into::into).collect(),
             ..delivery_fields()
         });
         let r = w.refused("fund", "fund", body, Reason::InvalidHash);
@@ -1600,17 +1602,17 @@ fn event_envelope_is_checked() {
     };
     w.refused_signed(sign_raw(&w, future), Reason::OccurredInFuture);
     let garbage = pb::SignedEvent {
-        event: vec![0xff, 0xff, 0xff],
+        event: vec![0xff, 0xff, 0xff].into(),
         ..sign_raw(&w, base.clone())
     };
     w.refused_signed(garbage, Reason::UndecodableEvent);
     let short_key = pb::SignedEvent {
-        public_key: vec![1; 31],
+        public_key: vec![1; 31].into(),
         ..sign_raw(&w, base.clone())
     };
     w.refused_signed(short_key, Reason::InvalidKey);
     let short_sig = pb::SignedEvent {
-        signature: vec![1; 63],
+        signature: vec![1; 63].into(),
         ..sign_raw(&w, base)
     };
     w.refused_signed(short_sig, Reason::InvalidKey);
@@ -1626,7 +1628,7 @@ fn identical_resubmission_is_idempotent_and_a_reused_event_id_is_refused() {
     assert_eq!(w.submit_signed(signed.clone()).unwrap(), seq);
     assert!(w.state == before, "a duplicate changed the state");
     // Same event id, different content: refused.
-    let mut event = pb::Event::decode(signed.event.as_slice()).unwrap();
+    let mut event = pb::Event::decode(signed.event.clone()).unwrap();
     event.body = Some(transfer_body("t2", "redcross", 10, None));
     let other = sign_event(&w.keys["fund"], ORIGIN, event.encode_to_vec());
     let r = w.refused_signed(other, Reason::EventIdExists);

@@ -533,7 +533,7 @@ impl Generator {
             origin: self.origin.clone(),
             authority_org_id: AUTHORITY_ORG_ID.into(),
             authority_name: AUTHORITY_NAME.into(),
-            authority_public_key: self.authority_key().public_key().to_vec(),
+            authority_public_key: self.authority_key().public_key().to_vec().into(),
             log_vkey: self.log_vkey.clone(),
         });
         self.push(authority, at, body);
@@ -599,7 +599,7 @@ impl Generator {
                 .map(|c| COMMUNES[c].code.to_owned())
                 .unwrap_or_default(),
             public_name: o.public_name,
-            name_commitment,
+            name_commitment: name_commitment.into(),
         });
         self.push(registrar, at, body);
         self.orgs[org].registered = true;
@@ -621,7 +621,7 @@ impl Generator {
         let key = o.key.expect("organisations with roles have keys");
         let body = B::RegisterKey(pb::RegisterKey {
             org_id: o.id.clone(),
-            public_key: self.keys[key].public_key().to_vec(),
+            public_key: self.keys[key].public_key().to_vec().into(),
             roles: o.roles.iter().map(|role| *role as i32).collect(),
             label,
         });
@@ -638,7 +638,7 @@ impl Generator {
         self.register_key(org, label);
         let at = self.advance();
         let body = B::RevokeKey(pb::RevokeKey {
-            public_key: self.keys[old].public_key().to_vec(),
+            public_key: self.keys[old].public_key().to_vec().into(),
             reason,
         });
         self.push(org, at, body);
@@ -706,7 +706,11 @@ impl Generator {
             asset_id: gift.asset.id().into(),
             quantity: gift.quantity,
             earmark: Self::earmark_pb(gift.mark),
-            external_ref_hash: self.ref_key.external_ref_hash(&gift.reference).to_vec(),
+            external_ref_hash: self
+                .ref_key
+                .external_ref_hash(&gift.reference)
+                .to_vec()
+                .into(),
             note: gift.note.clone(),
         });
         let event_id = self.push(gift.agency, at, body);
@@ -953,7 +957,11 @@ impl Generator {
         self.reached_per_commune[plan.commune] += u64::from(plan.children);
         let register = &self.registers[plan.commune];
         let beneficiary_tokens = (0..plan.children as usize)
-            .map(|i| register[(plan.register_start + i) % register.len()].to_vec())
+            .map(|i| {
+                register[(plan.register_start + i) % register.len()]
+                    .to_vec()
+                    .into()
+            })
             .collect();
         let documents = self.rng.random_range(1..=3);
         let evidence_hashes = [
@@ -963,7 +971,9 @@ impl Generator {
         ][..documents]
             .iter()
             .map(|document| {
-                derive::evidence_hash(self.seed, &format!("{delivery_id}/{document}")).to_vec()
+                derive::evidence_hash(self.seed, &format!("{delivery_id}/{document}"))
+                    .to_vec()
+                    .into()
             })
             .collect();
         let body = B::Delivery(pb::Delivery {

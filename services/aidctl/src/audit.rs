@@ -27,6 +27,7 @@ use aidledger_wire::Message as _;
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tokio_stream::StreamExt as _;
@@ -130,7 +131,7 @@ async fn stream_entries(
     client: &Client,
     from: u64,
     to: u64,
-    mut send: impl FnMut(Vec<Vec<u8>>) -> Result<()>,
+    mut send: impl FnMut(Vec<Bytes>) -> Result<()>,
 ) -> Result<()> {
     if from >= to {
         return Ok(());
@@ -181,7 +182,7 @@ async fn fetch_and_verify(
     tree_size: Option<u64>,
     quorum: Option<&WitnessQuorum>,
     progress: bool,
-    mut also: impl FnMut(&[Vec<u8>]) -> Result<()>,
+    mut also: impl FnMut(&[Bytes]) -> Result<()>,
 ) -> Result<Fetched> {
     let vkey = vkey(global)?.to_owned();
     let client = crate::commands::connect(global, None).await?;
@@ -194,7 +195,7 @@ async fn fetch_and_verify(
     let bar = progress_bar(checkpoint.size, progress);
     let started = Instant::now();
     // Two batches in flight: one being verified, one arriving.
-    let (batches, received) = mpsc::sync_channel::<Vec<Vec<u8>>>(2);
+    let (batches, received) = mpsc::sync_channel::<Vec<Bytes>>(2);
     let auditor_note = note.clone();
     let auditor_bar = bar.clone();
     let auditor = std::thread::spawn(move || -> Result<LogAuditor, Failure> {
@@ -534,7 +535,7 @@ async fn find_entry(client: &Client, selector: &EventSelector, size: u64) -> Res
     stream_entries(client, 0, size, |batch| {
         for bytes in batch {
             if found.is_none()
-                && let Ok(entry) = pb::LedgerEntry::decode(bytes.as_slice())
+                && let Ok(entry) = pb::LedgerEntry::decode(bytes.clone())
                 && let Some(signed) = entry.signed_event
                 && let Ok(checked) = check_format(signed)
                 && selector.matches(&checked.event)
@@ -589,7 +590,7 @@ async fn prove(global: &Global, args: &AuditProveArgs) -> Result<()> {
         .hashes
         .iter()
         .map(|hash| {
-            <[u8; 32]>::try_from(hash.as_slice())
+            <[u8; 32]>::try_from(&hash[..])
                 .map(Hash)
                 .map_err(|_| Failure::of(reason::PROOF_INVALID, "a proof hash is not 32 bytes"))
         })
@@ -701,7 +702,7 @@ fn warn(text: &str) {
 
 /// Appends verified entries and their checkpoint to the monitor's archive,
 /// durably, before the new checkpoint is trusted across restarts.
-fn append_to_state(path: &Path, entries: &[Vec<u8>], note: &str) -> Result<()> {
+fn append_to_state(path: &Path, entries: &[Bytes], note: &str) -> Result<()> {
     let new = !path.exists();
     let mut file = fs::OpenOptions::new()
         .create(true)

@@ -358,7 +358,7 @@ async fn genesis(global: &Global, args: &GenesisArgs) -> Result<()> {
             origin: client.origin().to_owned(),
             authority_org_id: args.authority_org_id.clone(),
             authority_name: args.authority_name.clone(),
-            authority_public_key: key.public_key().to_vec(),
+            authority_public_key: key.public_key().to_vec().into(),
             log_vkey: args.log_vkey.clone(),
         })),
     };

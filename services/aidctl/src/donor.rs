@@ -102,7 +102,7 @@ async fn register_with_fresh_id(
                 name: String::new(),
                 kind: org_kind(args.kind) as i32,
                 public_name: false,
-                name_commitment: name_commitment(&salt, name).to_vec(),
+                name_commitment: name_commitment(&salt, name).to_vec().into(),
                 ..Default::default()
             })),
         };

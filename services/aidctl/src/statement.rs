@@ -443,7 +443,7 @@ pub fn receipt_event(params: &ReceiptParams, line: &StatementLine) -> pb::Event 
             asset_id: params.asset_id.clone(),
             quantity: line.amount,
             earmark: params.earmark.clone(),
-            external_ref_hash: ref_hash.to_vec(),
+            external_ref_hash: ref_hash.to_vec().into(),
             // Nothing from the statement: descriptions carry names and
             // account numbers.
             note: String::new(),
@@ -649,7 +649,7 @@ date,amount,reference,description,account
     fn receipts_pass_the_ledgers_field_rules() {
         for line in parse_statement(STATEMENT).unwrap().lines {
             let bytes = receipt_event(&params(), &line).encode_to_vec();
-            decode_event(&bytes).unwrap_or_else(|r| panic!("line {}: {r}", line.line));
+            decode_event(&bytes[..]).unwrap_or_else(|r| panic!("line {}: {r}", line.line));
         }
     }
 

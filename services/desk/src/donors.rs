@@ -95,9 +95,9 @@ fn registration(
             kind,
             public_name: !hidden,
             name_commitment: if hidden {
-                name_commitment(&salt, name).to_vec()
+                name_commitment(&salt, name).to_vec().into()
             } else {
-                Vec::new()
+                Vec::new().into()
             },
             ..Default::default()
         })),

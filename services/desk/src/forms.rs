@@ -891,7 +891,7 @@ pub(crate) fn body(
                 asset_id: text("asset_id"),
                 quantity: number(values, "quantity", lang)?,
                 earmark: Some(earmark(values, lang)?),
-                external_ref_hash,
+                external_ref_hash: external_ref_hash.into(),
                 note: public_text(values, "note"),
             })
         }
@@ -937,11 +937,11 @@ pub(crate) fn body(
             parent_org_id: text("parent_org_id"),
             commune_code: text("org_commune"),
             public_name: true,
-            name_commitment: Vec::new(),
+            name_commitment: Vec::new().into(),
         }),
         Kind::RegisterKey => pb::event::Body::RegisterKey(pb::RegisterKey {
             org_id: text("key_org_id"),
-            public_key: public_key(values, lang)?,
+            public_key: public_key(values, lang)?.into(),
             roles: ROLES
                 .iter()
                 .filter(|(role, _, _)| value(values, &format!("role_{}", *role as i32)) == "on")
@@ -950,7 +950,7 @@ pub(crate) fn body(
             label: public_text(values, "label"),
         }),
         Kind::RevokeKey => pb::event::Body::RevokeKey(pb::RevokeKey {
-            public_key: public_key(values, lang)?,
+            public_key: public_key(values, lang)?.into(),
             reason: public_text(values, "reason"),
         }),
         Kind::RegisterCommune => pb::event::Body::RegisterCommune(pb::RegisterCommune {

@@ -34,7 +34,8 @@ fn genesis_and(orgs: &[(&'static str, pb::OrgKind)]) -> Bodies {
         authority_name: "UBND tỉnh".into(),
         authority_public_key: aidledger_tlog::ed25519::SecretKey::from_seed(&[7; 32])
             .public_key()
-            .to_vec(),
+            .to_vec()
+            .into(),
         log_vkey: aidledger_tlog::LogSigner::new(
             "paging.test/log",
             aidledger_tlog::ed25519::SecretKey::from_seed(&[8; 32]),

@@ -44,9 +44,11 @@ fn org(org_id: &str, name: &str, kind: pb::OrgKind, public_name: bool) -> pb::ev
         kind: kind as i32,
         public_name,
         name_commitment: if public_name {
-            Vec::new()
+            Vec::new().into()
         } else {
-            aidledger_ledger::privacy::name_commitment(&[3; 32], name).to_vec()
+            aidledger_ledger::privacy::name_commitment(&[3; 32], name)
+                .to_vec()
+                .into()
         },
         ..Default::default()
     })
@@ -70,7 +72,8 @@ fn model() -> Model {
                 authority_name: "UBND tỉnh".into(),
                 authority_public_key: aidledger_tlog::ed25519::SecretKey::from_seed(&[7; 32])
                     .public_key()
-                    .to_vec(),
+                    .to_vec()
+                    .into(),
                 log_vkey: aidledger_tlog::LogSigner::new(
                     "privacy.test/log",
                     aidledger_tlog::ed25519::SecretKey::from_seed(&[8; 32]),
@@ -97,7 +100,7 @@ fn model() -> Model {
                 donor_org_id: "d-hidden".into(),
                 asset_id: "VND".into(),
                 quantity: 5_000_000,
-                external_ref_hash: ref_key().external_ref_hash(REFERENCE).to_vec(),
+                external_ref_hash: ref_key().external_ref_hash(REFERENCE).to_vec().into(),
                 note: format!("Chuyển khoản của {HIDDEN}"),
                 ..Default::default()
             }),

@@ -124,7 +124,7 @@ async fn append(
         }
         left -= events.len();
         for signed in &events {
-            let event = pb::Event::decode(signed.event.as_slice()).unwrap();
+            let event = pb::Event::decode(signed.event.clone()).unwrap();
             if let Some(pb::event::Body::Receipt(receipt)) = event.body {
                 receipts.push(receipt.receipt_id);
             }

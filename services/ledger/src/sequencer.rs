@@ -278,7 +278,7 @@ impl Sequencer {
             let mut index = first_index;
             for (seq, bytes) in page {
                 let linked = chain
-                    .check(&bytes)
+                    .check(bytes)
                     .map_err(|source| OpenError::Chain { source })?;
                 if linked.seq != seq {
                     return Err(OpenError::Chain {

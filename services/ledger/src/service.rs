@@ -248,7 +248,7 @@ impl LedgerService {
         pb::Checkpoint {
             note: signed.note.clone(),
             size: signed.checkpoint.size,
-            root_hash: signed.checkpoint.root.0.to_vec(),
+            root_hash: signed.checkpoint.root.0.to_vec().into(),
         }
     }
 
@@ -272,14 +272,15 @@ impl LedgerService {
                 root_hash: proofs::tree_root(self.store.as_ref(), tree_size)
                     .map_err(|e| Status::internal(e.to_string()))?
                     .0
-                    .to_vec(),
+                    .to_vec()
+                    .into(),
             }),
             None => None,
         };
         Ok(pb::InclusionProof {
             seq,
             tree_size,
-            hashes: hashes.into_iter().map(|h| h.0.to_vec()).collect(),
+            hashes: hashes.into_iter().map(|h| h.0.to_vec().into()).collect(),
             checkpoint,
         })
     }
@@ -320,7 +321,7 @@ impl LedgerService {
         Ok(pb::Checkpoint {
             note: self.with_cosignatures(size, &note)?,
             size,
-            root_hash: root.0.to_vec(),
+            root_hash: root.0.to_vec().into(),
         })
     }
 
@@ -379,13 +380,13 @@ fn append_result(outcome: &Result<Outcome, Rejection>, store: &dyn LogStore) -> 
     match outcome {
         Ok(Outcome::Appended { seq, leaf_hash, .. }) => pb::AppendResult {
             seq: *seq,
-            leaf_hash: leaf_hash.0.to_vec(),
+            leaf_hash: leaf_hash.0.to_vec().into(),
             ..Default::default()
         },
         Ok(Outcome::Duplicate { seq }) => match proofs::leaf_hash(store, *seq) {
             Ok(leaf) => pb::AppendResult {
                 seq: *seq,
-                leaf_hash: leaf.0.to_vec(),
+                leaf_hash: leaf.0.to_vec().into(),
                 duplicate: true,
                 ..Default::default()
             },
@@ -451,8 +452,8 @@ impl pb::ledger_server::Ledger for LedgerService {
         };
         let mut response = pb::AppendResponse {
             seq,
-            leaf_hash: leaf.0.to_vec(),
-            entry,
+            leaf_hash: leaf.0.to_vec().into(),
+            entry: entry.into(),
             duplicate,
             checkpoint: None,
             proof: None,
@@ -532,8 +533,8 @@ impl pb::ledger_server::Ledger for LedgerService {
         let entry = self.entry_at(seq)?;
         Ok(Response::new(pb::Entry {
             seq,
-            leaf_hash: leaf_hash(&entry).0.to_vec(),
-            entry,
+            leaf_hash: leaf_hash(&entry).0.to_vec().into(),
+            entry: entry.into(),
         }))
     }
 
@@ -584,8 +585,8 @@ impl pb::ledger_server::Ledger for LedgerService {
                         debug_assert_eq!(seq, next);
                         let message = pb::Entry {
                             seq,
-                            leaf_hash: leaf_hash(&entry).0.to_vec(),
-                            entry,
+                            leaf_hash: leaf_hash(&entry).0.to_vec().into(),
+                            entry: entry.into(),
                         };
                         // A subscriber that stops reading must not hold up
                         // shutdown.
@@ -663,7 +664,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         })?;
         let size = checkpoint.size;
         let stored = self.checkpoint_at(size)?;
-        if stored.root_hash != checkpoint.root.0 {
+        if stored.root_hash[..] != checkpoint.root.0 {
             // Cannot happen unless the ledger key signed two trees of one size.
             return Err(Status::internal(format!(
                 "the note's root differs from the checkpoint stored at size {size}"
@@ -783,7 +784,7 @@ impl pb::ledger_server::Ledger for LedgerService {
         Ok(Response::new(pb::ConsistencyProof {
             old_size: request.old_size,
             new_size,
-            hashes: hashes.into_iter().map(|h| h.0.to_vec()).collect(),
+            hashes: hashes.into_iter().map(|h| h.0.to_vec().into()).collect(),
         }))
     }
 }

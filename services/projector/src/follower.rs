@@ -24,6 +24,7 @@ use aidledger_ledger::decode::decode_event;
 use aidledger_ledger::{ChainChecker, ChainError, Event, ParsedEntry, Timestamp};
 use aidledger_store::{AppendBatch, LogStore, NewEntry};
 use aidledger_tlog::{Hash, TreeBuilder, verify_consistency};
+use bytes::Bytes;
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
 
@@ -1023,9 +1024,10 @@ fn prepare_batch(
         if let Some(mirror) = &mirror
             && entry.seq >= mirror.size
         {
-            // The model needs the decoded event only: the bytes move.
+            // The mirror keeps its own copy, not a slice of the buffer the
+            // entry arrived in, which would hold the whole buffer.
             copy.entries.push(NewEntry {
-                bytes: std::mem::take(&mut entry.bytes),
+                bytes: entry.bytes.to_vec(),
                 event_id: entry.event.event_id.clone(),
             });
             copy.hashes.extend(stored.iter().map(|h| h.0));
@@ -1189,8 +1191,9 @@ struct Decoded {
     recorded_at: Timestamp,
     leaf_hash: [u8; 32],
     event: Event,
-    /// The entry as served, for the mirror.
-    bytes: Vec<u8>,
+    /// The entry as served, for the mirror: shared with the buffer it came
+    /// in, so it is copied only if a mirror keeps it.
+    bytes: Bytes,
 }
 
 /// Entries below this many are decoded where they arrive: handing them to
@@ -1207,7 +1210,7 @@ async fn decode_batch(
     let first = checker.next_seq();
     let parse = move |(index, served): (usize, aidledger_wire::pb::Entry)| {
         let seq = first + index as u64;
-        let parsed = ParsedEntry::parse(seq, &served.entry);
+        let parsed = ParsedEntry::parse(seq, served.entry.clone());
         let event = parsed
             .as_ref()
             .ok()
@@ -1248,7 +1251,7 @@ fn link(
     let linked = parsed
         .and_then(|parsed| checker.link(parsed))
         .map_err(|e| FollowError::Verification(e.to_string()))?;
-    if served.leaf_hash != linked.leaf_hash {
+    if served.leaf_hash[..] != linked.leaf_hash {
         return Err(FollowError::Verification(format!(
             "entry {seq}: the served leaf hash is not the hash of the served bytes"
         )));

@@ -495,7 +495,9 @@ fn trace_follows_two_transfer_hops_with_partial_deliveries() {
         trace_receipt(
             model,
             &pb::TraceReceiptRequest {
-                key: Some(pb::trace_receipt_request::Key::ExternalRefHash(vec![2; 32])),
+                key: Some(pb::trace_receipt_request::Key::ExternalRefHash(
+                    vec![2; 32].into(),
+                )),
             },
         )
         .unwrap()
@@ -1501,7 +1503,7 @@ fn a_commit_after_n_events_writes_bytes_in_n_not_in_the_log_size() {
     let mut events = programme.events();
     let mut apply = |model: &mut Model, count: usize| {
         for signed in events.by_ref().take(count) {
-            let event = decode_event(&signed.event).unwrap();
+            let event = decode_event(signed.event.clone()).unwrap();
             let seq = model.position.size;
             model.apply(seq, event.occurred_at, &event).unwrap();
         }
@@ -1557,7 +1559,7 @@ fn a_store_with_an_undecodable_row_is_refused_naming_its_table() {
         extra_events: 0,
     });
     for (seq, signed) in programme.events().take(2_000).enumerate() {
-        let event = decode_event(&signed.event).unwrap();
+        let event = decode_event(signed.event.clone()).unwrap();
         model.apply(seq as u64, event.occurred_at, &event).unwrap();
     }
     assert!(!model.receipts.is_empty() && !model.deliveries.is_empty());
@@ -1609,7 +1611,7 @@ fn a_stored_and_loaded_model_equals_the_folded_one_indexes_included() {
     let (store, mut model) = ProjectionStore::open(&path).unwrap();
     let mut reversals = 0;
     for (seq, signed) in programme.events().enumerate() {
-        let event = decode_event(&signed.event).unwrap();
+        let event = decode_event(signed.event.clone()).unwrap();
         reversals += usize::from(matches!(event.body, Body::Reversal(_)));
         model.apply(seq as u64, event.occurred_at, &event).unwrap();
         if seq % 2_500 == 0 {

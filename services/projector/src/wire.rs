@@ -87,12 +87,12 @@ fn category_pb(category: Option<Category>) -> i32 {
 fn as_of(as_of: AsOf) -> pb::AsOf {
     pb::AsOf {
         size: as_of.size,
-        head_leaf_hash: as_of.head_leaf_hash.to_vec(),
+        head_leaf_hash: as_of.head_leaf_hash.to_vec().into(),
         recorded_at_seconds: as_of.recorded_at.seconds,
         checkpoint: as_of.checkpoint.map(|c| pb::Checkpoint {
             note: c.note,
             size: c.size,
-            root_hash: c.root.to_vec(),
+            root_hash: c.root.to_vec().into(),
         }),
     }
 }
@@ -651,7 +651,7 @@ pub fn trace_receipt(
     let key = match &request.key {
         Some(Key::ReceiptId(id)) => ReceiptKey::Id(id.clone()),
         Some(Key::ExternalRefHash(hash)) => {
-            ReceiptKey::RefHash(hash.as_slice().try_into().map_err(|_| {
+            ReceiptKey::RefHash(hash[..].try_into().map_err(|_| {
                 QueryError::InvalidArgument(format!(
                     "external_ref_hash is {} bytes; a SHA-256 is 32",
                     hash.len()

@@ -72,7 +72,7 @@ async fn revoked_key_ledger(
     append_ok(&mut client, generator.setup(&server.vkey)).await;
     append_ok(&mut client, generator.events(events)).await;
     let late_receipt = generator.receipts_by(0, 1).remove(0);
-    let agency = pb::Event::decode(late_receipt.event.as_slice())
+    let agency = pb::Event::decode(late_receipt.event.as_ref())
         .unwrap()
         .org_id;
     let revoke = generator.sign_as(
@@ -109,7 +109,7 @@ async fn served_log(server: &TestServer) -> (Vec<Vec<u8>>, String) {
         .into_inner();
     let mut entries = Vec::new();
     while (entries.len() as u64) < checkpoint.size {
-        entries.push(stream.next().await.unwrap().unwrap().entry);
+        entries.push(stream.next().await.unwrap().unwrap().entry.to_vec());
     }
     (entries, checkpoint.note)
 }
@@ -197,9 +197,9 @@ async fn a_served_log_verifies_and_every_tampering_is_named_with_its_seq() {
     let mut resigned = entries.clone();
     resigned[k as usize] = reencode(&entries[k as usize], |entry| {
         let signed = entry.signed_event.as_mut().unwrap();
-        let org = pb::Event::decode(signed.event.as_slice()).unwrap().org_id;
+        let org = pb::Event::decode(signed.event.as_ref()).unwrap().org_id;
         assert_ne!(org, "ubnd-tinh", "entry {k} is not the authority's");
-        *signed = generator.sign_bytes_as("authority", signed.event.clone());
+        *signed = generator.sign_bytes_as("authority", signed.event.to_vec());
     });
     assert_fails(audit(&vkey, &resigned, &note), Some(k), "KEY_ORG_MISMATCH");
 
@@ -309,7 +309,7 @@ async fn hidden_name_rules_are_refused_by_the_ledger_and_named_alike_by_the_audi
                     name: name.into(),
                     kind: kind as i32,
                     public_name: false,
-                    name_commitment: commitment,
+                    name_commitment: commitment.into(),
                     ..Default::default()
                 })),
             },
@@ -498,7 +498,7 @@ async fn witnesses_cosign_through_the_ledger_and_can_be_required() {
     let hashes: Vec<Hash> = proof
         .hashes
         .iter()
-        .map(|h| Hash(h.as_slice().try_into().unwrap()))
+        .map(|h| Hash(h.as_ref().try_into().unwrap()))
         .collect();
     let bundle = ProofBundle::new(&server.vkey, &proof_note, seq, &entry.entry, &hashes);
     let bundle: ProofBundle =
@@ -553,7 +553,7 @@ async fn consistency_proof(server: &TestServer, old_size: u64, new_size: u64) ->
         .into_inner()
         .hashes
         .iter()
-        .map(|h| Hash(h.as_slice().try_into().unwrap()))
+        .map(|h| Hash(h.as_ref().try_into().unwrap()))
         .collect()
 }
 

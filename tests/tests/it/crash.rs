@@ -126,7 +126,7 @@ fn setup(authority: &SecretKey, agency: &SecretKey, vkey: &str) -> Vec<pb::Signe
                     origin: ORIGIN.into(),
                     authority_org_id: "province".into(),
                     authority_name: "Tỉnh".into(),
-                    authority_public_key: authority.public_key().to_vec(),
+                    authority_public_key: authority.public_key().to_vec().into(),
                     log_vkey: vkey.into(),
                 }),
             ),
@@ -154,7 +154,7 @@ fn setup(authority: &SecretKey, agency: &SecretKey, vkey: &str) -> Vec<pb::Signe
                 "province",
                 B::RegisterKey(pb::RegisterKey {
                     org_id: "fund".into(),
-                    public_key: agency.public_key().to_vec(),
+                    public_key: agency.public_key().to_vec().into(),
                     roles: vec![pb::Role::Receive as i32],
                     label: String::new(),
                 }),
@@ -190,7 +190,7 @@ fn receipt(agency: &SecretKey, n: u64) -> pb::SignedEvent {
                 donor_org_id: "donor".into(),
                 asset_id: "VND".into(),
                 quantity: 200_000 + n,
-                external_ref_hash: vec![9; 32],
+                external_ref_hash: vec![9; 32].into(),
                 ..Default::default()
             }),
         ),
@@ -324,7 +324,7 @@ async fn survive_sigkill(store: Option<String>) {
                             let response = response.into_inner();
                             acked.lock().unwrap().insert(
                                 response.seq,
-                                (Hash(response.leaf_hash.try_into().unwrap()), event),
+                                (Hash(response.leaf_hash[..].try_into().unwrap()), event),
                             );
                         }
                         Err(_) => {
@@ -392,7 +392,9 @@ async fn verify(client: &mut LedgerClient<Channel>, acked: &Acked, vkey: &str, r
             .await
             .unwrap()
             .unwrap();
-        let linked = chain.check(&entry.entry).expect("the chain verifies");
+        let linked = chain
+            .check(entry.entry.clone())
+            .expect("the chain verifies");
         tree.push(leaf_hash(&entry.entry));
         assert!(
             events.insert(linked.signed_event.event.clone()),
@@ -1049,7 +1051,7 @@ async fn a_feed_replica_killed_while_catching_up_resumes_from_its_own_copy() {
             .unwrap();
         let copied = aidledger_store::LogStore::entry(&copy, seq).unwrap();
         assert!(
-            copied.as_deref() == Some(served.entry.as_slice()),
+            copied.as_deref() == Some(served.entry.as_ref()),
             "entry {seq} of the copy is not the ledger's"
         );
     }

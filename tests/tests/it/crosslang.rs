@@ -90,7 +90,7 @@ async fn a_python_verifier_written_from_the_spec_agrees_with_the_ledger() {
 
     // A tampered proof hash.
     let mut tampered = material.clone();
-    let mut first = proof.hashes[0].clone();
+    let mut first = proof.hashes[0].to_vec();
     first[0] ^= 0x01;
     tampered["proof"][0] = BASE64.encode(&first).into();
     let (ok, stderr) = python_verifies(dir.path(), "bad-proof.json", &tampered);
@@ -108,7 +108,7 @@ async fn a_python_verifier_written_from_the_spec_agrees_with_the_ledger() {
     assert!(stderr.contains("checkpoint signature"), "{stderr}");
 
     // A tampered event signature inside the entry.
-    let mut bytes = entry.entry.clone();
+    let mut bytes = entry.entry.to_vec();
     *bytes.last_mut().unwrap() ^= 0x01;
     let mut tampered = material.clone();
     tampered["entry"] = BASE64.encode(&bytes).into();

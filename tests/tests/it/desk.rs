@@ -158,7 +158,7 @@ fn a_clerk_records_a_receipt_by_form_and_sees_it_on_the_public_feed() {
     let size = programme.total_events() as u64;
     let events: Vec<pb::Event> = programme
         .events()
-        .map(|signed| pb::Event::decode(signed.event.as_slice()).unwrap())
+        .map(|signed| pb::Event::decode(signed.event.as_ref()).unwrap())
         .collect();
     wait_for(demo.feed, "/api/v1/overview", "the demo's feed", |body| {
         let overview: serde_json::Value = serde_json::from_slice(body).unwrap();

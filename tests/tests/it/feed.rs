@@ -198,7 +198,7 @@ fn events_from_tiles(addr: SocketAddr, size: u64) -> Vec<pb::Event> {
         for entry in split_entry_bundle(&bundle, width as usize).unwrap() {
             let entry = pb::LedgerEntry::decode(entry).unwrap();
             let signed = entry.signed_event.unwrap();
-            events.push(pb::Event::decode(signed.event.as_slice()).unwrap());
+            events.push(pb::Event::decode(signed.event.as_ref()).unwrap());
         }
     }
     assert_eq!(events.len() as u64, size);
@@ -455,7 +455,7 @@ fn the_receipt_page_carries_a_qr_code_and_the_proof_verifies_in_rust_too() {
     )
     .unwrap();
     let event = pb::LedgerEntry::decode(entry.as_slice()).unwrap();
-    let event = pb::Event::decode(event.signed_event.unwrap().event.as_slice()).unwrap();
+    let event = pb::Event::decode(event.signed_event.unwrap().event.as_ref()).unwrap();
     match event.body {
         Some(pb::event::Body::Receipt(r)) => assert_eq!(r.receipt_id, named.receipt_id),
         other => panic!("entry {seq} is not the receipt: {other:?}"),

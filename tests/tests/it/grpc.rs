@@ -77,7 +77,9 @@ async fn fingerprint(client: &mut LedgerClient<Channel>) -> (u64, Vec<u8>) {
             })
             .await;
         match beyond {
-            Err(status) if status.code() == Code::NotFound => return (cp.size, cp.root_hash),
+            Err(status) if status.code() == Code::NotFound => {
+                return (cp.size, cp.root_hash.to_vec());
+            }
             Err(status) => panic!("GetEntry: {status}"),
             Ok(_) => {}
         }
@@ -147,8 +149,8 @@ async fn every_rpc_works_and_proofs_verify_against_checkpoints() {
         .unwrap()
         .into_inner();
     assert_eq!(by_seq.entry, response.entry);
-    let decoded = pb::LedgerEntry::decode(by_seq.entry.as_slice()).unwrap();
-    let event = pb::Event::decode(decoded.signed_event.unwrap().event.as_slice()).unwrap();
+    let decoded = pb::LedgerEntry::decode(by_seq.entry.as_ref()).unwrap();
+    let event = pb::Event::decode(decoded.signed_event.unwrap().event.as_ref()).unwrap();
     let by_id = client
         .get_entry(pb::GetEntryRequest {
             key: Some(pb::get_entry_request::Key::EventId(event.event_id)),
@@ -231,9 +233,9 @@ async fn every_rpc_works_and_proofs_verify_against_checkpoints() {
     let mut chain = ChainChecker::new();
     while chain.next_seq() < latest.size {
         let entry = stream.next().await.unwrap().unwrap();
-        let linked = chain.check(&entry.entry).unwrap();
+        let linked = chain.check(entry.entry.clone()).unwrap();
         assert_eq!(linked.seq, entry.seq);
-        assert_eq!(linked.leaf_hash.as_slice(), entry.leaf_hash.as_slice());
+        assert_eq!(linked.leaf_hash.as_slice(), entry.leaf_hash.as_ref());
     }
     drop(stream);
     server.stop().await;
@@ -253,15 +255,17 @@ async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
     cases.push((
         "undecodable event",
         pb::SignedEvent {
-            event: vec![0xff; 5],
+            event: vec![0xff; 5].into(),
             ..good.clone()
         },
         Code::InvalidArgument,
         "UNDECODABLE_EVENT",
     ));
     let mut tampered = good.clone();
-    let last = tampered.signature.len() - 1;
-    tampered.signature[last] ^= 1;
+    let mut signature = tampered.signature.to_vec();
+    let last = signature.len() - 1;
+    signature[last] ^= 1;
+    tampered.signature = signature.into();
     cases.push((
         "bad signature",
         tampered,
@@ -269,11 +273,11 @@ async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
         "BAD_SIGNATURE",
     ));
     // A receipt signed by a commune committee key for an agency: wrong org.
-    let event = pb::Event::decode(good.event.as_slice()).unwrap();
+    let event = pb::Event::decode(good.event.as_ref()).unwrap();
     let stranger = aidledger_tlog::ed25519::SecretKey::generate();
     cases.push((
         "unknown key",
-        sign_event(&stranger, ORIGIN, good.event.clone()),
+        sign_event(&stranger, ORIGIN, good.event.to_vec()),
         Code::Unauthenticated,
         "UNKNOWN_KEY",
     ));
@@ -295,7 +299,7 @@ async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
         let t = g.events(50);
         let _ = t;
         // A transfer of more than anyone holds, signed by an agency key.
-        let mut e = pb::Event::decode(good.event.as_slice()).unwrap();
+        let mut e = pb::Event::decode(good.event.as_ref()).unwrap();
         e.event_id = "00000000-0000-4000-8000-00000000cafe".into();
         e.body = Some(pb::event::Body::Transfer(pb::Transfer {
             transfer_id: "t-overdraft".into(),
@@ -322,12 +326,12 @@ async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
         .unwrap()
         .into_inner();
     let genesis_id = pb::Event::decode(
-        pb::LedgerEntry::decode(genesis.entry.as_slice())
+        pb::LedgerEntry::decode(genesis.entry.as_ref())
             .unwrap()
             .signed_event
             .unwrap()
             .event
-            .as_slice(),
+            .as_ref(),
     )
     .unwrap()
     .event_id;

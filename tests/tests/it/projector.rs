@@ -337,7 +337,8 @@ async fn demo_ledger_projections_match_the_fold_and_answer_every_query() {
                 programme
                     .ref_key()
                     .external_ref_hash(&sample.reference)
-                    .to_vec(),
+                    .to_vec()
+                    .into(),
             )),
         })
         .await

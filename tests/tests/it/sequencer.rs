@@ -184,7 +184,7 @@ fn an_oversized_entry_is_refused_and_nothing_changes() {
         g.events(1).remove(0)
     };
     // Pad the event with an unknown field: still decodable, still signed, too big.
-    let mut event = signed.event.clone();
+    let mut event = signed.event.to_vec();
     event.extend_from_slice(&[0xfa, 0x3f]); // field 1023, length-delimited
     event.extend_from_slice(&[0x80, 0x80, 0x04]); // 65,536 bytes
     event.extend(std::iter::repeat_n(0u8, 65_536));
