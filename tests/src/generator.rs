@@ -293,7 +293,7 @@ impl Generator {
                 parent_org_id: String::new(),
                 commune_code: org_id.strip_prefix("ubnd-").unwrap_or_default().into(),
                 public_name: true,
-                name_commitment: Vec::new().into(),
+                name_commitment: Default::default(),
             });
             events.push(self.sign("authority", "ubnd-tinh", body));
             let key = SecretKey::from_seed(&key_seed(self.seed, &org_id));
@@ -325,7 +325,7 @@ impl Generator {
                 name_commitment: if hidden {
                     name_commitment(&salt, &name).to_vec().into()
                 } else {
-                    Vec::new().into()
+                    Default::default()
                 },
             });
             events.push(self.sign(AGENCIES[0].0, AGENCIES[0].0, body));

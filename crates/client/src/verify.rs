@@ -62,7 +62,9 @@ pub struct VerifiedEntry {
     pub signed_event: pb::SignedEvent,
     /// The decoded event (decoded, not judged: the ledger's rules did that).
     pub event: pb::Event,
-    /// The `LedgerEntry` bytes as served.
+    /// The `LedgerEntry` bytes as served. Like the byte fields of
+    /// `signed_event` and `event`, a slice of the buffer the entry arrived
+    /// in: whoever keeps entries for long should copy what it keeps.
     pub bytes: Bytes,
 }
 

@@ -111,7 +111,7 @@ impl World {
                     parent_org_id: String::new(),
                     commune_code: String::new(),
                     public_name: true,
-                    name_commitment: Vec::new().into(),
+                    name_commitment: Default::default(),
                 }),
             );
         }
@@ -559,7 +559,7 @@ fn register_org_rules() {
             parent_org_id: parent.into(),
             commune_code: commune.into(),
             public_name: true,
-            name_commitment: Vec::new().into(),
+            name_commitment: Default::default(),
         })
     };
     let r = w.refused(

@@ -97,7 +97,7 @@ fn registration(
             name_commitment: if hidden {
                 name_commitment(&salt, name).to_vec().into()
             } else {
-                Vec::new().into()
+                Default::default()
             },
             ..Default::default()
         })),

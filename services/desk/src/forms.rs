@@ -937,7 +937,7 @@ pub(crate) fn body(
             parent_org_id: text("parent_org_id"),
             commune_code: text("org_commune"),
             public_name: true,
-            name_commitment: Vec::new().into(),
+            name_commitment: Default::default(),
         }),
         Kind::RegisterKey => pb::event::Body::RegisterKey(pb::RegisterKey {
             org_id: text("key_org_id"),

@@ -44,7 +44,7 @@ fn org(org_id: &str, name: &str, kind: pb::OrgKind, public_name: bool) -> pb::ev
         kind: kind as i32,
         public_name,
         name_commitment: if public_name {
-            Vec::new().into()
+            Default::default()
         } else {
             aidledger_ledger::privacy::name_commitment(&[3; 32], name)
                 .to_vec()

@@ -24,6 +24,7 @@ use aidledger_tlog::{
     stored_hash_count, stored_hash_index,
 };
 use aidledger_wire::pb;
+use bytes::Bytes;
 use rayon::prelude::*;
 
 use crate::proofs;
@@ -184,8 +185,21 @@ pub fn verify_all(
 ) -> Vec<Result<CheckedEvent, Rejection>> {
     submissions
         .into_par_iter()
-        .map(|signed| verify_submission(origin, signed))
+        .map(|signed| verify_submission(origin, detached(signed)))
         .collect()
+}
+
+/// A submission holding only its own bytes. Decoded from a gRPC request,
+/// its byte fields are slices of the request's receive buffer (8 KiB at
+/// least); a queued event must not pin that buffer, or the memory queued
+/// appends hold would be many times the request bytes the in-flight limit
+/// counts.
+fn detached(signed: pb::SignedEvent) -> pb::SignedEvent {
+    pb::SignedEvent {
+        event: Bytes::copy_from_slice(&signed.event),
+        public_key: Bytes::copy_from_slice(&signed.public_key),
+        signature: Bytes::copy_from_slice(&signed.signature),
+    }
 }
 
 /// The single writer of one ledger.

@@ -1021,13 +1021,16 @@ fn prepare_batch(
             }
             cite = pending.take().map(|c| (entry.seq, c));
         }
+        // The bytes were kept for the mirror only: released here, as the
+        // slice of the buffer they arrived in, whatever the mirror does.
+        let bytes = std::mem::take(&mut entry.bytes);
         if let Some(mirror) = &mirror
             && entry.seq >= mirror.size
         {
-            // The mirror keeps its own copy, not a slice of the buffer the
-            // entry arrived in, which would hold the whole buffer.
+            // The mirror keeps its own copy, not a slice that would hold
+            // the whole receive buffer.
             copy.entries.push(NewEntry {
-                bytes: entry.bytes.to_vec(),
+                bytes: bytes.to_vec(),
                 event_id: entry.event.event_id.clone(),
             });
             copy.hashes.extend(stored.iter().map(|h| h.0));
