@@ -193,6 +193,20 @@ pub trait LogStore: Send + Sync + std::fmt::Debug {
     /// indexes.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError>;
 
+    /// The hashes at the stored-hash indexes `[first, first + count)`, in
+    /// order, from one snapshot; refused as [`read_hashes`](Self::read_hashes)
+    /// refuses the same indexes. A store that can scan a range (redb)
+    /// answers in one scan instead of a lookup per index.
+    fn read_hash_range(&self, first: u64, count: usize) -> Result<Vec<Hash>, StoreError> {
+        if count > READ_HASHES_MAX {
+            return Err(Refusal::TooManyHashIndexes { requested: count }.into());
+        }
+        let indexes: Vec<u64> = (0..count as u64)
+            .map(|offset| first.saturating_add(offset))
+            .collect();
+        self.read_hashes(&indexes)
+    }
+
     /// Durably records a signed checkpoint note for tree size `size`.
     ///
     /// Sizes never decrease: a size below the latest checkpoint's is refused,

@@ -543,6 +543,34 @@ impl LogStore for RedbStore {
         Ok(found)
     }
 
+    fn read_hash_range(&self, first: u64, count: usize) -> Result<Vec<Hash>, StoreError> {
+        if count > READ_HASHES_MAX {
+            return Err(Refusal::TooManyHashIndexes { requested: count }.into());
+        }
+        let context = "reading a range of hashes";
+        let txn = self.begin_read(context)?;
+        let hashes = txn.open_table(HASHES).map_err(at(context))?;
+        let end = first.saturating_add(count as u64);
+        let mut found = Vec::with_capacity(count);
+        for row in hashes.range(first..end).map_err(at(context))? {
+            let (index, hash) = row.map_err(at(context))?;
+            // Stored hashes have no gaps: a short range ends where the
+            // store does, and the first index missing is the one refused.
+            if index.value() != first + found.len() as u64 {
+                break;
+            }
+            found.push(hash.value());
+        }
+        if found.len() < count {
+            return Err(Refusal::HashNotStored {
+                index: first + found.len() as u64,
+                hash_count: hashes.len().map_err(at(context))?,
+            }
+            .into());
+        }
+        Ok(found)
+    }
+
     fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
         check_checkpoint_note(note)?;
         let context = || format!("recording checkpoint at size {size}");

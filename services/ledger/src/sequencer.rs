@@ -569,9 +569,9 @@ impl PendingBatch {
     }
 }
 
-/// Reads `count` consecutive stored hashes from `first_index`, in chunks the
-/// store accepts.
-fn read_hash_range(
+/// The stored hashes at indexes `[first_index, first_index + count)`, in
+/// scans of at most [`READ_HASHES_MAX`].
+pub(crate) fn read_hash_range(
     store: &dyn LogStore,
     first_index: u64,
     count: u64,
@@ -580,10 +580,9 @@ fn read_hash_range(
     let mut start = first_index;
     let end = first_index + count;
     while start < end {
-        let chunk_end = end.min(start + READ_HASHES_MAX as u64);
-        let indexes: Vec<u64> = (start..chunk_end).collect();
-        hashes.extend(store.read_hashes(&indexes)?);
-        start = chunk_end;
+        let chunk = (end - start).min(READ_HASHES_MAX as u64);
+        hashes.extend(store.read_hash_range(start, chunk as usize)?);
+        start += chunk;
     }
     Ok(hashes)
 }

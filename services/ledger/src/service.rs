@@ -11,6 +11,7 @@ use aidledger_ledger::{CheckedEvent, Rejection};
 use aidledger_store::{ENTRIES_PAGE_MAX, LogStore, StoreError};
 use aidledger_tlog::{
     CheckpointError, LogVerifier, WitnessVerifier, add_signature_lines, leaf_hash,
+    stored_hash_index,
 };
 use aidledger_wire::{Message, pb};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -21,7 +22,7 @@ use tonic::{Code, Request, Response, Status};
 use crate::ingest::{Ingest, IngestError};
 use crate::proofs;
 use crate::rate_limit::RateLimiter;
-use crate::sequencer::{Outcome, SignedCheckpoint, verify_all};
+use crate::sequencer::{Outcome, SignedCheckpoint, read_hash_range, verify_all};
 use crate::status::{refusal, rejection_status};
 
 /// Request limits, each with its reason.
@@ -339,6 +340,36 @@ impl LedgerService {
     }
 }
 
+/// A page of entries from `start` as served, each with the leaf hash
+/// stored when it was appended (SPEC §4: the hash of its bytes, which every
+/// reader checks), read in one scan rather than hashed again for every
+/// subscriber.
+fn entries_with_leaf_hashes(
+    store: &dyn LogStore,
+    start: u64,
+    limit: usize,
+) -> Result<Vec<pb::Entry>, StoreError> {
+    let page = store.entries(start, limit)?;
+    let (Some(&(first, _)), Some(&(last, _))) = (page.first(), page.last()) else {
+        return Ok(Vec::new());
+    };
+    // Leaf n is stored at index 2n - popcount(n), its subtrees' hashes
+    // after it: the page's leaves lie in one range, with others between.
+    let first_index = stored_hash_index(0, first);
+    let count = stored_hash_index(0, last) + 1 - first_index;
+    let hashes = read_hash_range(store, first_index, count)?;
+    Ok(page
+        .into_iter()
+        .map(|(seq, entry)| pb::Entry {
+            seq,
+            leaf_hash: hashes[(stored_hash_index(0, seq) - first_index) as usize]
+                .to_vec()
+                .into(),
+            entry: entry.into(),
+        })
+        .collect())
+}
+
 /// A read the store failed. A storage failure (the database restarting, a
 /// broken connection) is `UNAVAILABLE`, which clients retry; stored data
 /// that contradicts itself is the server's fault.
@@ -562,8 +593,10 @@ impl pb::ledger_server::Ledger for LedgerService {
                     let limit = usize::try_from(size - next)
                         .unwrap_or(page_max)
                         .min(page_max);
-                    let page =
-                        tokio::task::spawn_blocking(move || store.entries(next, limit)).await;
+                    let page = tokio::task::spawn_blocking(move || {
+                        entries_with_leaf_hashes(store.as_ref(), next, limit)
+                    })
+                    .await;
                     let page = match page {
                         Ok(Ok(page)) if !page.is_empty() => page,
                         Ok(Ok(_)) => {
@@ -581,13 +614,9 @@ impl pb::ledger_server::Ledger for LedgerService {
                             return;
                         }
                     };
-                    for (seq, entry) in page {
-                        debug_assert_eq!(seq, next);
-                        let message = pb::Entry {
-                            seq,
-                            leaf_hash: leaf_hash(&entry).0.to_vec().into(),
-                            entry: entry.into(),
-                        };
+                    for message in page {
+                        debug_assert_eq!(message.seq, next);
+                        let seq = message.seq;
                         // A subscriber that stops reading must not hold up
                         // shutdown.
                         tokio::select! {

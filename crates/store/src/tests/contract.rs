@@ -66,6 +66,31 @@ fn check_contract(store: &dyn LogStore) {
             hash_count
         })
     );
+    // A range answers as the same indexes asked one by one, refusals too.
+    assert_eq!(
+        store.read_hash_range(2, 5).unwrap(),
+        store.read_hashes(&[2, 3, 4, 5, 6]).unwrap()
+    );
+    assert_eq!(store.read_hash_range(4, 0).unwrap(), Vec::<[u8; 32]>::new());
+    assert_eq!(
+        store
+            .read_hash_range(hash_count - 2, 3)
+            .unwrap_err()
+            .refusal(),
+        Some(&Refusal::HashNotStored {
+            index: hash_count,
+            hash_count
+        })
+    );
+    assert_eq!(
+        store
+            .read_hash_range(0, READ_HASHES_MAX + 1)
+            .unwrap_err()
+            .refusal(),
+        Some(&Refusal::TooManyHashIndexes {
+            requested: READ_HASHES_MAX + 1
+        })
+    );
     let too_many = vec![0; READ_HASHES_MAX + 1];
     assert_eq!(
         store.read_hashes(&too_many).unwrap_err().refusal(),
