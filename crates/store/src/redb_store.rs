@@ -554,8 +554,8 @@ impl LogStore for RedbStore {
         let mut found = Vec::with_capacity(count);
         for row in hashes.range(first..end).map_err(at(context))? {
             let (index, hash) = row.map_err(at(context))?;
-            // Stored hashes have no gaps: a short range ends where the
-            // store does, and the first index missing is the one refused.
+            // The first index missing is the one refused, as read_hashes
+            // refuses the first of the indexes it cannot find.
             if index.value() != first + found.len() as u64 {
                 break;
             }

@@ -342,7 +342,8 @@ impl LedgerService {
 
 /// A page of entries from `start` as served, each with the leaf hash
 /// stored when it was appended (SPEC §4: the hash of its bytes, which every
-/// reader checks), read in one scan rather than hashed again for every
+/// reader checks; the writer checks them all when it opens the store),
+/// read as one range of stored hashes rather than hashed again for every
 /// subscriber.
 fn entries_with_leaf_hashes(
     store: &dyn LogStore,

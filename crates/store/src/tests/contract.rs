@@ -84,6 +84,16 @@ fn check_contract(store: &dyn LogStore) {
     );
     assert_eq!(
         store
+            .read_hash_range(hash_count + 5, 1)
+            .unwrap_err()
+            .refusal(),
+        Some(&Refusal::HashNotStored {
+            index: hash_count + 5,
+            hash_count
+        })
+    );
+    assert_eq!(
+        store
             .read_hash_range(0, READ_HASHES_MAX + 1)
             .unwrap_err()
             .refusal(),
