@@ -33,8 +33,8 @@ use aidledger::server::{Application, ServeConfig};
 use aidledger_ledger::decode::decode_event;
 use aidledger_ledger::{ChainChecker, ParsedEntry, PublicKey, Timestamp, check_format};
 use aidledger_programme::{DemoConfig, Programme};
-use aidledger_projector::Model;
 use aidledger_projector::server::{Projector, ProjectorConfig};
+use aidledger_projector::{Model, ParsedEvent};
 use aidledger_store::{LogStore, RedbStore};
 use aidledger_tests::http_load::{busiest_commune, get_json, get_once, load, ms, percentile};
 use aidledger_tests::process::{cpu_seconds, resident_memory, written_bytes};
@@ -356,6 +356,8 @@ fn baselines(data: &std::path::Path, log_events: usize) -> (Duration, Duration, 
         for (_, bytes) in &entries {
             let linked = one_core.check(bytes.clone()).unwrap();
             let event = decode_event(linked.signed_event.event).unwrap();
+            // Read as the follower reads them where it decodes.
+            let event = ParsedEvent::new(event).unwrap();
             decoded.push((linked.seq, linked.recorded_at, event));
         }
         decode_time += started.elapsed();
@@ -383,8 +385,8 @@ fn baselines(data: &std::path::Path, log_events: usize) -> (Duration, Duration, 
         drop(linked);
 
         let started = Instant::now();
-        for (seq, recorded_at, event) in &decoded {
-            model.apply(*seq, *recorded_at, event).unwrap();
+        for (seq, recorded_at, event) in decoded {
+            model.apply_parsed(seq, recorded_at, event).unwrap();
         }
         apply_time += started.elapsed();
     }

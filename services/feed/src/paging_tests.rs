@@ -78,7 +78,7 @@ fn model_of(bodies: Bodies) -> Model {
         })
         .expect("a well-formed event");
         model
-            .apply(seq as u64, at, &event)
+            .apply(seq as u64, at, event)
             .expect("the model takes it");
     }
     model

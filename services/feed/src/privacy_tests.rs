@@ -124,7 +124,7 @@ fn model() -> Model {
             nanos: 0,
         };
         model
-            .apply(seq as u64, at, &event)
+            .apply(seq as u64, at, event)
             .expect("the model takes it");
     }
     model

@@ -21,14 +21,14 @@ use std::time::Duration;
 
 use aidledger_client::{Client, ClientError, ConnectOptions};
 use aidledger_ledger::decode::decode_event;
-use aidledger_ledger::{ChainChecker, ChainError, Event, ParsedEntry, Timestamp};
+use aidledger_ledger::{ChainChecker, ChainError, ParsedEntry, Timestamp};
 use aidledger_store::{AppendBatch, LogStore, NewEntry};
 use aidledger_tlog::{Hash, TreeBuilder, verify_consistency};
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
 
-use crate::model::{Inconsistent, Model, Position, VerifiedCheckpoint};
+use crate::model::{Inconsistent, Model, ParsedEvent, Position, VerifiedCheckpoint};
 use crate::store::{ProjectionStore, StoreError};
 
 /// How the follower reaches the ledger and paces its work.
@@ -1031,7 +1031,7 @@ fn prepare_batch(
             // the whole receive buffer.
             copy.entries.push(NewEntry {
                 bytes: bytes.to_vec(),
-                event_id: entry.event.event_id.clone(),
+                event_id: entry.event.event().event_id.clone(),
             });
             copy.hashes.extend(stored.iter().map(|h| h.0));
         }
@@ -1067,7 +1067,7 @@ fn apply_prepared(shared: &Shared, prepared: Prepared) -> Result<(), FollowError
         {
             model.position.cite(checkpoint);
         }
-        model.apply(entry.seq, entry.recorded_at, &entry.event)?;
+        model.apply_parsed(entry.seq, entry.recorded_at, entry.event)?;
         model.position.head = entry.leaf_hash;
     }
     model.position.frontier = frontier;
@@ -1193,7 +1193,7 @@ struct Decoded {
     seq: u64,
     recorded_at: Timestamp,
     leaf_hash: [u8; 32],
-    event: Event,
+    event: ParsedEvent,
     /// The entry as served, for the mirror: shared with the buffer it came
     /// in, so it is copied only if a mirror keeps it.
     bytes: Bytes,
@@ -1214,10 +1214,11 @@ async fn decode_batch(
     let parse = move |(index, served): (usize, aidledger_wire::pb::Entry)| {
         let seq = first + index as u64;
         let parsed = ParsedEntry::parse(seq, served.entry.clone());
-        let event = parsed
-            .as_ref()
-            .ok()
-            .map(|parsed| decode_event(parsed.event_bytes()));
+        let event = parsed.as_ref().ok().map(|parsed| {
+            decode_event(parsed.event_bytes())
+                .map_err(|rejection| format!("the event does not decode: {rejection}"))
+                .and_then(ParsedEvent::new)
+        });
         (served, parsed, event)
     };
     let parsed: Vec<_> = if served.len() < PARALLEL_DECODE_ENTRIES_MIN {
@@ -1242,7 +1243,7 @@ fn link(
     checker: &mut ChainChecker,
     served: aidledger_wire::pb::Entry,
     parsed: Result<ParsedEntry, ChainError>,
-    event: Option<Result<Event, aidledger_ledger::Rejection>>,
+    event: Option<Result<ParsedEvent, String>>,
 ) -> Result<Decoded, FollowError> {
     let seq = checker.next_seq();
     if served.seq != seq {
@@ -1261,10 +1262,7 @@ fn link(
     }
     let event = event
         .expect("decoded whenever the entry parsed")
-        .map_err(|rejection| Inconsistent {
-            seq,
-            detail: format!("the event does not decode: {rejection}"),
-        })?;
+        .map_err(|detail| Inconsistent { seq, detail })?;
     Ok(Decoded {
         seq,
         recorded_at: linked.recorded_at,

@@ -32,7 +32,7 @@ mod wire;
 
 pub use follow_args::FollowArgs;
 pub use follower::{Follower, FollowerConfig, Shared};
-pub use model::Model;
+pub use model::{Model, ParsedEvent};
 pub use store::ProjectionStore;
 
 #[cfg(test)]

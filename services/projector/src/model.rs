@@ -454,6 +454,30 @@ pub fn event_key(event_id: &str) -> Result<u128, String> {
         .ok_or_else(|| format!("event id {event_id:?} is not a lowercase hyphenated UUID"))
 }
 
+/// An event as the fold takes it: owned, so that its strings move into the
+/// records it makes, and with its id already read as a number. The
+/// follower makes these where it decodes, on every core, ahead of the
+/// fold's one thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedEvent {
+    event: Event,
+    id: EventId,
+}
+
+impl ParsedEvent {
+    /// # Errors
+    ///
+    /// When the event's id is not a lowercase hyphenated UUID.
+    pub fn new(event: Event) -> Result<ParsedEvent, String> {
+        let id = EventId::parse(&event.event_id)?;
+        Ok(ParsedEvent { event, id })
+    }
+
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+}
+
 /// Every read model.
 #[derive(Debug)]
 pub struct Model {
@@ -825,18 +849,35 @@ impl Model {
         self.tables().iter().map(|t| t.pending_changes()).sum()
     }
 
-    /// Applies the event of entry `seq`, recorded at `recorded_at`.
+    /// Applies the event of entry `seq`, recorded at `recorded_at`: reads
+    /// its id ([`ParsedEvent::new`]), then [`Model::apply_parsed`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Model::apply_parsed`], and when the event's id is not a UUID.
+    pub fn apply(
+        &mut self,
+        seq: u64,
+        recorded_at: Timestamp,
+        event: Event,
+    ) -> Result<(), Inconsistent> {
+        let event = ParsedEvent::new(event).map_err(|detail| Inconsistent { seq, detail })?;
+        self.apply_parsed(seq, recorded_at, event)
+    }
+
+    /// Applies the event of entry `seq`, recorded at `recorded_at`, taking
+    /// its strings into the records it makes rather than copying them.
     ///
     /// # Errors
     ///
     /// [`Inconsistent`] when the event contradicts the model; the model may
     /// then be partly changed and must be discarded (the follower stops and
     /// the last commit stays the durable state).
-    pub fn apply(
+    pub fn apply_parsed(
         &mut self,
         seq: u64,
         recorded_at: Timestamp,
-        event: &Event,
+        event: ParsedEvent,
     ) -> Result<(), Inconsistent> {
         let fail = |detail: String| Inconsistent { seq, detail };
         if seq != self.position.size {
@@ -845,14 +886,25 @@ impl Model {
                 self.position.size
             )));
         }
-        match &event.body {
+        let ParsedEvent {
+            event:
+                Event {
+                    event_id: event_id_text,
+                    org_id,
+                    occurred_at,
+                    body,
+                },
+            id: event_id,
+        } = event;
+        let key = event_id.key();
+        match body {
             Body::Genesis(g) => {
-                self.position.origin = g.origin.clone();
-                self.position.log_vkey = g.log_vkey.clone();
+                self.position.origin = g.origin;
+                self.position.log_vkey = g.log_vkey;
                 self.orgs.insert(
-                    g.authority_org_id.clone(),
+                    g.authority_org_id,
                     Org {
-                        name: g.authority_name.clone(),
+                        name: g.authority_name,
                         kind: OrgKind::Authority,
                         parent_org_id: None,
                         commune_code: None,
@@ -871,81 +923,79 @@ impl Model {
                 );
             }
             Body::RegisterOrg(o) => self.orgs.insert(
-                o.org_id.clone(),
+                o.org_id,
                 Org {
                     // SPEC §7.5: a hidden donor has no name in the log.
                     name: o.name.public().unwrap_or_default().to_owned(),
                     kind: o.kind,
-                    parent_org_id: o.parent_org_id.clone(),
-                    commune_code: o.commune_code.clone(),
+                    parent_org_id: o.parent_org_id,
+                    commune_code: o.commune_code,
                     public_name: o.name.is_public(),
                     seq,
                 },
             ),
             Body::RegisterKey(_) | Body::RevokeKey(_) => {}
             Body::RegisterCommune(c) => self.communes.insert(
-                c.commune_code.clone(),
+                c.commune_code,
                 Commune {
-                    name: c.name.clone(),
-                    district: c.district.clone(),
-                    province: c.province.clone(),
+                    name: c.name,
+                    district: c.district,
+                    province: c.province,
                     children_count: c.children_count,
                 },
             ),
             Body::RegisterAsset(a) => self.assets.insert(
-                a.asset_id.clone(),
+                a.asset_id,
                 Asset {
-                    name: a.name.clone(),
-                    unit: a.unit.clone(),
+                    name: a.name,
+                    unit: a.unit,
                     unit_value_vnd: a.unit_value_vnd,
                     in_kind: a.in_kind,
                 },
             ),
             Body::PublishNeed(n) => {
                 let position = self.needs.insert_at(
-                    n.need_id.clone(),
+                    n.need_id,
                     Need {
-                        event_id: EventId::parse(&event.event_id).map_err(fail)?,
+                        event_id,
                         seq,
-                        commune_code: n.commune_code.clone(),
+                        commune_code: n.commune_code,
                         category: n.category,
                         year: n.year,
-                        asset_id: n.asset_id.clone(),
+                        asset_id: n.asset_id,
                         quantity: n.quantity,
                         children_targeted: n.children_targeted,
-                        description: n.description.clone(),
+                        description: n.description,
                         withdrawn: false,
                     },
                 );
-                let key = event_key(&event.event_id).map_err(fail)?;
                 self.add_target(key, TargetTable::Needs, position);
             }
             Body::PublishPlan(p) => {
                 let position = self.plans.insert_at(
-                    event.event_id.clone(),
+                    event_id_text,
                     Plan {
                         seq,
                         year: p.year,
-                        targets: p.targets.clone(),
+                        targets: p.targets,
                         withdrawn: false,
                     },
                 );
-                let key = event_key(&event.event_id).map_err(fail)?;
                 self.add_target(key, TargetTable::Plans, position);
             }
             Body::Pledge(p) => {
                 self.aggregates.index_pledge(&p.pledge_id, &p.donor_org_id);
                 self.pledges.insert(
-                    p.pledge_id.clone(),
+                    p.pledge_id,
                     PledgeRecord {
-                        event_id: EventId::parse(&event.event_id).map_err(fail)?,
+                        event_id,
                         seq,
-                        donor_org_id: p.donor_org_id.clone(),
-                        recipient_org_id: p.recipient_org_id.clone(),
-                        asset_id: p.asset_id.clone(),
+                        donor_org_id: p.donor_org_id,
+                        recipient_org_id: p.recipient_org_id,
+                        asset_id: p.asset_id,
                         quantity: p.quantity,
-                        earmark: p.earmark.clone(),
-                        due_date: p.due_date.clone(),
+                        earmark: p.earmark,
+                        due_date: p.due_date,
                         received: 0,
                         cancelled: false,
                     },
@@ -961,7 +1011,7 @@ impl Model {
             Body::Receipt(r) => {
                 let receipt_id = Id::from(r.receipt_id.as_str());
                 let pool = PoolKey {
-                    org_id: self.interner.id(&event.org_id),
+                    org_id: self.interner.id(&org_id),
                     asset_id: self.interner.id(&r.asset_id),
                     earmark: r.earmark.clone(),
                 };
@@ -986,21 +1036,20 @@ impl Model {
                     .entry(r.asset_id.as_str(), Default::default);
                 totals.received += u128::from(r.quantity);
                 let receipt = ReceiptRecord {
-                    event_id: EventId::parse(&event.event_id).map_err(fail)?,
+                    event_id,
                     seq,
                     recipient_org_id: pool.org_id.clone(),
                     donor_org_id: self.interner.id(&r.donor_org_id),
-                    pledge_id: r.pledge_id.clone(),
+                    pledge_id: r.pledge_id,
                     asset_id: pool.asset_id.clone(),
                     quantity: r.quantity,
-                    earmark: r.earmark.clone(),
+                    earmark: r.earmark,
                     external_ref_hash: r.external_ref_hash,
-                    note: r.note.clone(),
-                    occurred_at: event.occurred_at,
+                    note: r.note,
+                    occurred_at,
                     reversed: false,
                 };
                 self.aggregates.receipt(&receipt, Sign::Add);
-                let key = receipt.event_id.key();
                 let position = self.receipts.insert_at(receipt_id, receipt);
                 self.aggregates
                     .index_receipt(position, self.receipts.at(position).1);
@@ -1012,7 +1061,7 @@ impl Model {
             Body::Transfer(t) => {
                 let transfer_id = Id::from(t.transfer_id.as_str());
                 let pool = PoolKey {
-                    org_id: self.interner.id(&event.org_id),
+                    org_id: self.interner.id(&org_id),
                     asset_id: self.interner.id(&t.asset_id),
                     earmark: t.earmark.clone(),
                 };
@@ -1035,20 +1084,19 @@ impl Model {
                 totals.held -= u128::from(t.quantity);
                 totals.in_transit += u128::from(t.quantity);
                 let transfer = TransferRecord {
-                    event_id: EventId::parse(&event.event_id).map_err(fail)?,
+                    event_id,
                     seq,
                     from_org_id: pool.org_id.clone(),
                     to_org_id: self.interner.id(&t.to_org_id),
                     asset_id: pool.asset_id.clone(),
-                    earmark: t.earmark.clone(),
+                    earmark: t.earmark,
                     quantity: t.quantity,
                     received: None,
                     reversed: false,
-                    occurred_at: event.occurred_at,
+                    occurred_at,
                     parts,
                 };
                 self.aggregates.in_transit(&transfer, Sign::Add);
-                let key = transfer.event_id.key();
                 let position = self.transfers.insert_at(transfer_id, transfer);
                 self.add_target(key, TargetTable::Transfers, position);
             }
@@ -1104,7 +1152,7 @@ impl Model {
                 let delivery_id = Id::from(d.delivery_id.as_str());
                 let commune_code = self.interner.id(&d.commune_code);
                 let pool = PoolKey {
-                    org_id: self.interner.id(&event.org_id),
+                    org_id: self.interner.id(&org_id),
                     asset_id: self.interner.id(&d.asset_id),
                     earmark: d.earmark.clone(),
                 };
@@ -1131,20 +1179,20 @@ impl Model {
                     self.deliveries_by_token.push_back(token, seq);
                 }
                 let delivery = DeliveryRecord {
-                    event_id: EventId::parse(&event.event_id).map_err(fail)?,
+                    event_id,
                     seq,
                     org_id: pool.org_id.clone(),
                     commune_code,
                     category: d.category,
                     asset_id: pool.asset_id.clone(),
                     quantity: d.quantity,
-                    earmark: d.earmark.clone(),
+                    earmark: d.earmark,
                     children_reached: d.children_reached,
                     beneficiary_count: d.beneficiary_tokens.len() as u32,
                     evidence_count: d.evidence_hashes.len() as u32,
                     period: self.interner.id(&d.period),
-                    note: d.note.clone(),
-                    occurred_at: event.occurred_at,
+                    note: d.note,
+                    occurred_at,
                     reversed: false,
                     funding,
                 };
@@ -1152,7 +1200,6 @@ impl Model {
                     .delivery(&self.receipts, &delivery, Sign::Add);
                 self.aggregates
                     .index_delivery(&delivery, d.beneficiary_tokens.iter().copied());
-                let key = delivery.event_id.key();
                 let position = self.deliveries.insert_at(delivery_id, delivery);
                 self.deliveries_by_seq
                     .insert(&seq, position_u32(position), |other| {
@@ -1162,32 +1209,30 @@ impl Model {
             }
             Body::Inspection(i) => {
                 let position = self.inspections.insert_at(
-                    event.event_id.clone(),
+                    event_id_text,
                     Inspection {
                         seq,
-                        org_id: event.org_id.clone(),
-                        subject_id: i.subject_id.clone(),
+                        org_id,
+                        subject_id: i.subject_id,
                         passed: i.passed,
-                        standard: i.standard.clone(),
+                        standard: i.standard,
                         withdrawn: false,
                     },
                 );
-                let key = event_key(&event.event_id).map_err(fail)?;
                 self.add_target(key, TargetTable::Inspections, position);
             }
             Body::Commendation(c) => {
                 let position = self.commendations.insert_at(
-                    event.event_id.clone(),
+                    event_id_text,
                     CommendationRecord {
                         seq,
-                        honoree_org_id: c.honoree_org_id.clone(),
+                        honoree_org_id: c.honoree_org_id,
                         year: c.year,
-                        decision_ref: c.decision_ref.clone(),
-                        reason: c.reason.clone(),
+                        decision_ref: c.decision_ref,
+                        reason: c.reason,
                         withdrawn: false,
                     },
                 );
-                let key = event_key(&event.event_id).map_err(fail)?;
                 self.add_target(key, TargetTable::Commendations, position);
             }
             Body::Reversal(r) => self.reverse(&r.target_event_id).map_err(fail)?,

@@ -97,7 +97,7 @@ impl Script {
             body,
         };
         self.model
-            .apply(seq, Timestamp::from_seconds(seconds), &event)
+            .apply(seq, Timestamp::from_seconds(seconds), event)
             .unwrap_or_else(|e| panic!("{e}"));
         event_id
     }
@@ -1389,7 +1389,7 @@ fn an_event_the_model_cannot_take_is_an_error_naming_its_seq() {
     };
     let error = s
         .model
-        .apply(seq, Timestamp::from_seconds(JUNE_2025), &event)
+        .apply(seq, Timestamp::from_seconds(JUNE_2025), event)
         .unwrap_err();
     assert_eq!(error.seq, seq);
     assert!(error.detail.contains("holds 0"), "{error}");
@@ -1505,7 +1505,7 @@ fn a_commit_after_n_events_writes_bytes_in_n_not_in_the_log_size() {
         for signed in events.by_ref().take(count) {
             let event = decode_event(signed.event.clone()).unwrap();
             let seq = model.position.size;
-            model.apply(seq, event.occurred_at, &event).unwrap();
+            model.apply(seq, event.occurred_at, event).unwrap();
         }
     };
     // The bytes of each table in a commit of the WINDOW events after
@@ -1560,7 +1560,7 @@ fn a_store_with_an_undecodable_row_is_refused_naming_its_table() {
     });
     for (seq, signed) in programme.events().take(2_000).enumerate() {
         let event = decode_event(signed.event.clone()).unwrap();
-        model.apply(seq as u64, event.occurred_at, &event).unwrap();
+        model.apply(seq as u64, event.occurred_at, event).unwrap();
     }
     assert!(!model.receipts.is_empty() && !model.deliveries.is_empty());
     store
@@ -1613,7 +1613,7 @@ fn a_stored_and_loaded_model_equals_the_folded_one_indexes_included() {
     for (seq, signed) in programme.events().enumerate() {
         let event = decode_event(signed.event.clone()).unwrap();
         reversals += usize::from(matches!(event.body, Body::Reversal(_)));
-        model.apply(seq as u64, event.occurred_at, &event).unwrap();
+        model.apply(seq as u64, event.occurred_at, event).unwrap();
         if seq % 2_500 == 0 {
             store
                 .write(ProjectionStore::take_commit(&mut model))
