@@ -450,14 +450,12 @@ pub struct VerifiedCheckpoint {
 /// bytes to hash and compare instead of a 36-character string to allocate,
 /// hash and compare.
 pub fn event_key(event_id: &str) -> Result<u128, String> {
-    aidledger_ledger::decode::uuid_value(event_id)
-        .ok_or_else(|| format!("event id {event_id:?} is not a lowercase hyphenated UUID"))
+    EventId::parse(event_id).map(EventId::key)
 }
 
 /// An event as the fold takes it: owned, so that its strings move into the
 /// records it makes, and with its id already read as a number. The
-/// follower makes these where it decodes, on every core, ahead of the
-/// fold's one thread.
+/// follower makes these where it decodes, ahead of the fold's one thread.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedEvent {
     event: Event,
@@ -1242,7 +1240,7 @@ impl Model {
         Ok(())
     }
 
-    /// Records a new head after [`Model::apply`]: the entry's leaf hash and
+    /// Records a new head after [`Model::apply_parsed`]: the entry's leaf hash and
     /// the Merkle frontier including it.
     pub fn set_head(&mut self, head: [u8; 32], frontier: Vec<[u8; 32]>) {
         self.position.head = head;
