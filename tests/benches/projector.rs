@@ -8,6 +8,10 @@
 //!   (`Model::apply_parsed`, one core, no gRPC, no store): the baselines;
 //! - the raw `Subscribe` stream from 0, counted but not decoded: what the
 //!   ledger and gRPC deliver;
+//! - the CPU each of those stages uses per event, beside the rebuild's:
+//!   the stages run at once in a rebuild, so their sum against what the
+//!   machine's cores give per event at the target rate says how far the
+//!   target is from this machine;
 //! - the projector rebuilding from zero over gRPC into its redb store, in
 //!   this process and as a process of its own (its resident memory), and
 //!   that process started again on the store it left: a restart's load;
@@ -102,13 +106,12 @@ async fn child(role: &str) {
         return;
     }
     if role == "baselines" {
-        let (decode, parallel, apply) = baselines(&dir, size as usize);
-        println!(
-            "baselines {} {} {}",
-            decode.as_secs_f64(),
-            parallel.as_secs_f64(),
-            apply.as_secs_f64()
-        );
+        let stages = baselines(&dir, size as usize);
+        print!("baselines");
+        for stage in stages {
+            print!(" {} {}", stage.time.as_secs_f64(), stage.cpu);
+        }
+        println!();
         return;
     }
     if role == "serve" {
@@ -323,18 +326,41 @@ async fn append(
     results.last().expect("one result per event").seq
 }
 
+/// A stage of the work measured alone: its wall time and the CPU seconds
+/// the process used meanwhile, on all its threads.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stage {
+    time: Duration,
+    cpu: f64,
+}
+
+impl Stage {
+    /// Runs `work`, adding its wall time and CPU to the stage.
+    fn run<T>(&mut self, work: impl FnOnce() -> T) -> T {
+        let (cpu, started) = (cpu_seconds(), Instant::now());
+        let done = work();
+        self.time += started.elapsed();
+        self.cpu += cpu_seconds() - cpu;
+        done
+    }
+
+    /// CPU microseconds per event, over `events`.
+    fn cpu_per_event(&self, events: u64) -> f64 {
+        self.cpu * 1e6 / events as f64
+    }
+}
+
 /// The baselines, a chunk of entries at a time, read from the ledger's
 /// store in `data` before the server opens it. Reading the store is not
 /// timed. Per chunk: decoding on one core, the same on all cores (hash and
 /// decode in parallel, link in order, as the follower does), and the fold
-/// of the decoded events on one core. Returns the three times.
-fn baselines(data: &std::path::Path, log_events: usize) -> (Duration, Duration, Duration) {
+/// of the decoded events on one core. Returns the three stages.
+fn baselines(data: &std::path::Path, log_events: usize) -> [Stage; 3] {
     let store = RedbStore::open(&data.join("ledger.redb")).unwrap();
     let mut model = Model::new();
     let mut one_core = ChainChecker::new();
     let mut all_cores = ChainChecker::new();
-    let (mut decode_time, mut parallel_time, mut apply_time) =
-        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let [mut decode, mut parallel, mut apply] = [Stage::default(); 3];
     let mut read = 0;
     while read < log_events {
         let mut entries = Vec::with_capacity(BASELINE_CHUNK);
@@ -351,50 +377,52 @@ fn baselines(data: &std::path::Path, log_events: usize) -> (Duration, Duration, 
             .map(|(seq, bytes)| (seq, Bytes::from(bytes)))
             .collect();
 
-        let started = Instant::now();
-        let mut decoded = Vec::with_capacity(entries.len());
-        for (_, bytes) in &entries {
-            let linked = one_core.check(bytes.clone()).unwrap();
-            let event = decode_event(linked.signed_event.event).unwrap();
-            // Read as the follower reads them where it decodes.
-            let event = ParsedEvent::new(event).unwrap();
-            decoded.push((linked.seq, linked.recorded_at, event));
-        }
-        decode_time += started.elapsed();
+        let decoded = decode.run(|| {
+            let mut decoded = Vec::with_capacity(entries.len());
+            for (_, bytes) in &entries {
+                let linked = one_core.check(bytes.clone()).unwrap();
+                let event = decode_event(linked.signed_event.event).unwrap();
+                // Read as the follower reads them where it decodes.
+                let event = ParsedEvent::new(event).unwrap();
+                decoded.push((linked.seq, linked.recorded_at, event));
+            }
+            decoded
+        });
 
-        let started = Instant::now();
-        let first = all_cores.next_seq();
-        let parsed: Vec<_> = {
-            use rayon::prelude::*;
-            entries
-                .par_iter()
-                .enumerate()
-                .map(|(index, (_, bytes))| {
-                    let parsed = ParsedEntry::parse(first + index as u64, bytes.clone()).unwrap();
-                    let event = decode_event(parsed.event_bytes()).unwrap();
-                    (parsed, ParsedEvent::new(event).unwrap())
-                })
-                .collect()
-        };
-        let linked: Vec<_> = parsed
-            .into_iter()
-            .map(|(parsed, event)| (all_cores.link(parsed).unwrap().seq, event))
-            .collect();
-        parallel_time += started.elapsed();
+        let linked = parallel.run(|| {
+            let first = all_cores.next_seq();
+            let parsed: Vec<_> = {
+                use rayon::prelude::*;
+                entries
+                    .par_iter()
+                    .enumerate()
+                    .map(|(index, (_, bytes))| {
+                        let parsed =
+                            ParsedEntry::parse(first + index as u64, bytes.clone()).unwrap();
+                        let event = decode_event(parsed.event_bytes()).unwrap();
+                        (parsed, ParsedEvent::new(event).unwrap())
+                    })
+                    .collect()
+            };
+            parsed
+                .into_iter()
+                .map(|(parsed, event)| (all_cores.link(parsed).unwrap().seq, event))
+                .collect::<Vec<_>>()
+        });
         assert_eq!(linked.len(), decoded.len());
         drop(linked);
 
-        let started = Instant::now();
-        for (seq, recorded_at, event) in decoded {
-            model.apply_parsed(seq, recorded_at, event).unwrap();
-        }
-        apply_time += started.elapsed();
+        apply.run(|| {
+            for (seq, recorded_at, event) in decoded {
+                model.apply_parsed(seq, recorded_at, event).unwrap();
+            }
+        });
     }
-    (decode_time, parallel_time, apply_time)
+    [decode, parallel, apply]
 }
 
 /// [`baselines`] in a child process, whose memory goes with it.
-fn baselines_in_child(data: &std::path::Path, log_events: usize) -> (Duration, Duration, Duration) {
+fn baselines_in_child(data: &std::path::Path, log_events: usize) -> [Stage; 3] {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .env(CHILD, "baselines")
         .env("AIDLEDGER_BENCH_DIR", data)
@@ -404,14 +432,16 @@ fn baselines_in_child(data: &std::path::Path, log_events: usize) -> (Duration, D
         .unwrap();
     assert!(output.status.success(), "the baselines failed");
     let line = String::from_utf8(output.stdout).unwrap();
-    let seconds: Vec<f64> = line
+    let numbers: Vec<f64> = line
         .strip_prefix("baselines ")
         .unwrap_or_else(|| panic!("the baselines said {line:?}"))
         .split_whitespace()
         .map(|f| f.parse().unwrap())
         .collect();
-    let time = Duration::from_secs_f64;
-    (time(seconds[0]), time(seconds[1]), time(seconds[2]))
+    std::array::from_fn(|stage| Stage {
+        time: Duration::from_secs_f64(numbers[2 * stage]),
+        cpu: numbers[2 * stage + 1],
+    })
 }
 
 /// The demo programme, signed for a ledger whose vkey is `vkey`, with
@@ -509,11 +539,11 @@ async fn bench() {
     // The fold's model is as big as a projector's: built here, the memory
     // would stay with this process (the allocator keeps it) beside the
     // children's, more than this machine has at 10M entries.
-    let (decode_time, parallel_time, apply_time) = baselines_in_child(&data, log_events);
-    let decode_rate = rate(log_events as u64, decode_time);
-    let parallel_rate = rate(log_events as u64, parallel_time);
-    let apply_rate = rate(log_events as u64, apply_time);
-    let fold_rate = rate(log_events as u64, decode_time + apply_time);
+    let [decode, parallel, apply] = baselines_in_child(&data, log_events);
+    let decode_rate = rate(log_events as u64, decode.time);
+    let parallel_rate = rate(log_events as u64, parallel.time);
+    let apply_rate = rate(log_events as u64, apply.time);
+    let fold_rate = rate(log_events as u64, decode.time + apply.time);
 
     // --- the ledger server on that store -------------------------------
     // Opening replays every entry into the rules' state, and checks every
@@ -534,7 +564,7 @@ async fn bench() {
     let reader = aidledger_client::Client::connect(&url, options)
         .await
         .unwrap();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let mut stream = reader.subscribe_raw(0).await.unwrap();
     let mut streamed = 0u64;
     while streamed < log_events as u64 {
@@ -543,6 +573,12 @@ async fn bench() {
     }
     drop(stream);
     let stream_rate = rate(streamed, started.elapsed());
+    // The ledger's serving, the transport both ways, and the client's
+    // receiving: what a follower's stream costs the machine.
+    let stream_cpu = Stage {
+        time: started.elapsed(),
+        cpu: cpu_seconds() - cpu,
+    };
 
     let mut client = pb::ledger_client::LedgerClient::connect(url.clone())
         .await
@@ -668,7 +704,7 @@ async fn bench() {
     let shared = projector.shared();
     let mut applied = shared.applied();
     let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let projecting = tokio::spawn(projector.run_until_stopped(async {
         let _ = projector_stopped.await;
     }));
@@ -677,6 +713,10 @@ async fn bench() {
         .await
         .unwrap();
     let catch_up = started.elapsed();
+    let catch_up_cpu = Stage {
+        time: catch_up,
+        cpu: cpu_seconds() - cpu,
+    };
     // And the entries appended while the pages were read.
     applied
         .wait_for(|applied| *applied >= ledger_size)
@@ -740,6 +780,25 @@ async fn bench() {
         catch_up_rate / 400_000.0,
         catch_up_rate / fold_rate,
         catch_up_rate / stream_rate
+    );
+    // The CPU budget: the rebuild runs the stages measured alone above
+    // at once, on this machine's cores.
+    let per_event = |stage: &Stage| stage.cpu_per_event(log_events as u64);
+    let stages_cpu = per_event(&stream_cpu) + per_event(&parallel) + per_event(&apply);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let budget = cores as f64 * 1e6 / 400_000.0;
+    println!(
+        "| CPU per event of the stages measured alone: raw `Subscribe` (ledger, transport, client) / decoding on all cores / fold alone | {:.2} / {:.2} / {:.2} µs, {stages_cpu:.2} µs in all | at 400k/s, {cores} cores give {budget:.2} µs per event: the stages need {:.2}x that |",
+        per_event(&stream_cpu),
+        per_event(&parallel),
+        per_event(&apply),
+        stages_cpu / budget
+    );
+    println!(
+        "| CPU per event of the projector rebuild in the ledger's process | {:.2} µs ({:.2} cores busy) | {:.2}x the stages' sum (the rest: commits, the Merkle frontier, handing batches between threads) |",
+        per_event(&catch_up_cpu),
+        catch_up_cpu.cpu / catch_up_cpu.time.as_secs_f64(),
+        per_event(&catch_up_cpu) / stages_cpu
     );
     println!(
         "| projector rebuild of {total} entries, a process of its own | {projector_rate:.0} events/s ({:.1} s, {projector_cpu:.2} cores busy, {projector_written:.0} bytes written per event) | {:.2}x the 400k/s target |",
