@@ -344,6 +344,15 @@ impl Stage {
         done
     }
 
+    /// What has passed since `started`, when the process had used `cpu`
+    /// seconds: for work measured across awaits, which `run` cannot take.
+    fn since(started: Instant, cpu: f64) -> Stage {
+        Stage {
+            time: started.elapsed(),
+            cpu: cpu_seconds() - cpu,
+        }
+    }
+
     /// CPU microseconds per event, over `events`.
     fn cpu_per_event(&self, events: u64) -> f64 {
         self.cpu * 1e6 / events as f64
@@ -572,13 +581,10 @@ async fn bench() {
         streamed += 1;
     }
     drop(stream);
-    let stream_rate = rate(streamed, started.elapsed());
     // The ledger's serving, the transport both ways, and the client's
     // receiving: what a follower's stream costs the machine.
-    let stream_cpu = Stage {
-        time: started.elapsed(),
-        cpu: cpu_seconds() - cpu,
-    };
+    let stream_cpu = Stage::since(started, cpu);
+    let stream_rate = rate(streamed, stream_cpu.time);
 
     let mut client = pb::ledger_client::LedgerClient::connect(url.clone())
         .await
@@ -712,11 +718,8 @@ async fn bench() {
         .wait_for(|applied| *applied >= log_events as u64)
         .await
         .unwrap();
-    let catch_up = started.elapsed();
-    let catch_up_cpu = Stage {
-        time: catch_up,
-        cpu: cpu_seconds() - cpu,
-    };
+    let catch_up_cpu = Stage::since(started, cpu);
+    let catch_up = catch_up_cpu.time;
     // And the entries appended while the pages were read.
     applied
         .wait_for(|applied| *applied >= ledger_size)
