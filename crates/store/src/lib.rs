@@ -139,7 +139,8 @@ pub struct NewEntry {
 ///   `size()`), never retry blindly.
 ///
 /// **Concurrency.** One writer: callers serialise `append`,
-/// `append_unsynced`, `sync` and `put_checkpoint`. Any number of readers may run concurrently with the
+/// `append_unsynced`, `sync`, `put_checkpoint` and
+/// `put_checkpoint_unsynced`. Any number of readers may run concurrently with the
 /// writer; each read sees only committed batches. One read call is one
 /// consistent snapshot; two calls may see different snapshots.
 pub trait LogStore: Send + Sync + std::fmt::Debug {
@@ -213,6 +214,21 @@ pub trait LogStore: Send + Sync + std::fmt::Debug {
     /// and so is a size above `size()`. A note for the latest size replaces
     /// the earlier one (e.g. the same checkpoint with witness cosignatures).
     fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
+
+    /// Records like [`put_checkpoint`](Self::put_checkpoint), with the same
+    /// refusals and visible to readers at once, but may return before the
+    /// note is on stable storage, as
+    /// [`append_unsynced`](Self::append_unsynced) does: durable once a
+    /// later [`sync`](Self::sync), `append` or `put_checkpoint` returns
+    /// `Ok`. A crash may lose it with the batches appended since the last
+    /// of those, the newest first.
+    ///
+    /// Only for a copy that can be fetched again (a replica's mirror), whose
+    /// reader must not wait on the disk for each checkpoint: an fsync
+    /// queued behind another process's large write takes up to seconds.
+    fn put_checkpoint_unsynced(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.put_checkpoint(size, note)
+    }
 
     /// The checkpoint with the largest size, if any.
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;

@@ -24,6 +24,7 @@ pub struct MemStore {
     state: RwLock<MemState>,
     append_faults: FaultQueue,
     checkpoint_faults_pending: AtomicUsize,
+    durable_calls: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -63,11 +64,22 @@ impl MemStore {
         self.append_faults.push(fault);
     }
 
-    /// Makes the next `n` calls to `put_checkpoint` fail with an I/O error
-    /// before recording anything.
+    /// Makes the next `n` checkpoints recorded (synced or not) fail with an
+    /// I/O error before recording anything.
     pub fn fail_next_checkpoints(&self, n: usize) {
         self.checkpoint_faults_pending
             .fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// Calls that ask for stable storage (`append`, `sync`, `put_checkpoint`,
+    /// `put_cosignature`), refused or not: for tests that a caller leaves
+    /// durability to its own syncs, as a redb store would fsync each.
+    pub fn durable_calls(&self) -> usize {
+        self.durable_calls.load(Ordering::SeqCst)
+    }
+
+    fn count_durable_call(&self) {
+        self.durable_calls.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Rewrites the bytes of the entry at `seq` in place, without touching
@@ -111,6 +123,58 @@ impl MemStore {
         self.checkpoint_faults_pending
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+    }
+
+    fn append_batch(&self, batch: &AppendBatch) -> Result<(), StoreError> {
+        // A fault is consumed by every append, refused or not, so a test's
+        // queue lines up with its calls.
+        let fault = self.append_faults.take();
+        let context = || format!("appending batch at seq {}", batch.first_seq);
+        check_batch_shape(batch)?;
+        let mut state = self.write("appending a batch")?;
+        if batch.first_seq != state.size() {
+            return Err(Refusal::SeqMismatch {
+                expected: state.size(),
+                got: batch.first_seq,
+            }
+            .into());
+        }
+        if batch.first_hash_index != state.hash_count() {
+            return Err(Refusal::HashIndexMismatch {
+                expected: state.hash_count(),
+                got: batch.first_hash_index,
+            }
+            .into());
+        }
+        state.check_new_event_ids(batch)?;
+        if fault == Some(AppendFault::BeforeWrite) {
+            return Err(injected(context(), AppendFault::BeforeWrite));
+        }
+        if let Err(stopped_at) = state.apply(batch, fault) {
+            state.roll_back(batch);
+            return Err(injected(context(), stopped_at));
+        }
+        // Commit point: the write lock is released with the whole batch in
+        // place, so readers see all of it or, before this, none of it.
+        if fault == Some(AppendFault::AfterCommit) {
+            return Err(injected(context(), AppendFault::AfterCommit));
+        }
+        Ok(())
+    }
+
+    fn record_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        check_checkpoint_note(note)?;
+        let mut state = self.write("recording a checkpoint")?;
+        let latest = state.checkpoints.last_key_value().map(|(size, _)| *size);
+        check_checkpoint_size(size, state.size(), latest)?;
+        if self.take_checkpoint_fault() {
+            return Err(injected(
+                format!("recording checkpoint at size {size}"),
+                AppendFault::BeforeWrite,
+            ));
+        }
+        state.checkpoints.insert(size, note.to_owned());
+        Ok(())
     }
 }
 
@@ -220,40 +284,26 @@ impl MemState {
 
 impl LogStore for MemStore {
     fn append(&self, batch: &AppendBatch) -> Result<(), StoreError> {
-        // A fault is consumed by every append, refused or not, so a test's
-        // queue lines up with its calls.
-        let fault = self.append_faults.take();
-        let context = || format!("appending batch at seq {}", batch.first_seq);
-        check_batch_shape(batch)?;
-        let mut state = self.write("appending a batch")?;
-        if batch.first_seq != state.size() {
-            return Err(Refusal::SeqMismatch {
-                expected: state.size(),
-                got: batch.first_seq,
-            }
-            .into());
-        }
-        if batch.first_hash_index != state.hash_count() {
-            return Err(Refusal::HashIndexMismatch {
-                expected: state.hash_count(),
-                got: batch.first_hash_index,
-            }
-            .into());
-        }
-        state.check_new_event_ids(batch)?;
-        if fault == Some(AppendFault::BeforeWrite) {
-            return Err(injected(context(), AppendFault::BeforeWrite));
-        }
-        if let Err(stopped_at) = state.apply(batch, fault) {
-            state.roll_back(batch);
-            return Err(injected(context(), stopped_at));
-        }
-        // Commit point: the write lock is released with the whole batch in
-        // place, so readers see all of it or, before this, none of it.
-        if fault == Some(AppendFault::AfterCommit) {
-            return Err(injected(context(), AppendFault::AfterCommit));
-        }
+        self.count_durable_call();
+        self.append_batch(batch)
+    }
+
+    fn append_unsynced(&self, batch: &AppendBatch) -> Result<(), StoreError> {
+        self.append_batch(batch)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.count_durable_call();
         Ok(())
+    }
+
+    fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.count_durable_call();
+        self.record_checkpoint(size, note)
+    }
+
+    fn put_checkpoint_unsynced(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.record_checkpoint(size, note)
     }
 
     fn size(&self) -> Result<u64, StoreError> {
@@ -314,21 +364,6 @@ impl LogStore for MemStore {
             .collect()
     }
 
-    fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
-        check_checkpoint_note(note)?;
-        let mut state = self.write("recording a checkpoint")?;
-        let latest = state.checkpoints.last_key_value().map(|(size, _)| *size);
-        check_checkpoint_size(size, state.size(), latest)?;
-        if self.take_checkpoint_fault() {
-            return Err(injected(
-                format!("recording checkpoint at size {size}"),
-                AppendFault::BeforeWrite,
-            ));
-        }
-        state.checkpoints.insert(size, note.to_owned());
-        Ok(())
-    }
-
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
         Ok(self
             .read("reading the latest checkpoint")?
@@ -346,6 +381,7 @@ impl LogStore for MemStore {
     }
 
     fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<(), StoreError> {
+        self.count_durable_call();
         check_cosignature(size, witness, line)?;
         let mut state = self.write("recording a cosignature")?;
         if !state.checkpoints.contains_key(&size) {

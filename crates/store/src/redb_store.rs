@@ -430,6 +430,38 @@ impl RedbStore {
         }
         Ok(())
     }
+
+    fn put_checkpoint_with(
+        &self,
+        size: u64,
+        note: &str,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        check_checkpoint_note(note)?;
+        let context = || format!("recording checkpoint at size {size}");
+        let e = |err: redb::Error| redb_error(context(), err);
+        let mut txn = self.begin_write().map_err(e)?;
+        txn.set_durability(durability)
+            .map_err(|err| e(err.into()))?;
+        let checked = (|| -> Result<Result<(), Refusal>, redb::Error> {
+            let log_size = txn.open_table(ENTRIES)?.len()?;
+            let mut checkpoints = txn.open_table(CHECKPOINTS)?;
+            let latest = checkpoints.last()?.map(|(k, _)| k.value());
+            if let Err(refusal) = check_checkpoint_size(size, log_size, latest) {
+                return Ok(Err(refusal));
+            }
+            checkpoints.insert(size, note)?;
+            Ok(Ok(()))
+        })();
+        match checked {
+            Ok(Ok(())) => txn.commit().map_err(|err| e(err.into())),
+            Ok(Err(refusal)) => {
+                txn.abort().map_err(|err| e(err.into()))?;
+                Err(refusal.into())
+            }
+            Err(err) => Err(e(err)),
+        }
+    }
 }
 
 impl LogStore for RedbStore {
@@ -572,28 +604,12 @@ impl LogStore for RedbStore {
     }
 
     fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
-        check_checkpoint_note(note)?;
-        let context = || format!("recording checkpoint at size {size}");
-        let e = |err: redb::Error| redb_error(context(), err);
-        let txn = self.begin_write().map_err(e)?;
-        let checked = (|| -> Result<Result<(), Refusal>, redb::Error> {
-            let log_size = txn.open_table(ENTRIES)?.len()?;
-            let mut checkpoints = txn.open_table(CHECKPOINTS)?;
-            let latest = checkpoints.last()?.map(|(k, _)| k.value());
-            if let Err(refusal) = check_checkpoint_size(size, log_size, latest) {
-                return Ok(Err(refusal));
-            }
-            checkpoints.insert(size, note)?;
-            Ok(Ok(()))
-        })();
-        match checked {
-            Ok(Ok(())) => txn.commit().map_err(|err| e(err.into())),
-            Ok(Err(refusal)) => {
-                txn.abort().map_err(|err| e(err.into()))?;
-                Err(refusal.into())
-            }
-            Err(err) => Err(e(err)),
-        }
+        self.put_checkpoint_with(size, note, Durability::Immediate)
+    }
+
+    // Like an unsynced append: a later durable commit writes the pages out.
+    fn put_checkpoint_unsynced(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.put_checkpoint_with(size, note, Durability::None)
     }
 
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {

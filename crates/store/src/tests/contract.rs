@@ -380,8 +380,9 @@ fn check_readers_see_whole_batches(store: &dyn LogStore) {
     assert_log_is(store, BATCHES * BATCH_LEN);
 }
 
-/// Unsynced appends are appends: seen by readers at once, refused for the
-/// same reasons with nothing written, and continued by durable ones.
+/// Unsynced appends and checkpoints are appends and checkpoints: seen by
+/// readers at once, refused for the same reasons with nothing written, and
+/// continued by durable ones.
 fn check_unsynced_appends(store: &dyn LogStore) {
     store.append(&batch(0, 2)).unwrap();
     store.append_unsynced(&batch(2, 3)).unwrap();
@@ -409,6 +410,28 @@ fn check_unsynced_appends(store: &dyn LogStore) {
     store.append(&batch(6, 4)).unwrap();
     store.sync().unwrap();
     assert_log_is(store, 10);
+
+    // Unsynced checkpoints are checkpoints: seen at once, refused alike.
+    store.put_checkpoint_unsynced(6, "c6").unwrap();
+    store.put_checkpoint_unsynced(10, "c10").unwrap();
+    assert_eq!(
+        refusal(store.put_checkpoint_unsynced(8, "c8")),
+        Refusal::CheckpointSizeDecreased {
+            latest: 10,
+            size: 8
+        }
+    );
+    assert_eq!(
+        refusal(store.put_checkpoint_unsynced(11, "beyond")),
+        Refusal::CheckpointBeyondLog {
+            size: 11,
+            log_size: 10
+        }
+    );
+    store.sync().unwrap();
+    assert_eq!(store.latest_checkpoint().unwrap(), Some((10, "c10".into())));
+    assert_eq!(store.checkpoint_at(6).unwrap().as_deref(), Some("c6"));
+    assert_eq!(store.checkpoint_at(8).unwrap(), None);
 }
 
 #[test]

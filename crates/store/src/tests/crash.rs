@@ -4,7 +4,8 @@
 //! file, and checks that every acknowledged entry is there, byte-identical,
 //! with its event id and hashes, and that no batch is partly there. Several
 //! rounds, each child continuing the previous one's log. A second test does
-//! the same with unsynced appends, acknowledged at each `sync`.
+//! the same with unsynced appends, each followed by an unsynced checkpoint
+//! of the log it ends, acknowledged at each `sync`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -163,6 +164,17 @@ fn crash_rounds(writes: Writes) {
             "round {round}: recovered size {size} is past {limit}, more than was in flight"
         );
         assert_log_is(&store, size);
+        if let Writes::Unsynced = writes {
+            // Synced with the batches, the checkpoints are lost with them
+            // or kept with them: never one past the log, never an acked
+            // one lost.
+            let (checkpoint_size, note) = store.latest_checkpoint().unwrap().unwrap();
+            assert!(
+                (last_acked..=size).contains(&checkpoint_size),
+                "round {round}: latest checkpoint at {checkpoint_size}, log recovered at {size}, acked {last_acked}"
+            );
+            assert_eq!(note, checkpoint_note(checkpoint_size), "round {round}");
+        }
         size_before = size;
     }
 
@@ -228,6 +240,10 @@ fn run_child_until_killed(
     std::iter::once(first).chain(acks_received.iter()).collect()
 }
 
+fn checkpoint_note(size: u64) -> String {
+    format!("the checkpoint at {size}")
+}
+
 /// The child: append batches in a loop, acknowledging on stdout only what
 /// is durable: each batch once `append` returned Ok, or every
 /// [`SYNC_EVERY_BATCHES`] unsynced batches once `sync` did.
@@ -241,7 +257,12 @@ fn child_writer(path: &Path, writes: Writes) {
         let len = child_batch_len(size);
         match writes {
             Writes::Durable => store.append(&batch(size, len)).unwrap(),
-            Writes::Unsynced => store.append_unsynced(&batch(size, len)).unwrap(),
+            Writes::Unsynced => {
+                store.append_unsynced(&batch(size, len)).unwrap();
+                store
+                    .put_checkpoint_unsynced(size + len, &checkpoint_note(size + len))
+                    .unwrap();
+            }
         }
         size += len;
         unsynced += 1;
