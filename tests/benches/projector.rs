@@ -666,6 +666,7 @@ async fn bench() {
             async move { load(addr, &path, READERS, round).await }
         });
         let mut feed_visible = Vec::new();
+        let mut feed_visible_from_ack = Vec::new();
         let appending = Instant::now();
         for chunk in live.chunks(10) {
             // Past the readers' round, the rest is appended untimed: the
@@ -673,6 +674,7 @@ async fn bench() {
             let timed = appending.elapsed() < round;
             let sent = Instant::now();
             let last = append(&mut client, chunk).await;
+            let acknowledged = Instant::now();
             ledger_size = last + 1;
             if !timed {
                 continue;
@@ -685,10 +687,18 @@ async fn bench() {
                 tokio::task::yield_now().await;
             }
             feed_visible.push(sent.elapsed());
+            feed_visible_from_ack.push(acknowledged.elapsed());
         }
         let under_appends = readers.await.unwrap();
         feed_visible.sort();
-        live_pages.push((*name, path.clone(), under_appends, feed_visible));
+        feed_visible_from_ack.sort();
+        live_pages.push((
+            *name,
+            path.clone(),
+            under_appends,
+            feed_visible,
+            feed_visible_from_ack,
+        ));
     }
     let (feed_rss, feed_peak) = (feed.rss, feed.peak);
     feed.stop();
@@ -856,7 +866,7 @@ async fn bench() {
         ms(percentile(&from_ack, 0.99)),
         ms(percentile(&from_ack, 0.99)) / 100.0
     );
-    for (name, path, under_appends, feed_visible) in &live_pages {
+    for (name, path, under_appends, feed_visible, feed_visible_from_ack) in &live_pages {
         println!(
             "| {name} `{path}` while entries arrive ({} requests of 10), {READERS} readers: p50 / p99 ({:.0} requests/s) | {:.1} ms / {:.1} ms | p99 at {:.2}x the 50 ms limit |",
             feed_visible.len(),
@@ -865,11 +875,15 @@ async fn bench() {
             ms(percentile(&under_appends.latencies, 0.99)),
             ms(percentile(&under_appends.latencies, 0.99)) / 50.0
         );
+        // From acknowledgement too: the ledger shares this machine's disk
+        // with the replica, and its fsyncs queue behind the replica's writes.
         println!(
-            "| append-to-visible on the feed replica meanwhile, from send, p50 / p99 (`/healthz`) | {:.1} ms / {:.1} ms | p99 at {:.2}x the 100 ms limit |",
+            "| append-to-visible on the feed replica meanwhile, from send, p50 / p99 (`/healthz`); from acknowledgement, p99 | {:.1} ms / {:.1} ms; {:.1} ms | p99 at {:.2}x the 100 ms limit; from acknowledgement {:.2}x |",
             ms(percentile(feed_visible, 0.50)),
             ms(percentile(feed_visible, 0.99)),
-            ms(percentile(feed_visible, 0.99)) / 100.0
+            ms(percentile(feed_visible_from_ack, 0.99)),
+            ms(percentile(feed_visible, 0.99)) / 100.0,
+            ms(percentile(feed_visible_from_ack, 0.99)) / 100.0
         );
     }
     for (name, path, first, load) in &pages {

@@ -975,9 +975,21 @@ impl MirrorWriter {
 
     /// The outcome of the oldest job not yet answered.
     fn wait_one(&self) -> Result<(), FollowError> {
-        self.done
+        let started = std::time::Instant::now();
+        let answer = self
+            .done
             .recv()
-            .map_err(|_| FollowError::Config("the mirror's writer stopped".into()))?
+            .map_err(|_| FollowError::Config("the mirror's writer stopped".into()))?;
+        // The model shows nothing newer meanwhile: a long wait is what
+        // readers see as entries late to appear.
+        let waited = started.elapsed();
+        if waited >= Duration::from_millis(100) {
+            tracing::debug!(
+                seconds = waited.as_secs_f64(),
+                "the model waited for the mirror's writer"
+            );
+        }
+        answer
     }
 }
 
