@@ -24,7 +24,6 @@ pub struct MemStore {
     state: RwLock<MemState>,
     append_faults: FaultQueue,
     checkpoint_faults_pending: AtomicUsize,
-    sync_faults_pending: AtomicUsize,
     durable_calls: AtomicUsize,
 }
 
@@ -70,11 +69,6 @@ impl MemStore {
     pub fn fail_next_checkpoints(&self, n: usize) {
         self.checkpoint_faults_pending
             .fetch_add(n, Ordering::SeqCst);
-    }
-
-    /// Makes the next `n` calls to `sync` fail with an I/O error.
-    pub fn fail_next_syncs(&self, n: usize) {
-        self.sync_faults_pending.fetch_add(n, Ordering::SeqCst);
     }
 
     /// Calls that ask for stable storage (`append`, `sync`, `put_checkpoint`,
@@ -300,16 +294,6 @@ impl LogStore for MemStore {
 
     fn sync(&self) -> Result<(), StoreError> {
         self.count_durable_call();
-        let failing = self
-            .sync_faults_pending
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(injected(
-                "syncing the appended batches",
-                AppendFault::BeforeWrite,
-            ));
-        }
         Ok(())
     }
 

@@ -595,10 +595,10 @@ async fn send(work: &tokio::sync::mpsc::Sender<Work>, item: Work) -> Result<(), 
 ///
 /// With a mirror, each batch goes to the mirror's writer thread first and
 /// into the model once the mirror holds it; meanwhile this thread folds the
-/// batches before it. So at most [`MIRROR_BATCHES_AHEAD`] batches the
-/// mirror holds or is taking wait for the model, and the model takes them
-/// whenever the queue runs dry, before anything else touches the mirror or
-/// the model's position, and before each commit. (After a crash the mirror may also hold entries the model
+/// batch before it. So at most one batch the mirror is taking waits for
+/// the model, and the model takes it whenever the queue runs dry, before
+/// anything else touches the mirror or the model's position, and before
+/// each commit. (After a crash the mirror may also hold entries the model
 /// has yet to replay; those are not appended again.)
 fn apply_thread(
     shared: &Shared,
@@ -613,7 +613,7 @@ fn apply_thread(
             hash_count: store.hash_count()?,
             unsynced: false,
             writer: MirrorWriter::start(Arc::clone(&store), MIRROR_SYNC_BYTES)?,
-            lagging: std::collections::VecDeque::new(),
+            lagging: None,
             store,
         }),
         None => None,
@@ -825,24 +825,21 @@ struct Mirror {
     /// sync (the writer may have synced them since, of its own accord).
     unsynced: bool,
     writer: MirrorWriter,
-    /// The batches given to the writer, oldest first, for the model once
-    /// the writer has appended each.
-    lagging: std::collections::VecDeque<Prepared>,
+    /// The batch the writer is appending, for the model once it is done.
+    lagging: Option<Prepared>,
 }
 
 impl Mirror {
     /// Records `checkpoint` from this thread: the writer must be idle (see
     /// [`catch_up`]).
     fn record(&mut self, checkpoint: &VerifiedCheckpoint) -> Result<(), FollowError> {
-        let _idle = self.writer.idle();
         put_checkpoint_forward(self.store.as_ref(), checkpoint.size, &checkpoint.note)?;
         self.unsynced = true;
         Ok(())
     }
 
-    /// Hands `prepared` to the writer, then, with
-    /// [`MIRROR_BATCHES_AHEAD`] batches given to it, folds the oldest,
-    /// which the writer holds once its job is answered.
+    /// Hands `prepared` to the writer, then folds the batch before it,
+    /// which the writer holds once its job is done.
     fn write_then_apply(
         &mut self,
         shared: &Shared,
@@ -858,26 +855,24 @@ impl Mirror {
         };
         self.unsynced |= job.checkpoint.is_some();
         self.writer.send(job)?;
-        self.lagging.push_back(prepared);
-        if self.lagging.len() < MIRROR_BATCHES_AHEAD {
-            return Ok(());
+        match self.lagging.replace(prepared) {
+            Some(previous) => {
+                self.writer.wait_one()?;
+                apply_prepared(shared, previous)
+            }
+            None => Ok(()),
         }
-        let oldest = self.lagging.pop_front().expect("batches are lagging");
-        self.writer.wait_one()?;
-        apply_prepared(shared, oldest)
     }
 }
 
-/// Folds the batches the mirror's writer was given, as it answers each:
-/// after this the model holds every entry given to the mirror since
-/// start-up, and the writer has no job, so this thread may write to the
-/// mirror's store directly once the writer is idle ([`MirrorWriter::idle`]:
-/// it may still be syncing).
+/// Folds the batch the mirror's writer is appending, once it is done: after
+/// this the model holds every entry given to the mirror since start-up, and
+/// the mirror's store is idle, for this thread to write to directly.
 fn catch_up(shared: &Shared, mirror: Option<&mut Mirror>) -> Result<(), FollowError> {
     let Some(mirror) = mirror else {
         return Ok(());
     };
-    while let Some(lagging) = mirror.lagging.pop_front() {
+    if let Some(lagging) = mirror.lagging.take() {
         mirror.writer.wait_one()?;
         apply_prepared(shared, lagging)?;
     }
@@ -892,34 +887,22 @@ struct MirrorJob {
 }
 
 /// The mirror's one writer while batches stream: a thread taking jobs in
-/// order and answering each once its batch is appended, so appending
-/// batches overlaps folding the ones before them.
+/// order and answering each, so appending one batch overlaps folding the
+/// one before it.
 ///
 /// It also syncs the mirror every [`MIRROR_SYNC_BYTES`] appended, so that
 /// what a commit's sync must flush stays small however far apart commits
 /// fall: while catching up, their gaps double, and a sync that flushed
 /// everything since the last one grew with the gap, until one flushed
 /// gigabytes on the apply thread and held up the ledger's own fsyncs for
-/// seconds after the replica caught up. It syncs after answering, so the
-/// model folds the batches appended before a sync while it runs: answered
-/// after it, the model waited for each (0.45 s on this machine's disk),
-/// 26 s of a 10M catch-up of 168 s.
+/// seconds after the replica caught up.
 struct MirrorWriter {
     jobs: Option<std::sync::mpsc::SyncSender<MirrorJob>>,
     done: std::sync::mpsc::Receiver<Result<(), FollowError>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// Held by the writer while it writes to the store, appending or
-    /// syncing: the store takes one writer at a time.
-    writing: Arc<std::sync::Mutex<()>>,
     /// Syncs the writer made of its own accord.
     syncs: Arc<AtomicU64>,
 }
-
-/// Batches the mirror's writer may be given ahead of the model: with a
-/// catch-up's 4,096 entries a batch, about half a second of the fold, as
-/// long as one of the writer's syncs on this machine's disk, which the
-/// model then spends folding the batches appended before it.
-const MIRROR_BATCHES_AHEAD: usize = 8;
 
 /// Bytes of entries (hashes and the store's own pages not counted) the
 /// mirror's writer appends between its own syncs: about a second of a
@@ -928,30 +911,17 @@ const MIRROR_SYNC_BYTES: usize = 64 << 20;
 
 impl MirrorWriter {
     fn start(store: Arc<dyn LogStore>, sync_bytes: usize) -> Result<MirrorWriter, FollowError> {
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<MirrorJob>(MIRROR_BATCHES_AHEAD);
-        let (answer, done) = std::sync::mpsc::sync_channel(MIRROR_BATCHES_AHEAD);
+        // Two jobs at most: the one the model waits for and the next.
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<MirrorJob>(2);
+        let (answer, done) = std::sync::mpsc::sync_channel(2);
         let syncs = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&syncs);
-        let writing = Arc::new(std::sync::Mutex::new(()));
-        let held = Arc::clone(&writing);
         let thread = std::thread::Builder::new()
             .name("projector-mirror".into())
             .spawn(move || {
-                let lock = || {
-                    held.lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                };
                 let mut unsynced_bytes = 0usize;
-                // A sync that failed after its batch was answered fails the
-                // next job: the store is not written to after an I/O error.
-                let mut failed_sync = None;
                 for job in queue {
-                    if let Some(error) = failed_sync.take() {
-                        let _ = answer.send(Err(error));
-                        return;
-                    }
                     let mut write = || {
-                        let _writing = lock();
                         if !job.copy.entries.is_empty() {
                             store.append_unsynced(&job.copy)?;
                             unsynced_bytes += job
@@ -964,6 +934,17 @@ impl MirrorWriter {
                         if let Some((size, note)) = &job.checkpoint {
                             put_checkpoint_forward(store.as_ref(), *size, note)?;
                         }
+                        if unsynced_bytes >= sync_bytes {
+                            let started = std::time::Instant::now();
+                            store.sync()?;
+                            unsynced_bytes = 0;
+                            counted.fetch_add(1, Ordering::Relaxed);
+                            metrics::counter!("aidledger_follower_mirror_syncs_total").increment(1);
+                            tracing::debug!(
+                                seconds = started.elapsed().as_secs_f64(),
+                                "the mirror's writer synced it"
+                            );
+                        }
                         Ok(())
                     };
                     let written = write();
@@ -974,24 +955,6 @@ impl MirrorWriter {
                     if answer.send(written).is_err() || failed {
                         return;
                     }
-                    if unsynced_bytes >= sync_bytes {
-                        let started = std::time::Instant::now();
-                        let synced = {
-                            let _writing = lock();
-                            store.sync()
-                        };
-                        if let Err(error) = synced {
-                            failed_sync = Some(error.into());
-                            continue;
-                        }
-                        unsynced_bytes = 0;
-                        counted.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!("aidledger_follower_mirror_syncs_total").increment(1);
-                        tracing::debug!(
-                            seconds = started.elapsed().as_secs_f64(),
-                            "the mirror's writer synced it"
-                        );
-                    }
                 }
             })
             .map_err(|e| FollowError::Config(format!("starting the mirror's writer: {e}")))?;
@@ -999,18 +962,8 @@ impl MirrorWriter {
             jobs: Some(jobs),
             done,
             thread: Some(thread),
-            writing,
             syncs,
         })
-    }
-
-    /// Waits until the writer is not writing to the store, and keeps it
-    /// from starting, for as long as the guard is held: after
-    /// [`catch_up`] it has no job, but may still be syncing.
-    fn idle(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.writing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn send(&self, job: MirrorJob) -> Result<(), FollowError> {
@@ -1195,10 +1148,7 @@ fn commit(
         && mirror.unsynced
     {
         let started = std::time::Instant::now();
-        {
-            let _idle = mirror.writer.idle();
-            mirror.store.sync()?;
-        }
+        mirror.store.sync()?;
         mirror.unsynced = false;
         tracing::debug!(
             seconds = started.elapsed().as_secs_f64(),
@@ -1489,24 +1439,19 @@ mod tests {
     fn the_mirror_writer_records_a_checkpoint_without_syncing() {
         let store = Arc::new(MemStore::new());
         let writer = MirrorWriter::start(store.clone(), 1_000).unwrap();
-        let syncs = Arc::clone(&writer.syncs);
         let mut job = batch(0, 2, 300);
         job.checkpoint = Some((2, "a checkpoint note".to_owned()));
         writer.send(job).unwrap();
-        writer.send(batch(2, 1, 300)).unwrap();
-        writer.wait_one().unwrap();
         writer.wait_one().unwrap();
         assert_eq!(
             store.latest_checkpoint().unwrap().map(|(size, _)| size),
             Some(2)
         );
-        // The second job's answer comes after the first job's sync, if any.
         assert_eq!(store.durable_calls(), 0, "neither a sync nor a synced put");
         // Bytes count on across the checkpoint: 1,200 in all sync once.
-        writer.send(batch(3, 1, 300)).unwrap();
+        writer.send(batch(2, 2, 300)).unwrap();
         writer.wait_one().unwrap();
-        drop(writer);
-        assert_eq!(syncs.load(Ordering::Relaxed), 1);
+        assert_eq!(writer.syncs.load(Ordering::Relaxed), 1);
         assert_eq!(store.durable_calls(), 1);
     }
 
@@ -1514,41 +1459,15 @@ mod tests {
     fn the_mirror_writer_syncs_after_so_many_bytes_and_not_before() {
         let store = Arc::new(MemStore::new());
         let writer = MirrorWriter::start(store, 1_000).unwrap();
-        let syncs = Arc::clone(&writer.syncs);
-        // 400 bytes a batch: the threshold is crossed by the third and the
-        // sixth. A batch's sync follows its answer, and precedes the next
-        // batch's: after each answer, the syncs of the batches before it
-        // are done, and maybe its own.
-        let due_through = [0, 0, 1, 1, 1, 2];
-        for (round, &due) in due_through.iter().enumerate() {
-            writer.send(batch(round as u64 * 4, 4, 100)).unwrap();
+        let mut syncs_after = Vec::new();
+        for round in 0..6 {
+            // 400 bytes a batch: the threshold is crossed by the third and
+            // the sixth.
+            writer.send(batch(round * 4, 4, 100)).unwrap();
             writer.wait_one().unwrap();
-            let done = syncs.load(Ordering::Relaxed);
-            let before = round.checked_sub(1).map_or(0, |last| due_through[last]);
-            assert!(
-                (before..=due).contains(&done),
-                "after batch {round}: {done} syncs"
-            );
+            syncs_after.push(writer.syncs.load(Ordering::Relaxed));
         }
-        drop(writer);
-        assert_eq!(syncs.load(Ordering::Relaxed), 2);
-    }
-
-    #[test]
-    fn a_sync_that_fails_after_its_batch_was_answered_fails_the_next_job() {
-        let store = Arc::new(MemStore::new());
-        let writer = MirrorWriter::start(store.clone(), 100).unwrap();
-        store.fail_next_syncs(1);
-        writer.send(batch(0, 2, 100)).unwrap();
-        writer.wait_one().unwrap();
-        writer.send(batch(2, 2, 100)).unwrap();
-        let error = writer.wait_one().unwrap_err();
-        assert!(matches!(error, FollowError::Mirror(_)), "{error}");
-        assert_eq!(
-            store.size().unwrap(),
-            2,
-            "nothing written after the failure"
-        );
+        assert_eq!(syncs_after, [0, 0, 1, 1, 1, 2]);
     }
 
     #[test]
