@@ -181,7 +181,13 @@ pub async fn run(
     });
 
     let size = if existing == 0 {
-        submit(&url, &mut programme).await?;
+        // A stop asked for meanwhile ends the demo at once: the submission's
+        // error about the ledger that stopped is not the demo's failure.
+        tokio::select! {
+            biased;
+            () = stopped() => {}
+            submitted = submit(&url, &mut programme) => submitted?,
+        }
         programme.total_events() as u64
     } else {
         println!(

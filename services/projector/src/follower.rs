@@ -570,7 +570,8 @@ impl Follower {
 /// fetched again). Synced here, the model waited for an fsync per
 /// checkpoint before showing the entries it covers, and an fsync queued
 /// behind a large write on the same disk (the replica's own commit after
-/// a 10M catch-up) held appends from visibility for over a second.
+/// a 10M catch-up) takes up to seconds: 375 ms p99 beside a 6 GB write on
+/// this machine, against 3.6 ms alone.
 fn put_checkpoint_forward(mirror: &dyn LogStore, size: u64, note: &str) -> Result<(), FollowError> {
     let latest = mirror.latest_checkpoint()?.map_or(0, |(size, _)| size);
     if size >= latest {
