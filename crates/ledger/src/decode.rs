@@ -263,28 +263,55 @@ pub fn is_valid_id(id: &str) -> bool {
 
 /// SPEC §7: a UUID, lowercase, hyphenated (8-4-4-4-12).
 pub fn is_valid_uuid(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, &b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-        })
+    uuid_value(id).is_some()
 }
 
 /// The 128-bit number a SPEC §7 UUID writes; `None` for anything else.
 /// Events are kept by it (sixteen bytes to hash and compare) rather than by
 /// a copy of their 36-character id.
+///
+/// Every event's id, and every reference to an event, is read here, on the
+/// ledger's ingest and on a projector's fold alike: the 32 digits are
+/// gathered and read by table, without a branch per character.
 pub fn uuid_value(id: &str) -> Option<u128> {
-    is_valid_uuid(id).then(|| {
-        id.bytes().filter(|&b| b != b'-').fold(0, |value, digit| {
-            let nibble = match digit {
-                b'0'..=b'9' => digit - b'0',
-                _ => digit - b'a' + 10,
-            };
-            value << 4 | u128::from(nibble)
-        })
-    })
+    let bytes: &[u8; 36] = id.as_bytes().try_into().ok()?;
+    if [bytes[8], bytes[13], bytes[18], bytes[23]] != [b'-'; 4] {
+        return None;
+    }
+    let mut digits = [0u8; 32];
+    digits[..8].copy_from_slice(&bytes[..8]);
+    digits[8..12].copy_from_slice(&bytes[9..13]);
+    digits[12..16].copy_from_slice(&bytes[14..18]);
+    digits[16..20].copy_from_slice(&bytes[19..23]);
+    digits[20..].copy_from_slice(&bytes[24..]);
+    let mut value = 0u128;
+    let mut not_digits = 0u8;
+    for digit in digits {
+        let nibble = LOWERCASE_HEX[usize::from(digit)];
+        not_digits |= nibble;
+        value = value << 4 | u128::from(nibble & 0xf);
+    }
+    (not_digits & NOT_HEX == 0).then_some(value)
 }
+
+/// Marks a byte that is not a lowercase hexadecimal digit in
+/// [`LOWERCASE_HEX`], apart from any digit's value.
+const NOT_HEX: u8 = 0x10;
+
+/// Each byte's value as a lowercase hexadecimal digit, or [`NOT_HEX`].
+const LOWERCASE_HEX: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            digit @ b'0'..=b'9' => digit - b'0',
+            letter @ b'a'..=b'f' => letter - b'a' + 10,
+            _ => NOT_HEX,
+        };
+        byte += 1;
+    }
+    table
+};
 
 fn id_field(field: impl Display + Copy, value: String) -> Result<String, Rejection> {
     if value.is_empty() {
@@ -322,30 +349,71 @@ fn uuid_field(field: impl Display + Copy, value: String) -> Result<String, Rejec
 
 /// SPEC §7: valid UTF-8 (prost has checked it), NFC, no control characters,
 /// at most `chars_max` characters.
+///
+/// Read as bytes ([`scan_text`]): text in ASCII and Vietnamese is NFC
+/// without looking its characters up, and only other text is.
 fn text(field: impl Display + Copy, value: String, chars_max: usize) -> Result<String, Rejection> {
-    if let Some(c) = value.chars().find(|c| c.is_control()) {
+    let scan = scan_text(&value);
+    if scan.control {
+        let control = value.chars().find(|c| c.is_control()).expect("scanned");
         return reject(
             Reason::InvalidText,
             format!(
                 "{field} contains the control character U+{:04X}",
-                u32::from(c)
+                u32::from(control)
             ),
         );
     }
-    if !is_nfc(&value) {
+    if !scan.surely_nfc && !is_nfc(&value) {
         return reject(
             Reason::InvalidText,
             format!("{field} is not in Unicode normalization form C (NFC)"),
         );
     }
-    let chars = value.chars().count();
-    if chars > chars_max {
+    if scan.chars > chars_max {
         return reject(
             Reason::InvalidText,
-            format!("{field} has {chars} characters, at most {chars_max}"),
+            format!("{field} has {} characters, at most {chars_max}", scan.chars),
         );
     }
     Ok(value)
+}
+
+/// What one pass over a text's bytes tells.
+struct TextScan {
+    /// How many characters it has.
+    chars: usize,
+    /// Whether it has a control character (Unicode's Cc: U+0000 to U+001F
+    /// and U+007F to U+009F).
+    control: bool,
+    /// Whether every character is in U+0000 to U+02FF or U+1E00 to U+1EFF
+    /// (Latin, and Vietnamese's precomposed letters): each of those is a
+    /// starter (combining class 0) that NFC keeps as it is, so a text of
+    /// them alone is NFC. A test checks each against the Unicode tables.
+    surely_nfc: bool,
+}
+
+/// Reads valid UTF-8 byte by byte. A character's first byte is any but a
+/// continuation byte (`10xxxxxx`); U+0080 to U+009F are `C2 80` to `C2 9F`;
+/// U+0000 to U+02FF begin with a byte below `CC`, and U+1E00 to U+1EFF are
+/// `E1 B8 80` to `E1 BB BF`.
+fn scan_text(text: &str) -> TextScan {
+    let bytes = text.as_bytes();
+    let mut scan = TextScan {
+        chars: 0,
+        control: false,
+        surely_nfc: true,
+    };
+    for (at, &byte) in bytes.iter().enumerate() {
+        if byte & 0xc0 == 0x80 {
+            continue;
+        }
+        scan.chars += 1;
+        let next = bytes.get(at + 1).copied().unwrap_or(0);
+        scan.control |= byte < 0x20 || byte == 0x7f || (byte == 0xc2 && next < 0xa0);
+        scan.surely_nfc &= byte < 0xcc || (byte == 0xe1 && (0xb8..=0xbb).contains(&next));
+    }
+    scan
 }
 
 fn required_text(
@@ -689,4 +757,131 @@ fn roles_field(field: impl Display + Copy, values: &[i32]) -> Result<Vec<Role>, 
         roles.push(role);
     }
     Ok(roles)
+}
+
+#[cfg(test)]
+mod checks {
+    use super::*;
+
+    /// The slow, obvious reading of a UUID the one-pass one must agree with.
+    fn uuid_by_parts(id: &str) -> Option<u128> {
+        let groups: Vec<&str> = id.split('-').collect();
+        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        let lowercase_hex = groups
+            .iter()
+            .all(|g| g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        (lengths == [8, 4, 4, 4, 12] && lowercase_hex)
+            .then(|| u128::from_str_radix(&groups.concat(), 16).unwrap())
+    }
+
+    #[test]
+    fn a_uuid_is_read_whole_and_anything_else_is_not_one() {
+        let cases = [
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "0123abcd-4567-89ef-fedc-ba9876543210",
+            "8f1c2a44-7b0e-4d6f-9a31-0c5e7d2b1f90",
+            // Upper case, braces, a hyphen moved, a digit short or over,
+            // a non-hex letter, and a multibyte character of the right length.
+            "0123ABCD-4567-89ef-fedc-ba9876543210",
+            "{123abcd-4567-89ef-fedc-ba987654321}",
+            "0123abc-d4567-89ef-fedc-ba9876543210",
+            "0123abcd-4567-89ef-fedc-ba987654321",
+            "0123abcd-4567-89ef-fedc-ba98765432100",
+            "0123abcd-4567-89ef-fedc-ba987654321g",
+            "0123abcd-4567-89ef-fedc-ba98765432é",
+            "0123abcd045670890ef0fedc0ba9876543210",
+            "",
+        ];
+        for id in cases {
+            assert_eq!(uuid_value(id), uuid_by_parts(id), "{id}");
+            assert_eq!(is_valid_uuid(id), uuid_by_parts(id).is_some(), "{id}");
+        }
+        assert_eq!(
+            uuid_value("0123abcd-4567-89ef-fedc-ba9876543210"),
+            Some(0x0123abcd_4567_89ef_fedc_ba9876543210)
+        );
+    }
+
+    fn refusal(value: &str, chars_max: usize) -> Option<String> {
+        text("note", value.to_owned(), chars_max)
+            .err()
+            .map(|r| r.to_string())
+    }
+
+    #[test]
+    fn text_is_checked_alike_in_ascii_and_beyond() {
+        // Every control, ASCII (C0 and DEL) or not (C1), in either kind of text.
+        for control in ['\0', '\n', '\u{1f}', '\u{7f}', '\u{85}', '\u{9f}'] {
+            for text in [format!("ab{control}c"), format!("Hòa{control}")] {
+                let refused = refusal(&text, 10).expect("a control is refused");
+                assert!(
+                    refused.contains(&format!("U+{:04X}", u32::from(control))),
+                    "{refused}"
+                );
+            }
+        }
+        // Length in characters, not bytes: at the limit and one over.
+        assert_eq!(refusal(&"a".repeat(5), 5), None);
+        assert_eq!(refusal(&"ư".repeat(5), 5), None);
+        assert!(
+            refusal(&"a".repeat(6), 5)
+                .unwrap()
+                .contains("has 6 characters")
+        );
+        assert!(
+            refusal(&"ư".repeat(6), 5)
+                .unwrap()
+                .contains("has 6 characters")
+        );
+        // NFC: precomposed passes, decomposed does not; a control is named first.
+        assert_eq!(refusal("Hòa Bình", 200), None);
+        assert!(refusal("Ho\u{300}a", 200).unwrap().contains("NFC"));
+        assert!(refusal("Ho\u{300}a\n", 200).unwrap().contains("U+000A"));
+    }
+
+    fn surely_nfc_range(c: char) -> bool {
+        matches!(u32::from(c), 0..=0x2ff | 0x1e00..=0x1eff)
+    }
+
+    /// The premise of the byte scan's shortcut, from the Unicode tables.
+    #[test]
+    fn the_characters_taken_as_nfc_are_starters_that_nfc_keeps() {
+        use unicode_normalization::char::canonical_combining_class;
+        use unicode_normalization::{IsNormalized, is_nfc_quick};
+        let taken = (0..=0x2ff)
+            .chain(0x1e00..=0x1eff)
+            .filter_map(char::from_u32);
+        for c in taken {
+            assert_eq!(canonical_combining_class(c), 0, "U+{:04X}", u32::from(c));
+            assert_eq!(
+                is_nfc_quick(std::iter::once(c)),
+                IsNormalized::Yes,
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
+
+    /// The byte scan reads every character as the character checks do.
+    #[test]
+    fn the_byte_scan_agrees_with_reading_characters() {
+        for c in (0..=0x3_0000).filter_map(char::from_u32) {
+            for text in [
+                format!("{c}"),
+                format!("a{c}"),
+                format!("{c}ư"),
+                format!("ế{c}{c}"),
+            ] {
+                let scan = scan_text(&text);
+                assert_eq!(scan.chars, text.chars().count(), "{text:?}");
+                assert_eq!(scan.control, text.chars().any(char::is_control), "{text:?}");
+                assert_eq!(
+                    scan.surely_nfc,
+                    text.chars().all(surely_nfc_range),
+                    "{text:?}"
+                );
+            }
+        }
+    }
 }
