@@ -453,14 +453,25 @@ impl RedbStore {
             checkpoints.insert(size, note)?;
             Ok(Ok(()))
         })();
-        match checked {
-            Ok(Ok(())) => txn.commit().map_err(|err| e(err.into())),
-            Ok(Err(refusal)) => {
-                txn.abort().map_err(|err| e(err.into()))?;
-                Err(refusal.into())
-            }
-            Err(err) => Err(e(err)),
+        commit_unless_refused(txn, checked, e)
+    }
+}
+
+/// Ends a write whose checks ran inside it: commits what passed, and
+/// aborts on a refusal, so a refused write leaves nothing behind. `e`
+/// names a store failure by what was being written.
+fn commit_unless_refused(
+    txn: WriteTransaction,
+    checked: Result<Result<(), Refusal>, redb::Error>,
+    e: impl Fn(redb::Error) -> StoreError,
+) -> Result<(), StoreError> {
+    match checked {
+        Ok(Ok(())) => txn.commit().map_err(|err| e(err.into())),
+        Ok(Err(refusal)) => {
+            txn.abort().map_err(|err| e(err.into()))?;
+            Err(refusal.into())
         }
+        Err(err) => Err(e(err)),
     }
 }
 
@@ -655,14 +666,7 @@ impl LogStore for RedbStore {
             cosignatures.insert((size, witness), line)?;
             Ok(Ok(()))
         })();
-        match checked {
-            Ok(Ok(())) => txn.commit().map_err(|err| e(err.into())),
-            Ok(Err(refusal)) => {
-                txn.abort().map_err(|err| e(err.into()))?;
-                Err(refusal.into())
-            }
-            Err(err) => Err(e(err)),
-        }
+        commit_unless_refused(txn, checked, e)
     }
 
     fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError> {
