@@ -71,10 +71,7 @@ impl Events {
             hasher,
             ..
         } = self;
-        index.insert_unique(hasher.hash_one(key), position, |&other| {
-            let other = other as usize;
-            hasher.hash_one(chunks[other >> CHUNK_BITS][other & (CHUNK_RECORDS - 1)].0)
-        });
+        index.insert_unique(hasher.hash_one(key), position, rehash(chunks, hasher));
         match chunks.last_mut() {
             Some(last) if last.len() < CHUNK_RECORDS => last.push((key, record)),
             _ => {
@@ -93,6 +90,18 @@ impl Events {
         true
     }
 
+    /// Room for `additional` more records without growing the index.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let Events {
+            chunks,
+            index,
+            hasher,
+            ..
+        } = self;
+        index.reserve(additional, rehash(chunks, hasher));
+        chunks.reserve(additional.div_ceil(CHUNK_RECORDS));
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.len
@@ -100,6 +109,18 @@ impl Events {
 
     fn iter(&self) -> impl Iterator<Item = &(u128, EventRecord)> {
         self.chunks.iter().flatten()
+    }
+}
+
+/// The hash of the key of the record at a position, for the index to
+/// place its positions anew when it grows.
+fn rehash<'a>(
+    chunks: &'a [Vec<(u128, EventRecord)>],
+    hasher: &'a RandomState,
+) -> impl Fn(&u64) -> u64 + 'a {
+    move |&position| {
+        let position = position as usize;
+        hasher.hash_one(chunks[position >> CHUNK_BITS][position & (CHUNK_RECORDS - 1)].0)
     }
 }
 
@@ -169,5 +190,32 @@ mod tests {
         assert_eq!(copy, events);
         events.get_mut(key(0)).unwrap().reversed = true;
         assert_ne!(copy, events, "records are compared");
+    }
+
+    /// Room taken ahead, with records already in (placed anew by the index
+    /// as it grows), leaves every record found and the index unmoved while
+    /// the reserved ones come.
+    #[test]
+    fn room_taken_ahead_keeps_every_record_found() {
+        let key = |seq: u64| u128::from(seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)) << 3 | 5;
+        let mut events = Events::default();
+        for seq in 0..1_000 {
+            events.insert_new(key(seq), record(seq));
+        }
+        let more = 2 * CHUNK_RECORDS as u64;
+        events.reserve(more as usize);
+        let capacity = events.index.capacity();
+        assert!(capacity >= 1_000 + more as usize);
+        for seq in 1_000..1_000 + more {
+            assert!(events.insert_new(key(seq), record(seq)));
+        }
+        assert_eq!(
+            events.index.capacity(),
+            capacity,
+            "no growth after the room taken"
+        );
+        for seq in (0..1_000 + more).step_by(97) {
+            assert_eq!(events.get(key(seq)).map(|r| r.seq), Some(seq));
+        }
     }
 }

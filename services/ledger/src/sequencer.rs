@@ -262,6 +262,7 @@ impl Sequencer {
             }
         };
 
+        state.reserve_events(usize::try_from(size).unwrap_or(0));
         let mut chain = ChainChecker::new();
         let mut tree = TreeBuilder::new();
         let mut root_at_checkpoint = None;
