@@ -327,7 +327,6 @@ impl State {
         }
     }
 
-    /// The ledger's fixed parameters.
     /// Room for `events` more events' records, taken at once: a ledger
     /// replaying its log knows how many, and growing the index as they come
     /// would hash every key already in it again at each doubling (a tenth
@@ -336,6 +335,7 @@ impl State {
         self.events.reserve(events);
     }
 
+    /// The ledger's fixed parameters.
     pub fn params(&self) -> &LedgerParams {
         &self.params
     }
