@@ -27,7 +27,7 @@ pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("en
 pub(crate) const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
 /// Merkle stored hashes by stored-hash index. Keys are exactly
 /// `0..hash_count`.
-pub(crate) const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
+pub(crate) const HASHES: TableDefinition<u64, StoredHash> = TableDefinition::new("hashes");
 /// Facts about the file itself, by name: [`EVENT_IDS_KEPT`].
 pub(crate) const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// In [`META`], [`NOT_KEPT`] marks a mirror's file: its `event_ids` table is
@@ -39,6 +39,41 @@ pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new(
 /// Witness cosignature lines by (checkpoint size, witness id).
 pub(crate) const COSIGNATURES: TableDefinition<(u64, &str), &str> =
     TableDefinition::new("cosignatures");
+
+/// A hash as the [`HASHES`] table holds it: the same 32 bytes, under the
+/// same type name, as redb's own `[u8; 32]`, so files written with either
+/// read with the other (a test writes and reads both ways). Its own because
+/// redb reads and writes an array one element at a time through a vector,
+/// an allocation per hash, and every entry read or written has two or so.
+#[derive(Debug)]
+pub(crate) struct StoredHash;
+
+impl redb::Value for StoredHash {
+    type SelfType<'a> = Hash;
+    type AsBytes<'a> = &'a Hash;
+
+    fn fixed_width() -> Option<usize> {
+        Some(32)
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> Hash
+    where
+        Self: 'a,
+    {
+        data.try_into().expect("a stored hash is 32 bytes")
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a Hash) -> &'a Hash
+    where
+        Self: 'b,
+    {
+        value
+    }
+
+    fn type_name() -> redb::TypeName {
+        <Hash as redb::Value>::type_name()
+    }
+}
 
 /// The cosignature rows of one checkpoint size: every witness id sorts at or
 /// after `""`, so the rows are `(size, "")..(size + 1, "")`.

@@ -269,3 +269,48 @@ fn assert_tampered_at_2(store: &dyn LogStore) {
     let expected: Vec<_> = indexes.iter().map(|&i| hash_at(i)).collect();
     assert_eq!(store.read_hashes(&indexes).unwrap(), expected);
 }
+
+/// The hash table's own value type is redb's `[u8; 32]` on disk: a file
+/// written with either is read with the other, byte for byte, so stores
+/// written before it came open as they were.
+#[test]
+fn stored_hashes_read_as_redb_arrays_and_back() {
+    use ::redb::TableDefinition;
+    const AS_ARRAYS: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let store = RedbStore::open(&path).unwrap();
+    store.append(&batch(0, 8)).unwrap();
+    let hash_count = store.hash_count().unwrap();
+    let written = store.read_hash_range(0, hash_count as usize).unwrap();
+    drop(store);
+
+    // Written by the store, read as redb's arrays.
+    let db = Database::open(&path).unwrap();
+    {
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(AS_ARRAYS).unwrap();
+        let read: Vec<[u8; 32]> = table
+            .range(0..hash_count)
+            .unwrap()
+            .map(|row| row.unwrap().1.value())
+            .collect();
+        assert_eq!(read, written);
+    }
+    // Written as redb's arrays, read by the store.
+    {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(AS_ARRAYS)
+            .unwrap()
+            .insert(0, [0xa5; 32])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    drop(db);
+    let db = Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn.open_table(HASHES).unwrap();
+    assert_eq!(table.get(0).unwrap().unwrap().value(), [0xa5; 32]);
+    assert_eq!(table.get(1).unwrap().unwrap().value(), written[1]);
+}
