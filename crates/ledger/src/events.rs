@@ -17,6 +17,10 @@ use hashbrown::HashTable;
 
 use crate::state::EventRecord;
 
+/// The most records [`Events::reserve`] takes room for at once: 2^26, an
+/// index of about 1.2 GiB, beyond any log this ledger is sized for.
+const RESERVE_MAX: usize = 1 << 26;
+
 /// Records per chunk, as a power of two: a chunk is a few hundred KiB.
 const CHUNK_BITS: u32 = 12;
 const CHUNK_RECORDS: usize = 1 << CHUNK_BITS;
@@ -90,16 +94,24 @@ impl Events {
         true
     }
 
-    /// Room for `additional` more records without growing the index.
+    /// Room for `additional` more records without growing the index, as
+    /// far as [`RESERVE_MAX`] and memory allow: only a speed-up, so a size
+    /// read from a damaged store can neither panic nor abort here (the
+    /// replay then refuses the store, naming what is wrong).
     pub(crate) fn reserve(&mut self, additional: usize) {
+        let additional = additional.min(RESERVE_MAX);
         let Events {
             chunks,
             index,
             hasher,
             ..
         } = self;
-        index.reserve(additional, rehash(chunks, hasher));
-        chunks.reserve(additional.div_ceil(CHUNK_RECORDS));
+        if index
+            .try_reserve(additional, rehash(chunks, hasher))
+            .is_ok()
+        {
+            let _ = chunks.try_reserve(additional.div_ceil(CHUNK_RECORDS));
+        }
     }
 
     #[cfg(test)]
@@ -217,5 +229,17 @@ mod tests {
         for seq in (0..1_000 + more).step_by(97) {
             assert_eq!(events.get(key(seq)).map(|r| r.seq), Some(seq));
         }
+    }
+
+    /// A size from a damaged store (a stray row at a huge seq) asks for
+    /// room no machine has: the reserve is capped and fallible, so the
+    /// open goes on to refuse the store rather than panic or abort here.
+    #[test]
+    fn room_for_an_impossible_number_of_records_is_not_fatal() {
+        let mut events = Events::default();
+        events.reserve(usize::MAX);
+        assert!(events.index.capacity() <= 2 * RESERVE_MAX);
+        assert!(events.insert_new(1, record(0)));
+        assert_eq!(events.get(1).map(|r| r.seq), Some(0));
     }
 }
