@@ -16,7 +16,6 @@ use aidledger_tlog::{
 use aidledger_wire::{Message, pb};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status};
 
 use crate::ingest::{Ingest, IngestError};
@@ -32,9 +31,17 @@ pub struct Limits {
     pub batch_events_max: usize,
     /// Bytes of one request: bounds memory per request.
     pub request_bytes_max: usize,
-    /// Entries a subscriber may lag before it is slowed: bounds memory per
-    /// stream (at most this many 64 KiB entries).
+    /// Entries one store read for a subscriber takes. With
+    /// `subscribe_page_bytes` it bounds memory per stream: a page holds at
+    /// most that many bytes and one read more (this many 64 KiB entries),
+    /// and a stream holds at most three (one sending, one waiting, one
+    /// being read).
     pub subscribe_buffer_max: usize,
+    /// Bytes of entries a subscriber's page gathers before it is sent:
+    /// enough that handing a page between tasks costs little per entry (a
+    /// thousand or so entries of the usual size), small enough to bound a
+    /// stream's memory.
+    pub subscribe_page_bytes: usize,
     /// Request bytes being verified or queued for the writer at once, over
     /// all clients: bounds the memory appends can hold.
     pub in_flight_bytes_max: usize,
@@ -46,6 +53,7 @@ impl Default for Limits {
             batch_events_max: 1_000,
             request_bytes_max: 16 * 1024 * 1024,
             subscribe_buffer_max: 64,
+            subscribe_page_bytes: 1 << 20,
             in_flight_bytes_max: 256 * 1024 * 1024,
         }
     }
@@ -371,6 +379,80 @@ fn entries_with_leaf_hashes(
         .collect())
 }
 
+/// How a subscriber's stream reads the log: in store reads of at most
+/// `read_max` entries, gathered into a page until it holds `bytes_max`
+/// bytes or [`ENTRIES_PAGE_MAX`] entries, or reaches the committed size.
+#[derive(Clone, Copy)]
+struct SubscribePage {
+    read_max: usize,
+    bytes_max: usize,
+}
+
+impl SubscribePage {
+    fn new(limits: &Limits) -> Self {
+        SubscribePage {
+            read_max: limits.subscribe_buffer_max.clamp(1, ENTRIES_PAGE_MAX),
+            bytes_max: limits.subscribe_page_bytes,
+        }
+    }
+
+    /// The entries from `start` on, below `size`: empty only if the store
+    /// lacks entry `start`. Stops early at a gap, which the next read then
+    /// reports.
+    fn read(
+        self,
+        store: &dyn LogStore,
+        start: u64,
+        size: u64,
+    ) -> Result<Vec<pb::Entry>, StoreError> {
+        let mut page: Vec<pb::Entry> = Vec::new();
+        let mut bytes = 0;
+        let mut next = start;
+        while next < size && page.len() < ENTRIES_PAGE_MAX && bytes < self.bytes_max {
+            let limit = usize::try_from(size - next)
+                .unwrap_or(usize::MAX)
+                .min(self.read_max)
+                .min(ENTRIES_PAGE_MAX - page.len());
+            let read = entries_with_leaf_hashes(store, next, limit)?;
+            let Some(last) = read.last() else { break };
+            let complete = read.len() == limit && last.seq == next + limit as u64 - 1;
+            next = last.seq + 1;
+            bytes += read.iter().map(|entry| entry.entry.len()).sum::<usize>();
+            page.extend(read);
+            if !complete {
+                break;
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// A stream of entries from a channel of pages of them.
+struct PagedEntries {
+    pages: mpsc::Receiver<Result<Vec<pb::Entry>, Status>>,
+    page: std::vec::IntoIter<pb::Entry>,
+}
+
+impl Stream for PagedEntries {
+    type Item = Result<pb::Entry, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        loop {
+            if let Some(entry) = self.page.next() {
+                return std::task::Poll::Ready(Some(Ok(entry)));
+            }
+            match std::task::ready!(self.pages.poll_recv(context)) {
+                Some(Ok(page)) => self.page = page.into_iter(),
+                Some(Err(status)) => return std::task::Poll::Ready(Some(Err(status))),
+                None => return std::task::Poll::Ready(None),
+            }
+        }
+    }
+}
+
 /// A read the store failed. A storage failure (the database restarting, a
 /// broken connection) is `UNAVAILABLE`, which clients retry; stored data
 /// that contradicts itself is the server's fault.
@@ -577,11 +659,13 @@ impl pb::ledger_server::Ledger for LedgerService {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let from_seq = request.into_inner().from_seq;
-        let (sender, receiver) = mpsc::channel(self.limits.subscribe_buffer_max.max(1));
+        // Pages, not entries, cross the channel: one hand-off per page
+        // rather than per entry. One page waits while the next is read.
+        let (sender, receiver) = mpsc::channel::<Result<Vec<pb::Entry>, Status>>(1);
         let store = self.store.clone();
         let mut committed = self.head.committed.clone();
         let mut closing = self.closing.clone();
-        let page_max = ENTRIES_PAGE_MAX.min(self.limits.subscribe_buffer_max.max(1));
+        let page = SubscribePage::new(&self.limits);
         tokio::spawn(async move {
             let _counted = crate::metrics::Subscriber::new();
             let mut next = from_seq;
@@ -591,15 +675,11 @@ impl pb::ledger_server::Ledger for LedgerService {
                 // from `next` can neither skip nor repeat one.
                 while next < size {
                     let store = store.clone();
-                    let limit = usize::try_from(size - next)
-                        .unwrap_or(page_max)
-                        .min(page_max);
-                    let page = tokio::task::spawn_blocking(move || {
-                        entries_with_leaf_hashes(store.as_ref(), next, limit)
-                    })
-                    .await;
-                    let page = match page {
-                        Ok(Ok(page)) if !page.is_empty() => page,
+                    let read =
+                        tokio::task::spawn_blocking(move || page.read(store.as_ref(), next, size))
+                            .await;
+                    let entries = match read {
+                        Ok(Ok(entries)) if !entries.is_empty() => entries,
                         Ok(Ok(_)) => {
                             let _ = sender
                                 .send(Err(Status::internal(format!("entry {next} is missing"))))
@@ -615,22 +695,20 @@ impl pb::ledger_server::Ledger for LedgerService {
                             return;
                         }
                     };
-                    for message in page {
-                        debug_assert_eq!(message.seq, next);
-                        let seq = message.seq;
-                        // A subscriber that stops reading must not hold up
-                        // shutdown.
-                        tokio::select! {
-                            sent = sender.send(Ok(message)) => if sent.is_err() {
-                                return; // the subscriber went away
-                            },
-                            _ = closing.wait_for(|closing| *closing) => {
-                                let _ = sender.try_send(Err(stopping()));
-                                return;
-                            }
+                    debug_assert_eq!(entries[0].seq, next);
+                    let after = next + entries.len() as u64;
+                    // A subscriber that stops reading must not hold up
+                    // shutdown.
+                    tokio::select! {
+                        sent = sender.send(Ok(entries)) => if sent.is_err() {
+                            return; // the subscriber went away
+                        },
+                        _ = closing.wait_for(|closing| *closing) => {
+                            let _ = sender.try_send(Err(stopping()));
+                            return;
                         }
-                        next = seq + 1;
                     }
+                    next = after;
                 }
                 // The ledger shutting down ends every stream, so graceful
                 // shutdown is not held up by idle subscribers.
@@ -644,7 +722,10 @@ impl pb::ledger_server::Ledger for LedgerService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        Ok(Response::new(Box::pin(PagedEntries {
+            pages: receiver,
+            page: Vec::new().into_iter(),
+        })))
     }
 
     async fn get_checkpoint(

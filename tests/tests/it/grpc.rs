@@ -417,9 +417,26 @@ async fn every_status_code_is_reached_and_leaves_the_ledger_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn subscribe_delivers_every_entry_once_in_order_while_appends_race() {
+    subscribers_see_every_entry_once_in_order(|_| {}).await;
+}
+
+/// Pages of one store read of three entries: many page ends, each a place
+/// where an entry could be skipped or sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscribe_delivers_every_entry_once_in_order_in_pages_of_three() {
+    subscribers_see_every_entry_once_in_order(|config| {
+        config.limits.subscribe_buffer_max = 3;
+        config.limits.subscribe_page_bytes = 1;
+    })
+    .await;
+}
+
+async fn subscribers_see_every_entry_once_in_order(
+    configure: impl FnOnce(&mut aidledger::server::ServeConfig),
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut generator = Generator::new(303);
-    let server = TestServer::start(dir.path(), generator.authority()).await;
+    let server = TestServer::start_with(dir.path(), generator.authority(), configure).await;
     let mut client = server.client().await;
     populate(&mut client, &mut generator, &server.vkey, 0).await;
     let start = checkpoint(&mut client).await.size;
@@ -663,9 +680,14 @@ async fn graceful_shutdown_keeps_every_acknowledged_in_flight_append() {
 async fn a_subscriber_that_stops_reading_does_not_hold_up_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let mut generator = Generator::new(909);
-    let server = TestServer::start(dir.path(), generator.authority()).await;
+    // Small pages, so that the 400 entries are more than the stream holds
+    // and its sender blocks.
+    let server = TestServer::start_with(dir.path(), generator.authority(), |config| {
+        config.limits.subscribe_buffer_max = 16;
+        config.limits.subscribe_page_bytes = 4096;
+    })
+    .await;
     let mut client = server.client().await;
-    // More entries than a subscriber's buffer, so its sender blocks.
     populate(&mut client, &mut generator, &server.vkey, 400).await;
     let mut stalled = client
         .subscribe(pb::SubscribeRequest { from_seq: 0 })
