@@ -487,8 +487,8 @@ pub struct Model {
     /// By event id.
     pub plans: Table<String, Plan>,
     /// Pledges, receipts, transfers and deliveries are in log order (by
-    /// seq; the fold removes none, and a load orders them so), for
-    /// [`Table::in_order_from`].
+    /// seq; the fold removes none, and they are stored and loaded by seq),
+    /// for [`Table::in_order_from`].
     pub pledges: Table<String, PledgeRecord>,
     pub receipts: Table<Id, ReceiptRecord>,
     pub transfers: Table<Id, TransferRecord>,
@@ -573,10 +573,10 @@ impl Model {
             assets: Table::new("assets"),
             needs: Table::new("needs"),
             plans: Table::new("plans"),
-            pledges: Table::new("pledges"),
-            receipts: Table::new("receipts"),
-            transfers: Table::new("transfers"),
-            deliveries: Table::new("deliveries"),
+            pledges: Table::in_log_order("pledges", |p| p.seq),
+            receipts: Table::in_log_order("receipts", |r| r.seq),
+            transfers: Table::in_log_order("transfers", |t| t.seq),
+            deliveries: Table::in_log_order("deliveries", |d| d.seq),
             inspections: Table::new("inspections"),
             commendations: Table::new("commendations"),
             targets: ReversalTargets::default(),
@@ -619,12 +619,6 @@ impl Model {
     /// fold did not write).
     pub(crate) fn rebuild_indexes(&mut self) -> Result<(), String> {
         self.share_loaded_ids();
-        // In log order, as the fold inserts them (it removes none): lists
-        // of them are paged by seq without sorting.
-        self.receipts.order_rows_by(|r| r.seq);
-        self.transfers.order_rows_by(|t| t.seq);
-        self.deliveries.order_rows_by(|d| d.seq);
-        self.pledges.order_rows_by(|p| p.seq);
         // The indexes and the aggregates read the records and write apart:
         // built side by side, a restart answers sooner (each is about a
         // quarter of a load).

@@ -287,23 +287,6 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         let removed = std::mem::replace(self.slot_mut(position), last).value;
         Some((removed, Some(position)))
     }
-
-    /// Puts the rows in the order `compare` gives them.
-    pub(crate) fn sort_unstable_by(
-        &mut self,
-        mut compare: impl FnMut(&K, &V, &K, &V) -> std::cmp::Ordering,
-    ) {
-        let mut slots: Vec<Slot<K, V>> = std::mem::take(&mut self.chunks)
-            .into_iter()
-            .flatten()
-            .collect();
-        slots.sort_unstable_by(|a, b| compare(&a.key, &a.value, &b.key, &b.value));
-        self.index.clear();
-        self.len = 0;
-        for slot in slots {
-            self.push(slot);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -354,14 +337,11 @@ mod tests {
     }
 
     #[test]
-    fn sorting_keeps_every_row_findable_and_bisection_finds_the_split() {
+    fn bisection_finds_the_split_across_chunks() {
         let mut rows: Rows<u64, u64> = Rows::default();
-        for n in (0..(2 * CHUNK_ROWS as u64 + 3)).rev() {
+        for n in 0..(2 * CHUNK_ROWS as u64 + 3) {
             rows.insert(n, n * 10);
         }
-        rows.sort_unstable_by(|_, a, _, b| a.cmp(b));
-        let values: Vec<u64> = rows.values().copied().collect();
-        assert!(values.is_sorted());
         assert_eq!(rows.get(&77), Some(&770));
         assert_eq!(rows.partition_point(|_, value| *value < 5_000), 500);
         assert_eq!(rows.swap_remove(&0), Some(0));

@@ -45,6 +45,12 @@ pub struct Table<K, V> {
     changed: Vec<u32>,
     /// Removed keys whose removal is not yet committed.
     removed: FxHashSet<K>,
+    /// For a table stored in log order, the seq of each row, which is its
+    /// stored key ([`Table::in_log_order`]).
+    log_seq: Option<fn(&V) -> u64>,
+    /// Stored keys (seqs) of a log-order table whose rows were removed, or
+    /// replaced by a row of another seq, since the last commit.
+    removed_seqs: Vec<u64>,
     /// Counts commits: a row whose `listed` equals it has its position in
     /// `changed`. Settling a commit bumps it, which forgets every row's
     /// mark at once, without visiting the rows.
@@ -105,7 +111,23 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
             rows: Rows::default(),
             changed: Vec::new(),
             removed: FxHashSet::default(),
+            log_seq: None,
+            removed_seqs: Vec::new(),
             generation: 1,
+        }
+    }
+
+    /// A table of records each made by one entry, stored by `seq`, the
+    /// seq of that entry, rather than by key. Such a table grows at the end
+    /// of its B-tree in the store: the fold makes records in log order, so
+    /// a commit appends their rows where keys (random ids) would have put
+    /// each one in a page of its own. At load the rows come back in log
+    /// order, which is the fold's order. A row keeps its seq for life;
+    /// one replaced by a row of another seq is deleted as if removed.
+    pub(crate) fn in_log_order(name: &'static str, seq: fn(&V) -> u64) -> Self {
+        Table {
+            log_seq: Some(seq),
+            ..Table::new(name)
         }
     }
 
@@ -203,7 +225,15 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
                 listed: generation,
             },
         );
-        let was_listed = replaced.is_some_and(|row| row.listed == generation);
+        let was_listed = replaced
+            .as_ref()
+            .is_some_and(|row| row.listed == generation);
+        if let (Some(seq), Some(replaced)) = (self.log_seq, &replaced) {
+            let (_, row) = self.rows.at(position);
+            if seq(&replaced.value) != seq(&row.value) {
+                self.removed_seqs.push(seq(&replaced.value));
+            }
+        }
         if !was_listed {
             self.changed.push(position_u32(position));
         }
@@ -220,7 +250,12 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     /// at worst an unchanged row is written again, as it is.
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let (row, moved_to) = self.rows.swap_remove_full(key)?;
-        self.removed.insert(key.clone());
+        match self.log_seq {
+            Some(seq) => self.removed_seqs.push(seq(&row.value)),
+            None => {
+                self.removed.insert(key.clone());
+            }
+        }
         if let Some(position) = moved_to
             && self.rows.at(position).1.listed == self.generation
         {
@@ -251,19 +286,6 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         self.rows
             .iter_from(start)
             .map(|(key, row)| (key, &row.value))
-    }
-
-    /// Puts the rows in the order of `key`: a table loaded from the store
-    /// comes in the order of its stored keys, and is given the order the
-    /// fold gave it.
-    pub(crate) fn order_rows_by<T: Ord>(&mut self, mut key: impl FnMut(&V) -> T) {
-        assert!(
-            self.changed.is_empty(),
-            "table {}: reordering rows would move the changed ones",
-            self.name
-        );
-        self.rows
-            .sort_unstable_by(|_, a, _, b| key(&a.value).cmp(&key(&b.value)));
     }
 
     /// Every row, in key order.
@@ -328,18 +350,29 @@ where
     }
 
     fn encode_changes(&self) -> (Vec<RowWrite>, Settle) {
-        let mut writes = Vec::with_capacity(self.changed.len() + self.removed.len());
+        let mut writes =
+            Vec::with_capacity(self.changed.len() + self.removed.len() + self.removed_seqs.len());
         for key in &self.removed {
             // Removed, and not written again since.
             if !self.rows.contains_key(key) {
                 writes.push((encode(key), None));
             }
         }
+        // A seq is one entry's: no row made since can have it.
+        for seq in &self.removed_seqs {
+            writes.push((seq.to_be_bytes().to_vec(), None));
+        }
         let write_row = |writes: &mut Vec<RowWrite>, position: u32| {
             let (key, row) = self.rows.at(position as usize);
-            writes.push((encode(key), Some(encode(&row.value))));
+            writes.push(match self.log_seq {
+                Some(seq) => (
+                    seq(&row.value).to_be_bytes().to_vec(),
+                    Some(encode(&(key, &row.value))),
+                ),
+                None => (encode(key), Some(encode(&row.value))),
+            });
         };
-        if self.removed.is_empty() {
+        if self.removed.is_empty() && self.removed_seqs.is_empty() {
             // Nothing moved: each position is listed once, and holds a row.
             for &position in &self.changed {
                 write_row(&mut writes, position);
@@ -369,12 +402,22 @@ where
         settle.check(self.generation, self.changed.len(), self.name);
         self.generation += 1;
         self.changed.clear();
+        self.removed_seqs.clear();
         Box::new(std::mem::take(&mut self.removed))
     }
 
     fn load_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), postcard::Error> {
-        let key: K = postcard::from_bytes(key)?;
-        let value: V = postcard::from_bytes(value)?;
+        let (key, value): (K, V) = match self.log_seq {
+            Some(seq) => {
+                let (row_key, value): (K, V) = postcard::from_bytes(value)?;
+                // A row filed under another entry's seq: a damaged store.
+                if key != seq(&value).to_be_bytes() {
+                    return Err(postcard::Error::DeserializeBadEncoding);
+                }
+                (row_key, value)
+            }
+            None => (postcard::from_bytes(key)?, postcard::from_bytes(value)?),
+        };
         // Listed in no generation: as stored.
         self.rows.insert(key, Row { value, listed: 0 });
         Ok(())
@@ -972,6 +1015,70 @@ mod tests {
             assert!(table.take_changes().is_empty(), "round {round}");
         }
         assert!(removals > 1000, "the test removes rows: {removals}");
+    }
+
+    /// A table in log order stores each row under its seq, with its key:
+    /// whatever mix of new rows, changes, rows replaced by one of a later
+    /// seq, and removals comes between commits, each commit names a seq at
+    /// most once, the store holds exactly the table, and it loads back into
+    /// the same rows in the order of their seqs.
+    #[test]
+    fn a_log_order_table_is_stored_by_seq_and_loads_in_seq_order() {
+        type Record = (u64, u32);
+        let in_log_order = || Table::<u16, Record>::in_log_order("records", |r| r.0);
+        let mut rng = StdRng::seed_from_u64(18);
+        let mut table = in_log_order();
+        let mut stored = BTreeMap::new();
+        let (mut seq, mut replaced, mut removed) = (0u64, 0, 0);
+        for round in 0..200 {
+            for _ in 0..rng.random_range(0..150u32) {
+                let key = rng.random_range(0..60u16);
+                match rng.random_range(0..8) {
+                    0..3 => {
+                        seq += rng.random_range(1..4);
+                        replaced += usize::from(table.contains(&key));
+                        table.insert(key, (seq, round));
+                    }
+                    3..6 => {
+                        if let Some(record) = table.get_mut(&key) {
+                            record.1 += 1;
+                        }
+                    }
+                    _ => removed += usize::from(table.remove(&key).is_some()),
+                }
+            }
+            let (writes, settle) = table.encode_changes();
+            drop(table.settle(settle));
+            let mut keys: Vec<&Vec<u8>> = writes.iter().map(|(key, _)| key).collect();
+            keys.sort_unstable();
+            let named = keys.len();
+            keys.dedup();
+            assert_eq!(keys.len(), named, "round {round}: a seq written twice");
+            write(&mut stored, writes);
+            let expected: BTreeMap<Vec<u8>, Vec<u8>> = table
+                .iter_any_order()
+                .map(|(key, record)| (record.0.to_be_bytes().to_vec(), encode(&(key, record))))
+                .collect();
+            assert_eq!(stored, expected, "round {round}");
+
+            let mut loaded = in_log_order();
+            for (key, value) in &stored {
+                loaded.load_row(key, value).unwrap();
+            }
+            let mut rows: Vec<(u16, Record)> =
+                table.iter_any_order().map(|(k, r)| (*k, *r)).collect();
+            rows.sort_unstable_by_key(|(_, record)| record.0);
+            let loaded_rows: Vec<(u16, Record)> =
+                loaded.iter_any_order().map(|(k, r)| (*k, *r)).collect();
+            assert_eq!(loaded_rows, rows, "round {round}: loaded in seq order");
+        }
+        assert!(replaced > 500 && removed > 500, "{replaced} {removed}");
+
+        // A row filed under a seq not its own is a damaged store.
+        let (seq_key, value) = stored.iter().next().unwrap();
+        let mut other = seq_key.clone();
+        other[7] ^= 1;
+        assert!(in_log_order().load_row(&other, value).is_err());
     }
 
     /// Lists emptied together in one commit (the table's first, a middle
