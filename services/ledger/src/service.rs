@@ -31,11 +31,13 @@ pub struct Limits {
     pub batch_events_max: usize,
     /// Bytes of one request: bounds memory per request.
     pub request_bytes_max: usize,
-    /// Entries one store read for a subscriber takes. With
+    /// Entries one store read for a subscriber takes (once the entries a
+    /// subscriber could lag by; the name is kept for configurations). With
     /// `subscribe_page_bytes` it bounds memory per stream: a page holds at
     /// most that many bytes and one read more (this many 64 KiB entries),
-    /// and a stream holds at most three (one sending, one waiting, one
-    /// being read).
+    /// and a stream holds at most three pages (one sending, one waiting,
+    /// one being read): by default about 15 MiB at worst, 3 MiB for
+    /// entries of the usual size.
     pub subscribe_buffer_max: usize,
     /// Bytes of entries a subscriber's page gathers before it is sent:
     /// enough that handing a page between tasks costs little per entry (a
@@ -396,8 +398,9 @@ impl SubscribePage {
         }
     }
 
-    /// The entries from `start` on, below `size`: empty only if the store
-    /// lacks entry `start`. Stops early at a gap, which the next read then
+    /// The entries from `start` on, below `size`: at least one read's
+    /// worth, whatever `bytes_max`, and up to the first entry the store
+    /// lacks. Empty only if it lacks entry `start`, which the caller
     /// reports.
     fn read(
         self,
@@ -408,22 +411,27 @@ impl SubscribePage {
         let mut page: Vec<pb::Entry> = Vec::new();
         let mut bytes = 0;
         let mut next = start;
-        while next < size && page.len() < ENTRIES_PAGE_MAX && bytes < self.bytes_max {
+        loop {
             let limit = usize::try_from(size - next)
                 .unwrap_or(usize::MAX)
                 .min(self.read_max)
                 .min(ENTRIES_PAGE_MAX - page.len());
             let read = entries_with_leaf_hashes(store, next, limit)?;
-            let Some(last) = read.last() else { break };
-            let complete = read.len() == limit && last.seq == next + limit as u64 - 1;
-            next = last.seq + 1;
-            bytes += read.iter().map(|entry| entry.entry.len()).sum::<usize>();
-            page.extend(read);
-            if !complete {
-                break;
+            let whole = read.len() == limit;
+            for entry in read {
+                // A store lacking an entry returns the ones after it: the
+                // page ends before the gap, so that none is skipped.
+                if entry.seq != next {
+                    return Ok(page);
+                }
+                next += 1;
+                bytes += entry.entry.len();
+                page.push(entry);
+            }
+            if !whole || next >= size || page.len() >= ENTRIES_PAGE_MAX || bytes >= self.bytes_max {
+                return Ok(page);
             }
         }
-        Ok(page)
     }
 }
 
@@ -431,6 +439,12 @@ impl SubscribePage {
 struct PagedEntries {
     pages: mpsc::Receiver<Result<Vec<pb::Entry>, Status>>,
     page: std::vec::IntoIter<pb::Entry>,
+    /// Set as the ledger stops: a stream that ends then ends in
+    /// `UNAVAILABLE`, even when its task found the channel full and could
+    /// not say so.
+    closing: watch::Receiver<bool>,
+    /// Whether an error was yielded: the stream's last item.
+    failed: bool,
 }
 
 impl Stream for PagedEntries {
@@ -446,7 +460,14 @@ impl Stream for PagedEntries {
             }
             match std::task::ready!(self.pages.poll_recv(context)) {
                 Some(Ok(page)) => self.page = page.into_iter(),
-                Some(Err(status)) => return std::task::Poll::Ready(Some(Err(status))),
+                Some(Err(status)) => {
+                    self.failed = true;
+                    return std::task::Poll::Ready(Some(Err(status)));
+                }
+                None if !self.failed && *self.closing.borrow() => {
+                    self.failed = true;
+                    return std::task::Poll::Ready(Some(Err(stopping())));
+                }
                 None => return std::task::Poll::Ready(None),
             }
         }
@@ -725,6 +746,8 @@ impl pb::ledger_server::Ledger for LedgerService {
         Ok(Response::new(Box::pin(PagedEntries {
             pages: receiver,
             page: Vec::new().into_iter(),
+            closing: self.closing.clone(),
+            failed: false,
         })))
     }
 

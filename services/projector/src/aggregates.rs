@@ -464,12 +464,11 @@ impl Model {
     /// Reads the model only, so a load runs it beside the indexes.
     pub(crate) fn aggregates_from_records(&self) -> Aggregates {
         let mut aggregates = Aggregates::default();
-        let mut pledges: Vec<_> = self.pledges.iter_any_order().collect();
-        pledges.sort_unstable_by_key(|(_, p)| p.seq);
-        for (id, pledge) in pledges {
+        // Position order is log order in these tables
+        // (`Table::in_log_order`).
+        for (_, id, pledge) in self.pledges.iter_positions() {
             aggregates.index_pledge(id, &pledge.donor_org_id);
         }
-        // Position order is log order (`Model::rebuild_indexes`).
         for (position, _, receipt) in self.receipts.iter_positions() {
             aggregates.index_receipt(position, receipt);
             if !receipt.reversed {
@@ -487,9 +486,7 @@ impl Model {
                 tokens_of.entry(*seq).or_default().push(*token);
             }
         }
-        let mut deliveries: Vec<_> = self.deliveries.values_any_order().collect();
-        deliveries.sort_unstable_by_key(|d| d.seq);
-        for delivery in deliveries {
+        for (_, _, delivery) in self.deliveries.iter_positions() {
             if !delivery.reversed {
                 aggregates.delivery(&self.receipts, delivery, Sign::Add);
             }

@@ -664,7 +664,7 @@ impl Model {
             targets.add(&tables, key, table, position);
         };
         // In position order, which for receipts and deliveries is log
-        // order (`rebuild_indexes`).
+        // order (`Table::in_log_order`).
         for (position, _, receipt) in self.receipts.iter_positions() {
             if !receipt.reversed {
                 add_target(receipt.event_id.key(), TargetTable::Receipts, position);

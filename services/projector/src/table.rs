@@ -67,9 +67,10 @@ struct Row<V> {
 /// list table, where each changed list stands now.
 #[derive(Debug)]
 pub(crate) struct Settle {
-    /// The table's generation and number of changed rows listed when encoded:
-    /// settling a table that changed since, or with another table's
-    /// settle, would mark changes taken that were never written.
+    /// The table's generation and number of changes (rows listed as
+    /// changed, and removals) when encoded: settling a table that changed
+    /// since, or with another table's settle, would mark changes taken that
+    /// were never written.
     generation: u64,
     changed: usize,
     lists: Vec<ListSettle>,
@@ -123,7 +124,10 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     /// a commit appends their rows where keys (random ids) would have put
     /// each one in a page of its own. At load the rows come back in log
     /// order, which is the fold's order. A row keeps its seq for life;
-    /// one replaced by a row of another seq is deleted as if removed.
+    /// one replaced by a row of another seq is deleted as if removed. The
+    /// rows stay in log order in memory only while each new one comes
+    /// after the others and none is removed or replaced, as the fold does
+    /// ([`Table::in_order_from`] relies on it; a debug build checks it).
     pub(crate) fn in_log_order(name: &'static str, seq: fn(&V) -> u64) -> Self {
         Table {
             log_seq: Some(seq),
@@ -228,10 +232,18 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         let was_listed = replaced
             .as_ref()
             .is_some_and(|row| row.listed == generation);
-        if let (Some(seq), Some(replaced)) = (self.log_seq, &replaced) {
-            let (_, row) = self.rows.at(position);
-            if seq(&replaced.value) != seq(&row.value) {
-                self.removed_seqs.push(seq(&replaced.value));
+        if let Some(seq) = self.log_seq {
+            let new = seq(&self.rows.at(position).1.value);
+            match &replaced {
+                Some(replaced) if seq(&replaced.value) != new => {
+                    self.removed_seqs.push(seq(&replaced.value));
+                }
+                Some(_) => {}
+                None => debug_assert!(
+                    position == 0 || seq(&self.rows.at(position - 1).1.value) < new,
+                    "table {}: a row of seq {new} after a later one",
+                    self.name
+                ),
             }
         }
         if !was_listed {
@@ -303,6 +315,13 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
 
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Changes since the last settled commit: rows listed, and removals.
+    /// Each change makes it grow, so a commit can tell whether the table
+    /// changed after it was encoded.
+    fn changes(&self) -> usize {
+        self.changed.len() + self.removed.len() + self.removed_seqs.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -391,7 +410,7 @@ where
         }
         let settle = Settle {
             generation: self.generation,
-            changed: self.changed.len(),
+            changed: self.changes(),
             lists: Vec::new(),
             emptied: 0,
         };
@@ -399,7 +418,7 @@ where
     }
 
     fn settle(&mut self, settle: Settle) -> Spent {
-        settle.check(self.generation, self.changed.len(), self.name);
+        settle.check(self.generation, self.changes(), self.name);
         self.generation += 1;
         self.changed.clear();
         self.removed_seqs.clear();

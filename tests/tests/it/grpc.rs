@@ -431,6 +431,16 @@ async fn subscribe_delivers_every_entry_once_in_order_in_pages_of_three() {
     .await;
 }
 
+/// Pages gathered from several store reads of three entries, up to 2 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscribe_delivers_every_entry_once_in_order_in_pages_of_several_reads() {
+    subscribers_see_every_entry_once_in_order(|config| {
+        config.limits.subscribe_buffer_max = 3;
+        config.limits.subscribe_page_bytes = 2048;
+    })
+    .await;
+}
+
 async fn subscribers_see_every_entry_once_in_order(
     configure: impl FnOnce(&mut aidledger::server::ServeConfig),
 ) {
