@@ -874,6 +874,15 @@ mod tests {
         }
     }
 
+    /// A commit names each stored key at most once.
+    fn assert_each_key_once(writes: &[RowWrite], context: &str) {
+        let mut keys: Vec<&Vec<u8>> = writes.iter().map(|(key, _)| key).collect();
+        keys.sort_unstable();
+        let named = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), named, "{context}");
+    }
+
     /// What the store should hold for `table`: its rows, encoded.
     fn stored_form<K, V>(table: &Table<K, V>) -> BTreeMap<Vec<u8>, Vec<u8>>
     where
@@ -1024,11 +1033,7 @@ mod tests {
             let (writes, settle) = table.encode_changes();
             assert_eq!(table.encode_changes().0, writes, "round {round}");
             drop(table.settle(settle));
-            let mut keys: Vec<&Vec<u8>> = writes.iter().map(|(key, _)| key).collect();
-            keys.sort_unstable();
-            let named = keys.len();
-            keys.dedup();
-            assert_eq!(keys.len(), named, "round {round}: a key written twice");
+            assert_each_key_once(&writes, &format!("round {round}: a key written twice"));
             write(&mut stored, writes);
             assert_eq!(stored, stored_form(&table), "round {round}");
             assert!(table.take_changes().is_empty(), "round {round}");
@@ -1068,11 +1073,7 @@ mod tests {
             }
             let (writes, settle) = table.encode_changes();
             drop(table.settle(settle));
-            let mut keys: Vec<&Vec<u8>> = writes.iter().map(|(key, _)| key).collect();
-            keys.sort_unstable();
-            let named = keys.len();
-            keys.dedup();
-            assert_eq!(keys.len(), named, "round {round}: a seq written twice");
+            assert_each_key_once(&writes, &format!("round {round}: a seq written twice"));
             write(&mut stored, writes);
             let expected: BTreeMap<Vec<u8>, Vec<u8>> = table
                 .iter_any_order()
