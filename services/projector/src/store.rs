@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     TableError,
@@ -257,12 +259,19 @@ impl ProjectionStore {
         let position =
             postcard::to_allocvec(&model.position).expect("the position is plain serde data");
         let size = model.position.size;
+        // Tables encode apart, on every core: while the fold waits for its
+        // commit, the decoding threads wait for the fold, and the commit
+        // that ends a catch-up encodes millions of rows.
+        let encoded: Vec<_> = model
+            .stored_tables()
+            .into_par_iter()
+            .map(|table| (table.name(), table.encode_changes()))
+            .collect();
         let mut tables = Vec::new();
         let mut settles = Vec::new();
-        for table in model.stored_tables() {
-            let (rows, settle) = table.encode_changes();
+        for (name, (rows, settle)) in encoded {
             if !rows.is_empty() {
-                tables.push((table.name(), rows));
+                tables.push((name, rows));
             }
             settles.push(settle);
         }
