@@ -471,10 +471,11 @@ fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    // Encoded into one buffer kept between rows, then copied out at its
-    // exact size: a commit encodes hundreds of thousands of rows on the
-    // fold's thread, and encoding each into a vector of its own grew it
-    // five or six times a row (a tenth of that thread's time).
+    // Encoded into one buffer per thread kept between rows, then copied
+    // out at its exact size: a commit encodes hundreds of thousands of
+    // rows while the fold waits for it, and encoding each into a vector of
+    // its own grew it five or six times a row (a tenth of the fold
+    // thread's time when it encoded alone).
     SCRATCH.with_borrow_mut(|scratch| {
         scratch.clear();
         // postcard fails only on types serde cannot describe (maps with
