@@ -31,6 +31,17 @@ pub fn cpu_seconds() -> f64 {
     ticks as f64 / 100.0
 }
 
+/// System CPU seconds and page faults (minor, major) of this process so
+/// far: where a stage's CPU beyond its own work goes, faulting memory in
+/// and reclaiming it.
+pub fn kernel_work() -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name: minflt, majflt, stime (proc(5)).
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let field = |i: usize| fields[i].parse::<u64>().unwrap();
+    (field(12) as f64 / 100.0, field(7), field(9))
+}
+
 /// Bytes this process has caused to be written to storage (`write_bytes`
 /// of `/proc/self/io`): what its stores' commits really cost the disk,
 /// page rewrites included.
