@@ -41,7 +41,9 @@ use aidledger_projector::server::{Projector, ProjectorConfig};
 use aidledger_projector::{Model, ParsedEvent};
 use aidledger_store::{LogStore, RedbStore};
 use aidledger_tests::http_load::{busiest_commune, get_json, get_once, load, ms, percentile};
-use aidledger_tests::process::{cpu_seconds, kernel_work, resident_memory, written_bytes};
+use aidledger_tests::process::{
+    cpu_seconds, kernel_work, read_bytes, resident_memory, written_bytes,
+};
 use aidledger_tests::{ORIGIN, ledger_key, scaled};
 use aidledger_tlog::LogSigner;
 use aidledger_wire::pb;
@@ -721,7 +723,7 @@ async fn bench() {
     let mut applied = shared.applied();
     let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
     let (started, cpu) = (Instant::now(), cpu_seconds());
-    let kernel = kernel_work();
+    let (kernel, read) = (kernel_work(), read_bytes());
     let projecting = tokio::spawn(projector.run_until_stopped(async {
         let _ = projector_stopped.await;
     }));
@@ -734,6 +736,7 @@ async fn bench() {
         let (system, minor, major) = kernel_work();
         (system - kernel.0, minor - kernel.1, major - kernel.2)
     };
+    let catch_up_read = read_bytes() - read;
     let catch_up = catch_up_cpu.time;
     // And the entries appended while the pages were read.
     applied
@@ -813,12 +816,13 @@ async fn bench() {
         stages_cpu / budget
     );
     println!(
-        "| CPU per event of the projector rebuild in the ledger's process | {:.2} µs ({:.2} cores busy; the kernel's {:.2} µs of it, {:.2} page faults per event, {} major ones in all) | {:.2}x the stages' sum (the rest: commits, the Merkle frontier, handing batches between threads) |",
+        "| CPU per event of the projector rebuild in the ledger's process | {:.2} µs ({:.2} cores busy; the kernel's {:.2} µs of it, {:.2} page faults per event, {} major ones in all; {:.0} bytes read from storage per event) | {:.2}x the stages' sum (the rest: commits, the Merkle frontier, handing batches between threads) |",
         per_event(&catch_up_cpu),
         catch_up_cpu.cpu / catch_up_cpu.time.as_secs_f64(),
         catch_up_kernel.0 * 1e6 / log_events as f64,
         catch_up_kernel.1 as f64 / log_events as f64,
         catch_up_kernel.2,
+        catch_up_read as f64 / log_events as f64,
         per_event(&catch_up_cpu) / stages_cpu
     );
     println!(

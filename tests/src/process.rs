@@ -46,12 +46,23 @@ pub fn kernel_work() -> (f64, u64, u64) {
 /// of `/proc/self/io`): what its stores' commits really cost the disk,
 /// page rewrites included.
 pub fn written_bytes() -> u64 {
+    io_counter("write_bytes:")
+}
+
+/// Bytes this process has caused to be read from storage (`read_bytes`
+/// of `/proc/self/io`): reads the page cache answered are not counted, so
+/// a stage that reads much here waited for the disk.
+pub fn read_bytes() -> u64 {
+    io_counter("read_bytes:")
+}
+
+fn io_counter(name: &str) -> u64 {
     std::fs::read_to_string("/proc/self/io")
         .unwrap()
         .lines()
-        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .find_map(|line| line.strip_prefix(name))
         .and_then(|n| n.trim().parse().ok())
-        .expect("write_bytes in /proc/self/io")
+        .unwrap_or_else(|| panic!("{name} in /proc/self/io"))
 }
 
 /// CPU seconds used so far by this process's threads, summed per thread
