@@ -13,9 +13,11 @@
 //! valued when asked: the value of a sum is the sum of the values.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
 
 use aidledger_ledger::Category;
 use aidledger_ledger::calendar::{Datelike as _, vn_date};
+use hashbrown::Equivalent;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 
@@ -24,8 +26,55 @@ use crate::model::{DeliveryRecord, FlowKind, Model, ReceiptRecord, TransferRecor
 use crate::positions::position_u32;
 use crate::table::Table;
 
-/// Units per asset id.
-pub type Quantities = BTreeMap<String, u128>;
+/// Units per asset, in the order of the assets' ids.
+///
+/// A sum names a few assets at most, so a short sorted list: the fold finds
+/// an asset by its one shared [`Id`] without reading any id's string
+/// (each a pointer away, likely out of cache), where a `BTreeMap<String, _>`
+/// compared strings at every step of every search.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Quantities(Vec<(Id, u128)>);
+
+impl Quantities {
+    pub fn get(&self, asset_id: &str) -> Option<&u128> {
+        self.search(asset_id).ok().map(|at| &self.0[at].1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Each asset's units, in the order of the assets' ids.
+    pub fn iter(&self) -> impl Iterator<Item = (&Id, &u128)> {
+        self.0.iter().map(|(asset_id, units)| (asset_id, units))
+    }
+
+    fn search(&self, asset_id: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(id, _)| id.as_str().cmp(asset_id))
+    }
+
+    /// Where `asset_id` is, or would be inserted.
+    fn place(&self, asset_id: &Id) -> Result<usize, usize> {
+        match self.0.iter().position(|(id, _)| id.is_same_copy(asset_id)) {
+            Some(at) => Ok(at),
+            None => self.search(asset_id),
+        }
+    }
+}
+
+impl<'q> IntoIterator for &'q Quantities {
+    type Item = (&'q Id, &'q u128);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'q, (Id, u128)>, fn(&(Id, u128)) -> (&Id, &u128)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(asset_id, units)| (asset_id, units))
+    }
+}
 
 /// The aggregates' hash maps: hashbrown's, whose `entry_ref` finds or
 /// creates a row keyed by a `String` with one lookup of a `&str` (std's
@@ -99,29 +148,29 @@ pub(crate) enum Sign {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Aggregates {
     /// By donor org id, then receipt year.
-    pub donors: Map<String, BTreeMap<u32, DonorYear>>,
+    pub donors: Map<Id, BTreeMap<u32, DonorYear>>,
     /// Receipts by donor, as positions in [`Model::receipts`] (four bytes
     /// where a shared id took sixteen), in log order, reversed ones too.
-    pub receipts_by_donor: Map<String, Vec<u32>>,
+    pub receipts_by_donor: Map<Id, Vec<u32>>,
     /// Pledge ids by donor, in log order.
     pub pledges_by_donor: Map<String, Vec<String>>,
     /// By receipt year and earmarked category.
     pub raised: BTreeMap<(i32, Option<Category>), RaisedCell>,
     /// By commune code, then (delivery year, category).
-    pub communes: Map<String, BTreeMap<(u32, Category), CommuneCell>>,
+    pub communes: Map<Id, BTreeMap<(u32, Category), CommuneCell>>,
     /// By commune code, delivery year and donor: the units of that donor's
     /// receipts that live deliveries handed out there, as the commune page
     /// credits them (whether or not the receipt was reversed since).
-    pub commune_donors: Map<String, BTreeMap<u32, BTreeMap<Id, Quantities>>>,
+    pub commune_donors: Map<Id, BTreeMap<u32, BTreeMap<Id, Quantities>>>,
     /// Units in transit, by the commune their transfer is earmarked for.
     pub in_transit_by_commune: Map<String, Quantities>,
     /// By commune code, then period (`YYYY-MM`), then category.
-    pub months: Map<String, BTreeMap<Id, BTreeMap<Category, MonthScope>>>,
+    pub months: Map<Id, BTreeMap<Id, BTreeMap<Category, MonthScope>>>,
     /// By beneficiary token, sorted by (year, category).
     pub tokens: Map<[u8; 32], Vec<TokenGroup>>,
     /// Every token delivered to in a commune: where a reversed delivery's
     /// tokens are looked for, since its record does not keep them.
-    pub tokens_by_commune: Map<String, FxHashSet<[u8; 32]>>,
+    pub tokens_by_commune: Map<Id, FxHashSet<[u8; 32]>>,
     /// The token groups with two organisations or more, by (year, the
     /// token's [`finding_tag`], category), with their token.
     pub overlapping: BTreeMap<(u32, FindingTag, Category), [u8; 32]>,
@@ -168,23 +217,24 @@ pub fn receipt_year(receipt: &ReceiptRecord) -> u32 {
     u32::try_from(vn_date(receipt.occurred_at.seconds).year()).unwrap_or(0)
 }
 
-fn change(quantities: &mut Quantities, asset_id: &str, quantity: u64, sign: Sign) {
+fn change(quantities: &mut Quantities, asset_id: &Id, quantity: u64, sign: Sign) {
     let quantity = u128::from(quantity);
-    match quantities.get_mut(asset_id) {
-        Some(slot) => {
+    match quantities.place(asset_id) {
+        Ok(at) => {
+            let slot = &mut quantities.0[at].1;
             match sign {
                 Sign::Add => *slot += quantity,
                 Sign::Remove => *slot = slot.saturating_sub(quantity),
             }
             // Emptied sums go, so a fold and a rebuild hold the same keys.
             if *slot == 0 {
-                quantities.remove(asset_id);
+                quantities.0.remove(at);
             }
         }
-        None if sign == Sign::Add && quantity > 0 => {
-            quantities.insert(asset_id.to_owned(), quantity);
+        Err(at) if sign == Sign::Add && quantity > 0 => {
+            quantities.0.insert(at, (asset_id.clone(), quantity));
         }
-        None => {}
+        Err(_) => {}
     }
 }
 
@@ -196,8 +246,15 @@ fn count(counter: &mut u64, sign: Sign) {
 }
 
 /// `map[key]`, created empty if missing, looked up once and without
-/// allocating when present.
-fn slot<'m, V: Default>(map: &'m mut Map<String, V>, key: &str) -> &'m mut V {
+/// allocating (or, for an [`Id`], counting a reference) when present. A
+/// map keyed by shared ids, looked up by the shared copy, finds its row
+/// without reading the key's string.
+fn slot<'m, K, Q, V>(map: &'m mut Map<K, V>, key: &Q) -> &'m mut V
+where
+    K: Hash + Eq,
+    Q: Hash + Equivalent<K> + ToOwned<Owned = K> + ?Sized,
+    V: Default,
+{
     map.entry_ref(key).or_default()
 }
 
@@ -356,7 +413,9 @@ impl Aggregates {
             }
         }
         for lot in &delivery.funding {
-            let Some(receipt) = receipts.get(lot.receipt_id.as_str()) else {
+            // By the shared copy, which the row's key is: found without
+            // comparing strings.
+            let Some(receipt) = receipts.get(&lot.receipt_id) else {
                 continue;
             };
             if !receipt.reversed {

@@ -2014,7 +2014,7 @@ fn findings_and_standings_follow_reversals_as_a_rebuild_would() {
             .aggregates
             .in_transit_by_commune
             .get("22783")
-            .map(|units| units["VND"])
+            .and_then(|units| units.get("VND").copied())
     };
     let t1 = send(&mut s, "t1", 300);
     send(&mut s, "t2", 200);
