@@ -1002,10 +1002,13 @@ impl Model {
             }
             Body::Receipt(r) => {
                 let receipt_id = Id::from(r.receipt_id.as_str());
+                // The earmark moves into the pool's key, then on into the
+                // record: cloned, a commune's code was an allocation per
+                // event.
                 let pool = PoolKey {
                     org_id: self.interner.id(&org_id),
                     asset_id: self.interner.id(&r.asset_id),
-                    earmark: r.earmark.clone(),
+                    earmark: r.earmark,
                 };
                 if let Some(pledge_id) = &r.pledge_id {
                     let pledge = self
@@ -1027,15 +1030,20 @@ impl Model {
                     .asset_totals
                     .entry(r.asset_id.as_str(), Default::default);
                 totals.received += u128::from(r.quantity);
+                let PoolKey {
+                    org_id: recipient_org_id,
+                    asset_id,
+                    earmark,
+                } = pool;
                 let receipt = ReceiptRecord {
                     event_id,
                     seq,
-                    recipient_org_id: pool.org_id.clone(),
+                    recipient_org_id,
                     donor_org_id: self.interner.id(&r.donor_org_id),
                     pledge_id: r.pledge_id,
-                    asset_id: pool.asset_id.clone(),
+                    asset_id,
                     quantity: r.quantity,
-                    earmark: r.earmark,
+                    earmark,
                     external_ref_hash: r.external_ref_hash,
                     note: r.note,
                     occurred_at,
@@ -1055,7 +1063,7 @@ impl Model {
                 let pool = PoolKey {
                     org_id: self.interner.id(&org_id),
                     asset_id: self.interner.id(&t.asset_id),
-                    earmark: t.earmark.clone(),
+                    earmark: t.earmark,
                 };
                 let parts = self.debit_fifo(&pool, t.quantity).map_err(fail)?;
                 for (index, part) in parts.iter().enumerate() {
@@ -1075,13 +1083,18 @@ impl Model {
                     .entry(t.asset_id.as_str(), Default::default);
                 totals.held -= u128::from(t.quantity);
                 totals.in_transit += u128::from(t.quantity);
+                let PoolKey {
+                    org_id: from_org_id,
+                    asset_id,
+                    earmark,
+                } = pool;
                 let transfer = TransferRecord {
                     event_id,
                     seq,
-                    from_org_id: pool.org_id.clone(),
+                    from_org_id,
                     to_org_id: self.interner.id(&t.to_org_id),
-                    asset_id: pool.asset_id.clone(),
-                    earmark: t.earmark,
+                    asset_id,
+                    earmark,
                     quantity: t.quantity,
                     received: None,
                     reversed: false,
@@ -1110,7 +1123,9 @@ impl Model {
                     )));
                 }
                 transfer.received = Some(r.quantity_received);
-                let transfer = transfer.clone();
+                // Read in place: a copy of the record cost a reference
+                // count per part.
+                let transfer = &*transfer;
                 // Parts arrive in order until the received quantity runs
                 // out (one pass: a transfer may carry very many parts).
                 let mut left = r.quantity_received;
@@ -1132,13 +1147,14 @@ impl Model {
                     asset_id: transfer.asset_id.clone(),
                     earmark: transfer.earmark.clone(),
                 };
+                let (quantity, lost) = (transfer.quantity, transfer.lost());
+                self.aggregates.in_transit(transfer, Sign::Remove);
                 self.credit(&pool, arrived).map_err(fail)?;
-                self.aggregates.in_transit(&transfer, Sign::Remove);
                 let totals = self
                     .asset_totals
-                    .entry(transfer.asset_id.as_str(), Default::default);
-                totals.in_transit -= u128::from(transfer.quantity);
-                totals.lost += u128::from(transfer.lost());
+                    .entry(pool.asset_id.as_str(), Default::default);
+                totals.in_transit -= u128::from(quantity);
+                totals.lost += u128::from(lost);
             }
             Body::Delivery(d) => {
                 let delivery_id = Id::from(d.delivery_id.as_str());
@@ -1146,7 +1162,7 @@ impl Model {
                 let pool = PoolKey {
                     org_id: self.interner.id(&org_id),
                     asset_id: self.interner.id(&d.asset_id),
-                    earmark: d.earmark.clone(),
+                    earmark: d.earmark,
                 };
                 let funding = self.debit_fifo(&pool, d.quantity).map_err(fail)?;
                 for part in &funding {
@@ -1170,15 +1186,20 @@ impl Model {
                 for token in &d.beneficiary_tokens {
                     self.deliveries_by_token.push_back(token, seq);
                 }
+                let PoolKey {
+                    org_id,
+                    asset_id,
+                    earmark,
+                } = pool;
                 let delivery = DeliveryRecord {
                     event_id,
                     seq,
-                    org_id: pool.org_id.clone(),
+                    org_id,
                     commune_code,
                     category: d.category,
-                    asset_id: pool.asset_id.clone(),
+                    asset_id,
                     quantity: d.quantity,
-                    earmark: d.earmark,
+                    earmark,
                     children_reached: d.children_reached,
                     beneficiary_count: d.beneficiary_tokens.len() as u32,
                     evidence_count: d.evidence_hashes.len() as u32,
