@@ -62,12 +62,18 @@ impl<V: Copy> PositionIndex<V> {
             .copied()
     }
 
-    /// Removes the entry whose record's key is `key`, and returns it.
-    pub(crate) fn remove<K: Hash + Eq>(&mut self, key: &K, key_of: impl Fn(V) -> K) -> Option<V> {
-        let entry = self
-            .entries
-            .find_entry(hash_of(key), |&entry| key_of(entry) == *key)
-            .ok()?;
+    /// [`PositionIndex::insert`] for entries that carry enough of their
+    /// key's hash to give it again, `hash_of`: growing then reads no
+    /// record (each a likely cache miss, for every entry at every growth).
+    pub(crate) fn insert_hashed(&mut self, hash: u64, entry: V, hash_of: impl Fn(V) -> u64) {
+        self.entries
+            .insert_unique(hash, entry, |&other| hash_of(other));
+    }
+
+    /// [`PositionIndex::remove`] for entries inserted with
+    /// [`PositionIndex::insert_hashed`]: `is_key` compares the record's key.
+    pub(crate) fn remove_hashed(&mut self, hash: u64, is_key: impl Fn(V) -> bool) -> Option<V> {
+        let entry = self.entries.find_entry(hash, |&entry| is_key(entry)).ok()?;
         Some(entry.remove().0)
     }
 
@@ -114,13 +120,47 @@ mod tests {
             );
         }
         assert_eq!(index.get(&1, key_of), None, "a key no record holds");
-        assert_eq!(index.remove(&keys[77], key_of), Some(77));
-        assert_eq!(index.get(&keys[77], key_of), None);
-        assert_eq!(index.remove(&keys[77], key_of), None);
-        assert_eq!(index.len(), keys.len() - 1);
-        let mut all: Vec<u32> = index.iter().collect();
+        assert_eq!(index.len(), keys.len());
+    }
+
+    /// Entries that carry a few bits of their hash are found, and removed,
+    /// after the index has grown many times without reading a record; two
+    /// keys with the same bits are told apart by the record's key.
+    #[test]
+    fn an_index_of_entries_carrying_their_hash_grows_without_reading_records() {
+        let keys: Vec<u64> = (0..20_000u64)
+            .map(|n| (20_000 - n).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        // Eight bits: many keys share them.
+        let bits = |key: u64| (key >> 56) as u32;
+        let hash = |bits: u32| u64::from(bits).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut index: PositionIndex<(u32, u32)> = PositionIndex::default();
+        for (position, &key) in keys.iter().enumerate() {
+            let entry = (bits(key), position_u32(position));
+            index.insert_hashed(hash(entry.0), entry, |(bits, _)| hash(bits));
+        }
+        assert_eq!(index.len(), keys.len());
+        let records = &keys;
+        let take = |index: &mut PositionIndex<(u32, u32)>, key: u64| {
+            index
+                .remove_hashed(hash(bits(key)), |(_, position)| {
+                    records[position as usize] == key
+                })
+                .map(|(_, position)| position)
+        };
+        assert_eq!(take(&mut index, keys[77]), Some(77));
+        assert_eq!(take(&mut index, keys[77]), None, "taken already");
+        assert_eq!(take(&mut index, 1), None, "a key no record holds");
+        for position in [0, 1, 4_095, 4_096, 19_999] {
+            assert_eq!(
+                take(&mut index, keys[position]),
+                Some(position_u32(position))
+            );
+        }
+        assert_eq!(index.len(), keys.len() - 6);
+        let mut all: Vec<u32> = index.iter().map(|(_, position)| position).collect();
         all.sort_unstable();
-        assert_eq!(all.len(), keys.len() - 1);
-        assert!(!all.contains(&77));
+        assert_eq!(all.len(), keys.len() - 6);
+        assert!(!all.contains(&77) && !all.contains(&4_096));
     }
 }
