@@ -32,8 +32,15 @@ use crate::table::Table;
 /// an asset by its one shared [`Id`] without reading any id's string
 /// (each a pointer away, likely out of cache), where a `BTreeMap<String, _>`
 /// compared strings at every step of every search.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Quantities(Vec<(Id, u128)>);
+
+// As the map it stands for, so a failed test reads as before.
+impl std::fmt::Debug for Quantities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
 
 impl Quantities {
     pub fn get(&self, asset_id: &str) -> Option<&u128> {
@@ -49,8 +56,8 @@ impl Quantities {
     }
 
     /// Each asset's units, in the order of the assets' ids.
-    pub fn iter(&self) -> impl Iterator<Item = (&Id, &u128)> {
-        self.0.iter().map(|(asset_id, units)| (asset_id, units))
+    pub fn iter(&self) -> <&Quantities as IntoIterator>::IntoIter {
+        self.into_iter()
     }
 
     fn search(&self, asset_id: &str) -> Result<usize, usize> {
@@ -77,8 +84,9 @@ impl<'q> IntoIterator for &'q Quantities {
 }
 
 /// The aggregates' hash maps: hashbrown's, whose `entry_ref` finds or
-/// creates a row keyed by a `String` with one lookup of a `&str` (std's
-/// `entry` wants an owned key, which would allocate per event).
+/// creates a row with one lookup of a borrowed key (std's `entry` wants an
+/// owned one: an allocation per event for a `String` key, a reference
+/// count for an [`Id`]).
 pub type Map<K, V> = hashbrown::HashMap<K, V, FxBuildHasher>;
 
 /// What one donor gave in one year (by the receipts' dates), over its
@@ -248,7 +256,7 @@ fn count(counter: &mut u64, sign: Sign) {
 /// `map[key]`, created empty if missing, looked up once and without
 /// allocating (or, for an [`Id`], counting a reference) when present. A
 /// map keyed by shared ids, looked up by the shared copy, finds its row
-/// without reading the key's string.
+/// without comparing strings.
 fn slot<'m, K, Q, V>(map: &'m mut Map<K, V>, key: &Q) -> &'m mut V
 where
     K: Hash + Eq,
@@ -409,7 +417,7 @@ impl Aggregates {
                 cells.remove(&(year, delivery.category));
             }
             if cells.is_empty() {
-                self.communes.remove(delivery.commune_code.as_str());
+                self.communes.remove(&delivery.commune_code);
             }
         }
         for lot in &delivery.funding {
@@ -434,7 +442,7 @@ impl Aggregates {
                 by_year.remove(&year);
             }
             if by_year.is_empty() {
-                self.commune_donors.remove(delivery.commune_code.as_str());
+                self.commune_donors.remove(&delivery.commune_code);
             }
         }
     }
@@ -640,5 +648,42 @@ impl Model {
                 aggregates.tokens.insert(token, groups);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sum is found by its asset's shared copy or by an equal string
+    /// alike, lists its assets in id order whatever order they came in,
+    /// and drops an asset whose units reach zero.
+    #[test]
+    fn a_sum_keeps_its_assets_in_id_order_found_by_copy_or_by_string() {
+        let rice = Id::from("gao");
+        let mut sum = Quantities::default();
+        change(&mut sum, &Id::from("vnd"), 500, Sign::Add);
+        change(&mut sum, &rice, 20, Sign::Add);
+        change(&mut sum, &Id::from("sach"), 3, Sign::Add);
+        // Another copy of the same id, as a loaded record holds it.
+        change(&mut sum, &Id::from("gao"), 5, Sign::Add);
+        change(&mut sum, &rice, 1, Sign::Add);
+        let listed: Vec<(&str, u128)> = sum
+            .iter()
+            .map(|(id, units)| (id.as_str(), *units))
+            .collect();
+        assert_eq!(listed, [("gao", 26), ("sach", 3), ("vnd", 500)]);
+        assert_eq!(sum.get("gao"), Some(&26));
+        assert_eq!(format!("{sum:?}"), r#"{"gao": 26, "sach": 3, "vnd": 500}"#);
+
+        change(&mut sum, &Id::from("sach"), 3, Sign::Remove);
+        change(&mut sum, &Id::from("muoi"), 7, Sign::Remove);
+        change(&mut sum, &Id::from("muoi"), 0, Sign::Add);
+        assert_eq!(sum.get("sach"), None, "emptied, so gone");
+        assert_eq!(sum.get("muoi"), None, "nothing to take, nothing added");
+        assert_eq!(sum.len(), 2);
+        change(&mut sum, &rice, 100, Sign::Remove);
+        change(&mut sum, &Id::from("vnd"), 500, Sign::Remove);
+        assert!(sum.is_empty());
     }
 }

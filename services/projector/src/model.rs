@@ -289,25 +289,28 @@ enum TargetTable {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TargetAt {
     table: TargetTable,
-    /// 24 bits of the event id's hash ([`target_hash`]), in what would be
-    /// padding: the index grows without reading any record. Growing read
-    /// every target's record for its event id, a fifteenth of the fold's
-    /// time in a profile of a 1M-entry rebuild.
+    /// 24 bits of the event id's hash ([`target_hash_bits`]), in what
+    /// would be padding: the index grows without reading any record.
+    /// Growing read every target's record for its event id, up to a
+    /// fifteenth of the fold's time in a profile of a 1M-entry rebuild.
     hash_bits: [u8; 3],
     position: u32,
 }
 
-/// The bits of event id `key`'s hash a [`TargetAt`] keeps.
+/// The bits of event id `key`'s hash a [`TargetAt`] keeps: the low ones,
+/// which FxHash's last rotation fills with the best-mixed bits of its
+/// product (those depend on nearly every bit of the id).
 fn target_hash_bits(key: u128) -> [u8; 3] {
-    let [_, _, _, _, _, high @ ..] = FxBuildHasher.hash_one(key).to_le_bytes();
-    high
+    let [low @ .., _, _, _, _, _] = FxBuildHasher.hash_one(key).to_le_bytes();
+    low
 }
 
 /// The hash of a target in the index, from the bits it keeps. Multiplied
 /// by an odd constant so that hashbrown, which takes a slot from the low
-/// bits and a tag from the top seven, gets 24 spread bits for both. A
-/// table of more than 2^24 targets then shares some slots, and only
-/// lookups (reversals, rare) compare more records.
+/// bits and a tag from the top seven, gets the 24 bits spread over both.
+/// Targets share a hash by chance, more often as the index grows (a
+/// quarter of them at 10M); inserts never compare, and only a lookup (a
+/// reversal, rare) then reads more records.
 fn target_hash(bits: [u8; 3]) -> u64 {
     let [a, b, c] = bits;
     u64::from(u32::from_le_bytes([a, b, c, 0])).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -1062,20 +1065,15 @@ impl Model {
                     .asset_totals
                     .entry(r.asset_id.as_str(), Default::default);
                 totals.received += u128::from(r.quantity);
-                let PoolKey {
-                    org_id: recipient_org_id,
-                    asset_id,
-                    earmark,
-                } = pool;
                 let receipt = ReceiptRecord {
                     event_id,
                     seq,
-                    recipient_org_id,
+                    recipient_org_id: pool.org_id,
                     donor_org_id: self.interner.id(&r.donor_org_id),
                     pledge_id: r.pledge_id,
-                    asset_id,
+                    asset_id: pool.asset_id,
                     quantity: r.quantity,
-                    earmark,
+                    earmark: pool.earmark,
                     external_ref_hash: r.external_ref_hash,
                     note: r.note,
                     occurred_at,
@@ -1115,18 +1113,13 @@ impl Model {
                     .entry(t.asset_id.as_str(), Default::default);
                 totals.held -= u128::from(t.quantity);
                 totals.in_transit += u128::from(t.quantity);
-                let PoolKey {
-                    org_id: from_org_id,
-                    asset_id,
-                    earmark,
-                } = pool;
                 let transfer = TransferRecord {
                     event_id,
                     seq,
-                    from_org_id,
+                    from_org_id: pool.org_id,
                     to_org_id: self.interner.id(&t.to_org_id),
-                    asset_id,
-                    earmark,
+                    asset_id: pool.asset_id,
+                    earmark: pool.earmark,
                     quantity: t.quantity,
                     received: None,
                     reversed: false,
@@ -1218,20 +1211,15 @@ impl Model {
                 for token in &d.beneficiary_tokens {
                     self.deliveries_by_token.push_back(token, seq);
                 }
-                let PoolKey {
-                    org_id,
-                    asset_id,
-                    earmark,
-                } = pool;
                 let delivery = DeliveryRecord {
                     event_id,
                     seq,
-                    org_id,
+                    org_id: pool.org_id,
                     commune_code,
                     category: d.category,
-                    asset_id,
+                    asset_id: pool.asset_id,
                     quantity: d.quantity,
-                    earmark,
+                    earmark: pool.earmark,
                     children_reached: d.children_reached,
                     beneficiary_count: d.beneficiary_tokens.len() as u32,
                     evidence_count: d.evidence_hashes.len() as u32,

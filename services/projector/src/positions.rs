@@ -11,6 +11,10 @@
 //! table, when there are several) and finds an entry by the key the
 //! record itself holds: the caller says how to read it, `key_of`, and
 //! the index compares it on lookup and hashes it again when it grows.
+//! Entries may instead carry enough of their hash to give it again
+//! ([`PositionIndex::insert_hashed`]), so that growing reads no record;
+//! an index is then used through the `_hashed` methods only, whose hashes
+//! are the caller's, not [`PositionIndex::get`]'s.
 //!
 //! Each key names one entry: entries with equal keys would share one probe
 //! sequence, and a client that sent many of them would make every insert
@@ -70,8 +74,9 @@ impl<V: Copy> PositionIndex<V> {
             .insert_unique(hash, entry, |&other| hash_of(other));
     }
 
-    /// [`PositionIndex::remove`] for entries inserted with
-    /// [`PositionIndex::insert_hashed`]: `is_key` compares the record's key.
+    /// Removes and returns the entry of hash `hash` whose record's key
+    /// `is_key` accepts, among entries inserted with
+    /// [`PositionIndex::insert_hashed`].
     pub(crate) fn remove_hashed(&mut self, hash: u64, is_key: impl Fn(V) -> bool) -> Option<V> {
         let entry = self.entries.find_entry(hash, |&entry| is_key(entry)).ok()?;
         Some(entry.remove().0)

@@ -2023,6 +2023,13 @@ fn findings_and_standings_follow_reversals_as_a_rebuild_would() {
     s.reverse("fund-a", &t1);
     s.received("office-b", "t2", 200);
     assert_eq!(in_transit(&s), None);
+    assert!(
+        !s.model
+            .aggregates
+            .in_transit_by_commune
+            .contains_key("22783"),
+        "an emptied commune's row goes"
+    );
     assert_aggregates_rebuild_alike(&mut s.model);
 }
 
