@@ -291,8 +291,8 @@ struct TargetAt {
     table: TargetTable,
     /// 24 bits of the event id's hash ([`target_hash_bits`]), in what
     /// would be padding: the index grows without reading any record.
-    /// Growing read every target's record for its event id, up to a
-    /// fifteenth of the fold's time in a profile of a 1M-entry rebuild.
+    /// Growing read every target's record for its event id, 2-4% of the
+    /// fold's time in a profile of a 1M-entry rebuild.
     hash_bits: [u8; 3],
     position: u32,
 }
@@ -308,9 +308,9 @@ fn target_hash_bits(key: u128) -> [u8; 3] {
 /// The hash of a target in the index, from the bits it keeps. Multiplied
 /// by an odd constant so that hashbrown, which takes a slot from the low
 /// bits and a tag from the top seven, gets the 24 bits spread over both.
-/// Targets share a hash by chance, more often as the index grows (a
-/// quarter of them at 10M); inserts never compare, and only a lookup (a
-/// reversal, rare) then reads more records.
+/// Targets share a hash by chance, more often as the index grows (about
+/// a third of them at eight million); inserts never compare, and only a
+/// lookup (a reversal, rare) then reads more records.
 fn target_hash(bits: [u8; 3]) -> u64 {
     let [a, b, c] = bits;
     u64::from(u32::from_le_bytes([a, b, c, 0])).wrapping_mul(0x9e37_79b9_7f4a_7c15)
