@@ -1534,15 +1534,19 @@ impl Model {
             ));
         }
         held.balance -= quantity;
-        let mut taken = Vec::new();
-        let mut remaining = quantity;
         if held.balance == 0 {
             self.pools.remove(pool);
         }
+        if quantity == 0 {
+            return Ok(Vec::new());
+        }
+        let fewer = || format!("{}'s pool has fewer units than its balance", pool.org_id);
+        // The pool's lots, found once for every lot taken.
+        let mut lots = self.lots.front_taker(pool).ok_or_else(fewer)?;
+        let mut taken = Vec::new();
+        let mut remaining = quantity;
         while remaining > 0 {
-            let front = self.lots.front_mut(pool).ok_or_else(|| {
-                format!("{}'s pool has fewer units than its balance", pool.org_id)
-            })?;
+            let front = lots.front_mut().ok_or_else(fewer)?;
             let take = front.quantity.min(remaining);
             taken.push(Lot {
                 receipt_id: front.receipt_id.clone(),
@@ -1552,7 +1556,7 @@ impl Model {
             front.quantity -= take;
             remaining -= take;
             if front.quantity == 0 {
-                self.lots.pop_front(pool);
+                lots.pop_front();
             }
         }
         Ok(taken)

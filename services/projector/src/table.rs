@@ -659,6 +659,11 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
             Some(position) => position,
             None => self.lists.insert_full(key.to_owned(), List::new()).0,
         };
+        self.listed_at(position)
+    }
+
+    /// The list at `position`, listed as changed.
+    fn listed_at(&mut self, position: usize) -> &mut List<T> {
         let (_, list) = self.lists.at_mut(position);
         if !list.listed {
             list.listed = true;
@@ -698,31 +703,19 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
         list.mark(index);
     }
 
-    /// The first item, to change in place.
-    pub(crate) fn front_mut<Q>(&mut self, key: &Q) -> Option<&mut T>
+    /// The list for `key`, to take items from its front, found once for
+    /// all of them (a FIFO debit takes one or more lots from a pool);
+    /// `None` when it is empty.
+    pub(crate) fn front_taker<Q>(&mut self, key: &Q) -> Option<FrontTaker<'_, T>>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
-        self.lists.get(key).filter(|list| !list.items.is_empty())?;
-        let list = self.list_mut(key);
-        let index = list.first;
-        list.mark(index);
-        list.items.front_mut()
-    }
-
-    /// Takes the first item.
-    pub(crate) fn pop_front<Q>(&mut self, key: &Q) -> Option<T>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
-        self.lists.get(key).filter(|list| !list.items.is_empty())?;
-        let list = self.list_mut(key);
-        let index = list.first;
-        list.mark(index);
-        list.first += 1;
-        list.items.pop_front()
+        let position = self.lists.position(key)?;
+        if self.lists.at(position).1.items.is_empty() {
+            return None;
+        }
+        Some(FrontTaker(self.listed_at(position)))
     }
 
     /// The whole list, to change anywhere (every chunk is rewritten: for
@@ -735,6 +728,30 @@ impl<K: Ord + Hash + Clone, T> ListTable<K, T> {
         let list = self.list_mut(key);
         list.all_dirty = true;
         &mut list.items
+    }
+}
+
+/// One list's front, from [`ListTable::front_taker`]: the chunk of an
+/// item changed or taken there is marked for the next commit.
+pub(crate) struct FrontTaker<'t, T>(&'t mut List<T>);
+
+impl<T> FrontTaker<'_, T> {
+    /// The first item, to change in place.
+    pub(crate) fn front_mut(&mut self) -> Option<&mut T> {
+        let list = &mut *self.0;
+        if !list.items.is_empty() {
+            list.mark(list.first);
+        }
+        list.items.front_mut()
+    }
+
+    /// Takes the first item.
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        let list = &mut *self.0;
+        let item = list.items.pop_front()?;
+        list.mark(list.first);
+        list.first += 1;
+        Some(item)
     }
 }
 
@@ -953,14 +970,21 @@ mod tests {
                         next += 1;
                     }
                     5..7 => {
-                        table.pop_front(&key);
+                        // One lookup, one or more items taken.
+                        if let Some(mut front) = table.front_taker(&key) {
+                            for _ in 0..rng.random_range(1..4) {
+                                front.pop_front();
+                            }
+                        }
                     }
                     7 => {
                         table.push_front(&key, next);
                         next += 1;
                     }
                     8 => {
-                        if let Some(item) = table.front_mut(&key) {
+                        if let Some(mut front) = table.front_taker(&key)
+                            && let Some(item) = front.front_mut()
+                        {
                             *item += 1_000_000;
                         }
                     }
@@ -1139,7 +1163,8 @@ mod tests {
         }
         write(&mut stored, table.take_changes());
         for key in [0u8, 2, 5] {
-            while table.pop_front(&key).is_some() {}
+            let mut front = table.front_taker(&key).unwrap();
+            while front.pop_front().is_some() {}
         }
         write(&mut stored, table.take_changes());
         assert_eq!(table.lists.len(), 3, "the emptied lists are forgotten");
