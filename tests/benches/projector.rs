@@ -14,8 +14,9 @@
 //!   target is from this machine;
 //! - the projector rebuilding from zero over gRPC into its redb store, in
 //!   this process (after the child processes, with the ledger's store
-//!   read back into the page cache first) and as a process of its own (its resident memory), and
-//!   that process started again on the store it left: a restart's load;
+//!   read back into the page cache first) and as a process of its own
+//!   (its resident memory), and that process started again on the store
+//!   it left: a restart's load;
 //! - append-to-visible delay under a steady append load: from sending an
 //!   append (and from its acknowledgement) to the projector having applied
 //!   it;

@@ -21,25 +21,31 @@ pub fn resident_memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The numeric field `n` (numbered as in proc(5)) of each of `ns`, read
+/// from one `/proc/self/stat`. Counted after the command name, which is
+/// in parentheses and may hold spaces.
+fn stat_fields<const N: usize>(ns: [usize; N]) -> [u64; N] {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // The state, field 3, follows the name's closing parenthesis.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    ns.map(|n| fields[n - 3].parse().unwrap())
+}
+
+/// The kernel's USER_HZ, 100 on Linux: the unit of CPU times in stat.
+const TICKS_PER_SECOND: f64 = 100.0;
+
 /// CPU seconds this process has used, user and system.
 pub fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // The kernel's USER_HZ, 100 on Linux.
-    ticks as f64 / 100.0
+    let [user, system] = stat_fields([14, 15]);
+    (user + system) as f64 / TICKS_PER_SECOND
 }
 
 /// System CPU seconds and page faults (minor, major) of this process so
 /// far: where a stage's CPU beyond its own work goes, faulting memory in
 /// and reclaiming it.
 pub fn kernel_work() -> (f64, u64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name: minflt, majflt, stime (proc(5)).
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let field = |i: usize| fields[i].parse::<u64>().unwrap();
-    (field(12) as f64 / 100.0, field(7), field(9))
+    let [minor, major, system] = stat_fields([10, 12, 15]);
+    (system as f64 / TICKS_PER_SECOND, minor, major)
 }
 
 /// Bytes this process has caused to be written to storage (`write_bytes`
