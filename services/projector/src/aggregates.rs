@@ -169,7 +169,9 @@ pub struct Aggregates {
     /// By commune code, delivery year and donor: the units of that donor's
     /// receipts that live deliveries handed out there, as the commune page
     /// credits them (whether or not the receipt was reversed since).
-    pub commune_donors: Map<Id, BTreeMap<u32, BTreeMap<Id, Quantities>>>,
+    /// (The donors are hashed, not sorted: a commune's year has thousands
+    /// of them, and a sorted map compared names at every step of a search.)
+    pub commune_donors: Map<Id, BTreeMap<u32, Map<Id, Quantities>>>,
     /// Units in transit, by the commune their transfer is earmarked for.
     pub in_transit_by_commune: Map<String, Quantities>,
     /// By commune code, then period (`YYYY-MM`), then category.
@@ -312,6 +314,17 @@ fn add_to_group(
     Some(orgs.len())
 }
 
+fn tidy_donor(donors: &mut Map<Id, BTreeMap<u32, DonorYear>>, donor: &str, year: u32) {
+    if let Some(years) = donors.get_mut(donor) {
+        if years.get(&year).is_some_and(|y| *y == DonorYear::default()) {
+            years.remove(&year);
+        }
+        if years.is_empty() {
+            donors.remove(donor);
+        }
+    }
+}
+
 impl Aggregates {
     /// A receipt counted in (or, reversed, out of) its donor's year and the
     /// raised totals. Its units already delivered are moved by
@@ -341,32 +354,30 @@ impl Aggregates {
             if *raised == RaisedCell::default() {
                 self.raised.remove(&cell);
             }
-            self.tidy_donor(&receipt.donor_org_id, year);
+            tidy_donor(&mut self.donors, &receipt.donor_org_id, year);
         }
     }
 
     /// Units of a live receipt handed out by a live delivery (or taken
     /// back, when either is reversed).
     pub(crate) fn receipt_delivered(&mut self, receipt: &ReceiptRecord, quantity: u64, sign: Sign) {
+        Self::donor_delivered(&mut self.donors, receipt, quantity, sign);
+    }
+
+    /// [`Aggregates::receipt_delivered`] on the donors' map alone, for a
+    /// caller that holds another of the aggregates' maps meanwhile.
+    fn donor_delivered(
+        donors: &mut Map<Id, BTreeMap<u32, DonorYear>>,
+        receipt: &ReceiptRecord,
+        quantity: u64,
+        sign: Sign,
+    ) {
         let year = receipt_year(receipt);
-        let donor_year = slot(&mut self.donors, &receipt.donor_org_id)
-            .entry(year)
-            .or_default();
+        let donor_year = slot(donors, &receipt.donor_org_id).entry(year).or_default();
         change(&mut donor_year.delivered, &receipt.asset_id, quantity, sign);
         // Only a removal can leave the donor's year empty.
         if sign == Sign::Remove {
-            self.tidy_donor(&receipt.donor_org_id, year);
-        }
-    }
-
-    fn tidy_donor(&mut self, donor: &str, year: u32) {
-        if let Some(years) = self.donors.get_mut(donor) {
-            if years.get(&year).is_some_and(|y| *y == DonorYear::default()) {
-                years.remove(&year);
-            }
-            if years.is_empty() {
-                self.donors.remove(donor);
-            }
+            tidy_donor(donors, &receipt.donor_org_id, year);
         }
     }
 
@@ -420,6 +431,9 @@ impl Aggregates {
                 self.communes.remove(&delivery.commune_code);
             }
         }
+        // One commune and year for all the delivery's lots: found once.
+        let by_year = slot(&mut self.commune_donors, &delivery.commune_code);
+        let by_donor = by_year.entry(year).or_default();
         for lot in &delivery.funding {
             // By the shared copy, which the row's key is: found without
             // comparing strings.
@@ -427,23 +441,19 @@ impl Aggregates {
                 continue;
             };
             if !receipt.reversed {
-                self.receipt_delivered(receipt, lot.quantity, sign);
+                Self::donor_delivered(&mut self.donors, receipt, lot.quantity, sign);
             }
-            let by_year = slot(&mut self.commune_donors, &delivery.commune_code);
-            let by_donor = by_year.entry(year).or_default();
-            // One search, at the cost of a reference count: the donor's
-            // name need not be copied for the key.
-            let units = by_donor.entry(receipt.donor_org_id.clone()).or_default();
+            let units = slot(by_donor, &receipt.donor_org_id);
             change(units, &delivery.asset_id, lot.quantity, sign);
             if units.is_empty() {
-                by_donor.remove(receipt.donor_org_id.as_str());
+                by_donor.remove(&receipt.donor_org_id);
             }
-            if by_donor.is_empty() {
-                by_year.remove(&year);
-            }
-            if by_year.is_empty() {
-                self.commune_donors.remove(&delivery.commune_code);
-            }
+        }
+        if by_donor.is_empty() {
+            by_year.remove(&year);
+        }
+        if by_year.is_empty() {
+            self.commune_donors.remove(&delivery.commune_code);
         }
     }
 

@@ -540,7 +540,9 @@ pub struct Model {
     pub lots: ListTable<PoolKey, Lot>,
     /// Where each receipt's units went, by receipt id, in log order.
     pub flows: ListTable<Id, FlowRecord>,
-    pub asset_totals: Table<String, AssetTotals>,
+    /// Keyed by the shared id, which the fold holds: found without
+    /// comparing strings.
+    pub asset_totals: Table<Id, AssetTotals>,
     /// Receipts by `external_ref_hash`.
     pub receipts_by_ref: ReceiptsByRef,
     /// Deliveries' positions in [`Model::deliveries`], by the seq of their
@@ -1061,9 +1063,7 @@ impl Model {
                     }],
                 )
                 .map_err(fail)?;
-                let totals = self
-                    .asset_totals
-                    .entry(r.asset_id.as_str(), Default::default);
+                let totals = self.asset_totals.entry(&pool.asset_id, Default::default);
                 totals.received += u128::from(r.quantity);
                 let receipt = ReceiptRecord {
                     event_id,
@@ -1108,9 +1108,7 @@ impl Model {
                         },
                     );
                 }
-                let totals = self
-                    .asset_totals
-                    .entry(t.asset_id.as_str(), Default::default);
+                let totals = self.asset_totals.entry(&pool.asset_id, Default::default);
                 totals.held -= u128::from(t.quantity);
                 totals.in_transit += u128::from(t.quantity);
                 let transfer = TransferRecord {
@@ -1175,9 +1173,7 @@ impl Model {
                 let (quantity, lost) = (transfer.quantity, transfer.lost());
                 self.aggregates.in_transit(transfer, Sign::Remove);
                 self.credit(&pool, arrived).map_err(fail)?;
-                let totals = self
-                    .asset_totals
-                    .entry(pool.asset_id.as_str(), Default::default);
+                let totals = self.asset_totals.entry(&pool.asset_id, Default::default);
                 totals.in_transit -= u128::from(quantity);
                 totals.lost += u128::from(lost);
             }
@@ -1202,9 +1198,7 @@ impl Model {
                         },
                     );
                 }
-                let totals = self
-                    .asset_totals
-                    .entry(d.asset_id.as_str(), Default::default);
+                let totals = self.asset_totals.entry(&pool.asset_id, Default::default);
                 totals.held -= u128::from(d.quantity);
                 totals.delivered += u128::from(d.quantity);
                 self.deliveries_by_commune.push_back(&commune_code, seq);
@@ -1322,7 +1316,7 @@ impl Model {
                 self.aggregates.in_transit(&transfer, Sign::Remove);
                 let totals = self
                     .asset_totals
-                    .entry(transfer.asset_id.as_str(), Default::default);
+                    .entry(&transfer.asset_id, Default::default);
                 totals.in_transit -= u128::from(transfer.quantity);
                 Ok(())
             }
@@ -1344,7 +1338,7 @@ impl Model {
                 self.regroup_after_reversal(&delivery);
                 let totals = self
                     .asset_totals
-                    .entry(delivery.asset_id.as_str(), Default::default);
+                    .entry(&delivery.asset_id, Default::default);
                 totals.delivered -= u128::from(delivery.quantity);
                 Ok(())
             }
@@ -1460,9 +1454,7 @@ impl Model {
                 },
             );
         }
-        let totals = self
-            .asset_totals
-            .entry(receipt.asset_id.as_str(), Default::default);
+        let totals = self.asset_totals.entry(&receipt.asset_id, Default::default);
         totals.received -= u128::from(receipt.quantity);
         totals.held -= u128::from(receipt.quantity);
         Ok(())
@@ -1512,9 +1504,7 @@ impl Model {
                 self.lots.push_back(pool, lot);
             }
         }
-        let totals = self
-            .asset_totals
-            .entry(pool.asset_id.as_str(), Default::default);
+        let totals = self.asset_totals.entry(&pool.asset_id, Default::default);
         totals.held += u128::from(quantity);
         Ok(())
     }

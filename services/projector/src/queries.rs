@@ -227,10 +227,13 @@ pub fn balances(model: &Model, query: &BalancesQuery) -> Balances {
         lost_value_vnd: 0,
     };
     for (asset_id, totals) in model.asset_totals.sorted() {
-        let in_kind = model.assets.get(asset_id).is_some_and(|a| a.in_kind);
+        let in_kind = model
+            .assets
+            .get(asset_id.as_str())
+            .is_some_and(|a| a.in_kind);
         let value = |q: u128| model.value_vnd(asset_id, saturated(q));
         let total = AssetTotal {
-            asset_id: asset_id.clone(),
+            asset_id: asset_id.to_string(),
             in_kind,
             held: saturated(totals.held),
             in_transit: saturated(totals.in_transit),
