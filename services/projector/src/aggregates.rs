@@ -138,8 +138,10 @@ pub struct MonthScope {
 pub struct TokenGroup {
     pub year: u32,
     pub category: Category,
-    /// Sorted, each once.
-    pub orgs: Vec<Id>,
+    /// Sorted, each once. Mostly one or two, inline: the fold reads them
+    /// for every token of every delivery, and a `Vec`'s were a pointer
+    /// away.
+    pub orgs: SmallVec<[Id; 2]>,
     /// How many live deliveries named the token in this year and category:
     /// a finding's count, without reading the token's list.
     pub live: u64,
@@ -282,15 +284,22 @@ fn add_to_group(
     org_id: &Id,
     seq: u64,
 ) -> Option<usize> {
-    let at = match groups.binary_search_by(|g| (g.year, g.category).cmp(&(year, category))) {
-        Ok(at) => at,
-        Err(at) => {
+    // Deliveries come in date order, so the group sought is mostly among
+    // the last few: searched from the end, where a binary search read a
+    // line of the list at each step.
+    let after = groups
+        .iter()
+        .rposition(|g| (g.year, g.category) <= (year, category));
+    let at = match after {
+        Some(at) if (groups[at].year, groups[at].category) == (year, category) => at,
+        _ => {
+            let at = after.map_or(0, |at| at + 1);
             groups.insert(
                 at,
                 TokenGroup {
                     year,
                     category,
-                    orgs: Vec::new(),
+                    orgs: SmallVec::new(),
                     live: 0,
                     first_seq: seq,
                     last_seq: seq,
@@ -482,7 +491,12 @@ impl Aggregates {
         scope.seqs.push(delivery.seq);
         if !delivery.reversed {
             scope.live += 1;
-            if let Err(at) = scope.orgs.binary_search(&delivery.org_id) {
+            // The shared copy first, as in a token's group: no string read.
+            let known = scope
+                .orgs
+                .iter()
+                .any(|org| org.is_same_copy(&delivery.org_id));
+            if !known && let Err(at) = scope.orgs.binary_search(&delivery.org_id) {
                 scope.orgs.insert(at, delivery.org_id.clone());
                 // Flagged once, when a second organisation comes.
                 if scope.orgs.len() == 2 {
@@ -698,6 +712,53 @@ mod tests {
         change(&mut sum, &rice, 100, Sign::Remove);
         change(&mut sum, &Id::from("vnd"), 500, Sign::Remove);
         assert!(sum.is_empty());
+    }
+
+    /// A token's groups stay sorted by year and category, one per pair,
+    /// whatever order the deliveries come in (a reversal regroups them in
+    /// log order, which need not be date order); an organisation counts
+    /// once per group, by its shared copy or an equal one.
+    #[test]
+    fn a_tokens_groups_stay_sorted_and_count_each_organisation_once() {
+        use Category::{BooksSupplies, Health, Nutrition};
+        let (fund, red_cross) = (Id::from("quy"), Id::from("chu-thap-do"));
+        let mut groups = Vec::new();
+        let deliveries = [
+            (2025, Nutrition, &fund, 10, Some(1)),
+            (2025, Health, &fund, 11, Some(1)),
+            (2024, Nutrition, &fund, 12, Some(1)),
+            (2026, BooksSupplies, &red_cross, 13, Some(1)),
+            (2025, Nutrition, &red_cross, 14, Some(2)),
+            (2025, Nutrition, &Id::from("quy"), 15, None),
+            (2024, Health, &red_cross, 16, Some(1)),
+        ];
+        for (year, category, org, seq, new_orgs) in deliveries {
+            assert_eq!(
+                add_to_group(&mut groups, year, category, org, seq),
+                new_orgs,
+                "{year} {category:?} {org} at {seq}"
+            );
+        }
+        let keys: Vec<_> = groups
+            .iter()
+            .map(|g| (g.year, g.category, g.live))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (2024, Health, 1),
+                (2024, Nutrition, 1),
+                (2025, Health, 1),
+                (2025, Nutrition, 3),
+                (2026, BooksSupplies, 1),
+            ]
+        );
+        let nutrition_2025 = &groups[3];
+        assert_eq!(nutrition_2025.orgs.as_slice(), [red_cross, fund]);
+        assert_eq!(
+            (nutrition_2025.first_seq, nutrition_2025.last_seq),
+            (10, 15)
+        );
     }
 
     /// A sum of one asset takes no allocation of its own, and is no bigger
