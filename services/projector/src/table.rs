@@ -24,6 +24,7 @@ use rustc_hash::FxHashSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 use crate::positions::position_u32;
 use crate::rows::Rows;
@@ -548,7 +549,10 @@ struct List<T> {
     /// The chunks the last commit left in the store.
     stored: std::ops::Range<u64>,
     /// Chunks changed since the last commit, unsorted, possibly repeated.
-    dirty: Vec<u64>,
+    /// Mostly one (the chunk at the back), inline: every push reads the
+    /// last one marked, and a `Vec`'s was a pointer away, out of cache in
+    /// a table of many lists. (Two inline take a `Vec`'s size.)
+    dirty: SmallVec<[u64; 2]>,
     /// Every chunk changed (items moved within the list).
     all_dirty: bool,
     /// The list's position is in `changed`.
@@ -561,7 +565,7 @@ impl<T> List<T> {
             items: VecDeque::new(),
             first: FIRST_INDEX,
             stored: 0..0,
-            dirty: Vec::new(),
+            dirty: SmallVec::new(),
             all_dirty: false,
             listed: false,
         }
@@ -794,10 +798,10 @@ where
             for chunk in before.chain(after) {
                 writes.push((chunk_key(&encoded, chunk), None));
             }
-            let mut dirty = if list.all_dirty {
+            let mut dirty: Vec<u64> = if list.all_dirty {
                 now.clone().collect()
             } else {
-                list.dirty.clone()
+                list.dirty.to_vec()
             };
             dirty.sort_unstable();
             dirty.dedup();
@@ -828,7 +832,7 @@ where
             // Freed, not cleared: a list changed once keeps no buffer for
             // the commits it sits out (most of a receipt's flows are written
             // once), which across a million lists is megabytes.
-            list.dirty = Vec::new();
+            list.dirty = SmallVec::new();
             list.all_dirty = false;
             list.listed = false;
             if list.items.is_empty() {
