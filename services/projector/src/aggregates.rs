@@ -134,10 +134,8 @@ pub struct MonthScope {
 
 /// The organisations that delivered to one beneficiary token in one year
 /// and category, live deliveries only.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokenGroup {
-    pub year: u32,
-    pub category: Category,
     /// Sorted, each once. Mostly one or two, inline: the fold reads them
     /// for every token of every delivery, and a `Vec`'s were a pointer
     /// away.
@@ -181,8 +179,10 @@ pub struct Aggregates {
     pub in_transit_by_commune: Map<String, Quantities>,
     /// By commune code, then period (`YYYY-MM`), then category.
     pub months: Map<Id, BTreeMap<Id, BTreeMap<Category, MonthScope>>>,
-    /// By beneficiary token, sorted by (year, category).
-    pub tokens: Map<[u8; 32], Vec<TokenGroup>>,
+    /// By beneficiary token, year and category: the fold finds the group
+    /// of each token of a delivery with one lookup, where a token's list of
+    /// groups was one more miss, then a search.
+    pub tokens: Map<TokenKey, TokenGroup>,
     /// Every token delivered to in a commune: where a reversed delivery's
     /// tokens are looked for, since its record does not keep them.
     pub tokens_by_commune: Map<Id, FxHashSet<[u8; 32]>>,
@@ -194,6 +194,10 @@ pub struct Aggregates {
     /// page of them is read from its cursor on.
     pub flagged_months: BTreeSet<MonthKey>,
 }
+
+/// A token group's key in [`Aggregates::tokens`]: the token, the year and
+/// the category.
+pub type TokenKey = ([u8; 32], u32, Category);
 
 /// A month scope's place in [`Aggregates::flagged_months`].
 pub type MonthKey = (u32, Id, Category, Id);
@@ -274,41 +278,20 @@ where
 }
 
 /// Counts the live delivery of entry `seq` by `org_id` in the group of
-/// (`year`, `category`) in `groups` (kept sorted by both), creating the
-/// group if needed; called once per delivery and token named. Returns the group's
-/// number of organisations when `org_id` was new to it.
+/// `key` in `tokens`, creating the group if needed; called once per
+/// delivery and token named. Returns the group's number of organisations
+/// when `org_id` was new to it.
 fn add_to_group(
-    groups: &mut Vec<TokenGroup>,
-    year: u32,
-    category: Category,
+    tokens: &mut Map<TokenKey, TokenGroup>,
+    key: &TokenKey,
     org_id: &Id,
     seq: u64,
 ) -> Option<usize> {
-    // Deliveries come in date order, so the group sought is mostly among
-    // the last few: searched from the end, where a binary search read a
-    // line of the list at each step.
-    let after = groups
-        .iter()
-        .rposition(|g| (g.year, g.category) <= (year, category));
-    let at = match after {
-        Some(at) if (groups[at].year, groups[at].category) == (year, category) => at,
-        _ => {
-            let at = after.map_or(0, |at| at + 1);
-            groups.insert(
-                at,
-                TokenGroup {
-                    year,
-                    category,
-                    orgs: SmallVec::new(),
-                    live: 0,
-                    first_seq: seq,
-                    last_seq: seq,
-                },
-            );
-            at
-        }
-    };
-    let group = &mut groups[at];
+    let group = tokens.entry(*key).or_insert_with(|| TokenGroup {
+        first_seq: seq,
+        last_seq: seq,
+        ..TokenGroup::default()
+    });
     group.live += 1;
     group.first_seq = group.first_seq.min(seq);
     group.last_seq = group.last_seq.max(seq);
@@ -511,15 +494,8 @@ impl Aggregates {
             if delivery.reversed {
                 continue;
             }
-            let groups = self.tokens.entry(token).or_default();
-            if add_to_group(
-                groups,
-                year,
-                delivery.category,
-                &delivery.org_id,
-                delivery.seq,
-            ) == Some(2)
-            {
+            let key = (token, year, delivery.category);
+            if add_to_group(&mut self.tokens, &key, &delivery.org_id, delivery.seq) == Some(2) {
                 let tag = finding_tag(year, delivery.category, &token);
                 self.overlapping
                     .insert((year, tag, delivery.category), token);
@@ -644,35 +620,36 @@ impl Model {
             })
             .copied()
             .collect();
+        // Only the group of the delivery's year and category held it.
+        let (year, category) = (delivery.year(), delivery.category);
         for token in named {
-            let mut groups: Vec<TokenGroup> = Vec::new();
+            let key = (token, year, category);
+            let mut regrouped = Map::default();
             for (_, d) in self
                 .deliveries_by_token
                 .get(&token)
                 .into_iter()
                 .flatten()
                 .filter_map(|seq| self.delivery_at(*seq))
-                .filter(|(_, d)| !d.reversed)
+                .filter(|(_, d)| !d.reversed && d.year() == year && d.category == category)
             {
-                add_to_group(&mut groups, d.year(), d.category, &d.org_id, d.seq);
+                add_to_group(&mut regrouped, &key, &d.org_id, d.seq);
             }
             let aggregates = &mut self.aggregates;
-            for old in aggregates.tokens.remove(&token).unwrap_or_default() {
-                let tag = finding_tag(old.year, old.category, &token);
-                aggregates
-                    .overlapping
-                    .remove(&(old.year, tag, old.category));
-            }
-            for group in &groups {
-                if group.orgs.len() >= 2 {
-                    let tag = finding_tag(group.year, group.category, &token);
-                    aggregates
-                        .overlapping
-                        .insert((group.year, tag, group.category), token);
+            let tag = finding_tag(year, category, &token);
+            match regrouped.remove(&key) {
+                Some(group) => {
+                    if group.orgs.len() >= 2 {
+                        aggregates.overlapping.insert((year, tag, category), token);
+                    } else {
+                        aggregates.overlapping.remove(&(year, tag, category));
+                    }
+                    aggregates.tokens.insert(key, group);
                 }
-            }
-            if !groups.is_empty() {
-                aggregates.tokens.insert(token, groups);
+                None => {
+                    aggregates.overlapping.remove(&(year, tag, category));
+                    aggregates.tokens.remove(&key);
+                }
             }
         }
     }
@@ -714,50 +691,43 @@ mod tests {
         assert!(sum.is_empty());
     }
 
-    /// A token's groups stay sorted by year and category, one per pair,
-    /// whatever order the deliveries come in (a reversal regroups them in
-    /// log order, which need not be date order); an organisation counts
-    /// once per group, by its shared copy or an equal one.
+    /// A token's deliveries are grouped by year and category, one group
+    /// each; an organisation counts once per group, by its shared copy or
+    /// an equal one, and a group's seqs bound its deliveries whatever order
+    /// they come in (a reversal regroups in log order, not date order).
     #[test]
-    fn a_tokens_groups_stay_sorted_and_count_each_organisation_once() {
-        use Category::{BooksSupplies, Health, Nutrition};
+    fn a_token_group_counts_each_organisation_once() {
+        use Category::{Health, Nutrition};
         let (fund, red_cross) = (Id::from("quy"), Id::from("chu-thap-do"));
-        let mut groups = Vec::new();
+        let child = [7; 32];
+        let mut tokens = Map::default();
         let deliveries = [
-            (2025, Nutrition, &fund, 10, Some(1)),
+            (2025, Nutrition, &fund, 14, Some(1)),
             (2025, Health, &fund, 11, Some(1)),
             (2024, Nutrition, &fund, 12, Some(1)),
-            (2026, BooksSupplies, &red_cross, 13, Some(1)),
-            (2025, Nutrition, &red_cross, 14, Some(2)),
+            (2025, Nutrition, &red_cross, 10, Some(2)),
             (2025, Nutrition, &Id::from("quy"), 15, None),
-            (2024, Health, &red_cross, 16, Some(1)),
         ];
         for (year, category, org, seq, new_orgs) in deliveries {
+            let key = (child, year, category);
             assert_eq!(
-                add_to_group(&mut groups, year, category, org, seq),
+                add_to_group(&mut tokens, &key, org, seq),
                 new_orgs,
                 "{year} {category:?} {org} at {seq}"
             );
         }
-        let keys: Vec<_> = groups
-            .iter()
-            .map(|g| (g.year, g.category, g.live))
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                (2024, Health, 1),
-                (2024, Nutrition, 1),
-                (2025, Health, 1),
-                (2025, Nutrition, 3),
-                (2026, BooksSupplies, 1),
-            ]
-        );
-        let nutrition_2025 = &groups[3];
-        assert_eq!(nutrition_2025.orgs.as_slice(), [red_cross, fund]);
+        assert_eq!(tokens.len(), 3);
+        let nutrition_2025 = &tokens[&(child, 2025, Nutrition)];
+        assert_eq!(nutrition_2025.orgs.as_slice(), [red_cross, fund.clone()]);
+        assert_eq!(nutrition_2025.live, 3);
         assert_eq!(
             (nutrition_2025.first_seq, nutrition_2025.last_seq),
             (10, 15)
+        );
+        let health_2025 = &tokens[&(child, 2025, Health)];
+        assert_eq!(
+            (health_2025.orgs.as_slice(), health_2025.live),
+            ([fund].as_slice(), 1)
         );
     }
 

@@ -1003,12 +1003,7 @@ fn token_group<'m>(
     year: u32,
     category: Category,
 ) -> Option<&'m TokenGroup> {
-    model
-        .aggregates
-        .tokens
-        .get(token)?
-        .iter()
-        .find(|g| g.year == year && g.category == category)
+    model.aggregates.tokens.get(&(*token, year, category))
 }
 
 /// The events behind `scope` after seq `after`, at most `limit` of them in
