@@ -8,9 +8,9 @@
 //! page faults of its fresh memory took a fifth of the fold thread's time,
 //! and pre-sizing the tables (which a fold cannot know how to do) made the
 //! rebuild 15-25% faster. Here the records sit in chunks of a fixed number
-//! of rows; growing adds a chunk. Only the index of positions (4 bytes a
-//! slot) is rebuilt when it grows, from the hashes kept beside the records,
-//! so no key is hashed twice.
+//! of rows; growing adds a chunk. Only the index of positions is rebuilt
+//! when it grows, from the hashes it keeps beside them (8 bytes a slot), so
+//! no key is hashed twice and no record is read.
 //!
 //! Removal swaps the last row into the removed one's place, as
 //! `IndexMap::swap_remove` does: the order is insertion order until the
@@ -29,14 +29,37 @@ const CHUNK_BITS: u32 = 12;
 const CHUNK_ROWS: usize = 1 << CHUNK_BITS;
 
 struct Slot<K, V> {
-    hash: u64,
+    hash: u32,
     key: K,
     value: V,
 }
 
+/// A row's position in the index, with its key's hash: growing the index
+/// places every row again from these alone, where reading each row's
+/// hash beside its record was a cache miss per row (a twentieth of a
+/// rebuild's fold at 1M).
+#[derive(Clone, Copy)]
+struct Indexed {
+    position: u32,
+    hash: u32,
+}
+
+/// The key's hash, the 32 bits of FxHash the index uses: its best-mixed
+/// ones (the top of its product, which its final rotation moves down),
+/// and a few below them.
+fn hash_of<Q: Hash + ?Sized>(key: &Q) -> u32 {
+    FxBuildHasher.hash_one(key) as u32
+}
+
+/// The 64 bits hashbrown places a row by: its bucket from the low bits,
+/// its 7-bit tag from the top ones (here bits 18 to 24 of `hash`).
+fn spread(hash: u32) -> u64 {
+    u64::from(hash) | u64::from(hash) << 39
+}
+
 pub(crate) struct Rows<K, V> {
     /// Positions of rows, by the hash of their key.
-    index: HashTable<u32>,
+    index: HashTable<Indexed>,
     /// Every chunk but the last holds exactly [`CHUNK_ROWS`] rows.
     chunks: Vec<Vec<Slot<K, V>>>,
     len: usize,
@@ -118,31 +141,26 @@ impl<K, V> Rows<K, V> {
 }
 
 impl<K: Hash + Eq, V> Rows<K, V> {
-    fn hash<Q: Hash + ?Sized>(key: &Q) -> u64 {
-        FxBuildHasher.hash_one(key)
-    }
-
     /// The position of the row for `key`, for [`Rows::at_mut`].
     pub(crate) fn position<Q>(&self, key: &Q) -> Option<usize>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.position_hashed(Self::hash(key), key)
+        self.position_hashed(hash_of(key), key)
     }
 
-    fn position_hashed<Q>(&self, hash: u64, key: &Q) -> Option<usize>
+    fn position_hashed<Q>(&self, hash: u32, key: &Q) -> Option<usize>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let chunks = &self.chunks;
         self.index
-            .find(hash, |&position| {
-                let slot = slot_at(chunks, position as usize);
-                slot.hash == hash && slot.key.borrow() == key
+            .find(spread(hash), |row| {
+                row.hash == hash && slot_at(chunks, row.position as usize).key.borrow() == key
             })
-            .map(|&position| position as usize)
+            .map(|row| row.position as usize)
     }
 
     pub(crate) fn get<Q>(&self, key: &Q) -> Option<&V>
@@ -181,7 +199,7 @@ impl<K: Hash + Eq, V> Rows<K, V> {
     /// for most events). Returns the row's position and the value
     /// replaced.
     pub(crate) fn insert_full(&mut self, key: K, value: V) -> (usize, Option<V>) {
-        let hash = Self::hash(&key);
+        let hash = hash_of(&key);
         if let Some(position) = self.position_hashed(hash, &key) {
             let replaced = std::mem::replace(&mut self.slot_mut(position).value, value);
             return (position, Some(replaced));
@@ -207,7 +225,7 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         let position = match self.position(&key) {
             Some(position) => position,
             None => {
-                let hash = Self::hash(&key);
+                let hash = hash_of(&key);
                 self.push(Slot {
                     hash,
                     key,
@@ -222,10 +240,12 @@ impl<K: Hash + Eq, V> Rows<K, V> {
     /// Appends a row whose key is not in the table.
     fn push(&mut self, slot: Slot<K, V>) {
         let position = u32::try_from(self.len).expect("a table holds fewer than 2^32 rows");
-        let chunks = &self.chunks;
-        self.index.insert_unique(slot.hash, position, |&position| {
-            slot_at(chunks, position as usize).hash
-        });
+        let row = Indexed {
+            position,
+            hash: slot.hash,
+        };
+        self.index
+            .insert_unique(spread(slot.hash), row, |row| spread(row.hash));
         match self.chunks.last_mut() {
             Some(last) if last.len() < CHUNK_ROWS => last.push(slot),
             _ => {
@@ -259,16 +279,15 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = Self::hash(key);
+        let hash = hash_of(key);
         let chunks = &self.chunks;
         let entry = self
             .index
-            .find_entry(hash, |&position| {
-                let slot = slot_at(chunks, position as usize);
-                slot.hash == hash && slot.key.borrow() == key
+            .find_entry(spread(hash), |row| {
+                row.hash == hash && slot_at(chunks, row.position as usize).key.borrow() == key
             })
             .ok()?;
-        let position = entry.remove().0 as usize;
+        let position = entry.remove().0.position as usize;
         let last_position = self.len - 1;
         let last_chunk = self.chunks.last_mut().expect("a row was found");
         let last = last_chunk.pop().expect("chunks are never empty");
@@ -281,9 +300,11 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         }
         let moved = self
             .index
-            .find_mut(last.hash, |&position| position as usize == last_position)
+            .find_mut(spread(last.hash), |row| {
+                row.position as usize == last_position
+            })
             .expect("every row is indexed");
-        *moved = position as u32;
+        moved.position = position as u32;
         let removed = std::mem::replace(self.slot_mut(position), last).value;
         Some((removed, Some(position)))
     }
