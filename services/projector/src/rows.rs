@@ -29,7 +29,6 @@ const CHUNK_BITS: u32 = 12;
 const CHUNK_ROWS: usize = 1 << CHUNK_BITS;
 
 struct Slot<K, V> {
-    hash: u32,
     key: K,
     value: V,
 }
@@ -44,21 +43,23 @@ struct Indexed {
     hash: u32,
 }
 
-/// The key's hash, the 32 bits of FxHash the index uses: its best-mixed
-/// ones (the top of its product, which its final rotation moves down),
-/// and a few below them.
+/// The key's hash as the index keeps it: bits 31 to 62 of FxHash's
+/// product, its best-mixed ones (FxHash's final rotation by 26 moves them
+/// down; 7 more bring bit 31 to the bottom).
 fn hash_of<Q: Hash + ?Sized>(key: &Q) -> u32 {
-    FxBuildHasher.hash_one(key) as u32
+    FxBuildHasher.hash_one(key).rotate_left(7) as u32
 }
 
-/// The 64 bits hashbrown places a row by: its bucket from the low bits,
-/// its 7-bit tag from the top ones (here bits 18 to 24 of `hash`).
+/// The 64 bits hashbrown places a row by, split as FxHash's own were: the
+/// bucket from the low bits (the product's bits 38 up), the 7-bit tag from
+/// the top ones (its bits 31 to 37), so a tag still tells rows of one
+/// probe group apart in a table of millions.
 fn spread(hash: u32) -> u64 {
-    u64::from(hash) | u64::from(hash) << 39
+    u64::from(hash >> 7) | u64::from(hash) << 57
 }
 
 pub(crate) struct Rows<K, V> {
-    /// Positions of rows, by the hash of their key.
+    /// Positions of rows, each with its key's hash, by that hash.
     index: HashTable<Indexed>,
     /// Every chunk but the last holds exactly [`CHUNK_ROWS`] rows.
     chunks: Vec<Vec<Slot<K, V>>>,
@@ -204,7 +205,7 @@ impl<K: Hash + Eq, V> Rows<K, V> {
             let replaced = std::mem::replace(&mut self.slot_mut(position).value, value);
             return (position, Some(replaced));
         }
-        self.push(Slot { hash, key, value });
+        self.push(hash, Slot { key, value });
         (self.len - 1, None)
     }
 
@@ -226,11 +227,13 @@ impl<K: Hash + Eq, V> Rows<K, V> {
             Some(position) => position,
             None => {
                 let hash = hash_of(&key);
-                self.push(Slot {
+                self.push(
                     hash,
-                    key,
-                    value: default(),
-                });
+                    Slot {
+                        key,
+                        value: default(),
+                    },
+                );
                 self.len - 1
             }
         };
@@ -238,14 +241,11 @@ impl<K: Hash + Eq, V> Rows<K, V> {
     }
 
     /// Appends a row whose key is not in the table.
-    fn push(&mut self, slot: Slot<K, V>) {
+    fn push(&mut self, hash: u32, slot: Slot<K, V>) {
         let position = u32::try_from(self.len).expect("a table holds fewer than 2^32 rows");
-        let row = Indexed {
-            position,
-            hash: slot.hash,
-        };
+        let row = Indexed { position, hash };
         self.index
-            .insert_unique(spread(slot.hash), row, |row| spread(row.hash));
+            .insert_unique(spread(hash), row, |row| spread(row.hash));
         match self.chunks.last_mut() {
             Some(last) if last.len() < CHUNK_ROWS => last.push(slot),
             _ => {
@@ -300,7 +300,7 @@ impl<K: Hash + Eq, V> Rows<K, V> {
         }
         let moved = self
             .index
-            .find_mut(spread(last.hash), |row| {
+            .find_mut(spread(hash_of(&last.key)), |row| {
                 row.position as usize == last_position
             })
             .expect("every row is indexed");
