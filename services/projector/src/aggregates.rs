@@ -292,6 +292,12 @@ fn add_to_group(
         last_seq: seq,
         ..TokenGroup::default()
     });
+    count_in(group, org_id, seq)
+}
+
+/// Counts the live delivery of entry `seq` by `org_id` in `group`; returns
+/// the group's number of organisations when `org_id` was new to it.
+fn count_in(group: &mut TokenGroup, org_id: &Id, seq: u64) -> Option<usize> {
     group.live += 1;
     group.first_seq = group.first_seq.min(seq);
     group.last_seq = group.last_seq.max(seq);
@@ -583,8 +589,9 @@ impl Model {
     }
 
     /// After the delivery of entry `seq` was reversed: its month's
-    /// organisations and its tokens' groups, worked out again from the
-    /// deliveries left. Reversals are rare; this reads the commune's tokens
+    /// organisations and its tokens' groups of its year and category (the
+    /// only ones that counted it), worked out again from the deliveries
+    /// left. Reversals are rare; this reads the commune's tokens
     /// and the lists of those the delivery named.
     pub(crate) fn regroup_after_reversal(&mut self, delivery: &DeliveryRecord) {
         let scope_seqs = self.aggregates.month_scope(delivery).seqs.clone();
@@ -620,11 +627,10 @@ impl Model {
             })
             .copied()
             .collect();
-        // Only the group of the delivery's year and category held it.
+        // Only the group of the delivery's year and category counted it.
         let (year, category) = (delivery.year(), delivery.category);
         for token in named {
-            let key = (token, year, category);
-            let mut regrouped = Map::default();
+            let mut regrouped: Option<TokenGroup> = None;
             for (_, d) in self
                 .deliveries_by_token
                 .get(&token)
@@ -633,24 +639,25 @@ impl Model {
                 .filter_map(|seq| self.delivery_at(*seq))
                 .filter(|(_, d)| !d.reversed && d.year() == year && d.category == category)
             {
-                add_to_group(&mut regrouped, &key, &d.org_id, d.seq);
+                let group = regrouped.get_or_insert_with(|| TokenGroup {
+                    first_seq: d.seq,
+                    last_seq: d.seq,
+                    ..TokenGroup::default()
+                });
+                count_in(group, &d.org_id, d.seq);
             }
             let aggregates = &mut self.aggregates;
-            let tag = finding_tag(year, category, &token);
-            match regrouped.remove(&key) {
-                Some(group) => {
-                    if group.orgs.len() >= 2 {
-                        aggregates.overlapping.insert((year, tag, category), token);
-                    } else {
-                        aggregates.overlapping.remove(&(year, tag, category));
-                    }
-                    aggregates.tokens.insert(key, group);
-                }
-                None => {
-                    aggregates.overlapping.remove(&(year, tag, category));
-                    aggregates.tokens.remove(&key);
-                }
+            let finding = (year, finding_tag(year, category, &token), category);
+            if regrouped.as_ref().is_some_and(|g| g.orgs.len() >= 2) {
+                aggregates.overlapping.insert(finding, token);
+            } else {
+                aggregates.overlapping.remove(&finding);
             }
+            let key = (token, year, category);
+            match regrouped {
+                Some(group) => aggregates.tokens.insert(key, group),
+                None => aggregates.tokens.remove(&key),
+            };
         }
     }
 }
@@ -693,8 +700,8 @@ mod tests {
 
     /// A token's deliveries are grouped by year and category, one group
     /// each; an organisation counts once per group, by its shared copy or
-    /// an equal one, and a group's seqs bound its deliveries whatever order
-    /// they come in (a reversal regroups in log order, not date order).
+    /// an equal one, and a group's seqs bound its deliveries whatever
+    /// order their seqs come in.
     #[test]
     fn a_token_group_counts_each_organisation_once() {
         use Category::{Health, Nutrition};

@@ -1826,6 +1826,55 @@ fn assert_aggregates_rebuild_alike(model: &mut Model) {
 /// The aggregates the pages read (overlap groups, donor standings, commune
 /// totals) follow reversals of deliveries and of receipts whose units were
 /// already delivered, and equal a rebuild from the records at every step.
+/// Reversing a delivery regroups only its year and category: a child's
+/// other overlapping group, and that group's finding, stay as they were.
+#[test]
+fn a_reversal_leaves_a_childs_other_groups_alone() {
+    let mut s = Script::new();
+    s.receipt("fund-a", "r1", "donor-1", 10_000);
+    s.receipt("office-b", "r2", "donor-2", 10_000);
+    let child = [7; 32];
+    let mut delivered = Vec::new();
+    for (by, id, category, period) in [
+        ("fund-a", "d1", Category::Nutrition, "2025-03"),
+        ("office-b", "d2", Category::Nutrition, "2025-03"),
+        ("fund-a", "d3", Category::Health, "2024-11"),
+        ("office-b", "d4", Category::Health, "2024-11"),
+    ] {
+        delivered.push(s.deliver_with(by, id, "22783", category, period, 100, &[child]));
+    }
+    let findings = |model: &Model| -> Vec<(u32, Category)> {
+        let overlapping = model.aggregates.overlapping.keys();
+        overlapping
+            .map(|(year, _, category)| (*year, *category))
+            .collect()
+    };
+    assert_eq!(
+        findings(&s.model),
+        [(2024, Category::Health), (2025, Category::Nutrition)]
+    );
+
+    s.reverse("office-b", &delivered[3]);
+    assert_eq!(findings(&s.model), [(2025, Category::Nutrition)]);
+    let groups = &s.model.aggregates.tokens;
+    let nutrition = &groups[&(child, 2025, Category::Nutrition)];
+    assert_eq!((nutrition.orgs.len(), nutrition.live), (2, 2));
+    let health = &groups[&(child, 2024, Category::Health)];
+    assert_eq!((health.orgs.len(), health.live), (1, 1));
+    assert_aggregates_rebuild_alike(&mut s.model);
+
+    // The last of a group reversed: the group goes, the other stays.
+    s.reverse("fund-a", &delivered[2]);
+    assert!(
+        !s.model
+            .aggregates
+            .tokens
+            .contains_key(&(child, 2024, Category::Health))
+    );
+    assert_eq!(findings(&s.model), [(2025, Category::Nutrition)]);
+    assert_aggregates_rebuild_alike(&mut s.model);
+}
+
 #[test]
 fn findings_and_standings_follow_reversals_as_a_rebuild_would() {
     use pb::OverlapKind as K;
