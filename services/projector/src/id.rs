@@ -214,6 +214,15 @@ impl Interner {
         self.ids.insert(shared.clone());
         shared
     }
+
+    /// Makes `id` the shared copy of its string, unless one is already:
+    /// for a loaded table's key, so that the ids the fold interns from then
+    /// on are that key's copy and find its row by pointer.
+    pub fn adopt(&mut self, id: &Id) {
+        if !self.ids.contains(id.as_str()) {
+            self.ids.insert(id.clone());
+        }
+    }
 }
 
 #[cfg(test)]

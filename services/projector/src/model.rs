@@ -540,8 +540,8 @@ pub struct Model {
     pub lots: ListTable<PoolKey, Lot>,
     /// Where each receipt's units went, by receipt id, in log order.
     pub flows: ListTable<Id, FlowRecord>,
-    /// Keyed by the shared id, which the fold holds: found without
-    /// comparing strings.
+    /// Keyed by the shared id, which the fold holds (a load adopts the
+    /// keys as the shared copies): found without comparing strings.
     pub asset_totals: Table<Id, AssetTotals>,
     /// Receipts by `external_ref_hash`.
     pub receipts_by_ref: ReceiptsByRef,
@@ -758,9 +758,15 @@ impl Model {
             deliveries,
             lots,
             flows,
+            asset_totals,
             interner,
             ..
         } = self;
+        // First, so that the records' asset ids below become the totals'
+        // keys, which the fold then finds by pointer.
+        for (_, asset_id, _) in asset_totals.iter_positions() {
+            interner.adopt(asset_id);
+        }
         let receipt_key = |id: &mut Id| {
             if let Some((key, _)) = receipts.get_key_value(id.as_str()) {
                 *id = key.clone();

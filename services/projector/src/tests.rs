@@ -1753,8 +1753,9 @@ fn assert_lists_page_in_log_order(model: &Model) {
 
 /// Every lot, transfer part, delivery's funding and flow points to the one
 /// copy of its receipt's (or transfer's, delivery's) id that keys its row,
-/// and records name organisations, assets, communes and periods by one
-/// copy each: as the fold leaves them, and as a load must.
+/// and records and the asset totals' keys name organisations, assets,
+/// communes and periods by one copy each: as the fold leaves them, and as
+/// a load must.
 fn assert_ids_shared(model: &Model) {
     use crate::id::Id;
     use crate::model::FlowKind;
@@ -1799,6 +1800,10 @@ fn assert_ids_shared(model: &Model) {
         ] {
             one_copy(id);
         }
+    }
+    // The totals' keys too, which the fold finds by the records' copies.
+    for (_, asset_id, _) in model.asset_totals.iter_positions() {
+        one_copy(asset_id);
     }
     let mut flows = 0;
     for (_, list) in model.flows.iter_any_order() {
