@@ -195,6 +195,17 @@ pub struct Aggregates {
     pub flagged_months: BTreeSet<MonthKey>,
 }
 
+impl TokenGroup {
+    /// An empty group whose first delivery is entry `seq`'s, to count it in.
+    fn starting_at(seq: u64) -> TokenGroup {
+        TokenGroup {
+            first_seq: seq,
+            last_seq: seq,
+            ..TokenGroup::default()
+        }
+    }
+}
+
 /// A token group's key in [`Aggregates::tokens`]: the token, the year and
 /// the category.
 pub type TokenKey = ([u8; 32], u32, Category);
@@ -287,11 +298,9 @@ fn add_to_group(
     org_id: &Id,
     seq: u64,
 ) -> Option<usize> {
-    let group = tokens.entry(*key).or_insert_with(|| TokenGroup {
-        first_seq: seq,
-        last_seq: seq,
-        ..TokenGroup::default()
-    });
+    let group = tokens
+        .entry(*key)
+        .or_insert_with(|| TokenGroup::starting_at(seq));
     count_in(group, org_id, seq)
 }
 
@@ -639,11 +648,7 @@ impl Model {
                 .filter_map(|seq| self.delivery_at(*seq))
                 .filter(|(_, d)| !d.reversed && d.year() == year && d.category == category)
             {
-                let group = regrouped.get_or_insert_with(|| TokenGroup {
-                    first_seq: d.seq,
-                    last_seq: d.seq,
-                    ..TokenGroup::default()
-                });
+                let group = regrouped.get_or_insert_with(|| TokenGroup::starting_at(d.seq));
                 count_in(group, &d.org_id, d.seq);
             }
             let aggregates = &mut self.aggregates;
