@@ -522,8 +522,8 @@ pub struct Model {
     /// By event id.
     pub plans: Table<String, Plan>,
     /// Pledges, receipts, transfers and deliveries are in log order (by
-    /// seq; the fold removes none, and they are stored and loaded by seq),
-    /// for [`Table::in_order_from`].
+    /// seq; the fold removes none, and they are stored and loaded by
+    /// position), for [`Table::in_order_from`].
     pub pledges: Table<String, PledgeRecord>,
     pub receipts: Table<Id, ReceiptRecord>,
     pub transfers: Table<Id, TransferRecord>,

@@ -25,7 +25,7 @@ const FORMAT_KEY: &str = "format";
 /// Bumped when a table's row layout changes (including the serde layout of
 /// the `aidledger-ledger` types rows embed): an old file is then refused,
 /// to be rebuilt from the ledger, rather than misread.
-const FORMAT_VERSION: &[u8] = b"aidledger-projections/5";
+const FORMAT_VERSION: &[u8] = b"aidledger-projections/6";
 
 /// redb's page cache for this file. The model lives in memory and the file
 /// is read once, at open; commits write where the last ones did. redb's

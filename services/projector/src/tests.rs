@@ -1582,8 +1582,8 @@ fn a_store_with_an_undecodable_row_is_refused_naming_its_table() {
         let txn = db.begin_write().unwrap();
         txn.open_table(redb::TableDefinition::<&[u8], &[u8]>::new("receipts"))
             .unwrap()
-            // Under a seq, as receipts are stored; the record does not
-            // decode.
+            // Under a chunk's key, as receipts are stored; the chunk does
+            // not decode.
             .insert(7u64.to_be_bytes().as_slice(), b"\xff\xff".as_slice())
             .unwrap();
         txn.commit().unwrap();
