@@ -46,8 +46,9 @@ pub struct Table<K, V> {
     changed: Vec<u32>,
     /// Removed keys whose removal is not yet committed.
     removed: FxHashSet<K>,
-    /// For a table of records in log order, the seq of each record: the
-    /// table is stored by position, in chunks ([`Table::in_log_order`]).
+    /// Set for a table of records in log order, stored by position in
+    /// chunks ([`Table::in_log_order`]). The seq is read only to check, in
+    /// debug builds, that each new record comes after the others.
     log_seq: Option<fn(&V) -> u64>,
     /// Counts commits: a row whose `listed` equals it has its position in
     /// `changed`. Settling a commit bumps it, which forgets every row's
@@ -230,7 +231,8 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
         let was_listed = replaced
             .as_ref()
             .is_some_and(|row| row.listed == generation);
-        if let Some(seq) = self.log_seq
+        if cfg!(debug_assertions)
+            && let Some(seq) = self.log_seq
             && replaced.is_none()
         {
             let new = seq(&self.rows.at(position).1.value);
@@ -253,7 +255,9 @@ impl<K: Ord + Hash + Clone, V> Table<K, V> {
     /// twice, or, when only the removed row was listed, name the moved row
     /// though it did not change. A commit skips positions past the end and
     /// writes each row still there once ([`StoredTable::encode_changes`]):
-    /// at worst an unchanged row is written again, as it is.
+    /// at worst an unchanged row is written again, as it is. A table in log
+    /// order lists both positions whatever their marks: each names a chunk
+    /// to write again, or, past the end, to delete.
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let (row, moved_to) = self.rows.swap_remove_full(key)?;
         if self.log_seq.is_some() {
@@ -437,6 +441,8 @@ where
 /// ([`Table::in_log_order`]): the last row of a growing table is written
 /// again at each commit until it is full, so a quiet log's commit writes a
 /// few kilobytes, while a catch-up's writes a sixty-fourth of the rows.
+/// The same as a list's [`CHUNK_ITEMS`], for the same trade, though
+/// nothing ties the two.
 pub(crate) const RECORDS_PER_ROW: usize = 64;
 
 impl<K, V> Table<K, V>
@@ -452,7 +458,10 @@ where
             .iter()
             .map(|&position| position as usize / RECORDS_PER_ROW)
             .collect();
-        // Listed in log order but for removals: sorting is then cheap.
+        // Mostly listed in order (records are made in log order; changes to
+        // older ones and removals come between): the first pass leaves the
+        // sort a sixty-fourth of a catch-up's positions.
+        chunks.dedup();
         chunks.sort_unstable();
         chunks.dedup();
         chunks
@@ -489,8 +498,12 @@ where
             return Err(postcard::Error::DeserializeBadEncoding);
         }
         for (key, value) in records {
-            // Listed in no generation: as stored.
-            self.rows.insert(key, Row { value, listed: 0 });
+            // Listed in no generation: as stored. A key stored twice would
+            // leave fewer records than the chunks hold: a damaged store.
+            let (_, replaced) = self.rows.insert_full(key, Row { value, listed: 0 });
+            if replaced.is_some() {
+                return Err(postcard::Error::DeserializeBadEncoding);
+            }
         }
         Ok(())
     }
@@ -1198,6 +1211,9 @@ mod tests {
         let mut loaded = in_log_order();
         loaded.load_row(first_key, first).unwrap();
         assert!(loaded.load_row(first_key, second).is_err());
+        // A key stored twice.
+        let twice = encode(&vec![(1u16, (1u64, 0u32)), (1u16, (2u64, 0u32))]);
+        assert!(in_log_order().load_row(first_key, &twice).is_err());
     }
 
     /// Lists emptied together in one commit (the table's first, a middle
